@@ -1,0 +1,30 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   create .venv, install trueclass, train the default model on the digits
+#   make test   the same set-up, then the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/trueclass train digits --out runs/demo --overwrite
+	@echo "Open runs/demo/card.html to read the evidence."
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/classic_digits.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,76 @@
+"""trueclass: train image classifiers and evaluate them honestly.
+
+    >>> import trueclass as tc
+    >>> ds = tc.load("digits")
+    >>> parts = tc.split(ds, test_size=0.2, seed=1)
+    >>> clf = tc.ImageClassifier("logreg").fit(parts.train)
+    >>> ev = tc.evaluate(clf, parts.test)
+
+Heavy libraries (scikit-learn, matplotlib) load on first use, so ``import trueclass``
+stays fast.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+import importlib
+
+from ._errors import TrueclassError, install_notebook_handler
+
+__all__ = [
+    "Dataset",
+    "Evaluation",
+    "ImageClassifier",
+    "NotFittedError",
+    "Run",
+    "Split",
+    "TrueclassError",
+    "__version__",
+    "download_fashion_mnist",
+    "evaluate",
+    "list_datasets",
+    "list_models",
+    "load",
+    "load_model",
+    "plot_confusion_matrix",
+    "plot_misread",
+    "split",
+    "train",
+]
+
+# name -> module that defines it; imported on first access (PEP 562).
+_LAZY = {
+    "Dataset": "trueclass.data",
+    "Split": "trueclass.data",
+    "load": "trueclass.data",
+    "split": "trueclass.data",
+    "list_datasets": "trueclass.data",
+    "download_fashion_mnist": "trueclass.data",
+    "ImageClassifier": "trueclass.models",
+    "NotFittedError": "trueclass.models",
+    "list_models": "trueclass.models",
+    "load_model": "trueclass.models",
+    "Evaluation": "trueclass.evaluate",
+    "evaluate": "trueclass.evaluate",
+    "plot_confusion_matrix": "trueclass.report",
+    "plot_misread": "trueclass.report",
+    "Run": "trueclass._run",
+    "train": "trueclass._run",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'trueclass' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+install_notebook_handler()

@@ -1,0 +1,41 @@
+"""Errors that reach users as one plain sentence instead of a traceback."""
+
+from __future__ import annotations
+
+__all__ = ["TrueclassError", "install_notebook_handler"]
+
+
+class TrueclassError(ValueError):
+    """A mistake in the input or the call that the user can fix.
+
+    The message is a full sentence saying what went wrong and what to do. The command
+    line prints it without a traceback, and so does a notebook (see
+    :func:`install_notebook_handler`). It subclasses ``ValueError`` so code that already
+    catches bad values keeps working.
+    """
+
+
+def install_notebook_handler() -> bool:
+    """Show :class:`TrueclassError` in IPython/Jupyter as one line, not a traceback.
+
+    Called once by ``import trueclass``; does nothing outside IPython. Returns whether a
+    handler was installed.
+    """
+    import sys
+
+    if "IPython" not in sys.modules:
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+
+    def _handler(shell, etype, value, tb, tb_offset=None):  # noqa: ARG001 - IPython's signature
+        print(f"{etype.__name__}: {value}", file=sys.stderr)
+        return None
+
+    shell.set_custom_exc((TrueclassError,), _handler)
+    return True

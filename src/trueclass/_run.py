@@ -1,0 +1,461 @@
+"""Runs: load -> split -> fit -> evaluate -> run folder, in one call.
+
+``train()`` is what ``trueclass train`` does; ``evaluate_run()`` is ``trueclass
+evaluate``; ``predict_files()`` is ``trueclass predict``. The command line only parses
+arguments and prints what these return.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import __version__
+from ._errors import TrueclassError
+from .data import Dataset, Split, load, split
+from .data._dataset import to_display
+from .data._images import IMAGE_SUFFIXES, decode, is_hidden, iter_files, n_workers, probe
+from .evaluate import Evaluation, evaluate
+from .evaluate._evaluation import _labels_for
+from .models import ImageClassifier, get_spec, load_model
+from .models._estimator import DEFAULT_MODEL
+from .report._card import png_base64, render_card
+from .report._plots import captioned_image, figure, plot_confusion_matrix
+from .report._text import format_report_card
+
+__all__ = ["Run", "train", "evaluate_run", "predict_files", "write_run", "RUNS_DIR"]
+
+RUNS_DIR = "runs"
+#: Misread images shown as thumbnails on the card (all of them go to errors/).
+CARD_THUMBNAILS = 48
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Run:
+    """What a run produced: the fitted model, its evaluation, and where it was written."""
+
+    path: Path
+    model: Any
+    evaluation: Evaluation
+    dataset: Dataset
+    split: Split | None
+    metrics: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return format_report_card(self.metrics, str(self.path))
+
+    def __repr__(self) -> str:
+        return f"Run(path={str(self.path)!r}, accuracy={self.evaluation.accuracy:.4f}, n_test={self.evaluation.n_test})"
+
+
+# -- small helpers -----------------------------------------------------------------------
+def write_json(path: Path, data: Any) -> Path:
+    """Write JSON atomically (a half-written metrics.json never exists)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=_json_default, allow_nan=False), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+
+
+def source_name(source: Any) -> str:
+    if isinstance(source, Dataset):
+        return _safe_name(Path(str(source.provenance.get("source", "data"))).stem)
+    text = str(source)
+    if text.startswith("idx:"):
+        return _safe_name(Path(text[4:].split(",")[0]).name.split(".")[0])
+    return _safe_name(Path(text).stem if "/" in text or "." in text else text)
+
+
+def prepare_run_dir(out: str | Path | None, name: str, *, overwrite: bool = False, runs_dir: str | Path = RUNS_DIR) -> Path:
+    """A new, empty run folder. Never deletes anything that is not an earlier run folder."""
+    if out is None:
+        base = Path(runs_dir) / name
+        path, n = base, 1
+        while path.exists() and any(path.iterdir()):
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+    else:
+        path = Path(out).expanduser()
+        if path.exists() and not path.is_dir():
+            raise TrueclassError(f"{str(path)!r} is a file; give --out a folder name.")
+        if path.is_dir() and any(path.iterdir()):
+            if not overwrite:
+                raise TrueclassError(
+                    f"The run folder {str(path)!r} already exists and is not empty; choose another --out, "
+                    "or add --overwrite to replace that run."
+                )
+            if not ((path / "config.json").is_file() or (path / "metrics.json").is_file()):
+                raise TrueclassError(
+                    f"{str(path)!r} is not empty and does not look like a trueclass run folder; "
+                    "refusing to overwrite it. Choose another --out."
+                )
+            shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def environment() -> dict[str, Any]:
+    import sklearn
+
+    return {
+        "trueclass": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def dataset_info(ds: Dataset) -> dict[str, Any]:
+    skipped = [s.to_dict() if hasattr(s, "to_dict") else dict(s) for s in ds.skipped]
+    h, w = ds.image_size
+    return {
+        "source": ds.provenance.get("source"),
+        "hash": ds.hash,
+        "n_images": len(ds),
+        "image_size": [h, w],
+        "color_mode": ds.color_mode,
+        "counts": ds.counts(),
+        "n_skipped": len(skipped),
+        "skipped": skipped,
+        **({"resized_from": ds.provenance["resized_from"]} if "resized_from" in ds.provenance else {}),
+    }
+
+
+# -- writing a run folder ------------------------------------------------------------------
+def write_run(
+    path: Path,
+    *,
+    evaluation: Evaluation,
+    test: Dataset,
+    metrics: dict[str, Any],
+    config: dict[str, Any],
+    split_: Split | None = None,
+    model: Any = None,
+    model_extra: dict[str, Any] | None = None,
+    on_progress: Progress | None = None,
+) -> None:
+    """Write everything DESIGN.md promises in a run folder."""
+    path.mkdir(parents=True, exist_ok=True)
+    write_json(path / "config.json", config)
+    if split_ is not None:
+        split_.to_csv(path / "split.csv")
+    if model is not None:
+        model.save(path / "model", **(model_extra or {}))
+    _write_predictions(path / "predictions.csv", evaluation)
+    display = to_display(test.images, test.value_max)
+    _write_errors(path / "errors", evaluation, display, on_progress)
+    fig = figure(max(4.0, 0.55 * len(evaluation.classes) + 2), max(3.5, 0.5 * len(evaluation.classes) + 1.5))
+    plot_confusion_matrix(evaluation, ax=fig.add_subplot())
+    fig.savefig(path / "confusion_matrix.png", dpi=100)
+    write_json(path / "metrics.json", metrics)
+    thumbs = []
+    for r in evaluation.misread[:CARD_THUMBNAILS]:
+        img = display[r["index"]]
+        pil = captioned_image(img, [], min_side=64)
+        thumbs.append({**r, "png": png_base64(pil)})
+    html = render_card(metrics, confusion_png=png_base64(fig), misread_thumbs=thumbs, run_dir=path)
+    (path / "card.html").write_text(html, encoding="utf-8")
+
+
+def _write_predictions(path: Path, ev: Evaluation) -> None:
+    rows = ev.prediction_rows()
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=["id", "true", "pred", "confidence", "top_k", "correct", "flagged"])
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _write_errors(folder: Path, ev: Evaluation, display: np.ndarray, on_progress: Progress | None) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    folder.mkdir(exist_ok=True)
+    rows = ev.misread
+
+    def one(item: tuple[int, dict[str, Any]]) -> None:
+        rank, r = item
+        ident = r["id"] if len(r["id"]) <= 28 else "…" + r["id"][-27:]
+        img = captioned_image(
+            display[r["index"]],
+            [f"true: {r['true']}", f"pred: {r['pred']} ({r['confidence']:.0%})", f"id: {ident}"],
+        )
+        name = f"{rank:05d}_{_safe_name(r['true'])}_as_{_safe_name(r['pred'])}.png"
+        img.save(folder / name, format="PNG")
+
+    total = len(rows)
+    with ThreadPoolExecutor(max_workers=n_workers()) as pool:
+        for i, _ in enumerate(pool.map(one, enumerate(rows, start=1)), start=1):
+            if on_progress is not None and (i % 50 == 0 or i == total):
+                on_progress("writing misread images", i, total)
+
+
+# -- train ---------------------------------------------------------------------------------
+def train(
+    source: str | Path | Dataset = "digits",
+    *,
+    model: str = DEFAULT_MODEL,
+    params: dict[str, Any] | None = None,
+    test_size: float = 0.2,
+    val_size: float = 0.0,
+    seed: int = 0,
+    stratify: bool = True,
+    out: str | Path | None = None,
+    image_size: Any = None,
+    color_mode: str = "auto",
+    data_dir: str | Path | None = None,
+    overwrite: bool = False,
+    runs_dir: str | Path = RUNS_DIR,
+    on_progress: Progress | None = None,
+) -> Run:
+    """Load ``source``, split it, train ``model``, evaluate on the held-out test part,
+    and write the run folder. Returns the :class:`Run`.
+
+    ``params`` are the model's hyperparameters. With ``val_size`` > 0 a validation part
+    is carved from the training part and used only to choose the review threshold.
+    """
+    get_spec(model)  # an unknown name fails before any work
+    if isinstance(source, Dataset):
+        ds = source
+    else:
+        ds = load(source, image_size=image_size, color_mode=color_mode, data_dir=data_dir, on_progress=on_progress)
+    parts = split(ds, test_size=test_size, val_size=val_size, seed=seed, stratify=stratify)
+    params = dict(params or {})
+    spec = get_spec(model)
+    if spec.accepts_random_state:
+        params.setdefault("random_state", seed)
+    clf = ImageClassifier(model, **params)
+    if on_progress is not None:
+        on_progress(f"training {model} on {parts.n_train:,} images", 0, 0)
+    clf.fit(parts.train)
+    if on_progress is not None:
+        on_progress("evaluating", 0, 0)
+    ev = evaluate(clf, parts.test, val=parts.val, train_labels=_labels_for(clf, parts.train))
+    path = prepare_run_dir(out, f"{source_name(source)}-{model}", overwrite=overwrite, runs_dir=runs_dir)
+    config = {
+        "source": str(source) if not isinstance(source, Dataset) else ds.provenance.get("source"),
+        "model": model,
+        "params": clf.get_params(),
+        "test_size": test_size,
+        "val_size": val_size,
+        "seed": seed,
+        "stratify": stratify,
+        "image_size": list(ds.image_size),
+        "color_mode": ds.color_mode,
+        "data_dir": None if data_dir is None else str(data_dir),
+        "trueclass_version": __version__,
+        "command": _command_line(source, model, params, test_size, val_size, seed, stratify, image_size),
+    }
+    metrics = {
+        **ev.to_dict(),
+        "n_train": parts.n_train,
+        "n_val": parts.n_val,
+        "model": model,
+        "params": {k: v for k, v in clf.get_params().items() if k != "model"},
+        "seed": seed,
+        "train_seconds": clf.train_seconds_,
+        "split": parts.params,
+        "dataset": dataset_info(ds),
+        "environment": environment(),
+    }
+    write_run(
+        path,
+        evaluation=ev,
+        test=parts.test,
+        metrics=metrics,
+        config=config,
+        split_=parts,
+        model=clf,
+        model_extra={
+            "threshold": ev.flagged["threshold"],
+            "threshold_chosen_on": ev.threshold_source,
+            "split": parts.params,
+            "source": dataset_info(ds) | {"skipped": []},
+        },
+        on_progress=on_progress,
+    )
+    return Run(path=path, model=clf, evaluation=ev, dataset=ds, split=parts, metrics=metrics, config=config)
+
+
+def _command_line(source, model, params, test_size, val_size, seed, stratify, image_size) -> str:
+    words = ["trueclass", "train", str(source) if not isinstance(source, Dataset) else "<dataset>", "--model", model]
+    words += ["--test-size", str(test_size), "--seed", str(seed)]
+    if val_size:
+        words += ["--val-size", str(val_size)]
+    if not stratify:
+        words.append("--no-stratify")
+    if image_size is not None:
+        words += ["--image-size", str(image_size) if isinstance(image_size, (int, str)) else "x".join(map(str, image_size[::-1]))]
+    for k, v in params.items():
+        if k != "random_state":
+            words += ["--param", f"{k}={v}"]
+    return " ".join(words)
+
+
+# -- evaluate a saved model ----------------------------------------------------------------
+def evaluate_run(
+    model_path: str | Path,
+    source: str | Path | Dataset,
+    *,
+    out: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    overwrite: bool = False,
+    runs_dir: str | Path = RUNS_DIR,
+    on_progress: Progress | None = None,
+) -> Run:
+    """Evaluate a saved model on ``source`` and write a run folder.
+
+    Which images: the source's own test part when it comes split; the model's own test
+    part when ``source`` is the very set the model was trained from (its split is
+    re-derived from the seed in model.json); otherwise every image of ``source``.
+    """
+    clf = load_model(model_path)
+    meta = clf.metadata_
+    h, w, c = clf.image_shape_
+    if isinstance(source, Dataset):
+        ds = source
+    else:
+        ds = load(source, image_size=(h, w), color_mode="L" if c == 1 else "RGB", data_dir=data_dir,
+                  on_progress=on_progress)
+    note = "every image of the source"
+    parts = None
+    trained_from = (meta.get("source") or {}).get("hash")
+    if ds.predefined_split is not None:
+        parts = split(ds, val_size=0.0, seed=0)
+        test = parts.test
+        note = "the source's own test part"
+    elif trained_from == ds.hash:
+        sp = meta.get("split") or {}
+        parts = split(ds, test_size=sp.get("test_size") or 0.2, val_size=sp.get("val_size") or 0.0,
+                      seed=sp.get("seed", 0), stratify=sp.get("stratify", True))
+        test = parts.test
+        note = "the test part the model was trained with (re-derived from its seed); its training images are left out"
+    else:
+        test = ds
+    threshold = meta.get("threshold")
+    ev = evaluate(clf, test, threshold=threshold)
+    path = prepare_run_dir(out, f"eval-{source_name(source)}-{meta['model']}", overwrite=overwrite, runs_dir=runs_dir)
+    config = {
+        "command": f"trueclass evaluate {model_path} {source}",
+        "model_path": str(model_path),
+        "source": str(source) if not isinstance(source, Dataset) else ds.provenance.get("source"),
+        "evaluated_on": note,
+        "trueclass_version": __version__,
+    }
+    metrics = {
+        **ev.to_dict(),
+        "n_train": (meta.get("training") or {}).get("n_images"),
+        "n_val": None,
+        "model": meta["model"],
+        "params": meta.get("params"),
+        "seed": (meta.get("split") or {}).get("seed"),
+        "train_seconds": (meta.get("training") or {}).get("train_seconds"),
+        "evaluated_on": note,
+        "dataset": dataset_info(ds),
+        "environment": environment(),
+    }
+    if threshold is not None:
+        metrics["flagged"]["chosen_on"] = meta.get("threshold_chosen_on", "training run")
+    write_run(path, evaluation=ev, test=test, metrics=metrics, config=config, split_=parts, on_progress=on_progress)
+    return Run(path=path, model=clf, evaluation=ev, dataset=ds, split=parts, metrics=metrics, config=config)
+
+
+# -- predict ---------------------------------------------------------------------------------
+def collect_images(inputs: Sequence[str | Path]) -> tuple[list[str], list[dict[str, str]]]:
+    """Image files named directly or found in folders (hidden ones skipped, and listed)."""
+    files: list[str] = []
+    skipped: list[dict[str, str]] = []
+    for item in inputs:
+        p = Path(item).expanduser()
+        if p.is_dir():
+            for f in iter_files(p):
+                if is_hidden(f, p):
+                    skipped.append({"path": str(f), "reason": "hidden file or folder"})
+                elif f.suffix.lower() in IMAGE_SUFFIXES:
+                    files.append(str(f))
+                else:
+                    skipped.append({"path": str(f), "reason": "not an image file name"})
+        elif p.is_file():
+            files.append(str(p))
+        else:
+            raise TrueclassError(f"No such file or folder: {str(item)!r}.")
+    return files, skipped
+
+
+def predict_files(
+    model_path: str | Path,
+    inputs: Sequence[str | Path],
+    *,
+    top_k: int = 3,
+    threshold: float | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Predict each image file; returns (rows, skipped files with reasons).
+
+    Each image is resized and converted to what the model was trained on. A row has
+    ``file``, ``label``, ``confidence``, ``top_k`` ([(label, p), ...]) and ``flagged``
+    (confidence below the model's review threshold).
+    """
+    if top_k < 1:
+        raise TrueclassError("--top-k must be 1 or more.")
+    clf = load_model(model_path)
+    h, w, c = clf.image_shape_
+    thr = threshold if threshold is not None else clf.metadata_.get("threshold", 0.5)
+    files, skipped = collect_images(inputs)
+    probes = probe(files)
+    ok = [pr.path for pr in probes if pr.ok]
+    skipped += [{"path": pr.path, "reason": pr.reason} for pr in probes if not pr.ok]
+    decoded = decode(ok, (h, w), grey=c == 1)
+    good, arrays = [], []
+    for f, (arr, reason) in zip(ok, decoded):
+        if arr is None:
+            skipped.append({"path": f, "reason": reason})
+        else:
+            good.append(f)
+            arrays.append(arr)
+    if not good:
+        return [], skipped
+    # files are 0-255; the model may use other units (digits: 0-16)
+    images = np.stack(arrays).astype(np.float64) * (clf.value_max_ / 255.0)
+    probs = clf.predict_proba(images)
+    k = min(top_k, probs.shape[1])
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    rows = []
+    for f, p, top in zip(good, probs, order):
+        conf = float(p[top[0]])
+        rows.append({
+            "file": f,
+            "label": str(clf.classes_[top[0]]),
+            "confidence": conf,
+            "top_k": [(str(clf.classes_[j]), float(p[j])) for j in top],
+            "flagged": conf < thr,
+        })
+    return rows, skipped

@@ -1,0 +1,227 @@
+"""The ``trueclass`` command: parse arguments, call the library, print what it returns.
+
+Heavy imports happen inside the commands so ``trueclass --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ._errors import TrueclassError
+
+__all__ = ["main", "cli"]
+
+
+class _Group(click.Group):
+    """Turns a TrueclassError into one line on stderr and exit status 1, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TrueclassError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("\nInterrupted; nothing further was written.", err=True)
+            ctx.exit(130)
+
+
+def _parse_value(text: str) -> Any:
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise TrueclassError(f"--param takes KEY=VALUE (such as C=1.0); got {item!r}.")
+        key, value = item.split("=", 1)
+        out[key.strip()] = _parse_value(value)
+    return out
+
+
+class _Progress:
+    """Shows on_progress(stage, done, total) calls as a rich progress bar on stderr."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=self.console, transient=True,
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> "_Progress":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=total or None)
+        self.progress.update(self.tasks[stage], completed=done, total=total or None)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="trueclass")
+def cli() -> None:
+    """Train image classifiers and evaluate them honestly.
+
+    \b
+    trueclass train                      the default model on the digits
+    trueclass train photos/ --model knn  a folder with one subfolder per class
+    trueclass evaluate runs/digits-svm other.csv
+    trueclass predict runs/digits-svm my_digit.png
+    """
+
+
+@cli.command()
+@click.argument("source", default="digits")
+@click.option("--model", "-m", default=None, help="Model name (see `trueclass models`). Default: svm.")
+@click.option("--test-size", default=0.2, show_default=True, type=float, help="Fraction of images held out for testing.")
+@click.option("--val-size", default=0.0, show_default=True, type=float,
+              help="Fraction of the training part held out to choose the review threshold.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for the split and the model.")
+@click.option("--no-stratify", is_flag=True, help="Split at random instead of keeping class proportions.")
+@click.option("--out", "-o", default=None, help="Run folder (default: runs/<source>-<model>).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run folder given with --out.")
+@click.option("--image-size", default=None, help="Resize every image: 32 or WIDTHxHEIGHT. Default: the most common size.")
+@click.option("--color-mode", type=click.Choice(["auto", "L", "RGB"]), default="auto", show_default=True)
+@click.option("--data-dir", default=None, help="Where to look first for a built-in data set's files.")
+@click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="A model hyperparameter, e.g. -p C=1.0.")
+def train(source: str, model: str | None, test_size: float, val_size: float, seed: int, no_stratify: bool,
+          out: str | None, overwrite: bool, image_size: str | None, color_mode: str, data_dir: str | None,
+          params: tuple[str, ...]) -> None:
+    """Train a model on SOURCE, test it on held-out images, and write a run folder.
+
+    SOURCE is digits (default), fashion-mnist, a folder of class subfolders (or of
+    train/ and test/ holding them), a .csv manifest, an .npz, or idx:IMAGES,LABELS.
+    """
+    from ._run import train as run_train
+    from .models._estimator import DEFAULT_MODEL
+    from .report._text import format_report_card, format_skipped
+
+    with _Progress() as progress:
+        run = run_train(
+            source, model=model or DEFAULT_MODEL, params=_parse_params(params), test_size=test_size,
+            val_size=val_size, seed=seed, stratify=not no_stratify, out=out, overwrite=overwrite,
+            image_size=image_size, color_mode=color_mode, data_dir=data_dir, on_progress=progress,
+        )
+    m = run.metrics
+    click.echo(
+        f"Trained {m['model']} on {m['n_train']:,} images in {m['train_seconds']:.1f} s; "
+        f"tested on {m['n_test']:,} held-out images."
+    )
+    skipped = format_skipped(m["dataset"]["skipped"])
+    if skipped:
+        click.echo(skipped)
+    click.echo("")
+    click.echo(format_report_card(m, str(run.path)))
+    click.echo(f"Evidence card  {run.path / 'card.html'}")
+
+
+@cli.command("evaluate")
+@click.argument("model_path", metavar="MODEL")
+@click.argument("source")
+@click.option("--out", "-o", default=None, help="Run folder for the results (default: runs/eval-<source>-<model>).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run folder given with --out.")
+@click.option("--data-dir", default=None, help="Where to look first for a built-in data set's files.")
+def evaluate_cmd(model_path: str, source: str, out: str | None, overwrite: bool, data_dir: str | None) -> None:
+    """Evaluate a saved MODEL (a run folder or its model/ folder) on SOURCE."""
+    from ._run import evaluate_run
+    from .report._text import format_report_card, format_skipped
+
+    with _Progress() as progress:
+        run = evaluate_run(model_path, source, out=out, overwrite=overwrite, data_dir=data_dir, on_progress=progress)
+    m = run.metrics
+    click.echo(f"Evaluated {m['model']} on {m['n_test']:,} images: {m['evaluated_on']}.")
+    skipped = format_skipped(m["dataset"]["skipped"])
+    if skipped:
+        click.echo(skipped)
+    click.echo("")
+    click.echo(format_report_card(m, str(run.path)))
+
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL")
+@click.argument("inputs", nargs=-1, required=True, metavar="IMAGE|FOLDER...")
+@click.option("--top-k", "-k", default=3, show_default=True, type=int, help="How many classes to list per image.")
+@click.option("--threshold", "-t", default=None, type=float,
+              help="Flag answers below this confidence for review (default: the model's own).")
+@click.option("--csv", "csv_path", default=None, help="Also write the predictions to this CSV file.")
+def predict(model_path: str, inputs: tuple[str, ...], top_k: int, threshold: float | None, csv_path: str | None) -> None:
+    """Predict the class of each IMAGE (or every image in a FOLDER) with a saved MODEL."""
+    from ._run import predict_files
+    from .report._text import format_skipped
+
+    rows, skipped = predict_files(model_path, inputs, top_k=top_k, threshold=threshold)
+    for r in rows:
+        top = ", ".join(f"{lab} {p:.0%}" for lab, p in r["top_k"])
+        flag = "  REVIEW" if r["flagged"] else ""
+        click.echo(f"{r['file']}\t{r['label']}\t{r['confidence']:.3f}\t[{top}]{flag}")
+    if csv_path:
+        import csv
+
+        with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["file", "label", "confidence", "top_k", "flagged"])
+            for r in rows:
+                w.writerow([r["file"], r["label"], f"{r['confidence']:.6f}",
+                            "|".join(f"{lab}:{p:.4f}" for lab, p in r["top_k"]), r["flagged"]])
+    n_flag = sum(r["flagged"] for r in rows)
+    click.echo(f"{len(rows)} images predicted, {n_flag} flagged for review.", err=True)
+    if skipped:
+        click.echo(format_skipped(skipped), err=True)
+    if not rows:
+        raise TrueclassError("None of the given files could be read as an image.")
+
+
+@cli.command()
+def datasets() -> None:
+    """List the built-in data sets and the kinds of source trueclass reads."""
+    from .data import list_datasets
+
+    for d in list_datasets():
+        click.echo(f"{d['name']:<15} {d['description']}  [{d['where']}]")
+    click.echo("\nAlso: a folder of class subfolders (or train/ and test/ of them), a .csv manifest with "
+               "path,label columns, an .npz with X and y, or idx:IMAGES,LABELS.")
+
+
+@cli.command()
+@click.argument("pattern", default="*")
+def models(pattern: str) -> None:
+    """List the registered models (optionally those matching PATTERN, like 'k*')."""
+    from .models import get_spec, list_models
+
+    names = list_models(pattern)
+    if not names:
+        raise TrueclassError(f"No model matches {pattern!r}; `trueclass models` lists them all.")
+    for name in names:
+        spec = get_spec(name)
+        defaults = ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
+        click.echo(f"{name:<8} {spec.description}  ({defaults})")
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="trueclass")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

@@ -1,0 +1,20 @@
+"""Sources, the Dataset, and the split. Never imports torch."""
+
+from ._builtin import download_fashion_mnist, list_datasets
+from ._dataset import Dataset, Skipped
+from ._idx import read_idx, write_idx
+from ._sources import array_to_images, load
+from ._split import Split, split
+
+__all__ = [
+    "Dataset",
+    "Skipped",
+    "Split",
+    "array_to_images",
+    "download_fashion_mnist",
+    "list_datasets",
+    "load",
+    "read_idx",
+    "split",
+    "write_idx",
+]

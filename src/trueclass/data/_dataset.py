@@ -1,0 +1,215 @@
+"""The Dataset: plain arrays of images and labels, with where they came from.
+
+The data layer never imports torch (nor scikit-learn): a Dataset is numpy arrays and a
+few strings, so it loads fast and can be handed to any model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+import numpy as np
+
+from .._errors import TrueclassError
+
+__all__ = ["Dataset", "content_hash", "Skipped"]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not loaded, and why."""
+
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "reason": self.reason}
+
+
+def content_hash(images: np.ndarray, labels: np.ndarray, classes: Sequence[str]) -> str:
+    """A SHA-256 of the pixels, the labels and the class names, in that order.
+
+    Two datasets with the same hash hold the same images with the same labels, whatever
+    files or format they were read from.
+    """
+    h = hashlib.sha256()
+    h.update(repr(tuple(images.shape)).encode())
+    h.update(np.ascontiguousarray(images).tobytes())
+    h.update(np.ascontiguousarray(labels.astype(np.int64)).tobytes())
+    h.update("\x00".join(classes).encode("utf-8"))
+    return "sha256:" + h.hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Labelled images as plain arrays.
+
+    Attributes
+    ----------
+    images : uint8 array of shape (N, H, W, C), C = 1 (grey) or 3 (colour).
+    labels : int array of shape (N,), indices into ``classes``.
+    classes : the class names, in label order.
+    ids : one string per image: its file path, or its index in the source.
+    value_max : the value of a white pixel. 255 for almost every source; 16 for
+        scikit-learn's digits, which keep their original 0-16 values so the lesson's
+        numbers are reproduced exactly.
+    provenance : where the images came from: ``source``, ``hash``, ``skipped`` (list of
+        :class:`Skipped`), and anything else the loader knows.
+    predefined_split : None, or one of "train", "val", "test" per image when the source
+        comes already split (Fashion-MNIST, a folder with train/ and test/).
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    classes: tuple[str, ...]
+    ids: np.ndarray
+    value_max: int = 255
+    provenance: dict[str, Any] = field(default_factory=dict)
+    predefined_split: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        images = np.asarray(self.images)
+        if images.ndim == 3:
+            images = images[..., None]
+        if images.ndim != 4 or images.shape[-1] not in (1, 3):
+            raise TrueclassError(
+                f"Images must be an array of shape (N, H, W) or (N, H, W, C) with C = 1 or 3; "
+                f"got shape {images.shape}."
+            )
+        if images.dtype != np.uint8:
+            raise TrueclassError(f"Dataset images must be uint8; got {images.dtype}.")
+        labels = np.asarray(self.labels).astype(np.int64, copy=False)
+        if labels.shape != (len(images),):
+            raise TrueclassError(
+                f"There are {len(images)} images but {labels.shape[0] if labels.ndim else 0} labels; "
+                "each image needs exactly one label."
+            )
+        classes = tuple(str(c) for c in self.classes)
+        if len(labels) and (labels.min() < 0 or labels.max() >= len(classes)):
+            raise TrueclassError("Labels must be indices into the class names.")
+        ids = np.asarray(self.ids if self.ids is not None else np.arange(len(images))).astype(str)
+        if ids.shape != (len(images),):
+            raise TrueclassError("There must be one id per image.")
+        object.__setattr__(self, "images", images)
+        object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "classes", classes)
+        object.__setattr__(self, "ids", ids)
+        if self.predefined_split is not None:
+            object.__setattr__(self, "predefined_split", np.asarray(self.predefined_split).astype(str))
+        prov = dict(self.provenance)
+        prov.setdefault("source", "arrays")
+        prov.setdefault("skipped", [])
+        prov["hash"] = content_hash(images, labels, classes)
+        object.__setattr__(self, "provenance", prov)
+
+    # -- shape -------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(height, width) of every image."""
+        return int(self.images.shape[1]), int(self.images.shape[2])
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[3])
+
+    @property
+    def color_mode(self) -> str:
+        """"L" for grey images, "RGB" for colour."""
+        return "L" if self.channels == 1 else "RGB"
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def hash(self) -> str:
+        return self.provenance["hash"]
+
+    @property
+    def skipped(self) -> list[Skipped]:
+        return list(self.provenance.get("skipped", []))
+
+    def counts(self) -> dict[str, int]:
+        """Images per class, every class listed (zero included)."""
+        c = np.bincount(self.labels, minlength=self.n_classes)
+        return {name: int(n) for name, n in zip(self.classes, c)}
+
+    # -- slicing -----------------------------------------------------------------------
+    def subset(self, indices: Sequence[int] | np.ndarray, *, part: str | None = None) -> "Dataset":
+        """The images at ``indices`` (in that order), keeping classes and provenance."""
+        idx = np.asarray(indices, dtype=np.int64)
+        prov = dict(self.provenance)
+        prov["parent_hash"] = self.hash
+        if part is not None:
+            prov["part"] = part
+        return replace(
+            self,
+            images=self.images[idx],
+            labels=self.labels[idx],
+            ids=self.ids[idx],
+            provenance=prov,
+            predefined_split=None if self.predefined_split is None else self.predefined_split[idx],
+        )
+
+    def to_unit(self) -> np.ndarray:
+        """Images as float32 in [0, 1] (white = 1)."""
+        return self.images.astype(np.float32) / float(self.value_max)
+
+    def display_images(self) -> np.ndarray:
+        """Images as uint8 0-255 for drawing and saving (digits' 0-16 scaled up)."""
+        return to_display(self.images, self.value_max)
+
+    # -- looking at it -----------------------------------------------------------------
+    def show(self, i: int = 0, ax: Any = None):
+        """Draw image ``i`` with its label; returns the matplotlib Axes."""
+        if not 0 <= i < len(self):
+            raise TrueclassError(f"There is no image {i}: this dataset has {len(self)} images (0 to {len(self) - 1}).")
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(2.5, 2.5))
+        img = self.display_images()[i]
+        if img.shape[-1] == 1:
+            ax.imshow(img[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        else:
+            ax.imshow(img, interpolation="nearest")
+        ax.set_title(f"{self.classes[self.labels[i]]}  (#{i})")
+        ax.set_axis_off()
+        return ax
+
+    def summary(self) -> str:
+        h, w = self.image_size
+        counts = self.counts()
+        lines = [
+            f"{len(self)} images of {h}x{w} {self.color_mode} in {self.n_classes} classes "
+            f"from {self.provenance.get('source')}",
+            "per class: " + ", ".join(f"{k}={v}" for k, v in counts.items()),
+        ]
+        if self.skipped:
+            lines.append(f"{len(self.skipped)} files skipped (see .skipped)")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        h, w = self.image_size
+        return (
+            f"Dataset({len(self)} images, {h}x{w} {self.color_mode}, {self.n_classes} classes, "
+            f"source={self.provenance.get('source')!r}, skipped={len(self.skipped)})"
+        )
+
+
+def to_display(images: np.ndarray, value_max: int) -> np.ndarray:
+    """uint8 images in 0..value_max scaled to 0..255."""
+    if value_max == 255:
+        return images
+    return np.clip(np.rint(images.astype(np.float32) * (255.0 / value_max)), 0, 255).astype(np.uint8)
+
+
+def most_common(values: Sequence[Any]) -> Any:
+    """The most frequent value; ties go to the first seen."""
+    return Counter(values).most_common(1)[0][0]

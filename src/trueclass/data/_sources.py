@@ -1,0 +1,446 @@
+"""``trueclass.load(source)``: every kind of source becomes a Dataset.
+
+A source is a built-in name (``digits``), ``idx:IMAGES,LABELS``, an ``.npz`` file, a
+``.csv`` manifest, or a folder of class subfolders (optionally inside train/ and test/).
+Bad files never crash a load: each is skipped and listed, with its reason, in
+``dataset.provenance["skipped"]``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .._errors import TrueclassError
+from ._builtin import BUILTIN_DATASETS, load_builtin
+from ._dataset import Dataset, Skipped, most_common
+from ._idx import read_idx
+from ._images import DEFAULT_MAX_PIXELS, decode, is_hidden, iter_files, parse_image_size, probe
+
+__all__ = ["load", "array_to_images", "SPLIT_FOLDERS", "DEFAULT_MAX_SIDE", "MEMORY_LIMIT_BYTES"]
+
+#: Folder names recognised as a ready-made split, and the part each stands for.
+SPLIT_FOLDERS = {"train": "train", "test": "test", "val": "val", "valid": "val", "validation": "val"}
+#: With no --image-size, a set of large photos is scaled so its longer side is at most
+#: this: the most common size of phone photos (4032x3024) would need 36 MB an image.
+DEFAULT_MAX_SIDE = 256
+#: Refuse to decode a set whose pixels would need more memory than this.
+MEMORY_LIMIT_BYTES = 12 * 1024**3
+
+Progress = Callable[[str, int, int], None]
+
+
+def load(
+    source: str | Path = "digits",
+    *,
+    image_size: int | str | Sequence[int] | None = None,
+    color_mode: str = "auto",
+    data_dir: str | Path | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    on_progress: Progress | None = None,
+) -> Dataset:
+    """Load labelled images from ``source`` into a :class:`Dataset`.
+
+    Parameters
+    ----------
+    source : "digits" (default), "fashion-mnist", "idx:IMAGES,LABELS", a path to an
+        ``.npz`` (arrays ``X`` and ``y``), a ``.csv`` manifest (``path,label`` columns,
+        paths relative to the CSV, optional ``split`` column), or a folder with one
+        subfolder per class, or with ``train/`` and ``test/`` (and ``val/``) subfolders
+        each holding class subfolders.
+    image_size : every image is resized to this: one number (32) or "WIDTHxHEIGHT".
+        Default: the most common size in the set (longer side capped at 256 for photos).
+    color_mode : "auto" (the most common of grey and colour in the set), "L" or "RGB".
+    data_dir : where to look first for a built-in data set's files.
+    max_pixels : larger images are skipped as possible decompression bombs.
+    on_progress : called as ``on_progress(stage, done, total)`` while files are read.
+    """
+    if color_mode not in ("auto", "L", "RGB"):
+        raise TrueclassError(f"color_mode must be 'auto', 'L' or 'RGB', not {color_mode!r}.")
+    size = parse_image_size(image_size)
+    text = str(source)
+    if isinstance(source, str) and text.lower() in BUILTIN_DATASETS:
+        ds = load_builtin(text.lower(), data_dir=data_dir)
+        return _resize_arrays(ds, size, color_mode)
+    if text.startswith("idx:"):
+        return _resize_arrays(_load_idx_pair(text[4:]), size, color_mode)
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise TrueclassError(
+            f"No such file or folder: {text!r}. Give a folder of class subfolders, a .csv manifest, "
+            f"an .npz file, idx:IMAGES,LABELS, or a built-in name ({', '.join(BUILTIN_DATASETS)})."
+        )
+    if path.is_dir():
+        return _load_folder(path, size, color_mode, max_pixels, on_progress)
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return _resize_arrays(_load_npz(path), size, color_mode)
+    if suffix in (".csv", ".tsv", ".txt"):
+        return _load_csv(path, size, color_mode, max_pixels, on_progress)
+    raise TrueclassError(
+        f"{text!r} is a file trueclass does not know how to read as a labelled set; give a folder of "
+        "class subfolders, a .csv manifest with path,label columns, an .npz with X and y, or idx:IMAGES,LABELS."
+    )
+
+
+# -- arrays ------------------------------------------------------------------------------
+def array_to_images(X: np.ndarray, *, name: str = "X") -> np.ndarray:
+    """Any numeric image array (N,H,W), (N,H,W,C) or square-flattened (N,D) as uint8 NHWC."""
+    X = np.asarray(X)
+    if X.dtype.kind not in "uifb":
+        raise TrueclassError(f"{name} must hold numbers; it holds {X.dtype}.")
+    if X.ndim == 2:
+        n, d = X.shape
+        side = int(round(np.sqrt(d)))
+        side3 = int(round(np.sqrt(d / 3)))
+        if side * side == d:
+            X = X.reshape(n, side, side, 1)
+        elif 3 * side3 * side3 == d:
+            X = X.reshape(n, side3, side3, 3)
+        else:
+            raise TrueclassError(
+                f"{name} has {d} values per row, which is not a square image; store it with shape (N, H, W)."
+            )
+    elif X.ndim == 3:
+        X = X[..., None]
+    elif X.ndim == 4 and X.shape[-1] not in (1, 3) and X.shape[1] in (1, 3):
+        X = np.moveaxis(X, 1, -1)  # channels first (N, C, H, W)
+    if X.ndim != 4 or X.shape[-1] not in (1, 3):
+        raise TrueclassError(f"{name} must have shape (N, H, W), (N, H, W, C) or (N, H*W); got {X.shape}.")
+    if X.dtype == np.uint8:
+        return X
+    Xf = X.astype(np.float64)
+    if Xf.size and (not np.isfinite(Xf).all()):
+        raise TrueclassError(f"{name} contains NaN or infinite values.")
+    lo, hi = (float(Xf.min()), float(Xf.max())) if Xf.size else (0.0, 1.0)
+    if lo < 0:
+        raise TrueclassError(f"{name} has negative pixel values; give pixels from 0 to 1 or 0 to 255.")
+    if X.dtype.kind == "f" and hi <= 1.0:
+        Xf = Xf * 255.0
+    elif hi > 255:
+        raise TrueclassError(f"{name} has pixel values up to {hi:g}; give pixels from 0 to 1 or 0 to 255.")
+    return np.clip(np.rint(Xf), 0, 255).astype(np.uint8)
+
+
+def _labels_to_indices(y: np.ndarray, classes: Sequence[str] | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise TrueclassError(f"Labels must be one value per image; got shape {y.shape}.")
+    if classes is not None and y.dtype.kind in "iu":
+        return y.astype(np.int64), tuple(str(c) for c in classes)
+    values, idx = np.unique(y, return_inverse=True)
+    return idx.astype(np.int64), tuple(str(v) for v in values)
+
+
+def _check_classes(ds: Dataset, where: str) -> Dataset:
+    counts = ds.counts()
+    if len(ds) == 0:
+        raise TrueclassError(f"No usable images were found in {where}.")
+    empty = [c for c, n in counts.items() if n == 0]
+    if empty:
+        raise TrueclassError(
+            f"Class {empty[0]!r} has no usable images in {where}; add images to it or remove it."
+        )
+    if ds.n_classes < 2:
+        raise TrueclassError(
+            f"Only one class ({ds.classes[0]!r}) was found in {where}; a classifier needs at least two. "
+            "Put each class's images in its own subfolder."
+        )
+    return ds
+
+
+def _resize_arrays(ds: Dataset, size: tuple[int, int] | None, color_mode: str) -> Dataset:
+    """Apply --image-size and --color-mode to a set that was loaded from arrays."""
+    want_c = {"L": 1, "RGB": 3}.get(color_mode, ds.channels)
+    if (size is None or size == ds.image_size) and want_c == ds.channels:
+        return ds
+    from dataclasses import replace
+
+    from PIL import Image
+
+    h, w = size or ds.image_size
+    out = np.empty((len(ds), h, w, want_c), dtype=np.uint8)
+    for i, img in enumerate(ds.images):
+        im = Image.fromarray(img[..., 0] if ds.channels == 1 else img, mode="L" if ds.channels == 1 else "RGB")
+        im = im.convert("L" if want_c == 1 else "RGB")
+        if im.size != (w, h):
+            im = im.resize((w, h), Image.Resampling.BILINEAR)
+        a = np.asarray(im)
+        out[i] = a[..., None] if a.ndim == 2 else a
+    return replace(ds, images=out)
+
+
+def _load_idx_pair(spec: str) -> Dataset:
+    parts = [p.strip() for p in spec.split(",")]
+    if len(parts) != 2 or not all(parts):
+        raise TrueclassError("Write an IDX source as idx:IMAGES,LABELS (two file paths separated by a comma).")
+    images = read_idx(Path(parts[0]).expanduser())
+    labels = read_idx(Path(parts[1]).expanduser())
+    if len(images) != len(labels):
+        raise TrueclassError(
+            f"The IDX images file holds {len(images)} images but the labels file holds {len(labels)} labels."
+        )
+    idx, classes = _labels_to_indices(labels)
+    ds = Dataset(
+        images=array_to_images(images, name="IDX images"),
+        labels=idx,
+        classes=classes,
+        ids=np.arange(len(images)).astype(str),
+        provenance={"source": f"idx:{parts[0]},{parts[1]}"},
+    )
+    return _check_classes(ds, spec)
+
+
+def _load_npz(path: Path) -> Dataset:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except ValueError as exc:
+        raise TrueclassError(
+            f"{str(path)!r} holds Python objects, which trueclass never loads (they can run code); "
+            f"store plain arrays X and y ({exc})."
+        ) from None
+    except (OSError, EOFError) as exc:
+        raise TrueclassError(f"{str(path)!r} is not a readable .npz file ({exc}).") from None
+    missing = [k for k in ("X", "y") if k not in arrays]
+    if missing:
+        raise TrueclassError(
+            f"{str(path)!r} must hold arrays named X (images) and y (labels); it holds {sorted(arrays)}."
+        )
+    X, y = arrays["X"], arrays["y"]
+    if len(X) != len(y):
+        raise TrueclassError(f"{str(path)!r} has {len(X)} images in X but {len(y)} labels in y.")
+    classes = arrays.get("classes")
+    idx, names = _labels_to_indices(y, None if classes is None else list(classes))
+    ds = Dataset(
+        images=array_to_images(X),
+        labels=idx,
+        classes=names,
+        ids=np.arange(len(X)).astype(str),
+        value_max=int(arrays["value_max"]) if "value_max" in arrays else 255,
+        provenance={"source": str(path)},
+    )
+    return _check_classes(ds, str(path))
+
+
+# -- files -------------------------------------------------------------------------------
+def _decode_entries(
+    entries: list[tuple[str, str, str | None]],
+    skipped: list[Skipped],
+    size: tuple[int, int] | None,
+    color_mode: str,
+    max_pixels: int,
+    on_progress: Progress | None,
+) -> tuple[np.ndarray, list[tuple[str, str, str | None]], dict[str, object]]:
+    """Probe and decode (path, class, part) entries; bad ones go to ``skipped``."""
+    paths = [e[0] for e in entries]
+    probes = probe(paths, max_pixels=max_pixels, on_progress=_stage(on_progress, "reading headers"))
+    good = []
+    for entry, pr in zip(entries, probes):
+        if pr.ok:
+            good.append((entry, pr))
+        else:
+            skipped.append(Skipped(entry[0], pr.reason))
+    notes: dict[str, object] = {}
+    if not good:
+        return np.zeros((0, 1, 1, 1), np.uint8), [], notes
+    if size is None:
+        size = most_common([pr.size for _, pr in good])
+        if max(size) > DEFAULT_MAX_SIDE:
+            scale = DEFAULT_MAX_SIDE / max(size)
+            notes["resized_from"] = list(size)
+            size = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
+    if color_mode == "auto":
+        n_grey = sum(pr.grey for _, pr in good)
+        grey = n_grey > len(good) - n_grey
+    else:
+        grey = color_mode == "L"
+    c = 1 if grey else 3
+    need = len(good) * size[0] * size[1] * c
+    if need > MEMORY_LIMIT_BYTES:
+        raise TrueclassError(
+            f"{len(good):,} images of {size[1]}x{size[0]} would need {need / 1024**3:.1f} GB of memory; "
+            "choose a smaller --image-size."
+        )
+    results = decode([e[0] for e, _ in good], size, grey, max_pixels=max_pixels,
+                     on_progress=_stage(on_progress, "decoding images"))
+    images = np.empty((len(good), size[0], size[1], c), dtype=np.uint8)
+    kept = []
+    for (entry, _), (arr, reason) in zip(good, results):
+        if arr is None:
+            skipped.append(Skipped(entry[0], reason))
+            continue
+        images[len(kept)] = arr
+        kept.append(entry)
+    return images[: len(kept)], kept, notes
+
+
+def _stage(on_progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:
+    if on_progress is None:
+        return None
+    return lambda done, total: on_progress(stage, done, total)
+
+
+def _build(
+    images: np.ndarray,
+    kept: list[tuple[str, str, str | None]],
+    class_names: Sequence[str],
+    skipped: list[Skipped],
+    source: str,
+    root: Path,
+    notes: dict[str, object],
+) -> Dataset:
+    index = {c: i for i, c in enumerate(class_names)}
+    parts = [e[2] for e in kept]
+    ds = Dataset(
+        images=images,
+        labels=np.array([index[e[1]] for e in kept], dtype=np.int64),
+        classes=tuple(class_names),
+        ids=np.array([_relative(e[0], root) for e in kept]),
+        provenance={
+            "source": source,
+            "skipped": sorted(skipped, key=lambda s: s.path),
+            **notes,
+        },
+        predefined_split=np.array(parts) if parts and parts[0] is not None else None,
+    )
+    return ds
+
+
+def _relative(path: str, root: Path) -> str:
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return path
+
+
+def _empty_class_error(name: str, where: str, skipped: list[Skipped]) -> TrueclassError:
+    mine = [s for s in skipped if f"/{name}/" in "/" + Path(s.path).as_posix()]
+    detail = ""
+    if mine:
+        shown = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in mine[:3])
+        more = f" and {len(mine) - 3} more" if len(mine) > 3 else ""
+        detail = f" ({len(mine)} files skipped: {shown}{more})"
+    return TrueclassError(
+        f"Class folder {name!r} in {where} has no usable images{detail}; add images to it or remove it."
+    )
+
+
+def _load_folder(
+    root: Path, size: tuple[int, int] | None, color_mode: str, max_pixels: int, on_progress: Progress | None
+) -> Dataset:
+    skipped: list[Skipped] = []
+    subdirs = sorted(d for d in root.iterdir() if d.is_dir())
+    visible = [d for d in subdirs if not d.name.startswith(".")]
+    for d in subdirs:
+        if d.name.startswith("."):
+            n = sum(1 for _ in iter_files(d))
+            skipped.append(Skipped(str(d) + "/", f"hidden folder ({n} files)"))
+    lower = {d.name.lower(): d for d in visible}
+    presplit = "train" in lower and "test" in lower and set(lower) <= set(SPLIT_FOLDERS)
+    groups = [(SPLIT_FOLDERS[k], d) for k, d in sorted(lower.items())] if presplit else [(None, root)]
+
+    entries: list[tuple[str, str, str | None]] = []
+    class_names: set[str] = set()
+    train_classes: set[str] = set()
+    for part, base in groups:
+        for f in sorted(p for p in base.iterdir() if p.is_file()):
+            skipped.append(Skipped(str(f), "hidden file" if f.name.startswith(".") else "not inside a class folder"))
+        for cls_dir in sorted(d for d in base.iterdir() if d.is_dir()):
+            if cls_dir.name.startswith("."):
+                if presplit:
+                    n = sum(1 for _ in iter_files(cls_dir))
+                    skipped.append(Skipped(str(cls_dir) + "/", f"hidden folder ({n} files)"))
+                continue
+            class_names.add(cls_dir.name)
+            if part in (None, "train"):
+                train_classes.add(cls_dir.name)
+            for f in iter_files(cls_dir):
+                if is_hidden(f, cls_dir):
+                    skipped.append(Skipped(str(f), "hidden file or folder"))
+                else:
+                    entries.append((str(f), cls_dir.name, part))
+    if not class_names:
+        raise TrueclassError(
+            f"No class subfolders in {str(root)!r}. Put each class's images in a subfolder named after "
+            f"the class ({root.name}/cats/..., {root.name}/dogs/...)."
+        )
+    names = sorted(class_names)
+    images, kept, notes = _decode_entries(entries, skipped, size, color_mode, max_pixels, on_progress)
+    have = Counter(e[1] for e in kept)
+    for name in names:
+        if have[name] == 0:
+            raise _empty_class_error(name, repr(str(root)), skipped)
+    if presplit:
+        have_train = Counter(e[1] for e in kept if e[2] == "train")
+        for name in names:
+            if have_train[name] == 0:
+                raise TrueclassError(
+                    f"Class {name!r} has no usable training images in {str(root / 'train')!r}; "
+                    "add some there or remove the class."
+                )
+    ds = _build(images, kept, names, skipped, str(root), root, notes)
+    return _check_classes(ds, repr(str(root)))
+
+
+def _load_csv(
+    path: Path, size: tuple[int, int] | None, color_mode: str, max_pixels: int, on_progress: Progress | None
+) -> Dataset:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TrueclassError(f"The manifest {str(path)!r} could not be read as UTF-8 text ({exc}).") from None
+    dialect = csv.excel_tab if path.suffix.lower() == ".tsv" else csv.excel
+    reader = csv.DictReader(text.splitlines(), dialect=dialect)
+    fields = {(f or "").strip().lower(): f for f in (reader.fieldnames or [])}
+    if "labels" in fields and "label" not in fields:
+        raise TrueclassError(
+            f"{str(path)!r} has a 'labels' column (several labels per image); multi-label sets need a "
+            "neural-network model, which this version does not have yet. Use one label per image in a 'label' column."
+        )
+    if "path" not in fields or "label" not in fields:
+        raise TrueclassError(
+            f"The manifest {str(path)!r} needs columns named path and label; it has "
+            f"{', '.join(repr(f) for f in reader.fieldnames or []) or 'no header'}."
+        )
+    split_col = fields.get("split")
+    base = path.parent
+    skipped: list[Skipped] = []
+    entries: list[tuple[str, str, str | None]] = []
+    for line, row in enumerate(reader, start=2):
+        rel = (row.get(fields["path"]) or "").strip()
+        label = (row.get(fields["label"]) or "").strip()
+        if not rel:
+            skipped.append(Skipped(f"{path.name}:{line}", "row has no path"))
+            continue
+        file = (base / rel).expanduser()
+        if not label:
+            skipped.append(Skipped(str(file), f"no label (row {line})"))
+            continue
+        part = None
+        if split_col:
+            raw = (row.get(split_col) or "").strip().lower()
+            part = SPLIT_FOLDERS.get(raw)
+            if part is None:
+                skipped.append(Skipped(str(file), f"split {raw!r} is not train, val or test (row {line})"))
+                continue
+        entries.append((str(file), label, part))
+    if not entries:
+        raise TrueclassError(f"The manifest {str(path)!r} lists no usable rows.")
+    names = sorted({e[1] for e in entries})
+    images, kept, notes = _decode_entries(entries, skipped, size, color_mode, max_pixels, on_progress)
+    have = Counter(e[1] for e in kept)
+    for name in names:
+        if have[name] == 0:
+            raise TrueclassError(
+                f"Class {name!r} in {str(path)!r} has no usable images (all its files were skipped); "
+                "fix or remove its rows."
+            )
+    if split_col and not any(e[2] == "test" for e in kept):
+        raise TrueclassError(f"The manifest {str(path)!r} has a split column but no usable 'test' rows.")
+    ds = _build(images, kept, names, skipped, str(path), base, notes)
+    return _check_classes(ds, repr(str(path)))

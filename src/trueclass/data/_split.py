@@ -1,0 +1,167 @@
+"""Splitting a Dataset into train / validation / test, seeded and stratified."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import TrueclassError
+from ._dataset import Dataset
+
+__all__ = ["Split", "split"]
+
+
+@dataclass(frozen=True)
+class Split:
+    """The parts of a dataset. ``assignment[i]`` says where image ``i`` of the source went."""
+
+    train: Dataset
+    test: Dataset
+    val: Dataset | None
+    assignment: np.ndarray
+    indices: dict[str, np.ndarray]
+    params: dict[str, Any] = field(default_factory=dict)
+    source: Dataset | None = None
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train)
+
+    @property
+    def n_val(self) -> int:
+        return 0 if self.val is None else len(self.val)
+
+    @property
+    def n_test(self) -> int:
+        return len(self.test)
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write ``split.csv``: one row per image of the source, in source order."""
+        path = Path(path)
+        src = self.source
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["index", "id", "label", "split"])
+            for i, part in enumerate(self.assignment):
+                if src is not None:
+                    w.writerow([i, src.ids[i], src.classes[src.labels[i]], part])
+                else:
+                    w.writerow([i, "", "", part])
+        return path
+
+    def __repr__(self) -> str:
+        return f"Split(train={self.n_train}, val={self.n_val}, test={self.n_test}, {self.params})"
+
+
+def _check_fraction(name: str, value: float, *, allow_zero: bool) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TrueclassError(f"{name} must be a fraction such as 0.2; got {value!r}.") from None
+    lo_ok = v >= 0 if allow_zero else v > 0
+    if not (lo_ok and v < 1):
+        raise TrueclassError(
+            f"{name} must be a fraction {'from 0' if allow_zero else 'above 0'} and below 1 (such as 0.2); got {value!r}."
+        )
+    return v
+
+
+def _split_indices(
+    idx: np.ndarray, labels: np.ndarray, frac: float, seed: int, stratify: bool, classes: tuple[str, ...], what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """``train_test_split`` of ``idx`` with the failure modes turned into sentences."""
+    from sklearn.model_selection import train_test_split
+
+    n = len(idx)
+    n_out = math.ceil(frac * n)
+    if n_out < 1 or n - n_out < 1:
+        raise TrueclassError(f"{n} images are too few to set aside a {what} of {frac:g}; add images.")
+    strat = None
+    if stratify:
+        counts = np.bincount(labels, minlength=len(classes))
+        present = counts > 0
+        smallest = int(np.argmin(np.where(present, counts, np.iinfo(np.int64).max)))
+        if counts[smallest] < 2:
+            raise TrueclassError(
+                f"Class {classes[smallest]!r} has only {counts[smallest]} image, too few to put one in both the "
+                f"training part and the {what}; add images to it, or split without stratifying (--no-stratify)."
+            )
+        k = int(present.sum())
+        if n_out < k or n - n_out < k:
+            raise TrueclassError(
+                f"A stratified {what} of {n_out} images cannot hold all {k} classes; make it larger "
+                f"(--test-size / --val-size) or split without stratifying (--no-stratify)."
+            )
+        strat = labels
+    a, b = train_test_split(idx, test_size=frac, random_state=seed, shuffle=True, stratify=strat)
+    return np.asarray(a), np.asarray(b)
+
+
+def split(
+    dataset: Dataset,
+    *,
+    test_size: float = 0.2,
+    val_size: float = 0.0,
+    seed: int = 0,
+    stratify: bool = True,
+) -> Split:
+    """Split ``dataset`` into train, optional validation, and test parts.
+
+    With ``stratify=False`` the test part is exactly scikit-learn's
+    ``train_test_split(X, y, test_size=test_size, random_state=seed)`` (same images,
+    same order). A source that comes already split (Fashion-MNIST, a folder with train/
+    and test/) keeps its split and ``test_size`` is not used. ``val_size`` is the fraction
+    of the training part held out for validation (early stopping, threshold choice);
+    the test part is never used for either.
+    """
+    val_size = _check_fraction("val_size", val_size, allow_zero=True)
+    seed = int(seed)
+    n = len(dataset)
+    all_idx = np.arange(n)
+    labels = dataset.labels
+    pre = dataset.predefined_split
+    if pre is not None:
+        test_idx = all_idx[pre == "test"]
+        train_idx = all_idx[pre == "train"]
+        val_idx = all_idx[pre == "val"]
+        if len(test_idx) == 0:
+            raise TrueclassError("The source's own split has no test images.")
+        if len(val_idx) == 0 and val_size > 0:
+            train_idx, val_idx = _split_indices(
+                train_idx, labels[train_idx], val_size, seed, stratify, dataset.classes, "validation part"
+            )
+        predefined = True
+    else:
+        test_size = _check_fraction("test_size", test_size, allow_zero=False)
+        train_idx, test_idx = _split_indices(all_idx, labels, test_size, seed, stratify, dataset.classes, "test part")
+        val_idx = np.array([], dtype=np.int64)
+        if val_size > 0:
+            train_idx, val_idx = _split_indices(
+                train_idx, labels[train_idx], val_size, seed, stratify, dataset.classes, "validation part"
+            )
+        predefined = False
+    assignment = np.full(n, "", dtype=object)
+    assignment[train_idx] = "train"
+    assignment[val_idx] = "val"
+    assignment[test_idx] = "test"
+    params = {
+        "test_size": None if predefined else test_size,
+        "val_size": val_size,
+        "seed": seed,
+        "stratify": bool(stratify),
+        "predefined": predefined,
+    }
+    return Split(
+        train=dataset.subset(train_idx, part="train"),
+        test=dataset.subset(test_idx, part="test"),
+        val=dataset.subset(val_idx, part="val") if len(val_idx) else None,
+        assignment=assignment.astype(str),
+        indices={"train": train_idx, "val": val_idx, "test": test_idx},
+        params=params,
+        source=dataset,
+    )

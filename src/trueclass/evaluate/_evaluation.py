@@ -1,0 +1,246 @@
+"""The Evaluation: every number about a model's test predictions, computed once.
+
+The card, the command line and the notebook only render it; none of them recompute a
+metric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from .._errors import TrueclassError
+from . import _metrics as m
+
+__all__ = ["Evaluation", "evaluate", "evaluate_predictions"]
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    """Held-out test predictions and every metric computed from them.
+
+    ``y_true`` are class indices into ``classes``; ``probs`` is (N, K); ``ids`` name the
+    test images. Scalars are plain floats; ``to_dict()`` is ``metrics.json``.
+    """
+
+    classes: tuple[str, ...]
+    y_true: np.ndarray
+    probs: np.ndarray
+    ids: np.ndarray
+    accuracy: float
+    accuracy_ci: tuple[float, float]
+    n_test: int
+    n_wrong: int
+    balanced_accuracy: float
+    top_k_accuracy: dict[str, float]
+    per_class: dict[str, dict[str, Any]]
+    macro_f1: float
+    weighted_f1: float
+    weakest_class: str | None
+    confusion_matrix: np.ndarray
+    confusion_normalized: np.ndarray
+    most_confused: list[dict[str, Any]]
+    misread: list[dict[str, Any]]
+    baselines: dict[str, Any]
+    flagged: dict[str, Any]
+    threshold_source: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # -- derived views ---------------------------------------------------------------------
+    @property
+    def y_pred(self) -> np.ndarray:
+        return self.probs.argmax(axis=1)
+
+    @property
+    def confidence(self) -> np.ndarray:
+        return self.probs.max(axis=1)
+
+    @property
+    def is_flagged(self) -> np.ndarray:
+        return self.confidence < self.flagged["threshold"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The metrics as JSON-ready data (the keys of ``metrics.json``)."""
+        base = self.baselines
+        return {
+            "accuracy": self.accuracy,
+            "accuracy_ci": list(self.accuracy_ci),
+            "n_test": self.n_test,
+            "n_wrong": self.n_wrong,
+            "balanced_accuracy": self.balanced_accuracy,
+            "top_k_accuracy": dict(self.top_k_accuracy),
+            "macro_f1": self.macro_f1,
+            "weighted_f1": self.weighted_f1,
+            "per_class": self.per_class,
+            "weakest_class": self.weakest_class,
+            "confusion_matrix": self.confusion_matrix.tolist(),
+            "confusion_matrix_normalized": np.round(self.confusion_normalized, 6).tolist(),
+            "classes": list(self.classes),
+            "most_confused": list(self.most_confused),
+            "baselines": {**base, "majority_class": self.classes[base["majority_class"]]},
+            "flagged": {**self.flagged, "chosen_on": self.threshold_source},
+            **self.extra,
+        }
+
+    def prediction_rows(self, top_k: int = 3) -> list[dict[str, Any]]:
+        """One row per test image: id, true, pred, confidence, top-k, correct, flagged."""
+        k = min(top_k, len(self.classes))
+        top = np.argsort(-self.probs, axis=1, kind="stable")[:, :k]
+        pred, conf, flag = self.y_pred, self.confidence, self.is_flagged
+        rows = []
+        for i in range(self.n_test):
+            rows.append({
+                "id": str(self.ids[i]),
+                "true": self.classes[self.y_true[i]],
+                "pred": self.classes[pred[i]],
+                "confidence": round(float(conf[i]), 6),
+                "top_k": "|".join(f"{self.classes[j]}:{self.probs[i, j]:.4f}" for j in top[i]),
+                "correct": bool(pred[i] == self.y_true[i]),
+                "flagged": bool(flag[i]),
+            })
+        return rows
+
+    def summary(self) -> str:
+        from ..report._text import format_report_card
+
+        return format_report_card(self.to_dict())
+
+    def __repr__(self) -> str:
+        lo, hi = self.accuracy_ci
+        return (
+            f"Evaluation(accuracy={self.accuracy:.4f} [95% CI {lo:.4f}-{hi:.4f}], "
+            f"wrong={self.n_wrong}/{self.n_test}, classes={len(self.classes)})"
+        )
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def evaluate_predictions(
+    y_true: Sequence[int] | np.ndarray,
+    probs: np.ndarray,
+    classes: Sequence[str],
+    ids: Sequence[str] | None = None,
+    *,
+    threshold: float | None = None,
+    val_true: np.ndarray | None = None,
+    val_probs: np.ndarray | None = None,
+    train_labels: np.ndarray | None = None,
+    target_accuracy: float = m.DEFAULT_TARGET_ACCURACY,
+) -> Evaluation:
+    """Compute an :class:`Evaluation` from test labels and predicted probabilities.
+
+    The review threshold is ``threshold`` if given, else chosen on the validation
+    predictions (``val_true``, ``val_probs``) if given, else 0.5. Test labels are never
+    used to choose it.
+    """
+    y = np.asarray(y_true, dtype=np.int64)
+    P = np.asarray(probs, dtype=np.float64)
+    classes = tuple(str(c) for c in classes)
+    if P.ndim != 2 or P.shape != (len(y), len(classes)):
+        raise TrueclassError(
+            f"probs must have shape ({len(y)}, {len(classes)}) for {len(y)} images and {len(classes)} classes; "
+            f"got {P.shape}."
+        )
+    if len(y) == 0:
+        raise TrueclassError("There are no test images to evaluate on.")
+    ids_arr = np.asarray(ids if ids is not None else np.arange(len(y))).astype(str)
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
+    pred = P.argmax(axis=1)
+    n = len(y)
+    k = int(np.sum(pred == y))
+    cm, cm_norm = m.confusion(y, pred, len(classes))
+    per_class = m.per_class_report(y, pred, classes)
+    labels = np.arange(len(classes))
+    present = np.unique(y)
+    if threshold is not None:
+        thr, source = float(threshold), "given"
+    elif val_true is not None and val_probs is not None and len(val_true):
+        thr = m.choose_threshold(np.asarray(val_true), np.asarray(val_probs), target_accuracy)
+        source = f"validation (lowest confidence reaching {target_accuracy:.0%} accuracy)"
+    else:
+        thr, source = m.DEFAULT_THRESHOLD, "default (no validation data)"
+    import warnings
+
+    with warnings.catch_warnings():
+        # A class absent from the test set makes balanced accuracy warn; we restrict it.
+        warnings.simplefilter("ignore")
+        bal = float(balanced_accuracy_score(y, pred)) if len(present) else 0.0
+    return Evaluation(
+        classes=classes,
+        y_true=y,
+        probs=P,
+        ids=ids_arr,
+        accuracy=k / n,
+        accuracy_ci=m.wilson_interval(k, n),
+        n_test=n,
+        n_wrong=n - k,
+        balanced_accuracy=bal,
+        top_k_accuracy=m.top_k_accuracies(y, P),
+        per_class=per_class,
+        macro_f1=float(f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
+        weighted_f1=float(f1_score(y, pred, labels=labels, average="weighted", zero_division=0)),
+        weakest_class=m.weakest_class(per_class),
+        confusion_matrix=cm,
+        confusion_normalized=cm_norm,
+        most_confused=m.most_confused(cm, classes),
+        misread=m.misread(y, P, ids_arr, classes),
+        baselines=m.baselines(y, len(classes), train_labels),
+        flagged=m.flag_summary(y, P, thr),
+        threshold_source=source,
+    )
+
+
+def _labels_for(model: Any, dataset: Any) -> np.ndarray:
+    """The dataset's labels as indices into ``model.classes_`` (matched by name)."""
+    names = [str(c) for c in model.classes_]
+    index = {c: i for i, c in enumerate(names)}
+    unknown = sorted({dataset.classes[j] for j in np.unique(dataset.labels)} - set(index))
+    if unknown:
+        raise TrueclassError(
+            f"The test images include classes the model was never trained on ({', '.join(map(repr, unknown))}); "
+            f"it knows {', '.join(map(repr, names))}."
+        )
+    lookup = np.array([index.get(c, -1) for c in dataset.classes])
+    return lookup[dataset.labels]
+
+
+def evaluate(
+    model: Any,
+    dataset: Any,
+    *,
+    val: Any = None,
+    threshold: float | None = None,
+    train_labels: np.ndarray | None = None,
+    target_accuracy: float = m.DEFAULT_TARGET_ACCURACY,
+) -> Evaluation:
+    """Evaluate a fitted model on a held-out Dataset.
+
+    ``val`` (a Dataset the model did not train on) is used only to choose the review
+    threshold; ``train_labels`` (indices into the model's classes) give the majority
+    baseline.
+    """
+    from ..data._dataset import Dataset
+
+    if not isinstance(dataset, Dataset):
+        raise TrueclassError("evaluate(model, dataset) takes a trueclass Dataset; trueclass.load(...) makes one.")
+    y = _labels_for(model, dataset)
+    probs = model.predict_proba(dataset)
+    val_true = val_probs = None
+    if val is not None and len(val):
+        val_true = _labels_for(model, val)
+        val_probs = model.predict_proba(val)
+    return evaluate_predictions(
+        y,
+        probs,
+        [str(c) for c in model.classes_],
+        dataset.ids,
+        threshold=threshold,
+        val_true=val_true,
+        val_probs=val_probs,
+        train_labels=train_labels,
+        target_accuracy=target_accuracy,
+    )
