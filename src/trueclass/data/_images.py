@@ -149,7 +149,7 @@ def _to_mode(im: Image.Image, grey: bool) -> Image.Image:
         a = np.asarray(im, dtype=np.float64)
         top = 1.0 if mode == "F" and a.max(initial=0) <= 1.0 else (255.0 if a.max(initial=0) <= 255 else 65535.0)
         a = np.clip(np.rint(a * (255.0 / top)), 0, 255).astype(np.uint8)
-        im = Image.fromarray(a, mode="L")
+        im = Image.fromarray(a)
         mode = "L"
     if mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")

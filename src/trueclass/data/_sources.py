@@ -165,7 +165,7 @@ def _resize_arrays(ds: Dataset, size: tuple[int, int] | None, color_mode: str) -
     h, w = size or ds.image_size
     out = np.empty((len(ds), h, w, want_c), dtype=np.uint8)
     for i, img in enumerate(ds.images):
-        im = Image.fromarray(img[..., 0] if ds.channels == 1 else img, mode="L" if ds.channels == 1 else "RGB")
+        im = Image.fromarray(img[..., 0] if ds.channels == 1 else img)
         im = im.convert("L" if want_c == 1 else "RGB")
         if im.size != (w, h):
             im = im.resize((w, h), Image.Resampling.BILINEAR)

@@ -1,0 +1,124 @@
+"""The command line: every command, and errors as one sentence with no traceback."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from trueclass.cli import cli
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    res = CliRunner().invoke(cli, ["train", "digits", "--model", "logreg", "--seed", "2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    return out, res
+
+
+def test_train_prints_the_report_card(trained):
+    out, res = trained
+    m = json.loads((out / "metrics.json").read_text())
+    text = res.output
+    assert "Accuracy" in text and "95% CI" in text
+    assert f"Wrong          {m['n_wrong']} of {m['n_test']}" in text
+    top = m["most_confused"][0]
+    assert f"{top['true']} read as {top['pred']}" in text
+    assert f"Weakest class  {m['weakest_class']}" in text
+    assert str(out) in text
+
+
+def test_evaluate_on_the_source_it_was_trained_from_uses_its_test_part(trained, tmp_path):
+    out, _ = trained
+    res = CliRunner().invoke(cli, ["evaluate", str(out), "digits", "--out", str(tmp_path / "ev")])
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    train_m = json.loads((out / "metrics.json").read_text())
+    assert m["n_test"] == train_m["n_test"]
+    assert m["accuracy"] == train_m["accuracy"]
+    assert "re-derived" in m["evaluated_on"]
+
+
+def test_evaluate_on_another_set(trained, tmp_path):
+    out, _ = trained
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    np.savez(tmp_path / "other.npz", X=d.images[:100].astype(np.uint8), y=d.target[:100], value_max=16)
+    res = CliRunner().invoke(cli, ["evaluate", str(out / "model"), str(tmp_path / "other.npz"), "-o", str(tmp_path / "e2")])
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "e2" / "metrics.json").read_text())
+    assert m["n_test"] == 100 and m["evaluated_on"] == "every image of the source"
+
+
+def test_predict_images_and_folder(trained, tmp_path):
+    out, _ = trained
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for i in range(4):
+        Image.fromarray((d.images[i] * 255 / 16).astype(np.uint8)).resize((32, 32)).save(folder / f"d{i}.png")
+    (folder / "notes.txt").write_text("x")
+    res = CliRunner().invoke(cli, ["predict", str(out), str(folder), "--top-k", "2", "--csv", str(tmp_path / "p.csv")])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(open(tmp_path / "p.csv")))
+    assert len(rows) == 4
+    assert all(len(r["top_k"].split("|")) == 2 for r in rows)
+    by_file = {r["file"].split("/")[-1]: r["label"] for r in rows}
+    assert sum(by_file[f"d{i}.png"] == str(d.target[i]) for i in range(4)) >= 3
+    assert "notes.txt: not an image file name" in res.output
+
+
+def test_predict_with_no_readable_image(trained, tmp_path):
+    out, _ = trained
+    (tmp_path / "x.png").write_bytes(b"")
+    res = CliRunner().invoke(cli, ["predict", str(out), str(tmp_path / "x.png")])
+    assert res.exit_code == 1
+    assert "None of the given files could be read" in res.output
+    assert "empty file" in res.output
+
+
+def test_datasets_and_models_commands():
+    res = CliRunner().invoke(cli, ["datasets"])
+    assert res.exit_code == 0 and "digits" in res.output and "fashion-mnist" in res.output
+    res = CliRunner().invoke(cli, ["models"])
+    assert res.exit_code == 0
+    assert [line.split()[0] for line in res.output.strip().splitlines()] == ["logreg", "knn", "svm", "forest"]
+    res = CliRunner().invoke(cli, ["models", "zzz*"])
+    assert res.exit_code == 1 and "No model matches" in res.output
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "no/such/folder"], "No such file or folder: 'no/such/folder'"),
+        (["train", "digits", "--model", "resnet"], "There is no model named 'resnet'"),
+        (["train", "digits", "--test-size", "2"], "test_size must be a fraction"),
+        (["train", "digits", "-p", "C"], "--param takes KEY=VALUE"),
+        (["evaluate", "nowhere", "digits"], "No such model folder"),
+    ],
+)
+def test_errors_are_sentences_not_tracebacks(args, message, tmp_path):
+    res = subprocess.run([sys.executable, "-m", "trueclass.cli", *args], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert res.returncode == 1
+    assert message in res.stderr
+    assert "Traceback" not in res.stderr + res.stdout
+
+
+def test_import_and_help_stay_light():
+    code = ("import sys, trueclass, trueclass.cli; from trueclass.cli import cli; "
+            "heavy = [m for m in ('sklearn', 'matplotlib', 'torch', 'scipy') if m in sys.modules]; print(heavy)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.stdout.strip() == "[]", res.stdout + res.stderr
+    res = subprocess.run([sys.executable, "-m", "trueclass.cli", "--help"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "train" in res.stdout and "predict" in res.stdout

@@ -1,0 +1,43 @@
+"""trueclass reproduces the classroom lesson's numbers exactly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+
+
+def lesson():
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=1)
+    model = LogisticRegression(max_iter=10000)
+    model.fit(X_train, y_train)
+    pred = model.predict(X_test)
+    return model.score(X_test, y_test), int((pred != y_test).sum()), len(y_test)
+
+
+def test_cli_reproduces_the_lesson(tmp_path):
+    accuracy, wrong, n = lesson()
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "trueclass.cli", "train", "digits", "--model", "logreg",
+           "--test-size", "0.2", "--seed", "1", "--no-stratify", "--out", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["accuracy"] == accuracy
+    assert m["n_wrong"] == wrong and m["n_test"] == n
+    assert f"Wrong          {wrong} of {n}" in res.stdout
+
+
+def test_stratified_split_is_another_lesson(tmp_path):
+    import trueclass as tc
+
+    accuracy, _, _ = lesson()
+    run = tc.train("digits", model="logreg", test_size=0.2, seed=1, stratify=True, out=tmp_path / "s")
+    # same seed, another (stratified) split: another score, as the README explains
+    assert run.metrics["split"]["stratify"] is True
+    assert run.metrics["accuracy"] != accuracy
