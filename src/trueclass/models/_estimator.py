@@ -16,7 +16,7 @@ from ._registry import get_spec
 __all__ = ["ImageClassifier", "NotFittedError", "DEFAULT_MODEL"]
 
 #: The best classic model on digits: mean test accuracy over 5 stratified 80/20 splits
-#: (seeds 0-4) on a 2-core AMD EPYC: svm 0.991, knn 0.987, logreg 0.967, forest 0.974
+#: (seeds 0-4) on a 2-core AMD EPYC: svm 0.991, knn 0.984, forest 0.974, logreg 0.964
 #: (benchmarks/classic_digits.py prints the table).
 DEFAULT_MODEL = "svm"
 

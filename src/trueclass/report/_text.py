@@ -45,7 +45,8 @@ def format_report_card(metrics: dict[str, Any], run_dir: str | None = None) -> s
     if flagged and flagged.get("n"):
         acc = flagged.get("accuracy_accepted")
         lines.append(
-            f"For review     {flagged['n']:,} images below confidence {flagged['threshold']:.2f}; "
+            f"For review     {flagged['n']:,} image{'s' if flagged['n'] != 1 else ''} below confidence "
+            f"{flagged['threshold']:.2f}; "
             f"accuracy on the rest {format_percent(acc)}"
         )
     if run_dir:
