@@ -8,12 +8,10 @@ arguments and prints what these return.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import platform
 import re
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -22,6 +20,7 @@ import numpy as np
 
 from . import __version__
 from ._errors import TrueclassError
+from ._jsonio import write_json
 from .data import Dataset, Split, load, split
 from .data._dataset import to_display
 from .data._images import IMAGE_SUFFIXES, decode, is_hidden, iter_files, n_workers, probe
@@ -62,26 +61,6 @@ class Run:
 
 
 # -- small helpers -----------------------------------------------------------------------
-def write_json(path: Path, data: Any) -> Path:
-    """Write JSON atomically (a half-written metrics.json never exists)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_json_default, allow_nan=False), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "to_dict"):
-        return obj.to_dict()
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
-
-
 def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
 

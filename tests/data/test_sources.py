@@ -173,7 +173,7 @@ def test_presplit_folder_keeps_its_split(make_folder, tmp_path):
 
 
 def test_csv_manifest(tmp_path, make_folder):
-    root = make_folder({"a": 4, "b": 4})
+    make_folder({"a": 4, "b": 4})
     rows = [(f"images/a/a_{i:03d}.png", "a") for i in range(4)] + [(f"images/b/b_{i:03d}.png", "b") for i in range(4)]
     rows += [("images/missing.png", "a"), ("images/a/a_000.png", "")]
     with open(tmp_path / "m.csv", "w", newline="") as fh:

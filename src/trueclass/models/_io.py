@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import __version__
 from .._errors import TrueclassError
+from .._jsonio import write_json
 
 __all__ = ["save_model", "load_model", "read_model_json", "resolve_model_dir", "FORMAT_VERSION"]
 
@@ -93,20 +94,8 @@ def save_model(model: Any, path: str | Path, **extra: Any) -> Path:
         "environment": {"python": platform.python_version()},
         **extra,
     }
-    tmp_json = path / "model.json.tmp"
-    tmp_json.write_text(json.dumps(meta, indent=2, default=_json_default), encoding="utf-8")
-    os.replace(tmp_json, path / "model.json")
+    write_json(path / "model.json", meta)
     return path
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
 def resolve_model_dir(path: str | Path) -> Path:
