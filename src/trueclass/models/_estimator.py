@@ -100,7 +100,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             classes = np.asarray(X.classes)
             info = {"source": X.provenance.get("source"), "hash": X.hash, "n_images": len(X),
                     "part": X.provenance.get("part")}
-            return X.images.astype(np.float64), X.labels, classes, X.value_max, info
+            return X.images, X.labels, classes, X.value_max, info
         if y is None:
             raise TrueclassError("fit(X, y) needs the labels y as well as the images X (or pass a Dataset).")
         images = _as_images(X)
@@ -123,9 +123,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         h, w, c = self.image_shape_
         if isinstance(X, Dataset):
-            images = X.images.astype(np.float64)
+            images = X.images
             if X.value_max != self.value_max_:
-                images = images * (self.value_max_ / X.value_max)
+                images = images.astype(np.float64) * (self.value_max_ / X.value_max)
         else:
             arr = np.asarray(X)
             if arr.ndim == 2 and arr.shape == (h, w) and arr.shape[1] != h * w * c:
@@ -148,8 +148,16 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         return spec.prepare(images, self.value_max_)
 
     # -- the estimator API ----------------------------------------------------------------
-    def fit(self, X: Any, y: Any = None) -> "ImageClassifier":
-        """Train on a Dataset, or on images ``X`` with labels ``y``. Returns self."""
+    def fit(self, X: Any, y: Any = None, *, val: Any = None, on_progress: Any = None,
+            checkpoint: Any = None, resume: bool = False) -> "ImageClassifier":
+        """Train on a Dataset, or on images ``X`` with labels ``y``. Returns self.
+
+        Neural networks also take ``val`` (a Dataset never used for training: early
+        stopping and the per-epoch history; without it they carve ``val_fraction`` of the
+        training images), ``on_progress(stage, done, total, **info)``, and
+        ``checkpoint`` (a file written after every epoch) with ``resume=True`` to go on
+        from it.
+        """
         spec = get_spec(self.model)
         params = self.get_params()
         params.pop("model")
@@ -172,19 +180,47 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.value_max_ = int(value_max)
         self.classes_ = classes
         self.n_features_in_ = int(np.prod(self.image_shape_))
-        estimator = spec.build(params, y_idx, random_state)
+        estimator = spec.build(params, y_idx, random_state, n_classes=len(classes))
         t0 = time.perf_counter()
-        estimator.fit(spec.prepare(images, self.value_max_), y_idx)
+        if spec.family == "torch":
+            val_data = None
+            if val is not None and len(val):
+                val_data = (spec.prepare(self._raw_images(val), self.value_max_), self._label_indices(val))
+            estimator.fit(spec.prepare(images, self.value_max_), y_idx, val=val_data, on_progress=on_progress,
+                          checkpoint=checkpoint, resume=resume, source=info.get("source"))
+        else:
+            estimator.fit(spec.prepare(images, self.value_max_), y_idx)
         self.train_seconds_ = time.perf_counter() - t0
         self.estimator_ = estimator
         self.training_ = info
         return self
 
+    def _raw_images(self, ds: Any) -> np.ndarray:
+        if not isinstance(ds, Dataset):
+            raise TrueclassError("val must be a trueclass Dataset (for example split(...).val).")
+        if ds.value_max != self.value_max_:
+            return ds.images.astype(np.float64) * (self.value_max_ / ds.value_max)
+        return ds.images
+
+    def _label_indices(self, ds: Any) -> np.ndarray:
+        index = {str(c): i for i, c in enumerate(self.classes_)}
+        names = [ds.classes[j] for j in ds.labels]
+        missing = sorted(set(names) - set(index))
+        if missing:
+            raise TrueclassError(f"The validation images include classes not in training: {', '.join(missing)}.")
+        return np.array([index[n] for n in names], dtype=np.int64)
+
+    @property
+    def history_(self) -> list[dict[str, Any]]:
+        """Per-epoch train and validation loss and accuracy (neural networks only)."""
+        self._check_fitted()
+        return list(getattr(self.estimator_, "history_", []))
+
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probabilities (N, n_classes), columns in the order of ``classes_``."""
         feats = self._features(X)
         raw = np.asarray(self.estimator_.predict_proba(feats), dtype=np.float64)
-        probs = np.zeros((len(feats), len(self.classes_)))
+        probs = np.zeros((raw.shape[0], len(self.classes_)))
         probs[:, np.asarray(self.estimator_.classes_, dtype=np.int64)] = raw
         return probs
 

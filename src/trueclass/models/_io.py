@@ -65,10 +65,15 @@ def save_model(model: Any, path: str | Path, **extra: Any) -> Path:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     spec = get_spec(model.model)
-    weights = path / WEIGHTS_SKOPS
-    tmp = weights.with_name(weights.name + ".tmp")
-    sio.dump(model.estimator_, tmp)
-    os.replace(tmp, weights)
+    if spec.save_format == "safetensors":
+        weights_info = model.estimator_.save(path)
+        weights = path / weights_info["file"]
+    else:
+        weights = path / WEIGHTS_SKOPS
+        tmp = weights.with_name(weights.name + ".tmp")
+        sio.dump(model.estimator_, tmp)
+        os.replace(tmp, weights)
+        weights_info = {"file": WEIGHTS_SKOPS, "format": "skops"}
     classes, classes_type = _jsonable_classes(np.asarray(model.classes_))
     h, w, c = model.image_shape_
     params = {k: v for k, v in model.get_params().items() if k != "model"}
@@ -87,10 +92,11 @@ def save_model(model: Any, path: str | Path, **extra: Any) -> Path:
         "preprocessing": {
             "resize": f"to {w}x{h} (bilinear)",
             "color_mode": "L" if c == 1 else "RGB",
-            "features": "flattened pixels in the data's own units (0..value_max)" if spec.family == "pixel" else spec.family,
+            "features": "flattened pixels in the data's own units (0..value_max)" if spec.family == "pixel"
+            else "pixels / value_max, normalised by the mean and std in weights.input",
         },
         "training": {**getattr(model, "training_", {}), "train_seconds": getattr(model, "train_seconds_", None)},
-        "weights": {"file": WEIGHTS_SKOPS, "format": "skops", "sha256": _sha256(weights)},
+        "weights": {**weights_info, "sha256": _sha256(weights)},
         "environment": {"python": platform.python_version()},
         **extra,
     }
@@ -129,8 +135,6 @@ def load_model(path: str | Path):
     """Load a model saved with ``save``; never runs code stored in the file."""
     import skops.io as sio
 
-    from ._estimator import ImageClassifier
-
     d = resolve_model_dir(path)
     meta = read_model_json(d)
     info = meta.get("weights", {})
@@ -142,6 +146,11 @@ def load_model(path: str | Path):
             f"The weights file {str(weights)!r} does not match the checksum in model.json; "
             "it was changed or damaged after saving. Refusing to load it."
         )
+    if info.get("format") == "safetensors":
+        from ._torch import TorchBackend
+
+        estimator = TorchBackend.load(d, meta)
+        return _restore(meta, estimator)
     try:
         untrusted = sio.get_untrusted_types(file=weights)
     except Exception as exc:  # skops raises several types for a broken archive
@@ -153,6 +162,12 @@ def load_model(path: str | Path):
             f"({', '.join(unexpected)}); it was not loaded."
         )
     estimator = sio.load(weights, trusted=list(untrusted))
+    return _restore(meta, estimator)
+
+
+def _restore(meta: dict[str, Any], estimator: Any):
+    from ._estimator import ImageClassifier
+
     model = ImageClassifier(meta["model"], **meta.get("params", {}))
     classes = meta["classes"]
     dtype = {"int": np.int64, "float": np.float64, "bool": bool, "str": str}[meta.get("classes_type", "str")]

@@ -28,13 +28,13 @@ def _min_class_count(y: np.ndarray) -> int:
     return int(np.bincount(y)[np.unique(y)].min())
 
 
-def _logreg(params: dict[str, Any], y: np.ndarray, random_state: int | None):  # noqa: ARG001
+def _logreg(params: dict[str, Any], y: np.ndarray, random_state: int | None, **_: Any):  # noqa: ARG001
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(**params)
 
 
-def _knn(params: dict[str, Any], y: np.ndarray, random_state: int | None):  # noqa: ARG001
+def _knn(params: dict[str, Any], y: np.ndarray, random_state: int | None, **_: Any):  # noqa: ARG001
     from sklearn.neighbors import KNeighborsClassifier
 
     k = params["n_neighbors"]
@@ -46,7 +46,7 @@ def _knn(params: dict[str, Any], y: np.ndarray, random_state: int | None):  # no
     return KNeighborsClassifier(**params)
 
 
-def _svm(params: dict[str, Any], y: np.ndarray, random_state: int | None):
+def _svm(params: dict[str, Any], y: np.ndarray, random_state: int | None, **_: Any):
     """An SVC with probabilities from sigmoid calibration on 5-fold cross-validation.
 
     scikit-learn 1.9 deprecates ``SVC(probability=True)`` in favour of exactly this
@@ -65,7 +65,7 @@ def _svm(params: dict[str, Any], y: np.ndarray, random_state: int | None):
     return CalibratedClassifierCV(SVC(**params, random_state=random_state), ensemble=False, cv=min(5, smallest))
 
 
-def _forest(params: dict[str, Any], y: np.ndarray, random_state: int | None):  # noqa: ARG001
+def _forest(params: dict[str, Any], y: np.ndarray, random_state: int | None, **_: Any):  # noqa: ARG001
     from sklearn.ensemble import RandomForestClassifier
 
     return RandomForestClassifier(**params, random_state=random_state)

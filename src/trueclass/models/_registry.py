@@ -15,7 +15,7 @@ __all__ = ["ModelSpec", "register_model", "get_spec", "list_models", "MODELS"]
 class ModelSpec:
     """How to build one kind of model.
 
-    ``build(params, y, random_state)`` returns an unfitted scikit-learn estimator for
+    ``build(params, y, random_state, n_classes=K)`` returns an unfitted scikit-learn estimator for
     the training labels ``y`` (integers); it raises a TrueclassError when the data cannot
     suit the model (too few images a class, say).
     ``prepare(images, value_max)`` turns float images (N, H, W, C) in the data's own
@@ -45,13 +45,17 @@ def register_model(spec: ModelSpec) -> ModelSpec:
 
 
 def _ensure_loaded() -> None:
-    # Registering happens on import of the model modules; import them lazily so that
-    # listing models stays cheap.
-    from . import _pixel  # noqa: F401
+    # Registering happens on import of the model modules (neither imports torch or
+    # scikit-learn at import time).
+    from . import _pixel, _torch  # noqa: F401
 
 
 def get_spec(name: str) -> ModelSpec:
     _ensure_loaded()
+    if isinstance(name, str) and name.startswith("timm:") and len(name) > 5:
+        from ._torch import timm_spec
+
+        return timm_spec(name)
     try:
         return MODELS[name]
     except (KeyError, TypeError):
@@ -66,4 +70,5 @@ def get_spec(name: str) -> ModelSpec:
 def list_models(pattern: str = "*") -> list[str]:
     """Registered model names matching a shell-style ``pattern``, in registry order."""
     _ensure_loaded()
-    return [n for n in MODELS if fnmatch.fnmatch(n, pattern)]
+    names = list(MODELS) + ["timm:<name>"]
+    return [n for n in names if fnmatch.fnmatch(n, pattern)]

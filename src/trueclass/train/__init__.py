@@ -1,0 +1,25 @@
+"""The torch trainer, batched augmentation, checkpoints and the runtime choice. Imports torch."""
+
+from ._augment import PRESETS, Augment, augment_batch, default_preset_for, preset
+from ._checkpoint import load_checkpoint, save_checkpoint
+from ._device import Runtime, cpu_has_bf16, pick_runtime
+from ._trainer import TrainConfig, Trainer, TrainingInterrupted, TrainResult, lr_factor, predict_logits
+
+__all__ = [
+    "PRESETS",
+    "Augment",
+    "Runtime",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "TrainingInterrupted",
+    "augment_batch",
+    "cpu_has_bf16",
+    "default_preset_for",
+    "load_checkpoint",
+    "lr_factor",
+    "pick_runtime",
+    "predict_logits",
+    "preset",
+    "save_checkpoint",
+]

@@ -1,0 +1,78 @@
+"""Where and how fast torch runs: device, bf16, channels_last, threads."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+__all__ = ["Runtime", "pick_runtime", "cpu_has_bf16", "free_cores"]
+
+
+def free_cores() -> int:
+    """Threads for torch: $TRUECLASS_THREADS if set, else the cores this process may use.
+
+    Not reduced by the current load on purpose: the thread count changes the order of
+    floating-point sums, and the same seed must give the same weights on a machine.
+    """
+    env = os.environ.get("TRUECLASS_THREADS")
+    if env and env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@functools.cache
+def cpu_has_bf16() -> bool:
+    """True when the CPU computes bf16 natively (AVX512-BF16 or AMX) and oneDNN uses it."""
+    try:
+        flags = open("/proc/cpuinfo", encoding="ascii", errors="ignore").read()
+    except OSError:
+        flags = ""
+    native = "avx512_bf16" in flags or "amx_bf16" in flags
+    try:
+        import torch
+
+        return native and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: str
+    bf16: bool
+    channels_last: bool
+    threads: int
+
+    def describe(self) -> str:
+        return (f"{self.device}, {'bf16 autocast' if self.bf16 else 'fp32'}"
+                f"{', channels_last' if self.channels_last else ''}, {self.threads} threads")
+
+
+def pick_runtime(precision: str = "auto", channels_last: str | bool = "auto", device: str = "auto") -> Runtime:
+    """Choose device and precision.
+
+    bf16 autocast where the hardware has it: on this project's 2-core AVX512-BF16 CPU a
+    small conv net trained at 1,175 images/s in bf16 against 681 in fp32, and 1,331
+    with channels_last as well (benchmarks/trainer_speed.py measures it again).
+    """
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        bf16 = precision == "bf16" or (precision == "auto" and torch.cuda.is_bf16_supported())
+    else:
+        bf16 = precision == "bf16" or (precision == "auto" and cpu_has_bf16())
+    if precision not in ("auto", "bf16", "fp32"):
+        from .._errors import TrueclassError
+
+        raise TrueclassError(f"precision must be 'auto', 'bf16' or 'fp32', not {precision!r}.")
+    cl = bf16 if channels_last == "auto" else bool(channels_last)
+    threads = free_cores()
+    if device == "cpu":
+        torch.set_num_threads(threads)
+    return Runtime(device=device, bf16=bf16, channels_last=cl, threads=threads)

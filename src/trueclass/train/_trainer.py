@@ -1,0 +1,338 @@
+"""The torch trainer: fast on a CPU, seeded, resumable.
+
+The whole training set stays in memory as one tensor and each batch is augmented in one
+call (no per-image Python work); bf16 autocast and channels_last where the hardware
+gains from them. The learning rate is a pure function of the step (one-cycle or cosine)
+and every epoch re-seeds its own generators from (seed, epoch), so a run resumed from an
+epoch's checkpoint ends with the same weights as one that was never stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .._errors import TrueclassError
+from ._augment import Augment, augment_batch
+from ._checkpoint import load_checkpoint, save_checkpoint
+from ._device import Runtime
+
+__all__ = ["TrainConfig", "TrainResult", "Trainer", "TrainingInterrupted", "lr_factor", "predict_logits"]
+
+
+class TrainingInterrupted(TrueclassError):
+    """Ctrl-C during training: the last epoch's checkpoint is kept."""
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 15
+    batch_size: int = 256
+    lr: float = 0.1
+    optimizer: str = "sgd"  # "sgd" (Nesterov momentum) or "adamw"
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    ema: float = 0.0  # decay of an exponential moving average of the weights; 0 = off
+    schedule: str = "onecycle"  # "onecycle", "cosine" or "constant"
+    warmup: float = 0.2  # share of the steps spent warming up
+    patience: int = 5  # stop after this many epochs without a better validation loss; 0 = never
+    augment: Augment = field(default_factory=Augment)
+    class_weight: str | None = None  # None or "balanced"
+    balanced_sampling: bool = False
+    freeze_backbone: bool = False
+    backbone_lr_scale: float = 1.0  # < 1 when fine-tuning pretrained weights
+    multilabel: bool = False
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["augment"] = self.augment.to_dict()
+        return d
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, Any]]
+    best_epoch: int
+    stopped_early: bool
+    seconds: float
+    images_per_second: float
+    resumed_from: int | None = None
+
+
+def lr_factor(step: int, total: int, schedule: str, warmup: float) -> float:
+    """The learning rate at ``step`` of ``total``, as a fraction of the peak."""
+    if schedule == "constant" or total <= 1:
+        return 1.0
+    w = max(1, int(round(warmup * total)))
+    if step < w:
+        return 0.1 + 0.9 * step / w
+    progress = min(1.0, (step - w) / max(1, total - w))
+    if schedule == "onecycle":
+        return max(0.0, 1.0 - progress)
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    raise TrueclassError(f"schedule must be 'onecycle', 'cosine' or 'constant', not {schedule!r}.")
+
+
+def _to_float(xb, scale: float, runtime: Runtime):
+    x = xb.to(runtime.device, non_blocking=True).float()
+    if scale != 1.0:
+        x = x * (1.0 / scale)
+    return x
+
+
+def _normalize(x, mean, std, runtime: Runtime):
+    import torch
+
+    x = (x - mean) / std
+    if runtime.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def predict_logits(net, X, *, scale: float, mean, std, runtime: Runtime, batch_size: int = 512,
+                   tta: str | None = None, expand_channels: int | None = None, resize: tuple[int, int] | None = None):
+    """Logits for every image of ``X`` (N, C, H, W), in batches, without gradients.
+
+    ``tta="hflip"`` averages with the mirrored image, ``tta="shift"`` with 1-pixel shifts.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    net.eval()
+    outs = []
+    with torch.inference_mode(), torch.autocast(runtime.device, dtype=torch.bfloat16, enabled=runtime.bf16):
+        for i in range(0, len(X), batch_size):
+            x = _prep_input(_to_float(X[i : i + batch_size], scale, runtime), expand_channels, resize)
+            views = [x]
+            if tta == "hflip":
+                views.append(x.flip(3))
+            elif tta == "shift":
+                views += [torch.roll(x, s, d) for s, d in ((1, 2), (-1, 2), (1, 3), (-1, 3))]
+            logits = sum(net(_normalize(v, mean, std, runtime)).float() for v in views) / len(views)
+            outs.append(logits.cpu())
+    return torch.cat(outs) if outs else torch.zeros((0,))
+
+
+def _prep_input(x, expand_channels: int | None, resize: tuple[int, int] | None):
+    """Grey to 3 channels and resizing, for backbones that expect RGB at a set size."""
+    import torch.nn.functional as F
+
+    if expand_channels and x.shape[1] == 1 and expand_channels == 3:
+        x = x.expand(-1, 3, -1, -1)
+    if resize and tuple(x.shape[2:]) != tuple(resize):
+        x = F.interpolate(x, size=resize, mode="bilinear", align_corners=False, antialias=True)
+    return x
+
+
+class Trainer:
+    """Trains a torch module on in-memory tensors. One instance per fit."""
+
+    def __init__(self, config: TrainConfig, runtime: Runtime, *, mean, std, scale: float,
+                 expand_channels: int | None = None, resize: tuple[int, int] | None = None,
+                 head_prefixes: tuple[str, ...] = ("head.",)):
+        self.cfg = config
+        self.rt = runtime
+        self.mean, self.std, self.scale = mean, std, scale
+        self.expand_channels, self.resize = expand_channels, resize
+        self.head_prefixes = head_prefixes
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def _param_groups(self, net) -> list[dict[str, Any]]:
+        head, body = [], []
+        for name, p in net.named_parameters():
+            (head if name.startswith(self.head_prefixes) else body).append(p)
+        if self.cfg.freeze_backbone:
+            for p in body:
+                p.requires_grad_(False)
+            return [{"params": head, "base_lr": self.cfg.lr}]
+        groups = [{"params": head, "base_lr": self.cfg.lr}]
+        if body:
+            groups.append({"params": body, "base_lr": self.cfg.lr * self.cfg.backbone_lr_scale})
+        return groups
+
+    def _optimizer(self, groups):
+        import torch
+
+        for g in groups:
+            g["lr"] = g["base_lr"]
+        if self.cfg.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=self.cfg.lr, momentum=0.9, nesterov=True, weight_decay=self.cfg.weight_decay)
+        if self.cfg.optimizer == "adamw":
+            return torch.optim.AdamW(groups, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        raise TrueclassError(f"optimizer must be 'sgd' or 'adamw', not {self.cfg.optimizer!r}.")
+
+    def _loss_fn(self, y_train: np.ndarray, n_classes: int):
+        import torch
+        import torch.nn.functional as F
+
+        if self.cfg.multilabel:
+            pos_weight = None
+            if self.cfg.class_weight == "balanced":
+                pos = y_train.sum(0).clip(1)
+                pos_weight = torch.tensor((len(y_train) - pos) / pos, dtype=torch.float32, device=self.rt.device)
+            return lambda logits, y: F.binary_cross_entropy_with_logits(logits.float(), y, pos_weight=pos_weight)
+        weight = None
+        if self.cfg.class_weight == "balanced":
+            counts = np.bincount(y_train, minlength=n_classes).clip(1)
+            weight = torch.tensor(len(y_train) / (n_classes * counts), dtype=torch.float32, device=self.rt.device)
+        elif self.cfg.class_weight not in (None, "none"):
+            raise TrueclassError(f"class_weight must be None or 'balanced', not {self.cfg.class_weight!r}.")
+        ls = self.cfg.label_smoothing
+        return lambda logits, y: F.cross_entropy(logits.float(), y, weight=weight, label_smoothing=ls)
+
+    def _order(self, y: np.ndarray, generator):
+        import torch
+
+        n = len(y)
+        if self.cfg.balanced_sampling and not self.cfg.multilabel:
+            counts = np.bincount(y).astype(np.float64)
+            w = torch.tensor(1.0 / counts[y], dtype=torch.float64)
+            return torch.multinomial(w, n, replacement=True, generator=generator)
+        return torch.randperm(n, generator=generator)
+
+    def _evaluate(self, net, X, y, loss_fn) -> tuple[float, float]:
+        import torch
+
+        logits = predict_logits(net, X, scale=self.scale, mean=self.mean, std=self.std, runtime=self.rt,
+                                expand_channels=self.expand_channels, resize=self.resize)
+        yt = torch.as_tensor(y)
+        loss = float(loss_fn(logits, yt.float() if self.cfg.multilabel else yt))
+        if self.cfg.multilabel:
+            acc = float(((logits > 0) == (yt > 0.5)).all(1).float().mean())
+        else:
+            acc = float((logits.argmax(1) == yt).float().mean())
+        return loss, acc
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def fit(self, net, X, y: np.ndarray, X_val=None, y_val: np.ndarray | None = None, *,
+            n_classes: int, checkpoint: str | Path | None = None, resume: bool = False,
+            on_progress: Callable[..., None] | None = None) -> TrainResult:
+        import torch
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        cfg, rt = self.cfg, self.rt
+        torch.manual_seed(cfg.seed)
+        net.to(rt.device)
+        if rt.channels_last:
+            net.to(memory_format=torch.channels_last)
+        opt = self._optimizer(self._param_groups(net))
+        ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
+        loss_fn = self._loss_fn(y, n_classes)
+        y_t = torch.as_tensor(y, dtype=torch.float32 if cfg.multilabel else torch.long)
+        n = len(y)
+        bs = min(cfg.batch_size, n)
+        steps_per_epoch = max(1, n // bs)  # the last partial batch is dropped: a batch of 1 breaks BatchNorm
+        total_steps = steps_per_epoch * cfg.epochs
+        history: list[dict[str, Any]] = []
+        best = {"loss": math.inf, "epoch": -1, "state": None}
+        stale, start_epoch, resumed_from = 0, 0, None
+        if resume and checkpoint is not None and Path(checkpoint).is_file():
+            tensors, opt_state, meta = load_checkpoint(checkpoint)
+            net.load_state_dict(tensors["model"])
+            opt.load_state_dict(opt_state)
+            if ema is not None and "ema" in tensors:
+                ema.load_state_dict(tensors["ema"])
+            if "best" in tensors:
+                best = {"loss": meta["best_loss"], "epoch": meta["best_epoch"], "state": tensors["best"]}
+            history, stale, start_epoch = meta["history"], meta["stale"], meta["epoch"] + 1
+            resumed_from = meta["epoch"]
+        t_start = time.perf_counter()
+        images_seen = 0
+        stopped_early = False
+        epoch = start_epoch - 1
+        try:
+            for epoch in range(start_epoch, cfg.epochs):
+                if cfg.patience and stale >= cfg.patience:
+                    stopped_early = True
+                    break
+                seed = cfg.seed * 1009 + epoch
+                torch.manual_seed(seed)
+                gen = torch.Generator().manual_seed(seed)
+                order = self._order(y, gen)
+                net.train()
+                if cfg.freeze_backbone:
+                    for name, mod in net.named_modules():
+                        if name and not name.startswith(tuple(p.rstrip(".") for p in self.head_prefixes)):
+                            mod.eval()
+                t_epoch = time.perf_counter()
+                running = 0.0
+                for b in range(steps_per_epoch):
+                    step = epoch * steps_per_epoch + b
+                    f = lr_factor(step, total_steps, cfg.schedule, cfg.warmup)
+                    for g in opt.param_groups:
+                        g["lr"] = g["base_lr"] * f
+                    idx = order[b * bs : (b + 1) * bs]
+                    x = _prep_input(_to_float(X[idx], self.scale, rt), self.expand_channels, self.resize)
+                    x = augment_batch(x, cfg.augment, gen)
+                    x = _normalize(x, self.mean, self.std, rt)
+                    yb = y_t[idx].to(rt.device)
+                    with torch.autocast(rt.device, dtype=torch.bfloat16, enabled=rt.bf16):
+                        loss = loss_fn(net(x), yb)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    if ema is not None:
+                        ema.update_parameters(net)
+                    running += float(loss.detach())
+                    images_seen += len(idx)
+                    if on_progress is not None and (b % 10 == 0 or b == steps_per_epoch - 1):
+                        el = time.perf_counter() - t_epoch
+                        on_progress(f"epoch {epoch + 1}/{cfg.epochs}", b + 1, steps_per_epoch,
+                                    loss=running / (b + 1), images_per_second=(b + 1) * bs / max(el, 1e-9))
+                record = {"epoch": epoch + 1, "train_loss": running / steps_per_epoch,
+                          "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t_epoch}
+                model_for_eval = ema.module if ema is not None else net
+                tr_loss, tr_acc = self._evaluate(model_for_eval, X[order[: min(n, 2000)]], y[order[: min(n, 2000)].numpy()], loss_fn)
+                record["train_eval_loss"], record["train_accuracy"] = tr_loss, tr_acc
+                if X_val is not None and len(X_val):
+                    v_loss, v_acc = self._evaluate(model_for_eval, X_val, y_val, loss_fn)
+                    record["val_loss"], record["val_accuracy"] = v_loss, v_acc
+                    if v_loss < best["loss"] - 1e-4:
+                        best = {"loss": v_loss, "epoch": epoch, "state": copy.deepcopy(model_for_eval.state_dict())}
+                        stale = 0
+                    else:
+                        stale += 1
+                history.append(record)
+                if on_progress is not None:
+                    on_progress(f"epoch {epoch + 1}/{cfg.epochs}", steps_per_epoch, steps_per_epoch,
+                                loss=record["train_loss"], val_accuracy=record.get("val_accuracy"))
+                if checkpoint is not None:
+                    tensors = {"model": net.state_dict()}
+                    if ema is not None:
+                        tensors["ema"] = ema.state_dict()
+                    if best["state"] is not None:
+                        tensors["best"] = best["state"]
+                    save_checkpoint(checkpoint, tensors=tensors, optimizer=opt, meta={
+                        "epoch": epoch, "history": history, "stale": stale,
+                        "best_loss": best["loss"] if best["state"] is not None else None,
+                        "best_epoch": best["epoch"], "config": cfg.to_dict(),
+                    })
+        except KeyboardInterrupt:
+            if checkpoint is not None and epoch > start_epoch - 1 and Path(checkpoint).is_file():
+                how = (f"the checkpoint after epoch {len(history)} is kept. "
+                       f"Resume with: trueclass train --resume {Path(checkpoint).parent}")
+            else:
+                how = "no checkpoint was written."
+            raise TrainingInterrupted(f"Training stopped during epoch {epoch + 1} of {cfg.epochs}; {how}") from None
+        final = ema.module if ema is not None else net
+        if best["state"] is not None:
+            final.load_state_dict(best["state"])
+        if ema is not None:
+            net.load_state_dict(final.state_dict())
+        seconds = time.perf_counter() - t_start
+        return TrainResult(
+            history=history,
+            best_epoch=(best["epoch"] + 1) if best["state"] is not None else len(history),
+            stopped_early=stopped_early,
+            seconds=seconds,
+            images_per_second=images_seen / seconds if seconds > 0 else 0.0,
+            resumed_from=resumed_from,
+        )
