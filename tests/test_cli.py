@@ -92,7 +92,8 @@ def test_datasets_and_models_commands():
     assert res.exit_code == 0 and "digits" in res.output and "fashion-mnist" in res.output
     res = CliRunner().invoke(cli, ["models"])
     assert res.exit_code == 0
-    assert [line.split()[0] for line in res.output.strip().splitlines()] == ["logreg", "knn", "svm", "forest"]
+    assert [line.split()[0] for line in res.output.strip().splitlines()] == [
+        "logreg", "knn", "svm", "forest", "cnn", "timm:<name>"]
     res = CliRunner().invoke(cli, ["models", "zzz*"])
     assert res.exit_code == 1 and "No model matches" in res.output
 

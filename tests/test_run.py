@@ -77,3 +77,9 @@ def test_messy_folder_run_lists_skips(messy_folder, tmp_path):
     m = run.metrics
     assert m["dataset"]["n_skipped"] == len(expected) - 1  # the 1500x1500 image is under the default limit
     assert {s["reason"] for s in m["dataset"]["skipped"]} >= {"empty file (0 bytes)", "not inside a class folder"}
+
+
+def test_train_function_is_not_shadowed_by_the_training_package():
+    import trueclass.training  # noqa: F401 - importing the subpackage must not hide tc.train
+
+    assert callable(tc.train)

@@ -8,6 +8,7 @@ arguments and prints what these return.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import platform
 import re
@@ -32,9 +33,10 @@ from .report._card import png_base64, render_card
 from .report._plots import captioned_image, figure, plot_confusion_matrix
 from .report._text import format_report_card
 
-__all__ = ["Run", "train", "evaluate_run", "predict_files", "write_run", "RUNS_DIR"]
+__all__ = ["Run", "train", "resume", "evaluate_run", "predict_files", "write_run", "RUNS_DIR"]
 
 RUNS_DIR = "runs"
+CHECKPOINT = "checkpoint.safetensors"
 #: Misread images shown as thumbnails on the card (all of them go to errors/).
 CARD_THUMBNAILS = 48
 
@@ -154,23 +156,26 @@ def write_run(
     _write_predictions(path / "predictions.csv", evaluation)
     display = to_display(test.images, test.value_max)
     _write_errors(path / "errors", evaluation, display, on_progress)
-    fig = figure(max(4.0, 0.55 * len(evaluation.classes) + 2), max(3.5, 0.5 * len(evaluation.classes) + 1.5))
-    plot_confusion_matrix(evaluation, ax=fig.add_subplot())
-    fig.savefig(path / "confusion_matrix.png", dpi=100)
+    confusion_png = ""
+    if hasattr(evaluation, "confusion_matrix"):  # single-label only
+        fig = figure(max(4.0, 0.55 * len(evaluation.classes) + 2), max(3.5, 0.5 * len(evaluation.classes) + 1.5))
+        plot_confusion_matrix(evaluation, ax=fig.add_subplot())
+        fig.savefig(path / "confusion_matrix.png", dpi=100)
+        confusion_png = png_base64(fig)
     write_json(path / "metrics.json", metrics)
     thumbs = []
     for r in evaluation.misread[:CARD_THUMBNAILS]:
         img = display[r["index"]]
         pil = captioned_image(img, [], min_side=64)
         thumbs.append({**r, "png": png_base64(pil)})
-    html = render_card(metrics, confusion_png=png_base64(fig), misread_thumbs=thumbs, run_dir=path)
+    html = render_card(metrics, confusion_png=confusion_png, misread_thumbs=thumbs, run_dir=path)
     (path / "card.html").write_text(html, encoding="utf-8")
 
 
 def _write_predictions(path: Path, ev: Evaluation) -> None:
     rows = ev.prediction_rows()
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=["id", "true", "pred", "confidence", "top_k", "correct", "flagged"])
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["id"])
         w.writeheader()
         w.writerows(rows)
 
@@ -205,7 +210,7 @@ def train(
     model: str = DEFAULT_MODEL,
     params: dict[str, Any] | None = None,
     test_size: float = 0.2,
-    val_size: float = 0.0,
+    val_size: float | None = None,
     seed: int = 0,
     stratify: bool = True,
     out: str | Path | None = None,
@@ -215,35 +220,37 @@ def train(
     overwrite: bool = False,
     runs_dir: str | Path = RUNS_DIR,
     on_progress: Progress | None = None,
+    _resume_dir: Path | None = None,
 ) -> Run:
     """Load ``source``, split it, train ``model``, evaluate on the held-out test part,
     and write the run folder. Returns the :class:`Run`.
 
-    ``params`` are the model's hyperparameters. With ``val_size`` > 0 a validation part
-    is carved from the training part and used only to choose the review threshold.
+    ``params`` are the model's hyperparameters. ``val_size`` is the share of the training
+    part held out for validation: early stopping and the per-epoch history of neural
+    networks, and the choice of the review threshold. It defaults to 0.1 for neural
+    networks and 0 for the pixel models. The test part is used for neither.
     """
-    get_spec(model)  # an unknown name fails before any work
+    spec = get_spec(model)  # an unknown name fails before any work
+    if val_size is None:
+        val_size = 0.1 if spec.family == "torch" else 0.0
     if isinstance(source, Dataset):
         ds = source
     else:
         ds = load(source, image_size=image_size, color_mode=color_mode, data_dir=data_dir, on_progress=on_progress)
     parts = split(ds, test_size=test_size, val_size=val_size, seed=seed, stratify=stratify)
     params = dict(params or {})
-    spec = get_spec(model)
     if spec.accepts_random_state:
         params.setdefault("random_state", seed)
     clf = ImageClassifier(model, **params)
-    if on_progress is not None:
-        on_progress(f"training {model} on {parts.n_train:,} images", 0, 0)
-    clf.fit(parts.train)
-    if on_progress is not None:
-        on_progress("evaluating", 0, 0)
-    ev = evaluate(clf, parts.test, val=parts.val, train_labels=_labels_for(clf, parts.train))
-    path = prepare_run_dir(out, f"{source_name(source)}-{model}", overwrite=overwrite, runs_dir=runs_dir)
+    clf.check_params()  # a misspelt parameter fails before the run folder is made
+    if _resume_dir is not None:
+        path = _resume_dir
+    else:
+        path = prepare_run_dir(out, f"{source_name(source)}-{model}", overwrite=overwrite, runs_dir=runs_dir)
     config = {
         "source": str(source) if not isinstance(source, Dataset) else ds.provenance.get("source"),
         "model": model,
-        "params": clf.get_params(),
+        "params": {k: v for k, v in clf.get_params().items() if k != "model"},
         "test_size": test_size,
         "val_size": val_size,
         "seed": seed,
@@ -254,18 +261,32 @@ def train(
         "trueclass_version": __version__,
         "command": _command_line(source, model, params, test_size, val_size, seed, stratify, image_size),
     }
+    write_json(path / "config.json", config)  # first, so a killed run can be resumed
+    if on_progress is not None:
+        on_progress(f"training {model} on {parts.n_train:,} images", 0, 0)
+    fit_kwargs: dict[str, Any] = {}
+    if spec.family == "torch":
+        fit_kwargs = {"val": parts.val, "on_progress": on_progress, "checkpoint": path / CHECKPOINT,
+                      "resume": _resume_dir is not None}
+    clf.fit(parts.train, **fit_kwargs)
+    if on_progress is not None:
+        on_progress("evaluating", 0, 0)
+    ev = evaluate(clf, parts.test, val=parts.val,
+                  train_labels=None if ds.multilabel else _labels_for(clf, parts.train))
     metrics = {
         **ev.to_dict(),
         "n_train": parts.n_train,
         "n_val": parts.n_val,
         "model": model,
-        "params": {k: v for k, v in clf.get_params().items() if k != "model"},
+        "params": config["params"],
         "seed": seed,
         "train_seconds": clf.train_seconds_,
         "split": parts.params,
         "dataset": dataset_info(ds),
         "environment": environment(),
     }
+    if spec.family == "torch":
+        metrics["training"] = training_info(clf)
     write_run(
         path,
         evaluation=ev,
@@ -275,14 +296,67 @@ def train(
         split_=parts,
         model=clf,
         model_extra={
-            "threshold": ev.flagged["threshold"],
-            "threshold_chosen_on": ev.threshold_source,
+            "threshold": ev.flagged["threshold"] if not ds.multilabel else None,
+            "threshold_chosen_on": getattr(ev, "threshold_source", "per-label thresholds on validation data"),
             "split": parts.params,
             "source": dataset_info(ds) | {"skipped": []},
         },
         on_progress=on_progress,
     )
+    if spec.family == "torch":
+        write_history(path / "history.csv", clf.history_)
+        (path / CHECKPOINT).unlink(missing_ok=True)  # the finished weights are in model/
     return Run(path=path, model=clf, evaluation=ev, dataset=ds, split=parts, metrics=metrics, config=config)
+
+
+def resume(run_dir: str | Path, *, on_progress: Progress | None = None) -> Run:
+    """Go on with a run that was stopped (Ctrl-C, kill -9, a crash) from its last checkpoint.
+
+    The run's config.json gives the source, split and recipe; training restarts after
+    the last finished epoch and ends with the same weights as an uninterrupted run.
+    """
+    path = Path(run_dir).expanduser()
+    cfg_file = path / "config.json"
+    if not cfg_file.is_file():
+        raise TrueclassError(f"{str(path)!r} is not a run folder (it has no config.json); nothing to resume.")
+    cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    if (path / "metrics.json").is_file() and not (path / CHECKPOINT).is_file():
+        raise TrueclassError(f"The run in {str(path)!r} already finished; there is nothing to resume.")
+    params = dict(cfg.get("params") or {})
+    image_size = cfg.get("image_size")
+    return train(
+        cfg["source"], model=cfg["model"], params=params, test_size=cfg["test_size"], val_size=cfg["val_size"],
+        seed=cfg["seed"], stratify=cfg["stratify"], image_size=tuple(image_size) if image_size else None,
+        color_mode=cfg.get("color_mode", "auto"), data_dir=cfg.get("data_dir"), on_progress=on_progress,
+        _resume_dir=path,
+    )
+
+
+def training_info(clf: Any) -> dict[str, Any]:
+    """How a neural network's training went: epochs, best epoch, speed, runtime, recipe."""
+    est = clf.estimator_
+    res = getattr(est, "result_", None)
+    info: dict[str, Any] = {"history": clf.history_}
+    if res is not None:
+        info |= {
+            "epochs_run": len(res.history),
+            "best_epoch": res.best_epoch,
+            "stopped_early": res.stopped_early,
+            "images_per_second": res.images_per_second,
+            "resumed_from_epoch": None if res.resumed_from is None else res.resumed_from + 1,
+            "runtime": est.runtime_.describe(),
+            "recipe": est.config_.to_dict(),
+        }
+    return info
+
+
+def write_history(path: Path, history: list[dict[str, Any]]) -> None:
+    keys = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
+        w.writeheader()
+        for row in history:
+            w.writerow({k: row.get(k, "") for k in keys})
 
 
 def _command_line(source, model, params, test_size, val_size, seed, stratify, image_size) -> str:
@@ -309,6 +383,7 @@ def evaluate_run(
     data_dir: str | Path | None = None,
     overwrite: bool = False,
     runs_dir: str | Path = RUNS_DIR,
+    tta: bool = False,
     on_progress: Progress | None = None,
 ) -> Run:
     """Evaluate a saved model on ``source`` and write a run folder.
@@ -318,6 +393,8 @@ def evaluate_run(
     re-derived from the seed in model.json); otherwise every image of ``source``.
     """
     clf = load_model(model_path)
+    if tta:
+        clf.set_params(tta=True)
     meta = clf.metadata_
     h, w, c = clf.image_shape_
     if isinstance(source, Dataset):
@@ -341,7 +418,7 @@ def evaluate_run(
     else:
         test = ds
     threshold = meta.get("threshold")
-    ev = evaluate(clf, test, threshold=threshold)
+    ev = evaluate(clf, test) if ds.multilabel else evaluate(clf, test, threshold=threshold)
     path = prepare_run_dir(out, f"eval-{source_name(source)}-{meta['model']}", overwrite=overwrite, runs_dir=runs_dir)
     config = {
         "command": f"trueclass evaluate {model_path} {source}",
@@ -362,7 +439,7 @@ def evaluate_run(
         "dataset": dataset_info(ds),
         "environment": environment(),
     }
-    if threshold is not None:
+    if threshold is not None and "flagged" in metrics:
         metrics["flagged"]["chosen_on"] = meta.get("threshold_chosen_on", "training run")
     write_run(path, evaluation=ev, test=test, metrics=metrics, config=config, split_=parts, on_progress=on_progress)
     return Run(path=path, model=clf, evaluation=ev, dataset=ds, split=parts, metrics=metrics, config=config)
@@ -396,6 +473,7 @@ def predict_files(
     *,
     top_k: int = 3,
     threshold: float | None = None,
+    tta: bool = False,
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Predict each image file; returns (rows, skipped files with reasons).
 
@@ -406,6 +484,8 @@ def predict_files(
     if top_k < 1:
         raise TrueclassError("--top-k must be 1 or more.")
     clf = load_model(model_path)
+    if tta:
+        clf.set_params(tta=True)
     h, w, c = clf.image_shape_
     thr = threshold if threshold is not None else clf.metadata_.get("threshold", 0.5)
     files, skipped = collect_images(inputs)

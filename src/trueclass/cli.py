@@ -73,10 +73,15 @@ class _Progress:
     def __exit__(self, *exc: Any) -> None:
         self.progress.stop()
 
-    def __call__(self, stage: str, done: int, total: int) -> None:
+    def __call__(self, stage: str, done: int, total: int, **info: Any) -> None:
         if stage not in self.tasks:
             self.tasks[stage] = self.progress.add_task(stage, total=total or None)
-        self.progress.update(self.tasks[stage], completed=done, total=total or None)
+        label = stage
+        if info:
+            from .report._text import format_progress
+
+            label = f"{stage} {format_progress(info)}"
+        self.progress.update(self.tasks[stage], completed=done, total=total or None, description=label)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -94,10 +99,11 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("source", default="digits")
-@click.option("--model", "-m", default=None, help="Model name (see `trueclass models`). Default: svm.")
+@click.option("--model", "-m", default=None, help="Model name (see `trueclass models`). Default: cnn.")
 @click.option("--test-size", default=0.2, show_default=True, type=float, help="Fraction of images held out for testing.")
-@click.option("--val-size", default=0.0, show_default=True, type=float,
-              help="Fraction of the training part held out to choose the review threshold.")
+@click.option("--val-size", default=None, type=float,
+              help="Fraction of the training part held out for validation (early stopping, review threshold). "
+                   "Default: 0.1 for neural networks, 0 for pixel models.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for the split and the model.")
 @click.option("--no-stratify", is_flag=True, help="Split at random instead of keeping class proportions.")
 @click.option("--out", "-o", default=None, help="Run folder (default: runs/<source>-<model>).")
@@ -105,30 +111,69 @@ def cli() -> None:
 @click.option("--image-size", default=None, help="Resize every image: 32 or WIDTHxHEIGHT. Default: the most common size.")
 @click.option("--color-mode", type=click.Choice(["auto", "L", "RGB"]), default="auto", show_default=True)
 @click.option("--data-dir", default=None, help="Where to look first for a built-in data set's files.")
-@click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="A model hyperparameter, e.g. -p C=1.0.")
-def train(source: str, model: str | None, test_size: float, val_size: float, seed: int, no_stratify: bool,
+@click.option("--preset", "recipe", type=click.Choice(["default", "quick"]), default="default", show_default=True,
+              help="Neural-network recipe: quick trains for fewer epochs.")
+@click.option("--epochs", type=int, default=None, help="Training epochs (neural networks).")
+@click.option("--batch-size", type=int, default=None, help="Images per training step (neural networks).")
+@click.option("--lr", type=float, default=None, help="Peak learning rate (neural networks).")
+@click.option("--augment", default=None,
+              help="Augmentation preset: none, safe, digits, text, clothing, photos (default: the data set's own, "
+                   "else safe).")
+@click.option("--pretrained", is_flag=True, help="Start a timm backbone from the model hub's pretrained weights.")
+@click.option("--weights", default=None, help="Start from local weights: a .safetensors file or a trueclass run folder.")
+@click.option("--freeze", is_flag=True, help="Train only a new head on a frozen backbone (linear probe).")
+@click.option("--tta", is_flag=True, help="Average predictions over flipped or shifted copies at test time.")
+@click.option("--class-weight", type=click.Choice(["none", "balanced"]), default=None,
+              help="Weigh classes by the inverse of their frequency (imbalanced sets).")
+@click.option("--balanced-sampling", is_flag=True, help="Draw training batches with every class equally often.")
+@click.option("--resume", "resume_dir", default=None, metavar="DIR",
+              help="Continue a run that was stopped, from its last checkpoint (SOURCE and options come from DIR).")
+@click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Any model hyperparameter, e.g. -p C=1.0.")
+def train(source: str, model: str | None, test_size: float, val_size: float | None, seed: int, no_stratify: bool,
           out: str | None, overwrite: bool, image_size: str | None, color_mode: str, data_dir: str | None,
-          params: tuple[str, ...]) -> None:
+          recipe: str, epochs: int | None, batch_size: int | None, lr: float | None, augment: str | None,
+          pretrained: bool, weights: str | None, freeze: bool, tta: bool, class_weight: str | None,
+          balanced_sampling: bool, resume_dir: str | None, params: tuple[str, ...]) -> None:
     """Train a model on SOURCE, test it on held-out images, and write a run folder.
 
     SOURCE is digits (default), fashion-mnist, a folder of class subfolders (or of
     train/ and test/ holding them), a .csv manifest, an .npz, or idx:IMAGES,LABELS.
     """
+    from ._run import resume as run_resume
     from ._run import train as run_train
     from .models._estimator import DEFAULT_MODEL
-    from .report._text import format_report_card, format_skipped
+    from .models._torch import RECIPES
 
+    name = model or DEFAULT_MODEL
+    chosen = {
+        "epochs": epochs, "batch_size": batch_size, "lr": lr, "augment": augment, "weights": weights,
+        "pretrained": pretrained or None, "freeze": freeze or None, "tta": tta or None,
+        "class_weight": None if class_weight in (None, "none") else class_weight,
+        "balanced_sampling": balanced_sampling or None,
+    }
+    model_params = {**RECIPES[recipe], **{k: v for k, v in chosen.items() if v is not None}, **_parse_params(params)}
     with _Progress() as progress:
-        run = run_train(
-            source, model=model or DEFAULT_MODEL, params=_parse_params(params), test_size=test_size,
-            val_size=val_size, seed=seed, stratify=not no_stratify, out=out, overwrite=overwrite,
-            image_size=image_size, color_mode=color_mode, data_dir=data_dir, on_progress=progress,
-        )
+        if resume_dir:
+            run = run_resume(resume_dir, on_progress=progress)
+        else:
+            run = run_train(
+                source, model=name, params=model_params, test_size=test_size,
+                val_size=val_size, seed=seed, stratify=not no_stratify, out=out, overwrite=overwrite,
+                image_size=image_size, color_mode=color_mode, data_dir=data_dir, on_progress=progress,
+            )
+    _print_run(run, "Trained")
+
+
+def _print_run(run: Any, verb: str) -> None:
+    from .report._text import format_report_card, format_skipped, format_training
+
     m = run.metrics
     click.echo(
-        f"Trained {m['model']} on {m['n_train']:,} images in {m['train_seconds']:.1f} s; "
+        f"{verb} {m['model']} on {m['n_train']:,} images in {m['train_seconds']:.1f} s; "
         f"tested on {m['n_test']:,} held-out images."
     )
+    if "training" in m:
+        click.echo(format_training(m["training"]))
     skipped = format_skipped(m["dataset"]["skipped"])
     if skipped:
         click.echo(skipped)
@@ -143,13 +188,16 @@ def train(source: str, model: str | None, test_size: float, val_size: float, see
 @click.option("--out", "-o", default=None, help="Run folder for the results (default: runs/eval-<source>-<model>).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run folder given with --out.")
 @click.option("--data-dir", default=None, help="Where to look first for a built-in data set's files.")
-def evaluate_cmd(model_path: str, source: str, out: str | None, overwrite: bool, data_dir: str | None) -> None:
+@click.option("--tta", is_flag=True, help="Average predictions over flipped or shifted copies (neural networks).")
+def evaluate_cmd(model_path: str, source: str, out: str | None, overwrite: bool, data_dir: str | None,
+                 tta: bool) -> None:
     """Evaluate a saved MODEL (a run folder or its model/ folder) on SOURCE."""
     from ._run import evaluate_run
     from .report._text import format_report_card, format_skipped
 
     with _Progress() as progress:
-        run = evaluate_run(model_path, source, out=out, overwrite=overwrite, data_dir=data_dir, on_progress=progress)
+        run = evaluate_run(model_path, source, out=out, overwrite=overwrite, data_dir=data_dir, tta=tta,
+                           on_progress=progress)
     m = run.metrics
     click.echo(f"Evaluated {m['model']} on {m['n_test']:,} images: {m['evaluated_on']}.")
     skipped = format_skipped(m["dataset"]["skipped"])
@@ -166,12 +214,14 @@ def evaluate_cmd(model_path: str, source: str, out: str | None, overwrite: bool,
 @click.option("--threshold", "-t", default=None, type=float,
               help="Flag answers below this confidence for review (default: the model's own).")
 @click.option("--csv", "csv_path", default=None, help="Also write the predictions to this CSV file.")
-def predict(model_path: str, inputs: tuple[str, ...], top_k: int, threshold: float | None, csv_path: str | None) -> None:
+@click.option("--tta", is_flag=True, help="Average predictions over flipped or shifted copies (neural networks).")
+def predict(model_path: str, inputs: tuple[str, ...], top_k: int, threshold: float | None, csv_path: str | None,
+            tta: bool) -> None:
     """Predict the class of each IMAGE (or every image in a FOLDER) with a saved MODEL."""
     from ._run import predict_files
     from .report._text import format_skipped
 
-    rows, skipped = predict_files(model_path, inputs, top_k=top_k, threshold=threshold)
+    rows, skipped = predict_files(model_path, inputs, top_k=top_k, threshold=threshold, tta=tta)
     for r in rows:
         top = ", ".join(f"{lab} {p:.0%}" for lab, p in r["top_k"])
         flag = "  REVIEW" if r["flagged"] else ""
@@ -214,6 +264,10 @@ def models(pattern: str) -> None:
     if not names:
         raise TrueclassError(f"No model matches {pattern!r}; `trueclass models` lists them all.")
     for name in names:
+        if name == "timm:<name>":
+            click.echo(f"{name:<8} any timm backbone with a new head, e.g. timm:resnet18 "
+                       "(--pretrained, --weights PATH, --freeze)")
+            continue
         spec = get_spec(name)
         defaults = ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
         click.echo(f"{name:<8} {spec.description}  ({defaults})")

@@ -82,13 +82,19 @@ class Dataset:
         if images.dtype != np.uint8:
             raise TrueclassError(f"Dataset images must be uint8; got {images.dtype}.")
         labels = np.asarray(self.labels).astype(np.int64, copy=False)
-        if labels.shape != (len(images),):
+        classes = tuple(str(c) for c in self.classes)
+        if labels.ndim == 2:  # multi-label: a 0/1 matrix, one column per class
+            if labels.shape != (len(images), len(classes)) or (labels.size and not np.isin(labels, (0, 1)).all()):
+                raise TrueclassError(
+                    f"Multi-label labels must be a 0/1 matrix of shape ({len(images)}, {len(classes)}); "
+                    f"got {labels.shape}."
+                )
+        elif labels.shape != (len(images),):
             raise TrueclassError(
                 f"There are {len(images)} images but {labels.shape[0] if labels.ndim else 0} labels; "
                 "each image needs exactly one label."
             )
-        classes = tuple(str(c) for c in self.classes)
-        if len(labels) and (labels.min() < 0 or labels.max() >= len(classes)):
+        elif len(labels) and (labels.min() < 0 or labels.max() >= len(classes)):
             raise TrueclassError("Labels must be indices into the class names.")
         ids = np.asarray(self.ids if self.ids is not None else np.arange(len(images))).astype(str)
         if ids.shape != (len(images),):
@@ -135,9 +141,23 @@ class Dataset:
     def skipped(self) -> list[Skipped]:
         return list(self.provenance.get("skipped", []))
 
+    @property
+    def multilabel(self) -> bool:
+        """True when each image may carry several labels (``labels`` is an (N, K) 0/1 matrix)."""
+        return self.labels.ndim == 2
+
+    def label_names(self, i: int) -> list[str]:
+        """The class name(s) of image ``i``."""
+        if self.multilabel:
+            return [c for c, v in zip(self.classes, self.labels[i]) if v]
+        return [self.classes[self.labels[i]]]
+
     def counts(self) -> dict[str, int]:
         """Images per class, every class listed (zero included)."""
-        c = np.bincount(self.labels, minlength=self.n_classes)
+        if self.multilabel:
+            c = self.labels.sum(axis=0)
+        else:
+            c = np.bincount(self.labels, minlength=self.n_classes)
         return {name: int(n) for name, n in zip(self.classes, c)}
 
     # -- slicing -----------------------------------------------------------------------
@@ -179,7 +199,7 @@ class Dataset:
             ax.imshow(img[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         else:
             ax.imshow(img, interpolation="nearest")
-        ax.set_title(f"{self.classes[self.labels[i]]}  (#{i})")
+        ax.set_title(f"{', '.join(self.label_names(i)) or '(no label)'}  (#{i})")
         ax.set_axis_off()
         return ax
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -25,6 +25,8 @@ __all__ = ["load", "array_to_images", "SPLIT_FOLDERS", "DEFAULT_MAX_SIDE", "MEMO
 
 #: Folder names recognised as a ready-made split, and the part each stands for.
 SPLIT_FOLDERS = {"train": "train", "test": "test", "val": "val", "valid": "val", "validation": "val"}
+#: A folder holding one of these is read as a manifest (path,label or path,labels).
+LABEL_FILES = ("labels.csv",)
 #: With no --image-size, a set of large photos is scaled so its longer side is at most
 #: this: the most common size of phone photos (4032x3024) would need 36 MB an image.
 DEFAULT_MAX_SIDE = 256
@@ -145,7 +147,7 @@ def _check_classes(ds: Dataset, where: str) -> Dataset:
         raise TrueclassError(
             f"Class {empty[0]!r} has no usable images in {where}; add images to it or remove it."
         )
-    if ds.n_classes < 2:
+    if ds.n_classes < 2 and not ds.multilabel:
         raise TrueclassError(
             f"Only one class ({ds.classes[0]!r}) was found in {where}; a classifier needs at least two. "
             "Put each class's images in its own subfolder."
@@ -293,12 +295,20 @@ def _build(
     source: str,
     root: Path,
     notes: dict[str, object],
+    *,
+    multilabel: bool = False,
 ) -> Dataset:
     index = {c: i for i, c in enumerate(class_names)}
     parts = [e[2] for e in kept]
+    if multilabel:
+        labels = np.zeros((len(kept), len(class_names)), dtype=np.int64)
+        for row, e in enumerate(kept):
+            labels[row, [index[n] for n in e[1]]] = 1
+    else:
+        labels = np.array([index[e[1]] for e in kept], dtype=np.int64)
     ds = Dataset(
         images=images,
-        labels=np.array([index[e[1]] for e in kept], dtype=np.int64),
+        labels=labels,
         classes=tuple(class_names),
         ids=np.array([_relative(e[0], root) for e in kept]),
         provenance={
@@ -333,6 +343,9 @@ def _empty_class_error(name: str, where: str, skipped: list[Skipped]) -> Truecla
 def _load_folder(
     root: Path, size: tuple[int, int] | None, color_mode: str, max_pixels: int, on_progress: Progress | None
 ) -> Dataset:
+    for name in LABEL_FILES:
+        if (root / name).is_file():  # a folder of images with a labels file: read it as a manifest
+            return _load_csv(root / name, size, color_mode, max_pixels, on_progress)
     skipped: list[Skipped] = []
     subdirs = sorted(d for d in root.iterdir() if d.is_dir())
     visible = [d for d in subdirs if not d.name.startswith(".")]
@@ -390,6 +403,8 @@ def _load_folder(
 def _load_csv(
     path: Path, size: tuple[int, int] | None, color_mode: str, max_pixels: int, on_progress: Progress | None
 ) -> Dataset:
+    """A manifest: ``path,label`` (one class per image) or ``path,labels`` with several
+    labels per image separated by ``|`` (multi-label); optional ``split`` column."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -397,30 +412,31 @@ def _load_csv(
     dialect = csv.excel_tab if path.suffix.lower() == ".tsv" else csv.excel
     reader = csv.DictReader(text.splitlines(), dialect=dialect)
     fields = {(f or "").strip().lower(): f for f in (reader.fieldnames or [])}
-    if "labels" in fields and "label" not in fields:
+    multilabel = "labels" in fields and "label" not in fields
+    label_col = fields.get("labels" if multilabel else "label")
+    if "path" not in fields or label_col is None:
         raise TrueclassError(
-            f"{str(path)!r} has a 'labels' column (several labels per image); multi-label sets need a "
-            "neural-network model, which this version does not have yet. Use one label per image in a 'label' column."
-        )
-    if "path" not in fields or "label" not in fields:
-        raise TrueclassError(
-            f"The manifest {str(path)!r} needs columns named path and label; it has "
-            f"{', '.join(repr(f) for f in reader.fieldnames or []) or 'no header'}."
+            f"The manifest {str(path)!r} needs columns named path and label (or labels, for several labels "
+            f"per image); it has {', '.join(repr(f) for f in reader.fieldnames or []) or 'no header'}."
         )
     split_col = fields.get("split")
     base = path.parent
     skipped: list[Skipped] = []
-    entries: list[tuple[str, str, str | None]] = []
+    entries: list[tuple[str, Any, str | None]] = []
     for line, row in enumerate(reader, start=2):
         rel = (row.get(fields["path"]) or "").strip()
-        label = (row.get(fields["label"]) or "").strip()
+        raw_label = (row.get(label_col) or "").strip()
         if not rel:
             skipped.append(Skipped(f"{path.name}:{line}", "row has no path"))
             continue
         file = (base / rel).expanduser()
-        if not label:
-            skipped.append(Skipped(str(file), f"no label (row {line})"))
-            continue
+        if multilabel:
+            label: Any = tuple(sorted({t.strip() for t in raw_label.split("|") if t.strip()}))
+        else:
+            label = raw_label
+            if not label:
+                skipped.append(Skipped(str(file), f"no label (row {line})"))
+                continue
         part = None
         if split_col:
             raw = (row.get(split_col) or "").strip().lower()
@@ -431,9 +447,12 @@ def _load_csv(
         entries.append((str(file), label, part))
     if not entries:
         raise TrueclassError(f"The manifest {str(path)!r} lists no usable rows.")
-    names = sorted({e[1] for e in entries})
+    if multilabel:
+        names = sorted({name for e in entries for name in e[1]})
+    else:
+        names = sorted({e[1] for e in entries})
     images, kept, notes = _decode_entries(entries, skipped, size, color_mode, max_pixels, on_progress)
-    have = Counter(e[1] for e in kept)
+    have = Counter(name for e in kept for name in (e[1] if multilabel else (e[1],)))
     for name in names:
         if have[name] == 0:
             raise TrueclassError(
@@ -442,5 +461,5 @@ def _load_csv(
             )
     if split_col and not any(e[2] == "test" for e in kept):
         raise TrueclassError(f"The manifest {str(path)!r} has a split column but no usable 'test' rows.")
-    ds = _build(images, kept, names, skipped, str(path), base, notes)
+    ds = _build(images, kept, names, skipped, str(path), base, notes, multilabel=multilabel)
     return _check_classes(ds, repr(str(path)))

@@ -49,7 +49,7 @@ class Split:
             w.writerow(["index", "id", "label", "split"])
             for i, part in enumerate(self.assignment):
                 if src is not None:
-                    w.writerow([i, src.ids[i], src.classes[src.labels[i]], part])
+                    w.writerow([i, src.ids[i], "|".join(src.label_names(i)), part])
                 else:
                     w.writerow([i, "", "", part])
         return path
@@ -121,6 +121,8 @@ def split(
     """
     val_size = _check_fraction("val_size", val_size, allow_zero=True)
     seed = int(seed)
+    if dataset.multilabel:
+        stratify = False  # several labels per image: there is no single class to stratify on
     n = len(dataset)
     all_idx = np.arange(n)
     labels = dataset.labels

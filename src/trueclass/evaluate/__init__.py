@@ -1,6 +1,7 @@
 """Pure metric functions and the Evaluation they fill."""
 
 from ._evaluation import Evaluation, evaluate, evaluate_predictions
+from ._multilabel import MultiLabelEvaluation, choose_label_thresholds, evaluate_multilabel
 from ._metrics import (
     baselines,
     choose_threshold,
@@ -16,6 +17,9 @@ from ._metrics import (
 
 __all__ = [
     "Evaluation",
+    "MultiLabelEvaluation",
+    "choose_label_thresholds",
+    "evaluate_multilabel",
     "baselines",
     "choose_threshold",
     "confusion",

@@ -227,6 +227,13 @@ def evaluate(
 
     if not isinstance(dataset, Dataset):
         raise TrueclassError("evaluate(model, dataset) takes a trueclass Dataset; trueclass.load(...) makes one.")
+    if dataset.multilabel or getattr(model, "multilabel_", False):
+        from ._multilabel import evaluate_multilabel
+
+        if not (dataset.multilabel and getattr(model, "multilabel_", False)):
+            raise TrueclassError("A multi-label model needs multi-label test images, and the other way round.")
+        return evaluate_multilabel(model._label_indices(dataset), model.predict_proba(dataset),
+                                   [str(c) for c in model.classes_], dataset.ids, model.thresholds_)
     y = _labels_for(model, dataset)
     probs = model.predict_proba(dataset)
     val_true = val_probs = None

@@ -15,10 +15,11 @@ from ._registry import get_spec
 
 __all__ = ["ImageClassifier", "NotFittedError", "DEFAULT_MODEL"]
 
-#: The best classic model on digits: mean test accuracy over 5 stratified 80/20 splits
-#: (seeds 0-4) on a 2-core AMD EPYC: svm 0.991, knn 0.984, forest 0.974, logreg 0.964
-#: (benchmarks/classic_digits.py prints the table).
-DEFAULT_MODEL = "svm"
+#: The default model. Of the classic pixel models svm is the best on digits (mean test
+#: accuracy over 5 stratified 80/20 splits on a 2-core AMD EPYC: svm 0.991, knn 0.984,
+#: forest 0.974, logreg 0.964; benchmarks/classic_digits.py); the cnn beats them all
+#: (benchmarks/digits_cnn.py).
+DEFAULT_MODEL = "cnn"
 
 
 class NotFittedError(TrueclassError, _SkNotFittedError):
@@ -105,6 +106,12 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             raise TrueclassError("fit(X, y) needs the labels y as well as the images X (or pass a Dataset).")
         images = _as_images(X)
         y = np.asarray(y)
+        if y.ndim == 2 and y.size and np.isin(y, (0, 1)).all():  # a 0/1 indicator matrix: multi-label
+            if len(y) != len(images):
+                raise TrueclassError(f"X has {len(images)} images but y has {len(y)} rows; they must match.")
+            value_max = _guess_value_max(np.asarray(X), images)
+            return images, y.astype(np.int64), np.arange(y.shape[1]), value_max, {"source": "arrays",
+                                                                                   "n_images": len(images)}
         if y.ndim != 1:
             raise TrueclassError(f"y must hold one label per image; it has shape {y.shape}.")
         if len(y) != len(images):
@@ -158,20 +165,17 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         ``checkpoint`` (a file written after every epoch) with ``resume=True`` to go on
         from it.
         """
-        spec = get_spec(self.model)
-        params = self.get_params()
-        params.pop("model")
-        unknown = [k for k in params if k not in spec.defaults and k != "random_state"]
-        if unknown:
-            raise TrueclassError(
-                f"{unknown[0]!r} is not a parameter of model {self.model!r}; it takes "
-                f"{', '.join(spec.defaults) or 'no parameters'}."
-            )
+        spec, params = self.check_params()
         random_state = params.pop("random_state", None)
         images, y_idx, classes, value_max, info = self._images_and_labels(X, y)
         if len(images) == 0:
             raise TrueclassError("There are no images to train on.")
-        if len(np.unique(y_idx)) < 2:
+        multilabel = y_idx.ndim == 2
+        if multilabel and spec.family != "torch":
+            raise TrueclassError(
+                f"Several labels per image need a neural network (cnn or timm:<name>); {self.model!r} takes one."
+            )
+        if not multilabel and len(np.unique(y_idx)) < 2:
             raise TrueclassError(
                 f"All {len(y_idx)} training images have the same label ({classes[y_idx[0]]!r}); "
                 "a classifier needs at least two classes."
@@ -180,7 +184,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.value_max_ = int(value_max)
         self.classes_ = classes
         self.n_features_in_ = int(np.prod(self.image_shape_))
-        estimator = spec.build(params, y_idx, random_state, n_classes=len(classes))
+        self.multilabel_ = multilabel
+        estimator = spec.build(params, y_idx, random_state, n_classes=len(classes), multilabel=multilabel)
         t0 = time.perf_counter()
         if spec.family == "torch":
             val_data = None
@@ -193,7 +198,25 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.train_seconds_ = time.perf_counter() - t0
         self.estimator_ = estimator
         self.training_ = info
+        self.thresholds_ = np.full(len(classes), 0.5)
+        if multilabel and val is not None and len(val):
+            from ..evaluate._multilabel import choose_label_thresholds
+
+            self.thresholds_ = choose_label_thresholds(self._label_indices(val), self.predict_proba(val))
         return self
+
+    def check_params(self) -> tuple[Any, dict[str, Any]]:
+        """The model's spec and hyperparameters; a sentence for an unknown name."""
+        spec = get_spec(self.model)
+        params = self.get_params()
+        params.pop("model")
+        unknown = [k for k in params if k not in spec.defaults and k != "random_state"]
+        if unknown:
+            raise TrueclassError(
+                f"{unknown[0]!r} is not a parameter of model {self.model!r}; it takes "
+                f"{', '.join(spec.defaults) or 'no parameters'}."
+            )
+        return spec, params
 
     def _raw_images(self, ds: Any) -> np.ndarray:
         if not isinstance(ds, Dataset):
@@ -204,6 +227,13 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     def _label_indices(self, ds: Any) -> np.ndarray:
         index = {str(c): i for i, c in enumerate(self.classes_)}
+        if ds.multilabel:
+            cols = [index.get(c) for c in ds.classes]
+            if None in cols:
+                raise TrueclassError("The validation images use labels the training images do not have.")
+            out = np.zeros((len(ds), len(self.classes_)), dtype=np.int64)
+            out[:, cols] = ds.labels
+            return out
         names = [ds.classes[j] for j in ds.labels]
         missing = sorted(set(names) - set(index))
         if missing:
@@ -219,18 +249,26 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probabilities (N, n_classes), columns in the order of ``classes_``."""
         feats = self._features(X)
+        if hasattr(self.estimator_, "params") and "tta" in self.estimator_.params:
+            self.estimator_.params["tta"] = bool(getattr(self, "tta", False))
         raw = np.asarray(self.estimator_.predict_proba(feats), dtype=np.float64)
         probs = np.zeros((raw.shape[0], len(self.classes_)))
         probs[:, np.asarray(self.estimator_.classes_, dtype=np.int64)] = raw
         return probs
 
     def predict(self, X: Any) -> np.ndarray:
-        """The most probable class of each image."""
+        """The most probable class of each image; for multi-label models, a 0/1 matrix
+        (N, n_classes) with each label's own threshold (chosen on validation data)."""
         probs = self.predict_proba(X)
+        if getattr(self, "multilabel_", False):
+            return (probs >= self.thresholds_).astype(np.int64)
         return self.classes_[np.argmax(probs, axis=1)]
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Accuracy on ``X`` (a Dataset, or images with labels ``y``)."""
+        if getattr(self, "multilabel_", False):
+            y_true = self._label_indices(X) if isinstance(X, Dataset) else np.asarray(y)
+            return float(np.mean((self.predict(X) == y_true).all(axis=1)))  # subset accuracy
         if isinstance(X, Dataset):
             y = np.asarray(X.classes)[X.labels]
             if not np.issubdtype(self.classes_.dtype, np.str_):

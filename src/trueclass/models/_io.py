@@ -89,6 +89,8 @@ def save_model(model: Any, path: str | Path, **extra: Any) -> Path:
         "channels": c,
         "color_mode": "L" if c == 1 else "RGB",
         "value_max": model.value_max_,
+        "multilabel": bool(getattr(model, "multilabel_", False)),
+        "label_thresholds": [float(t) for t in getattr(model, "thresholds_", [])],
         "preprocessing": {
             "resize": f"to {w}x{h} (bilinear)",
             "color_mode": "L" if c == 1 else "RGB",
@@ -178,5 +180,7 @@ def _restore(meta: dict[str, Any], estimator: Any):
     model.estimator_ = estimator
     model.training_ = meta.get("training", {})
     model.train_seconds_ = model.training_.get("train_seconds")
+    model.multilabel_ = bool(meta.get("multilabel", False))
+    model.thresholds_ = np.asarray(meta.get("label_thresholds") or [0.5] * len(classes), dtype=np.float64)
     model.metadata_ = meta
     return model

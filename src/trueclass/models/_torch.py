@@ -137,17 +137,15 @@ class TorchBackend:
             on_progress=None, checkpoint=None, resume: bool = False, source: str | None = None):
         import torch
 
-        from ..train._augment import default_preset_for, preset
-        from ..train._device import pick_runtime
-        from ..train._trainer import TrainConfig, Trainer
+        from ..training._augment import default_preset_for, preset
+        from ..training._device import pick_runtime
+        from ..training._trainer import TrainConfig, Trainer
 
         p = self.params
         x_all, scale = X["x"], X["scale"]
         y = np.asarray(y)
         if val is None and p["val_fraction"] and p["val_fraction"] > 0:
-            val = self._carve_validation(X, y)
-            x_all, y = val[2], val[3]
-            val = (val[0], val[1])
+            val, (x_all, y) = self._carve_validation(X, y)
         channels, h, w = x_all.shape[1:]
         self.image_size_ = (int(h), int(w))
         self.in_channels_ = int(channels)
@@ -187,6 +185,7 @@ class TorchBackend:
         return self
 
     def _carve_validation(self, X, y):
+        """Hold out ``val_fraction`` of the training images: ((val X, val y), (train x, train y))."""
         from sklearn.model_selection import train_test_split
 
         idx = np.arange(len(y))
@@ -197,7 +196,7 @@ class TorchBackend:
         except ValueError:
             tr, va = train_test_split(idx, test_size=self.params["val_fraction"], random_state=self.random_state)
         x = X["x"]
-        return {"x": x[va], "scale": X["scale"]}, y[va], x[tr], y[tr]
+        return ({"x": x[va], "scale": X["scale"]}, y[va]), (x[tr], y[tr])
 
     def _norm_stats(self, x: np.ndarray, scale: float, expand: int | None):
         if self.kind != "cnn" and (self.params.get("pretrained") or self.params.get("weights")):
@@ -222,8 +221,8 @@ class TorchBackend:
     def logits(self, X: dict[str, Any], tta: bool | None = None):
         import torch
 
-        from ..train._device import pick_runtime
-        from ..train._trainer import predict_logits
+        from ..training._device import pick_runtime
+        from ..training._trainer import predict_logits
 
         rt = pick_runtime(self.params.get("precision", "auto"))
         use_tta = self.params.get("tta") if tta is None else tta
@@ -292,7 +291,7 @@ class TorchBackend:
         backend.mean_, backend.std_ = info["input"]["mean"], info["input"]["std"]
         backend.expand_ = info["input"]["expand_channels"]
         backend.resize_ = tuple(info["input"]["resize"]) if info["input"]["resize"] else None
-        from ..train._augment import preset
+        from ..training._augment import preset
 
         backend.augment_ = preset(info.get("augment"))
         backend.history_ = info.get("history", [])

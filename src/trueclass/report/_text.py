@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-__all__ = ["format_report_card", "format_skipped", "format_percent"]
+__all__ = ["format_report_card", "format_skipped", "format_percent", "format_progress", "format_training"]
 
 
 def format_percent(x: float | None, digits: int = 1) -> str:
@@ -14,6 +14,8 @@ def format_percent(x: float | None, digits: int = 1) -> str:
 def format_report_card(metrics: dict[str, Any], run_dir: str | None = None) -> str:
     """The short report card: accuracy with its interval, wrong out of N, the most common
     confusion, the weakest class, the baselines, and where the evidence is."""
+    if metrics.get("multilabel"):
+        return _format_multilabel_card(metrics, run_dir)
     lo, hi = metrics["accuracy_ci"]
     n = metrics["n_test"]
     lines = [
@@ -63,4 +65,50 @@ def format_skipped(skipped: Sequence[dict[str, str]], limit: int = 10) -> str:
         lines.append(f"  {s['path']}: {s['reason']}")
     if len(skipped) > limit:
         lines.append(f"  ... and {len(skipped) - limit} more")
+    return "\n".join(lines)
+
+
+def format_progress(info: dict[str, Any]) -> str:
+    """'loss 0.412 · val 91.2% · 1,950 img/s' from a trainer's progress report."""
+    parts = []
+    if info.get("loss") is not None:
+        parts.append(f"loss {info['loss']:.3f}")
+    if info.get("val_accuracy") is not None:
+        parts.append(f"val {format_percent(info['val_accuracy'])}")
+    if info.get("images_per_second"):
+        parts.append(f"{info['images_per_second']:,.0f} img/s")
+    return " · ".join(parts)
+
+
+def format_training(training: dict[str, Any]) -> str:
+    """One line on how a neural network's training went."""
+    if "epochs_run" not in training:
+        return ""
+    text = (f"{training['epochs_run']} epochs on {training['runtime']}, {training['images_per_second']:,.0f} images/s; "
+            f"best validation loss at epoch {training['best_epoch']}")
+    if training.get("stopped_early"):
+        text += " (stopped early)"
+    if training.get("resumed_from_epoch"):
+        text += f"; resumed after epoch {training['resumed_from_epoch']}"
+    return text
+
+
+def _format_multilabel_card(m: dict[str, Any], run_dir: str | None) -> str:
+    lo, hi = m["subset_accuracy_ci"]
+    n = m["n_test"]
+    lines = [
+        f"All labels right {format_percent(m['subset_accuracy'])} of images (95% CI {format_percent(lo)} to "
+        f"{format_percent(hi)}) on {n:,} test images the model never saw",
+        f"Wrong          {m['n_wrong']:,} of {n:,} images have at least one wrong label; "
+        f"{format_percent(m['hamming_loss'], 2)} of all labels are wrong",
+        f"F1             micro {m['micro_f1']:.3f}, macro {m['macro_f1']:.3f}"
+        + (f"; mean average precision {m['mean_average_precision']:.3f}" if m.get("mean_average_precision") is not None else ""),
+    ]
+    weak = m.get("weakest_label")
+    if weak is not None:
+        pl = m["per_label"][weak]
+        lines.append(f"Weakest label  {weak} (F1 {pl['f1']:.2f}, recall {format_percent(pl['recall'], 0)} "
+                     f"of {pl['support']} images)")
+    if run_dir:
+        lines.append(f"Run folder     {run_dir}")
     return "\n".join(lines)

@@ -1,0 +1,196 @@
+"""Fashion-MNIST (official 60k/10k split), peers and trueclass side by side in one process.
+
+Rows: the lesson's LogisticRegression and a k-NN on raw pixels; a TensorFlow-tutorial
+style 2-conv CNN in plain PyTorch fp32 (per-image transforms through a DataLoader, the
+usual reference loop); trueclass's cnn with its default and quick recipes. Then the
+trainer's throughput against the plain fp32 loop on the same network, and prediction
+latency. Prints Markdown tables.
+
+    python benchmarks/fashion_mnist.py            # everything (about 30 minutes on 2 cores)
+    python benchmarks/fashion_mnist.py --skip-classic --skip-reference
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def load():
+    import trueclass as tc
+
+    ds = tc.load("fashion-mnist")
+    parts = tc.split(ds)
+    return ds, parts
+
+
+def classic_rows(parts):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+
+    Xtr = parts.train.images.reshape(len(parts.train), -1).astype(np.float64)
+    Xte = parts.test.images.reshape(len(parts.test), -1).astype(np.float64)
+    rows = []
+    for name, model in [("lesson LogisticRegression(max_iter=10000), raw pixels", LogisticRegression(max_iter=10000)),
+                        ("KNeighborsClassifier(k=5), raw pixels", KNeighborsClassifier(n_jobs=-1))]:
+        t = time.perf_counter()
+        model.fit(Xtr, parts.train.labels)
+        acc = model.score(Xte, parts.test.labels)
+        rows.append((name, acc, time.perf_counter() - t, None))
+    return rows
+
+
+def reference_net():
+    import torch.nn as nn
+
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 5 * 5, 128), nn.ReLU(), nn.Linear(128, 10),
+    )
+
+
+class _PerImage:
+    """A torchvision-style dataset: one PIL image and one transform call per item."""
+
+    def __init__(self, images, labels, transform):
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[i, :, :, 0])), int(self.labels[i])
+
+
+def plain_loop(net, images, labels, epochs, batch_size=64, lr=1e-3, limit=None):
+    """The reference: fp32, a DataLoader over per-image ToTensor, Adam. Returns (seconds, images)."""
+    import torch
+    from torchvision import transforms
+
+    torch.manual_seed(0)
+    ds = _PerImage(images[:limit], labels[:limit], transforms.ToTensor())
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    seen, t = 0, time.perf_counter()
+    for _ in range(epochs):
+        net.train()
+        for x, y in loader:
+            opt.zero_grad()
+            loss_fn(net(x), y).backward()
+            opt.step()
+            seen += len(y)
+    return time.perf_counter() - t, seen
+
+
+def reference_rows(parts):
+    import torch
+
+    net = reference_net()
+    secs, seen = plain_loop(net, parts.train.images, parts.train.labels, epochs=10)
+    net.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(parts.test.images[..., 0]).float().div(255).unsqueeze(1)
+        acc = float((net(x).argmax(1).numpy() == parts.test.labels).mean())
+    return [("TF-tutorial 2-conv CNN, plain PyTorch fp32, 10 epochs", acc, secs, seen / secs)]
+
+
+def trueclass_rows():
+    import trueclass as tc
+    from trueclass.models._torch import RECIPES
+
+    rows = []
+    for recipe in ("default", "quick"):
+        with tempfile.TemporaryDirectory() as d:
+            t = time.perf_counter()
+            run = tc.train("fashion-mnist", model="cnn", params=dict(RECIPES[recipe]), out=f"{d}/r")
+            wall = time.perf_counter() - t
+        lo, hi = run.evaluation.accuracy_ci
+        tr = run.metrics["training"]
+        rows.append((f"trueclass cnn, {recipe} recipe ({tr['epochs_run']} epochs; 95% CI {lo:.3f}-{hi:.3f})",
+                     run.evaluation.accuracy, wall, tr["images_per_second"]))
+    return rows, run
+
+
+def throughput(parts, n_images=8192, repeats=3):
+    """Images/s of a training epoch on the same cnn: plain fp32 loop vs trueclass's trainer."""
+    import torch
+
+    from trueclass.models._nets import build_cnn
+    from trueclass.training import PRESETS, TrainConfig, Trainer, pick_runtime
+
+    images, labels = parts.train.images[:n_images], parts.train.labels[:n_images]
+    plain, ours = [], []
+    for _ in range(repeats):
+        torch.manual_seed(0)
+        secs, seen = plain_loop(build_cnn(1, 10, (28, 28)), images, labels, epochs=1, batch_size=256, lr=1e-3)
+        plain.append(seen / secs)
+        rt = pick_runtime()
+        cfg = TrainConfig(epochs=1, patience=0, augment=PRESETS["clothing"])
+        mean = torch.tensor([0.286]).view(1, 1, 1, 1)
+        std = torch.tensor([0.353]).view(1, 1, 1, 1)
+        trainer = Trainer(cfg, rt, mean=mean, std=std, scale=255.0)
+        x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+        res = trainer.fit(build_cnn(1, 10, (28, 28)), x, labels, n_classes=10)
+        ours.append(res.images_per_second)
+    return statistics.median(plain), statistics.median(ours), rt
+
+
+def prediction_speed(run, parts, n_single=200):
+    model = run.model
+    imgs = parts.test.images
+    lat = []
+    for i in range(n_single):
+        t = time.perf_counter()
+        model.predict_proba(imgs[i : i + 1])
+        lat.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    model.predict_proba(imgs)
+    batch = len(imgs) / (time.perf_counter() - t)
+    return statistics.median(lat) * 1000, batch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--skip-classic", action="store_true")
+    ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--skip-trueclass", action="store_true")
+    args = ap.parse_args()
+    _, parts = load()
+    print(f"Fashion-MNIST, official split: {len(parts.train):,} train / {len(parts.test):,} test; {machine()}\n")
+    rows = []
+    if not args.skip_classic:
+        rows += classic_rows(parts)
+    if not args.skip_reference:
+        rows += reference_rows(parts)
+    run = None
+    if not args.skip_trueclass:
+        tc_rows, run = trueclass_rows()
+        rows += tc_rows
+    print("| model | test accuracy | training wall time s | training images/s |")
+    print("|---|---|---|---|")
+    for name, acc, secs, ips in rows:
+        print(f"| {name} | {acc:.4f} | {secs:.0f} | {'' if ips is None else f'{ips:,.0f}'} |")
+    plain, ours, rt = throughput(parts)
+    print(f"\nTrainer throughput, same cnn, 8,192 images, median of 3: plain fp32 loop {plain:,.0f} images/s, "
+          f"trueclass trainer ({rt.describe()}) {ours:,.0f} images/s: {ours / plain:.1f}x")
+    if run is not None:
+        p50, batch = prediction_speed(run, parts)
+        print(f"Prediction (quick-recipe model): single image p50 {p50:.1f} ms, batch of 10,000 {batch:,.0f} images/s")
+
+
+if __name__ == "__main__":
+    main()

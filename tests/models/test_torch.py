@@ -1,0 +1,127 @@
+"""Neural networks behind the same estimator: cnn, timm backbones, transfer learning."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import trueclass as tc  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def parts():
+    return tc.split(tc.load("digits"), seed=0, val_size=0.1)
+
+
+@pytest.fixture(scope="module")
+def cnn(parts):
+    return tc.ImageClassifier("cnn", epochs=6, random_state=0).fit(parts.train, val=parts.val)
+
+
+def test_cnn_learns_digits_and_round_trips(cnn, parts, tmp_path):
+    assert cnn.score(parts.test) >= 0.97
+    probs = cnn.predict_proba(parts.test)
+    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
+    cnn.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert meta["weights"]["format"] == "safetensors"
+    assert meta["weights"]["network"]["kind"] == "cnn"
+    assert meta["weights"]["augment"]["name"] == "digits"  # the built-in set picked its preset
+    assert not meta["weights"]["augment"]["hflip"]
+    back = tc.load_model(tmp_path / "m")
+    np.testing.assert_allclose(back.predict_proba(parts.test), probs, atol=1e-6)
+
+
+def test_cnn_tta_and_the_same_estimator_api(cnn, parts):
+    cnn.set_params(tta=True)
+    try:
+        with_tta = cnn.predict_proba(parts.test)
+    finally:
+        cnn.set_params(tta=False)
+    assert with_tta.shape == (len(parts.test), 10)
+    assert not np.allclose(with_tta, cnn.predict_proba(parts.test))
+    from sklearn.base import clone
+
+    twin = clone(cnn)
+    assert twin.get_params()["epochs"] == 6 and not hasattr(twin, "estimator_")
+    with pytest.raises(tc.TrueclassError, match="'C' is not a parameter of model 'cnn'"):
+        tc.ImageClassifier("cnn", C=1.0).fit(parts.train)
+
+
+def test_torch_is_not_imported_for_pixel_models():
+    import subprocess
+    import sys
+
+    code = ("import sys, trueclass as tc; ds = tc.load('digits'); p = tc.split(ds); "
+            "tc.ImageClassifier('knn').fit(p.train).predict(p.test); print('torch' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.stdout.strip() == "False", res.stderr
+
+
+def _tiny_timm_weights(path):
+    import timm
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    net = timm.create_model("test_resnet", num_classes=5)  # a "pretrained" net with another head
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
+    return net.state_dict()
+
+
+def test_timm_backbone_from_a_local_checkpoint_linear_probe(parts, tmp_path):
+    state = _tiny_timm_weights(tmp_path / "backbone.safetensors")
+    clf = tc.ImageClassifier("timm:test_resnet", weights=str(tmp_path / "backbone.safetensors"), freeze=True,
+                             input_size=32, epochs=2, batch_size=64, random_state=0)
+    clf.fit(parts.train, val=parts.val)
+    est = clf.estimator_
+    assert est.loaded_weights_["loaded"] and "fc.weight" in est.loaded_weights_["skipped"]  # 5 classes vs 10
+    after = est.net_.state_dict()
+    body = [k for k in state if not k.startswith("fc.") and "num_batches" not in k]
+    assert all(torch.equal(after[k], state[k]) for k in body), "a frozen backbone must not change"
+    assert after["fc.weight"].shape == (10, est.net_.fc.in_features)
+    assert est.resize_ == (32, 32) and est.expand_ == 3  # grey digits fed as RGB at the chosen size
+    assert est.mean_ == [0.5, 0.5, 0.5]  # the backbone's own normalisation
+    clf.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert meta["weights"]["input"]["resize"] == [32, 32]
+    back = tc.load_model(tmp_path / "m")
+    np.testing.assert_allclose(back.predict_proba(parts.test), clf.predict_proba(parts.test), atol=1e-6)
+
+
+def test_timm_fine_tuning_changes_the_backbone_at_a_lower_rate(parts, tmp_path):
+    state = _tiny_timm_weights(tmp_path / "b.safetensors")
+    clf = tc.ImageClassifier("timm:test_resnet", weights=str(tmp_path / "b.safetensors"), input_size=32,
+                             epochs=1, batch_size=64, random_state=0).fit(parts.train, val=parts.val)
+    after = clf.estimator_.net_.state_dict()
+    assert not torch.equal(after["conv1.0.weight"], state["conv1.0.weight"])
+    groups = clf.estimator_.config_
+    assert groups.backbone_lr_scale == pytest.approx(0.1)
+
+
+def test_pretrained_without_network_is_a_sentence(parts, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(tc.TrueclassError, match="Could not fetch pretrained weights .* --weights PATH"):
+        tc.ImageClassifier("timm:test_resnet", pretrained=True, epochs=1).fit(parts.train)
+
+
+def test_unknown_backbone_and_pickle_weights_are_refused(parts, tmp_path):
+    with pytest.raises(tc.TrueclassError, match="timm has no model named 'resnet999'"):
+        tc.ImageClassifier("timm:resnet999", epochs=1).fit(parts.train)
+    (tmp_path / "w.pth").write_bytes(b"not really")
+    with pytest.raises(tc.TrueclassError, match="only loads weights in a format that cannot run code"):
+        tc.ImageClassifier("cnn", weights=str(tmp_path / "w.pth"), epochs=1).fit(parts.train)
+
+
+def test_cnn_starts_from_another_runs_weights(cnn, parts, tmp_path):
+    cnn.save(tmp_path / "run" / "model")
+    few = parts.train.subset(np.arange(40))
+    warm = tc.ImageClassifier("cnn", weights=str(tmp_path / "run"), epochs=1, lr=0.0, schedule="constant",
+                              random_state=0).fit(few)
+    assert warm.estimator_.loaded_weights_["loaded"]
+    # with a zero learning rate the network is still exactly the one it started from
+    a, b = warm.estimator_.net_.state_dict(), cnn.estimator_.net_.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a if "running" not in k and "num_batches" not in k)

@@ -1,0 +1,64 @@
+"""Batched augmentation: presets that fit the data, per-image draws, seeded."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from trueclass import TrueclassError  # noqa: E402
+from trueclass.training import PRESETS, augment_batch, default_preset_for, preset  # noqa: E402
+from trueclass.training._augment import Augment  # noqa: E402
+
+
+def batch(n=64, size=16):
+    g = torch.Generator().manual_seed(0)
+    x = torch.zeros(n, 1, size, size)
+    x[:, :, 4:12, 2:6] = 1.0  # a bar on the left
+    return x + 0.0 * torch.rand(n, 1, size, size, generator=g)
+
+
+def test_presets_fit_the_kind_of_data():
+    assert not PRESETS["digits"].hflip and not PRESETS["digits"].vflip and PRESETS["digits"].rotate <= 15
+    assert not PRESETS["text"].hflip
+    assert PRESETS["clothing"].hflip and PRESETS["photos"].hflip
+    assert default_preset_for("digits").name == "digits"
+    assert default_preset_for("fashion-mnist").name == "clothing"
+    safe = default_preset_for("/home/me/photos")
+    assert safe.name == "safe" and not safe.hflip and safe.rotate == 0 and safe.translate > 0
+    with pytest.raises(TrueclassError, match="no augmentation preset 'wild'"):
+        preset("wild")
+
+
+def test_none_is_identity_and_same_seed_same_batch():
+    x = batch()
+    assert torch.equal(augment_batch(x, PRESETS["none"], torch.Generator().manual_seed(1)), x)
+    a = augment_batch(x, PRESETS["photos"], torch.Generator().manual_seed(1))
+    b = augment_batch(x, PRESETS["photos"], torch.Generator().manual_seed(1))
+    c = augment_batch(x, PRESETS["photos"], torch.Generator().manual_seed(2))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.shape == x.shape and a.min() >= 0 and a.max() <= 1
+
+
+def test_flips_are_drawn_per_image():
+    x = batch()
+    out = augment_batch(x, Augment("flip", hflip=True), torch.Generator().manual_seed(0))
+    flipped = [torch.equal(o, xi.flip(2)) for o, xi in zip(out, x)]
+    kept = [torch.equal(o, xi) for o, xi in zip(out, x)]
+    assert all(f or k for f, k in zip(flipped, kept))
+    assert 10 < sum(flipped) < 54  # about half
+
+
+def test_shifts_move_the_bar_a_little():
+    x = batch()
+    out = augment_batch(x, Augment("t", translate=0.125), torch.Generator().manual_seed(0))
+    centre = lambda t: (t[0].sum(0) * torch.arange(16.0)).sum() / t[0].sum(0).sum()  # noqa: E731
+    shifts = torch.tensor([float(centre(o) - centre(xi)) for o, xi in zip(out, x)])
+    assert shifts.abs().max() <= 2.6 and shifts.abs().max() > 0.5
+
+
+def test_erasing_blanks_a_rectangle_in_some_images():
+    x = torch.ones(64, 1, 16, 16)
+    out = augment_batch(x, Augment("e", erase=0.5), torch.Generator().manual_seed(0))
+    erased = (out == 0).flatten(1).any(1)
+    assert 10 < int(erased.sum()) < 54

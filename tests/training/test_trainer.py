@@ -1,0 +1,143 @@
+"""The trainer: seeded, resumable after kill -9 or Ctrl-C, early stopping, imbalance tools."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import trueclass as tc  # noqa: E402
+from trueclass.training import lr_factor, pick_runtime  # noqa: E402
+from trueclass.training._trainer import TrainConfig, Trainer  # noqa: E402
+
+ENV = {**os.environ, "TRUECLASS_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def parts():
+    return tc.split(tc.load("digits"), seed=0, val_size=0.1)
+
+
+def weights(run_dir):
+    from safetensors.torch import load_file
+
+    return load_file(str(run_dir / "model" / "weights.safetensors"))
+
+
+def test_same_seed_same_weights(parts):
+    a = tc.ImageClassifier("cnn", epochs=2, width=8, random_state=3).fit(parts.train, val=parts.val)
+    b = tc.ImageClassifier("cnn", epochs=2, width=8, random_state=3).fit(parts.train, val=parts.val)
+    c = tc.ImageClassifier("cnn", epochs=2, width=8, random_state=4).fit(parts.train, val=parts.val)
+    sa, sb, sc = (m.estimator_.net_.state_dict() for m in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+    np.testing.assert_array_equal(a.predict_proba(parts.test), b.predict_proba(parts.test))
+
+
+def _start(args, tmp_path):
+    cmd = [sys.executable, "-m", "trueclass.cli", "train", "digits", "--model", "cnn", "--seed", "1",
+           "-p", "width=8", "--image-size", "24", *args]
+    return subprocess.Popen(cmd, cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_checkpoint(run_dir, proc, timeout=240):
+    ckpt = run_dir / "checkpoint.safetensors"
+    t0 = time.time()
+    while not ckpt.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() - t0 < timeout
+        time.sleep(0.01)
+    return ckpt
+
+
+def test_resume_after_kill_9_gives_the_same_weights(tmp_path):
+    full = _start(["--epochs", "6", "--out", str(tmp_path / "full")], tmp_path)
+    assert full.wait(timeout=600) == 0, full.communicate()
+    killed_dir = tmp_path / "killed"
+    proc = _start(["--epochs", "6", "--out", str(killed_dir)], tmp_path)
+    _wait_for_checkpoint(killed_dir, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert not (killed_dir / "metrics.json").exists()  # it really died mid-way
+    res = subprocess.run([sys.executable, "-m", "trueclass.cli", "train", "--resume", str(killed_dir)],
+                         cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert "resumed after epoch" in res.stdout
+    a, b = weights(tmp_path / "full"), weights(killed_dir)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    ma = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    mb = json.loads((killed_dir / "metrics.json").read_text())
+    assert ma["accuracy"] == mb["accuracy"] and mb["training"]["resumed_from_epoch"] >= 1
+    assert not (killed_dir / "checkpoint.safetensors").exists()
+
+
+def test_ctrl_c_keeps_the_checkpoint_and_says_how_to_resume(tmp_path):
+    run_dir = tmp_path / "r"
+    proc = _start(["--epochs", "30", "--out", str(run_dir)], tmp_path)
+    _wait_for_checkpoint(run_dir, proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert "Training stopped during epoch" in err and f"trueclass train --resume {run_dir}" in err
+    assert "Traceback" not in err
+    assert (run_dir / "checkpoint.safetensors").exists() and (run_dir / "config.json").exists()
+
+
+def test_resume_of_a_finished_or_missing_run(tmp_path):
+    with pytest.raises(tc.TrueclassError, match="not a run folder"):
+        from trueclass._run import resume
+
+        resume(tmp_path)
+
+
+def test_early_stopping(parts):
+    # validation labels shuffled: the better the net learns, the worse its validation loss
+    from dataclasses import replace
+
+    rng = np.random.default_rng(0)
+    noisy_val = replace(parts.val, labels=rng.permutation(parts.val.labels))
+    clf = tc.ImageClassifier("cnn", epochs=20, width=8, patience=2, random_state=0)
+    clf.fit(parts.train, val=noisy_val)
+    res = clf.estimator_.result_
+    assert res.stopped_early
+    assert len(clf.history_) == res.best_epoch + 2  # two epochs without a better validation loss, then stop
+    assert {"train_loss", "val_loss", "val_accuracy", "train_accuracy"} <= set(clf.history_[0])
+
+
+def test_balanced_sampling_draws_classes_equally():
+    cfg = TrainConfig(balanced_sampling=True)
+    trainer = Trainer(cfg, pick_runtime("fp32"), mean=0, std=1, scale=1.0)
+    y = np.array([0] * 900 + [1] * 100)
+    order = trainer._order(y, torch.Generator().manual_seed(0))
+    share = (y[order.numpy()] == 1).mean()
+    assert 0.4 < share < 0.6
+
+
+def test_class_weight_balanced_helps_the_rare_class(parts):
+    # keep only a few training images of class 0
+    tr = parts.train
+    keep = np.flatnonzero((tr.labels != 0) | (np.cumsum(tr.labels == 0) <= 6))
+    small = tr.subset(keep)
+    plain = tc.ImageClassifier("cnn", epochs=4, width=8, random_state=0).fit(small, val=parts.val)
+    weighted = tc.ImageClassifier("cnn", epochs=4, width=8, random_state=0, class_weight="balanced").fit(small, val=parts.val)
+    test0 = parts.test.subset(np.flatnonzero(parts.test.labels == 0))
+    assert (weighted.predict(test0) == "0").mean() >= (plain.predict(test0) == "0").mean()
+
+
+def test_lr_schedule_and_precision_choice():
+    f = [lr_factor(s, 100, "onecycle", 0.2) for s in range(100)]
+    assert f[0] == pytest.approx(0.1) and max(f) == pytest.approx(1.0) and f[-1] < 0.02
+    c = [lr_factor(s, 100, "cosine", 0.2) for s in range(100)]
+    assert max(c) == pytest.approx(1.0) and c[-1] < 0.01
+    assert pick_runtime("fp32").bf16 is False
+    with pytest.raises(tc.TrueclassError, match="precision must be"):
+        pick_runtime("fp8")
