@@ -11,6 +11,9 @@ import pytest
 from PIL import Image
 
 REQUIRE_DATA = os.environ.get("TRUECLASS_REQUIRE_DATA") == "1"
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # two test workers on two cores: one torch thread each, not two each
+    os.environ.setdefault("TRUECLASS_THREADS", "1")
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 

@@ -123,3 +123,17 @@ def test_import_and_help_stay_light():
     assert res.stdout.strip() == "[]", res.stdout + res.stderr
     res = subprocess.run([sys.executable, "-m", "trueclass.cli", "--help"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and "train" in res.stdout and "predict" in res.stdout
+
+
+def test_network_options_reach_the_model(tmp_path):
+    pytest.importorskip("torch")
+    out = tmp_path / "q"
+    res = CliRunner().invoke(cli, ["train", "digits", "--preset", "quick", "--augment", "text",
+                                   "-p", "width=8", "--tta", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["params"]["epochs"] == 3 and cfg["params"]["batch_size"] == 128 and cfg["params"]["lr"] == 0.05 and cfg["params"]["tta"] is True
+    assert cfg["augment_used"]["name"] == "text" and cfg["augment_used"]["hflip"] is False
+    history = list(csv.DictReader(open(out / "history.csv")))
+    assert len(history) == 3 and float(history[-1]["val_accuracy"]) > 0.5
+    assert "3 epochs on" in res.output

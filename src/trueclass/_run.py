@@ -287,6 +287,10 @@ def train(
     }
     if spec.family == "torch":
         metrics["training"] = training_info(clf)
+        # exactly what was used, with "auto" resolved (the augmentation preset, the runtime)
+        config["augment_used"] = clf.estimator_.augment_.to_dict()
+        config["recipe_used"] = clf.estimator_.config_.to_dict()
+        config["runtime_used"] = clf.estimator_.runtime_.describe()
     write_run(
         path,
         evaluation=ev,

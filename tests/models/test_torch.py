@@ -19,7 +19,7 @@ def parts():
 
 @pytest.fixture(scope="module")
 def cnn(parts):
-    return tc.ImageClassifier("cnn", epochs=6, random_state=0).fit(parts.train, val=parts.val)
+    return tc.ImageClassifier("cnn", epochs=10, random_state=0).fit(parts.train, val=parts.val)
 
 
 def test_cnn_learns_digits_and_round_trips(cnn, parts, tmp_path):
@@ -47,7 +47,7 @@ def test_cnn_tta_and_the_same_estimator_api(cnn, parts):
     from sklearn.base import clone
 
     twin = clone(cnn)
-    assert twin.get_params()["epochs"] == 6 and not hasattr(twin, "estimator_")
+    assert twin.get_params()["epochs"] == 10 and not hasattr(twin, "estimator_")
     with pytest.raises(tc.TrueclassError, match="'C' is not a parameter of model 'cnn'"):
         tc.ImageClassifier("cnn", C=1.0).fit(parts.train)
 

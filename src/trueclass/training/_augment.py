@@ -47,7 +47,9 @@ PRESETS: dict[str, Augment] = {
     "safe": Augment("safe", translate=0.0625),
     "digits": Augment("digits", translate=0.1, rotate=10.0, scale=(0.9, 1.1)),
     "text": Augment("text", translate=0.08, rotate=5.0, scale=(0.95, 1.05)),
-    "clothing": Augment("clothing", translate=0.1, hflip=True, erase=0.25),
+    # chosen on a validation split of Fashion-MNIST's training images (15 epochs of the
+    # default cnn): shifts of 1/16 and flips 0.946, shifts of 1/10 with random erasing 0.944
+    "clothing": Augment("clothing", translate=0.0625, hflip=True),
     "photos": Augment("photos", translate=0.1, rotate=10.0, scale=(0.9, 1.1), hflip=True, brightness=0.2,
                       contrast=0.2, erase=0.25, fill="reflection"),
 }
