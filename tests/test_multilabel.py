@@ -12,7 +12,7 @@ from PIL import Image
 pytest.importorskip("torch")
 
 import trueclass as tc  # noqa: E402
-from trueclass.evaluate import evaluate_multilabel  # noqa: E402
+from trueclass.evaluation import evaluate_multilabel  # noqa: E402
 
 
 def _scene(has_bar: bool, has_col: bool, rng) -> Image.Image:

@@ -83,3 +83,10 @@ def test_train_function_is_not_shadowed_by_the_training_package():
     import trueclass.training  # noqa: F401 - importing the subpackage must not hide tc.train
 
     assert callable(tc.train)
+
+
+def test_evaluate_function_is_not_shadowed_by_the_evaluation_package(tmp_path):
+    tc.train("digits", model="knn", out=tmp_path / "r")  # imports every subpackage
+    import trueclass.evaluation  # noqa: F401
+
+    assert callable(tc.evaluate) and callable(tc.train) and callable(tc.load) and callable(tc.split)

@@ -25,8 +25,8 @@ from ._jsonio import write_json
 from .data import Dataset, Split, load, split
 from .data._dataset import to_display
 from .data._images import IMAGE_SUFFIXES, decode, is_hidden, iter_files, n_workers, probe
-from .evaluate import Evaluation, evaluate
-from .evaluate._evaluation import _labels_for
+from .evaluation import Evaluation, evaluate
+from .evaluation._evaluation import _labels_for
 from .models import ImageClassifier, get_spec, load_model
 from .models._estimator import DEFAULT_MODEL
 from .report._card import png_base64, render_card

@@ -200,7 +200,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.training_ = info
         self.thresholds_ = np.full(len(classes), 0.5)
         if multilabel and val is not None and len(val):
-            from ..evaluate._multilabel import choose_label_thresholds
+            from ..evaluation._multilabel import choose_label_thresholds
 
             self.thresholds_ = choose_label_thresholds(self._label_indices(val), self.predict_proba(val))
         return self

@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import binomtest
 from sklearn import metrics as skm
 
-from trueclass.evaluate import (
+from trueclass.evaluation import (
     choose_threshold,
     evaluate_predictions,
     flag_summary,
