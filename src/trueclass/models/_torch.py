@@ -53,7 +53,7 @@ CNN_DEFAULTS: dict[str, Any] = {
 }
 
 TIMM_DEFAULTS: dict[str, Any] = {
-    **CNN_DEFAULTS,
+    **{k: v for k, v in CNN_DEFAULTS.items() if k not in ("width", "depth")},
     "epochs": 10,
     "batch_size": 64,
     "lr": 1e-3,
@@ -63,8 +63,6 @@ TIMM_DEFAULTS: dict[str, Any] = {
     "input_size": None,
     "backbone_lr_scale": 0.1,
 }
-for _k in ("width", "depth"):
-    TIMM_DEFAULTS.pop(_k)
 
 
 def to_nchw(images: np.ndarray, value_max: int) -> dict[str, Any]:
@@ -120,7 +118,9 @@ class TorchBackend:
         return load_state_into(net, state) | {"file": str(path)}
 
     def _input_geometry(self, channels: int, image_size: tuple[int, int]):
-        """(expand_channels, resize, mean, std) for the network's input."""
+        """(expand_channels, resize) for the network's input: grey to RGB and the size a
+        timm backbone takes (``input_size``, else its pretrained size when starting from
+        pretrained weights, else the data's own size, at least 32)."""
         if self.kind == "cnn":
             return None, None
         import timm

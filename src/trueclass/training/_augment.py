@@ -9,7 +9,7 @@ preset.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from .._errors import TrueclassError
@@ -123,6 +123,3 @@ def augment_batch(x, aug: Augment, generator):
         x = x.masked_fill(box[:, None], 0.0)
     return x
 
-
-def with_overrides(aug: Augment, **changes: Any) -> Augment:
-    return replace(aug, **changes)

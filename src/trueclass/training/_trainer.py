@@ -104,7 +104,6 @@ def predict_logits(net, X, *, scale: float, mean, std, runtime: Runtime, batch_s
     ``tta="hflip"`` averages with the mirrored image, ``tta="shift"`` with 1-pixel shifts.
     """
     import torch
-    import torch.nn.functional as F
 
     net.eval()
     outs = []
