@@ -105,9 +105,11 @@ def prepare_run_dir(out: str | Path | None, name: str, *, overwrite: bool = Fals
 
 
 def environment() -> dict[str, Any]:
+    import sys
+
     import sklearn
 
-    return {
+    env = {
         "trueclass": __version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -115,6 +117,11 @@ def environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
     }
+    if "torch" in sys.modules:  # only when a network was used: never import torch for this
+        torch = sys.modules["torch"]
+        env["torch"] = torch.__version__
+        env["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return env
 
 
 def dataset_info(ds: Dataset) -> dict[str, Any]:
