@@ -24,9 +24,9 @@ from ._errors import TrueclassError
 from ._jsonio import write_json
 from .data import Dataset, Split, load, split
 from .data._dataset import to_display
-from .data._images import IMAGE_SUFFIXES, decode, is_hidden, iter_files, n_workers, probe
+from .data._images import IMAGE_SUFFIXES, is_hidden, iter_files, n_workers
+from .data._sources import read_images
 from .evaluation import Evaluation, evaluate
-from .evaluation._evaluation import _labels_for
 from .models import ImageClassifier, get_spec, load_model
 from .models._estimator import DEFAULT_MODEL
 from .report._card import png_base64, render_card
@@ -279,7 +279,7 @@ def train(
     if on_progress is not None:
         on_progress("evaluating", 0, 0)
     ev = evaluate(clf, parts.test, val=parts.val,
-                  train_labels=None if ds.multilabel else _labels_for(clf, parts.train))
+                  train_labels=None if ds.multilabel else clf.label_indices(parts.train, "training"))
     metrics = {
         **ev.to_dict(),
         "n_train": parts.n_train,
@@ -498,32 +498,30 @@ def predict_files(
     if tta:
         clf.set_params(tta=True)
     h, w, c = clf.image_shape_
-    thr = threshold if threshold is not None else clf.metadata_.get("threshold", 0.5)
+    thr = threshold if threshold is not None else (clf.metadata_.get("threshold") or 0.5)
     files, skipped = collect_images(inputs)
-    probes = probe(files)
-    ok = [pr.path for pr in probes if pr.ok]
-    skipped += [{"path": pr.path, "reason": pr.reason} for pr in probes if not pr.ok]
-    decoded = decode(ok, (h, w), grey=c == 1)
-    good, arrays = [], []
-    for f, (arr, reason) in zip(ok, decoded):
-        if arr is None:
-            skipped.append({"path": f, "reason": reason})
-        else:
-            good.append(f)
-            arrays.append(arr)
+    arrays, good, bad = read_images(files, (h, w), "L" if c == 1 else "RGB")
+    skipped += [b.to_dict() for b in bad]
     if not good:
         return [], skipped
     # files are 0-255; the model may use other units (digits: 0-16)
-    images = np.stack(arrays).astype(np.float64) * (clf.value_max_ / 255.0)
+    images = arrays.astype(np.float64) * (clf.value_max_ / 255.0)
     probs = clf.predict_proba(images)
     k = min(top_k, probs.shape[1])
     order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     rows = []
+    multilabel = bool(getattr(clf, "multilabel_", False))
     for f, p, top in zip(good, probs, order):
-        conf = float(p[top[0]])
+        if multilabel:  # every label at or above its own threshold; sureness = the least sure label
+            on = p >= clf.thresholds_
+            label = "|".join(str(c) for c, v in zip(clf.classes_, on) if v)
+            conf = float(np.min(np.where(on, p, 1 - p)))
+        else:
+            label = str(clf.classes_[top[0]])
+            conf = float(p[top[0]])
         rows.append({
             "file": f,
-            "label": str(clf.classes_[top[0]]),
+            "label": label,
             "confidence": conf,
             "top_k": [(str(clf.classes_[j]), float(p[j])) for j in top],
             "flagged": conf < thr,

@@ -21,7 +21,7 @@ from ._dataset import Dataset, Skipped, most_common
 from ._idx import read_idx
 from ._images import DEFAULT_MAX_PIXELS, decode, is_hidden, iter_files, parse_image_size, probe
 
-__all__ = ["load", "array_to_images", "SPLIT_FOLDERS", "DEFAULT_MAX_SIDE", "MEMORY_LIMIT_BYTES"]
+__all__ = ["load", "read_images", "array_to_images", "SPLIT_FOLDERS", "DEFAULT_MAX_SIDE", "MEMORY_LIMIT_BYTES"]
 
 #: Folder names recognised as a ready-made split, and the part each stands for.
 SPLIT_FOLDERS = {"train": "train", "test": "test", "val": "val", "valid": "val", "validation": "val"}
@@ -279,6 +279,22 @@ def _decode_entries(
         images[len(kept)] = arr
         kept.append(entry)
     return images[: len(kept)], kept, notes
+
+
+def read_images(
+    paths: Sequence[str],
+    size: tuple[int, int],
+    color_mode: str,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    on_progress: Progress | None = None,
+) -> tuple[np.ndarray, list[str], list[Skipped]]:
+    """Decode unlabelled image files to one array of ``size`` (height, width) in
+    ``color_mode`` ("L" or "RGB"). Returns (images, the paths read, the files skipped)."""
+    skipped: list[Skipped] = []
+    images, kept, _ = _decode_entries([(str(p), "", None) for p in paths], skipped, size, color_mode,
+                                      max_pixels, on_progress)
+    return images, [e[0] for e in kept], skipped
 
 
 def _stage(on_progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:

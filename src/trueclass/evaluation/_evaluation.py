@@ -194,20 +194,6 @@ def evaluate_predictions(
     )
 
 
-def _labels_for(model: Any, dataset: Any) -> np.ndarray:
-    """The dataset's labels as indices into ``model.classes_`` (matched by name)."""
-    names = [str(c) for c in model.classes_]
-    index = {c: i for i, c in enumerate(names)}
-    unknown = sorted({dataset.classes[j] for j in np.unique(dataset.labels)} - set(index))
-    if unknown:
-        raise TrueclassError(
-            f"The test images include classes the model was never trained on ({', '.join(map(repr, unknown))}); "
-            f"it knows {', '.join(map(repr, names))}."
-        )
-    lookup = np.array([index.get(c, -1) for c in dataset.classes])
-    return lookup[dataset.labels]
-
-
 def evaluate(
     model: Any,
     dataset: Any,
@@ -232,13 +218,13 @@ def evaluate(
 
         if not (dataset.multilabel and getattr(model, "multilabel_", False)):
             raise TrueclassError("A multi-label model needs multi-label test images, and the other way round.")
-        return evaluate_multilabel(model._label_indices(dataset), model.predict_proba(dataset),
+        return evaluate_multilabel(model.label_indices(dataset), model.predict_proba(dataset),
                                    [str(c) for c in model.classes_], dataset.ids, model.thresholds_)
-    y = _labels_for(model, dataset)
+    y = model.label_indices(dataset)
     probs = model.predict_proba(dataset)
     val_true = val_probs = None
     if val is not None and len(val):
-        val_true = _labels_for(model, val)
+        val_true = model.label_indices(val, "validation")
         val_probs = model.predict_proba(val)
     return evaluate_predictions(
         y,

@@ -190,7 +190,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if spec.family == "torch":
             val_data = None
             if val is not None and len(val):
-                val_data = (spec.prepare(self._raw_images(val), self.value_max_), self._label_indices(val))
+                val_data = (spec.prepare(self._raw_images(val), self.value_max_), self.label_indices(val, "validation"))
             estimator.fit(spec.prepare(images, self.value_max_), y_idx, val=val_data, on_progress=on_progress,
                           checkpoint=checkpoint, resume=resume, source=info.get("source"))
         else:
@@ -202,7 +202,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if multilabel and val is not None and len(val):
             from ..evaluation._multilabel import choose_label_thresholds
 
-            self.thresholds_ = choose_label_thresholds(self._label_indices(val), self.predict_proba(val))
+            self.thresholds_ = choose_label_thresholds(self.label_indices(val, "validation"), self.predict_proba(val))
         return self
 
     def check_params(self) -> tuple[Any, dict[str, Any]]:
@@ -225,20 +225,24 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             return ds.images.astype(np.float64) * (self.value_max_ / ds.value_max)
         return ds.images
 
-    def _label_indices(self, ds: Any) -> np.ndarray:
-        index = {str(c): i for i, c in enumerate(self.classes_)}
+    def label_indices(self, ds: Any, what: str = "test") -> np.ndarray:
+        """``ds``'s labels as indices into ``classes_``, matched by class name (for a
+        multi-label set, a 0/1 matrix with columns in the order of ``classes_``)."""
+        names = [str(c) for c in self.classes_]
+        index = {c: i for i, c in enumerate(names)}
+        present = ds.classes if ds.multilabel else [ds.classes[j] for j in np.unique(ds.labels)]
+        unknown = sorted(set(present) - set(index))
+        if unknown:
+            raise TrueclassError(
+                f"The {what} images include classes the model was never trained on "
+                f"({', '.join(map(repr, unknown))}); it knows {', '.join(map(repr, names))}."
+            )
+        lookup = np.array([index.get(c, -1) for c in ds.classes], dtype=np.int64)
         if ds.multilabel:
-            cols = [index.get(c) for c in ds.classes]
-            if None in cols:
-                raise TrueclassError("The validation images use labels the training images do not have.")
-            out = np.zeros((len(ds), len(self.classes_)), dtype=np.int64)
-            out[:, cols] = ds.labels
+            out = np.zeros((len(ds), len(names)), dtype=np.int64)
+            out[:, lookup] = ds.labels
             return out
-        names = [ds.classes[j] for j in ds.labels]
-        missing = sorted(set(names) - set(index))
-        if missing:
-            raise TrueclassError(f"The validation images include classes not in training: {', '.join(missing)}.")
-        return np.array([index[n] for n in names], dtype=np.int64)
+        return lookup[ds.labels]
 
     @property
     def history_(self) -> list[dict[str, Any]]:
@@ -267,7 +271,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Accuracy on ``X`` (a Dataset, or images with labels ``y``)."""
         if getattr(self, "multilabel_", False):
-            y_true = self._label_indices(X) if isinstance(X, Dataset) else np.asarray(y)
+            y_true = self.label_indices(X) if isinstance(X, Dataset) else np.asarray(y)
             return float(np.mean((self.predict(X) == y_true).all(axis=1)))  # subset accuracy
         if isinstance(X, Dataset):
             y = np.asarray(X.classes)[X.labels]
