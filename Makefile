@@ -22,8 +22,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
+# the quick benchmarks (a few minutes); benchmarks/fashion_mnist.py (about 15 minutes)
+# and benchmarks/transfer.py (about 5) run on their own
 bench: $(STAMP)
 	$(BIN)/python benchmarks/classic_digits.py
+	$(BIN)/python benchmarks/digits_cnn.py
+	$(BIN)/python benchmarks/trainer_speed.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -6,7 +6,7 @@ usual reference loop); trueclass's cnn with its default and quick recipes. Then 
 trainer's throughput against the plain fp32 loop on the same network, and prediction
 latency. Prints Markdown tables.
 
-    python benchmarks/fashion_mnist.py            # everything (about 30 minutes on 2 cores)
+    python benchmarks/fashion_mnist.py            # everything (about 15 minutes on 2 cores)
     python benchmarks/fashion_mnist.py --skip-classic --skip-reference
 """
 
