@@ -161,19 +161,23 @@ def train(source: str, model: str | None, test_size: float, val_size: float | No
                 val_size=val_size, seed=seed, stratify=not no_stratify, out=out, overwrite=overwrite,
                 image_size=image_size, color_mode=color_mode, data_dir=data_dir, on_progress=progress,
             )
-    _print_run(run, "Trained")
-
-
-def _print_run(run: Any, verb: str) -> None:
-    from .report._text import format_report_card, format_skipped, format_training
+    from .report._text import format_training
 
     m = run.metrics
-    click.echo(
-        f"{verb} {m['model']} on {m['n_train']:,} images in {m['train_seconds']:.1f} s; "
-        f"tested on {m['n_test']:,} held-out images."
-    )
+    lines = [f"Trained {m['model']} on {m['n_train']:,} images in {m['train_seconds']:.1f} s; "
+             f"tested on {m['n_test']:,} held-out images."]
     if "training" in m:
-        click.echo(format_training(m["training"]))
+        lines.append(format_training(m["training"]))
+    _print_run(run, lines)
+
+
+def _print_run(run: Any, lines: list[str]) -> None:
+    """What a run did, the files it skipped, the report card and where the evidence is."""
+    from .report._text import format_report_card, format_skipped
+
+    m = run.metrics
+    for line in lines:
+        click.echo(line)
     skipped = format_skipped(m["dataset"]["skipped"])
     if skipped:
         click.echo(skipped)
@@ -193,18 +197,12 @@ def evaluate_cmd(model_path: str, source: str, out: str | None, overwrite: bool,
                  tta: bool) -> None:
     """Evaluate a saved MODEL (a run folder or its model/ folder) on SOURCE."""
     from ._run import evaluate_run
-    from .report._text import format_report_card, format_skipped
 
     with _Progress() as progress:
         run = evaluate_run(model_path, source, out=out, overwrite=overwrite, data_dir=data_dir, tta=tta,
                            on_progress=progress)
     m = run.metrics
-    click.echo(f"Evaluated {m['model']} on {m['n_test']:,} images: {m['evaluated_on']}.")
-    skipped = format_skipped(m["dataset"]["skipped"])
-    if skipped:
-        click.echo(skipped)
-    click.echo("")
-    click.echo(format_report_card(m, str(run.path)))
+    _print_run(run, [f"Evaluated {m['model']} on {m['n_test']:,} images: {m['evaluated_on']}."])
 
 
 @cli.command()

@@ -130,9 +130,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         h, w, c = self.image_shape_
         if isinstance(X, Dataset):
-            images = X.images
-            if X.value_max != self.value_max_:
-                images = images.astype(np.float64) * (self.value_max_ / X.value_max)
+            images = self._raw_images(X)
         else:
             arr = np.asarray(X)
             if arr.ndim == 2 and arr.shape == (h, w) and arr.shape[1] != h * w * c:
@@ -219,6 +217,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         return spec, params
 
     def _raw_images(self, ds: Any) -> np.ndarray:
+        """A Dataset's images in the units the model was trained in (digits: 0-16)."""
         if not isinstance(ds, Dataset):
             raise TrueclassError("val must be a trueclass Dataset (for example split(...).val).")
         if ds.value_max != self.value_max_:
@@ -253,9 +252,11 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probabilities (N, n_classes), columns in the order of ``classes_``."""
         feats = self._features(X)
-        if hasattr(self.estimator_, "params") and "tta" in self.estimator_.params:
-            self.estimator_.params["tta"] = bool(getattr(self, "tta", False))
-        raw = np.asarray(self.estimator_.predict_proba(feats), dtype=np.float64)
+        if get_spec(self.model).family == "torch":
+            raw = self.estimator_.predict_proba(feats, tta=bool(getattr(self, "tta", False)))
+        else:
+            raw = self.estimator_.predict_proba(feats)
+        raw = np.asarray(raw, dtype=np.float64)
         probs = np.zeros((raw.shape[0], len(self.classes_)))
         probs[:, np.asarray(self.estimator_.classes_, dtype=np.int64)] = raw
         return probs

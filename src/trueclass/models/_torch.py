@@ -242,8 +242,8 @@ class TorchBackend:
                              resize=self.resize_)
         return out.numpy().astype(np.float64)
 
-    def predict_proba(self, X: dict[str, Any]) -> np.ndarray:
-        z = self.logits(X)
+    def predict_proba(self, X: dict[str, Any], tta: bool | None = None) -> np.ndarray:
+        z = self.logits(X, tta)
         if self.multilabel:
             return 1.0 / (1.0 + np.exp(-z))
         z = z - z.max(axis=1, keepdims=True)
@@ -252,12 +252,9 @@ class TorchBackend:
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, folder: Path) -> dict[str, Any]:
-        from safetensors.torch import save_file
+        from ..training._checkpoint import save_tensors
 
-        state = {k: v.detach().contiguous().cpu() for k, v in self.net_.state_dict().items()}
-        tmp = folder / "weights.safetensors.tmp"
-        save_file(state, str(tmp))
-        tmp.replace(folder / "weights.safetensors")
+        save_tensors(folder / "weights.safetensors", self.net_.state_dict())
         return {
             "file": "weights.safetensors",
             "format": "safetensors",

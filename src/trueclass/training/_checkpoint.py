@@ -14,7 +14,7 @@ from typing import Any
 
 from .._errors import TrueclassError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "CHECKPOINT_NAME"]
+__all__ = ["save_checkpoint", "load_checkpoint", "save_tensors", "CHECKPOINT_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 
@@ -33,22 +33,25 @@ def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
     return tensors, {"groups": groups, "plain": plain}
 
 
-def save_checkpoint(path: str | Path, *, tensors: dict[str, dict[str, Any]], optimizer: Any, meta: dict[str, Any]) -> Path:
-    """Write ``tensors`` (name -> state dict), the optimizer state and ``meta`` atomically."""
+def save_tensors(path: str | Path, tensors: dict[str, Any], metadata: dict[str, str] | None = None) -> Path:
+    """Write tensors to a safetensors file through a temporary file and a rename."""
     from safetensors.torch import save_file
 
     path = Path(path)
-    flat = {}
-    for prefix, state in tensors.items():
-        for key, value in state.items():
-            flat[f"{prefix}.{key}"] = value.detach().contiguous().cpu()
-    opt_tensors, opt_plain = _flatten_optimizer(optimizer.state_dict())
-    flat.update({k: v.detach().contiguous().cpu() for k, v in opt_tensors.items()})
-    payload = json.dumps({"meta": meta, "optimizer": opt_plain})
+    flat = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     tmp = path.with_name(path.name + ".tmp")
-    save_file(flat, str(tmp), metadata={"trueclass": payload})
+    save_file(flat, str(tmp), metadata=metadata)
     os.replace(tmp, path)
     return path
+
+
+def save_checkpoint(path: str | Path, *, tensors: dict[str, dict[str, Any]], optimizer: Any, meta: dict[str, Any]) -> Path:
+    """Write ``tensors`` (name -> state dict), the optimizer state and ``meta`` atomically."""
+    flat = {f"{prefix}.{key}": value for prefix, state in tensors.items() for key, value in state.items()}
+    opt_tensors, opt_plain = _flatten_optimizer(optimizer.state_dict())
+    flat.update(opt_tensors)
+    payload = json.dumps({"meta": meta, "optimizer": opt_plain})
+    return save_tensors(path, flat, metadata={"trueclass": payload})
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any], dict[str, Any]]:
