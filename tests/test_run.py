@@ -38,7 +38,7 @@ def test_run_folder_contents(run):
     # predictions.csv ids are exactly the test part of split.csv
     assert {r["id"] for r in rows} == {r["id"] for r in split_rows if r["split"] == "test"}
     html = (p / "card.html").read_text()
-    assert f"{m['n_wrong']} wrong of {m['n_test']}" in html
+    assert f'data-metric="n_wrong" data-value="{m["n_wrong"]}"' in html and f"wrong of {m['n_test']}" in html
     cfg = json.loads((p / "config.json").read_text())
     assert cfg["command"].startswith("trueclass train digits --model knn")
 

@@ -29,7 +29,8 @@ from .data._sources import read_images
 from .evaluation import Evaluation, evaluate
 from .models import ImageClassifier, get_spec, load_model
 from .models._estimator import DEFAULT_MODEL
-from .report._card import png_base64, render_card
+from .evaluation._diagnosis import data_warnings, stability_summary, training_verdict
+from .report._card import CARD_HTML, EVAL_ARRAYS, build_card, save_arrays
 from .report._plots import captioned_image, figure, plot_confusion_matrix
 from .report._text import format_report_card
 
@@ -37,8 +38,9 @@ __all__ = ["Run", "train", "resume", "evaluate_run", "predict_files", "write_run
 
 RUNS_DIR = "runs"
 CHECKPOINT = "checkpoint.safetensors"
-#: Misread images shown as thumbnails on the card (all of them go to errors/).
-CARD_THUMBNAILS = 48
+#: Training accuracy (for the train-test gap) of pixel models is measured on at most
+#: this many training images; networks report theirs per epoch in the history.
+TRAIN_ACCURACY_SAMPLE = 2000
 
 Progress = Callable[[str, int, int], None]
 
@@ -58,8 +60,25 @@ class Run:
     def summary(self) -> str:
         return format_report_card(self.metrics, str(self.path))
 
+    @property
+    def card_path(self) -> Path:
+        return self.path / CARD_HTML
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the run as its evidence card, in a frame so its script and style
+        stay its own."""
+        import html
+
+        card = self.card_path.read_text(encoding="utf-8") if self.card_path.is_file() else ""
+        if not card:
+            return self.evaluation._repr_html_()
+        return (f'<iframe title="evidence card" srcdoc="{html.escape(card, quote=True)}" '
+                'style="width:100%;height:720px;border:1px solid #ddd" sandbox="allow-scripts"></iframe>')
+
     def __repr__(self) -> str:
-        return f"Run(path={str(self.path)!r}, accuracy={self.evaluation.accuracy:.4f}, n_test={self.evaluation.n_test})"
+        acc = getattr(self.evaluation, "accuracy", None)
+        acc = acc if acc is not None else getattr(self.evaluation, "subset_accuracy", float("nan"))
+        return f"Run(path={str(self.path)!r}, accuracy={acc:.4f}, n_test={self.evaluation.n_test})"
 
 
 # -- small helpers -----------------------------------------------------------------------
@@ -163,20 +182,15 @@ def write_run(
     _write_predictions(path / "predictions.csv", evaluation)
     display = to_display(test.images, test.value_max)
     _write_errors(path / "errors", evaluation, display, on_progress)
-    confusion_png = ""
     if hasattr(evaluation, "confusion_matrix"):  # single-label only
         fig = figure(max(4.0, 0.55 * len(evaluation.classes) + 2), max(3.5, 0.5 * len(evaluation.classes) + 1.5))
         plot_confusion_matrix(evaluation, ax=fig.add_subplot())
         fig.savefig(path / "confusion_matrix.png", dpi=100)
-        confusion_png = png_base64(fig)
+    save_arrays(path / EVAL_ARRAYS, evaluation, display)
     write_json(path / "metrics.json", metrics)
-    thumbs = []
-    for r in evaluation.misread[:CARD_THUMBNAILS]:
-        img = display[r["index"]]
-        pil = captioned_image(img, [], min_side=64)
-        thumbs.append({**r, "png": png_base64(pil)})
-    html = render_card(metrics, confusion_png=confusion_png, misread_thumbs=thumbs, run_dir=path)
-    (path / "card.html").write_text(html, encoding="utf-8")
+    if on_progress is not None:
+        on_progress("writing the evidence card", 0, 0)
+    build_card(path)
 
 
 def _write_predictions(path: Path, ev: Evaluation) -> None:
@@ -226,6 +240,7 @@ def train(
     data_dir: str | Path | None = None,
     overwrite: bool = False,
     runs_dir: str | Path = RUNS_DIR,
+    repeats: int = 1,
     on_progress: Progress | None = None,
     _resume_dir: Path | None = None,
 ) -> Run:
@@ -236,8 +251,14 @@ def train(
     part held out for validation: early stopping and the per-epoch history of neural
     networks, and the choice of the review threshold. It defaults to 0.1 for neural
     networks and 0 for the pixel models. The test part is used for neither.
+
+    ``repeats=K`` (K > 1) also re-splits and re-trains K - 1 more times with the seeds
+    ``seed + 1`` ... and records the spread of test accuracy under ``stability``; the run
+    folder keeps the first model.
     """
     spec = get_spec(model)  # an unknown name fails before any work
+    if not isinstance(repeats, int) or repeats < 1:
+        raise TrueclassError(f"repeats must be a whole number of 1 or more; got {repeats!r}.")
     if val_size is None:
         val_size = 0.1 if spec.family == "torch" else 0.0
     if isinstance(source, Dataset):
@@ -266,7 +287,8 @@ def train(
         "color_mode": ds.color_mode,
         "data_dir": None if data_dir is None else str(data_dir),
         "trueclass_version": __version__,
-        "command": _command_line(source, model, params, test_size, val_size, seed, stratify, image_size),
+        "repeats": repeats,
+        "command": _command_line(source, model, params, test_size, val_size, seed, stratify, image_size, repeats),
     }
     write_json(path / "config.json", config)  # first, so a killed run can be resumed
     if on_progress is not None:
@@ -289,11 +311,17 @@ def train(
         "seed": seed,
         "train_seconds": clf.train_seconds_,
         "split": parts.params,
-        "dataset": dataset_info(ds),
+        "dataset": dataset_info(ds) | {"counts_by_split": counts_by_split(parts)},
         "environment": environment(),
     }
+    metrics["warnings"] = data_warnings(metrics["dataset"]["counts_by_split"], metrics.get("per_class"))
     if spec.family == "torch":
         metrics["training"] = training_info(clf)
+    metrics["diagnosis"] = diagnose(clf, ev, parts.train, metrics.get("training"), seed)
+    if repeats > 1:
+        metrics["stability"] = _repeat(ds, ev, model, params, spec, repeats, test_size, val_size, seed, stratify,
+                                       on_progress)
+    if spec.family == "torch":
         # exactly what was used, with "auto" resolved (the augmentation preset, the runtime)
         config["augment_used"] = clf.estimator_.augment_.to_dict()
         config["recipe_used"] = clf.estimator_.config_.to_dict()
@@ -320,6 +348,69 @@ def train(
     return Run(path=path, model=clf, evaluation=ev, dataset=ds, split=parts, metrics=metrics, config=config)
 
 
+def counts_by_split(parts: Split) -> dict[str, dict[str, int]]:
+    """Images per class in each part of the split."""
+    out = {"train": parts.train.counts()}
+    if parts.val is not None and len(parts.val):
+        out["val"] = parts.val.counts()
+    out["test"] = parts.test.counts()
+    return out
+
+
+def _headline(ev: Any) -> tuple[float, tuple[float, float]]:
+    """Accuracy and its interval; for multi-label, the share of images with every label right."""
+    if hasattr(ev, "accuracy"):
+        return ev.accuracy, tuple(ev.accuracy_ci)
+    return ev.subset_accuracy, tuple(ev.subset_accuracy_ci)
+
+
+def diagnose(clf: Any, ev: Any, train_ds: Dataset, training: dict[str, Any] | None, seed: int) -> dict[str, Any]:
+    """The training verdict: the train-test gap and, for networks, the curves."""
+    acc, ci = _headline(ev)
+    if training and training.get("history"):
+        hist = training["history"]
+        best = training.get("best_epoch") or len(hist)
+        row = hist[min(len(hist), int(best)) - 1]
+        n = min(len(train_ds), TRAIN_ACCURACY_SAMPLE)
+        return training_verdict(acc, ci, row.get("train_accuracy"), hist, best_epoch=best,
+                                stopped_early=bool(training.get("stopped_early")),
+                                train_accuracy_on=f"{n:,} training images (epoch {best}, no augmentation)")
+    rng = np.random.default_rng(seed)
+    n = min(len(train_ds), TRAIN_ACCURACY_SAMPLE)
+    sub = train_ds.subset(np.sort(rng.choice(len(train_ds), n, replace=False)))
+    if train_ds.multilabel:
+        train_acc = float((((clf.predict_proba(sub) >= clf.thresholds_) == (sub.labels > 0)).all(axis=1)).mean())
+    else:
+        train_acc = float(np.mean(clf.predict_proba(sub).argmax(axis=1) == clf.label_indices(sub, "training")))
+    what = "all training images" if n == len(train_ds) else f"{n:,} training images drawn at random"
+    return training_verdict(acc, ci, train_acc, None, train_accuracy_on=what)
+
+
+def _repeat(ds: Dataset, ev: Any, model: str, params: dict[str, Any], spec: Any, repeats: int, test_size: float,
+            val_size: float, seed: int, stratify: bool, on_progress: Progress | None) -> dict[str, Any]:
+    """Re-split and re-train with seeds seed+1 ... seed+repeats-1; the spread of test accuracy."""
+    acc0, _ = _headline(ev)
+    accs, seeds, sizes = [acc0], [seed], [ev.n_test]
+    for r in range(1, repeats):
+        s = seed + r
+        if on_progress is not None:
+            on_progress(f"repeat {r + 1}/{repeats}: new split and training with seed {s}", r, repeats)
+        parts = split(ds, test_size=test_size, val_size=val_size, seed=s, stratify=stratify)
+        p = dict(params)
+        if spec.accepts_random_state:
+            p["random_state"] = s
+        clf = ImageClassifier(model, **p)
+        clf.fit(parts.train, **({"val": parts.val} if spec.family == "torch" else {}))
+        ev_r = evaluate(clf, parts.test, val=parts.val)
+        accs.append(_headline(ev_r)[0])
+        seeds.append(s)
+        sizes.append(ev_r.n_test)
+    out = stability_summary(accs, seeds, sizes)
+    out["varied"] = ("the training seed only (the source comes with its own split)" if ds.predefined_split is not None
+                     else "the split and the training seed")
+    return out
+
+
 def resume(run_dir: str | Path, *, on_progress: Progress | None = None) -> Run:
     """Go on with a run that was stopped (Ctrl-C, kill -9, a crash) from its last checkpoint.
 
@@ -338,7 +429,8 @@ def resume(run_dir: str | Path, *, on_progress: Progress | None = None) -> Run:
     return train(
         cfg["source"], model=cfg["model"], params=params, test_size=cfg["test_size"], val_size=cfg["val_size"],
         seed=cfg["seed"], stratify=cfg["stratify"], image_size=tuple(image_size) if image_size else None,
-        color_mode=cfg.get("color_mode", "auto"), data_dir=cfg.get("data_dir"), on_progress=on_progress,
+        color_mode=cfg.get("color_mode", "auto"), data_dir=cfg.get("data_dir"), repeats=cfg.get("repeats", 1),
+        on_progress=on_progress,
         _resume_dir=path,
     )
 
@@ -362,7 +454,7 @@ def training_info(clf: Any) -> dict[str, Any]:
 
 
 def write_history(path: Path, history: list[dict[str, Any]]) -> None:
-    keys = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
+    keys = ["epoch", "train_loss", "train_eval_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
         w.writeheader()
@@ -370,7 +462,7 @@ def write_history(path: Path, history: list[dict[str, Any]]) -> None:
             w.writerow({k: row.get(k, "") for k in keys})
 
 
-def _command_line(source, model, params, test_size, val_size, seed, stratify, image_size) -> str:
+def _command_line(source, model, params, test_size, val_size, seed, stratify, image_size, repeats=1) -> str:
     words = ["trueclass", "train", str(source) if not isinstance(source, Dataset) else "<dataset>", "--model", model]
     words += ["--test-size", str(test_size), "--seed", str(seed)]
     if val_size:
@@ -382,6 +474,8 @@ def _command_line(source, model, params, test_size, val_size, seed, stratify, im
     for k, v in params.items():
         if k != "random_state":
             words += ["--param", f"{k}={v}"]
+    if repeats > 1:
+        words += ["--repeats", str(repeats)]
     return " ".join(words)
 
 
@@ -447,9 +541,10 @@ def evaluate_run(
         "seed": (meta.get("split") or {}).get("seed"),
         "train_seconds": (meta.get("training") or {}).get("train_seconds"),
         "evaluated_on": note,
-        "dataset": dataset_info(ds),
+        "dataset": dataset_info(ds) | {"counts_by_split": {"test": test.counts()}},
         "environment": environment(),
     }
+    metrics["warnings"] = data_warnings(metrics["dataset"]["counts_by_split"], metrics.get("per_class"))
     if threshold is not None and "flagged" in metrics:
         metrics["flagged"]["chosen_on"] = meta.get("threshold_chosen_on", "training run")
     write_run(path, evaluation=ev, test=test, metrics=metrics, config=config, split_=parts, on_progress=on_progress)

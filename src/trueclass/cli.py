@@ -128,12 +128,14 @@ def cli() -> None:
 @click.option("--balanced-sampling", is_flag=True, help="Draw training batches with every class equally often.")
 @click.option("--resume", "resume_dir", default=None, metavar="DIR",
               help="Continue a run that was stopped, from its last checkpoint (SOURCE and options come from DIR).")
+@click.option("--repeats", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Also re-split and re-train K-1 more times with other seeds; the card shows the spread.")
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Any model hyperparameter, e.g. -p C=1.0.")
 def train(source: str, model: str | None, test_size: float, val_size: float | None, seed: int, no_stratify: bool,
           out: str | None, overwrite: bool, image_size: str | None, color_mode: str, data_dir: str | None,
           recipe: str, epochs: int | None, batch_size: int | None, lr: float | None, augment: str | None,
           pretrained: bool, weights: str | None, freeze: bool, tta: bool, class_weight: str | None,
-          balanced_sampling: bool, resume_dir: str | None, params: tuple[str, ...]) -> None:
+          balanced_sampling: bool, resume_dir: str | None, repeats: int, params: tuple[str, ...]) -> None:
     """Train a model on SOURCE, test it on held-out images, and write a run folder.
 
     SOURCE is digits (default), fashion-mnist, a folder of class subfolders (or of
@@ -159,7 +161,8 @@ def train(source: str, model: str | None, test_size: float, val_size: float | No
             run = run_train(
                 source, model=name, params=model_params, test_size=test_size,
                 val_size=val_size, seed=seed, stratify=not no_stratify, out=out, overwrite=overwrite,
-                image_size=image_size, color_mode=color_mode, data_dir=data_dir, on_progress=progress,
+                image_size=image_size, color_mode=color_mode, data_dir=data_dir, repeats=repeats,
+                on_progress=progress,
             )
     from .report._text import format_training
 
@@ -168,6 +171,13 @@ def train(source: str, model: str | None, test_size: float, val_size: float | No
              f"tested on {m['n_test']:,} held-out images."]
     if "training" in m:
         lines.append(format_training(m["training"]))
+    if m.get("diagnosis"):
+        lines.append(f"Training verdict: {m['diagnosis']['verdict']}"
+                     + (f" ({m['diagnosis']['reasons'][0]})" if m["diagnosis"].get("reasons") else ""))
+    st = m.get("stability")
+    if st:
+        lines.append(f"Over {st['repeats']} seeds: accuracy mean {st['mean']:.2%}, sd {100 * st['sd']:.2f} points, "
+                     f"from {st['min']:.2%} to {st['max']:.2%}")
     _print_run(run, lines)
 
 
@@ -239,6 +249,15 @@ def predict(model_path: str, inputs: tuple[str, ...], top_k: int, threshold: flo
         click.echo(format_skipped(skipped), err=True)
     if not rows:
         raise TrueclassError("None of the given files could be read as an image.")
+
+
+@cli.command()
+@click.argument("run_dir", metavar="RUN_DIR")
+def card(run_dir: str) -> None:
+    """Rebuild the evidence card (card.html, card.json) of a run folder."""
+    from .report._card import build_card
+
+    click.echo(f"Evidence card  {build_card(run_dir)}")
 
 
 @cli.command()

@@ -46,6 +46,7 @@ class Evaluation:
     baselines: dict[str, Any]
     flagged: dict[str, Any]
     threshold_source: str
+    calibration: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     # -- derived views ---------------------------------------------------------------------
@@ -81,6 +82,7 @@ class Evaluation:
             "most_confused": list(self.most_confused),
             "baselines": {**base, "majority_class": self.classes[base["majority_class"]]},
             "flagged": {**self.flagged, "chosen_on": self.threshold_source},
+            "calibration": self.calibration,
             **self.extra,
         }
 
@@ -116,6 +118,13 @@ class Evaluation:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def _repr_html_(self) -> str:
+        """How Jupyter shows an Evaluation: headline, report card, confusion matrix and
+        per-class table as static HTML (the full card with its galleries is Run's)."""
+        from ..report._card import render_summary_html
+
+        return render_summary_html(self.to_dict())
 
 
 def evaluate_predictions(
@@ -169,6 +178,10 @@ def evaluate_predictions(
         # A class absent from the test set makes balanced accuracy warn; we restrict it.
         warnings.simplefilter("ignore")
         bal = float(balanced_accuracy_score(y, pred)) if len(present) else 0.0
+    from ._calibration import calibration_report
+
+    vt = None if val_true is None else np.asarray(val_true, dtype=np.int64)
+    vp = None if val_probs is None else np.asarray(val_probs, dtype=np.float64)
     return Evaluation(
         classes=classes,
         y_true=y,
@@ -191,6 +204,7 @@ def evaluate_predictions(
         baselines=m.baselines(y, len(classes), train_labels),
         flagged=m.flag_summary(y, P, thr),
         threshold_source=source,
+        calibration=calibration_report(y, P, vt, vp),
     )
 
 

@@ -1,18 +1,43 @@
-"""The evidence card: one self-contained HTML page rendered from metrics.json."""
+"""The evidence card: one self-contained HTML page (and card.json) rendered from a run
+folder's metrics.json and the test predictions kept beside it in evaluation.npz.
+
+Nothing here computes a metric: numbers come from metrics.json; this module only picks
+which test images get thumbnails, draws the plots, and fills the Jinja2 template.
+"""
 
 from __future__ import annotations
 
 import base64
 import io
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import __version__
-from ._text import format_percent, format_report_card
+from .._errors import TrueclassError
+from .._jsonio import json_default, write_json
+from ._text import format_percent, format_report_card, format_training, model_card
 
-__all__ = ["render_card", "png_base64"]
+__all__ = ["render_card", "render_summary_html", "build_card", "save_arrays", "select_thumbnails",
+           "png_base64", "CARD_HTML", "CARD_JSON", "EVAL_ARRAYS"]
+
+CARD_HTML = "card.html"
+CARD_JSON = "card.json"
+#: Test labels, probabilities, ids and the thumbnails the card shows (numpy .npz, no pickle).
+EVAL_ARRAYS = "evaluation.npz"
+#: Thumbnails are at most this many pixels on their long side (the page scales them up).
+THUMB_SIDE = 64
+#: Least confident correct images kept per class, for the diagonal cells and the gallery.
+CORRECT_PER_CLASS = 24
+#: At most this many thumbnails in one card: every misread image first (most confident
+#: first), then the least sure images. 10,000 Fashion-MNIST test images give a ~1 MB card.
+MAX_THUMBS = 3000
+#: Images shown in the static galleries of the page.
+GALLERY_ERRORS = 40
+GALLERY_CORRECT = 16
+REVIEW_SHOWN = 40
 
 
 def png_base64(image_or_figure: Any) -> str:
@@ -25,29 +50,247 @@ def png_base64(image_or_figure: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def render_card(
-    metrics: dict[str, Any],
-    *,
-    confusion_png: str,
-    misread_thumbs: list[dict[str, Any]],
-    run_dir: str | Path | None = None,
-) -> str:
-    """The card's HTML. Renders ``metrics`` only; computes nothing."""
+# -- which test images get a thumbnail ----------------------------------------------------------
+def select_thumbnails(y_true: np.ndarray, probs: np.ndarray, *, max_thumbs: int = MAX_THUMBS,
+                      correct_per_class: int = CORRECT_PER_CLASS) -> np.ndarray:
+    """Test indices that get a thumbnail: every misread image (most confident first), the
+    ``correct_per_class`` least confident right answers of each class, and then the least
+    confident images overall (the review queue), up to ``max_thumbs``."""
+    if y_true.ndim != 1:  # multi-label: the least sure images only
+        sure = np.abs(probs - 0.5).min(axis=1)
+        return np.argsort(sure, kind="stable")[:max_thumbs]
+    pred = probs.argmax(axis=1)
+    conf = probs.max(axis=1)
+    wrong = np.flatnonzero(pred != y_true)
+    chosen = list(wrong[np.argsort(-conf[wrong], kind="stable")])
+    for k in range(probs.shape[1]):
+        right_k = np.flatnonzero((pred == y_true) & (y_true == k))
+        chosen += list(right_k[np.argsort(conf[right_k], kind="stable")][:correct_per_class])
+    chosen += list(np.argsort(conf, kind="stable")[: max_thumbs // 10])
+    seen: set[int] = set()
+    out = [int(i) for i in chosen if not (int(i) in seen or seen.add(int(i)))]
+    return np.asarray(out[:max_thumbs], dtype=np.int64)
+
+
+def make_thumbnails(display: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
+    """uint8 (M, h, w, C) images no bigger than ``side`` on their long side."""
+    if len(display) == 0 or max(display.shape[1:3]) <= side:
+        return np.ascontiguousarray(display)
+    from PIL import Image
+
+    h, w = display.shape[1:3]
+    s = side / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    out = []
+    for img in display:
+        pil = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img)
+        small = np.asarray(pil.resize(size, Image.Resampling.LANCZOS))
+        out.append(small[..., None] if small.ndim == 2 else small)
+    return np.stack(out)
+
+
+def save_arrays(path: Path, evaluation: Any, display: np.ndarray) -> None:
+    """Write evaluation.npz: what ``trueclass card`` needs to redraw the galleries."""
+    idx = select_thumbnails(evaluation.y_true, evaluation.probs)
+    thumbs = make_thumbnails(display[idx]) if len(idx) else np.zeros((0, 1, 1, 1), np.uint8)
+    tmp = path.with_name(path.name + ".part.npz")
+    np.savez_compressed(tmp, y_true=evaluation.y_true, probs=evaluation.probs.astype(np.float32),
+                        ids=np.asarray(evaluation.ids, dtype=str), classes=np.asarray(evaluation.classes, dtype=str),
+                        thumb_index=idx, thumbs=thumbs)
+    tmp.replace(path)
+
+
+def _load_arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+# -- what the card shows, as data (card.json) ---------------------------------------------------
+def _thumb_png(img: np.ndarray) -> str:
+    from PIL import Image
+
+    return png_base64(Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img))
+
+
+def _colour(cmap: Any, v: float) -> str:
+    r, g, b, _ = cmap(0.08 + 0.8 * float(np.clip(v, 0, 1)))
+    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+
+
+def _confusion_cells(m: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """Each cell's count, row share and two background colours (counts / row shares).
+    Right answers use a blue scale, mistakes an orange one: a pair told apart with
+    every common colour-vision deficiency; the diagonal also gets a border."""
+    from matplotlib import colormaps
+
+    blues, oranges = colormaps["Blues"], colormaps["Oranges"]
+    cm = np.asarray(m["confusion_matrix"], dtype=np.int64)
+    frac = np.asarray(m["confusion_matrix_normalized"], dtype=np.float64)
+    k = len(cm)
+    diag_max = max(1, int(np.diag(cm).max())) if k else 1
+    off = cm.copy()
+    np.fill_diagonal(off, 0)
+    off_max = max(1, int(off.max())) if k else 1
+    rows = []
+    for i in range(k):
+        row = []
+        for j in range(k):
+            c, f = int(cm[i, j]), float(frac[i, j])
+            scale, top = (blues, diag_max) if i == j else (oranges, off_max)
+            v_count = c / top
+            row.append({
+                "true": m["classes"][i], "pred": m["classes"][j], "count": c, "frac": round(f, 4),
+                "diag": i == j,
+                "bg_count": "#ffffff" if c == 0 else _colour(scale, v_count),
+                "bg_norm": "#ffffff" if c == 0 else _colour(scale, f),
+                "dark_count": c > 0 and v_count > 0.55, "dark_norm": c > 0 and f > 0.55,
+            })
+        rows.append(row)
+    return rows
+
+
+def card_data(m: dict[str, Any], arrays: dict[str, np.ndarray] | None) -> dict[str, Any]:
+    """Everything the card shows, as JSON-ready data (card.json); thumbnails by position."""
+    single = not m.get("multilabel")
+    data: dict[str, Any] = {
+        "trueclass": __version__,
+        "title": f"{m.get('model', 'model')} on {(m.get('dataset') or {}).get('source', 'data')}",
+        "report_card": format_report_card(m),
+        "model_card": model_card(m),
+        "warnings": [w["message"] for w in m.get("warnings") or []],
+        "training_line": format_training(m.get("training") or {}),
+        "items": [],
+    }
+    if arrays is None:
+        return data
+    classes = [str(c) for c in arrays["classes"]]
+    y, P, ids = arrays["y_true"], arrays["probs"].astype(np.float64), arrays["ids"]
+    idx = arrays["thumb_index"]
+    flag_thr = (m.get("flagged") or {}).get("threshold")
+    if single:
+        data["confusion"] = _confusion_cells(m)
+        pred, conf = P.argmax(1), P.max(1)
+        k = min(3, P.shape[1])
+        for pos, i in enumerate(idx):
+            top = np.argsort(-P[i], kind="stable")[:k]
+            data["items"].append({
+                "thumb": pos, "id": str(ids[i]), "true": classes[y[i]], "pred": classes[pred[i]],
+                "confidence": round(float(conf[i]), 4),
+                "top": [[classes[j], round(float(P[i, j]), 4)] for j in top],
+                "correct": bool(pred[i] == y[i]),
+                "flagged": bool(flag_thr is not None and conf[i] < flag_thr),
+            })
+        items = data["items"]
+        wrong = [it for it in items if not it["correct"]]
+        right = sorted((it for it in items if it["correct"]), key=lambda it: it["confidence"])
+        data["gallery_errors"] = [it["thumb"] for it in wrong[:GALLERY_ERRORS]]
+        data["gallery_correct"] = [it["thumb"] for it in right[:GALLERY_CORRECT]]
+        queue = sorted((it for it in items if it["flagged"]), key=lambda it: it["confidence"])
+        data["review_queue"] = [it["thumb"] for it in queue[:REVIEW_SHOWN]]
+        # how many images of each cell have a thumbnail, so the page can say "n of m"
+        data["thumbs_complete_for_errors"] = len(wrong) == int(m["n_wrong"])
+    return data
+
+
+# -- plots ----------------------------------------------------------------------------------------
+def _plots(m: dict[str, Any]) -> dict[str, str]:
+    from ._plots import (figure, plot_class_counts, plot_coverage, plot_history, plot_reliability,
+                         plot_stability)
+
+    out: dict[str, str] = {}
+
+    def draw(name: str, w: float, h: float, fn: Any) -> None:
+        fig = figure(w, h)
+        fn(fig)
+        out[name] = png_base64(fig)
+
+    counts = (m.get("dataset") or {}).get("counts_by_split")
+    if counts:
+        n_cls = len(next(iter(counts.values())))
+        if n_cls <= 60:
+            draw("counts", 6.0, max(2.4, 0.28 * n_cls * 1.4 + 1.0), lambda f: plot_class_counts(counts, f.add_subplot()))
+    if m.get("calibration"):
+        temp = m["calibration"].get("temperature") or {}
+
+        def rel(f: Any) -> None:
+            if temp.get("bins_after"):
+                a, b = f.subplots(1, 2)
+                plot_reliability(m, a)
+                plot_reliability(m, b, after_temperature=True)
+            else:
+                plot_reliability(m, f.add_subplot())
+
+        draw("reliability", 8.4 if temp.get("bins_after") else 4.4, 4.0, rel)
+        target = None
+        chosen = str((m.get("flagged") or {}).get("chosen_on", ""))
+        if "reaching" in chosen:
+            from ..evaluation._metrics import DEFAULT_TARGET_ACCURACY
+
+            target = DEFAULT_TARGET_ACCURACY
+        draw("coverage", 4.6, 3.6, lambda f: plot_coverage(m, f.add_subplot(), target=target))
+    hist = (m.get("training") or {}).get("history") or []
+    if hist:
+        def curves(f: Any) -> None:
+            a, b = f.subplots(1, 2)
+            plot_history(hist, a, metric="loss")
+            plot_history(hist, b, metric="accuracy")
+
+        draw("history", 8.4, 3.2, curves)
+    st = m.get("stability")
+    if st and st.get("repeats", 0) > 1:
+        draw("stability", 6.0, 2.0, lambda f: plot_stability(st, f.add_subplot()))
+    return out
+
+
+# -- rendering --------------------------------------------------------------------------------------
+def _env():
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    env = Environment(loader=PackageLoader("trueclass", "report/templates"), autoescape=select_autoescape(["j2", "html"]))
-    template = env.get_template("card.html.j2")
-    return template.render(
-        title=f"{metrics.get('model', 'model')} on {metrics.get('dataset', {}).get('source', 'data')}",
-        model=metrics.get("model"),
-        seed=metrics.get("seed"),
-        n_train=metrics.get("n_train"),
-        n_val=metrics.get("n_val"),
-        m=metrics,
-        report_card=format_report_card(metrics, str(run_dir) if run_dir else None),
-        confusion_png=confusion_png,
-        misread=misread_thumbs,
-        pct=format_percent,
-        version=__version__,
-        np=np,
+    env = Environment(loader=PackageLoader("trueclass", "report/templates"),
+                      autoescape=select_autoescape(["j2", "html"]), trim_blocks=True, lstrip_blocks=True)
+    env.filters["pct"] = format_percent
+    return env
+
+
+def render_card(m: dict[str, Any], data: dict[str, Any], thumbs: list[str], plots: dict[str, str],
+                *, run_dir: str | Path | None = None) -> str:
+    """The card's HTML from metrics, card data, base64 thumbnails and base64 plots."""
+    from markupsafe import Markup
+
+    payload = {"items": data.get("items", []), "thumbs": thumbs,
+               "complete": data.get("thumbs_complete_for_errors", True)}
+    blob = json.dumps(payload, default=json_default, separators=(",", ":")).replace("</", "<\\/")
+    return _env().get_template("card.html.j2").render(
+        m=m, d=data, plots=plots, thumbs=thumbs, items=data.get("items", []), run_dir=str(run_dir or ""),
+        payload=Markup(blob), version=__version__, pct=format_percent,
     )
+
+
+def render_summary_html(m: dict[str, Any]) -> str:
+    """A static summary (no script) for Jupyter: headline, report card, confusion table,
+    per-class table."""
+    data = {"report_card": format_report_card(m)}
+    if not m.get("multilabel"):
+        data["confusion"] = _confusion_cells(m)
+    return _env().get_template("summary.html.j2").render(m=m, d=data, pct=format_percent)
+
+
+def build_card(run_dir: str | Path) -> Path:
+    """(Re)build card.html and card.json of a run folder from its metrics.json and
+    evaluation.npz. Returns the path of card.html."""
+    path = Path(run_dir).expanduser()
+    mfile = path / "metrics.json"
+    if not mfile.is_file():
+        raise TrueclassError(f"{str(path)!r} is not a finished run folder (it has no metrics.json); "
+                             "train or evaluate first.")
+    m = json.loads(mfile.read_text(encoding="utf-8"))
+    afile = path / EVAL_ARRAYS
+    arrays = _load_arrays(afile) if afile.is_file() else None
+    data = card_data(m, arrays)
+    thumbs = [] if arrays is None else [_thumb_png(t) for t in arrays["thumbs"]]
+    html = render_card(m, data, thumbs, _plots(m), run_dir=path)
+    write_json(path / CARD_JSON, data)
+    tmp = path / (CARD_HTML + ".part")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(path / CARD_HTML)
+    return path / CARD_HTML

@@ -10,7 +10,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["plot_confusion_matrix", "plot_misread", "captioned_image", "figure"]
+__all__ = ["plot_confusion_matrix", "plot_misread", "plot_reliability", "plot_coverage", "plot_class_counts",
+           "plot_history", "plot_stability", "captioned_image", "figure"]
 
 
 def figure(width: float, height: float):
@@ -103,3 +104,110 @@ def captioned_image(image: np.ndarray, lines: Sequence[str], *, min_side: int = 
     for i, text in enumerate(lines):
         draw.text((4, big.height + 4 + i * line_h), text, fill="black", font=font)
     return canvas
+
+
+def _get(obj: Any, key: str) -> Any:
+    """A value from an Evaluation (attribute) or from metrics.json data (key)."""
+    return getattr(obj, key) if hasattr(obj, key) else obj[key]
+
+
+def plot_reliability(ev: Any, ax: Any = None, *, after_temperature: bool = False):
+    """Reliability diagram: accuracy against mean confidence per confidence bin, with the
+    diagonal of perfect calibration and the bars' image counts. Returns the Axes.
+
+    ``after_temperature=True`` draws the bins after temperature scaling (fitted on the
+    validation split) when there was one."""
+    cal = _get(ev, "calibration")
+    ax = _new_ax(ax, (4.2, 4.0))
+    bins = cal["bins"]
+    temp = cal.get("temperature") or {}
+    if after_temperature and temp.get("bins_after"):
+        bins = temp["bins_after"]
+    width = bins[0]["hi"] - bins[0]["lo"]
+    centres = [b["lo"] + width / 2 for b in bins if b["n"]]
+    accs = [b["accuracy"] for b in bins if b["n"]]
+    confs = [b["confidence"] for b in bins if b["n"]]
+    ax.bar(centres, accs, width=width * 0.92, color="#3b75af", edgecolor="white", label="accuracy in bin")
+    ax.plot([0, 1], [0, 1], ls="--", color="#555", lw=1, label="perfect calibration")
+    ax.scatter(confs, accs, color="#e8871e", zorder=3, s=18, label="mean confidence")
+    for c, a, b in zip(centres, accs, [b for b in bins if b["n"]]):
+        ax.annotate(f"{b['n']:,}", (c, a), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.08)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ece = temp.get("ece_after") if after_temperature and temp.get("bins_after") else cal["ece"]
+    ax.set_title(f"Reliability ({'after temperature scaling, ' if after_temperature and temp.get('bins_after') else ''}"
+                 f"ECE {ece:.3f})")
+    ax.legend(loc="upper left", fontsize=7, frameon=False)
+    return ax
+
+
+def plot_coverage(ev: Any, ax: Any = None, *, target: float | None = None):
+    """Accuracy on the images the model is surest of, against the share it answers
+    (the rest go to a human). Returns the Axes."""
+    cov = _get(ev, "calibration")["coverage"]
+    ax = _new_ax(ax, (4.2, 3.6))
+    ax.plot(cov["coverage"], cov["accuracy"], marker="o", ms=3, color="#3b75af")
+    if target is not None:
+        ax.axhline(target, ls=":", color="#e8871e", label=f"target {target:.0%}")
+        ax.legend(loc="lower left", fontsize=7, frameon=False)
+    ax.set_xlim(1.02, min(cov["coverage"]) - 0.02)
+    ax.set_xlabel("share answered by the model (the rest to a human)")
+    ax.set_ylabel("accuracy on the answered images")
+    ax.set_title("Coverage vs accuracy")
+    return ax
+
+
+def plot_class_counts(counts_by_split: dict[str, dict[str, int]], ax: Any = None):
+    """Images per class in each split as grouped horizontal bars. Returns the Axes."""
+    splits = [s for s in ("train", "val", "test") if counts_by_split.get(s)]
+    classes = list(counts_by_split[splits[0]]) if splits else []
+    ax = _new_ax(ax, (5.5, max(2.2, 0.32 * len(classes) * max(1, len(splits)) ** 0.5 + 1)))
+    colours = {"train": "#3b75af", "val": "#9ecae1", "test": "#e8871e"}
+    h = 0.8 / max(1, len(splits))
+    y = np.arange(len(classes))
+    for i, s in enumerate(splits):
+        ax.barh(y + i * h - 0.4 + h / 2, [counts_by_split[s][c] for c in classes], height=h, color=colours[s], label=s)
+    ax.set_yticks(y, classes if len(classes) <= 40 else [""] * len(classes))
+    ax.invert_yaxis()
+    ax.set_xlabel("images")
+    ax.legend(fontsize=7, frameon=False)
+    ax.set_title("Images per class and split")
+    return ax
+
+
+def plot_history(history: Sequence[dict[str, Any]], ax: Any = None, *, metric: str = "loss"):
+    """Training and validation ``metric`` ('loss' or 'accuracy') per epoch. Returns the Axes."""
+    ax = _new_ax(ax, (4.2, 3.2))
+    epochs = [int(h["epoch"]) for h in history]
+    for key, label, colour in ((f"train_{'eval_' if metric == 'loss' else ''}{metric}", "training", "#3b75af"),
+                               (f"val_{metric}", "validation", "#e8871e")):
+        ys = [h.get(key) for h in history]
+        if key == "train_eval_loss" and all(v in (None, "") for v in ys):
+            ys = [h.get("train_loss") for h in history]
+        pts = [(e, float(v)) for e, v in zip(epochs, ys) if v not in (None, "")]
+        if pts:
+            ax.plot(*zip(*pts), marker="o", ms=3, label=label, color=colour)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric.capitalize()} per epoch")
+    ax.legend(fontsize=7, frameon=False)
+    return ax
+
+
+def plot_stability(stability: dict[str, Any], ax: Any = None):
+    """Test accuracy of each re-split and re-trained repeat, with their mean. Returns the Axes."""
+    ax = _new_ax(ax, (5.0, 1.9))
+    accs = stability["accuracies"]
+    ax.scatter(accs, np.zeros(len(accs)), s=40, color="#3b75af", zorder=3)
+    for a, s in zip(accs, stability["seeds"]):
+        ax.annotate(f"seed {s}", (a, 0), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=7)
+    ax.axvline(stability["mean"], color="#e8871e", ls="--", label=f"mean {stability['mean']:.2%}")
+    pad = max(0.005, (max(accs) - min(accs)) * 0.3)
+    ax.set_xlim(min(accs) - pad, max(accs) + pad)
+    ax.set_yticks([])
+    ax.set_xlabel("test accuracy")
+    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    ax.set_title(f"{len(accs)} splits and trainings with different seeds")
+    return ax

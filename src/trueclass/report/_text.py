@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-__all__ = ["format_report_card", "format_skipped", "format_percent", "format_progress", "format_training"]
+__all__ = ["format_report_card", "format_skipped", "format_percent", "format_progress", "format_training", "model_card"]
 
 
 def format_percent(x: float | None, digits: int = 1) -> str:
@@ -112,3 +112,50 @@ def _format_multilabel_card(m: dict[str, Any], run_dir: str | None) -> str:
     if run_dir:
         lines.append(f"Run folder     {run_dir}")
     return "\n".join(lines)
+
+
+def model_card(m: dict[str, Any]) -> dict[str, Any]:
+    """Intended use and the limitations this evaluation found, in words made from the
+    numbers in ``m`` (metrics.json). Nothing here is measured anew."""
+    ds = m.get("dataset") or {}
+    h, w = (ds.get("image_size") or [None, None])[:2]
+    classes = m.get("classes") or list((m.get("per_label") or {}).keys())
+    intended = (
+        f"Sorting {h}x{w} {'grey' if ds.get('color_mode') == 'L' else 'colour'} images like those of "
+        f"'{ds.get('source')}' into {len(classes)} {'labels' if m.get('multilabel') else 'classes'} "
+        f"({', '.join(map(str, classes[:12]))}{', ...' if len(classes) > 12 else ''}). It was tested only on "
+        "held-out images from the same source; images of another kind (other cameras, drawings, other sizes or "
+        "lighting) were not tested and may be read much worse."
+    )
+    lim: list[str] = []
+    if not m.get("multilabel"):
+        lo, hi = m["accuracy_ci"]
+        lim.append(f"Accuracy is {format_percent(m['accuracy'])} on {m['n_test']:,} test images; with that many, "
+                   f"the true accuracy may lie anywhere from {format_percent(lo)} to {format_percent(hi)}.")
+        weak = m.get("weakest_class")
+        if weak is not None:
+            pc = m["per_class"][weak]
+            lim.append(f"The weakest class is '{weak}': {format_percent(pc['recall'], 0)} of its {pc['support']} test "
+                       f"images are read right (F1 {pc['f1']:.2f}).")
+        for c in (m.get("most_confused") or [])[:2]:
+            lim.append(f"'{c['true']}' is read as '{c['pred']}' {c['count']} time{'s' if c['count'] != 1 else ''}.")
+        cal = m.get("calibration") or {}
+        if cal.get("ece") is not None and cal["ece"] > 0.05:
+            t = cal.get("temperature") or {}
+            after = f" (temperature scaling brings it to {t['ece_after']:.3f})" if t.get("ece_after") is not None else ""
+            lim.append(f"Its confidence is off by {cal['ece']:.3f} on average (expected calibration error){after}: "
+                       "do not read a confidence as a probability without that correction.")
+    diag = m.get("diagnosis") or {}
+    if diag.get("verdict") in ("over-fitting", "under-fitting"):
+        lim.append(f"Training shows {diag['verdict']}: " + "; ".join(diag.get("reasons", [])) + ".")
+    st = m.get("stability")
+    if st and st.get("repeats", 0) > 1:
+        lim.append(f"Over {st['repeats']} splits with different seeds, test accuracy ranged from "
+                   f"{format_percent(st['min'])} to {format_percent(st['max'])} (sd {100 * st['sd']:.2f} points).")
+    else:
+        lim.append("Only one split was scored; --repeats K shows how much the number moves with another split.")
+    for wng in m.get("warnings") or []:
+        lim.append(wng["message"])
+    if ds.get("n_skipped"):
+        lim.append(f"{ds['n_skipped']} files of the source could not be read and were left out.")
+    return {"intended_use": intended, "limitations": lim}
