@@ -1,6 +1,10 @@
 """Rendering: text, plots and the evidence card. Nothing here computes a metric."""
 
-from ._plots import captioned_image, plot_confusion_matrix, plot_misread
-from ._text import format_report_card, format_skipped
+from ._card import build_card
+from ._plots import (captioned_image, plot_class_counts, plot_confusion_matrix, plot_coverage, plot_history,
+                     plot_misread, plot_reliability, plot_stability)
+from ._text import format_report_card, format_skipped, model_card
 
-__all__ = ["captioned_image", "format_report_card", "format_skipped", "plot_confusion_matrix", "plot_misread"]
+__all__ = ["build_card", "captioned_image", "format_report_card", "format_skipped", "model_card",
+           "plot_class_counts", "plot_confusion_matrix", "plot_coverage", "plot_history", "plot_misread",
+           "plot_reliability", "plot_stability"]
