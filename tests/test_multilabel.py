@@ -58,6 +58,11 @@ def test_train_multilabel_end_to_end(labelled_csv, tmp_path):
     assert m["multilabel"] is True and m["subset_accuracy"] >= 0.8
     assert set(m["per_label"]) == {"bar", "column"}
     assert m["split"]["stratify"] is False
+    # the evidence card shows the multi-label headline, per-label table and training verdict
+    html = (run.path / "card.html").read_text()
+    assert f'data-metric="subset_accuracy" data-value="{m["subset_accuracy"]}"' in html
+    assert all(f'data-class="{name}"' in html for name in m["per_label"])
+    assert m["diagnosis"]["verdict"] in ("fine", "over-fitting", "under-fitting") and m["diagnosis"]["verdict"] in html
     rows = list(csv.DictReader(open(run.path / "predictions.csv")))
     assert len(rows) == m["n_test"] and "probabilities" in rows[0]
     back = tc.load_model(run.path)
