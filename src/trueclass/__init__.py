@@ -41,6 +41,8 @@ __all__ = [
     "plot_misread",
     "plot_reliability",
     "plot_stability",
+    "plot_stress",
+    "audit",
     "split",
     "train",
 ]
@@ -67,6 +69,8 @@ _LAZY = {
     "plot_misread": "trueclass.report",
     "plot_reliability": "trueclass.report",
     "plot_stability": "trueclass.report",
+    "plot_stress": "trueclass.report",
+    "audit": "trueclass.checks",
     "Run": "trueclass._run",
     "train": "trueclass._run",
 }

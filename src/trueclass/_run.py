@@ -30,7 +30,7 @@ from .evaluation import Evaluation, evaluate
 from .models import ImageClassifier, get_spec, load_model
 from .models._estimator import DEFAULT_MODEL
 from .evaluation._diagnosis import data_warnings, stability_summary, training_verdict
-from .report._card import CARD_HTML, EVAL_ARRAYS, build_card, save_arrays
+from .report._card import AUDIT_ARRAYS, CARD_HTML, EVAL_ARRAYS, build_card, save_arrays, save_audit_thumbnails
 from .report._plots import captioned_image, figure, plot_confusion_matrix
 from .report._text import format_report_card
 
@@ -241,6 +241,11 @@ def train(
     overwrite: bool = False,
     runs_dir: str | Path = RUNS_DIR,
     repeats: int = 1,
+    audit: bool = True,
+    allow_leakage: bool = False,
+    stress: bool = False,
+    shuffle_check: bool = False,
+    unknown_class: bool = False,
     on_progress: Progress | None = None,
     _resume_dir: Path | None = None,
 ) -> Run:
@@ -255,6 +260,14 @@ def train(
     ``repeats=K`` (K > 1) also re-splits and re-trains K - 1 more times with the seeds
     ``seed + 1`` ... and records the spread of test accuracy under ``stability``; the run
     folder keeps the first model.
+
+    The data audit runs first (``audit=False`` skips it): duplicate groups are kept on
+    one side of the split (the leak gate; ``allow_leakage=True`` turns it off and says
+    so), a source that comes split has its leaked test images left out of the headline
+    numbers, and likely label errors among the training images are listed.
+    ``stress=True`` adds the perturbation and unknown-image tests; ``shuffle_check=True``
+    trains the same recipe on shuffled labels, which must score near chance;
+    ``unknown_class=True`` adds a "none of these" class of images of no class.
     """
     spec = get_spec(model)  # an unknown name fails before any work
     if not isinstance(repeats, int) or repeats < 1:
@@ -265,7 +278,17 @@ def train(
         ds = source
     else:
         ds = load(source, image_size=image_size, color_mode=color_mode, data_dir=data_dir, on_progress=on_progress)
-    parts = split(ds, test_size=test_size, val_size=val_size, seed=seed, stratify=stratify)
+    if unknown_class:
+        from .checks._stress import with_unknown_class
+
+        ds = with_unknown_class(ds, seed)
+    dups = None
+    if audit:
+        from .checks import find_duplicates
+
+        dups = find_duplicates(ds, on_progress=on_progress)
+    parts = split(ds, test_size=test_size, val_size=val_size, seed=seed, stratify=stratify,
+                  groups=None if dups is None or allow_leakage else dups.groups)
     params = dict(params or {})
     if spec.accepts_random_state:
         params.setdefault("random_state", seed)
@@ -288,7 +311,14 @@ def train(
         "data_dir": None if data_dir is None else str(data_dir),
         "trueclass_version": __version__,
         "repeats": repeats,
-        "command": _command_line(source, model, params, test_size, val_size, seed, stratify, image_size, repeats),
+        "audit": audit,
+        "allow_leakage": allow_leakage,
+        "stress": stress,
+        "shuffle_check": shuffle_check,
+        "unknown_class": unknown_class,
+        "command": _command_line(source, model, params, test_size, val_size, seed, stratify, image_size, repeats,
+                                 audit=audit, allow_leakage=allow_leakage, stress=stress,
+                                 shuffle_check=shuffle_check, unknown_class=unknown_class),
     }
     write_json(path / "config.json", config)  # first, so a killed run can be resumed
     if on_progress is not None:
@@ -300,8 +330,22 @@ def train(
     clf.fit(parts.train, **fit_kwargs)
     if on_progress is not None:
         on_progress("evaluating", 0, 0)
-    ev = evaluate(clf, parts.test, val=parts.val,
-                  train_labels=None if ds.multilabel else clf.label_indices(parts.train, "training"))
+    train_labels = None if ds.multilabel else clf.label_indices(parts.train, "training")
+    test_ds, leakage = parts.test, None
+    if dups is not None:
+        leaked = dups.leaked_test(parts.assignment)
+        leakage = {"gate": "off (--allow-leakage)" if allow_leakage else (
+            "the source's own split is kept; leaked test images are left out of the headline numbers"
+            if parts.params["predefined"] else "group-aware split: every duplicate group on one side"),
+            "n_leaked_test_images": int(len(leaked)),
+            "images_moved": int(parts.params.get("images_moved_to_keep_duplicates_together", 0))}
+        if len(leaked) and parts.params["predefined"] and not allow_leakage:
+            keep = parts.indices["test"][~np.isin(parts.indices["test"], leaked)]
+            test_ds = ds.subset(keep, part="test")
+            leaky = evaluate(clf, parts.test, val=parts.val, train_labels=train_labels)
+            leakage["with_leaks"] = {"accuracy": _headline(leaky)[0], "accuracy_ci": list(_headline(leaky)[1]),
+                                     "n_test": leaky.n_test, "n_wrong": leaky.n_wrong}
+    ev = evaluate(clf, test_ds, val=parts.val, train_labels=train_labels)
     metrics = {
         **ev.to_dict(),
         "n_train": parts.n_train,
@@ -318,6 +362,30 @@ def train(
     if spec.family == "torch":
         metrics["training"] = training_info(clf)
     metrics["diagnosis"] = diagnose(clf, ev, parts.train, metrics.get("training"), seed)
+    if leakage is not None:
+        leakage["without_leaks"] = {"accuracy": _headline(ev)[0], "accuracy_ci": list(_headline(ev)[1]),
+                                    "n_test": ev.n_test, "n_wrong": ev.n_wrong}
+        metrics["leakage"] = leakage
+    if allow_leakage:
+        metrics["allow_leakage"] = True
+    audit_report = None
+    if dups is not None:
+        from .checks import audit as run_audit
+
+        audit_report = run_audit(ds, parts=parts.assignment, duplicates=dups, label_part="train", seed=seed,
+                                 on_progress=on_progress).to_dict()
+        metrics["audit"] = audit_report
+    if not ds.multilabel:
+        metrics["baselines"]["logistic_regression"] = quick_baseline(parts.train, test_ds, clf, seed)
+    if shuffle_check:
+        metrics["sanity"] = _shuffled_label_check(parts, test_ds, model, params, spec, seed, ev, on_progress)
+    stress_examples: list[dict[str, Any]] = []
+    if stress and not ds.multilabel:
+        from .checks._stress import ood_check, stress_test
+
+        data, stress_examples = stress_test(clf, test_ds, seed=seed, on_progress=on_progress)
+        data["ood"] = ood_check(clf, test_ds, threshold=ev.flagged["threshold"], seed=seed)
+        metrics["robustness"] = data
     if repeats > 1:
         metrics["stability"] = _repeat(ds, ev, model, params, spec, repeats, test_size, val_size, seed, stratify,
                                        on_progress)
@@ -326,10 +394,15 @@ def train(
         config["augment_used"] = clf.estimator_.augment_.to_dict()
         config["recipe_used"] = clf.estimator_.config_.to_dict()
         config["runtime_used"] = clf.estimator_.runtime_.describe()
+    if audit_report is not None:
+        write_json(path / "audit.json", audit_report)
+        save_audit_thumbnails(path / AUDIT_ARRAYS, ds, audit_report)
+    if "robustness" in metrics:
+        write_stress(path, metrics["robustness"], stress_examples)
     write_run(
         path,
         evaluation=ev,
-        test=parts.test,
+        test=test_ds,
         metrics=metrics,
         config=config,
         split_=parts,
@@ -386,6 +459,75 @@ def diagnose(clf: Any, ev: Any, train_ds: Dataset, training: dict[str, Any] | No
     return training_verdict(acc, ci, train_acc, None, train_accuracy_on=what)
 
 
+def quick_baseline(train_ds: Dataset, test_ds: Dataset, clf: Any, seed: int, limit: int = 5000) -> dict[str, Any]:
+    """A quick logistic regression on the pixels (at most ``limit`` training images):
+    the score any model here should beat."""
+    from sklearn.linear_model import LogisticRegression
+
+    from .evaluation._metrics import wilson_interval
+
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(train_ds), min(limit, len(train_ds)), replace=False))
+    x = train_ds.images[idx].reshape(len(idx), -1) / float(train_ds.value_max)
+    y = clf.label_indices(train_ds.subset(idx), "training")
+    if len(np.unique(y)) < 2:
+        return {"accuracy": None, "reason": "the training images hold one class"}
+    lr = LogisticRegression(max_iter=300).fit(x, y)
+    yt = clf.label_indices(test_ds)
+    k = int(np.sum(lr.predict(test_ds.images.reshape(len(test_ds), -1) / float(test_ds.value_max)) == yt))
+    return {"accuracy": k / len(yt), "accuracy_ci": list(wilson_interval(k, len(yt))), "n_train": int(len(idx)),
+            "model": "LogisticRegression(max_iter=300) on pixels"}
+
+
+def _shuffled_label_check(parts: Split, test_ds: Dataset, model: str, params: dict[str, Any], spec: Any,
+                          seed: int, ev: Any, on_progress: Progress | None) -> dict[str, Any]:
+    """Train the same recipe on shuffled training labels: with nothing to learn, test
+    accuracy must land near the majority baseline. If it does not, something leaks."""
+    from dataclasses import replace
+
+    from .evaluation._metrics import wilson_interval
+
+    if on_progress is not None:
+        on_progress("sanity check: training on shuffled labels", 0, 0)
+    rng = np.random.default_rng(seed + 10_007)
+    shuffled = replace(parts.train, labels=parts.train.labels[rng.permutation(len(parts.train))])
+    clf = ImageClassifier(model, **params)
+    clf.fit(shuffled, **({"val": parts.val} if spec.family == "torch" else {}))
+    if shuffled.multilabel:
+        acc = float(np.mean((clf.predict(test_ds) == (test_ds.labels > 0)).all(axis=1)))
+        k = int(round(acc * len(test_ds)))
+    else:
+        k = int(np.sum(clf.predict_proba(test_ds).argmax(1) == clf.label_indices(test_ds)))
+    n = len(test_ds)
+    lo, hi = wilson_interval(k, n)
+    base = ev.baselines if hasattr(ev, "baselines") else {"chance": 0.0, "majority": 0.0}
+    level = max(base["chance"], base["majority"])
+    ok = lo <= level + 0.02
+    return {"shuffled_accuracy": k / n, "shuffled_accuracy_ci": [lo, hi], "expected_at_most": level,
+            "passed": bool(ok),
+            "message": ("Trained on shuffled labels, the same recipe scores "
+                        f"{k / n:.1%} (95% CI {lo:.1%}-{hi:.1%}), "
+                        + (f"near the {level:.1%} of guessing: the pipeline learns nothing it should not."
+                           if ok else f"well above the {level:.1%} of guessing: SOMETHING LEAKS between training "
+                                      "and test images (duplicates, ids, file order); do not trust the score."))}
+
+
+def write_stress(path: Path, data: dict[str, Any], examples: list[dict[str, Any]]) -> None:
+    """stress.json and stress/ (one PNG per example that flipped from right to wrong)."""
+    from PIL import Image
+
+    folder = path / "stress"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for k, ex in enumerate(examples):
+        name = f"{k:03d}_{_safe_name(ex['perturbation'])}_{_safe_name(ex['true'])}_as_{_safe_name(ex['pred'])}.png"
+        img = ex["image"]
+        Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(folder / name)
+        rows.append({k2: v for k2, v in ex.items() if k2 != "image"} | {"file": f"stress/{name}"})
+    write_json(path / "stress.json", {**data, "examples": rows})
+    data["examples"] = rows
+
+
 def _repeat(ds: Dataset, ev: Any, model: str, params: dict[str, Any], spec: Any, repeats: int, test_size: float,
             val_size: float, seed: int, stratify: bool, on_progress: Progress | None) -> dict[str, Any]:
     """Re-split and re-train with seeds seed+1 ... seed+repeats-1; the spread of test accuracy."""
@@ -430,6 +572,8 @@ def resume(run_dir: str | Path, *, on_progress: Progress | None = None) -> Run:
         cfg["source"], model=cfg["model"], params=params, test_size=cfg["test_size"], val_size=cfg["val_size"],
         seed=cfg["seed"], stratify=cfg["stratify"], image_size=tuple(image_size) if image_size else None,
         color_mode=cfg.get("color_mode", "auto"), data_dir=cfg.get("data_dir"), repeats=cfg.get("repeats", 1),
+        audit=cfg.get("audit", True), allow_leakage=cfg.get("allow_leakage", False), stress=cfg.get("stress", False),
+        shuffle_check=cfg.get("shuffle_check", False), unknown_class=cfg.get("unknown_class", False),
         on_progress=on_progress,
         _resume_dir=path,
     )
@@ -462,7 +606,8 @@ def write_history(path: Path, history: list[dict[str, Any]]) -> None:
             w.writerow({k: row.get(k, "") for k in keys})
 
 
-def _command_line(source, model, params, test_size, val_size, seed, stratify, image_size, repeats=1) -> str:
+def _command_line(source, model, params, test_size, val_size, seed, stratify, image_size, repeats=1, *,
+                  audit=True, allow_leakage=False, stress=False, shuffle_check=False, unknown_class=False) -> str:
     words = ["trueclass", "train", str(source) if not isinstance(source, Dataset) else "<dataset>", "--model", model]
     words += ["--test-size", str(test_size), "--seed", str(seed)]
     if val_size:
@@ -476,10 +621,38 @@ def _command_line(source, model, params, test_size, val_size, seed, stratify, im
             words += ["--param", f"{k}={v}"]
     if repeats > 1:
         words += ["--repeats", str(repeats)]
+    for flag, on in (("--no-audit", not audit), ("--allow-leakage", allow_leakage), ("--stress", stress),
+                     ("--shuffle-check", shuffle_check), ("--unknown-class", unknown_class)):
+        if on:
+            words.append(flag)
     return " ".join(words)
 
 
 # -- evaluate a saved model ----------------------------------------------------------------
+def test_part_for(clf: Any, ds: Dataset) -> tuple[Dataset, Split | None, str]:
+    """Which images of ``ds`` a saved model may be scored on: the source's own test part
+    when it comes split; the model's own test part when ``ds`` is the very set it was
+    trained from (re-derived from its seed, with the same duplicate groups); else all."""
+    meta = clf.metadata_
+    trained_from = (meta.get("source") or {}).get("hash")
+    if ds.predefined_split is not None:
+        parts = split(ds, val_size=0.0, seed=0)
+        return parts.test, parts, "the source's own test part"
+    if trained_from == ds.hash:
+        sp = meta.get("split") or {}
+        groups = None
+        if sp.get("group_aware"):
+            from .checks import find_duplicates
+
+            groups = find_duplicates(ds).groups
+        parts = split(ds, test_size=sp.get("test_size") or 0.2, val_size=sp.get("val_size") or 0.0,
+                      seed=sp.get("seed", 0), stratify=sp.get("stratify", True), groups=groups)
+        return (parts.test, parts, "the test part the model was trained with (re-derived from its seed); "
+                "its training images are left out")
+    return ds, None, "every image of the source"
+
+
+
 def evaluate_run(
     model_path: str | Path,
     source: str | Path | Dataset,
@@ -507,21 +680,7 @@ def evaluate_run(
     else:
         ds = load(source, image_size=(h, w), color_mode="L" if c == 1 else "RGB", data_dir=data_dir,
                   on_progress=on_progress)
-    note = "every image of the source"
-    parts = None
-    trained_from = (meta.get("source") or {}).get("hash")
-    if ds.predefined_split is not None:
-        parts = split(ds, val_size=0.0, seed=0)
-        test = parts.test
-        note = "the source's own test part"
-    elif trained_from == ds.hash:
-        sp = meta.get("split") or {}
-        parts = split(ds, test_size=sp.get("test_size") or 0.2, val_size=sp.get("val_size") or 0.0,
-                      seed=sp.get("seed", 0), stratify=sp.get("stratify", True))
-        test = parts.test
-        note = "the test part the model was trained with (re-derived from its seed); its training images are left out"
-    else:
-        test = ds
+    test, parts, note = test_part_for(clf, ds)
     threshold = meta.get("threshold")
     ev = evaluate(clf, test) if ds.multilabel else evaluate(clf, test, threshold=threshold)
     path = prepare_run_dir(out, f"eval-{source_name(source)}-{meta['model']}", overwrite=overwrite, runs_dir=runs_dir)
@@ -549,6 +708,48 @@ def evaluate_run(
         metrics["flagged"]["chosen_on"] = meta.get("threshold_chosen_on", "training run")
     write_run(path, evaluation=ev, test=test, metrics=metrics, config=config, split_=parts, on_progress=on_progress)
     return Run(path=path, model=clf, evaluation=ev, dataset=ds, split=parts, metrics=metrics, config=config)
+
+
+# -- stress a saved model --------------------------------------------------------------------
+def stress_run(
+    model_path: str | Path,
+    source: str | Path | Dataset,
+    *,
+    out: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    max_images: int | None = None,
+    seed: int = 0,
+    on_progress: Progress | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Stress-test a saved model on the test images of ``source`` (chosen as
+    ``evaluate`` chooses them) and write ``stress.json`` and ``stress/`` into ``out``.
+
+    Without ``out``, a run folder given as the model gets them, its metrics.json gains
+    ``robustness`` and its evidence card is rebuilt with the new section.
+    """
+    from .checks._stress import ood_check, stress_test
+
+    clf = load_model(model_path)
+    h, w, c = clf.image_shape_
+    ds = source if isinstance(source, Dataset) else load(
+        source, image_size=(h, w), color_mode="L" if c == 1 else "RGB", data_dir=data_dir, on_progress=on_progress)
+    test, _, note = test_part_for(clf, ds)
+    data, examples = stress_test(clf, test, max_images=max_images, seed=seed, on_progress=on_progress)
+    data["evaluated_on"] = note
+    data["ood"] = ood_check(clf, test, threshold=clf.metadata_.get("threshold"), seed=seed)
+    run_dir = Path(model_path).expanduser()
+    in_run = out is None and (run_dir / "metrics.json").is_file()
+    if out is None and not in_run:
+        raise TrueclassError("Give --out DIR for the results (or pass a run folder as MODEL to add them to its card).")
+    path = run_dir if in_run else Path(out).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    write_stress(path, data, examples)
+    if in_run:
+        metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
+        metrics["robustness"] = data
+        write_json(path / "metrics.json", metrics)
+        build_card(path)
+    return path, data
 
 
 # -- predict ---------------------------------------------------------------------------------

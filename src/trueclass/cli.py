@@ -130,12 +130,20 @@ def cli() -> None:
               help="Continue a run that was stopped, from its last checkpoint (SOURCE and options come from DIR).")
 @click.option("--repeats", default=1, show_default=True, type=click.IntRange(min=1),
               help="Also re-split and re-train K-1 more times with other seeds; the card shows the spread.")
+@click.option("--no-audit", is_flag=True, help="Skip the data audit (duplicates, leaks, label errors) and the leak gate.")
+@click.option("--allow-leakage", is_flag=True,
+              help="Split without keeping duplicate groups together (the card says so).")
+@click.option("--stress", is_flag=True, help="Also test the model under perturbations and on images of no class.")
+@click.option("--shuffle-check", is_flag=True,
+              help="Also train on shuffled labels: the score must fall to chance, else something leaks.")
+@click.option("--unknown-class", is_flag=True, help='Add a "none of these" class of images that belong to no class.')
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Any model hyperparameter, e.g. -p C=1.0.")
 def train(source: str, model: str | None, test_size: float, val_size: float | None, seed: int, no_stratify: bool,
           out: str | None, overwrite: bool, image_size: str | None, color_mode: str, data_dir: str | None,
           recipe: str, epochs: int | None, batch_size: int | None, lr: float | None, augment: str | None,
           pretrained: bool, weights: str | None, freeze: bool, tta: bool, class_weight: str | None,
-          balanced_sampling: bool, resume_dir: str | None, repeats: int, params: tuple[str, ...]) -> None:
+          balanced_sampling: bool, resume_dir: str | None, repeats: int, no_audit: bool, allow_leakage: bool,
+          stress: bool, shuffle_check: bool, unknown_class: bool, params: tuple[str, ...]) -> None:
     """Train a model on SOURCE, test it on held-out images, and write a run folder.
 
     SOURCE is digits (default), fashion-mnist, a folder of class subfolders (or of
@@ -162,7 +170,8 @@ def train(source: str, model: str | None, test_size: float, val_size: float | No
                 source, model=name, params=model_params, test_size=test_size,
                 val_size=val_size, seed=seed, stratify=not no_stratify, out=out, overwrite=overwrite,
                 image_size=image_size, color_mode=color_mode, data_dir=data_dir, repeats=repeats,
-                on_progress=progress,
+                audit=not no_audit, allow_leakage=allow_leakage, stress=stress, shuffle_check=shuffle_check,
+                unknown_class=unknown_class, on_progress=progress,
             )
     from .report._text import format_training
 
@@ -174,6 +183,29 @@ def train(source: str, model: str | None, test_size: float, val_size: float | No
     if m.get("diagnosis"):
         lines.append(f"Training verdict: {m['diagnosis']['verdict']}"
                      + (f" ({m['diagnosis']['reasons'][0]})" if m["diagnosis"].get("reasons") else ""))
+    lk = m.get("leakage")
+    if lk and lk.get("with_leaks"):
+        lines.append(f"LEAKS: {lk['n_leaked_test_images']} test images have a copy among the training images; the "
+                     f"numbers below leave them out (with them: {lk['with_leaks']['accuracy']:.2%}).")
+    elif lk and lk["n_leaked_test_images"] and m.get("allow_leakage"):
+        lines.append(f"LEAKS: {lk['n_leaked_test_images']} test images have a copy among the training images "
+                     "(--allow-leakage: they are counted).")
+    elif lk and lk.get("images_moved"):
+        lines.append(f"Leak gate: {lk['images_moved']} duplicate images moved so each group sits on one side.")
+    au = m.get("audit")
+    if au:
+        lines.append(f"Audit: {au['n_duplicate_groups']} duplicate groups, {au['n_conflicts']} with conflicting "
+                     f"labels, {au['n_label_issues']} likely label errors, {au['n_outliers']} odd images "
+                     "(audit.json)")
+    base = (m.get("baselines") or {}).get("logistic_regression")
+    if base and base.get("accuracy") is not None:
+        lines.append(f"Quick logistic regression on the pixels: {base['accuracy']:.2%}")
+    sanity = m.get("sanity")
+    if sanity:
+        lines.append(("" if sanity["passed"] else "WARNING: ") + sanity["message"])
+    rob = m.get("robustness")
+    if rob:
+        lines.append(_stress_line(rob))
     st = m.get("stability")
     if st:
         lines.append(f"Over {st['repeats']} seeds: accuracy mean {st['mean']:.2%}, sd {100 * st['sd']:.2f} points, "
@@ -249,6 +281,84 @@ def predict(model_path: str, inputs: tuple[str, ...], top_k: int, threshold: flo
         click.echo(format_skipped(skipped), err=True)
     if not rows:
         raise TrueclassError("None of the given files could be read as an image.")
+
+
+def _stress_line(rob: dict[str, Any]) -> str:
+    worst = min(((name, min(v.values())) for name, v in rob["accuracy"].items()), key=lambda kv: kv[1])
+    text = (f"Stress: clean {rob['clean_accuracy']:.1%}; hardest perturbation {worst[0]} ({worst[1]:.1%} at its "
+            f"strongest); images of no class answered confidently {rob['ood']['confidently_answered']:.0%}")
+    if rob["label_changing"]:
+        text += f"; label-changing for this data: {', '.join(rob['label_changing'])}"
+    return text
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--out", "-o", default=None, help="Folder for audit.json.")
+@click.option("--strict", is_flag=True, help="Exit with status 2 when a leak or a conflicting duplicate is found.")
+@click.option("--no-label-issues", is_flag=True, help="Skip the search for mislabelled images (cross-validation).")
+@click.option("--image-size", default=None, help="Resize every image: 32 or WIDTHxHEIGHT.")
+@click.option("--color-mode", type=click.Choice(["auto", "L", "RGB"]), default="auto", show_default=True)
+@click.option("--data-dir", default=None, help="Where to look first for a built-in data set's files.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the cross-validation folds.")
+def audit(source: str, out: str | None, strict: bool, no_label_issues: bool, image_size: str | None,
+          color_mode: str, data_dir: str | None, seed: int) -> None:
+    """Look for what can make a test score lie in SOURCE: duplicates, leaks across its
+    split, conflicting labels, imbalance, odd images and likely label errors."""
+    from pathlib import Path
+
+    from ._jsonio import write_json
+    from .checks import audit as run_audit
+    from .data import load
+
+    with _Progress() as progress:
+        ds = load(source, image_size=image_size, color_mode=color_mode, data_dir=data_dir, on_progress=progress)
+        result = run_audit(ds, label_issues=not no_label_issues, seed=seed, on_progress=progress)
+    click.echo(result.summary())
+    if out:
+        path = Path(out).expanduser()
+        if path.exists() and not path.is_dir():
+            raise TrueclassError(f"{str(path)!r} is a file; give --out a folder name.")
+        path.mkdir(parents=True, exist_ok=True)
+        write_json(path / "audit.json", result.to_dict())
+        click.echo(f"Audit written to {path / 'audit.json'}")
+    if strict and (result.n_leaks or result.n_conflicts):
+        click.echo(f"Strict audit failed: {result.report['n_leaked_test_images']} leaked test images, "
+                   f"{result.n_conflicts} conflicting duplicate groups.", err=True)
+        sys.exit(2)
+
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL")
+@click.argument("source")
+@click.option("--out", "-o", default=None,
+              help="Folder for stress.json (default: the run folder given as MODEL, whose card gains the section).")
+@click.option("--max-images", type=click.IntRange(min=10), default=None, help="Test on at most this many images.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random perturbations.")
+@click.option("--data-dir", default=None, help="Where to look first for a built-in data set's files.")
+def stress(model_path: str, source: str, out: str | None, max_images: int | None, seed: int,
+           data_dir: str | None) -> None:
+    """Test a saved MODEL on SOURCE's test images under occlusion, lighting, noise, blur,
+    rotation, translation, scale and flips, and on images that belong to no class."""
+    from ._run import stress_run
+
+    with _Progress() as progress:
+        path, data = stress_run(model_path, source, out=out, data_dir=data_dir, max_images=max_images, seed=seed,
+                                on_progress=progress)
+    click.echo(f"Stress tests on {data['n_images']:,} test images ({data['evaluated_on']}); "
+               f"clean accuracy {data['clean_accuracy']:.1%}")
+    for name, accs in data["accuracy"].items():
+        curve = "  ".join(f"{sev}: {a:.1%}" for sev, a in accs.items())
+        bf = data["breaks_first"].get(name)
+        click.echo(f"  {name:<12} {curve}" + (f"   breaks first: {bf['class']}" if bf else ""))
+    if data["label_changing"]:
+        click.echo(f"Label-changing for this data: {', '.join(data['label_changing'])}")
+    ood = data["ood"]
+    click.echo(f"Images of no class answered with confidence >= {ood['threshold']:.2f}: "
+               f"{ood['confidently_answered']:.0%}; a threshold of {ood['threshold_for_95_percent']:.2f} would send "
+               f"95% of them to a human (and {ood['real_test_images_flagged_at_that_threshold']:.0%} of real test "
+               "images)")
+    click.echo(f"Written to {path / 'stress.json'}")
 
 
 @cli.command()

@@ -17,6 +17,10 @@ from .._errors import TrueclassError
 
 __all__ = ["Dataset", "content_hash", "Skipped"]
 
+#: Provenance entries that hold one value per image (sliced along with the images):
+#: the file's own (height, width), whether it was grey, and its path.
+PER_IMAGE_KEYS = ("image_original_size", "image_original_grey", "image_files")
+
 
 @dataclass(frozen=True)
 class Skipped:
@@ -165,6 +169,9 @@ class Dataset:
         """The images at ``indices`` (in that order), keeping classes and provenance."""
         idx = np.asarray(indices, dtype=np.int64)
         prov = dict(self.provenance)
+        for key in PER_IMAGE_KEYS:  # per-image notes follow their images
+            if key in prov:
+                prov[key] = np.asarray(prov[key])[idx]
         prov["parent_hash"] = self.hash
         if part is not None:
             prov["part"] = part

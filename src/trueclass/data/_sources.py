@@ -17,7 +17,7 @@ import numpy as np
 
 from .._errors import TrueclassError
 from ._builtin import BUILTIN_DATASETS, load_builtin
-from ._dataset import Dataset, Skipped, most_common
+from ._dataset import PER_IMAGE_KEYS, Dataset, Skipped, most_common
 from ._idx import read_idx
 from ._images import DEFAULT_MAX_PIXELS, decode, is_hidden, iter_files, parse_image_size, probe
 
@@ -272,12 +272,20 @@ def _decode_entries(
                      on_progress=_stage(on_progress, "decoding images"))
     images = np.empty((len(good), size[0], size[1], c), dtype=np.uint8)
     kept = []
-    for (entry, _), (arr, reason) in zip(good, results):
+    sizes, greys = [], []
+    for (entry, pr), (arr, reason) in zip(good, results):
         if arr is None:
             skipped.append(Skipped(entry[0], reason))
             continue
         images[len(kept)] = arr
         kept.append(entry)
+        sizes.append(pr.size)
+        greys.append(pr.grey)
+    # per image, in image order: what the file was before resizing and conversion (the audit
+    # looks for unusual sizes and colour modes, and hashes the files' bytes)
+    notes[PER_IMAGE_KEYS[0]] = np.asarray(sizes, dtype=np.int64).reshape(-1, 2)
+    notes[PER_IMAGE_KEYS[1]] = np.asarray(greys, dtype=bool)
+    notes[PER_IMAGE_KEYS[2]] = np.asarray([e[0] for e in kept], dtype=str)
     return images[: len(kept)], kept, notes
 
 

@@ -109,6 +109,7 @@ def split(
     val_size: float = 0.0,
     seed: int = 0,
     stratify: bool = True,
+    groups: np.ndarray | None = None,
 ) -> Split:
     """Split ``dataset`` into train, optional validation, and test parts.
 
@@ -118,6 +119,12 @@ def split(
     and test/) keeps its split and ``test_size`` is not used. ``val_size`` is the fraction
     of the training part held out for validation (early stopping, threshold choice);
     the test part is never used for either.
+
+    ``groups`` (one label per image, such as the duplicate groups of an audit) makes the
+    split group-aware: a group that the split would cut is moved whole to the part of its
+    first image, so no copy of a test image trains the model. Images in no shared group
+    keep their place, so a source without duplicates splits exactly as without groups.
+    A source that comes already split is never changed (its leaks are reported instead).
     """
     val_size = _check_fraction("val_size", val_size, allow_zero=True)
     seed = int(seed)
@@ -151,12 +158,36 @@ def split(
     assignment[train_idx] = "train"
     assignment[val_idx] = "val"
     assignment[test_idx] = "test"
+    moved = 0
+    if groups is not None and not predefined:
+        groups = np.asarray(groups)
+        if len(groups) != n:
+            raise TrueclassError(f"groups has {len(groups)} entries for {n} images.")
+        order = np.argsort(groups, kind="stable")
+        g = groups[order]
+        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+        for a, b in zip(starts, np.r_[starts[1:], n]):
+            members = order[a:b]
+            if b - a > 1 and len(set(assignment[members])) > 1:
+                target = assignment[members.min()]
+                moved += int(np.sum(assignment[members] != target))
+                assignment[members] = target
+        if moved:
+            keep = lambda idx, part: [i for i in idx if assignment[i] == part]  # noqa: E731
+            arrivals = {p: [i for i in range(n) if assignment[i] == p] for p in ("train", "val", "test")}
+            new = {}
+            for part, idx in (("train", train_idx), ("val", val_idx), ("test", test_idx)):
+                stay = keep(idx, part)
+                came = sorted(set(arrivals[part]) - set(stay))
+                new[part] = np.asarray(stay + came, dtype=np.int64)
+            train_idx, val_idx, test_idx = new["train"], new["val"], new["test"]
     params = {
         "test_size": None if predefined else test_size,
         "val_size": val_size,
         "seed": seed,
         "stratify": bool(stratify),
         "predefined": predefined,
+        **({"group_aware": True, "images_moved_to_keep_duplicates_together": moved} if groups is not None else {}),
     }
     return Split(
         train=dataset.subset(train_idx, part="train"),

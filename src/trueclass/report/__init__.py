@@ -2,9 +2,9 @@
 
 from ._card import build_card
 from ._plots import (captioned_image, plot_class_counts, plot_confusion_matrix, plot_coverage, plot_history,
-                     plot_misread, plot_reliability, plot_stability)
+                     plot_misread, plot_reliability, plot_stability, plot_stress)
 from ._text import format_report_card, format_skipped, model_card
 
 __all__ = ["build_card", "captioned_image", "format_report_card", "format_skipped", "model_card",
            "plot_class_counts", "plot_confusion_matrix", "plot_coverage", "plot_history", "plot_misread",
-           "plot_reliability", "plot_stability"]
+           "plot_reliability", "plot_stability", "plot_stress"]

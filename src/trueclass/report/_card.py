@@ -34,6 +34,9 @@ CORRECT_PER_CLASS = 24
 #: At most this many thumbnails in one card: every misread image first (most confident
 #: first), then the least sure images. 10,000 Fashion-MNIST test images give a ~1 MB card.
 MAX_THUMBS = 3000
+#: Audit thumbnails kept: duplicate groups, leaks, label issues and odd images shown.
+AUDIT_SHOWN = 12
+AUDIT_ARRAYS = "audit.npz"
 #: Images shown in the static galleries of the page.
 GALLERY_ERRORS = 40
 GALLERY_CORRECT = 16
@@ -98,6 +101,63 @@ def save_arrays(path: Path, evaluation: Any, display: np.ndarray) -> None:
                         ids=np.asarray(evaluation.ids, dtype=str), classes=np.asarray(evaluation.classes, dtype=str),
                         thumb_index=idx, thumbs=thumbs)
     tmp.replace(path)
+
+
+def _audit_indices(report: dict[str, Any]) -> list[int]:
+    idx: list[int] = []
+    groups = report["conflicts"] + [g for g in report["duplicates"] if g not in report["conflicts"]]
+    for g in groups[:AUDIT_SHOWN]:
+        idx += g["indices"][:6]
+    for lk in report["leaks"][:AUDIT_SHOWN]:
+        idx += [lk["test_index"], lk["train_index"]]
+    idx += [it["index"] for it in report["label_issues"][: 2 * AUDIT_SHOWN]]
+    idx += [o["index"] for o in report["outliers"][:AUDIT_SHOWN]]
+    return sorted(set(idx))
+
+
+def save_audit_thumbnails(path: Path, ds: Any, report: dict[str, Any]) -> None:
+    """audit.npz: thumbnails of the images the card shows in its audit section."""
+    from ..data._dataset import to_display
+
+    idx = np.asarray(_audit_indices(report), dtype=np.int64)
+    thumbs = make_thumbnails(to_display(ds.images[idx], ds.value_max)) if len(idx) else np.zeros((0, 1, 1, 1), np.uint8)
+    np.savez_compressed(path, index=idx, thumbs=thumbs)
+
+
+def _audit_view(report: dict[str, Any], path: Path) -> dict[str, Any] | None:
+    """The audit's groups, leaks, label issues and odd images with inline thumbnails."""
+    f = path / AUDIT_ARRAYS
+    if not f.is_file():
+        return None
+    arr = _load_arrays(f)
+    png = {int(i): _thumb_png(t) for i, t in zip(arr["index"], arr["thumbs"])}
+
+    def pic(i: int, caption: str) -> dict[str, Any]:
+        return {"png": png.get(int(i)), "caption": caption}
+
+    groups = report["conflicts"] + [g for g in report["duplicates"] if g not in report["conflicts"]]
+    return {
+        "groups": [{"conflict": len(set(g["labels"])) > 1, "kinds": g["kinds"],
+                    "images": [pic(i, f"{lab}{' · ' + p if p else ''}")
+                               for i, lab, p in zip(g["indices"][:6], g["labels"], (g.get("parts") or [""] * 6))]}
+                   for g in groups[:AUDIT_SHOWN]],
+        "leaks": [{"kind": lk["kind"], "images": [pic(lk["test_index"], f"test: {lk['test_id']}"),
+                                                 pic(lk["train_index"], f"{lk['other_part']}: {lk['train_id']}")]}
+                  for lk in report["leaks"][:AUDIT_SHOWN]],
+        "label_issues": [pic(it["index"], f"{it['given']} → {it['suggested']}?") | {"id": it["id"]}
+                         for it in report["label_issues"][: 2 * AUDIT_SHOWN]],
+        "outliers": [pic(o["index"], ", ".join(o["reasons"])) | {"id": o["id"]}
+                     for o in report["outliers"][:AUDIT_SHOWN]],
+    }
+
+
+def _stress_examples(rob: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+    out = []
+    for ex in rob.get("examples", []):
+        f = path / ex["file"]
+        if f.is_file():
+            out.append({**ex, "png": base64.b64encode(f.read_bytes()).decode("ascii")})
+    return out
 
 
 def _load_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -239,6 +299,12 @@ def _plots(m: dict[str, Any]) -> dict[str, str]:
     st = m.get("stability")
     if st and st.get("repeats", 0) > 1:
         draw("stability", 6.0, 2.0, lambda f: plot_stability(st, f.add_subplot()))
+    rob = m.get("robustness")
+    if rob:
+        from ._plots import plot_stress
+
+        n = len(rob["accuracy"])
+        draw("stress", 2.1 * min(5, n), 2.0 * -(-n // 5), lambda f: plot_stress(rob, f))
     return out
 
 
@@ -253,7 +319,7 @@ def _env():
 
 
 def render_card(m: dict[str, Any], data: dict[str, Any], thumbs: list[str], plots: dict[str, str],
-                *, run_dir: str | Path | None = None) -> str:
+                *, run_dir: str | Path | None = None, extra: dict[str, Any] | None = None) -> str:
     """The card's HTML from metrics, card data, base64 thumbnails and base64 plots."""
     from markupsafe import Markup
 
@@ -262,7 +328,7 @@ def render_card(m: dict[str, Any], data: dict[str, Any], thumbs: list[str], plot
     blob = json.dumps(payload, default=json_default, separators=(",", ":")).replace("</", "<\\/")
     return _env().get_template("card.html.j2").render(
         m=m, d=data, plots=plots, thumbs=thumbs, items=data.get("items", []), run_dir=str(run_dir or ""),
-        payload=Markup(blob), version=__version__, pct=format_percent,
+        payload=Markup(blob), version=__version__, pct=format_percent, x=extra or {},
     )
 
 
@@ -288,7 +354,12 @@ def build_card(run_dir: str | Path) -> Path:
     arrays = _load_arrays(afile) if afile.is_file() else None
     data = card_data(m, arrays)
     thumbs = [] if arrays is None else [_thumb_png(t) for t in arrays["thumbs"]]
-    html = render_card(m, data, thumbs, _plots(m), run_dir=path)
+    extra = {}
+    if m.get("audit"):
+        extra["audit_view"] = _audit_view(m["audit"], path)
+    if m.get("robustness"):
+        extra["stress_examples"] = _stress_examples(m["robustness"], path)
+    html = render_card(m, data, thumbs, _plots(m), run_dir=path, extra=extra)
     write_json(path / CARD_JSON, data)
     tmp = path / (CARD_HTML + ".part")
     tmp.write_text(html, encoding="utf-8")

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 
 __all__ = ["plot_confusion_matrix", "plot_misread", "plot_reliability", "plot_coverage", "plot_class_counts",
-           "plot_history", "plot_stability", "captioned_image", "figure"]
+           "plot_history", "plot_stability", "plot_stress", "captioned_image", "figure"]
 
 
 def figure(width: float, height: float):
@@ -211,3 +211,33 @@ def plot_stability(stability: dict[str, Any], ax: Any = None):
     ax.legend(fontsize=7, frameon=False, loc="lower right")
     ax.set_title(f"{len(accs)} splits and trainings with different seeds")
     return ax
+
+
+def plot_stress(robustness: dict[str, Any], fig: Any = None):
+    """Accuracy against severity for each perturbation of a stress test (small
+    multiples, the clean accuracy dashed). Returns the Figure."""
+    acc = robustness["accuracy"]
+    names = list(acc)
+    cols = min(5, len(names))
+    rows = int(np.ceil(len(names) / cols))
+    if fig is None:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=(2.2 * cols, 2.0 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax in axes[len(names):]:
+        ax.set_axis_off()
+    for ax, name in zip(axes, names):
+        sev = list(acc[name])
+        ys = [acc[name][s] for s in sev]
+        ax.axhline(robustness["clean_accuracy"], ls="--", color="#555", lw=1)
+        if len(sev) == 1:
+            ax.bar([0], ys, color="#e8871e", width=0.5)
+            ax.set_xticks([0], [name])
+        else:
+            ax.plot(range(len(sev)), ys, marker="o", ms=3, color="#3b75af")
+            ax.set_xticks(range(len(sev)), sev, fontsize=7)
+        ax.set_ylim(0, 1.02)
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=7)
+    return fig

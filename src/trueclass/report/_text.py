@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-__all__ = ["format_report_card", "format_skipped", "format_percent", "format_progress", "format_training", "model_card"]
+__all__ = ["format_report_card", "format_skipped", "format_percent", "format_progress", "format_training", "model_card", "format_audit"]
 
 
 def format_percent(x: float | None, digits: int = 1) -> str:
@@ -159,3 +159,41 @@ def model_card(m: dict[str, Any]) -> dict[str, Any]:
     if ds.get("n_skipped"):
         lim.append(f"{ds['n_skipped']} files of the source could not be read and were left out.")
     return {"intended_use": intended, "limitations": lim}
+
+
+def format_audit(a: dict[str, Any], limit: int = 5) -> str:
+    """The audit in plain text: duplicates, leaks, conflicts, balance, outliers, label issues."""
+    lines = [f"Audit of {a['n_images']:,} images"]
+    lines.append(f"Duplicates     {a['n_duplicate_groups']:,} groups ({a['n_exact_pairs']:,} exact pairs, "
+                 f"{a['n_near_pairs']:,} near)")
+    if a["n_leaks"]:
+        lines.append(f"LEAKS          {a['n_leaked_test_images']:,} test images have a copy in the training data:")
+        for lk in a["leaks"][:limit]:
+            lines.append(f"  {lk['test_id']} (test) = {lk['train_id']} ({lk['other_part']}), {lk['kind']}")
+    else:
+        lines.append("Leaks          none between the test images and the others")
+    if a["n_conflicts"]:
+        lines.append(f"CONFLICTS      {a['n_conflicts']:,} duplicate groups carry different labels:")
+        for g in a["conflicts"][:limit]:
+            lines.append("  " + ", ".join(f"{i} ({lab})" for i, lab in zip(g["ids"], g["labels"])))
+    else:
+        lines.append("Conflicts      no duplicates with different labels")
+    b = a["imbalance"]
+    lines.append(f"Balance        largest '{b['largest']}' / smallest '{b['smallest']}' = {b['ratio']:.1f}x"
+                 + (" (strong)" if b["strong"] else ""))
+    lines += [f"  {t}" for t in b.get("advice", [])]
+    if a["n_outliers"]:
+        from collections import Counter
+
+        kinds = Counter(r for o in a["outliers"] for r in o["reasons"])
+        lines.append(f"Outliers       {a['n_outliers']:,} images: " + ", ".join(f"{k} {v}" for k, v in kinds.most_common()))
+    else:
+        lines.append("Outliers       none")
+    if a.get("label_issues_skipped"):
+        lines.append(f"Label issues   not checked: {a['label_issues_skipped']}")
+    else:
+        lines.append(f"Label issues   {a['n_label_issues']:,} images look mislabelled, most likely first:")
+        for it in a["label_issues"][:limit]:
+            lines.append(f"  {it['id']}: labelled '{it['given']}', looks like '{it['suggested']}' "
+                         f"(p {it['p_given']:.2f} vs {it['p_suggested']:.2f})")
+    return "\n".join(lines)

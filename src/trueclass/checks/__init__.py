@@ -1,0 +1,8 @@
+"""Failure checks: the data audit (duplicates, leaks, conflicts, balance, outliers, label errors)
+and the stress tests of a trained model (perturbations, images of no class)."""
+
+from ._audit import Audit, Duplicates, audit, class_balance, find_duplicates, find_label_issues, image_outliers
+from ._stress import PERTURBATIONS, ood_check, perturb, stress_test, unknown_images, with_unknown_class
+
+__all__ = ["Audit", "Duplicates", "PERTURBATIONS", "audit", "class_balance", "find_duplicates", "find_label_issues",
+           "image_outliers", "ood_check", "perturb", "stress_test", "unknown_images", "with_unknown_class"]

@@ -1,0 +1,329 @@
+"""Stress tests of a trained model: accuracy on the test images under perturbations at
+several severities, which class breaks first, the images that flipped from right to
+wrong, transforms that turn one class into another, and how the model answers images
+that belong to no class.
+
+Perturbations work on whole batches with scipy.ndimage (no per-image Python loop) in
+display units (0-255) and are handed to the model in its own units.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from .._errors import TrueclassError
+
+__all__ = ["PERTURBATIONS", "perturb", "stress_test", "ood_check", "unknown_images", "with_unknown_class",
+           "UNKNOWN_CLASS"]
+
+#: Severities per perturbation. occlusion: side of a square patch as a share of the image
+#: side; brightness: shift as a share of the full range; contrast: factor around the
+#: image's mean; noise: Gaussian sd as a share of the range; blur: Gaussian sigma in
+#: pixels of a 28-pixel image (scaled with the image); rotation: degrees (half the images
+#: each way); translation: shift as a share of the side (in the four directions); scale:
+#: zoom factor about the centre; hflip / vflip: mirrored.
+PERTURBATIONS: dict[str, list[float]] = {
+    "occlusion": [0.1, 0.2, 0.3, 0.4],
+    "brightness": [-0.3, -0.15, 0.15, 0.3],
+    "contrast": [0.25, 0.5, 0.75, 1.5],
+    "noise": [0.02, 0.05, 0.1, 0.2],
+    "blur": [0.5, 1.0, 1.5, 2.0],
+    "rotation": [5, 10, 20, 30],
+    "translation": [0.05, 0.1, 0.15, 0.2],
+    "scale": [0.8, 0.9, 1.1, 1.2],
+    "hflip": [1],
+    "vflip": [1],
+}
+#: A flip or rotation that changes the predicted class of at least this share of the
+#: test images is flagged as label-changing for this data.
+LABEL_CHANGING_SHARE = 0.25
+#: The name of the extra class --unknown-class trains.
+UNKNOWN_CLASS = "none of these"
+EXAMPLES_PER_PERTURBATION = 6
+
+Progress = Callable[..., None]
+
+
+def perturb(images: np.ndarray, name: str, severity: float, seed: int = 0) -> np.ndarray:
+    """``images`` (N, H, W, C) float 0-255 under one perturbation; returns float 0-255."""
+    from scipy import ndimage
+
+    x = images.astype(np.float32, copy=True)
+    n, h, w, _ = x.shape
+    rng = np.random.default_rng(seed)
+    if name == "occlusion":
+        ph, pw = max(1, round(severity * h)), max(1, round(severity * w))
+        ys = rng.integers(0, h - ph + 1, n)
+        xs = rng.integers(0, w - pw + 1, n)
+        fill = x.mean(axis=(1, 2), keepdims=True)
+        rows = np.arange(h)[None, :, None]
+        cols = np.arange(w)[None, None, :]
+        mask = ((rows >= ys[:, None, None]) & (rows < ys[:, None, None] + ph)
+                & (cols >= xs[:, None, None]) & (cols < xs[:, None, None] + pw))[..., None]
+        x = np.where(mask, fill, x)
+    elif name == "brightness":
+        x = x + 255.0 * severity
+    elif name == "contrast":
+        m = x.mean(axis=(1, 2, 3), keepdims=True)
+        x = m + (x - m) * severity
+    elif name == "noise":
+        x = x + rng.normal(0, 255.0 * severity, x.shape).astype(np.float32)
+    elif name == "blur":
+        s = severity * min(h, w) / 28.0
+        x = ndimage.gaussian_filter(x, sigma=(0, s, s, 0), mode="nearest")
+    elif name == "rotation":
+        half = n // 2
+        x[:half] = ndimage.rotate(x[:half], severity, axes=(2, 1), reshape=False, order=1, mode="nearest")
+        x[half:] = ndimage.rotate(x[half:], -severity, axes=(2, 1), reshape=False, order=1, mode="nearest")
+    elif name == "translation":
+        dy, dx = severity * h, severity * w
+        for k, (sy, sx) in enumerate(((dy, 0), (-dy, 0), (0, dx), (0, -dx))):
+            sel = slice(k, n, 4)
+            x[sel] = ndimage.shift(x[sel], (0, sy, sx, 0), order=1, mode="nearest")
+    elif name == "scale":
+        c = np.array([0, (h - 1) / 2, (w - 1) / 2, 0])
+        mat = np.diag([1, 1 / severity, 1 / severity, 1])
+        x = ndimage.affine_transform(x, mat, offset=c - mat @ c, order=1, mode="nearest")
+    elif name == "hflip":
+        x = x[:, :, ::-1]
+    elif name == "vflip":
+        x = x[:, ::-1]
+    else:
+        raise TrueclassError(f"Unknown perturbation {name!r}; choose from {', '.join(PERTURBATIONS)}.")
+    return np.clip(x, 0, 255)
+
+
+def _augment_uses(model: Any) -> set[str]:
+    """Which flips and rotations the model was trained with (networks only)."""
+    params = {}
+    try:
+        params = model.metadata_.get("augment_used") or {}
+    except AttributeError:
+        pass
+    est = getattr(model, "estimator_", None)
+    aug = getattr(est, "augment_", None)
+    if aug is not None:
+        params = aug.to_dict()
+    used = set()
+    if params.get("hflip"):
+        used.add("hflip")
+    if params.get("vflip"):
+        used.add("vflip")
+    if params.get("rotate") or params.get("rotation"):
+        used.add("rotation")
+    return used
+
+
+def stress_test(model: Any, test: Any, *, perturbations: dict[str, list[float]] | None = None,
+                max_images: int | None = None, seed: int = 0, on_progress: Progress | None = None
+                ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run every perturbation on ``test`` (a Dataset in the model's classes).
+
+    Returns (stress.json data, examples) where each example holds the perturbed image
+    (uint8) of a test image that flipped from right to wrong at the strongest severity.
+    """
+    from ..data._dataset import to_display
+    from ..evaluation._metrics import wilson_interval
+
+    if test.multilabel:
+        raise TrueclassError("Stress tests are for single-label models; this data has several labels per image.")
+    perts = perturbations or PERTURBATIONS
+    idx = np.arange(len(test))
+    if max_images is not None and len(test) > max_images:
+        idx = np.sort(np.random.default_rng(seed).choice(len(test), max_images, replace=False))
+    sub = test.subset(idx)
+    y = model.label_indices(sub)
+    disp = to_display(sub.images, sub.value_max).astype(np.float32)
+    to_model = sub.value_max / 255.0
+    classes = [str(c) for c in model.classes_]
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        return model.predict_proba(x * to_model)
+
+    clean_probs = predict(disp)
+    clean_pred = clean_probs.argmax(1)
+    clean_right = clean_pred == y
+    clean_acc = float(clean_right.mean())
+    per_class_clean = {c: float(clean_right[y == k].mean()) for k, c in enumerate(classes) if (y == k).any()}
+    total = sum(len(v) for v in perts.values())
+    done = 0
+    acc: dict[str, dict[str, float]] = {}
+    ci: dict[str, dict[str, list[float]]] = {}
+    per_class: dict[str, dict[str, float]] = {}
+    changed: dict[str, dict[str, Any]] = {}
+    examples: list[dict[str, Any]] = []
+    used = _augment_uses(model)
+    for name, sevs in perts.items():
+        acc[name], ci[name] = {}, {}
+        for s_i, sev in enumerate(sevs):
+            x = perturb(disp, name, sev, seed=seed + s_i)
+            pred = predict(x).argmax(1)
+            right = pred == y
+            k = int(right.sum())
+            acc[name][f"{sev:g}"] = k / len(y)
+            ci[name][f"{sev:g}"] = list(wilson_interval(k, len(y)))
+            done += 1
+            if on_progress:
+                on_progress("stress tests", done, total)
+            if s_i == len(sevs) - 1:  # the strongest severity: who breaks, and how
+                per_class[name] = {c: float(right[y == kk].mean()) - per_class_clean[c]
+                                   for kk, c in enumerate(classes) if c in per_class_clean}
+                flipped = np.flatnonzero(clean_right & ~right)
+                for i in flipped[:EXAMPLES_PER_PERTURBATION]:
+                    examples.append({"perturbation": name, "severity": sev, "id": str(sub.ids[i]),
+                                     "true": classes[y[i]], "pred": classes[pred[i]],
+                                     "image": np.clip(x[i], 0, 255).astype(np.uint8)})
+                if name in ("hflip", "vflip", "rotation"):
+                    moved = pred != clean_pred
+                    share = float(moved.mean())
+                    pairs: dict[str, int] = {}
+                    for a, b in zip(clean_pred[moved], pred[moved]):
+                        key = f"{classes[a]} -> {classes[b]}"
+                        pairs[key] = pairs.get(key, 0) + 1
+                    top = sorted(pairs.items(), key=lambda kv: -kv[1])[:5]
+                    changed[name] = {"severity": sev, "share_changed": share, "most_common": top,
+                                     "used_in_training": name in used}
+    label_changing = [n for n, c in changed.items() if c["share_changed"] >= LABEL_CHANGING_SHARE]
+    breaks_first = {}
+    for name, drops in per_class.items():
+        if drops:
+            worst = min(drops, key=drops.get)
+            breaks_first[name] = {"class": worst, "drop": drops[worst]}
+    data = {
+        "n_images": int(len(y)),
+        "images_from": "every test image" if len(idx) == len(test) else f"{len(idx):,} test images drawn at random",
+        "clean_accuracy": clean_acc,
+        "severities": {k: list(v) for k, v in perts.items()},
+        "accuracy": acc,
+        "accuracy_ci": ci,
+        "per_class": per_class,
+        "breaks_first": breaks_first,
+        "class_changes": changed,
+        "label_changing": label_changing,
+        "label_changing_rule": (f"a flip or rotation that changes the predicted class of at least "
+                                f"{LABEL_CHANGING_SHARE:.0%} of the test images"),
+        "augmentations_used_in_training": sorted(used),
+    }
+    return data, examples
+
+
+# -- images of no class --------------------------------------------------------------------------
+def _other_dataset(shape: tuple[int, int, int], own_source: str | None) -> tuple[str, np.ndarray] | None:
+    """Images from another data set, resized to ``shape``: digits for anything but the
+    digits, Fashion-MNIST (when it is on this machine) for the digits."""
+    from PIL import Image
+
+    from ..data._dataset import to_display
+
+    h, w, c = shape
+    try:
+        import trueclass as tc
+
+        if own_source != "digits":
+            ds, name = tc.load("digits"), "digits"
+        else:
+            ds, name = tc.load("fashion-mnist"), "fashion-mnist"
+    except Exception:  # noqa: BLE001 - a missing optional set only drops this row
+        return None
+    imgs = to_display(ds.images[:500], ds.value_max)
+    out = []
+    for img in imgs:
+        pil = Image.fromarray(img[..., 0]).resize((w, h), Image.Resampling.BILINEAR)
+        pil = pil.convert("RGB" if c == 3 else "L")
+        a = np.asarray(pil)
+        out.append(a if a.ndim == 3 else a[..., None])
+    return name, np.stack(out)
+
+
+def unknown_images(test_like: np.ndarray, n: int, seed: int, own_source: str | None = None,
+                   include_other: bool = True) -> dict[str, np.ndarray]:
+    """Images that belong to no class, uint8 like ``test_like`` (N, H, W, C) 0-255:
+    uniform noise, blank pages (white, black, grey), inverted real images, and images
+    of another data set."""
+    rng = np.random.default_rng(seed)
+    h, w, c = test_like.shape[1:]
+    sets = {
+        "noise": rng.integers(0, 256, (n, h, w, c), dtype=np.uint8),
+        "blank": np.repeat(np.array([0, 128, 255], np.uint8), -(-n // 3))[:n, None, None, None]
+        * np.ones((1, h, w, c), np.uint8),
+        "inverted": 255 - test_like[rng.choice(len(test_like), n, replace=len(test_like) < n)],
+    }
+    if include_other:
+        other = _other_dataset((h, w, c), own_source)
+        if other is not None:
+            name, imgs = other
+            sets[f"other data set ({name})"] = imgs[rng.choice(len(imgs), min(n, len(imgs)), replace=False)]
+    return sets
+
+
+def ood_check(model: Any, test: Any, *, threshold: float | None, n: int = 200, seed: int = 0) -> dict[str, Any]:
+    """How the model answers images of no class: its confidence on each kind, how often
+    it would answer with one of the real classes confidently (at or above the review
+    threshold; a model with an --unknown-class answering "none of these" is right), and the confidence
+    threshold that would send 95% of them to a human, with what that costs on real test
+    images."""
+    from ..data._dataset import to_display
+
+    real = to_display(test.images, test.value_max)
+    to_model = test.value_max / 255.0
+    real_conf = model.predict_proba(real.astype(np.float32) * to_model).max(1)
+    thr = 0.5 if threshold is None else float(threshold)
+    sets = unknown_images(real, n, seed, str(test.provenance.get("source")))
+    classes = [str(c) for c in model.classes_]
+    unknown = classes.index(UNKNOWN_CLASS) if UNKNOWN_CLASS in classes else None
+    rows = {}
+    all_conf, all_answered = [], []
+    for name, imgs in sets.items():
+        p = model.predict_proba(imgs.astype(np.float32) * to_model)
+        conf = p.max(1)
+        # a confident "none of these" is the right answer, not a confident mistake
+        answered = (conf >= thr) & (p.argmax(1) != unknown if unknown is not None else True)
+        all_conf.append(conf)
+        all_answered.append(answered)
+        rows[name] = {"n": int(len(conf)), "mean_confidence": float(conf.mean()),
+                      "confidently_answered": float(answered.mean())}
+        if unknown is not None:
+            rows[name]["answered_none_of_these"] = float((p.argmax(1) == unknown).mean())
+    conf = np.concatenate(all_conf)
+    t95 = float(np.quantile(conf, 0.95))
+    return {
+        "threshold": thr,
+        "kinds": rows,
+        "confidently_answered": float(np.concatenate(all_answered).mean()),
+        "has_unknown_class": unknown is not None,
+        "threshold_for_95_percent": t95,
+        "real_test_images_flagged_at_that_threshold": float((real_conf < t95).mean()),
+    }
+
+
+def with_unknown_class(ds: Any, seed: int) -> Any:
+    """``ds`` plus a class UNKNOWN_CLASS of images that belong to none of its classes
+    (noise, blank pages, inverted images, another data set), about one class's worth,
+    so the model learns to answer "none of these" instead of guessing."""
+    from ..data._dataset import PER_IMAGE_KEYS, Dataset, to_display
+
+    if ds.multilabel:
+        raise TrueclassError("--unknown-class is for single-label data; with several labels per image, an image "
+                             "with no label already means none of these.")
+    if UNKNOWN_CLASS in ds.classes:
+        raise TrueclassError(f"The data already has a class named {UNKNOWN_CLASS!r}.")
+    per_kind = max(10, round(len(ds) / ds.n_classes / 4))
+    disp = to_display(ds.images, ds.value_max)
+    sets = unknown_images(disp, per_kind, seed, str(ds.provenance.get("source")))
+    imgs = np.concatenate(list(sets.values()))
+    ids = [f"unknown/{kind}/{i}" for kind, arr in sets.items() for i in range(len(arr))]
+    extra = np.round(imgs.astype(np.float32) * (ds.value_max / 255.0)).astype(np.uint8)
+    pre = None
+    if ds.predefined_split is not None:  # the new images share the source's split in its proportions
+        parts, counts = np.unique(ds.predefined_split, return_counts=True)
+        pre = np.concatenate([ds.predefined_split,
+                              np.random.default_rng(seed).choice(parts, len(extra), p=counts / counts.sum())])
+    prov = {k: v for k, v in ds.provenance.items() if k not in PER_IMAGE_KEYS and k != "hash"}
+    prov["unknown_class"] = {"name": UNKNOWN_CLASS, "n_images": int(len(extra)),
+                             "kinds": {k: int(len(v)) for k, v in sets.items()}}
+    return Dataset(images=np.concatenate([ds.images, extra]),
+                   labels=np.concatenate([ds.labels, np.full(len(extra), ds.n_classes, dtype=ds.labels.dtype)]),
+                   classes=tuple(ds.classes) + (UNKNOWN_CLASS,), ids=np.concatenate([ds.ids, np.array(ids)]),
+                   value_max=ds.value_max, provenance=prov, predefined_split=pre)

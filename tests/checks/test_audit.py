@@ -1,0 +1,159 @@
+"""The data audit finds each planted problem, the leak gate keeps copies on one side,
+and leaked test images never count in the headline numbers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import trueclass as tc
+from trueclass.checks import audit, find_duplicates
+
+
+def groups_as_sets(report):
+    return [set(g["ids"]) for g in report["duplicates"]]
+
+
+def test_exact_near_and_conflicting_duplicates_are_found(planted):
+    root, facts = planted
+    ds = tc.load(root)
+    rep = audit(ds, label_issues=False).to_dict()
+    groups = groups_as_sets(rep)
+    for key in ("exact_same_class", "conflict", "near"):
+        assert any(facts[key] <= g for g in groups), key
+    assert [set(g["ids"]) for g in rep["conflicts"]] == [facts["conflict"]]  # the only one with two labels
+    kinds = {frozenset(g["ids"]): g["kinds"] for g in rep["duplicates"]}
+    assert kinds[frozenset(facts["near"])] == ["near"] and kinds[frozenset(facts["conflict"])] == ["exact"]
+    # distinct pictures of one class are not called duplicates
+    assert rep["n_duplicate_groups"] == 3
+    assert rep["leaks"] == []  # no split given: nothing can leak
+
+
+def test_dark_and_blurred_images_are_found(planted):
+    root, facts = planted
+    rep = audit(tc.load(root), label_issues=False).to_dict()
+    reasons = {o["id"]: o["reasons"] for o in rep["outliers"]}
+    assert all("very dark" in reasons.get(i, []) for i in facts["dark"])
+    assert all("blurry" in reasons.get(i, []) for i in facts["blurred"])
+    assert len(reasons) <= len(facts["dark"]) + len(facts["blurred"]) + 2  # few false alarms
+
+
+def test_flipped_labels_are_found_by_cleanlab():
+    digits = tc.load("digits")
+    rng = np.random.default_rng(0)
+    idx = np.sort(rng.choice(len(digits), 900, replace=False))
+    ds = digits.subset(idx)
+    flip = rng.choice(len(ds), 30, replace=False)
+    labels = ds.labels.copy()
+    labels[flip] = (labels[flip] + rng.integers(1, 10, len(flip))) % 10
+    from dataclasses import replace
+
+    noisy = replace(ds, labels=labels, provenance={"source": "digits with 30 flipped labels"})
+    rep = audit(noisy).to_dict()
+    found = {it["id"] for it in rep["label_issues"]}
+    planted_ids = set(noisy.ids[flip])
+    assert len(found & planted_ids) >= 0.7 * len(planted_ids)
+    assert len(found) <= 3 * len(planted_ids)  # not everything is called an error
+    top = rep["label_issues"][0]
+    assert top["given"] != top["suggested"] and set(top) >= {"id", "given", "suggested", "score"}
+    # the original label is the suggestion for most found flips
+    orig = dict(zip(ds.ids, ds.labels))
+    right = [it for it in rep["label_issues"] if it["id"] in planted_ids
+             and it["suggested"] == ds.classes[orig[it["id"]]]]
+    assert len(right) >= 0.6 * len(planted_ids)
+
+
+def test_imbalance_and_small_test_classes_are_reported(make_folder):
+    root = make_folder({"common": 60, "rare": 8})
+    ds = tc.load(root)
+    parts = tc.split(ds, test_size=0.25)
+    rep = audit(ds, parts=parts.assignment, label_issues=False).to_dict()
+    b = rep["imbalance"]
+    assert b["strong"] and b["smallest"] == "rare" and b["ratio"] == pytest.approx(7.5)
+    assert "rare" in b["few_test_images"] and any("--class-weight balanced" in a for a in b["advice"])
+
+
+def test_leak_gate_keeps_every_duplicate_group_on_one_side(planted):
+    root, facts = planted
+    ds = tc.load(root)
+    dups = find_duplicates(ds)
+    for seed in range(5):
+        parts = tc.split(ds, test_size=0.3, seed=seed, groups=dups.groups)
+        for g in dups.members():
+            assert len(set(parts.assignment[g])) == 1
+        assert len(dups.leaked_test(parts.assignment)) == 0
+    # without the gate, some seed cuts a group
+    cut = [seed for seed in range(5) if len(dups.leaked_test(tc.split(ds, test_size=0.3, seed=seed).assignment))]
+    assert cut
+
+
+def test_gate_changes_nothing_without_duplicates():
+    ds = tc.load("digits")  # 8x8: exact duplicates only, and there are none
+    plain = tc.split(ds, test_size=0.2, seed=1, stratify=False)
+    gated = tc.split(ds, test_size=0.2, seed=1, stratify=False, groups=find_duplicates(ds).groups)
+    for part in ("train", "test"):
+        assert np.array_equal(plain.indices[part], gated.indices[part])
+
+
+def test_train_moves_duplicates_and_says_so(planted, tmp_path):
+    root, _ = planted
+    run = tc.train(root, model="logreg", seed=3, test_size=0.3, out=tmp_path / "run")
+    lk = run.metrics["leakage"]
+    assert lk["n_leaked_test_images"] == 0 and "group-aware" in lk["gate"]
+    assert run.metrics["split"]["group_aware"] is True
+    saved = json.loads((tmp_path / "run" / "audit.json").read_text())
+    assert saved["n_conflicts"] == 1 and run.metrics["audit"]["n_conflicts"] == 1
+    assert 'id="audit"' in (run.path / "card.html").read_text()
+    # the saved model re-derives the same, group-aware test part
+    from trueclass._run import evaluate_run
+
+    ev = evaluate_run(run.path, root, out=tmp_path / "ev")
+    assert sorted(ev.evaluation.ids) == sorted(run.evaluation.ids)
+
+
+def test_presplit_leaks_are_left_out_of_the_headline(presplit_with_leak, tmp_path):
+    root, leaked = presplit_with_leak
+    run = tc.train(root, model="logreg", out=tmp_path / "run")
+    m = run.metrics
+    lk = m["leakage"]
+    assert lk["n_leaked_test_images"] == 2
+    assert lk["with_leaks"]["n_test"] == 26 and m["n_test"] == 24 == lk["without_leaks"]["n_test"]
+    assert not (set(run.evaluation.ids) & leaked)
+    assert {r["test_id"] for r in m["audit"]["leaks"]} == leaked
+    html = (run.path / "card.html").read_text()
+    assert 'id="leak-warning"' in html and f'data-value="{lk["with_leaks"]["accuracy"]}"' in html
+
+    loose = tc.train(root, model="logreg", allow_leakage=True, out=tmp_path / "loose")
+    assert loose.metrics["n_test"] == 26 and loose.metrics["allow_leakage"] is True
+    assert 'id="allow-leakage"' in (loose.path / "card.html").read_text()
+    assert "--allow-leakage" in loose.config["command"]
+
+
+def test_audit_command_writes_json_and_strict_fails_on_leaks(presplit_with_leak, tmp_path):
+    root, leaked = presplit_with_leak
+    cmd = [sys.executable, "-m", "trueclass.cli", "audit", str(root), "--out", str(tmp_path / "a")]
+    ok = subprocess.run(cmd, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "LEAKS          2 test images" in ok.stdout
+    data = json.loads((tmp_path / "a" / "audit.json").read_text())
+    assert set(data) >= {"leaks", "duplicates", "conflicts", "label_issues", "imbalance", "outliers"}
+    assert {lk["test_id"] for lk in data["leaks"]} == leaked
+    assert all(set(lk) >= {"test_id", "train_id", "kind", "distance"} for lk in data["leaks"])
+    strict = subprocess.run(cmd + ["--strict"], capture_output=True, text=True)
+    assert strict.returncode == 2 and "Strict audit failed: 2 leaked test images" in strict.stderr
+
+
+def test_audit_command_on_a_missing_path(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "trueclass.cli", "audit", str(tmp_path / "nowhere")],
+                         capture_output=True, text=True)
+    assert out.returncode == 1 and "Traceback" not in out.stderr and "nowhere" in out.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_audit_refuses_what_is_not_a_dataset():
+    with pytest.raises(tc.TrueclassError, match="takes a trueclass Dataset"):
+        audit("digits")

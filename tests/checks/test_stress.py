@@ -1,0 +1,130 @@
+"""Stress tests: perturbations do what they say, the accuracy curves and flags are
+computed on test images, images of no class are measured, and --unknown-class helps."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import trueclass as tc
+from trueclass.checks import PERTURBATIONS, ood_check, perturb, stress_test
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    return tc.train("digits", model="logreg", val_size=0.1, out=tmp_path_factory.mktemp("stress") / "run")
+
+
+def test_perturbations_keep_shape_and_range():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (8, 12, 12, 1)).astype(np.float32)
+    for name, sevs in PERTURBATIONS.items():
+        for sev in sevs:
+            y = perturb(x, name, sev)
+            assert y.shape == x.shape and y.min() >= 0 and y.max() <= 255, name
+    assert np.array_equal(perturb(perturb(x, "hflip", 1), "hflip", 1), x)
+    assert np.array_equal(perturb(x, "vflip", 1), x[:, ::-1])
+    assert np.allclose(perturb(x, "rotation", 0), x, atol=1e-3)
+    assert np.allclose(perturb(x, "brightness", 0.3), np.clip(x + 76.5, 0, 255))
+    occluded = perturb(x, "occlusion", 0.5)
+    changed = (occluded != x).reshape(8, -1).mean(1)
+    assert (changed <= 0.25 + 1e-9).all() and (changed > 0.1).all()  # a 6x6 patch of 12x12
+    with pytest.raises(tc.TrueclassError, match="Unknown perturbation"):
+        perturb(x, "melt", 1)
+
+
+def test_stress_curves_flags_and_examples(digits_run):
+    data, examples = stress_test(digits_run.model, digits_run.split.test, seed=0)
+    assert set(data["accuracy"]) == set(PERTURBATIONS)
+    assert data["clean_accuracy"] == digits_run.evaluation.accuracy  # the same test images, unperturbed
+    for name, sevs in PERTURBATIONS.items():
+        assert list(data["accuracy"][name]) == [f"{s:g}" for s in sevs]
+    # a mirrored digit is another symbol: the flips are flagged for the digits
+    assert {"hflip", "vflip"} <= set(data["label_changing"])
+    assert data["accuracy"]["hflip"]["1"] < data["clean_accuracy"] - 0.3
+    # stronger damage, lower accuracy
+    assert data["accuracy"]["translation"]["0.2"] < data["accuracy"]["translation"]["0.05"]
+    assert set(data["per_class"]["rotation"]) == set(digits_run.metrics["classes"])
+    assert examples and all(ex["true"] != ex["pred"] for ex in examples)
+
+
+def test_symmetric_shapes_are_not_label_changing_under_flips(make_folder, tmp_path):
+    root = make_folder({"bars": 40, "cols": 40, "squares": 40}, size=16)
+    run = tc.train(root, model="logreg", out=tmp_path / "run", audit=False)
+    data, _ = stress_test(run.model, run.split.test)
+    assert "hflip" not in data["label_changing"] and "vflip" not in data["label_changing"]
+
+
+def test_images_of_no_class(digits_run):
+    ood = ood_check(digits_run.model, digits_run.split.test, threshold=0.5, n=60)
+    assert {"noise", "blank", "inverted"} <= set(ood["kinds"])
+    assert 0 <= ood["confidently_answered"] <= 1 and 0 <= ood["real_test_images_flagged_at_that_threshold"] <= 1
+    assert ood["kinds"]["noise"]["n"] == ood["kinds"]["inverted"]["n"] == 60
+    # uniform noise looks like no digit, yet a logistic regression answers it with confidence
+    assert ood["kinds"]["noise"]["mean_confidence"] > 0.5
+
+
+def test_stress_command_adds_a_section_to_the_run(tmp_path):
+    run = tc.train("digits", model="logreg", out=tmp_path / "run")
+    out = subprocess.run([sys.executable, "-m", "trueclass.cli", "stress", str(run.path), "digits",
+                          "--max-images", "200"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "breaks first" in out.stdout and "Label-changing for this data" in out.stdout
+    data = json.loads((run.path / "stress.json").read_text())
+    assert data["n_images"] == 200 and "test part the model was trained with" in data["evaluated_on"]
+    assert set(data) >= {"accuracy", "per_class", "label_changing", "ood"}
+    metrics = json.loads((run.path / "metrics.json").read_text())
+    assert metrics["robustness"]["accuracy"] == data["accuracy"]
+    html = (run.path / "card.html").read_text()
+    assert 'id="robustness"' in html and 'data-perturbation="occlusion"' in html
+    assert all((run.path / ex["file"]).is_file() for ex in data["examples"])
+
+
+def test_stress_command_needs_somewhere_to_write(tmp_path):
+    run = tc.train("digits", model="logreg", out=tmp_path / "run")
+    out = subprocess.run([sys.executable, "-m", "trueclass.cli", "stress", str(run.path / "model"), "digits"],
+                         capture_output=True, text=True)
+    assert out.returncode == 1 and "Give --out DIR" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_unknown_class_teaches_none_of_these(tmp_path):
+    run = tc.train("digits", model="logreg", unknown_class=True, stress=True, out=tmp_path / "run")
+    assert run.metrics["classes"][-1] == "none of these"
+    assert run.metrics["per_class"]["none of these"]["recall"] > 0.9  # held-out unknown images are recognised
+    plain = tc.train("digits", model="logreg", stress=True, out=tmp_path / "plain")
+    assert (run.metrics["robustness"]["ood"]["confidently_answered"]
+            < plain.metrics["robustness"]["ood"]["confidently_answered"])
+
+
+def test_shuffle_check_passes_and_raises_the_alarm_on_a_leak(tmp_path, monkeypatch):
+    run = tc.train("digits", model="logreg", shuffle_check=True, out=tmp_path / "ok")
+    s = run.metrics["sanity"]
+    assert s["passed"] and s["shuffled_accuracy_ci"][0] <= s["expected_at_most"] + 0.02
+
+    import trueclass._run as r
+
+    class NoShuffle:  # a broken shuffle: the true labels reach training
+        def __init__(self, *a, **k):
+            pass
+
+        def permutation(self, n):
+            return np.arange(n)
+
+    real = np.random.default_rng
+
+    def rng(seed=None):
+        return NoShuffle() if seed is not None and seed >= 10_007 else real(seed)
+
+    monkeypatch.setattr(r.np.random, "default_rng", rng)
+    bad = tc.train("digits", model="logreg", shuffle_check=True, out=tmp_path / "bad", audit=False)
+    assert not bad.metrics["sanity"]["passed"] and "SOMETHING LEAKS" in bad.metrics["sanity"]["message"]
+    assert "Sanity check failed" in (bad.path / "card.html").read_text()
+
+
+def test_quick_logistic_regression_baseline_is_on_every_run(digits_run):
+    lr = digits_run.metrics["baselines"]["logistic_regression"]
+    assert 0.9 < lr["accuracy"] <= 1 and lr["n_train"] == digits_run.metrics["n_train"]
