@@ -43,6 +43,7 @@ __all__ = [
     "plot_stability",
     "plot_stress",
     "audit",
+    "stress_test",
     "split",
     "train",
 ]
@@ -71,6 +72,7 @@ _LAZY = {
     "plot_stability": "trueclass.report",
     "plot_stress": "trueclass.report",
     "audit": "trueclass.checks",
+    "stress_test": "trueclass.checks",
     "Run": "trueclass._run",
     "train": "trueclass._run",
 }

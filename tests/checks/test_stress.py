@@ -101,7 +101,7 @@ def test_unknown_class_teaches_none_of_these(tmp_path):
 
 
 def test_shuffle_check_passes_and_raises_the_alarm_on_a_leak(tmp_path, monkeypatch):
-    run = tc.train("digits", model="logreg", shuffle_check=True, out=tmp_path / "ok")
+    run = tc.train("digits", model="knn", shuffle_check=True, out=tmp_path / "ok")
     s = run.metrics["sanity"]
     assert s["passed"] and s["shuffled_accuracy_ci"][0] <= s["expected_at_most"] + 0.02
 
@@ -120,7 +120,7 @@ def test_shuffle_check_passes_and_raises_the_alarm_on_a_leak(tmp_path, monkeypat
         return NoShuffle() if seed is not None and seed >= 10_007 else real(seed)
 
     monkeypatch.setattr(r.np.random, "default_rng", rng)
-    bad = tc.train("digits", model="logreg", shuffle_check=True, out=tmp_path / "bad", audit=False)
+    bad = tc.train("digits", model="knn", shuffle_check=True, out=tmp_path / "bad", audit=False)
     assert not bad.metrics["sanity"]["passed"] and "SOMETHING LEAKS" in bad.metrics["sanity"]["message"]
     assert "Sanity check failed" in (bad.path / "card.html").read_text()
 
