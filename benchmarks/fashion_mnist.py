@@ -121,8 +121,17 @@ def trueclass_rows():
             wall = time.perf_counter() - t
         lo, hi = run.evaluation.accuracy_ci
         tr = run.metrics["training"]
-        rows.append((f"trueclass cnn, {recipe} recipe ({tr['epochs_run']} epochs; 95% CI {lo:.3f}-{hi:.3f})",
-                     run.evaluation.accuracy, wall, tr["images_per_second"]))
+        leak = run.metrics.get("leakage") or {}
+        if leak.get("with_leaks"):  # the official 10,000, and without the test images copied in training
+            full = leak["with_leaks"]
+            flo, fhi = full["accuracy_ci"]
+            rows.append((f"trueclass cnn, {recipe} recipe ({tr['epochs_run']} epochs; all {full['n_test']:,} test "
+                         f"images; 95% CI {flo:.3f}-{fhi:.3f})", full["accuracy"], wall, tr["images_per_second"]))
+            rows.append((f"  same model, the {run.evaluation.n_test:,} test images without a near copy in the "
+                         f"training set (95% CI {lo:.3f}-{hi:.3f})", run.evaluation.accuracy, None, None))
+        else:
+            rows.append((f"trueclass cnn, {recipe} recipe ({tr['epochs_run']} epochs; 95% CI {lo:.3f}-{hi:.3f})",
+                         run.evaluation.accuracy, wall, tr["images_per_second"]))
     return rows, run
 
 
@@ -184,7 +193,7 @@ def main() -> None:
     print("| model | test accuracy | training wall time s | training images/s |")
     print("|---|---|---|---|")
     for name, acc, secs, ips in rows:
-        print(f"| {name} | {acc:.4f} | {secs:.0f} | {'' if ips is None else f'{ips:,.0f}'} |")
+        print(f"| {name} | {acc:.4f} | {'' if secs is None else f'{secs:.0f}'} | {'' if ips is None else f'{ips:,.0f}'} |")
     plain, ours, rt = throughput(parts)
     print(f"\nTrainer throughput, same cnn, 8,192 images, median of 3: plain fp32 loop {plain:,.0f} images/s, "
           f"trueclass trainer ({rt.describe()}) {ours:,.0f} images/s: {ours / plain:.1f}x")

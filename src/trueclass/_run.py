@@ -472,7 +472,13 @@ def quick_baseline(train_ds: Dataset, test_ds: Dataset, clf: Any, seed: int, lim
     y = clf.label_indices(train_ds.subset(idx), "training")
     if len(np.unique(y)) < 2:
         return {"accuracy": None, "reason": "the training images hold one class"}
-    lr = LogisticRegression(max_iter=300).fit(x, y)
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # a quick baseline: 300 steps, converged or not
+        lr = LogisticRegression(max_iter=300).fit(x, y)
     yt = clf.label_indices(test_ds)
     k = int(np.sum(lr.predict(test_ds.images.reshape(len(test_ds), -1) / float(test_ds.value_max)) == yt))
     return {"accuracy": k / len(yt), "accuracy_ci": list(wilson_interval(k, len(yt))), "n_train": int(len(idx)),

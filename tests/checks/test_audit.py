@@ -157,3 +157,20 @@ def test_audit_command_on_a_missing_path(tmp_path):
 def test_audit_refuses_what_is_not_a_dataset():
     with pytest.raises(tc.TrueclassError, match="takes a trueclass Dataset"):
         audit("digits")
+
+
+def test_a_resized_jpeg_copy_of_a_colour_photo_is_a_near_duplicate(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    for k, name in enumerate(["red", "blue"]):
+        for i in range(10):
+            coarse = rng.random((6, 6, 3)) * 255
+            coarse[..., k * 2] = 255 * (0.5 + 0.5 * rng.random((6, 6)))
+            img = Image.fromarray(coarse.astype(np.uint8)).resize((96, 96), Image.Resampling.BICUBIC)
+            (tmp_path / name).mkdir(exist_ok=True)
+            img.save(tmp_path / name / f"{i}.png")
+    Image.open(tmp_path / "red" / "4.png").resize((80, 80)).save(tmp_path / "red" / "4_small.jpg", quality=80)
+    rep = audit(tc.load(tmp_path), label_issues=False).to_dict()
+    assert groups_as_sets(rep) == [{"red/4.png", "red/4_small.jpg"}]
+    assert rep["duplicates"][0]["kinds"] == ["near"]

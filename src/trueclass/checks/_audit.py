@@ -102,7 +102,19 @@ class Audit:
 
 
 # -- duplicates ----------------------------------------------------------------------------------
+#: Larger images are compared at this size (grey) when confirming near duplicates, so a
+#: folder of photos needs kilobytes, not gigabytes, per image.
+CORRELATION_SIDE = 32
+
+
 def _standardised(images: np.ndarray) -> np.ndarray:
+    """Mean-centred, unit-length pixel vectors (large images first shrunk to grey
+    CORRELATION_SIDE x CORRELATION_SIDE)."""
+    if images.shape[1] * images.shape[2] * images.shape[3] > CORRELATION_SIDE * CORRELATION_SIDE * 3:
+        from PIL import Image
+
+        images = np.stack([np.asarray(Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).convert("L").resize(
+            (CORRELATION_SIDE, CORRELATION_SIDE), Image.Resampling.BILINEAR)) for im in images])[..., None]
     x = images.reshape(len(images), -1).astype(np.float32)
     x -= x.mean(axis=1, keepdims=True)
     x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-6
@@ -143,11 +155,14 @@ def find_duplicates(ds: Any, *, near: bool = True, near_correlation: float = NEA
         bits = phash_bits(ds.images)
         cand = close_pairs(bits, PHASH_CANDIDATE_DISTANCE)
         if len(cand):
-            x = _standardised(ds.images)
+            involved = np.unique(cand[:, :2])  # only images in a candidate pair are compared
+            row = np.full(n, -1, dtype=np.int64)
+            row[involved] = np.arange(len(involved))
+            x = _standardised(ds.images[involved])
             corr = np.empty(len(cand), dtype=np.float32)
             for s in range(0, len(cand), 50_000):  # in chunks: the gathered rows are big
                 c = cand[s : s + 50_000]
-                corr[s : s + len(c)] = np.einsum("ij,ij->i", x[c[:, 0]], x[c[:, 1]])
+                corr[s : s + len(c)] = np.einsum("ij,ij->i", x[row[c[:, 0]]], x[row[c[:, 1]]])
             for (i, j, d), r in zip(cand, corr):
                 if r >= near_correlation and (int(i), int(j)) not in linked:
                     linked.add((int(i), int(j)))
@@ -339,11 +354,14 @@ def audit(
         parts = np.asarray(ds.predefined_split).astype(str)
     dups = duplicates if duplicates is not None else find_duplicates(ds, near=near, on_progress=on_progress)
     labels_of = [_label_text(ds, i) for i in range(len(ds))]
+    kinds_of: dict[int, set[str]] = {}
+    for p in dups.pairs:
+        kinds_of.setdefault(int(dups.groups[p["i"]]), set()).add(p["kind"])
     groups = []
     conflicts = []
     for m in dups.members():
         g = {"ids": [str(ds.ids[i]) for i in m], "indices": [int(i) for i in m], "labels": [labels_of[i] for i in m],
-             "kinds": sorted({p["kind"] for p in dups.pairs if p["i"] in set(m.tolist())})}
+             "kinds": sorted(kinds_of.get(int(dups.groups[m[0]]), set()))}
         if parts is not None:
             g["parts"] = [str(parts[i]) for i in m]
         groups.append(g)
