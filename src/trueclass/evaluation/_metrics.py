@@ -159,9 +159,10 @@ def choose_threshold(
 ) -> float:
     """The lowest confidence threshold whose accepted images reach ``target_accuracy``.
 
-    Meant for validation data, never the test set. 0.0 when every image may be accepted;
-    if no threshold reaches the target, the one with the best accepted accuracy that
-    still accepts at least half of the images.
+    Meant for validation data, never the test set. When every validation image may be
+    accepted, the lowest validation confidence: below it there is no evidence for the
+    target. If no threshold reaches the target, the one with the best accepted accuracy
+    that still accepts at least half of the images.
     """
     conf = probs.max(axis=1)
     correct = probs.argmax(axis=1) == y_true
@@ -174,8 +175,7 @@ def choose_threshold(
     ends = np.flatnonzero(np.r_[conf_sorted[1:] < conf_sorted[:-1], True])
     ok = ends[acc_prefix[ends] >= target_accuracy]
     if len(ok):
-        last = ok.max()
-        return 0.0 if last == len(order) - 1 else float(conf_sorted[last])
+        return float(conf_sorted[ok.max()])
     half = ends[ends + 1 >= math.ceil(len(order) / 2)]
     best = half[np.argmax(acc_prefix[half])]
     return float(conf_sorted[best])
