@@ -331,20 +331,16 @@ def train(
     if on_progress is not None:
         on_progress("evaluating", 0, 0)
     train_labels = None if ds.multilabel else clf.label_indices(parts.train, "training")
-    test_ds, leakage = parts.test, None
+    test_ds, leaked = scored_test(ds, parts, dups, allow_leakage)
+    leakage = None
     if dups is not None:
-        leaked = dups.leaked_test(parts.assignment)
         leakage = {"gate": "off (--allow-leakage)" if allow_leakage else (
             "the source's own split is kept; leaked test images are left out of the headline numbers"
             if parts.params["predefined"] else "group-aware split: every duplicate group on one side"),
             "n_leaked_test_images": int(len(leaked)),
             "images_moved": int(parts.params.get("images_moved_to_keep_duplicates_together", 0))}
-        if len(leaked) and parts.params["predefined"] and not allow_leakage:
-            keep = parts.indices["test"][~np.isin(parts.indices["test"], leaked)]
-            test_ds = ds.subset(keep, part="test")
-            leaky = evaluate(clf, parts.test, val=parts.val, train_labels=train_labels)
-            leakage["with_leaks"] = {"accuracy": _headline(leaky)[0], "accuracy_ci": list(_headline(leaky)[1]),
-                                     "n_test": leaky.n_test, "n_wrong": leaky.n_wrong}
+        if test_ds is not parts.test:
+            leakage["with_leaks"] = _score(evaluate(clf, parts.test, val=parts.val, train_labels=train_labels))
     ev = evaluate(clf, test_ds, val=parts.val, train_labels=train_labels)
     metrics = {
         **ev.to_dict(),
@@ -363,8 +359,7 @@ def train(
         metrics["training"] = training_info(clf)
     metrics["diagnosis"] = diagnose(clf, ev, parts.train, metrics.get("training"), seed)
     if leakage is not None:
-        leakage["without_leaks"] = {"accuracy": _headline(ev)[0], "accuracy_ci": list(_headline(ev)[1]),
-                                    "n_test": ev.n_test, "n_wrong": ev.n_wrong}
+        leakage["without_leaks"] = _score(ev)
         metrics["leakage"] = leakage
     if allow_leakage:
         metrics["allow_leakage"] = True
@@ -388,7 +383,7 @@ def train(
         metrics["robustness"] = data
     if repeats > 1:
         metrics["stability"] = _repeat(ds, ev, model, params, spec, repeats, test_size, val_size, seed, stratify,
-                                       on_progress)
+                                       dups, allow_leakage, on_progress)
     if spec.family == "torch":
         # exactly what was used, with "auto" resolved (the augmentation preset, the runtime)
         config["augment_used"] = clf.estimator_.augment_.to_dict()
@@ -428,6 +423,25 @@ def counts_by_split(parts: Split) -> dict[str, dict[str, int]]:
         out["val"] = parts.val.counts()
     out["test"] = parts.test.counts()
     return out
+
+
+def scored_test(ds: Dataset, parts: Split, dups: Any, allow_leakage: bool) -> tuple[Dataset, np.ndarray]:
+    """The test images the headline is computed on, and the leaked ones (test images with
+    a duplicate outside the test part). A source that comes split keeps its split, so its
+    leaked images are left out here unless ``allow_leakage``; a split made here already
+    kept every duplicate group on one side."""
+    if dups is None:
+        return parts.test, np.zeros(0, dtype=np.int64)
+    leaked = dups.leaked_test(parts.assignment)
+    if len(leaked) and parts.params["predefined"] and not allow_leakage:
+        keep = parts.indices["test"][~np.isin(parts.indices["test"], leaked)]
+        return ds.subset(keep, part="test"), leaked
+    return parts.test, leaked
+
+
+def _score(ev: Any) -> dict[str, Any]:
+    acc, ci = _headline(ev)
+    return {"accuracy": acc, "accuracy_ci": list(ci), "n_test": ev.n_test, "n_wrong": ev.n_wrong}
 
 
 def _headline(ev: Any) -> tuple[float, tuple[float, float]]:
@@ -535,21 +549,24 @@ def write_stress(path: Path, data: dict[str, Any], examples: list[dict[str, Any]
 
 
 def _repeat(ds: Dataset, ev: Any, model: str, params: dict[str, Any], spec: Any, repeats: int, test_size: float,
-            val_size: float, seed: int, stratify: bool, on_progress: Progress | None) -> dict[str, Any]:
-    """Re-split and re-train with seeds seed+1 ... seed+repeats-1; the spread of test accuracy."""
+            val_size: float, seed: int, stratify: bool, dups: Any, allow_leakage: bool,
+            on_progress: Progress | None) -> dict[str, Any]:
+    """Re-split and re-train with seeds seed+1 ... seed+repeats-1, with the same leak gate
+    as the first run; the spread of test accuracy."""
     acc0, _ = _headline(ev)
     accs, seeds, sizes = [acc0], [seed], [ev.n_test]
     for r in range(1, repeats):
         s = seed + r
         if on_progress is not None:
             on_progress(f"repeat {r + 1}/{repeats}: new split and training with seed {s}", r, repeats)
-        parts = split(ds, test_size=test_size, val_size=val_size, seed=s, stratify=stratify)
+        parts = split(ds, test_size=test_size, val_size=val_size, seed=s, stratify=stratify,
+                      groups=None if dups is None or allow_leakage else dups.groups)
         p = dict(params)
         if spec.accepts_random_state:
             p["random_state"] = s
         clf = ImageClassifier(model, **p)
         clf.fit(parts.train, **({"val": parts.val} if spec.family == "torch" else {}))
-        ev_r = evaluate(clf, parts.test, val=parts.val)
+        ev_r = evaluate(clf, scored_test(ds, parts, dups, allow_leakage)[0], val=parts.val)
         accs.append(_headline(ev_r)[0])
         seeds.append(s)
         sizes.append(ev_r.n_test)

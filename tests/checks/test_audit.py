@@ -174,3 +174,9 @@ def test_a_resized_jpeg_copy_of_a_colour_photo_is_a_near_duplicate(tmp_path):
     rep = audit(tc.load(tmp_path), label_issues=False).to_dict()
     assert groups_as_sets(rep) == [{"red/4.png", "red/4_small.jpg"}]
     assert rep["duplicates"][0]["kinds"] == ["near"]
+
+
+def test_repeats_score_the_same_leak_free_test_images(presplit_with_leak, tmp_path):
+    root, leaked = presplit_with_leak
+    run = tc.train(root, model="logreg", repeats=2, out=tmp_path / "run")
+    assert run.metrics["stability"]["n_test"] == [24, 24]  # 26 official test images less the 2 leaked

@@ -268,9 +268,7 @@ def image_outliers(ds: Any) -> list[dict[str, Any]]:
 
 
 def _label_text(ds: Any, i: int) -> str:
-    if ds.multilabel:
-        return "|".join(c for c, on in zip(ds.classes, ds.labels[i]) if on)
-    return str(ds.classes[ds.labels[i]])
+    return "|".join(ds.label_names(i))
 
 
 # -- label issues ----------------------------------------------------------------------------------
