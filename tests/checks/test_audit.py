@@ -180,3 +180,21 @@ def test_repeats_score_the_same_leak_free_test_images(presplit_with_leak, tmp_pa
     root, leaked = presplit_with_leak
     run = tc.train(root, model="logreg", repeats=2, out=tmp_path / "run")
     assert run.metrics["stability"]["n_test"] == [24, 24]  # 26 official test images less the 2 leaked
+
+
+def test_close_pairs_finds_exactly_the_pairs_a_full_comparison_finds():
+    from trueclass.checks._hashing import close_pairs
+
+    rng = np.random.default_rng(0)
+    base = rng.random((60, 64)) < 0.5
+    near = base[rng.integers(0, 60, 600)] ^ (rng.random((600, 64)) < 0.05)  # clusters of near copies
+    bits = np.concatenate([near, rng.random((400, 64)) < 0.5, base[:5], base[:5]])  # and exact copies
+    got = close_pairs(bits, 6)
+    signs = np.where(bits, 1, -1)
+    dist = (64 - signs @ signs.T) // 2
+    ii, jj = np.nonzero(np.triu(dist <= 6, 1))
+    assert len(got) > 500
+    assert set(map(tuple, got[:, :2].tolist())) == set(zip(ii.tolist(), jj.tolist()))
+    assert (got[:, 2] == dist[got[:, 0], got[:, 1]]).all()
+    assert (got[:, 0] < got[:, 1]).all()
+    assert len(close_pairs(bits[:1], 6)) == 0

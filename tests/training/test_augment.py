@@ -62,3 +62,22 @@ def test_erasing_blanks_a_rectangle_in_some_images():
     out = augment_batch(x, Augment("e", erase=0.5), torch.Generator().manual_seed(0))
     erased = (out == 0).flatten(1).any(1)
     assert 10 < int(erased.sum()) < 54
+
+
+def test_whole_pixel_shifts_move_each_image_by_whole_pixels_without_blur():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(128, 1, 12, 12, generator=g)
+    out = augment_batch(x, Augment("s", shift=2), torch.Generator().manual_seed(3))
+    assert torch.equal(augment_batch(x, Augment("s", shift=2), torch.Generator().manual_seed(3)), out)
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    offsets = []
+    for i in range(len(x)):
+        # every output is exactly one 12x12 window of its zero-padded input: no new values
+        match = [(dy, dx) for dy in range(5) for dx in range(5)
+                 if torch.equal(out[i], padded[i, :, dy:dy + 12, dx:dx + 12])]
+        assert len(match) == 1
+        offsets.append(match[0])
+    assert len(set(offsets)) == 25  # all 25 offsets, drawn per image
+    reflected = augment_batch(x, Augment("s", shift=2, fill="reflection"), torch.Generator().manual_seed(3))
+    assert (reflected > 0).all()  # the border repeats the image instead of black
+    assert PRESETS["clothing"].shift == 2 and PRESETS["clothing"].to_dict()["shift"] == 2

@@ -22,7 +22,8 @@ class Augment:
     """What to do to each training image (each draw is per image)."""
 
     name: str = "none"
-    translate: float = 0.0  # largest shift, as a fraction of the side
+    translate: float = 0.0  # largest shift, as a fraction of the side (resampled, may blur)
+    shift: int = 0  # largest shift in whole pixels (a random crop of the padded image: no blur)
     rotate: float = 0.0  # largest rotation, degrees
     scale: tuple[float, float] = (1.0, 1.0)
     hflip: bool = False
@@ -47,9 +48,11 @@ PRESETS: dict[str, Augment] = {
     "safe": Augment("safe", translate=0.0625),
     "digits": Augment("digits", translate=0.1, rotate=10.0, scale=(0.9, 1.1)),
     "text": Augment("text", translate=0.08, rotate=5.0, scale=(0.95, 1.05)),
-    # chosen on a validation split of Fashion-MNIST's training images (15 epochs of the
-    # default cnn): shifts of 1/16 and flips 0.946, shifts of 1/10 with random erasing 0.944
-    "clothing": Augment("clothing", translate=0.0625, hflip=True),
+    # chosen on a validation split of Fashion-MNIST's training images (54k/6k, default cnn):
+    # whole-pixel shifts of up to 2 and flips 0.9485 after 15 epochs (0.930 after the quick
+    # recipe's 3), resampled shifts of up to 1/16 of the side and flips 0.9462 (0.928),
+    # shifts of 1/10 with random erasing 0.944
+    "clothing": Augment("clothing", shift=2, hflip=True),
     "photos": Augment("photos", translate=0.1, rotate=10.0, scale=(0.9, 1.1), hflip=True, brightness=0.2,
                       contrast=0.2, erase=0.25, fill="reflection"),
 }
@@ -92,6 +95,8 @@ def augment_batch(x, aug: Augment, generator):
         x = torch.where((rand(n) < 0.5)[:, None, None, None], x.flip(3), x)
     if aug.vflip:
         x = torch.where((rand(n) < 0.5)[:, None, None, None], x.flip(2), x)
+    if aug.shift:
+        x = _shift_whole_pixels(x, int(aug.shift), aug.fill, generator)
     if aug.geometric:
         angle = (rand(n) * 2 - 1) * math.radians(aug.rotate)
         lo, hi = aug.scale
@@ -123,3 +128,26 @@ def augment_batch(x, aug: Augment, generator):
         x = x.masked_fill(box[:, None], 0.0)
     return x
 
+
+
+def _shift_whole_pixels(x, r: int, fill: str, generator):
+    """Shift each image by its own whole-pixel offset in [-r, r] along each axis.
+
+    A random crop of the batch padded by ``r``, done with two gathers for the whole batch:
+    unlike the resampling of ``translate`` it never blurs, and it costs about a fifth of
+    an affine resample (0.5 vs 2.6 ms for 256 28x28 images on 2 cores).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    n, c, h, w = x.shape
+    r = min(r, h - 1, w - 1)
+    if r <= 0:
+        return x
+    xp = F.pad(x, (r, r, r, r), mode="reflect" if fill == "reflection" else "constant")
+    dy = torch.randint(0, 2 * r + 1, (n,), generator=generator).to(x.device)
+    dx = torch.randint(0, 2 * r + 1, (n,), generator=generator).to(x.device)
+    rows = (torch.arange(h, device=x.device)[None, :] + dy[:, None])[:, None, :, None].expand(n, c, h, w + 2 * r)
+    xp = xp.gather(2, rows)
+    cols = (torch.arange(w, device=x.device)[None, :] + dx[:, None])[:, None, None, :].expand(n, c, h, w)
+    return xp.gather(3, cols)
