@@ -198,3 +198,8 @@ def test_close_pairs_finds_exactly_the_pairs_a_full_comparison_finds():
     assert (got[:, 2] == dist[got[:, 0], got[:, 1]]).all()
     assert (got[:, 0] < got[:, 1]).all()
     assert len(close_pairs(bits[:1], 6)) == 0
+    small_batches = close_pairs(bits, 6, batch_pairs=50)  # candidates made 50 at a time
+    assert sorted(map(tuple, small_batches.tolist())) == sorted(map(tuple, got.tolist()))
+    odd_width = close_pairs(bits[:, :40], 3)  # a code that is not a whole 64-bit word
+    d40 = (40 - signs[:, :40] @ signs[:, :40].T) // 2
+    assert len(odd_width) == int(np.triu(d40 <= 3, 1).sum())

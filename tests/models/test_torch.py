@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -44,6 +45,20 @@ def test_cnn_tta_and_the_same_estimator_api(cnn, parts):
         cnn.set_params(tta=False)
     assert with_tta.shape == (len(parts.test), 10)
     assert not np.allclose(with_tta, cnn.predict_proba(parts.test))
+    cnn.set_params(tta="flip")  # flips only: digits were trained without them, so nothing changes
+    try:
+        flip_only = cnn.predict_proba(parts.test)
+    finally:
+        cnn.set_params(tta=False)
+    np.testing.assert_array_equal(flip_only, cnn.predict_proba(parts.test))
+    assert cnn.estimator_.tta_mode("flip") is None and cnn.estimator_.tta_mode(True) == "shift"
+    from trueclass.training import PRESETS
+
+    backend = copy.copy(cnn.estimator_)
+    backend.augment_ = PRESETS["clothing"]  # a model trained with flips gets the flip
+    assert backend.tta_mode("flip") == "hflip" and backend.tta_mode(True) == "hflip" and backend.tta_mode(False) is None
+    with pytest.raises(tc.TrueclassError, match="tta must be False, True or 'flip', not 'mirror'"):
+        tc.ImageClassifier("cnn", tta="mirror", epochs=1).fit(parts.train)
     from sklearn.base import clone
 
     twin = clone(cnn)

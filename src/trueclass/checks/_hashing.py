@@ -2,10 +2,9 @@
 pairs of images whose perceptual hashes differ in at most a few bits.
 
 The perceptual hash is imagehash's ``phash`` (32x32 grey, 2-D DCT, the 8x8 lowest
-frequencies against their median): about 60 microseconds an image here, 4 s for
-Fashion-MNIST's 70,000. Finding the close pairs among all of them is ours: one matrix
-product of the +-1 bit vectors per block of rows (distance = (64 - dot) / 2), a few
-seconds for 70,000 images where comparing hash objects pair by pair in Python would take
+frequencies against their median): about 90 microseconds an image here, 6 s for
+Fashion-MNIST's 70,000. Finding the close pairs among all of them is ours (multi-index
+hashing, see close_pairs): comparing hash objects pair by pair in Python would take
 hours.
 """
 
@@ -53,31 +52,61 @@ def phash_bits(images: np.ndarray) -> np.ndarray:
     return out
 
 
-def close_pairs(bits: np.ndarray, max_distance: int, *, block: int = 2048) -> np.ndarray:
+def close_pairs(bits: np.ndarray, max_distance: int, *, batch_pairs: int = 4_000_000) -> np.ndarray:
     """(P, 3) int array of (i, j, hamming distance) with i < j and distance <= max_distance.
 
-    With bits as +-1 vectors, distance = (64 - dot) / 2, so a block of rows against all
-    later rows is one float32 matrix product (exact for 64-element integer sums).
+    Multi-index hashing: deal the bits into ``max_distance + 1`` interleaved chunks; two
+    codes within ``max_distance`` bits agree exactly on at least one chunk (pigeonhole),
+    so only images sharing a chunk's value are compared, by popcount of the XOR of their
+    packed codes. Interleaving matters: the low DCT frequencies of photographs of one
+    kind agree often, and chunks of neighbouring bits made buckets of 19,000 images. On
+    Fashion-MNIST's 70,000 hashes this checks ~94 million candidates instead of all 2.4
+    billion pairs: 4.5 s where a blocked matrix product of +-1 vectors took 11 s, with
+    the same pairs (a test compares it with the full comparison). Candidates are made
+    ``batch_pairs`` at a time, so memory stays bounded whatever the bucket sizes.
     """
+    bits = np.asarray(bits, dtype=bool)
     n = len(bits)
     if n < 2:
         return np.zeros((0, 3), dtype=np.int64)
-    s = np.where(bits, 1.0, -1.0).astype(np.float32)
-    width = bits.shape[1]
-    need = width - 2 * max_distance  # dot >= need  <=>  distance <= max_distance
-    out = []
-    for start in range(0, n, block):
-        stop = min(n, start + block)
-        dots = s[start:stop] @ s[start:].T  # rows start..stop against columns start..n
-        ii, jj = np.nonzero(dots >= need - 0.5)
-        jj = jj + start
-        ii = ii + start
-        keep = jj > ii
-        ii, jj = ii[keep], jj[keep]
-        if len(ii):
-            d = ((width - dots[ii - start, jj - start]) / 2).round().astype(np.int64)
-            out.append(np.stack([ii, jj, d], axis=1))
-    return np.concatenate(out) if out else np.zeros((0, 3), dtype=np.int64)
+    packed = np.packbits(bits, axis=1)
+    words = np.zeros((n, -(-packed.shape[1] // 8) * 8), dtype=np.uint8)
+    words[:, : packed.shape[1]] = packed
+    codes = words.view(np.uint64)  # (n, 64-bit words): the XOR's popcount is the distance
+    n_chunks = min(max_distance + 1, bits.shape[1])
+    found = []
+    for c in range(n_chunks):
+        sub = bits[:, c::n_chunks]
+        key = (sub.astype(np.uint64) << np.arange(sub.shape[1], dtype=np.uint64)).sum(axis=1)
+        order = np.argsort(key, kind="stable")
+        for left, right in _pairs_within_runs(key[order], batch_pairs):
+            i, j = order[left], order[right]
+            dist = np.bitwise_count(codes[i] ^ codes[j]).sum(axis=1, dtype=np.int64)
+            keep = dist <= max_distance
+            i, j = i[keep], j[keep]
+            found.append(np.stack([np.minimum(i, j), np.maximum(i, j), dist[keep]], axis=1))
+    pairs = np.concatenate(found) if found else np.zeros((0, 3), dtype=np.int64)
+    _, first = np.unique(pairs[:, 0] * n + pairs[:, 1], return_index=True)  # pairs sharing several chunks
+    return pairs[first]
+
+
+def _pairs_within_runs(sorted_keys: np.ndarray, batch_pairs: int):
+    """Yield (left, right) position arrays of every pair a < b inside each run of equal
+    values of a sorted array, at most about ``batch_pairs`` pairs at a time."""
+    n = len(sorted_keys)
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    lengths = np.diff(np.r_[starts, n])
+    pos = np.arange(n)
+    partners = np.repeat(starts + lengths, lengths) - pos - 1  # later members of the same run
+    ends = np.cumsum(partners)
+    bounds = np.unique(np.r_[0, np.searchsorted(ends, np.arange(batch_pairs, int(ends[-1]), batch_pairs)), n])
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        part = partners[a:b]
+        total = int(part.sum())
+        if total:
+            left = np.repeat(pos[a:b], part)
+            offset = np.arange(total) - np.repeat(np.cumsum(part) - part, part)
+            yield left, left + 1 + offset
 
 
 def groups_from_pairs(n: int, pairs: np.ndarray) -> np.ndarray:

@@ -253,7 +253,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         """Probabilities (N, n_classes), columns in the order of ``classes_``."""
         feats = self._features(X)
         if get_spec(self.model).family == "torch":
-            raw = self.estimator_.predict_proba(feats, tta=bool(getattr(self, "tta", False)))
+            raw = self.estimator_.predict_proba(feats, tta=getattr(self, "tta", False) or False)
         else:
             raw = self.estimator_.predict_proba(feats)
         raw = np.asarray(raw, dtype=np.float64)
