@@ -1,6 +1,6 @@
 """Transfer learning, shown honestly: 10 digits a class, from scratch or from Fashion-MNIST.
 
-1. Train trueclass's cnn on Fashion-MNIST (quick recipe) and keep its run folder.
+1. Train trueclass's cnn on Fashion-MNIST for 3 epochs and keep its run folder.
 2. For 5 seeds, draw 10 training images per class from a stratified 80/20 split of the
    digits (upscaled to 28x28), and train the cnn on them twice: from scratch, and
    starting from the Fashion-MNIST weights (--weights). Both are tested on the same
