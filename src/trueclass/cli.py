@@ -194,9 +194,12 @@ def train(source: str, model: str | None, test_size: float, val_size: float | No
         lines.append(f"Leak gate: {lk['images_moved']} duplicate images moved so each group sits on one side.")
     au = m.get("audit")
     if au:
-        lines.append(f"Audit: {au['n_duplicate_groups']} duplicate groups, {au['n_conflicts']} with conflicting "
-                     f"labels, {au['n_label_issues']} likely label errors, {au['n_outliers']} odd images "
-                     "(audit.json)")
+        def count(n: int, word: str) -> str:
+            return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+        lines.append(f"Audit: {count(au['n_duplicate_groups'], 'duplicate group')}, {au['n_conflicts']} with "
+                     f"conflicting labels, {count(au['n_label_issues'], 'likely label error')}, "
+                     f"{count(au['n_outliers'], 'odd image')} (audit.json)")
     base = (m.get("baselines") or {}).get("logistic_regression")
     if base and base.get("accuracy") is not None:
         lines.append(f"Quick logistic regression on the pixels: {base['accuracy']:.2%}")
