@@ -465,10 +465,7 @@ def diagnose(clf: Any, ev: Any, train_ds: Dataset, training: dict[str, Any] | No
     rng = np.random.default_rng(seed)
     n = min(len(train_ds), TRAIN_ACCURACY_SAMPLE)
     sub = train_ds.subset(np.sort(rng.choice(len(train_ds), n, replace=False)))
-    if train_ds.multilabel:
-        train_acc = float((((clf.predict_proba(sub) >= clf.thresholds_) == (sub.labels > 0)).all(axis=1)).mean())
-    else:
-        train_acc = float(np.mean(clf.predict_proba(sub).argmax(axis=1) == clf.label_indices(sub, "training")))
+    train_acc = clf.score(sub)  # subset accuracy for several labels per image
     what = "all training images" if n == len(train_ds) else f"{n:,} training images drawn at random"
     return training_verdict(acc, ci, train_acc, None, train_accuracy_on=what)
 
@@ -515,12 +512,8 @@ def _shuffled_label_check(parts: Split, test_ds: Dataset, model: str, params: di
     shuffled = replace(parts.train, labels=parts.train.labels[rng.permutation(len(parts.train))])
     clf = ImageClassifier(model, **params)
     clf.fit(shuffled, **({"val": parts.val} if spec.family == "torch" else {}))
-    if shuffled.multilabel:
-        acc = float(np.mean((clf.predict(test_ds) == (test_ds.labels > 0)).all(axis=1)))
-        k = int(round(acc * len(test_ds)))
-    else:
-        k = int(np.sum(clf.predict_proba(test_ds).argmax(1) == clf.label_indices(test_ds)))
     n = len(test_ds)
+    k = int(round(clf.score(test_ds) * n))  # subset accuracy for several labels per image
     lo, hi = wilson_interval(k, n)
     base = ev.baselines if hasattr(ev, "baselines") else {"chance": 0.0, "majority": 0.0}
     level = max(base["chance"], base["majority"])
