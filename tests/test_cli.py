@@ -98,6 +98,12 @@ def test_datasets_and_models_commands():
     assert res.exit_code == 1 and "No model matches" in res.output
 
 
+def test_models_are_listed_in_one_order_whatever_was_imported_first():
+    code = "import trueclass.models._torch; from trueclass.models import list_models; print(list_models())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    assert out.strip() == "['logreg', 'knn', 'svm', 'forest', 'cnn', 'timm:<name>']"
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
@@ -106,6 +112,7 @@ def test_datasets_and_models_commands():
         (["train", "digits", "--test-size", "2"], "test_size must be a fraction"),
         (["train", "digits", "-p", "C"], "--param takes KEY=VALUE"),
         (["evaluate", "nowhere", "digits"], "No such model folder"),
+        (["train", "digits", "-p", "tta=mirror"], "tta must be False, True or 'flip', not 'mirror'"),
     ],
 )
 def test_errors_are_sentences_not_tracebacks(args, message, tmp_path):
@@ -114,6 +121,7 @@ def test_errors_are_sentences_not_tracebacks(args, message, tmp_path):
     assert res.returncode == 1
     assert message in res.stderr
     assert "Traceback" not in res.stderr + res.stdout
+    assert not (tmp_path / "runs").exists()  # refused before any run folder was made
 
 
 def test_import_and_help_stay_light():

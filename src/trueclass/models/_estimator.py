@@ -214,6 +214,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 f"{unknown[0]!r} is not a parameter of model {self.model!r}; it takes "
                 f"{', '.join(spec.defaults) or 'no parameters'}."
             )
+        if spec.check is not None:
+            spec.check(params)
         return spec, params
 
     def _raw_images(self, ds: Any) -> np.ndarray:

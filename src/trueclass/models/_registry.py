@@ -20,7 +20,8 @@ class ModelSpec:
     suit the model (too few images a class, say).
     ``prepare(images, value_max)`` turns float images (N, H, W, C) in the data's own
     units into what the backend takes. ``defaults`` are the hyperparameters a user may
-    set, with their default values.
+    set, with their default values; ``check(params)``, when given, raises a
+    TrueclassError for a value that means nothing, before any run folder or training.
     """
 
     name: str
@@ -31,6 +32,7 @@ class ModelSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     accepts_random_state: bool = False
     save_format: str = "skops"
+    check: Callable[[dict[str, Any]], None] | None = None
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -50,6 +52,11 @@ def _ensure_loaded() -> None:
     from . import _pixel, _torch  # noqa: F401
 
 
+def _ordered() -> list[str]:
+    """Registered names, pixel models first, whichever module happened to be imported first."""
+    return sorted(MODELS, key=lambda n: MODELS[n].family != "pixel")  # stable within a family
+
+
 def get_spec(name: str) -> ModelSpec:
     _ensure_loaded()
     if isinstance(name, str) and name.startswith("timm:") and len(name) > 5:
@@ -62,7 +69,7 @@ def get_spec(name: str) -> ModelSpec:
         close = fnmatch.filter(MODELS, f"*{str(name)[:3]}*") if isinstance(name, str) else []
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise TrueclassError(
-            f"There is no model named {name!r}.{hint} Choose one of: {', '.join(MODELS)} "
+            f"There is no model named {name!r}.{hint} Choose one of: {', '.join(_ordered())} "
             "(`trueclass models` lists them)."
         ) from None
 
@@ -70,5 +77,5 @@ def get_spec(name: str) -> ModelSpec:
 def list_models(pattern: str = "*") -> list[str]:
     """Registered model names matching a shell-style ``pattern``, in registry order."""
     _ensure_loaded()
-    names = list(MODELS) + ["timm:<name>"]
+    names = _ordered() + ["timm:<name>"]
     return [n for n in names if fnmatch.fnmatch(n, pattern)]

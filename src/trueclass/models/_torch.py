@@ -67,6 +67,16 @@ TIMM_DEFAULTS: dict[str, Any] = {
 }
 
 
+def check_tta(tta: Any) -> None:
+    """A sentence for a ``tta`` value that means nothing."""
+    if tta not in (None, False, True, "flip"):
+        raise TrueclassError(f"tta must be False, True or 'flip', not {tta!r}.")
+
+
+def _check_params(params: dict[str, Any]) -> None:
+    check_tta(params.get("tta"))
+
+
 def to_nchw(images: np.ndarray, value_max: int) -> dict[str, Any]:
     """Images (N, H, W, C) as (N, C, H, W), kept as uint8 when they are, with their scale."""
     arr = np.asarray(images)
@@ -146,7 +156,6 @@ class TorchBackend:
         from ..training._trainer import TrainConfig, Trainer
 
         p = self.params
-        self.tta_mode(p.get("tta"))  # a wrong value is a sentence now, not after training
         x_all, scale = X["x"], X["scale"]
         y = np.asarray(y)
         if val is None and p["val_fraction"] and p["val_fraction"] > 0:
@@ -246,8 +255,7 @@ class TorchBackend:
     def tta_mode(self, tta: bool | str | None) -> str | None:
         """What test-time augmentation ``tta`` means for this model: "hflip" for a model
         trained with flips, else "shift" (1-pixel shifts) for True and nothing for "flip"."""
-        if tta not in (None, False, True, "flip"):
-            raise TrueclassError(f"tta must be False, True or 'flip', not {tta!r}.")
+        check_tta(tta)
         flips = getattr(self, "augment_", None) is not None and self.augment_.hflip
         if tta is True:
             return "hflip" if flips else "shift"
@@ -360,6 +368,7 @@ register_model(ModelSpec(
     defaults=CNN_DEFAULTS,
     accepts_random_state=True,
     save_format="safetensors",
+    check=_check_params,
 ))
 
 
@@ -374,5 +383,6 @@ def timm_spec(name: str) -> ModelSpec:
         defaults=TIMM_DEFAULTS,
         accepts_random_state=True,
         save_format="safetensors",
+        check=_check_params,
     )
 
