@@ -147,6 +147,17 @@ def test_audit_command_writes_json_and_strict_fails_on_leaks(presplit_with_leak,
     assert strict.returncode == 2 and "Strict audit failed: 2 leaked test images" in strict.stderr
 
 
+def test_counts_cover_every_leak_when_the_lists_are_cut(presplit_with_leak, monkeypatch):
+    from trueclass.checks import _audit
+
+    root, leaked = presplit_with_leak
+    monkeypatch.setattr(_audit, "LIST_LIMIT", 1)
+    result = audit(tc.load(root), label_issues=False)
+    assert len(result.report["leaks"]) == 1  # audit.json keeps one example...
+    assert result.n_leaks == result.report["n_leaks"] == 2  # ...and counts both
+    assert "leaks=2" in repr(result)
+
+
 def test_audit_command_on_a_missing_path(tmp_path):
     out = subprocess.run([sys.executable, "-m", "trueclass.cli", "audit", str(tmp_path / "nowhere")],
                          capture_output=True, text=True)

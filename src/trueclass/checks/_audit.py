@@ -56,14 +56,19 @@ class Duplicates:
     pairs: list[dict[str, Any]]  # {i, j, kind: exact|near, how, distance}
     groups: np.ndarray  # per image: the smallest index of its group (itself if alone)
 
-    def leaked_test(self, parts: np.ndarray) -> np.ndarray:
-        """Indices of test images with a duplicate outside the test part."""
-        out = set()
+    def test_leaks(self, parts: np.ndarray) -> list[tuple[int, int, dict[str, Any]]]:
+        """(test index, other index, pair) for each pair joining a test image to an image
+        of another part."""
+        out = []
         for p in self.pairs:
             a, b = parts[p["i"]], parts[p["j"]]
             if a != b and "test" in (a, b):
-                out.add(p["i"] if a == "test" else p["j"])
-        return np.asarray(sorted(out), dtype=np.int64)
+                out.append((p["i"], p["j"], p) if a == "test" else (p["j"], p["i"], p))
+        return out
+
+    def leaked_test(self, parts: np.ndarray) -> np.ndarray:
+        """Indices of test images with a duplicate outside the test part."""
+        return np.asarray(sorted({t for t, _, _ in self.test_leaks(parts)}), dtype=np.int64)
 
     def members(self) -> list[np.ndarray]:
         """Indices of each group of two or more images."""
@@ -86,11 +91,11 @@ class Audit:
 
     @property
     def n_leaks(self) -> int:
-        return len(self.report["leaks"])
+        return self.report["n_leaks"]  # the lists stop at LIST_LIMIT; the counts do not
 
     @property
     def n_conflicts(self) -> int:
-        return len(self.report["conflicts"])
+        return self.report["n_conflicts"]
 
     def summary(self) -> str:
         from ..report._text import format_audit
@@ -99,8 +104,8 @@ class Audit:
 
     def __repr__(self) -> str:
         r = self.report
-        return (f"Audit(images={r['n_images']}, duplicate_groups={len(r['duplicates'])}, leaks={len(r['leaks'])}, "
-                f"conflicts={len(r['conflicts'])}, label_issues={r['n_label_issues']}, outliers={r['n_outliers']})")
+        return (f"Audit(images={r['n_images']}, duplicate_groups={r['n_duplicate_groups']}, leaks={r['n_leaks']}, "
+                f"conflicts={r['n_conflicts']}, label_issues={r['n_label_issues']}, outliers={r['n_outliers']})")
 
 
 # -- duplicates ----------------------------------------------------------------------------------
@@ -373,13 +378,10 @@ def audit(
             conflicts.append(g)
     leaks = []
     if parts is not None:
-        for p in dups.pairs:
-            a, b = parts[p["i"]], parts[p["j"]]
-            if a != b and "test" in (a, b):
-                t, o = (p["i"], p["j"]) if a == "test" else (p["j"], p["i"])
-                leaks.append({"test_id": str(ds.ids[t]), "train_id": str(ds.ids[o]), "other_part": str(parts[o]),
-                              "kind": p["kind"], "distance": p["distance"], "test_index": int(t),
-                              "train_index": int(o), "same_label": labels_of[t] == labels_of[o]})
+        for t, o, p in dups.test_leaks(parts):
+            leaks.append({"test_id": str(ds.ids[t]), "train_id": str(ds.ids[o]), "other_part": str(parts[o]),
+                          "kind": p["kind"], "distance": p["distance"], "test_index": int(t),
+                          "train_index": int(o), "same_label": labels_of[t] == labels_of[o]})
     if on_progress:
         on_progress("audit: image properties", 0, 0)
     outliers = image_outliers(ds)
