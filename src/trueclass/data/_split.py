@@ -172,14 +172,13 @@ def split(
                 target = assignment[members.min()]
                 moved += int(np.sum(assignment[members] != target))
                 assignment[members] = target
-        if moved:
-            keep = lambda idx, part: [i for i in idx if assignment[i] == part]  # noqa: E731
-            arrivals = {p: [i for i in range(n) if assignment[i] == p] for p in ("train", "val", "test")}
+        if moved:  # each part keeps its images in their order; the ones that arrived follow, sorted
             new = {}
             for part, idx in (("train", train_idx), ("val", val_idx), ("test", test_idx)):
-                stay = keep(idx, part)
-                came = sorted(set(arrivals[part]) - set(stay))
-                new[part] = np.asarray(stay + came, dtype=np.int64)
+                idx = np.asarray(idx, dtype=np.int64)
+                stay = idx[assignment[idx] == part]
+                came = np.setdiff1d(np.flatnonzero(assignment == part), stay)
+                new[part] = np.concatenate([stay, came]).astype(np.int64)
             train_idx, val_idx, test_idx = new["train"], new["val"], new["test"]
     params = {
         "test_size": None if predefined else test_size,
