@@ -36,6 +36,8 @@ CORRECT_PER_CLASS = 24
 MAX_THUMBS = 3000
 #: Audit thumbnails kept: duplicate groups, leaks, label issues and odd images shown.
 AUDIT_SHOWN = 12
+#: Images shown of each duplicate group.
+GROUP_IMAGES = 6
 AUDIT_ARRAYS = "audit.npz"
 #: Images shown in the static galleries of the page.
 GALLERY_ERRORS = 40
@@ -103,15 +105,22 @@ def save_arrays(path: Path, evaluation: Any, display: np.ndarray) -> None:
     tmp.replace(path)
 
 
+def _audit_shown(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """What the card's audit section shows: duplicate groups (conflicting ones first, at
+    most GROUP_IMAGES images each), leaks, label issues and odd images. audit.npz keeps
+    thumbnails of exactly these images."""
+    groups = report["conflicts"] + [g for g in report["duplicates"] if len(set(g["labels"])) == 1]
+    return {"groups": [g | {"indices": g["indices"][:GROUP_IMAGES]} for g in groups[:AUDIT_SHOWN]],
+            "leaks": report["leaks"][:AUDIT_SHOWN],
+            "label_issues": report["label_issues"][: 2 * AUDIT_SHOWN],
+            "outliers": report["outliers"][:AUDIT_SHOWN]}
+
+
 def _audit_indices(report: dict[str, Any]) -> list[int]:
-    idx: list[int] = []
-    groups = report["conflicts"] + [g for g in report["duplicates"] if g not in report["conflicts"]]
-    for g in groups[:AUDIT_SHOWN]:
-        idx += g["indices"][:6]
-    for lk in report["leaks"][:AUDIT_SHOWN]:
-        idx += [lk["test_index"], lk["train_index"]]
-    idx += [it["index"] for it in report["label_issues"][: 2 * AUDIT_SHOWN]]
-    idx += [o["index"] for o in report["outliers"][:AUDIT_SHOWN]]
+    shown = _audit_shown(report)
+    idx = [i for g in shown["groups"] for i in g["indices"]]
+    idx += [i for lk in shown["leaks"] for i in (lk["test_index"], lk["train_index"])]
+    idx += [it["index"] for it in shown["label_issues"]] + [o["index"] for o in shown["outliers"]]
     return sorted(set(idx))
 
 
@@ -135,19 +144,18 @@ def _audit_view(report: dict[str, Any], path: Path) -> dict[str, Any] | None:
     def pic(i: int, caption: str) -> dict[str, Any]:
         return {"png": png.get(int(i)), "caption": caption}
 
-    groups = report["conflicts"] + [g for g in report["duplicates"] if g not in report["conflicts"]]
+    shown = _audit_shown(report)
     return {
         "groups": [{"conflict": len(set(g["labels"])) > 1, "kinds": g["kinds"],
                     "images": [pic(i, f"{lab}{' · ' + p if p else ''}")
-                               for i, lab, p in zip(g["indices"][:6], g["labels"], (g.get("parts") or [""] * 6))]}
-                   for g in groups[:AUDIT_SHOWN]],
+                               for i, lab, p in zip(g["indices"], g["labels"], g.get("parts") or [""] * GROUP_IMAGES)]}
+                   for g in shown["groups"]],
         "leaks": [{"kind": lk["kind"], "images": [pic(lk["test_index"], f"test: {lk['test_id']}"),
                                                  pic(lk["train_index"], f"{lk['other_part']}: {lk['train_id']}")]}
-                  for lk in report["leaks"][:AUDIT_SHOWN]],
+                  for lk in shown["leaks"]],
         "label_issues": [pic(it["index"], f"{it['given']} → {it['suggested']}?") | {"id": it["id"]}
-                         for it in report["label_issues"][: 2 * AUDIT_SHOWN]],
-        "outliers": [pic(o["index"], ", ".join(o["reasons"])) | {"id": o["id"]}
-                     for o in report["outliers"][:AUDIT_SHOWN]],
+                         for it in shown["label_issues"]],
+        "outliers": [pic(o["index"], ", ".join(o["reasons"])) | {"id": o["id"]} for o in shown["outliers"]],
     }
 
 
