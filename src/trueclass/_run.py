@@ -670,7 +670,6 @@ def test_part_for(clf: Any, ds: Dataset) -> tuple[Dataset, Split | None, str]:
     return ds, None, "every image of the source"
 
 
-
 def evaluate_run(
     model_path: str | Path,
     source: str | Path | Dataset,

@@ -128,3 +128,19 @@ def test_shuffle_check_passes_and_raises_the_alarm_on_a_leak(tmp_path, monkeypat
 def test_quick_logistic_regression_baseline_is_on_every_run(digits_run):
     lr = digits_run.metrics["baselines"]["logistic_regression"]
     assert 0.9 < lr["accuracy"] <= 1 and lr["n_train"] == digits_run.metrics["n_train"]
+
+
+def test_stress_knows_which_flips_and_rotations_the_model_trained_with(digits_run, tmp_path):
+    pytest.importorskip("torch")
+    from trueclass.checks._stress import _augment_uses
+
+    assert _augment_uses(digits_run.model) == set()  # a pixel model trains on the images as they are
+    ds = tc.load("digits")
+    parts = tc.split(ds, seed=0)
+    net = tc.ImageClassifier("cnn", epochs=1).fit(parts.train)  # the digits preset: small rotations, no flips
+    assert _augment_uses(net) == {"rotation"}
+    net.save(tmp_path / "m")
+    assert _augment_uses(tc.load_model(tmp_path / "m")) == {"rotation"}  # and a loaded model remembers
+    data, _ = stress_test(net, parts.test, perturbations={"rotation": [20], "hflip": [1]})
+    assert data["augmentations_used_in_training"] == ["rotation"]
+    assert data["class_changes"]["rotation"]["used_in_training"] and not data["class_changes"]["hflip"]["used_in_training"]

@@ -96,24 +96,12 @@ def perturb(images: np.ndarray, name: str, severity: float, seed: int = 0) -> np
 
 
 def _augment_uses(model: Any) -> set[str]:
-    """Which flips and rotations the model was trained with (networks only)."""
-    params = {}
-    try:
-        params = model.metadata_.get("augment_used") or {}
-    except AttributeError:
-        pass
-    est = getattr(model, "estimator_", None)
-    aug = getattr(est, "augment_", None)
-    if aug is not None:
-        params = aug.to_dict()
-    used = set()
-    if params.get("hflip"):
-        used.add("hflip")
-    if params.get("vflip"):
-        used.add("vflip")
-    if params.get("rotate") or params.get("rotation"):
-        used.add("rotation")
-    return used
+    """Which flips and rotations the model was trained with (networks keep their
+    augmentation, trained or loaded; pixel models have none)."""
+    aug = getattr(getattr(model, "estimator_", None), "augment_", None)
+    if aug is None:
+        return set()
+    return {name for name, on in (("hflip", aug.hflip), ("vflip", aug.vflip), ("rotation", aug.rotate)) if on}
 
 
 def stress_test(model: Any, test: Any, *, perturbations: dict[str, list[float]] | None = None,
