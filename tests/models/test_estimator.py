@@ -96,8 +96,8 @@ def test_beginner_mistakes_get_sentences(digits_xy):
         tc.ImageClassifier("cnnn").fit(Xtr, ytr)
     with pytest.raises(tc.TrueclassError, match="'depth' is not a parameter of model 'knn'"):
         tc.ImageClassifier("knn", depth=3).fit(Xtr, ytr)
-    with pytest.raises(tc.TrueclassError, match="not a square image"):
-        tc.ImageClassifier("knn").fit(np.zeros((10, 15)), np.arange(10) % 2)
+    with pytest.raises(tc.TrueclassError, match="not a square image, and a network needs images"):
+        tc.ImageClassifier("cnn").fit(np.zeros((10, 15)), np.arange(10) % 2)
 
 
 def test_small_sets_get_sentences():

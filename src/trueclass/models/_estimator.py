@@ -31,13 +31,16 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    model : a registered model name (``trueclass.list_models()``): "logreg", "knn",
-        "svm", "forest".
+    model : a registered model name (``trueclass.list_models()``): "cnn", "logreg",
+        "knn", "svm", "forest", "timm:<name>".
     **params : the model's hyperparameters (``C=1.0`` for logreg, ...); unset ones take
-        the model's defaults, which ``get_params()`` shows.
+        the model's defaults, which ``get_params()`` shows. They read as attributes
+        (``clf.C``) and change with ``set_params``.
 
     ``fit`` takes a :class:`~trueclass.Dataset`, or ``(X, y)`` with ``X`` of shape
-    (N, H, W), (N, H, W, C) or square-flattened (N, H*W), as ``load_digits().data`` is.
+    (N, H, W), (N, H, W, C) or flattened rows (N, F), as ``load_digits().data`` is: a
+    row of H*H values is an H x H image, any other row a 1 x F image (pixel models
+    only; a network needs images).
 
     Learned attributes: ``classes_``, ``image_shape_`` (H, W, C), ``value_max_``,
     ``n_features_in_``, ``estimator_`` (the fitted backend), ``train_seconds_``,
@@ -46,9 +49,21 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, model: str = DEFAULT_MODEL, **params: Any):
         self.model = model
-        for key, value in params.items():
-            setattr(self, key, value)
-        self._given = tuple(params)
+        # private, so scikit-learn's checks see __init__ set its parameters and nothing else
+        self._params = dict(params)
+
+    def __getattr__(self, name: str) -> Any:
+        # a model hyperparameter read as an attribute (clf.C, clf.n_neighbors); fitted
+        # attributes (ending in "_") and private names are never answered from here
+        params = self.__dict__.get("_params")
+        if params is None or name.startswith("_") or name.endswith("_"):
+            raise AttributeError(name)
+        if name in params:
+            return params[name]
+        defaults = self._spec_defaults()
+        if name in defaults:
+            return defaults[name]
+        raise AttributeError(f"'ImageClassifier' object has no attribute {name!r}")
 
     # -- scikit-learn's parameter protocol ---------------------------------------------
     def _spec_defaults(self) -> dict[str, Any]:
@@ -61,9 +76,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     def get_params(self, deep: bool = True) -> dict[str, Any]:  # noqa: ARG002 - no nested estimators
         out: dict[str, Any] = {"model": self.model}
         for key, default in self._spec_defaults().items():
-            out[key] = getattr(self, key, default)
-        for key in getattr(self, "_given", ()):
-            out.setdefault(key, getattr(self, key))
+            out[key] = self._params.get(key, default)
+        for key, value in self._params.items():
+            out.setdefault(key, value)
         return out
 
     def set_params(self, **params: Any) -> "ImageClassifier":
@@ -76,7 +91,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                     f"{key!r} is not a parameter of model {self.model!r}; it takes "
                     f"{', '.join(k for k in valid if k != 'model')}."
                 )
-            setattr(self, key, value)
+            self._params[key] = value
         return self
 
     def __repr__(self, N_CHAR_MAX: int = 700) -> str:  # noqa: N803 - scikit-learn's signature
@@ -103,21 +118,16 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                     "part": X.provenance.get("part")}
             return X.images, X.labels, classes, X.value_max, info
         if y is None:
-            raise TrueclassError("fit(X, y) needs the labels y as well as the images X (or pass a Dataset).")
-        images = _as_images(X)
-        y = np.asarray(y)
-        if y.ndim == 2 and y.size and np.isin(y, (0, 1)).all():  # a 0/1 indicator matrix: multi-label
-            if len(y) != len(images):
-                raise TrueclassError(f"X has {len(images)} images but y has {len(y)} rows; they must match.")
-            value_max = _guess_value_max(np.asarray(X), images)
+            raise TrueclassError("fit(X, y) needs the labels y as well as the images X (or pass a Dataset): "
+                                 "this estimator requires y to be passed, but the target y is None.")
+        raw = _checked_array(X)
+        y = _checked_labels(y, len(raw))  # the labels first: their sentences hold for any X
+        images = _as_images(raw, rows_as_images=not get_spec(self.model).is_network)
+        value_max = _guess_value_max(raw, images)
+        if y.ndim == 2:  # a 0/1 indicator matrix: several labels per image
             return images, y.astype(np.int64), np.arange(y.shape[1]), value_max, {"source": "arrays",
                                                                                    "n_images": len(images)}
-        if y.ndim != 1:
-            raise TrueclassError(f"y must hold one label per image; it has shape {y.shape}.")
-        if len(y) != len(images):
-            raise TrueclassError(f"X has {len(images)} images but y has {len(y)} labels; they must match.")
         classes, idx = np.unique(y, return_inverse=True)
-        value_max = _guess_value_max(np.asarray(X), images)
         return images, idx, classes, value_max, {"source": "arrays", "n_images": len(images)}
 
     def _check_fitted(self) -> None:
@@ -132,7 +142,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(X, Dataset):
             images = self._raw_images(X)
         else:
-            arr = np.asarray(X)
+            arr = _checked_array(X, allow_1d=False)
             if arr.ndim == 2 and arr.shape == (h, w) and arr.shape[1] != h * w * c:
                 arr = arr[None]  # one image given on its own
             elif arr.ndim == 3 and arr.shape == (h, w, c) and c in (1, 3) and arr.shape[0] != h:
@@ -149,8 +159,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 f"This model was trained on {kind[c]} images; these are {kind.get(images.shape[3], images.shape[3])}. "
                 f"Load them with color_mode={'L' if c == 1 else 'RGB'!r}."
             )
-        spec = get_spec(self.model)
-        return spec.prepare(images, self.value_max_)
+        return get_spec(self.model).prepare(images, self.value_max_)
 
     # -- the estimator API ----------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, *, val: Any = None, on_progress: Any = None,
@@ -169,32 +178,30 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if len(images) == 0:
             raise TrueclassError("There are no images to train on.")
         multilabel = y_idx.ndim == 2
-        if multilabel and spec.family != "torch":
+        if multilabel and not spec.is_network:
             raise TrueclassError(
                 f"Several labels per image need a neural network (cnn or timm:<name>); {self.model!r} takes one."
             )
-        if not multilabel and len(np.unique(y_idx)) < 2:
-            raise TrueclassError(
-                f"All {len(y_idx)} training images have the same label ({classes[y_idx[0]]!r}); "
-                "a classifier needs at least two classes."
-            )
+        if not multilabel:
+            _need_two_classes(classes[y_idx])
+        for attr in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+            delattr(self, attr)  # a second fit starts from nothing
         self.image_shape_ = tuple(int(v) for v in images.shape[1:])
         self.value_max_ = int(value_max)
         self.classes_ = classes
         self.n_features_in_ = int(np.prod(self.image_shape_))
         self.multilabel_ = multilabel
-        estimator = spec.build(params, y_idx, random_state, n_classes=len(classes), multilabel=multilabel)
+        backend = spec.build(params, y_idx, random_state, n_classes=len(classes), multilabel=multilabel)
+        val_data = None
+        if spec.is_network and val is not None and len(val):
+            val_data = (spec.prepare(self._raw_images(val), self.value_max_), self.label_indices(val, "validation"))
         t0 = time.perf_counter()
-        if spec.family == "torch":
-            val_data = None
-            if val is not None and len(val):
-                val_data = (spec.prepare(self._raw_images(val), self.value_max_), self.label_indices(val, "validation"))
-            estimator.fit(spec.prepare(images, self.value_max_), y_idx, val=val_data, on_progress=on_progress,
-                          checkpoint=checkpoint, resume=resume, source=info.get("source"))
-        else:
-            estimator.fit(spec.prepare(images, self.value_max_), y_idx)
+        backend.fit(spec.prepare(images, self.value_max_), y_idx, val=val_data, on_progress=on_progress,
+                    checkpoint=checkpoint, resume=resume, source=info.get("source"))
         self.train_seconds_ = time.perf_counter() - t0
-        self.estimator_ = estimator
+        self.estimator_ = backend
+        if getattr(backend, "n_iter_", None) is not None:
+            self.n_iter_ = backend.n_iter_
         self.training_ = info
         self.thresholds_ = np.full(len(classes), 0.5)
         if multilabel and val is not None and len(val):
@@ -202,6 +209,23 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
             self.thresholds_ = choose_label_thresholds(self.label_indices(val, "validation"), self.predict_proba(val))
         return self
+
+    @classmethod
+    def _from_saved(cls, meta: dict[str, Any], backend: Any) -> "ImageClassifier":
+        """The estimator of a model folder: its parameters, fitted attributes and backend."""
+        model = cls(meta["model"], **meta.get("params", {}))
+        dtype = {"int": np.int64, "float": np.float64, "bool": bool, "str": str}[meta.get("classes_type", "str")]
+        model.classes_ = np.asarray(meta["classes"], dtype=dtype)
+        model.image_shape_ = (int(meta["image_size"][0]), int(meta["image_size"][1]), int(meta["channels"]))
+        model.value_max_ = int(meta["value_max"])
+        model.n_features_in_ = int(np.prod(model.image_shape_))
+        model.estimator_ = backend
+        model.training_ = meta.get("training", {})
+        model.train_seconds_ = model.training_.get("train_seconds")
+        model.multilabel_ = bool(meta.get("multilabel", False))
+        model.thresholds_ = np.asarray(meta.get("label_thresholds") or [0.5] * len(model.classes_), dtype=np.float64)
+        model.metadata_ = meta
+        return model
 
     def check_params(self) -> tuple[Any, dict[str, Any]]:
         """The model's spec and hyperparameters; a sentence for an unknown name."""
@@ -249,16 +273,12 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     def history_(self) -> list[dict[str, Any]]:
         """Per-epoch train and validation loss and accuracy (neural networks only)."""
         self._check_fitted()
-        return list(getattr(self.estimator_, "history_", []))
+        return list(self.estimator_.history_)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probabilities (N, n_classes), columns in the order of ``classes_``."""
         feats = self._features(X)
-        if get_spec(self.model).family == "torch":
-            raw = self.estimator_.predict_proba(feats, tta=getattr(self, "tta", False) or False)
-        else:
-            raw = self.estimator_.predict_proba(feats)
-        raw = np.asarray(raw, dtype=np.float64)
+        raw = np.asarray(self.estimator_.predict_proba(feats, tta=self._params.get("tta")), dtype=np.float64)
         probs = np.zeros((raw.shape[0], len(self.classes_)))
         probs[:, np.asarray(self.estimator_.classes_, dtype=np.int64)] = raw
         return probs
@@ -290,30 +310,87 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         return save_model(self, path, **extra)
 
 
-def _as_images(X: Any, expected: tuple[int, int, int] | None = None) -> np.ndarray:
-    """Any accepted array layout as float64 (N, H, W, C), values untouched."""
+def _checked_array(X: Any, *, allow_1d: bool = False) -> np.ndarray:
+    """``X`` as a numeric array, with scikit-learn's own checks (and their sentences) for
+    sparse, complex, non-numeric, NaN/inf and empty input."""
+    import scipy.sparse as sp
+    from sklearn.utils import check_array
+
+    if sp.issparse(X):
+        raise TrueclassError("Sparse data was passed, but images are dense arrays; pass X.toarray() instead.")
     try:
         arr = np.asarray(X)
-    except (TypeError, ValueError) as exc:
-        raise TrueclassError(f"The images could not be read as an array ({exc}).") from None
-    if arr.dtype == object:
+    except ValueError:
+        arr = np.empty(0, dtype=object)
+    if arr.dtype == object and (arr.ndim == 1 or arr.size == 0) and len(X):
         raise TrueclassError("The images must all have the same size; resize them first (trueclass.load does it).")
-    if arr.dtype.kind not in "uifb":
-        raise TrueclassError(f"Images must be numbers; got values of type {arr.dtype}.")
+    try:
+        return check_array(arr, allow_nd=True, ensure_2d=not allow_1d, dtype="numeric", ensure_min_samples=1,
+                           input_name="X")
+    except ValueError as exc:
+        raise TrueclassError(str(exc)) from None
+
+
+def _checked_labels(y: Any, n: int) -> np.ndarray:
+    """One label per image (or a 0/1 indicator matrix for several labels per image)."""
+    import warnings
+
+    from sklearn.exceptions import DataConversionWarning
+    from sklearn.utils.multiclass import type_of_target
+
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn("A column-vector y was passed when a 1d array was expected; it was flattened.",
+                      DataConversionWarning, stacklevel=3)
+        y = y.ravel()
+    if len(y) != n:
+        raise TrueclassError(f"X has {n} images but y has {len(y)} {'rows' if y.ndim == 2 else 'labels'}; "
+                             "they must match.")
+    kind = type_of_target(y, input_name="y")
+    if kind == "multilabel-indicator":
+        return y
+    if y.ndim != 1:
+        raise TrueclassError(f"y must hold one label per image; it has shape {y.shape}.")
+    if kind not in ("binary", "multiclass"):
+        raise TrueclassError(
+            f"Unknown label type: {kind}. y must hold class labels (names or whole numbers), not measurements; "
+            "a classifier predicts classes."
+        )
+    _need_two_classes(y)
+    return y
+
+
+def _need_two_classes(y: np.ndarray) -> None:
+    if len(y) and len(np.unique(y)) < 2:
+        raise TrueclassError(
+            f"All {len(y)} training images have the same label ({y[0]!r}): there is only one class, and a "
+            "classifier needs at least two."
+        )
+
+
+def _as_images(arr: np.ndarray, expected: tuple[int, int, int] | None = None, *,
+               rows_as_images: bool = True) -> np.ndarray:
+    """Any accepted array layout as float64 (N, H, W, C), values untouched.
+
+    A row of H*H values is an H x H image; any other row is a 1 x F image when
+    ``rows_as_images`` (pixel models see only the flattened values anyway)."""
     if arr.ndim == 2:
         n, d = arr.shape
-        if expected is not None and d == int(np.prod(expected)):
+        if expected is not None:
+            if d != int(np.prod(expected)):
+                raise TrueclassError(
+                    f"X has {d} features, but ImageClassifier is expecting {int(np.prod(expected))} features as "
+                    f"input: this model takes {expected[1]}x{expected[0]} images."
+                )
             return arr.reshape(n, *expected).astype(np.float64)
         side = int(round(np.sqrt(d)))
         if side * side == d:
             return arr.reshape(n, side, side, 1).astype(np.float64)
-        if expected is not None:
-            h, w, c = expected
-            raise TrueclassError(
-                f"Each row has {d} values but this model takes {w}x{h} images ({h * w * c} values a row)."
-            )
+        if rows_as_images:
+            return arr.reshape(n, 1, d, 1).astype(np.float64)
         raise TrueclassError(
-            f"Each row of X has {d} values, which is not a square image; pass X with shape (N, H, W)."
+            f"Each row of X has {d} values, which is not a square image, and a network needs images; "
+            "pass X with shape (N, H, W)."
         )
     if arr.ndim == 3:
         return arr[..., None].astype(np.float64)

@@ -40,6 +40,8 @@ def build_cnn(in_channels: int, n_classes: int, image_size: tuple[int, int], *, 
     """
     if width < 4 or depth < 1:
         raise TrueclassError("cnn needs width >= 4 and depth >= 1.")
+    if min(image_size) < 2:
+        raise TrueclassError(f"The cnn needs images of at least 2x2 pixels; these are {image_size[1]}x{image_size[0]}.")
     lay = cnn_layout(image_size, width, depth)
 
     def cbn(cin: int, cout: int, stride: int = 1) -> list:

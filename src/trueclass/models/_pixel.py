@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import TrueclassError
+from ._backend import PixelBackend
 from ._registry import ModelSpec, register_model
 
 __all__ = ["flatten"]
@@ -31,7 +32,7 @@ def _min_class_count(y: np.ndarray) -> int:
 def _logreg(params: dict[str, Any], y: np.ndarray, random_state: int | None, **_: Any):  # noqa: ARG001
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(**params)
+    return PixelBackend(LogisticRegression(**params))
 
 
 def _knn(params: dict[str, Any], y: np.ndarray, random_state: int | None, **_: Any):  # noqa: ARG001
@@ -43,7 +44,7 @@ def _knn(params: dict[str, Any], y: np.ndarray, random_state: int | None, **_: A
             f"knn looks at {k} neighbours but there are only {len(y)} training images; "
             f"set n_neighbors to {len(y)} or fewer, or add images."
         )
-    return KNeighborsClassifier(**params)
+    return PixelBackend(KNeighborsClassifier(**params))
 
 
 def _svm(params: dict[str, Any], y: np.ndarray, random_state: int | None, **_: Any):
@@ -62,13 +63,14 @@ def _svm(params: dict[str, Any], y: np.ndarray, random_state: int | None, **_: A
             "svm calibrates its confidence by cross-validation and needs at least 2 training images "
             "in every class; add images, or use knn or logreg."
         )
-    return CalibratedClassifierCV(SVC(**params, random_state=random_state), ensemble=False, cv=min(5, smallest))
+    return PixelBackend(CalibratedClassifierCV(SVC(**params, random_state=random_state), ensemble=False,
+                                               cv=min(5, smallest)))
 
 
 def _forest(params: dict[str, Any], y: np.ndarray, random_state: int | None, **_: Any):  # noqa: ARG001
     from sklearn.ensemble import RandomForestClassifier
 
-    return RandomForestClassifier(**params, random_state=random_state)
+    return PixelBackend(RandomForestClassifier(**params, random_state=random_state))
 
 
 register_model(ModelSpec(
@@ -77,6 +79,7 @@ register_model(ModelSpec(
     family="pixel",
     build=_logreg,
     prepare=flatten,
+    backend=PixelBackend,
     defaults={"C": 1.0, "max_iter": 10000},
 ))
 register_model(ModelSpec(
@@ -85,6 +88,7 @@ register_model(ModelSpec(
     family="pixel",
     build=_knn,
     prepare=flatten,
+    backend=PixelBackend,
     defaults={"n_neighbors": 5, "weights": "uniform"},
 ))
 register_model(ModelSpec(
@@ -93,6 +97,7 @@ register_model(ModelSpec(
     family="pixel",
     build=_svm,
     prepare=flatten,
+    backend=PixelBackend,
     defaults={"C": 10.0, "gamma": "scale", "kernel": "rbf"},
     accepts_random_state=True,
 ))
@@ -102,6 +107,7 @@ register_model(ModelSpec(
     family="pixel",
     build=_forest,
     prepare=flatten,
+    backend=PixelBackend,
     defaults={"n_estimators": 300, "max_features": "sqrt", "n_jobs": -1},
     accepts_random_state=True,
 ))

@@ -1,27 +1,35 @@
-"""The registry of model names, in the manner of timm: ``list_models("*n*")``."""
+"""The registry of model names, in the manner of timm: ``list_models("*n*")``.
+
+This module imports no backend: the backends register themselves when
+``trueclass.models`` is imported (see its ``__init__``), so nothing here can form an
+import cycle.
+"""
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .._errors import TrueclassError
 
-__all__ = ["ModelSpec", "register_model", "get_spec", "list_models", "MODELS"]
+__all__ = ["ModelSpec", "register_model", "register_prefix", "get_spec", "list_models", "MODELS"]
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     """How to build one kind of model.
 
-    ``build(params, y, random_state, n_classes=K)`` returns an unfitted scikit-learn estimator for
-    the training labels ``y`` (integers); it raises a TrueclassError when the data cannot
-    suit the model (too few images a class, say).
-    ``prepare(images, value_max)`` turns float images (N, H, W, C) in the data's own
-    units into what the backend takes. ``defaults`` are the hyperparameters a user may
-    set, with their default values; ``check(params)``, when given, raises a
+    ``build(params, y, random_state, n_classes=K, multilabel=False)`` returns an unfitted
+    backend (see ``models._backend.Backend``) for the training labels ``y`` (integers);
+    it raises a TrueclassError when the data cannot suit the model (too few images a
+    class, say). ``backend`` is the backend's class, whose ``load(folder, meta)`` restores
+    a saved one. ``prepare(images, value_max)`` turns float images (N, H, W, C) in the
+    data's own units into what the backend takes. ``defaults`` are the hyperparameters a
+    user may set, with their default values; ``check(params)``, when given, raises a
     TrueclassError for a value that means nothing, before any run folder or training.
+    ``family`` is "pixel" (scikit-learn on flattened pixels) or "torch" (a network).
     """
 
     name: str
@@ -29,13 +37,26 @@ class ModelSpec:
     family: str
     build: Callable[..., Any]
     prepare: Callable[..., Any]
+    backend: type
     defaults: dict[str, Any] = field(default_factory=dict)
     accepts_random_state: bool = False
-    save_format: str = "skops"
     check: Callable[[dict[str, Any]], None] | None = None
+
+    @property
+    def is_network(self) -> bool:
+        """Networks train in epochs, take a validation part and need images (not rows)."""
+        return self.family == "torch"
+
+    @property
+    def default_val_size(self) -> float:
+        """Share of the training part held out for validation when the user sets none:
+        early stopping and the history of networks; pixel models have no use for one."""
+        return 0.1 if self.is_network else 0.0
 
 
 MODELS: dict[str, ModelSpec] = {}
+#: name prefixes ("timm:") whose specs are made on request from the rest of the name
+PREFIXES: dict[str, tuple[Callable[[str], ModelSpec], str]] = {}
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
@@ -46,10 +67,9 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def _ensure_loaded() -> None:
-    # Registering happens on import of the model modules (neither imports torch or
-    # scikit-learn at import time).
-    from . import _pixel, _torch  # noqa: F401
+def register_prefix(prefix: str, factory: Callable[[str], ModelSpec], listed_as: str) -> None:
+    """Names ``prefix<anything>`` are made by ``factory(name)``; listed as ``listed_as``."""
+    PREFIXES[prefix] = (factory, listed_as)
 
 
 def _ordered() -> list[str]:
@@ -57,25 +77,26 @@ def _ordered() -> list[str]:
     return sorted(MODELS, key=lambda n: MODELS[n].family != "pixel")  # stable within a family
 
 
-def get_spec(name: str) -> ModelSpec:
-    _ensure_loaded()
-    if isinstance(name, str) and name.startswith("timm:") and len(name) > 5:
-        from ._torch import timm_spec
+def _all_names() -> list[str]:
+    return _ordered() + [listed for _, listed in PREFIXES.values()]
 
-        return timm_spec(name)
+
+def get_spec(name: str) -> ModelSpec:
+    if isinstance(name, str):
+        for prefix, (factory, _) in PREFIXES.items():
+            if name.startswith(prefix) and len(name) > len(prefix):
+                return factory(name)
     try:
         return MODELS[name]
     except (KeyError, TypeError):
-        close = fnmatch.filter(MODELS, f"*{str(name)[:3]}*") if isinstance(name, str) else []
+        close = difflib.get_close_matches(str(name), list(MODELS) + list(PREFIXES), n=1, cutoff=0.5)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise TrueclassError(
-            f"There is no model named {name!r}.{hint} Choose one of: {', '.join(_ordered())} "
+            f"There is no model named {name!r}.{hint} Choose one of: {', '.join(_all_names())} "
             "(`trueclass models` lists them)."
         ) from None
 
 
 def list_models(pattern: str = "*") -> list[str]:
     """Registered model names matching a shell-style ``pattern``, in registry order."""
-    _ensure_loaded()
-    names = _ordered() + ["timm:<name>"]
-    return [n for n in names if fnmatch.fnmatch(n, pattern)]
+    return [n for n in _all_names() if fnmatch.fnmatch(n, pattern)]

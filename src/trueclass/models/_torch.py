@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import TrueclassError
-from ._registry import ModelSpec, register_model
+from ._registry import ModelSpec, register_model, register_prefix
 
 __all__ = ["TorchBackend", "to_nchw", "timm_spec", "RECIPES"]
 
@@ -367,7 +367,7 @@ register_model(ModelSpec(
     prepare=to_nchw,
     defaults=CNN_DEFAULTS,
     accepts_random_state=True,
-    save_format="safetensors",
+    backend=TorchBackend,
     check=_check_params,
 ))
 
@@ -382,7 +382,9 @@ def timm_spec(name: str) -> ModelSpec:
         prepare=to_nchw,
         defaults=TIMM_DEFAULTS,
         accepts_random_state=True,
-        save_format="safetensors",
+        backend=TorchBackend,
         check=_check_params,
     )
 
+
+register_prefix("timm:", timm_spec, "timm:<name>")

@@ -1,0 +1,104 @@
+"""The small protocol every model backend speaks, and the backend of the pixel models.
+
+``ImageClassifier`` talks to a backend only through this protocol, so a new kind of
+model (a scikit-learn estimator on pixels, a torch network, a pretrained backbone) is a
+new backend class plus a registry entry, and nothing else branches on its kind.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from .._errors import TrueclassError
+
+__all__ = ["Backend", "PixelBackend", "WEIGHTS_SKOPS"]
+
+WEIGHTS_SKOPS = "weights.skops"
+#: Types beyond skops' defaults that the registered pixel models contain.
+_TRUSTED_EXTRA = frozenset({
+    "sklearn.tree._tree.Tree",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+})
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What ``ImageClassifier`` needs of a model.
+
+    ``classes_`` are the label indices the backend saw (its probability columns);
+    ``history_`` the per-epoch history (empty for models that do not train in epochs).
+    """
+
+    classes_: np.ndarray
+    history_: list[dict[str, Any]]
+
+    def fit(self, X: Any, y: np.ndarray, *, val: Any = None, on_progress: Any = None, checkpoint: Any = None,
+            resume: bool = False, source: str | None = None) -> "Backend": ...
+
+    def predict_proba(self, X: Any, tta: bool | str | None = None) -> np.ndarray: ...
+
+    def save(self, folder: Path) -> dict[str, Any]:
+        """Write the weights into ``folder``; returns model.json's ``weights`` entry
+        (at least ``file`` and ``format``)."""
+
+    @classmethod
+    def load(cls, folder: Path, meta: dict[str, Any]) -> "Backend":
+        """The backend saved in ``folder`` (whose checksum was already verified); never
+        runs code stored in the file."""
+
+
+class PixelBackend:
+    """A scikit-learn classifier on flattened pixels, stored with skops.
+
+    skops' loader rebuilds only the types it is told to trust; we trust scikit-learn's
+    and numpy's own plus the few extra types our registered models hold, and refuse a
+    file that asks for anything else.
+    """
+
+    def __init__(self, estimator: Any):
+        self.estimator = estimator
+        self.history_: list[dict[str, Any]] = []
+
+    def fit(self, X: np.ndarray, y: np.ndarray, **_: Any) -> "PixelBackend":
+        # val, on_progress, checkpoint and resume are for models that train in epochs
+        self.estimator.fit(X, y)
+        self.classes_ = self.estimator.classes_
+        if hasattr(self.estimator, "n_iter_"):  # solvers that iterate (logreg) say how long they ran
+            self.n_iter_ = int(np.max(self.estimator.n_iter_))
+        return self
+
+    def predict_proba(self, X: np.ndarray, tta: bool | str | None = None) -> np.ndarray:  # noqa: ARG002
+        return self.estimator.predict_proba(X)
+
+    def save(self, folder: Path) -> dict[str, Any]:
+        import skops.io as sio
+
+        weights = folder / WEIGHTS_SKOPS
+        tmp = weights.with_name(weights.name + ".tmp")
+        sio.dump(self.estimator, tmp)
+        os.replace(tmp, weights)
+        return {"file": WEIGHTS_SKOPS, "format": "skops"}
+
+    @classmethod
+    def load(cls, folder: Path, meta: dict[str, Any]) -> "PixelBackend":
+        import skops.io as sio
+
+        weights = folder / meta["weights"]["file"]
+        try:
+            untrusted = sio.get_untrusted_types(file=weights)
+        except Exception as exc:  # skops raises several types for a broken archive
+            raise TrueclassError(f"The weights file {str(weights)!r} is damaged ({exc}).") from None
+        unexpected = [t for t in untrusted if t not in _TRUSTED_EXTRA]
+        if unexpected:
+            raise TrueclassError(
+                f"The weights file {str(weights)!r} contains types trueclass does not trust "
+                f"({', '.join(unexpected)}); it was not loaded."
+            )
+        backend = cls(sio.load(weights, trusted=list(untrusted)))
+        backend.classes_ = backend.estimator.classes_
+        return backend
