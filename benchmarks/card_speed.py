@@ -23,7 +23,8 @@ import numpy as np
 
 def main() -> None:
     import trueclass as tc
-    from trueclass._run import dataset_info, write_run
+    from trueclass.run import RunFolder
+    from trueclass.run.provenance import dataset_info
     from trueclass.evaluation import evaluate_predictions
     from trueclass.report._card import build_card
     from sklearn.linear_model import LogisticRegression
@@ -42,7 +43,8 @@ def main() -> None:
         for r in range(3):
             out = Path(d) / f"run{r}"
             t = time.perf_counter()
-            write_run(out, evaluation=ev, test=test, metrics=metrics, config={})
+            out.mkdir(parents=True)
+            RunFolder(out).write_evaluation(ev, test, metrics)
             write_times.append(time.perf_counter() - t)
             t = time.perf_counter()
             build_card(out)

@@ -43,7 +43,9 @@ def test_evaluate_on_the_source_it_was_trained_from_uses_its_test_part(trained, 
     train_m = json.loads((out / "metrics.json").read_text())
     assert m["n_test"] == train_m["n_test"]
     assert m["accuracy"] == train_m["accuracy"]
-    assert "re-derived" in m["evaluated_on"]
+    assert "less 1,437 images that the model was trained or validated on" in m["evaluated_on"]
+    ids = lambda p: sorted(r["id"] for r in csv.DictReader(open(p / "predictions.csv")))  # noqa: E731
+    assert ids(tmp_path / "ev") == ids(out)  # the very same test images
 
 
 def test_evaluate_on_another_set(trained, tmp_path):
@@ -55,7 +57,9 @@ def test_evaluate_on_another_set(trained, tmp_path):
     res = CliRunner().invoke(cli, ["evaluate", str(out / "model"), str(tmp_path / "other.npz"), "-o", str(tmp_path / "e2")])
     assert res.exit_code == 0, res.output
     m = json.loads((tmp_path / "e2" / "metrics.json").read_text())
-    assert m["n_test"] == 100 and m["evaluated_on"] == "every image of the source"
+    # the first 100 digits: 79 of them trained the model, so only 21 are scored (regression: all 100 were)
+    assert m["n_test"] == 21 and m["n_left_out_as_seen"] == 79
+    assert m["evaluated_on"].startswith("every image of the source, less 79 images that the model was trained")
 
 
 def test_predict_images_and_folder(trained, tmp_path):
@@ -141,7 +145,7 @@ def test_network_options_reach_the_model(tmp_path):
     assert res.exit_code == 0, res.output
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["params"]["epochs"] == 3 and cfg["params"]["batch_size"] == 128 and cfg["params"]["lr"] == 0.05 and cfg["params"]["tta"] is True
-    assert cfg["augment_used"]["name"] == "text" and cfg["augment_used"]["hflip"] is False
+    assert cfg["resolved"]["augment_used"]["name"] == "text" and cfg["resolved"]["augment_used"]["hflip"] is False
     history = list(csv.DictReader(open(out / "history.csv")))
     assert len(history) == 3 and float(history[-1]["val_accuracy"]) > 0.5
     assert "3 epochs on" in res.output

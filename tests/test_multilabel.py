@@ -70,7 +70,7 @@ def test_train_multilabel_end_to_end(labelled_csv, tmp_path):
     pred = back.predict(run.split.test)
     assert pred.shape == (m["n_test"], 2) and set(np.unique(pred)) <= {0, 1}
     assert "All labels right" in run.summary()
-    from trueclass._run import predict_files
+    from trueclass.run import predict_files
 
     rows, skipped = predict_files(run.path, [labelled_csv.parent / "img" / "3.png"])  # a bar and a column
     assert not skipped and set(rows[0]["label"].split("|")) <= {"bar", "column"} and 0 <= rows[0]["confidence"] <= 1

@@ -24,6 +24,7 @@ __all__ = [
     "ImageClassifier",
     "NotFittedError",
     "Run",
+    "RunConfig",
     "Split",
     "TrueclassError",
     "__version__",
@@ -73,8 +74,9 @@ _LAZY = {
     "plot_stress": "trueclass.report",
     "audit": "trueclass.checks",
     "stress_test": "trueclass.checks",
-    "Run": "trueclass._run",
-    "train": "trueclass._run",
+    "Run": "trueclass.run",
+    "RunConfig": "trueclass.run",
+    "train": "trueclass.run",
 }
 
 

@@ -22,34 +22,32 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except TrueclassError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(_as_cli(str(exc))) from None
         except KeyboardInterrupt:
             click.echo("\nInterrupted; nothing further was written.", err=True)
             ctx.exit(130)
 
 
-def _parse_value(text: str) -> Any:
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("none", "null"):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
 def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
+    from .run.config import parse_value
+
     out = {}
     for item in items:
         if "=" not in item:
             raise TrueclassError(f"--param takes KEY=VALUE (such as C=1.0); got {item!r}.")
         key, value = item.split("=", 1)
-        out[key.strip()] = _parse_value(value)
+        out[key.strip()] = parse_value(value)
     return out
+
+
+#: The library's messages name parameters; the command line names its options.
+_FLAGS = {"overwrite=True": "--overwrite", "out=FOLDER": "--out FOLDER", "top_k": "--top-k"}
+
+
+def _as_cli(message: str) -> str:
+    for param, flag in _FLAGS.items():
+        message = message.replace(param, flag)
+    return message
 
 
 class _Progress:
@@ -149,71 +147,47 @@ def train(source: str, model: str | None, test_size: float, val_size: float | No
     SOURCE is digits (default), fashion-mnist, a folder of class subfolders (or of
     train/ and test/ holding them), a .csv manifest, an .npz, or idx:IMAGES,LABELS.
     """
-    from ._run import resume as run_resume
-    from ._run import train as run_train
-    from .models._estimator import DEFAULT_MODEL
-    from .models._torch import RECIPES
+    from .report._text import format_train_summary
+    from .run import resume, run_training
 
-    name = model or DEFAULT_MODEL
-    chosen = {
-        "epochs": epochs, "batch_size": batch_size, "lr": lr, "augment": augment, "weights": weights,
-        "pretrained": pretrained or None, "freeze": freeze or None, "tta": tta or None,
-        "class_weight": None if class_weight in (None, "none") else class_weight,
-        "balanced_sampling": balanced_sampling or None,
-    }
-    model_params = {**RECIPES[recipe], **{k: v for k, v in chosen.items() if v is not None}, **_parse_params(params)}
     with _Progress() as progress:
         if resume_dir:
-            run = run_resume(resume_dir, on_progress=progress)
+            run = resume(resume_dir, on_progress=progress)
         else:
-            run = run_train(
-                source, model=name, params=model_params, test_size=test_size,
-                val_size=val_size, seed=seed, stratify=not no_stratify, out=out, overwrite=overwrite,
-                image_size=image_size, color_mode=color_mode, data_dir=data_dir, repeats=repeats,
-                audit=not no_audit, allow_leakage=allow_leakage, stress=stress, shuffle_check=shuffle_check,
-                unknown_class=unknown_class, on_progress=progress,
-            )
-    from .report._text import format_training
+            config = _train_config(click.get_current_context().params)
+            run = run_training(config, out=out, overwrite=overwrite, on_progress=progress)
+    _print_run(run, format_train_summary(run.metrics))
 
-    m = run.metrics
-    lines = [f"Trained {m['model']} on {m['n_train']:,} images in {m['train_seconds']:.1f} s; "
-             f"tested on {m['n_test']:,} held-out images."]
-    if "training" in m:
-        lines.append(format_training(m["training"]))
-    if m.get("diagnosis"):
-        lines.append(f"Training verdict: {m['diagnosis']['verdict']}"
-                     + (f" ({m['diagnosis']['reasons'][0]})" if m["diagnosis"].get("reasons") else ""))
-    lk = m.get("leakage")
-    if lk and lk.get("with_leaks"):
-        lines.append(f"LEAKS: {lk['n_leaked_test_images']} test images have a copy among the training images; the "
-                     f"numbers below leave them out (with them: {lk['with_leaks']['accuracy']:.2%}).")
-    elif lk and lk["n_leaked_test_images"] and m.get("allow_leakage"):
-        lines.append(f"LEAKS: {lk['n_leaked_test_images']} test images have a copy among the training images "
-                     "(--allow-leakage: they are counted).")
-    elif lk and lk.get("images_moved"):
-        lines.append(f"Leak gate: {lk['images_moved']} duplicate images moved so each group sits on one side.")
-    au = m.get("audit")
-    if au:
-        def count(n: int, word: str) -> str:
-            return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
-        lines.append(f"Audit: {count(au['n_duplicate_groups'], 'duplicate group')}, {au['n_conflicts']} with "
-                     f"conflicting labels, {count(au['n_label_issues'], 'likely label error')}, "
-                     f"{count(au['n_outliers'], 'odd image')} (audit.json)")
-    base = (m.get("baselines") or {}).get("logistic_regression")
-    if base and base.get("accuracy") is not None:
-        lines.append(f"Quick logistic regression on the pixels: {base['accuracy']:.2%}")
-    sanity = m.get("sanity")
-    if sanity:
-        lines.append(("" if sanity["passed"] else "WARNING: ") + sanity["message"])
-    rob = m.get("robustness")
-    if rob:
-        lines.append(_stress_line(rob))
-    st = m.get("stability")
-    if st:
-        lines.append(f"Over {st['repeats']} seeds: accuracy mean {st['mean']:.2%}, sd {100 * st['sd']:.2f} points, "
-                     f"from {st['min']:.2%} to {st['max']:.2%}")
-    _print_run(run, lines)
+def _train_config(options: dict[str, Any]) -> Any:
+    """The RunConfig of ``trueclass train``'s parsed options (the network options and
+    the preset become model parameters)."""
+    from .models._torch import RECIPES
+    from .run import RunConfig
+    from .run.config import DEFAULT_MODEL_NAME
+
+    o = options
+    chosen = {
+        "epochs": o["epochs"], "batch_size": o["batch_size"], "lr": o["lr"], "augment": o["augment"],
+        "weights": o["weights"], "pretrained": o["pretrained"] or None, "freeze": o["freeze"] or None,
+        "tta": o["tta"] or None, "class_weight": None if o["class_weight"] in (None, "none") else o["class_weight"],
+        "balanced_sampling": o["balanced_sampling"] or None,
+    }
+    params = {**RECIPES[o["recipe"]], **{k: v for k, v in chosen.items() if v is not None},
+              **_parse_params(o["params"])}
+    return RunConfig(
+        source=o["source"], model=o["model"] or DEFAULT_MODEL_NAME, params=params, test_size=o["test_size"],
+        val_size=o["val_size"], seed=o["seed"], stratify=not o["no_stratify"], image_size=o["image_size"],
+        color_mode=o["color_mode"], data_dir=o["data_dir"], repeats=o["repeats"], audit=not o["no_audit"],
+        allow_leakage=o["allow_leakage"], stress=o["stress"], shuffle_check=o["shuffle_check"],
+        unknown_class=o["unknown_class"],
+    )
+
+
+def config_from_argv(argv: list[str]) -> Any:
+    """The RunConfig that ``trueclass train ARGV`` would run (parsing only)."""
+    with train.make_context("train", list(argv)) as ctx:
+        return _train_config(ctx.params)
 
 
 def _print_run(run: Any, lines: list[str]) -> None:
@@ -237,17 +211,19 @@ def _print_run(run: Any, lines: list[str]) -> None:
 @click.option("--out", "-o", default=None, help="Run folder for the results (default: runs/eval-<source>-<model>).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run folder given with --out.")
 @click.option("--data-dir", default=None, help="Where to look first for a built-in data set's files.")
-@click.option("--tta", is_flag=True, help="Average predictions over flipped or shifted copies (neural networks).")
+@click.option("--tta", is_flag=False, flag_value="true", default=None, type=click.Choice(["true", "flip"]),
+              help="Average predictions over flipped or shifted copies (--tta), or flipped ones only "
+                   "(--tta flip); neural networks.")
 def evaluate_cmd(model_path: str, source: str, out: str | None, overwrite: bool, data_dir: str | None,
-                 tta: bool) -> None:
+                 tta: str | None) -> None:
     """Evaluate a saved MODEL (a run folder or its model/ folder) on SOURCE."""
-    from ._run import evaluate_run
+    from .report._text import format_evaluate_summary
+    from .run import evaluate_run
 
     with _Progress() as progress:
-        run = evaluate_run(model_path, source, out=out, overwrite=overwrite, data_dir=data_dir, tta=tta,
+        run = evaluate_run(model_path, source, out=out, overwrite=overwrite, data_dir=data_dir, tta=_tta(tta),
                            on_progress=progress)
-    m = run.metrics
-    _print_run(run, [f"Evaluated {m['model']} on {m['n_test']:,} images: {m['evaluated_on']}."])
+    _print_run(run, format_evaluate_summary(run.metrics))
 
 
 @cli.command()
@@ -257,14 +233,16 @@ def evaluate_cmd(model_path: str, source: str, out: str | None, overwrite: bool,
 @click.option("--threshold", "-t", default=None, type=float,
               help="Flag answers below this confidence for review (default: the model's own).")
 @click.option("--csv", "csv_path", default=None, help="Also write the predictions to this CSV file.")
-@click.option("--tta", is_flag=True, help="Average predictions over flipped or shifted copies (neural networks).")
+@click.option("--tta", is_flag=False, flag_value="true", default=None, type=click.Choice(["true", "flip"]),
+              help="Average predictions over flipped or shifted copies (--tta), or flipped ones only "
+                   "(--tta flip); neural networks.")
 def predict(model_path: str, inputs: tuple[str, ...], top_k: int, threshold: float | None, csv_path: str | None,
-            tta: bool) -> None:
+            tta: str | None) -> None:
     """Predict the class of each IMAGE (or every image in a FOLDER) with a saved MODEL."""
-    from ._run import predict_files
+    from .run import predict_files
     from .report._text import format_skipped
 
-    rows, skipped = predict_files(model_path, inputs, top_k=top_k, threshold=threshold, tta=tta)
+    rows, skipped = predict_files(model_path, inputs, top_k=top_k, threshold=threshold, tta=_tta(tta))
     for r in rows:
         top = ", ".join(f"{lab} {p:.0%}" for lab, p in r["top_k"])
         flag = "  REVIEW" if r["flagged"] else ""
@@ -286,13 +264,8 @@ def predict(model_path: str, inputs: tuple[str, ...], top_k: int, threshold: flo
         raise TrueclassError("None of the given files could be read as an image.")
 
 
-def _stress_line(rob: dict[str, Any]) -> str:
-    worst = min(((name, min(v.values())) for name, v in rob["accuracy"].items()), key=lambda kv: kv[1])
-    text = (f"Stress: clean {rob['clean_accuracy']:.1%}; hardest perturbation {worst[0]} ({worst[1]:.1%} at its "
-            f"strongest); images of no class answered confidently {rob['ood']['confidently_answered']:.0%}")
-    if rob["label_changing"]:
-        text += f"; label-changing for this data: {', '.join(rob['label_changing'])}"
-    return text
+def _tta(value: str | None) -> bool | str:
+    return {None: False, "true": True, "flip": "flip"}[value]
 
 
 @cli.command()
@@ -343,24 +316,13 @@ def stress(model_path: str, source: str, out: str | None, max_images: int | None
            data_dir: str | None) -> None:
     """Test a saved MODEL on SOURCE's test images under occlusion, lighting, noise, blur,
     rotation, translation, scale and flips, and on images that belong to no class."""
-    from ._run import stress_run
+    from .report._text import format_stress
+    from .run import stress_run
 
     with _Progress() as progress:
         path, data = stress_run(model_path, source, out=out, data_dir=data_dir, max_images=max_images, seed=seed,
                                 on_progress=progress)
-    click.echo(f"Stress tests on {data['n_images']:,} test images ({data['evaluated_on']}); "
-               f"clean accuracy {data['clean_accuracy']:.1%}")
-    for name, accs in data["accuracy"].items():
-        curve = "  ".join(f"{sev}: {a:.1%}" for sev, a in accs.items())
-        bf = data["breaks_first"].get(name)
-        click.echo(f"  {name:<12} {curve}" + (f"   breaks first: {bf['class']}" if bf else ""))
-    if data["label_changing"]:
-        click.echo(f"Label-changing for this data: {', '.join(data['label_changing'])}")
-    ood = data["ood"]
-    click.echo(f"Images of no class answered with confidence >= {ood['threshold']:.2f}: "
-               f"{ood['confidently_answered']:.0%}; a threshold of {ood['threshold_for_95_percent']:.2f} would send "
-               f"95% of them to a human (and {ood['real_test_images_flagged_at_that_threshold']:.0%} of real test "
-               "images)")
+    click.echo(format_stress(data))
     click.echo(f"Written to {path / 'stress.json'}")
 
 

@@ -109,7 +109,7 @@ def test_train_moves_duplicates_and_says_so(planted, tmp_path):
     assert saved["n_conflicts"] == 1 and run.metrics["audit"]["n_conflicts"] == 1
     assert 'id="audit"' in (run.path / "card.html").read_text()
     # the saved model re-derives the same, group-aware test part
-    from trueclass._run import evaluate_run
+    from trueclass.run import evaluate_run
 
     ev = evaluate_run(run.path, root, out=tmp_path / "ev")
     assert sorted(ev.evaluation.ids) == sorted(run.evaluation.ids)

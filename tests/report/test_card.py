@@ -202,7 +202,7 @@ def test_repeats_report_the_spread_of_independent_runs(tmp_path):
 
 def test_card_for_ten_thousand_test_images_stays_small(tmp_path):
     """10,000 28x28 test images (Fashion-MNIST's test set size) with 1,500 mistakes."""
-    from trueclass._run import write_run
+    from trueclass.run import RunFolder
 
     rng = np.random.default_rng(0)
     n, k = 10_000, 10
@@ -220,7 +220,7 @@ def test_card_for_ten_thousand_test_images_stays_small(tmp_path):
                "train_seconds": 1.0, "dataset": {"source": "synthetic", "hash": "sha256:0", "n_images": n,
                                                  "image_size": [28, 28], "color_mode": "L", "n_skipped": 0,
                                                  "skipped": [], "counts_by_split": {"test": test.counts()}}}
-    write_run(tmp_path, evaluation=ev, test=test, metrics=metrics, config={})
+    RunFolder(tmp_path).write_evaluation(ev, test, metrics)
     size = (tmp_path / "card.html").stat().st_size
     assert size < 10 * 1024 * 1024, f"card is {size / 1e6:.1f} MB"
     data = json.loads((tmp_path / "card.json").read_text())

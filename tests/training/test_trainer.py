@@ -94,7 +94,7 @@ def test_ctrl_c_keeps_the_checkpoint_and_says_how_to_resume(tmp_path):
 
 def test_resume_of_a_finished_or_missing_run(tmp_path):
     with pytest.raises(tc.TrueclassError, match="not a run folder"):
-        from trueclass._run import resume
+        from trueclass.run import resume
 
         resume(tmp_path)
 

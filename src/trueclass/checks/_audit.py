@@ -55,6 +55,7 @@ class Duplicates:
 
     pairs: list[dict[str, Any]]  # {i, j, kind: exact|near, how, distance}
     groups: np.ndarray  # per image: the smallest index of its group (itself if alone)
+    phash: np.ndarray | None = field(default=None, repr=False)  # (N, 64) bits, when near copies were sought
 
     def test_leaks(self, parts: np.ndarray) -> list[tuple[int, int, dict[str, Any]]]:
         """(test index, other index, pair) for each pair joining a test image to an image
@@ -134,6 +135,7 @@ def find_duplicates(ds: Any, *, near: bool = True, near_correlation: float = NEA
     n = len(ds)
     pairs: list[dict[str, Any]] = []
     linked: set[tuple[int, int]] = set()
+    bits = None
 
     def link_equal(keys: list[Any], how: str) -> None:
         first: dict[Any, int] = {}
@@ -176,7 +178,7 @@ def find_duplicates(ds: Any, *, near: bool = True, near_correlation: float = NEA
                     pairs.append({"i": int(i), "j": int(j), "kind": "near", "how": "perceptual hash",
                                   "distance": int(d), "correlation": round(float(r), 4)})
     arr = np.array([[p["i"], p["j"]] for p in pairs], dtype=np.int64).reshape(-1, 2)
-    return Duplicates(pairs=pairs, groups=groups_from_pairs(n, arr))
+    return Duplicates(pairs=pairs, groups=groups_from_pairs(n, arr), phash=bits)
 
 
 # -- class balance ----------------------------------------------------------------------------------

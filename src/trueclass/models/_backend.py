@@ -42,6 +42,13 @@ class Backend(Protocol):
 
     def predict_proba(self, X: Any, tta: bool | str | None = None) -> np.ndarray: ...
 
+    def training_record(self) -> dict[str, Any] | None:
+        """How training went (epochs, best epoch, speed, runtime, recipe) for models that
+        train in epochs; None for the others."""
+
+    def resolved(self) -> dict[str, Any]:
+        """The settings "auto" resolved to (augmentation, recipe, runtime); may be empty."""
+
     def save(self, folder: Path) -> dict[str, Any]:
         """Write the weights into ``folder``; returns model.json's ``weights`` entry
         (at least ``file`` and ``format``)."""
@@ -74,6 +81,12 @@ class PixelBackend:
 
     def predict_proba(self, X: np.ndarray, tta: bool | str | None = None) -> np.ndarray:  # noqa: ARG002
         return self.estimator.predict_proba(X)
+
+    def training_record(self) -> None:
+        return None
+
+    def resolved(self) -> dict[str, Any]:
+        return {}
 
     def save(self, folder: Path) -> dict[str, Any]:
         import skops.io as sio

@@ -20,9 +20,10 @@ from .. import __version__
 from .._errors import TrueclassError
 from .._jsonio import write_json
 
-__all__ = ["save_model", "load_model", "read_model_json", "resolve_model_dir", "FORMAT_VERSION"]
+__all__ = ["save_model", "load_model", "load_fingerprints", "read_model_json", "resolve_model_dir", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
+FINGERPRINTS_FILE = "fingerprints.npz"
 
 
 def _sha256(path: Path) -> str:
@@ -57,6 +58,11 @@ def save_model(model: Any, path: str | Path, **extra: Any) -> Path:
     spec = get_spec(model.model)
     weights_info = model.estimator_.save(path)
     weights = path / weights_info["file"]
+    fingerprints = extra.pop("fingerprints", None)
+    if fingerprints is not None:  # numpy arrays of the training images' fingerprints (checks._fingerprints)
+        fp_file = path / FINGERPRINTS_FILE
+        fingerprints.save(fp_file)
+        extra["fingerprints"] = {"file": FINGERPRINTS_FILE, "n_images": len(fingerprints), "sha256": _sha256(fp_file)}
     classes, classes_type = _jsonable_classes(np.asarray(model.classes_))
     h, w, c = model.image_shape_
     params = {k: v for k, v in model.get_params().items() if k != "model"}
@@ -114,6 +120,22 @@ def read_model_json(path: str | Path) -> dict[str, Any]:
             f"{str(d / 'model.json')!r} is not a model file this version of trueclass can read."
         )
     return meta
+
+
+def load_fingerprints(path: str | Path):
+    """The fingerprints of the images a saved model was trained or validated on, or
+    None when its folder has none (a model saved outside a run)."""
+    from ..checks._fingerprints import Fingerprints
+
+    d = resolve_model_dir(path)
+    info = read_model_json(d).get("fingerprints")
+    if not info:
+        return None
+    file = d / info["file"]
+    if not file.is_file() or _sha256(file) != info.get("sha256"):
+        raise TrueclassError(f"The fingerprints file {str(file)!r} is missing or does not match its checksum in "
+                             "model.json; without it trueclass cannot tell which images trained the model.")
+    return Fingerprints.load(file)
 
 
 def load_model(path: str | Path):

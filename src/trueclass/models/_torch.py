@@ -96,6 +96,7 @@ class TorchBackend:
         self.random_state = 0 if random_state is None else int(random_state)
         self.multilabel = multilabel
         self.classes_ = np.arange(self.n_classes)
+        self.history_: list[dict[str, Any]] = []
 
     # -- building --------------------------------------------------------------------------
     def _build_net(self, in_channels: int, image_size: tuple[int, int]):
@@ -268,6 +269,30 @@ class TorchBackend:
         z = z - z.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
+
+    def training_record(self) -> dict[str, Any]:
+        """How training went: epochs, best epoch, speed, runtime, recipe, history."""
+        res = getattr(self, "result_", None)
+        info: dict[str, Any] = {"history": list(self.history_)}
+        if res is not None:
+            info |= {
+                "epochs_run": len(res.history),
+                "best_epoch": res.best_epoch,
+                "stopped_early": res.stopped_early,
+                "images_per_second": res.images_per_second,
+                "resumed_from_epoch": None if res.resumed_from is None else res.resumed_from + 1,
+                "runtime": self.runtime_.describe(),
+                "recipe": self.config_.to_dict(),
+            }
+        return info
+
+    def resolved(self) -> dict[str, Any]:
+        """Exactly what was used, with "auto" resolved (the augmentation preset, the
+        recipe, the runtime)."""
+        if getattr(self, "config_", None) is None:
+            return {}
+        return {"augment_used": self.augment_.to_dict(), "recipe_used": self.config_.to_dict(),
+                "runtime_used": self.runtime_.describe()}
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, folder: Path) -> dict[str, Any]:

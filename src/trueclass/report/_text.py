@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-__all__ = ["format_report_card", "format_skipped", "format_percent", "format_progress", "format_training", "model_card", "format_audit"]
+__all__ = ["format_report_card", "format_skipped", "format_percent", "format_progress", "format_training", "model_card",
+           "format_audit", "format_train_summary", "format_evaluate_summary", "format_stress", "format_stress_line"]
 
 
 def format_percent(x: float | None, digits: int = 1) -> str:
@@ -196,4 +197,82 @@ def format_audit(a: dict[str, Any], limit: int = 5) -> str:
         for it in a["label_issues"][:limit]:
             lines.append(f"  {it['id']}: labelled '{it['given']}', looks like '{it['suggested']}' "
                          f"(p {it['p_given']:.2f} vs {it['p_suggested']:.2f})")
+    return "\n".join(lines)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def format_train_summary(m: dict[str, Any]) -> list[str]:
+    """What a training run did, line by line, from its metrics.json: data, training,
+    verdict, leaks, audit, baseline, sanity, stress and stability."""
+    lines = [f"Trained {m['model']} on {m['n_train']:,} images in {m['train_seconds']:.1f} s; "
+             f"tested on {m['n_test']:,} held-out images."]
+    if "training" in m:
+        lines.append(format_training(m["training"]))
+    if m.get("diagnosis"):
+        lines.append(f"Training verdict: {m['diagnosis']['verdict']}"
+                     + (f" ({m['diagnosis']['reasons'][0]})" if m["diagnosis"].get("reasons") else ""))
+    lk = m.get("leakage")
+    if lk and lk.get("with_leaks"):
+        lines.append(f"LEAKS: {lk['n_leaked_test_images']} test images have a copy among the training images; the "
+                     f"numbers below leave them out (with them: {lk['with_leaks']['accuracy']:.2%}).")
+    elif lk and lk["n_leaked_test_images"] and m.get("allow_leakage"):
+        lines.append(f"LEAKS: {lk['n_leaked_test_images']} test images have a copy among the training images "
+                     "(leakage allowed: they are counted).")
+    elif lk and lk.get("images_moved"):
+        lines.append(f"Leak gate: {lk['images_moved']} duplicate images moved so each group sits on one side.")
+    au = m.get("audit")
+    if au:
+        lines.append(f"Audit: {_count(au['n_duplicate_groups'], 'duplicate group')}, {au['n_conflicts']} with "
+                     f"conflicting labels, {_count(au['n_label_issues'], 'likely label error')}, "
+                     f"{_count(au['n_outliers'], 'odd image')} (audit.json)")
+    base = (m.get("baselines") or {}).get("logistic_regression")
+    if base and base.get("accuracy") is not None:
+        lines.append(f"Quick logistic regression on the pixels: {base['accuracy']:.2%}")
+    sanity = m.get("sanity")
+    if sanity:
+        lines.append(("" if sanity["passed"] else "WARNING: ") + sanity["message"])
+    rob = m.get("robustness")
+    if rob:
+        lines.append(format_stress_line(rob))
+    st = m.get("stability")
+    if st:
+        lines.append(f"Over {st['repeats']} seeds: accuracy mean {st['mean']:.2%}, sd {100 * st['sd']:.2f} points, "
+                     f"from {st['min']:.2%} to {st['max']:.2%}")
+    return lines
+
+
+def format_evaluate_summary(m: dict[str, Any]) -> list[str]:
+    """What an evaluation of a saved model scored, from its metrics.json."""
+    return [f"Evaluated {m['model']} on {m['n_test']:,} images: {m['evaluated_on']}."]
+
+
+def format_stress_line(rob: dict[str, Any]) -> str:
+    """The stress tests in one line."""
+    worst = min(((name, min(v.values())) for name, v in rob["accuracy"].items()), key=lambda kv: kv[1])
+    text = (f"Stress: clean {rob['clean_accuracy']:.1%}; hardest perturbation {worst[0]} ({worst[1]:.1%} at its "
+            f"strongest); images of no class answered confidently {rob['ood']['confidently_answered']:.0%}")
+    if rob["label_changing"]:
+        text += f"; label-changing for this data: {', '.join(rob['label_changing'])}"
+    return text
+
+
+def format_stress(data: dict[str, Any]) -> str:
+    """stress.json as text: the accuracy curve of each perturbation, the class that
+    breaks first, label-changing perturbations, and images of no class."""
+    lines = [f"Stress tests on {data['n_images']:,} test images ({data['evaluated_on']}); "
+             f"clean accuracy {data['clean_accuracy']:.1%}"]
+    for name, accs in data["accuracy"].items():
+        curve = "  ".join(f"{sev}: {a:.1%}" for sev, a in accs.items())
+        bf = data["breaks_first"].get(name)
+        lines.append(f"  {name:<12} {curve}" + (f"   breaks first: {bf['class']}" if bf else ""))
+    if data["label_changing"]:
+        lines.append(f"Label-changing for this data: {', '.join(data['label_changing'])}")
+    ood = data["ood"]
+    lines.append(f"Images of no class answered with confidence >= {ood['threshold']:.2f}: "
+                 f"{ood['confidently_answered']:.0%}; a threshold of {ood['threshold_for_95_percent']:.2f} would send "
+                 f"95% of them to a human (and {ood['real_test_images_flagged_at_that_threshold']:.0%} of real test "
+                 "images)")
     return "\n".join(lines)

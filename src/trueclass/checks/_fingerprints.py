@@ -1,0 +1,117 @@
+"""Fingerprints of the images a model was trained or validated on, so that no later
+evaluation can score one of them, or a copy of one, as unseen.
+
+Per image: the SHA-1 of its pixels as shown (0-255, whatever units the data set uses),
+its perceptual hash (the audit's imagehash phash) and a 16x16 grey thumbnail. An image
+is a copy of a training image when its pixels are the same, or when the perceptual
+hashes differ in at most PHASH_CANDIDATE_DISTANCE bits and the mean-centred thumbnails
+correlate at least NEAR_CORRELATION: the audit's own rule for near duplicates, with the
+thumbnail standing in for the training pixels a model folder does not keep. Images
+smaller than NEAR_MIN_SIDE are matched exactly only, as the audit does.
+
+Stored as plain numpy arrays (``np.savez_compressed``, read with ``allow_pickle=False``):
+about 300 bytes an image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import TrueclassError
+
+__all__ = ["Fingerprints", "FINGERPRINTS_FILE"]
+
+FINGERPRINTS_FILE = "fingerprints.npz"
+THUMB_SIDE = 16
+
+
+def _thumbnails(display: np.ndarray) -> np.ndarray:
+    from PIL import Image
+
+    out = np.empty((len(display), THUMB_SIDE * THUMB_SIDE), dtype=np.uint8)
+    for i, im in enumerate(display):
+        pil = Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).convert("L")
+        out[i] = np.asarray(pil.resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR)).ravel()
+    return out
+
+
+def _standardised(thumbs: np.ndarray) -> np.ndarray:
+    x = thumbs.astype(np.float32)
+    x -= x.mean(axis=1, keepdims=True)
+    x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-6
+    return x
+
+
+@dataclass(frozen=True, eq=False)
+class Fingerprints:
+    """Fingerprints of N images: ``pixel`` (N, 20) SHA-1 digests, ``phash`` (N, 64)
+    bits (empty for images under NEAR_MIN_SIDE), ``thumbs`` (N, 256) uint8."""
+
+    pixel: np.ndarray
+    phash: np.ndarray
+    thumbs: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.pixel)
+
+    @classmethod
+    def of(cls, display: np.ndarray, *, phash: np.ndarray | None = None) -> "Fingerprints":
+        """Fingerprints of uint8 images (N, H, W, C) in 0-255; ``phash`` reuses the bits
+        the audit already computed for them."""
+        from ._audit import NEAR_MIN_SIDE
+        from ._hashing import PHASH_BITS, phash_bits
+
+        display = np.asarray(display)
+        pixel = np.array([np.frombuffer(hashlib.sha1(np.ascontiguousarray(x).tobytes()).digest(), np.uint8)
+                          for x in display], dtype=np.uint8).reshape(len(display), 20)
+        if min(display.shape[1:3]) < NEAR_MIN_SIDE:
+            bits = np.zeros((len(display), 0), dtype=bool)
+        else:
+            bits = phash if phash is not None else phash_bits(display)
+            assert bits.shape == (len(display), PHASH_BITS)
+        return cls(pixel=pixel, phash=np.asarray(bits, dtype=bool), thumbs=_thumbnails(display))
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, pixel=self.pixel, phash=np.packbits(self.phash, axis=1),
+                            n_bits=np.array(self.phash.shape[1]), thumbs=self.thumbs)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Fingerprints":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                n_bits = int(z["n_bits"])
+                bits = np.unpackbits(z["phash"], axis=1)[:, :n_bits].astype(bool)
+                return cls(pixel=z["pixel"], phash=bits, thumbs=z["thumbs"])
+        except (OSError, KeyError, ValueError) as exc:
+            raise TrueclassError(f"The fingerprints file {str(path)!r} is damaged ({exc}).") from None
+
+    def copies(self, display: np.ndarray) -> np.ndarray:
+        """Per image of ``display`` (uint8, N, H, W, C): True where it is an exact or near
+        copy of one of these images."""
+        other = Fingerprints.of(display)
+        return self.copies_of(other)
+
+    def copies_of(self, other: "Fingerprints") -> np.ndarray:
+        from ._audit import NEAR_CORRELATION, PHASH_CANDIDATE_DISTANCE
+        from ._hashing import close_pairs
+
+        mine = {d.tobytes() for d in self.pixel}
+        hit = np.array([d.tobytes() in mine for d in other.pixel], dtype=bool)
+        if self.phash.shape[1] and other.phash.shape[1] == self.phash.shape[1] and len(self) and (~hit).any():
+            rest = np.flatnonzero(~hit)
+            n = len(self)
+            pairs = close_pairs(np.concatenate([self.phash, other.phash[rest]]), PHASH_CANDIDATE_DISTANCE)
+            pairs = pairs[(pairs[:, 0] < n) & (pairs[:, 1] >= n)]  # one image of each side
+            if len(pairs):
+                a = _standardised(self.thumbs[pairs[:, 0]])
+                b = _standardised(other.thumbs[rest[pairs[:, 1] - n]])
+                near = np.einsum("ij,ij->i", a, b) >= NEAR_CORRELATION
+                hit[rest[pairs[near, 1] - n]] = True
+        return hit

@@ -1,0 +1,141 @@
+"""One run configuration: every parameter of a run, once.
+
+The command line builds a :class:`RunConfig` from its options; ``config.json`` is its
+JSON (plus what the run resolved, such as the image size it chose); the equivalent
+command line is derived from it by :meth:`RunConfig.to_argv`; ``--resume`` reads it back
+with :meth:`RunConfig.from_dict`.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Mapping
+
+from .._errors import TrueclassError
+
+__all__ = ["RunConfig", "DEFAULT_MODEL_NAME"]
+
+#: The default model's name (models._estimator.DEFAULT_MODEL, without importing
+#: scikit-learn for it; a test checks the two agree).
+DEFAULT_MODEL_NAME = "cnn"
+
+
+def _size_text(size: Any) -> str | None:
+    """An image size as the command line writes it: "32" or "WIDTHxHEIGHT"."""
+    if size is None:
+        return None
+    if isinstance(size, (list, tuple)):
+        h, w = (int(v) for v in size)
+        return str(h) if h == w else f"{w}x{h}"
+    return str(size)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What a run does. ``params`` are the model's hyperparameters as the user gave them
+    (a preset's values included); ``val_size=None`` means the model's own default."""
+
+    source: str = "digits"
+    model: str = DEFAULT_MODEL_NAME
+    params: Mapping[str, Any] = field(default_factory=dict)
+    test_size: float = 0.2
+    val_size: float | None = None
+    seed: int = 0
+    stratify: bool = True
+    image_size: str | None = None
+    color_mode: str = "auto"
+    data_dir: str | None = None
+    repeats: int = 1
+    audit: bool = True
+    allow_leakage: bool = False
+    stress: bool = False
+    shuffle_check: bool = False
+    unknown_class: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", str(self.source))
+        object.__setattr__(self, "params", dict(self.params or {}))
+        object.__setattr__(self, "image_size", _size_text(self.image_size))
+        if self.data_dir is not None:
+            object.__setattr__(self, "data_dir", str(self.data_dir))
+        if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or self.repeats < 1:
+            raise TrueclassError(f"repeats must be a whole number of 1 or more; got {self.repeats!r}.")
+        if self.color_mode not in ("auto", "L", "RGB"):
+            raise TrueclassError(f"color_mode must be 'auto', 'L' or 'RGB', not {self.color_mode!r}.")
+
+    # -- JSON ------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RunConfig":
+        """The configuration in ``data`` (config.json); other keys are ignored."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    # -- the command line --------------------------------------------------------------------
+    def to_argv(self) -> list[str]:
+        """The ``trueclass train`` arguments that make this configuration."""
+        d = RunConfig()
+        argv = [self.source, "--model", self.model, "--test-size", repr(float(self.test_size)),
+                "--seed", str(self.seed)]
+        if self.val_size is not None:
+            argv += ["--val-size", repr(float(self.val_size))]
+        if not self.stratify:
+            argv.append("--no-stratify")
+        if self.image_size is not None:
+            argv += ["--image-size", self.image_size]
+        if self.color_mode != d.color_mode:
+            argv += ["--color-mode", self.color_mode]
+        if self.data_dir is not None:
+            argv += ["--data-dir", self.data_dir]
+        if self.repeats != d.repeats:
+            argv += ["--repeats", str(self.repeats)]
+        for flag, on in (("--no-audit", not self.audit), ("--allow-leakage", self.allow_leakage),
+                         ("--stress", self.stress), ("--shuffle-check", self.shuffle_check),
+                         ("--unknown-class", self.unknown_class)):
+            if on:
+                argv.append(flag)
+        for key, value in self.params.items():
+            argv += ["--param", f"{key}={format_value(value)}"]
+        return argv
+
+    def command(self) -> str:
+        """The shell command that repeats this run."""
+        return shlex.join(["trueclass", "train", *self.to_argv()])
+
+
+def format_value(value: Any) -> str:
+    """A parameter value as ``parse_value`` reads it back."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def parse_value(text: str) -> Any:
+    """``KEY=VALUE`` values of the command line: true/false, none, numbers, JSON lists
+    and objects, else the text itself."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text.strip()[:1] in ("[", "{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            pass
+    return text

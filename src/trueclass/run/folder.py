@@ -1,0 +1,181 @@
+"""The run folder: its naming, its overwrite safety and its writers.
+
+Layout (DESIGN.md): model/, metrics.json, predictions.csv, split.csv, errors/, card.html
+(card.json and evaluation.npz beside it), audit.json, history.csv, config.json, stress/.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .._errors import TrueclassError
+from .._jsonio import write_json
+
+__all__ = ["RunFolder", "RUNS_DIR", "safe_name"]
+
+RUNS_DIR = "runs"
+CHECKPOINT = "checkpoint.safetensors"
+HISTORY_KEYS = ["epoch", "train_loss", "train_eval_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
+                "seconds"]
+
+Progress = Callable[..., None]
+
+
+def safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """One run's folder and everything written into it."""
+
+    path: Path
+
+    # -- naming and safety -------------------------------------------------------------------
+    @classmethod
+    def create(cls, out: str | Path | None, name: str, *, overwrite: bool = False,
+               runs_dir: str | Path = RUNS_DIR) -> "RunFolder":
+        """A new, empty run folder: ``out``, else ``runs_dir/name`` (``name-2``, ... when
+        taken). Never deletes anything that is not an earlier run folder."""
+        if out is None:
+            base = Path(runs_dir) / name
+            path, n = base, 1
+            while path.exists() and any(path.iterdir()):
+                n += 1
+                path = base.with_name(f"{base.name}-{n}")
+        else:
+            path = cls.check_out(out, overwrite=overwrite)
+            if path.is_dir() and any(path.iterdir()):
+                shutil.rmtree(path)
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(path)
+
+    @staticmethod
+    def check_out(out: str | Path, *, overwrite: bool = False) -> Path:
+        """``out`` as a folder a run may write: new, empty, or (with ``overwrite``) an
+        earlier run folder. Raises before anything is touched."""
+        path = Path(out).expanduser()
+        if path.exists() and not path.is_dir():
+            raise TrueclassError(f"{str(path)!r} is a file; choose a folder name for the run.")
+        if path.is_dir() and any(path.iterdir()):
+            if not overwrite:
+                raise TrueclassError(
+                    f"The run folder {str(path)!r} already exists and is not empty; choose another folder, "
+                    "or overwrite=True to replace that run."
+                )
+            if not ((path / "config.json").is_file() or (path / "metrics.json").is_file()):
+                raise TrueclassError(
+                    f"{str(path)!r} is not empty and does not look like a trueclass run folder; "
+                    "refusing to overwrite it. Choose another folder."
+                )
+        return path
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / CHECKPOINT
+
+    # -- writers -----------------------------------------------------------------------------
+    def write_json(self, name: str, data: Any) -> None:
+        write_json(self.path / name, data)
+
+    def write_split(self, parts: Any) -> None:
+        parts.to_csv(self.path / "split.csv")
+
+    def write_model(self, model: Any, **extra: Any) -> None:
+        model.save(self.path / "model", **extra)
+
+    def write_history(self, history: list[dict[str, Any]]) -> None:
+        with open(self.path / "history.csv", "w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=HISTORY_KEYS, extrasaction="ignore")
+            w.writeheader()
+            for row in history:
+                w.writerow({k: row.get(k, "") for k in HISTORY_KEYS})
+
+    def write_audit(self, report: dict[str, Any], ds: Any) -> None:
+        from ..report._card import AUDIT_ARRAYS, save_audit_thumbnails
+
+        self.write_json("audit.json", report)
+        save_audit_thumbnails(self.path / AUDIT_ARRAYS, ds, report)
+
+    def write_stress(self, data: dict[str, Any], examples: list[dict[str, Any]]) -> dict[str, Any]:
+        """stress.json and stress/ (one PNG per example that flipped from right to wrong);
+        returns ``data`` with the examples' rows (file names, no pixels)."""
+        from PIL import Image
+
+        folder = self.path / "stress"
+        folder.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for k, ex in enumerate(examples):
+            name = (f"{k:03d}_{safe_name(ex['perturbation'])}_{safe_name(ex['true'])}_as_"
+                    f"{safe_name(ex['pred'])}.png")
+            img = ex["image"]
+            Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(folder / name)
+            rows.append({k2: v for k2, v in ex.items() if k2 != "image"} | {"file": f"stress/{name}"})
+        out = {**data, "examples": rows}
+        self.write_json("stress.json", out)
+        return out
+
+    def write_evaluation(self, evaluation: Any, test: Any, metrics: dict[str, Any],
+                         on_progress: Progress | None = None) -> None:
+        """predictions.csv, errors/, confusion_matrix.png, evaluation.npz, metrics.json and
+        the evidence card: what every run folder has, trained or evaluated."""
+        from ..data._dataset import to_display
+        from ..report._card import EVAL_ARRAYS, build_card, save_arrays
+
+        self._write_predictions(evaluation)
+        display = to_display(test.images, test.value_max)
+        self._write_errors(evaluation, display, on_progress)
+        if hasattr(evaluation, "confusion_matrix"):  # single-label only
+            self._write_confusion(evaluation)
+        save_arrays(self.path / EVAL_ARRAYS, evaluation, display)
+        self.write_json("metrics.json", metrics)
+        if on_progress is not None:
+            on_progress("writing the evidence card", 0, 0)
+        build_card(self.path)
+
+    def _write_predictions(self, ev: Any) -> None:
+        rows = ev.prediction_rows()
+        with open(self.path / "predictions.csv", "w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["id"])
+            w.writeheader()
+            w.writerows(rows)
+
+    def _write_confusion(self, ev: Any) -> None:
+        from ..report._plots import figure, plot_confusion_matrix
+
+        k = len(ev.classes)
+        fig = figure(max(4.0, 0.55 * k + 2), max(3.5, 0.5 * k + 1.5))
+        plot_confusion_matrix(ev, ax=fig.add_subplot())
+        fig.savefig(self.path / "confusion_matrix.png", dpi=100)
+
+    def _write_errors(self, ev: Any, display: np.ndarray, on_progress: Progress | None) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from ..data._images import n_workers
+        from ..report._plots import captioned_image
+
+        folder = self.path / "errors"
+        folder.mkdir(exist_ok=True)
+        rows = ev.misread
+
+        def one(item: tuple[int, dict[str, Any]]) -> None:
+            rank, r = item
+            ident = r["id"] if len(r["id"]) <= 28 else "…" + r["id"][-27:]
+            img = captioned_image(
+                display[r["index"]],
+                [f"true: {r['true']}", f"pred: {r['pred']} ({r['confidence']:.0%})", f"id: {ident}"],
+            )
+            img.save(folder / f"{rank:05d}_{safe_name(r['true'])}_as_{safe_name(r['pred'])}.png", format="PNG")
+
+        total = len(rows)
+        with ThreadPoolExecutor(max_workers=n_workers()) as pool:
+            for i, _ in enumerate(pool.map(one, enumerate(rows, start=1)), start=1):
+                if on_progress is not None and (i % 50 == 0 or i == total):
+                    on_progress("writing misread images", i, total)

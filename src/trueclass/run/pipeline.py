@@ -1,0 +1,407 @@
+"""``train``: a run as a pipeline of steps, each returning its section of metrics.json.
+
+load -> duplicates -> split -> fit -> score -> checks (verdict, audit, baseline,
+shuffled labels, stress, repeats) -> write. ``metrics.json`` is assembled once, by
+:func:`assemble_metrics`, from the sections.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import __version__
+from .._errors import TrueclassError
+from ..checks.stability import headline
+from ..data import Dataset, Split, load, split
+from ..evaluation import Evaluation, evaluate
+from ..models import get_spec
+from .config import RunConfig
+from .folder import RUNS_DIR, RunFolder
+from .provenance import counts_by_split, dataset_info, environment, source_name
+from .scoring import Scored, scored_images, test_copies
+
+__all__ = ["Run", "train", "run_training", "resume", "assemble_metrics", "TRAIN_ACCURACY_SAMPLE"]
+
+#: Training accuracy (for the train-test gap) of pixel models is measured on at most
+#: this many training images; networks report theirs per epoch in the history.
+TRAIN_ACCURACY_SAMPLE = 2000
+
+Progress = Callable[..., None]
+
+
+@dataclass
+class Run:
+    """What a run produced: the fitted model, its evaluation, and where it was written."""
+
+    path: Path
+    model: Any
+    evaluation: Evaluation
+    dataset: Dataset
+    split: Split | None
+    metrics: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        from ..report._text import format_report_card
+
+        return format_report_card(self.metrics, str(self.path))
+
+    @property
+    def card_path(self) -> Path:
+        from ..report._card import CARD_HTML
+
+        return self.path / CARD_HTML
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the run as its evidence card, in a frame so its script and style
+        stay its own."""
+        import html
+
+        card = self.card_path.read_text(encoding="utf-8") if self.card_path.is_file() else ""
+        if not card:
+            return self.evaluation._repr_html_()
+        return (f'<iframe title="evidence card" srcdoc="{html.escape(card, quote=True)}" '
+                'style="width:100%;height:720px;border:1px solid #ddd" sandbox="allow-scripts"></iframe>')
+
+    def __repr__(self) -> str:
+        acc = headline(self.evaluation)[0]
+        return f"Run(path={str(self.path)!r}, accuracy={acc:.4f}, n_test={self.evaluation.n_test})"
+
+
+# -- the front door ---------------------------------------------------------------------------
+def train(source: str | Path | Dataset = "digits", *, out: str | Path | None = None, overwrite: bool = False,
+          runs_dir: str | Path = RUNS_DIR, on_progress: Progress | None = None, **settings: Any) -> Run:
+    """Load ``source``, split it, train a model, evaluate it on the held-out test part,
+    and write the run folder. Returns the :class:`Run`.
+
+    ``settings`` are the fields of :class:`RunConfig`: ``model`` and its ``params``
+    (hyperparameters), ``test_size``, ``val_size`` (share of the training part held out
+    for validation: early stopping and history of networks, the review threshold; the
+    model's own default when None), ``seed``, ``stratify``, ``image_size``,
+    ``color_mode``, ``data_dir``, ``repeats`` (K > 1 re-splits and re-trains with seeds
+    seed+1, ... and records the spread under ``stability``), ``audit`` (duplicates keep
+    to one side of the split, leaked test images of a source that comes split are left
+    out of the headline, likely label errors are listed), ``allow_leakage``, ``stress``
+    (perturbations and images of no class), ``shuffle_check`` (the same recipe on
+    shuffled labels must score near chance) and ``unknown_class`` (a "none of these"
+    class). The test part is used for nothing but the score.
+    """
+    dataset = source if isinstance(source, Dataset) else None
+    name = str(source.provenance.get("source")) if dataset is not None else str(source)
+    try:
+        config = RunConfig(source=name, **settings)
+    except TypeError as exc:
+        raise TrueclassError(f"train() got a setting it does not know ({exc}).") from None
+    return run_training(config, dataset=dataset, out=out, overwrite=overwrite, runs_dir=runs_dir,
+                        on_progress=on_progress)
+
+
+def resume(run_dir: str | Path, *, on_progress: Progress | None = None) -> Run:
+    """Go on with a run that was stopped (Ctrl-C, kill -9, a crash) from its last checkpoint.
+
+    The run's config.json gives the source, split and recipe; training restarts after
+    the last finished epoch and ends with the same weights as an uninterrupted run.
+    """
+    import json
+
+    from .folder import CHECKPOINT
+
+    path = Path(run_dir).expanduser()
+    cfg_file = path / "config.json"
+    if not cfg_file.is_file():
+        raise TrueclassError(f"{str(path)!r} is not a run folder (it has no config.json); nothing to resume.")
+    if (path / "metrics.json").is_file() and not (path / CHECKPOINT).is_file():
+        raise TrueclassError(f"The run in {str(path)!r} already finished; there is nothing to resume.")
+    config = RunConfig.from_dict(json.loads(cfg_file.read_text(encoding="utf-8")))
+    return run_training(config, resume_folder=RunFolder(path), on_progress=on_progress)
+
+
+# -- the pipeline ---------------------------------------------------------------------------------
+def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str | Path | None = None,
+                 overwrite: bool = False, runs_dir: str | Path = RUNS_DIR, resume_folder: RunFolder | None = None,
+                 on_progress: Progress | None = None) -> Run:
+    """The run that ``config`` describes; a run that fails leaves no folder behind (one
+    stopped by Ctrl-C keeps its checkpoint, to resume)."""
+    spec = get_spec(config.model)  # an unknown name, a misspelt or meaningless parameter: before any work
+    make_classifier(config, config.seed).check_params()
+    if out is not None and resume_folder is None:
+        RunFolder.check_out(out, overwrite=overwrite)
+    ds = load_step(config, dataset, on_progress)
+    dups = duplicates_step(ds, config, on_progress)
+    parts = split_step(ds, config, spec, config.seed, dups)
+    folder = resume_folder or RunFolder.create(out, f"{source_name(dataset or config.source)}-{config.model}",
+                                               overwrite=overwrite, runs_dir=runs_dir)
+    try:
+        folder.write_json("config.json", config_json(config, ds))  # first, so a killed run can be resumed
+        return _train_in(folder, config, ds, dups, parts, resume=resume_folder is not None, on_progress=on_progress)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        if resume_folder is None and not folder.checkpoint.is_file():
+            shutil.rmtree(folder.path, ignore_errors=True)  # nothing half-made is left behind
+        raise
+
+
+def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, parts: Split, *, resume: bool,
+              on_progress: Progress | None) -> Run:
+    clf = fit_step(config, parts, config.seed, folder=folder, resume=resume, on_progress=on_progress)
+    fingerprints = fingerprint_step(ds, parts, dups)
+    scored = score_step(ds, parts, dups, fingerprints, config)
+    if on_progress is not None:
+        on_progress("evaluating", 0, 0)
+    train_labels = None if ds.multilabel else clf.label_indices(parts.train, "training")
+    ev = evaluate(clf, scored.test, val=parts.val, train_labels=train_labels)
+    training = clf.estimator_.training_record()
+    sections: dict[str, Any] = {
+        "training": training,
+        "diagnosis": diagnose(clf, ev, parts.train, training, config.seed),
+        "leakage": leakage_section(scored, ev, clf, parts, dups, config, train_labels),
+        "audit": audit_step(ds, parts, dups, config, on_progress),
+        "quick_baseline": None if ds.multilabel else _quick_baseline(parts, scored, clf, config),
+        "sanity": shuffle_step(config, parts, scored, ev, on_progress),
+        "robustness": stress_step(clf, scored, ev, config, folder, on_progress),
+        "stability": repeats_step(ds, ev, config, dups, on_progress),
+    }
+    metrics = assemble_metrics(ev.to_dict(), {
+        "n_train": parts.n_train,
+        "n_val": parts.n_val,
+        "model": config.model,
+        "params": {k: v for k, v in clf.get_params().items() if k != "model"},
+        "seed": config.seed,
+        "train_seconds": clf.train_seconds_,
+        "split": parts.params,
+        "dataset": dataset_info(ds) | {"counts_by_split": counts_by_split(parts)},
+        "environment": environment(),
+        **({"allow_leakage": True} if config.allow_leakage else {}),
+    }, sections)
+    cfg = config_json(config, ds, clf)
+    folder.write_json("config.json", cfg)
+    if sections["audit"] is not None:
+        folder.write_audit(sections["audit"], ds)
+    folder.write_split(parts)
+    folder.write_model(clf, **model_record(ev, ds, parts, fingerprints))
+    folder.write_evaluation(ev, scored.test, metrics, on_progress)
+    if training is not None:
+        folder.write_history(training["history"])
+    folder.checkpoint.unlink(missing_ok=True)  # the finished weights are in model/
+    return Run(path=folder.path, model=clf, evaluation=ev, dataset=ds, split=parts, metrics=metrics, config=cfg)
+
+
+def assemble_metrics(evaluation: dict[str, Any], run: dict[str, Any], sections: dict[str, Any]) -> dict[str, Any]:
+    """metrics.json from the Evaluation's numbers, the run's facts and the steps'
+    sections (a section that is None was not run). Pure: changes none of its inputs."""
+    from ..evaluation._diagnosis import data_warnings
+
+    m = {**evaluation, **run}
+    extra = {k: v for k, v in sections.items() if v is not None}
+    quick = extra.pop("quick_baseline", None)
+    if quick is not None:
+        m["baselines"] = {**m["baselines"], "logistic_regression": quick}
+    m |= extra
+    m["warnings"] = data_warnings(m["dataset"]["counts_by_split"], m.get("per_class"))
+    return m
+
+
+def config_json(config: RunConfig, ds: Dataset, clf: Any = None) -> dict[str, Any]:
+    """config.json: the configuration, the command that repeats it, and what the run
+    resolved (image size and colour mode; for networks augmentation, recipe, runtime)."""
+    resolved = {"image_size": list(ds.image_size), "color_mode": ds.color_mode}
+    if clf is not None:
+        resolved |= clf.estimator_.resolved()
+    return {**config.to_dict(), "command": config.command(), "trueclass_version": __version__,
+            "resolved": resolved}
+
+
+def model_record(ev: Any, ds: Dataset, parts: Split, fingerprints: Any) -> dict[str, Any]:
+    """What model.json keeps of the run beside the model itself."""
+    return {
+        "threshold": None if ds.multilabel else ev.flagged["threshold"],
+        "threshold_chosen_on": getattr(ev, "threshold_source", "per-label thresholds on validation data"),
+        "split": parts.params,
+        "source": dataset_info(ds) | {"skipped": []},
+        "fingerprints": fingerprints,
+    }
+
+
+# -- the steps ------------------------------------------------------------------------------------
+def make_classifier(config: RunConfig, seed: int) -> Any:
+    """The unfitted estimator of ``config`` (its seed as random_state unless given)."""
+    from ..models import ImageClassifier
+
+    params = dict(config.params)
+    if get_spec(config.model).accepts_random_state:
+        params.setdefault("random_state", seed)
+    return ImageClassifier(config.model, **params)
+
+
+def load_step(config: RunConfig, dataset: Dataset | None, on_progress: Progress | None) -> Dataset:
+    ds = dataset if dataset is not None else load(config.source, image_size=config.image_size,
+                                                  color_mode=config.color_mode, data_dir=config.data_dir,
+                                                  on_progress=on_progress)
+    if config.unknown_class:
+        from ..checks._stress import with_unknown_class
+
+        ds = with_unknown_class(ds, config.seed)
+    return ds
+
+
+def duplicates_step(ds: Dataset, config: RunConfig, on_progress: Progress | None) -> Any:
+    if not config.audit:
+        return None
+    from ..checks import find_duplicates
+
+    return find_duplicates(ds, on_progress=on_progress)
+
+
+def split_step(ds: Dataset, config: RunConfig, spec: Any, seed: int, dups: Any) -> Split:
+    """The split with ``seed``; with the audit and no leakage allowed, every duplicate
+    group on one side (the leak gate)."""
+    val_size = spec.default_val_size if config.val_size is None else config.val_size
+    return split(ds, test_size=config.test_size, val_size=val_size, seed=seed, stratify=config.stratify,
+                 groups=None if dups is None or config.allow_leakage else dups.groups)
+
+
+def fit_step(config: RunConfig, parts: Split, seed: int, *, folder: RunFolder | None = None, resume: bool = False,
+             on_progress: Progress | None = None, train: Dataset | None = None) -> Any:
+    """The model of ``config`` fitted on the training part (``train`` in its place when
+    given), validated on the validation part; checkpoints in ``folder``."""
+    clf = make_classifier(config, seed)
+    train_ds = parts.train if train is None else train
+    if on_progress is not None and folder is not None:
+        on_progress(f"training {config.model} on {len(train_ds):,} images", 0, 0)
+    return clf.fit(train_ds, val=parts.val, on_progress=on_progress,
+                   checkpoint=None if folder is None else folder.checkpoint, resume=resume)
+
+
+def fingerprint_step(ds: Dataset, parts: Split, dups: Any) -> Any:
+    """Fingerprints of every training and validation image, kept with the model."""
+    from ..checks._fingerprints import Fingerprints
+    from ..data._dataset import to_display
+
+    seen = np.sort(np.concatenate([parts.indices["train"], parts.indices.get("val", np.zeros(0, np.int64))]))
+    phash = None if dups is None or dups.phash is None else dups.phash[seen]
+    return Fingerprints.of(to_display(ds.images[seen], ds.value_max), phash=phash)
+
+
+def score_step(ds: Dataset, parts: Split, dups: Any, fingerprints: Any, config: RunConfig) -> Scored:
+    """The test images that count: the audit's duplicates tell the copies of training
+    images; without the audit, the fingerprints do."""
+    from .scoring import copies_for_saved_model
+
+    test_idx = parts.indices["test"]
+    is_copy = test_copies(parts, dups) if dups is not None else copies_for_saved_model(fingerprints, ds, test_idx)
+    return scored_images(ds, test_idx, is_copy, allow_leakage=config.allow_leakage)
+
+
+def leakage_section(scored: Scored, ev: Any, clf: Any, parts: Split, dups: Any, config: RunConfig,
+                    train_labels: Any) -> dict[str, Any] | None:
+    """How the run kept test images apart from their copies among the training images."""
+    if dups is None and scored.n_left_out == 0:
+        return None
+    n_leaked = scored.n_left_out if scored.n_left_out else int(np.sum(test_copies(parts, dups)))
+    if dups is None:
+        gate = "no audit: test images that are copies of training images (by fingerprint) are left out"
+    elif config.allow_leakage:
+        gate = "off (leakage allowed)"
+    elif parts.params["predefined"]:
+        gate = "the source's own split is kept; leaked test images are left out of the headline numbers"
+    else:
+        gate = "group-aware split: every duplicate group on one side"
+    out = {"gate": gate, "n_leaked_test_images": n_leaked,
+           "images_moved": int(parts.params.get("images_moved_to_keep_duplicates_together", 0))}
+    if scored.n_left_out:
+        out["with_leaks"] = _score(evaluate(clf, scored.candidates, val=parts.val, train_labels=train_labels))
+    out["without_leaks"] = _score(ev)
+    return out
+
+
+def _score(ev: Any) -> dict[str, Any]:
+    acc, ci = headline(ev)
+    return {"accuracy": acc, "accuracy_ci": list(ci), "n_test": ev.n_test, "n_wrong": ev.n_wrong}
+
+
+def diagnose(clf: Any, ev: Any, train_ds: Dataset, training: dict[str, Any] | None, seed: int) -> dict[str, Any]:
+    """The training verdict: the train-test gap and, for networks, the curves."""
+    from ..evaluation._diagnosis import training_verdict
+
+    acc, ci = headline(ev)
+    n = min(len(train_ds), TRAIN_ACCURACY_SAMPLE)
+    if training and training.get("history"):
+        hist = training["history"]
+        best = training.get("best_epoch") or len(hist)
+        row = hist[min(len(hist), int(best)) - 1]
+        return training_verdict(acc, ci, row.get("train_accuracy"), hist, best_epoch=best,
+                                stopped_early=bool(training.get("stopped_early")),
+                                train_accuracy_on=f"{n:,} training images (epoch {best}, no augmentation)")
+    rng = np.random.default_rng(seed)
+    sub = train_ds.subset(np.sort(rng.choice(len(train_ds), n, replace=False)))
+    train_acc = clf.score(sub)  # subset accuracy for several labels per image
+    what = "all training images" if n == len(train_ds) else f"{n:,} training images drawn at random"
+    return training_verdict(acc, ci, train_acc, None, train_accuracy_on=what)
+
+
+def audit_step(ds: Dataset, parts: Split, dups: Any, config: RunConfig,
+               on_progress: Progress | None) -> dict[str, Any] | None:
+    if dups is None:
+        return None
+    from ..checks import audit as run_audit
+
+    return run_audit(ds, parts=parts.assignment, duplicates=dups, label_part="train", seed=config.seed,
+                     on_progress=on_progress).to_dict()
+
+
+def _quick_baseline(parts: Split, scored: Scored, clf: Any, config: RunConfig) -> dict[str, Any]:
+    from ..checks.sanity import quick_baseline
+
+    return quick_baseline(parts.train, scored.test, clf, config.seed)
+
+
+def shuffle_step(config: RunConfig, parts: Split, scored: Scored, ev: Any,
+                 on_progress: Progress | None) -> dict[str, Any] | None:
+    if not config.shuffle_check:
+        return None
+    from ..checks.sanity import shuffled_label_check
+
+    if on_progress is not None:
+        on_progress("sanity check: training on shuffled labels", 0, 0)
+    base = ev.baselines if hasattr(ev, "baselines") else {"chance": 0.0, "majority": 0.0}
+    return shuffled_label_check(parts.train, scored.test,
+                                lambda shuffled: fit_step(config, parts, config.seed, train=shuffled),
+                                config.seed, base)
+
+
+def stress_step(clf: Any, scored: Scored, ev: Any, config: RunConfig, folder: RunFolder,
+                on_progress: Progress | None) -> dict[str, Any] | None:
+    if not config.stress or scored.test.multilabel:
+        return None
+    from ..checks._stress import ood_check, stress_test
+
+    data, examples = stress_test(clf, scored.test, seed=config.seed, on_progress=on_progress)
+    data["ood"] = ood_check(clf, scored.test, threshold=ev.flagged["threshold"], seed=config.seed)
+    return folder.write_stress(data, examples)
+
+
+def repeats_step(ds: Dataset, ev: Any, config: RunConfig, dups: Any,
+                 on_progress: Progress | None) -> dict[str, Any] | None:
+    """Re-split and re-train with seeds seed+1 ... with the same leak gate and the same
+    rule for which test images count as the first run."""
+    if config.repeats <= 1:
+        return None
+    from ..checks.stability import repeat_runs
+
+    spec = get_spec(config.model)
+
+    def run_one(seed: int) -> Any:
+        parts = split_step(ds, config, spec, seed, dups)
+        clf = fit_step(config, parts, seed)
+        scored = scored_images(ds, parts.indices["test"], test_copies(parts, dups),
+                               allow_leakage=config.allow_leakage)
+        return evaluate(clf, scored.test, val=parts.val)
+
+    return repeat_runs(ev, config.seed, config.repeats, run_one, predefined_split=ds.predefined_split is not None,
+                       on_progress=on_progress)

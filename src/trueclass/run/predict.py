@@ -1,0 +1,89 @@
+"""``predict_files`` (``trueclass predict``): a saved model on image files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .._errors import TrueclassError
+from ..data._images import IMAGE_SUFFIXES, is_hidden, iter_files
+from ..data._sources import read_images
+
+__all__ = ["collect_images", "predict_files"]
+
+
+def collect_images(inputs: Sequence[str | Path]) -> tuple[list[str], list[dict[str, str]]]:
+    """Image files named directly or found in folders (hidden ones skipped, and listed)."""
+    files: list[str] = []
+    skipped: list[dict[str, str]] = []
+    for item in inputs:
+        p = Path(item).expanduser()
+        if p.is_dir():
+            for f in iter_files(p):
+                if is_hidden(f, p):
+                    skipped.append({"path": str(f), "reason": "hidden file or folder"})
+                elif f.suffix.lower() in IMAGE_SUFFIXES:
+                    files.append(str(f))
+                else:
+                    skipped.append({"path": str(f), "reason": "not an image file name"})
+        elif p.is_file():
+            files.append(str(p))
+        else:
+            raise TrueclassError(f"No such file or folder: {str(item)!r}.")
+    return files, skipped
+
+
+def predict_files(
+    model_path: str | Path,
+    inputs: Sequence[str | Path],
+    *,
+    top_k: int = 3,
+    threshold: float | None = None,
+    tta: bool | str = False,
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Predict each image file; returns (rows, skipped files with reasons).
+
+    Each image is resized and converted to what the model was trained on. A row has
+    ``file``, ``label``, ``confidence``, ``top_k`` ([(label, p), ...]) and ``flagged``
+    (confidence below the model's review threshold). ``tta`` is False, True or "flip".
+    """
+    from ..models import load_model
+
+    if top_k < 1:
+        raise TrueclassError("top_k must be 1 or more.")
+    clf = load_model(model_path)
+    if tta:
+        clf.set_params(tta=tta)
+        clf.check_params()
+    h, w, c = clf.image_shape_
+    thr = threshold if threshold is not None else (clf.metadata_.get("threshold") or 0.5)
+    files, skipped = collect_images(inputs)
+    arrays, good, bad = read_images(files, (h, w), "L" if c == 1 else "RGB")
+    skipped += [b.to_dict() for b in bad]
+    if not good:
+        return [], skipped
+    # files are 0-255; the model may use other units (digits: 0-16)
+    images = arrays.astype(np.float64) * (clf.value_max_ / 255.0)
+    probs = clf.predict_proba(images)
+    k = min(top_k, probs.shape[1])
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    rows = []
+    multilabel = bool(getattr(clf, "multilabel_", False))
+    for f, p, top in zip(good, probs, order):
+        if multilabel:  # every label at or above its own threshold; sureness = the least sure label
+            on = p >= clf.thresholds_
+            label = "|".join(str(c) for c, v in zip(clf.classes_, on) if v)
+            conf = float(np.min(np.where(on, p, 1 - p)))
+        else:
+            label = str(clf.classes_[top[0]])
+            conf = float(p[top[0]])
+        rows.append({
+            "file": f,
+            "label": label,
+            "confidence": conf,
+            "top_k": [(str(clf.classes_[j]), float(p[j])) for j in top],
+            "flagged": conf < thr,
+        })
+    return rows, skipped

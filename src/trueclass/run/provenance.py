@@ -1,0 +1,70 @@
+"""What a run records about its data and its machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..data import Dataset, Split
+from .folder import safe_name
+
+__all__ = ["environment", "dataset_info", "counts_by_split", "source_name"]
+
+
+def source_name(source: Any) -> str:
+    """A short name for run folders: "digits", "photos", "train" (of idx:train-images...)."""
+    if isinstance(source, Dataset):
+        return safe_name(Path(str(source.provenance.get("source", "data"))).stem)
+    text = str(source)
+    if text.startswith("idx:"):
+        return safe_name(Path(text[4:].split(",")[0]).name.split(".")[0])
+    return safe_name(Path(text).stem if "/" in text or "." in text else text)
+
+
+def environment() -> dict[str, Any]:
+    import sklearn
+
+    env = {
+        "trueclass": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+    }
+    if "torch" in sys.modules:  # only when a network was used: never import torch for this
+        torch = sys.modules["torch"]
+        env["torch"] = torch.__version__
+        env["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return env
+
+
+def dataset_info(ds: Dataset) -> dict[str, Any]:
+    skipped = [s.to_dict() if hasattr(s, "to_dict") else dict(s) for s in ds.skipped]
+    h, w = ds.image_size
+    return {
+        "source": ds.provenance.get("source"),
+        "hash": ds.hash,
+        "n_images": len(ds),
+        "image_size": [h, w],
+        "color_mode": ds.color_mode,
+        "counts": ds.counts(),
+        "n_skipped": len(skipped),
+        "skipped": skipped,
+        **({"resized_from": ds.provenance["resized_from"]} if "resized_from" in ds.provenance else {}),
+    }
+
+
+def counts_by_split(parts: Split) -> dict[str, dict[str, int]]:
+    """Images per class in each part of the split."""
+    out = {"train": parts.train.counts()}
+    if parts.val is not None and len(parts.val):
+        out["val"] = parts.val.counts()
+    out["test"] = parts.test.counts()
+    return out

@@ -1,0 +1,153 @@
+"""A saved model on new images: ``evaluate_run`` (``trueclass evaluate``) and
+``stress_run`` (``trueclass stress``). Both score only images the model never saw, by
+the rule of ``scoring``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import __version__
+from .._errors import TrueclassError
+from ..data import Dataset, load
+from ..evaluation import evaluate
+from .folder import RUNS_DIR, RunFolder
+from .pipeline import Run
+from .provenance import dataset_info, environment, source_name
+from .scoring import Scored, copies_for_saved_model, scored_images
+
+__all__ = ["evaluate_run", "stress_run", "unseen_images"]
+
+Progress = Callable[..., None]
+
+
+def _load_for(clf: Any, source: str | Path | Dataset, data_dir: Any, on_progress: Progress | None) -> Dataset:
+    """``source`` at the model's image size and colour mode."""
+    if isinstance(source, Dataset):
+        return source
+    h, w, c = clf.image_shape_
+    return load(source, image_size=(h, w), color_mode="L" if c == 1 else "RGB", data_dir=data_dir,
+                on_progress=on_progress)
+
+
+def unseen_images(model_path: str | Path, ds: Dataset) -> Scored:
+    """The images of ``ds`` a saved model may be scored on: the source's own test part
+    when it comes split, else every image; less each exact or near copy of an image the
+    model was trained or validated on (its fingerprints), whatever the source."""
+    from ..models._io import load_fingerprints
+
+    if ds.predefined_split is not None:
+        candidates, what = np.flatnonzero(ds.predefined_split == "test"), "the source's own test part"
+    else:
+        candidates, what = np.arange(len(ds)), "every image of the source"
+    fingerprints = load_fingerprints(model_path)
+    if fingerprints is None:
+        return scored_images(ds, candidates, None, what=what + " (the model folder keeps no fingerprints of its "
+                             "training images, so copies of them cannot be left out)")
+    return scored_images(ds, candidates, copies_for_saved_model(fingerprints, ds, candidates), what=what)
+
+
+def evaluate_run(
+    model_path: str | Path,
+    source: str | Path | Dataset,
+    *,
+    out: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    overwrite: bool = False,
+    runs_dir: str | Path = RUNS_DIR,
+    tta: bool | str = False,
+    on_progress: Progress | None = None,
+) -> Run:
+    """Evaluate a saved model on the images of ``source`` it never saw (see
+    :func:`unseen_images`) and write a run folder."""
+    from ..models import load_model
+
+    clf = load_model(model_path)  # a wrong model path or a bad option fails before the data loads
+    if tta:
+        clf.set_params(tta=tta)
+        clf.check_params()
+    if out is not None:
+        RunFolder.check_out(out, overwrite=overwrite)
+    meta = clf.metadata_
+    ds = _load_for(clf, source, data_dir, on_progress)
+    scored = unseen_images(model_path, ds)
+    threshold = meta.get("threshold")
+    ev = evaluate(clf, scored.test) if ds.multilabel else evaluate(clf, scored.test, threshold=threshold)
+    folder = RunFolder.create(out, f"eval-{source_name(source)}-{meta['model']}", overwrite=overwrite,
+                              runs_dir=runs_dir)
+    name = ds.provenance.get("source") if isinstance(source, Dataset) else str(source)
+    config = {
+        "command": f"trueclass evaluate {model_path} {name}",
+        "model_path": str(model_path),
+        "source": name,
+        "evaluated_on": scored.note,
+        "tta": tta,
+        "trueclass_version": __version__,
+    }
+    metrics = {
+        **ev.to_dict(),
+        "n_train": (meta.get("training") or {}).get("n_images"),
+        "n_val": None,
+        "model": meta["model"],
+        "params": meta.get("params"),
+        "seed": (meta.get("split") or {}).get("seed"),
+        "train_seconds": (meta.get("training") or {}).get("train_seconds"),
+        "evaluated_on": scored.note,
+        "n_left_out_as_seen": scored.n_left_out,
+        "dataset": dataset_info(ds) | {"counts_by_split": {"test": scored.test.counts()}},
+        "environment": environment(),
+    }
+    from ..evaluation._diagnosis import data_warnings
+
+    metrics["warnings"] = data_warnings(metrics["dataset"]["counts_by_split"], metrics.get("per_class"))
+    if threshold is not None and "flagged" in metrics:
+        metrics["flagged"]["chosen_on"] = meta.get("threshold_chosen_on", "training run")
+    folder.write_json("config.json", config)
+    folder.write_evaluation(ev, scored.test, metrics, on_progress)
+    return Run(path=folder.path, model=clf, evaluation=ev, dataset=ds, split=None, metrics=metrics, config=config)
+
+
+def stress_run(
+    model_path: str | Path,
+    source: str | Path | Dataset,
+    *,
+    out: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    max_images: int | None = None,
+    seed: int = 0,
+    on_progress: Progress | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Stress-test a saved model on the images of ``source`` it never saw (chosen as
+    ``evaluate`` chooses them) and write ``stress.json`` and ``stress/`` into ``out``.
+
+    Without ``out``, a run folder given as the model gets them, its metrics.json gains
+    ``robustness`` and its evidence card is rebuilt with the new section.
+    """
+    from ..checks._stress import ood_check, stress_test
+    from ..models import load_model
+    from ..report._card import build_card
+
+    run_dir = Path(model_path).expanduser()
+    in_run = out is None and (run_dir / "metrics.json").is_file()
+    clf = load_model(model_path)
+    if out is None and not in_run:
+        raise TrueclassError("Say where to write the results (out=FOLDER), or pass a run folder as the model "
+                             "to add them to its card.")
+    ds = _load_for(clf, source, data_dir, on_progress)
+    scored = unseen_images(model_path, ds)
+    data, examples = stress_test(clf, scored.test, max_images=max_images, seed=seed, on_progress=on_progress)
+    data["evaluated_on"] = scored.note
+    data["ood"] = ood_check(clf, scored.test, threshold=clf.metadata_.get("threshold"), seed=seed)
+    path = run_dir if in_run else Path(out).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    folder = RunFolder(path)
+    data = folder.write_stress(data, examples)
+    if in_run:
+        metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
+        metrics["robustness"] = data
+        folder.write_json("metrics.json", metrics)
+        build_card(path)
+    return path, data

@@ -1,0 +1,73 @@
+"""The one rule for which images a score counts: the test images, less every image
+whose exact or near copy trained (or validated) the model.
+
+``train`` and ``evaluate`` both ask :func:`scored_images`; they differ only in how they
+know the copies: a training run has every image and the audit's duplicate groups; a
+saved model has the fingerprints of its training images (checks._fingerprints).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._errors import TrueclassError
+from ..data import Dataset, Split
+
+__all__ = ["Scored", "scored_images", "test_copies", "copies_for_saved_model"]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """The images a score counts (``test``), the candidates before copies were left out
+    (``candidates``), the indices into the source of those left out, and why."""
+
+    test: Dataset
+    candidates: Dataset
+    left_out: np.ndarray
+    note: str
+
+    @property
+    def n_left_out(self) -> int:
+        return int(len(self.left_out))
+
+
+def scored_images(ds: Dataset, candidates: np.ndarray, is_copy: np.ndarray | None, *, allow_leakage: bool = False,
+                  what: str = "the test part") -> Scored:
+    """The images of ``ds`` at ``candidates`` that count, leaving out those marked in
+    ``is_copy`` (copies of a training image) unless ``allow_leakage``."""
+    candidates = np.asarray(candidates, dtype=np.int64)
+    cand_ds = ds.subset(candidates, part="test")
+    if is_copy is None or not np.any(is_copy):
+        return Scored(cand_ds, cand_ds, np.zeros(0, dtype=np.int64), what)
+    left = candidates[np.asarray(is_copy, dtype=bool)]
+    if allow_leakage:
+        return Scored(cand_ds, cand_ds, np.zeros(0, dtype=np.int64),
+                      f"{what}, {len(left):,} copies of training images counted (leakage allowed)")
+    keep = candidates[~np.asarray(is_copy, dtype=bool)]
+    if len(keep) == 0:
+        raise TrueclassError(
+            f"Every one of the {len(candidates):,} images is a copy of an image the model was trained or validated "
+            "on, so none can be scored as unseen. Evaluate it on images it has never seen."
+        )
+    note = (f"{what}, less {len(left):,} {'image' if len(left) == 1 else 'images'} that the model was trained or "
+            "validated on (exact or near copies, found by their fingerprints)")
+    return Scored(ds.subset(keep, part="test"), cand_ds, left, note)
+
+
+def test_copies(parts: Split, dups: Any) -> np.ndarray | None:
+    """Per test image of ``parts``: whether the audit found a duplicate of it in the
+    training or validation part (None when the audit did not run)."""
+    if dups is None:
+        return None
+    return np.isin(parts.indices["test"], dups.leaked_test(parts.assignment))
+
+
+def copies_for_saved_model(fingerprints: Any, ds: Dataset, candidates: np.ndarray) -> np.ndarray:
+    """Per candidate image: whether it is a copy of an image the saved model was trained
+    or validated on."""
+    from ..data._dataset import to_display
+
+    return fingerprints.copies(to_display(ds.images[candidates], ds.value_max))
