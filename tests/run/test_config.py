@@ -1,0 +1,68 @@
+"""One run configuration: config -> argv -> config for every option, config.json's
+command repeats the run, --resume reads it back."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import fields
+
+import pytest
+
+import trueclass as tc
+from trueclass.cli import config_from_argv
+from trueclass.run import RunConfig
+from trueclass.run.config import DEFAULT_MODEL_NAME
+
+EVERY_OPTION = RunConfig(
+    source="photos/", model="knn", params={"n_neighbors": 3, "weights": "distance", "input_size": [64, 48],
+                                          "tta": "flip", "ema": 0.5, "freeze": True, "weights_file": None},
+    test_size=0.3, val_size=0.15, seed=7, stratify=False, image_size="48x32", color_mode="RGB",
+    data_dir="/data/sets", repeats=3, audit=False, allow_leakage=True, stress=True, shuffle_check=True,
+    unknown_class=True,
+)
+
+
+def test_every_field_differs_from_its_default_in_the_round_trip_config():
+    default = RunConfig()
+    assert all(getattr(EVERY_OPTION, f.name) != getattr(default, f.name) for f in fields(RunConfig)), \
+        "a field of RunConfig is left at its default here, so its round trip would not be tested"
+
+
+@pytest.mark.parametrize("config", [RunConfig(), EVERY_OPTION, RunConfig(image_size=(32, 48), val_size=0.0)])
+def test_config_to_argv_and_back(config):
+    assert config_from_argv(config.to_argv()) == config
+    assert config_from_argv(shlex.split(config.command())[2:]) == config
+    assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_presets_and_network_flags_become_parameters():
+    cfg = config_from_argv(["digits", "--preset", "quick", "--epochs", "5", "--tta", "-p", "width=8"])
+    assert cfg.params == {"epochs": 5, "batch_size": 128, "lr": 0.05, "tta": True, "width": 8}
+    assert config_from_argv(cfg.to_argv()) == cfg
+
+
+def test_default_model_name_is_the_estimators_default():
+    from trueclass.models._estimator import DEFAULT_MODEL
+
+    assert DEFAULT_MODEL_NAME == DEFAULT_MODEL
+
+
+def test_config_json_command_repeats_a_run_with_colour_mode_and_data_dir(make_folder, tmp_path):
+    # regression: the command left out --color-mode and --data-dir
+    root = make_folder({"bars": 8, "cols": 8}, size=16, color=True)
+    run = tc.train(root, model="knn", color_mode="L", data_dir=str(tmp_path), image_size=12, out=tmp_path / "r")
+    cfg = json.loads((run.path / "config.json").read_text())
+    argv = shlex.split(cfg["command"])
+    assert "--color-mode" in argv and "--data-dir" in argv and argv[:2] == ["trueclass", "train"]
+    assert config_from_argv(argv[2:]) == RunConfig.from_dict(cfg)
+    assert cfg["resolved"] == {"image_size": [12, 12], "color_mode": "L"}
+
+
+def test_a_bad_setting_is_a_sentence():
+    with pytest.raises(tc.TrueclassError, match="repeats must be a whole number"):
+        RunConfig(repeats=0)
+    with pytest.raises(tc.TrueclassError, match="color_mode must be"):
+        RunConfig(color_mode="CMYK")
+    with pytest.raises(tc.TrueclassError, match="does not know"):
+        tc.train("digits", modle="knn")
