@@ -11,9 +11,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
 
-def lesson():
+def lesson(stratify: bool = False):
     X, y = load_digits(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=1)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=1,
+                                                        stratify=y if stratify else None)
     model = LogisticRegression(max_iter=10000)
     model.fit(X_train, y_train)
     pred = model.predict(X_test)
@@ -37,7 +38,10 @@ def test_stratified_split_is_another_lesson(tmp_path):
     import trueclass as tc
 
     accuracy, _, _ = lesson()
+    strat_accuracy, strat_wrong, n = lesson(stratify=True)
     run = tc.train("digits", model="logreg", test_size=0.2, seed=1, stratify=True, out=tmp_path / "s")
-    # same seed, another (stratified) split: another score, as the README explains
+    # same seed, another (stratified) split: another score, as the README explains, and
+    # exactly the score of train_test_split(..., stratify=y) with the lesson's model
     assert run.metrics["split"]["stratify"] is True
-    assert run.metrics["accuracy"] != accuracy
+    assert strat_accuracy != accuracy
+    assert run.metrics["accuracy"] == strat_accuracy and run.metrics["n_wrong"] == strat_wrong

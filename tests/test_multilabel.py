@@ -62,7 +62,15 @@ def test_train_multilabel_end_to_end(labelled_csv, tmp_path):
     html = (run.path / "card.html").read_text()
     assert f'data-metric="subset_accuracy" data-value="{m["subset_accuracy"]}"' in html
     assert all(f'data-class="{name}"' in html for name in m["per_label"])
-    assert m["diagnosis"]["verdict"] in ("fine", "over-fitting", "under-fitting") and m["diagnosis"]["verdict"] in html
+    from trueclass.evaluation._diagnosis import training_verdict
+
+    d, tr = m["diagnosis"], m["training"]
+    # the verdict judges the multi-label headline (subset accuracy) against the training curves
+    assert d["test_accuracy"] == m["subset_accuracy"]
+    expected = training_verdict(m["subset_accuracy"], m["subset_accuracy_ci"], d["train_accuracy"], tr["history"],
+                                best_epoch=tr["best_epoch"], stopped_early=tr["stopped_early"])
+    assert d["verdict"] == expected["verdict"] and d["reasons"] == expected["reasons"]
+    assert f">{d['verdict']}<" in html or f'"{d["verdict"]}"' in html
     rows = list(csv.DictReader(open(run.path / "predictions.csv")))
     assert len(rows) == m["n_test"] and "probabilities" in rows[0]
     back = tc.load_model(run.path)

@@ -8,6 +8,8 @@ import pytest
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "lesson_digits.ipynb"
 
+pytestmark = pytest.mark.slow  # starts a real Jupyter kernel
+
 
 def outputs_text(cell) -> str:
     parts = []

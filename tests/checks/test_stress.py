@@ -91,6 +91,7 @@ def test_stress_command_needs_somewhere_to_write(tmp_path):
     assert out.returncode == 1 and "--out FOLDER" in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_unknown_class_teaches_none_of_these(tmp_path):
     run = tc.train("digits", model="logreg", unknown_class=True, stress=True, out=tmp_path / "run")
     assert run.metrics["classes"][-1] == "none of these"

@@ -35,6 +35,7 @@ def test_digits_are_the_embedded_set():
     assert tc.load("digits").hash == ds.hash  # same content, same hash
 
 
+@pytest.mark.slow
 def test_fashion_mnist_reads_the_debian_files():
     need_fashion_mnist()
     ds = tc.load("fashion-mnist")

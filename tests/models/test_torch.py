@@ -107,16 +107,29 @@ def test_timm_backbone_from_a_local_checkpoint_linear_probe(parts, tmp_path):
     np.testing.assert_allclose(back.predict_proba(parts.test), clf.predict_proba(parts.test), atol=1e-6)
 
 
-def test_timm_fine_tuning_changes_the_backbone_at_a_lower_rate(parts, tmp_path):
+def test_timm_fine_tuning_changes_the_backbone_at_a_lower_rate(parts, tmp_path, monkeypatch):
+    from trueclass.training._trainer import Trainer
+
+    seen = []
+    real = Trainer._optimizer
+
+    def spy(self, groups):  # the parameter groups the optimiser is really given
+        opt = real(self, groups)
+        seen.append([(len(g["params"]), g["lr"]) for g in opt.param_groups])
+        return opt
+
+    monkeypatch.setattr(Trainer, "_optimizer", spy)
     state = _tiny_timm_weights(tmp_path / "b.safetensors")
     clf = tc.ImageClassifier("timm:test_resnet", weights=str(tmp_path / "b.safetensors"), input_size=32,
-                             epochs=1, batch_size=64, random_state=0).fit(parts.train, val=parts.val)
+                             epochs=1, batch_size=64, lr=0.002, random_state=0).fit(parts.train, val=parts.val)
     after = clf.estimator_.net_.state_dict()
     assert not torch.equal(after["conv1.0.weight"], state["conv1.0.weight"])
-    groups = clf.estimator_.config_
-    assert groups.backbone_lr_scale == pytest.approx(0.1)
+    (n_head, head_lr), (n_body, body_lr) = seen[0]
+    assert n_head >= 1 and n_body > n_head
+    assert head_lr == pytest.approx(0.002) and body_lr == pytest.approx(0.0002)
 
 
+@pytest.mark.slow
 def test_pretrained_without_network_is_a_sentence(parts, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(tc.TrueclassError, match="Could not fetch pretrained weights .* --weights PATH"):

@@ -16,6 +16,8 @@ import trueclass as tc
 REQUIRE_BROWSER = os.environ.get("TRUECLASS_REQUIRE_BROWSER") == "1"
 OUTPUT = Path(os.environ.get("TRUECLASS_TEST_OUTPUT", Path(__file__).resolve().parents[2] / "test-output"))
 
+pytestmark = pytest.mark.slow  # drives a real browser
+
 
 def chromium_path() -> str:
     for name in (os.environ.get("TRUECLASS_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):

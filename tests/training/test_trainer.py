@@ -58,6 +58,7 @@ def _wait_for_checkpoint(run_dir, proc, timeout=240):
     return ckpt
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9_gives_the_same_weights(tmp_path):
     full = _start(["--epochs", "6", "--out", str(tmp_path / "full")], tmp_path)
     assert full.wait(timeout=600) == 0, full.communicate()
@@ -80,6 +81,7 @@ def test_resume_after_kill_9_gives_the_same_weights(tmp_path):
     assert not (killed_dir / "checkpoint.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_the_checkpoint_and_says_how_to_resume(tmp_path):
     run_dir = tmp_path / "r"
     proc = _start(["--epochs", "30", "--out", str(run_dir)], tmp_path)
@@ -130,7 +132,8 @@ def test_class_weight_balanced_helps_the_rare_class(parts):
     plain = tc.ImageClassifier("cnn", epochs=4, width=8, random_state=0).fit(small, val=parts.val)
     weighted = tc.ImageClassifier("cnn", epochs=4, width=8, random_state=0, class_weight="balanced").fit(small, val=parts.val)
     test0 = parts.test.subset(np.flatnonzero(parts.test.labels == 0))
-    assert (weighted.predict(test0) == "0").mean() >= (plain.predict(test0) == "0").mean()
+    recall_plain, recall_weighted = ((m.predict(test0) == "0").mean() for m in (plain, weighted))
+    assert recall_weighted > recall_plain, (recall_weighted, recall_plain)
 
 
 def test_lr_schedule_and_precision_choice():
