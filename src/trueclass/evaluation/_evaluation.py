@@ -14,7 +14,7 @@ import numpy as np
 from .._errors import TrueclassError
 from . import _metrics as m
 
-__all__ = ["Evaluation", "evaluate", "evaluate_predictions"]
+__all__ = ["Evaluation", "evaluate", "evaluate_predictions", "prediction_rows"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,21 +87,12 @@ class Evaluation:
         }
 
     def prediction_rows(self, top_k: int = 3) -> list[dict[str, Any]]:
-        """One row per test image: id, true, pred, confidence, top-k, correct, flagged."""
-        k = min(top_k, len(self.classes))
-        top = np.argsort(-self.probs, axis=1, kind="stable")[:, :k]
-        pred, conf, flag = self.y_pred, self.confidence, self.is_flagged
-        rows = []
-        for i in range(self.n_test):
-            rows.append({
-                "id": str(self.ids[i]),
-                "true": self.classes[self.y_true[i]],
-                "pred": self.classes[pred[i]],
-                "confidence": round(float(conf[i]), 6),
-                "top_k": "|".join(f"{self.classes[j]}:{self.probs[i, j]:.4f}" for j in top[i]),
-                "correct": bool(pred[i] == self.y_true[i]),
-                "flagged": bool(flag[i]),
-            })
+        """One row per test image (predictions.csv): id, true, pred, confidence, top-k,
+        correct, flagged."""
+        rows = prediction_rows(self.classes, self.y_true, self.probs, self.ids, self.flagged["threshold"], top_k)
+        for r in rows:
+            r["confidence"] = round(r["confidence"], 6)
+            r["top_k"] = "|".join(f"{c}:{p:.4f}" for c, p in r["top_k"])
         return rows
 
     def summary(self) -> str:
@@ -125,6 +116,33 @@ class Evaluation:
         from ..report._card import render_summary_html
 
         return render_summary_html(self.to_dict())
+
+
+def prediction_rows(classes: Sequence[str], y_true: np.ndarray, probs: np.ndarray, ids: Sequence[str],
+                    threshold: float | None, top_k: int = 3, index: Sequence[int] | None = None,
+                    ) -> list[dict[str, Any]]:
+    """The per-image answers of single-label predictions, for the images at ``index``
+    (all by default): id, true, pred, confidence, top_k [(class, p), ...], correct and
+    flagged (confidence below ``threshold``). The one place they are computed: the run
+    folder's predictions.csv and the evidence card both read them from here."""
+    P = np.asarray(probs, dtype=np.float64)
+    idx = np.arange(len(P)) if index is None else np.asarray(index, dtype=np.int64)
+    k = min(top_k, P.shape[1])
+    top = np.argsort(-P[idx], axis=1, kind="stable")[:, :k]
+    rows = []
+    for i, t in zip(idx, top):
+        pred = int(t[0])
+        conf = float(P[i, pred])
+        rows.append({
+            "id": str(ids[i]),
+            "true": str(classes[int(y_true[i])]),
+            "pred": str(classes[pred]),
+            "confidence": conf,
+            "top_k": [(str(classes[j]), float(P[i, j])) for j in t],
+            "correct": bool(pred == int(y_true[i])),
+            "flagged": bool(threshold is not None and conf < threshold),
+        })
+    return rows
 
 
 def evaluate_predictions(
@@ -165,11 +183,13 @@ def evaluate_predictions(
     per_class = m.per_class_report(y, pred, classes)
     labels = np.arange(len(classes))
     present = np.unique(y)
+    target = None
     if threshold is not None:
         thr, source = float(threshold), "given"
     elif val_true is not None and val_probs is not None and len(val_true):
         thr = m.choose_threshold(np.asarray(val_true), np.asarray(val_probs), target_accuracy)
         source = f"validation (lowest confidence reaching {target_accuracy:.0%} accuracy)"
+        target = float(target_accuracy)
     else:
         thr, source = m.DEFAULT_THRESHOLD, "default (no validation data)"
     import warnings
@@ -202,7 +222,7 @@ def evaluate_predictions(
         most_confused=m.most_confused(cm, classes),
         misread=m.misread(y, P, ids_arr, classes),
         baselines=m.baselines(y, len(classes), train_labels),
-        flagged=m.flag_summary(y, P, thr),
+        flagged={**m.flag_summary(y, P, thr), "target_accuracy": target},
         threshold_source=source,
         calibration=calibration_report(y, P, vt, vp),
     )

@@ -237,16 +237,14 @@ def card_data(m: dict[str, Any], arrays: dict[str, np.ndarray] | None) -> dict[s
     flag_thr = (m.get("flagged") or {}).get("threshold")
     if single:
         data["confusion"] = _confusion_cells(m)
-        pred, conf = P.argmax(1), P.max(1)
-        k = min(3, P.shape[1])
-        for pos, i in enumerate(idx):
-            top = np.argsort(-P[i], kind="stable")[:k]
+        from ..evaluation._evaluation import prediction_rows
+
+        rows = prediction_rows(classes, y, P, ids, flag_thr, top_k=3, index=idx)
+        for pos, r in enumerate(rows):
             data["items"].append({
-                "thumb": pos, "id": str(ids[i]), "true": classes[y[i]], "pred": classes[pred[i]],
-                "confidence": round(float(conf[i]), 4),
-                "top": [[classes[j], round(float(P[i, j]), 4)] for j in top],
-                "correct": bool(pred[i] == y[i]),
-                "flagged": bool(flag_thr is not None and conf[i] < flag_thr),
+                "thumb": pos, "id": r["id"], "true": r["true"], "pred": r["pred"],
+                "confidence": round(r["confidence"], 4), "top": [[c, round(p, 4)] for c, p in r["top_k"]],
+                "correct": r["correct"], "flagged": r["flagged"],
             })
         items = data["items"]
         wrong = [it for it in items if not it["correct"]]
@@ -289,12 +287,7 @@ def _plots(m: dict[str, Any]) -> dict[str, str]:
                 plot_reliability(m, f.add_subplot())
 
         draw("reliability", 8.4 if temp.get("bins_after") else 4.4, 4.0, rel)
-        target = None
-        chosen = str((m.get("flagged") or {}).get("chosen_on", ""))
-        if "reaching" in chosen:
-            from ..evaluation._metrics import DEFAULT_TARGET_ACCURACY
-
-            target = DEFAULT_TARGET_ACCURACY
+        target = (m.get("flagged") or {}).get("target_accuracy")
         draw("coverage", 4.6, 3.6, lambda f: plot_coverage(m, f.add_subplot(), target=target))
     hist = (m.get("training") or {}).get("history") or []
     if hist:

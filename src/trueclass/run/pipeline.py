@@ -222,6 +222,7 @@ def model_record(ev: Any, ds: Dataset, parts: Split, fingerprints: Any) -> dict[
     return {
         "threshold": None if ds.multilabel else ev.flagged["threshold"],
         "threshold_chosen_on": getattr(ev, "threshold_source", "per-label thresholds on validation data"),
+        "review_target": None if ds.multilabel else ev.flagged.get("target_accuracy"),
         "split": parts.params,
         "source": dataset_info(ds) | {"skipped": []},
         "fingerprints": fingerprints,

@@ -105,6 +105,7 @@ def evaluate_run(
     metrics["warnings"] = data_warnings(metrics["dataset"]["counts_by_split"], metrics.get("per_class"))
     if threshold is not None and "flagged" in metrics:
         metrics["flagged"]["chosen_on"] = meta.get("threshold_chosen_on", "training run")
+        metrics["flagged"]["target_accuracy"] = meta.get("review_target")
     folder.write_json("config.json", config)
     folder.write_evaluation(ev, scored.test, metrics, on_progress)
     return Run(path=folder.path, model=clf, evaluation=ev, dataset=ds, split=None, metrics=metrics, config=config)
