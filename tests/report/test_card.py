@@ -228,3 +228,25 @@ def test_card_for_ten_thousand_test_images_stays_small(tmp_path):
     cells = Counter((it["true"], it["pred"]) for it in data["items"] if not it["correct"])
     cm = np.asarray(metrics["confusion_matrix"])
     assert all(cells[(classes[i], classes[j])] == cm[i, j] for i in range(k) for j in range(k) if i != j)
+
+
+def test_card_items_are_the_evaluations_own_rows(run):
+    # renderers never compute: each card item is the row predictions.csv has for its image
+    import csv
+
+    data = json.loads((run.path / "card.json").read_text())
+    rows = {r["id"]: r for r in csv.DictReader(open(run.path / "predictions.csv"))}
+    assert data["items"]
+    for it in data["items"]:
+        r = rows[it["id"]]
+        assert (it["true"], it["pred"]) == (r["true"], r["pred"])
+        assert str(it["correct"]) == r["correct"] and str(it["flagged"]) == r["flagged"]
+        assert it["confidence"] == pytest.approx(float(r["confidence"]), abs=1e-4)
+        assert [c for c, _ in it["top"]] == [kv.split(":")[0] for kv in r["top_k"].split("|")]
+
+
+def test_review_target_comes_from_data_not_prose(run):
+    m = json.loads((run.path / "metrics.json").read_text())
+    assert m["n_val"] > 0 and m["flagged"]["target_accuracy"] == 0.99  # chosen on the validation part
+    meta = json.loads((run.path / "model" / "model.json").read_text())
+    assert meta["review_target"] == m["flagged"]["target_accuracy"]
