@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+import trueclass as tc
 from trueclass.cli import cli
 
 
@@ -149,3 +150,12 @@ def test_network_options_reach_the_model(tmp_path):
     history = list(csv.DictReader(open(out / "history.csv")))
     assert len(history) == 3 and float(history[-1]["val_accuracy"]) > 0.5
     assert "3 epochs on" in res.output
+
+
+def test_library_messages_name_parameters_and_the_cli_names_its_flags(make_folder, tmp_path):
+    root = make_folder({"a": 6, "b": 6, "c": 1})
+    with pytest.raises(tc.TrueclassError, match=r"\(stratify=False\)"):
+        tc.train(root, model="knn", out=tmp_path / "py")
+    res = CliRunner().invoke(cli, ["train", str(root), "--model", "knn", "--out", str(tmp_path / "cli")])
+    assert res.exit_code == 1 and "(--no-stratify)" in res.output and "stratify=False" not in res.output
+    assert not (tmp_path / "py").exists() and not (tmp_path / "cli").exists()

@@ -41,7 +41,13 @@ def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
 
 
 #: The library's messages name parameters; the command line names its options.
-_FLAGS = {"overwrite=True": "--overwrite", "out=FOLDER": "--out FOLDER", "top_k": "--top-k"}
+_FLAGS = {
+    "overwrite=True": "--overwrite", "out=FOLDER": "--out FOLDER", "top_k": "--top-k",
+    'class_weight="balanced"': "--class-weight balanced", "balanced_sampling=True": "--balanced-sampling",
+    "unknown_class=True": "--unknown-class", "weights=PATH": "--weights PATH", "image_size=N": "--image-size N",
+    "data_dir=FOLDER": "--data-dir FOLDER", "stratify=False": "--no-stratify", "test_size / val_size":
+    "--test-size / --val-size",
+}
 
 
 def _as_cli(message: str) -> str:

@@ -74,7 +74,7 @@ def test_imbalance_and_small_test_classes_are_reported(make_folder):
     rep = audit(ds, parts=parts.assignment, label_issues=False).to_dict()
     b = rep["imbalance"]
     assert b["strong"] and b["smallest"] == "rare" and b["ratio"] == pytest.approx(7.5)
-    assert "rare" in b["few_test_images"] and any("--class-weight balanced" in a for a in b["advice"])
+    assert "rare" in b["few_test_images"] and any('class_weight="balanced"' in a for a in b["advice"])
 
 
 def test_leak_gate_keeps_every_duplicate_group_on_one_side(planted):

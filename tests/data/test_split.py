@@ -55,7 +55,7 @@ def test_split_csv(digits, tmp_path):
 def test_tiny_class_gets_a_sentence():
     images = np.zeros((7, 4, 4), np.uint8)
     ds = tc.Dataset(images=images, labels=[0, 0, 0, 1, 1, 1, 2], classes=["a", "b", "c"], ids=None)
-    with pytest.raises(tc.TrueclassError, match="Class 'c' has only 1 image.*--no-stratify"):
+    with pytest.raises(tc.TrueclassError, match=r"Class 'c' has only 1 image.*\(stratify=False\)"):
         tc.split(ds, test_size=0.3)
     big = tc.Dataset(images=np.zeros((40, 4, 4), np.uint8), labels=np.arange(40) % 10,
                      classes=[str(i) for i in range(10)], ids=None)

@@ -132,7 +132,7 @@ def test_timm_fine_tuning_changes_the_backbone_at_a_lower_rate(parts, tmp_path, 
 @pytest.mark.slow
 def test_pretrained_without_network_is_a_sentence(parts, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(tc.TrueclassError, match="Could not fetch pretrained weights .* --weights PATH"):
+    with pytest.raises(tc.TrueclassError, match="Could not fetch pretrained weights .* weights=PATH"):
         tc.ImageClassifier("timm:test_resnet", pretrained=True, epochs=1).fit(parts.train)
 
 

@@ -199,7 +199,7 @@ def class_balance(ds: Any, parts: np.ndarray | None = None) -> dict[str, Any]:
     advice = []
     if ratio > STRONG_IMBALANCE:
         advice.append(f"'{small}' has {ratio:.1f}x fewer images than '{big}': judge the model by per-class recall "
-                      "and balanced accuracy, train with --class-weight balanced or --balanced-sampling, or add "
+                      'and balanced accuracy, train with class_weight="balanced" or balanced_sampling=True, or add '
                       f"images of '{small}'.")
     test = (out.get("counts_by_split") or {}).get("test")
     if test:

@@ -248,7 +248,7 @@ def unknown_images(test_like: np.ndarray, n: int, seed: int, own_source: str | N
 def ood_check(model: Any, test: Any, *, threshold: float | None, n: int = 200, seed: int = 0) -> dict[str, Any]:
     """How the model answers images of no class: its confidence on each kind, how often
     it would answer with one of the real classes confidently (at or above the review
-    threshold; a model with an --unknown-class answering "none of these" is right), and the confidence
+    threshold; a model trained with unknown_class=True answering "none of these" is right), and the confidence
     threshold that would send 95% of them to a human, with what that costs on real test
     images."""
     from ..data._dataset import to_display
@@ -292,7 +292,7 @@ def with_unknown_class(ds: Any, seed: int) -> Any:
     from ..data._dataset import PER_IMAGE_KEYS, Dataset, to_display
 
     if ds.multilabel:
-        raise TrueclassError("--unknown-class is for single-label data; with several labels per image, an image "
+        raise TrueclassError("unknown_class=True is for single-label data; with several labels per image, an image "
                              "with no label already means none of these.")
     if UNKNOWN_CLASS in ds.classes:
         raise TrueclassError(f"The data already has a class named {UNKNOWN_CLASS!r}.")

@@ -168,14 +168,14 @@ def download_fashion_mnist(
             raise TrueclassError(
                 f"Could not download Fashion-MNIST file {name} from {url} ({reason}). "
                 "Install Debian's package dataset-fashion-mnist, or put the four files in a folder "
-                "and pass it with --data-dir (or $TRUECLASS_DATA)."
+                "and pass it as data_dir=FOLDER (or $TRUECLASS_DATA)."
             ) from None
         if h.hexdigest() != md5:
             part.unlink(missing_ok=True)
             raise TrueclassError(
                 f"The downloaded {name} does not match its published MD5 sum "
                 f"(got {h.hexdigest()}, expected {md5}); it was deleted. Try again later, or "
-                "put the official files in a folder and pass it with --data-dir."
+                "put the official files in a folder and pass it as data_dir=FOLDER."
             )
         os.replace(part, target)
         out[name] = target
@@ -188,7 +188,7 @@ def _load_fashion_mnist(*, data_dir: str | Path | None = None, download: bool = 
         if not download:
             raise TrueclassError(
                 "Fashion-MNIST was not found in " + ", ".join(searched) + ". Install Debian's package "
-                "dataset-fashion-mnist or pass --data-dir."
+                "dataset-fashion-mnist or pass data_dir=FOLDER."
             )
         files = download_fashion_mnist()
     x_train = read_idx(files["train-images-idx3-ubyte.gz"])

@@ -156,7 +156,7 @@ def _check_classes(ds: Dataset, where: str) -> Dataset:
 
 
 def _resize_arrays(ds: Dataset, size: tuple[int, int] | None, color_mode: str) -> Dataset:
-    """Apply --image-size and --color-mode to a set that was loaded from arrays."""
+    """Apply image_size and color_mode to a set that was loaded from arrays."""
     want_c = {"L": 1, "RGB": 3}.get(color_mode, ds.channels)
     if (size is None or size == ds.image_size) and want_c == ds.channels:
         return ds
@@ -266,7 +266,7 @@ def _decode_entries(
     if need > MEMORY_LIMIT_BYTES:
         raise TrueclassError(
             f"{len(good):,} images of {size[1]}x{size[0]} would need {need / 1024**3:.1f} GB of memory; "
-            "choose a smaller --image-size."
+            "choose a smaller image_size=N."
         )
     results = decode([e[0] for e, _ in good], size, grey, max_pixels=max_pixels,
                      on_progress=_stage(on_progress, "decoding images"))

@@ -89,13 +89,13 @@ def _split_indices(
         if counts[smallest] < 2:
             raise TrueclassError(
                 f"Class {classes[smallest]!r} has only {counts[smallest]} image, too few to put one in both the "
-                f"training part and the {what}; add images to it, or split without stratifying (--no-stratify)."
+                f"training part and the {what}; add images to it, or split without stratifying (stratify=False)."
             )
         k = int(present.sum())
         if n_out < k or n - n_out < k:
             raise TrueclassError(
                 f"A stratified {what} of {n_out} images cannot hold all {k} classes; make it larger "
-                f"(--test-size / --val-size) or split without stratifying (--no-stratify)."
+                f"(test_size / val_size) or split without stratifying (stratify=False)."
             )
         strat = labels
     a, b = train_test_split(idx, test_size=frac, random_state=seed, shuffle=True, stratify=strat)

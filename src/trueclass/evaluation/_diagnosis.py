@@ -113,7 +113,7 @@ def data_warnings(counts_by_split: dict[str, dict[str, int]], per_class: dict[st
             warnings.append({"kind": "imbalance", "ratio": ratio, "largest": big, "smallest": small,
                              "message": f"Strong imbalance: '{big}' has {train[big]:,} training images, '{small}' "
                                         f"only {train[small]:,} ({ratio:.1f}x). Look at per-class recall rather than "
-                                        "accuracy; class weights (--class-weight balanced) or more images of "
+                                        'accuracy; class weights (class_weight="balanced") or more images of '
                                         f"'{small}' may help."})
     return warnings
 

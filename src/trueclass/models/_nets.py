@@ -94,7 +94,7 @@ def build_timm(name: str, n_classes: int, *, pretrained: bool = False):
         if pretrained:
             raise TrueclassError(
                 f"Could not fetch pretrained weights for {name!r} from the model hub ({type(exc).__name__}: "
-                f"{str(exc)[:200]}). Without a network, pass a local weights file with --weights PATH."
+                f"{str(exc)[:200]}). Without a network, pass a local weights file as weights=PATH."
             ) from None
         raise
 

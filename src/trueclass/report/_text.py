@@ -154,7 +154,7 @@ def model_card(m: dict[str, Any]) -> dict[str, Any]:
         lim.append(f"Over {st['repeats']} splits with different seeds, test accuracy ranged from "
                    f"{format_percent(st['min'])} to {format_percent(st['max'])} (sd {100 * st['sd']:.2f} points).")
     else:
-        lim.append("Only one split was scored; --repeats K shows how much the number moves with another split.")
+        lim.append("Only one split was scored; repeats=K (--repeats K) shows how much the number moves with another split.")
     for wng in m.get("warnings") or []:
         lim.append(wng["message"])
     if ds.get("n_skipped"):
