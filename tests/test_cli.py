@@ -76,8 +76,10 @@ def test_predict_images_and_folder(trained, tmp_path):
     res = CliRunner().invoke(cli, ["predict", str(out), str(folder), "--top-k", "2", "--csv", str(tmp_path / "p.csv")])
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(open(tmp_path / "p.csv")))
-    assert len(rows) == 4
-    assert all(len(r["top_k"].split("|")) == 2 for r in rows)
+    assert len(rows) == 5  # four images, and the note that was skipped, with its reason
+    assert [r["skipped"] for r in rows if r["label"] == ""] == ["not an image file name"]
+    assert "4 images predicted" in res.output and "listed in" in res.output
+    assert all(len(r["top_k"].split("|")) == 2 for r in rows if not r["skipped"])
     by_file = {r["file"].split("/")[-1]: r["label"] for r in rows}
     assert sum(by_file[f"d{i}.png"] == str(d.target[i]) for i in range(4)) >= 3
     assert "notes.txt: not an image file name" in res.output
@@ -100,7 +102,7 @@ def test_datasets_and_models_commands():
     assert [line.split()[0] for line in res.output.strip().splitlines()] == [
         "logreg", "knn", "svm", "forest", "cnn", "timm:<name>"]
     res = CliRunner().invoke(cli, ["models", "zzz*"])
-    assert res.exit_code == 1 and "No model matches" in res.output
+    assert res.exit_code == 1 and "No registered model matches" in res.output
 
 
 def test_models_are_listed_in_one_order_whatever_was_imported_first():
@@ -159,3 +161,33 @@ def test_library_messages_name_parameters_and_the_cli_names_its_flags(make_folde
     res = CliRunner().invoke(cli, ["train", str(root), "--model", "knn", "--out", str(tmp_path / "cli")])
     assert res.exit_code == 1 and "(--no-stratify)" in res.output and "stratify=False" not in res.output
     assert not (tmp_path / "py").exists() and not (tmp_path / "cli").exists()
+
+
+def test_models_finds_words_and_points_to_timm():
+    res = CliRunner().invoke(cli, ["models", "timm"])
+    assert res.exit_code == 0 and "timm:<name>" in res.output
+    res = CliRunner().invoke(cli, ["models", "resnet"])
+    assert res.exit_code == 1 and "timm:resnet18" in res.output
+    res = CliRunner().invoke(cli, ["train", "digits", "--model", "svn"])
+    assert res.exit_code == 1 and "Did you mean 'svm'?" in res.output and "timm:<name>" in res.output
+
+
+def test_parameter_values_are_checked_before_anything_runs(tmp_path):
+    # regression: -p n_neighbors=abc ended in a TypeError traceback, --epochs 0 trained nothing
+    res = CliRunner().invoke(cli, ["train", "digits", "--model", "knn", "-p", "n_neighbors=abc", "--out",
+                                   str(tmp_path / "r")])
+    assert res.exit_code == 1 and "n_neighbors of model 'knn' must be a whole number; got 'abc'" in res.output
+    res = CliRunner().invoke(cli, ["train", "digits", "--epochs", "0", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 1 and "epochs must be 1 or more" in res.output
+    assert not (tmp_path / "r").exists()
+    res = CliRunner().invoke(cli, ["train", "digits", "--model", "svm", "-p", "gamma=0.01", "-p", "C=3",
+                                   "--out", str(tmp_path / "ok")])
+    assert res.exit_code == 0, res.output  # a number where the default is a word ('scale') is fine
+
+
+def test_predict_an_empty_folder_is_one_sentence(trained, tmp_path):
+    out, _ = trained
+    (tmp_path / "empty").mkdir()
+    res = CliRunner().invoke(cli, ["predict", str(out), str(tmp_path / "empty")])
+    assert res.exit_code == 1 and "No image files were found there." in res.output
+    assert "0 images predicted" not in res.output

@@ -249,6 +249,11 @@ def predict(model_path: str, inputs: tuple[str, ...], top_k: int, threshold: flo
     from .report._text import format_skipped
 
     rows, skipped = predict_files(model_path, inputs, top_k=top_k, threshold=threshold, tta=_tta(tta))
+    if not rows:
+        if skipped:
+            click.echo(format_skipped(skipped, listed_in=None), err=True)
+        raise TrueclassError("None of the given files could be read as an image." if skipped
+                             else "No image files were found there.")
     for r in rows:
         top = ", ".join(f"{lab} {p:.0%}" for lab, p in r["top_k"])
         flag = "  REVIEW" if r["flagged"] else ""
@@ -258,16 +263,17 @@ def predict(model_path: str, inputs: tuple[str, ...], top_k: int, threshold: flo
 
         with open(csv_path, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
-            w.writerow(["file", "label", "confidence", "top_k", "flagged"])
+            w.writerow(["file", "label", "confidence", "top_k", "flagged", "skipped"])
             for r in rows:
                 w.writerow([r["file"], r["label"], f"{r['confidence']:.6f}",
-                            "|".join(f"{lab}:{p:.4f}" for lab, p in r["top_k"]), r["flagged"]])
+                            "|".join(f"{lab}:{p:.4f}" for lab, p in r["top_k"]), r["flagged"], ""])
+            for sk in skipped:  # every file asked about has its row, the unreadable ones with the reason
+                w.writerow([sk["path"], "", "", "", "", sk["reason"]])
     n_flag = sum(r["flagged"] for r in rows)
-    click.echo(f"{len(rows)} images predicted, {n_flag} flagged for review.", err=True)
+    noun = "image" if len(rows) == 1 else "images"
+    click.echo(f"{len(rows)} {noun} predicted, {n_flag} flagged for review.", err=True)
     if skipped:
-        click.echo(format_skipped(skipped), err=True)
-    if not rows:
-        raise TrueclassError("None of the given files could be read as an image.")
+        click.echo(format_skipped(skipped, listed_in=csv_path), err=True)
 
 
 def _tta(value: str | None) -> bool | str:
@@ -358,9 +364,10 @@ def models(pattern: str) -> None:
     """List the registered models (optionally those matching PATTERN, like 'k*')."""
     from .models import get_spec, list_models
 
-    names = list_models(pattern)
+    names = list_models(pattern if any(ch in pattern for ch in "*?[") else f"*{pattern}*")
     if not names:
-        raise TrueclassError(f"No model matches {pattern!r}; `trueclass models` lists them all.")
+        raise TrueclassError(f"No registered model matches {pattern!r}; any timm backbone works as timm:<name> "
+                             f"(timm:resnet18, timm:mobilenetv3_small_100, ...). `trueclass models` lists them all.")
     for name in names:
         if name == "timm:<name>":
             click.echo(f"{name:<8} any timm backbone with a new head, e.g. timm:resnet18 "

@@ -401,8 +401,11 @@ def audit(
         for it in issues:
             it["index"] = int(sel[it["index"]])
     balance = class_balance(ds, parts)
+    skipped = [k.to_dict() if hasattr(k, "to_dict") else dict(k) for k in ds.skipped]
     report = {
         "n_images": len(ds),
+        "n_skipped_files": len(skipped),
+        "skipped_files": skipped[:LIST_LIMIT],
         "near_duplicate_rule": (f"perceptual hash (imagehash phash) within {PHASH_CANDIDATE_DISTANCE} of 64 bits "
                                 f"and pixel correlation >= {NEAR_CORRELATION}"
                                 if near and min(ds.images.shape[1:3]) >= NEAR_MIN_SIDE else

@@ -195,6 +195,10 @@ class Dataset:
     # -- looking at it -----------------------------------------------------------------
     def show(self, i: int = 0, ax: Any = None):
         """Draw image ``i`` with its label; returns the matplotlib Axes."""
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+            raise TrueclassError(
+                f"show() takes the number of an image (0 to {len(self) - 1}), not {type(i).__name__} "
+                f"{str(i)[:40]!r}; to draw an array of pixels, use matplotlib's imshow.")
         if not 0 <= i < len(self):
             raise TrueclassError(f"There is no image {i}: this dataset has {len(self)} images (0 to {len(self) - 1}).")
         import matplotlib.pyplot as plt

@@ -44,13 +44,14 @@ def load(
     data_dir: str | Path | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     on_progress: Progress | None = None,
+    value_max: int | None = None,
 ) -> Dataset:
     """Load labelled images from ``source`` into a :class:`Dataset`.
 
     Parameters
     ----------
-    source : "digits" (default), "fashion-mnist", "idx:IMAGES,LABELS", a path to an
-        ``.npz`` (arrays ``X`` and ``y``), a ``.csv`` manifest (``path,label`` columns,
+    source : "digits" (default), "fashion-mnist", "idx:IMAGES,LABELS", a pair of arrays
+        ``(X, y)``, a path to an ``.npz`` (arrays ``X`` and ``y``, optional ``value_max``), a ``.csv`` manifest (``path,label`` columns,
         paths relative to the CSV, optional ``split`` column), or a folder with one
         subfolder per class, or with ``train/`` and ``test/`` (and ``val/``) subfolders
         each holding class subfolders.
@@ -60,10 +61,14 @@ def load(
     data_dir : where to look first for a built-in data set's files.
     max_pixels : larger images are skipped as possible decompression bombs.
     on_progress : called as ``on_progress(stage, done, total)`` while files are read.
+    value_max : the white level of ``(X, y)`` arrays or an .npz without one (16 for the
+        digits); inferred when not given.
     """
     if color_mode not in ("auto", "L", "RGB"):
         raise TrueclassError(f"color_mode must be 'auto', 'L' or 'RGB', not {color_mode!r}.")
     size = parse_image_size(image_size)
+    if isinstance(source, tuple) and len(source) == 2:  # (X, y) arrays, as train_test_split gives them
+        return _resize_arrays(from_arrays(*source, value_max=value_max), size, color_mode)
     text = str(source)
     if isinstance(source, str) and text.lower() in BUILTIN_DATASETS:
         ds = load_builtin(text.lower(), data_dir=data_dir)
@@ -197,6 +202,36 @@ def _load_idx_pair(spec: str) -> Dataset:
     return _check_classes(ds, spec)
 
 
+def infer_value_max(images: np.ndarray) -> int:
+    """The white level of uint8 images given as arrays without one: 16 when no pixel
+    exceeds 16 (scikit-learn's digits are 0-16), else 255."""
+    return 16 if images.size and int(images.max()) <= 16 else 255
+
+
+def from_arrays(X: Any, y: Any, *, value_max: int | None = None, source: str = "arrays",
+                classes: Sequence[str] | None = None) -> Dataset:
+    """A Dataset of images ``X`` ((N, H, W), (N, H, W, C) or (N, H*W)) and labels ``y``,
+    as the lesson's ``train_test_split`` gives them. ``value_max`` is the white level
+    (16 for the digits, 255 for 8-bit images); when not given it is inferred (see
+    :func:`infer_value_max`) and the provenance says so."""
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if len(X) != len(y):
+        raise TrueclassError(f"X has {len(X)} images but y has {len(y)} labels; they must match.")
+    images = array_to_images(X)
+    prov: dict[str, Any] = {"source": source}
+    if value_max is None:
+        value_max = infer_value_max(images)
+        prov["value_range"] = (f"0-{value_max}, inferred from the largest pixel value ({int(images.max(initial=0))}); "
+                               "give value_max to say otherwise")
+    elif int(images.max(initial=0)) > value_max:
+        raise TrueclassError(f"The images have pixel values up to {int(images.max())}, above value_max={value_max}.")
+    idx, names = _labels_to_indices(y, None if classes is None else list(classes))
+    ds = Dataset(images=images, labels=idx, classes=names, ids=np.arange(len(X)).astype(str),
+                 value_max=int(value_max), provenance=prov)
+    return _check_classes(ds, source)
+
+
 def _load_npz(path: Path) -> Dataset:
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -213,20 +248,9 @@ def _load_npz(path: Path) -> Dataset:
         raise TrueclassError(
             f"{str(path)!r} must hold arrays named X (images) and y (labels); it holds {sorted(arrays)}."
         )
-    X, y = arrays["X"], arrays["y"]
-    if len(X) != len(y):
-        raise TrueclassError(f"{str(path)!r} has {len(X)} images in X but {len(y)} labels in y.")
     classes = arrays.get("classes")
-    idx, names = _labels_to_indices(y, None if classes is None else list(classes))
-    ds = Dataset(
-        images=array_to_images(X),
-        labels=idx,
-        classes=names,
-        ids=np.arange(len(X)).astype(str),
-        value_max=int(arrays["value_max"]) if "value_max" in arrays else 255,
-        provenance={"source": str(path)},
-    )
-    return _check_classes(ds, str(path))
+    return from_arrays(arrays["X"], arrays["y"], value_max=int(arrays["value_max"]) if "value_max" in arrays else None,
+                       source=str(path), classes=None if classes is None else list(classes))
 
 
 # -- files -------------------------------------------------------------------------------

@@ -240,13 +240,23 @@ def evaluate(
     """Evaluate a fitted model on a held-out Dataset.
 
     ``val`` (a Dataset the model did not train on) is used only to choose the review
-    threshold; ``train_labels`` (indices into the model's classes) give the majority
-    baseline.
+    threshold; the majority baseline is the majority class of the training images
+    (``train_labels``, indices into the model's classes, else the counts the model kept).
+    ``dataset`` may also be a pair ``(X_test, y_test)`` of arrays in the model's units.
     """
     from ..data._dataset import Dataset
 
+    if not hasattr(model, "classes_"):
+        from ..models import NotFittedError
+
+        raise NotFittedError("This model is not fitted yet: call fit(...) first, then evaluate it.")
+    if isinstance(dataset, tuple) and len(dataset) == 2:  # (X_test, y_test), as the lesson has them
+        from ..data._sources import from_arrays
+
+        dataset = from_arrays(*dataset, value_max=getattr(model, "value_max_", None), source="arrays")
     if not isinstance(dataset, Dataset):
-        raise TrueclassError("evaluate(model, dataset) takes a trueclass Dataset; trueclass.load(...) makes one.")
+        raise TrueclassError("evaluate(model, data) takes a trueclass Dataset or a pair (X_test, y_test); "
+                             "trueclass.load(...) makes a Dataset.")
     if dataset.multilabel or getattr(model, "multilabel_", False):
         from ._multilabel import evaluate_multilabel
 
@@ -254,6 +264,9 @@ def evaluate(
             raise TrueclassError("A multi-label model needs multi-label test images, and the other way round.")
         return evaluate_multilabel(model.label_indices(dataset), model.predict_proba(dataset),
                                    [str(c) for c in model.classes_], dataset.ids, model.thresholds_)
+    if train_labels is None and getattr(model, "class_counts_", None) is not None:
+        # one rule everywhere: the majority baseline is the majority class of the training images
+        train_labels = np.repeat(np.arange(len(model.class_counts_)), model.class_counts_)
     y = model.label_indices(dataset)
     probs = model.predict_proba(dataset)
     val_true = val_probs = None

@@ -84,9 +84,12 @@ def per_class_report(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[s
 
 
 def weakest_class(per_class: dict[str, dict[str, Any]]) -> str | None:
-    """The class with the lowest F1 among those with test images (ties: lower recall)."""
+    """The class with the lowest F1 among those with test images (ties: lower recall);
+    None when every class scores the same (no class is weaker than another)."""
     present = [(v["f1"], v["recall"], name) for name, v in per_class.items() if v["support"] > 0]
-    return min(present)[2] if present else None
+    if not present or len({(f, r) for f, r, _ in present}) == 1:
+        return None
+    return min(present)[2]
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:

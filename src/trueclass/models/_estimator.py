@@ -42,7 +42,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     row of H*H values is an H x H image, any other row a 1 x F image (pixel models
     only; a network needs images).
 
-    Learned attributes: ``classes_``, ``image_shape_`` (H, W, C), ``value_max_``,
+    Learned attributes: ``classes_``, ``class_counts_`` (training images per class),
+    ``image_shape_`` (H, W, C), ``value_max_``,
     ``n_features_in_``, ``estimator_`` (the fitted backend), ``train_seconds_``,
     ``training_`` (what it was trained on).
     """
@@ -191,6 +192,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         self.n_features_in_ = int(np.prod(self.image_shape_))
         self.multilabel_ = multilabel
+        if not multilabel:  # the majority baseline is always the training images' majority class
+            self.class_counts_ = np.bincount(y_idx, minlength=len(classes))
         backend = spec.build(params, y_idx, random_state, n_classes=len(classes), multilabel=multilabel)
         val_data = None
         if spec.is_network and val is not None and len(val):
@@ -223,6 +226,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         model.training_ = meta.get("training", {})
         model.train_seconds_ = model.training_.get("train_seconds")
         model.multilabel_ = bool(meta.get("multilabel", False))
+        if meta.get("class_counts") is not None:
+            model.class_counts_ = np.asarray(meta["class_counts"], dtype=np.int64)
         model.thresholds_ = np.asarray(meta.get("label_thresholds") or [0.5] * len(model.classes_), dtype=np.float64)
         model.metadata_ = meta
         return model
@@ -238,6 +243,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 f"{unknown[0]!r} is not a parameter of model {self.model!r}; it takes "
                 f"{', '.join(spec.defaults) or 'no parameters'}."
             )
+        for key, value in params.items():
+            _check_type(self.model, key, value, spec.types.get(key, _type_of(spec.defaults.get(key))))
         if spec.check is not None:
             spec.check(params)
         return spec, params
@@ -308,6 +315,29 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         from ._io import save_model
 
         return save_model(self, path, **extra)
+
+
+_KINDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a word"}
+
+
+def _type_of(default: Any) -> type | None:
+    return None if default is None else type(default)
+
+
+def _check_type(model: str, key: str, value: Any, kind: Any) -> None:
+    """A sentence for a hyperparameter of the wrong type (n_neighbors="abc"), before any
+    work; None leaves a parameter free (``kind`` None or a tuple of accepted types)."""
+    if kind is None or value is None:
+        return
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    ok = any(
+        (isinstance(value, k) and not (k in (int, float) and isinstance(value, bool)))
+        or (k is float and isinstance(value, int) and not isinstance(value, bool))
+        for k in kinds
+    )
+    if not ok:
+        want = " or ".join(_KINDS.get(k, k.__name__) for k in kinds)
+        raise TrueclassError(f"{key} of model {model!r} must be {want}; got {value!r}.")
 
 
 def _checked_array(X: Any, *, allow_1d: bool = False) -> np.ndarray:

@@ -99,6 +99,7 @@ register_model(ModelSpec(
     prepare=flatten,
     backend=PixelBackend,
     defaults={"C": 10.0, "gamma": "scale", "kernel": "rbf"},
+    types={"gamma": (str, float)},
     accepts_random_state=True,
 ))
 register_model(ModelSpec(
@@ -109,5 +110,6 @@ register_model(ModelSpec(
     prepare=flatten,
     backend=PixelBackend,
     defaults={"n_estimators": 300, "max_features": "sqrt", "n_jobs": -1},
+    types={"max_features": (str, int, float), "n_jobs": (int,)},
     accepts_random_state=True,
 ))

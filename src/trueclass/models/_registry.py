@@ -27,7 +27,8 @@ class ModelSpec:
     class, say). ``backend`` is the backend's class, whose ``load(folder, meta)`` restores
     a saved one. ``prepare(images, value_max)`` turns float images (N, H, W, C) in the
     data's own units into what the backend takes. ``defaults`` are the hyperparameters a
-    user may set, with their default values; ``check(params)``, when given, raises a
+    user may set, with their default values, whose types the values must have (``types``
+    names the type, or a tuple of types, where the default does not); ``check(params)``, when given, raises a
     TrueclassError for a value that means nothing, before any run folder or training.
     ``family`` is "pixel" (scikit-learn on flattened pixels) or "torch" (a network).
     """
@@ -39,6 +40,7 @@ class ModelSpec:
     prepare: Callable[..., Any]
     backend: type
     defaults: dict[str, Any] = field(default_factory=dict)
+    types: dict[str, Any] = field(default_factory=dict)  # where a default (None) does not tell the type
     accepts_random_state: bool = False
     check: Callable[[dict[str, Any]], None] | None = None
 

@@ -67,6 +67,13 @@ TIMM_DEFAULTS: dict[str, Any] = {
 }
 
 
+#: The types of the parameters whose default (None, False) does not tell it.
+NET_TYPES: dict[str, Any] = {
+    "epochs": int, "batch_size": int, "lr": float, "class_weight": (str, dict), "weights": str,
+    "tta": (bool, str), "patience": int, "input_size": (int, list, tuple),
+}
+
+
 def check_tta(tta: Any) -> None:
     """A sentence for a ``tta`` value that means nothing."""
     if tta not in (None, False, True, "flip"):
@@ -75,6 +82,11 @@ def check_tta(tta: Any) -> None:
 
 def _check_params(params: dict[str, Any]) -> None:
     check_tta(params.get("tta"))
+    for key in ("epochs", "batch_size"):
+        if params.get(key) is not None and params[key] < 1:
+            raise TrueclassError(f"{key} must be 1 or more; got {params[key]!r}, which would train nothing.")
+    if params.get("lr") is not None and params["lr"] < 0:
+        raise TrueclassError(f"lr must not be negative; got {params['lr']!r}.")
 
 
 def to_nchw(images: np.ndarray, value_max: int) -> dict[str, Any]:
@@ -391,6 +403,7 @@ register_model(ModelSpec(
     build=_build_torch("cnn"),
     prepare=to_nchw,
     defaults=CNN_DEFAULTS,
+    types=NET_TYPES,
     accepts_random_state=True,
     backend=TorchBackend,
     check=_check_params,
@@ -406,6 +419,7 @@ def timm_spec(name: str) -> ModelSpec:
         build=_build_torch(name),
         prepare=to_nchw,
         defaults=TIMM_DEFAULTS,
+        types=NET_TYPES,
         accepts_random_state=True,
         backend=TorchBackend,
         check=_check_params,

@@ -57,11 +57,12 @@ def format_report_card(metrics: dict[str, Any], run_dir: str | None = None) -> s
     return "\n".join(lines)
 
 
-def format_skipped(skipped: Sequence[dict[str, str]], limit: int = 10) -> str:
-    """'Skipped 3 files:' and one line per file with its reason."""
+def format_skipped(skipped: Sequence[dict[str, str]], limit: int = 10, listed_in: str | None = "metrics.json") -> str:
+    """'Skipped 3 files (listed in metrics.json):' and one line per file with its reason."""
     if not skipped:
         return ""
-    lines = [f"Skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''} (listed in metrics.json):"]
+    where = f" (listed in {listed_in})" if listed_in else ""
+    lines = [f"Skipped {_count(len(skipped), 'file')}{where}:"]
     for s in list(skipped)[:limit]:
         lines.append(f"  {s['path']}: {s['reason']}")
     if len(skipped) > limit:
@@ -165,6 +166,10 @@ def model_card(m: dict[str, Any]) -> dict[str, Any]:
 def format_audit(a: dict[str, Any], limit: int = 5) -> str:
     """The audit in plain text: duplicates, leaks, conflicts, balance, outliers, label issues."""
     lines = [f"Audit of {a['n_images']:,} images"]
+    if a.get("n_skipped_files"):
+        lines.append(f"Skipped        {_count(a['n_skipped_files'], 'file')} that could not be read as images "
+                     "(listed in audit.json):")
+        lines += [f"  {k['path']}: {k['reason']}" for k in a["skipped_files"][:limit]]
     lines.append(f"Duplicates     {a['n_duplicate_groups']:,} groups ({a['n_exact_pairs']:,} exact pairs, "
                  f"{a['n_near_pairs']:,} near)")
     if a["n_leaks"]:
