@@ -1,0 +1,98 @@
+"""The faults a teacher (the lesson in Python) and a practitioner (a photo folder on the
+command line) met, each pinned by a test that failed before the fix."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+import trueclass as tc
+
+
+@pytest.fixture(scope="module")
+def lesson():
+    X, y = load_digits(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=1)
+    return Xtr, Xte, ytr, yte
+
+
+def test_the_lessons_own_arrays_can_be_evaluated(lesson):
+    Xtr, Xte, ytr, yte = lesson
+    clf = tc.ImageClassifier("logreg").fit(Xtr, ytr)
+    ev = tc.evaluate(clf, (Xte, yte))
+    assert ev.n_test == 360 and ev.n_wrong == 10 and ev.accuracy == clf.score(Xte, yte)
+    assert ev.flagged["n"] == int(np.sum(ev.confidence < 0.5))  # in the model's units: 0-16, not 0-255
+    ds = tc.load((Xte, yte))
+    assert ds.value_max == 16 and "inferred" in ds.provenance["value_range"]
+    assert tc.load((Xte, yte), value_max=255).value_max == 255
+
+
+def test_unfitted_model_and_bad_show_get_sentences(lesson):
+    ds = tc.load("digits")
+    with pytest.raises(tc.NotFittedError, match="call fit"):
+        tc.evaluate(tc.ImageClassifier("knn"), ds)
+    with pytest.raises(tc.TrueclassError, match=r"show\(\) takes the number of an image"):
+        ds.show("3")
+    with pytest.raises(tc.TrueclassError, match=r"show\(\) takes the number of an image"):
+        ds.show(lesson[0][0])
+
+
+def test_one_majority_baseline_for_train_evaluate_and_python(tmp_path, lesson):
+    # regression: train said "always '1'", evaluate "always '3'" on the same test images
+    run = tc.train("digits", model="logreg", seed=1, out=tmp_path / "run")
+    from trueclass.run import evaluate_run
+
+    ev = evaluate_run(run.path, "digits", out=tmp_path / "ev")
+    assert run.metrics["baselines"]["majority_class"] == ev.metrics["baselines"]["majority_class"]
+    assert ev.metrics["baselines"]["majority_from"] == "train"
+    back = tc.load_model(run.path)
+    assert tc.evaluate(back, run.split.test).baselines["majority"] == run.metrics["baselines"]["majority"]
+    Xtr, Xte, ytr, yte = lesson
+    clf = tc.ImageClassifier("knn").fit(Xtr, ytr)
+    major = np.bincount(ytr).argmax()
+    assert tc.evaluate(clf, (Xte, yte)).baselines["majority"] == pytest.approx(np.mean(yte == major))
+
+
+def test_evaluate_checks_the_model_path_before_loading_data(tmp_path, monkeypatch):
+    import trueclass.run.saved as saved
+
+    def slow_load(*a, **k):
+        raise AssertionError("the data was loaded before the model path was checked")
+
+    monkeypatch.setattr(saved, "load", slow_load)
+    with pytest.raises(tc.TrueclassError, match="No such model folder"):
+        saved.evaluate_run(tmp_path / "nope", "digits")
+
+
+def test_audit_lists_the_files_it_skipped(make_folder, tmp_path):
+    root = make_folder({"bars": 6, "cols": 6})
+    (root / "bars" / "broken.png").write_bytes(b"not a png")
+    out = subprocess.run([sys.executable, "-m", "trueclass.cli", "audit", str(root), "--out", str(tmp_path / "a"),
+                          "--no-label-issues"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "Skipped        1 file" in out.stdout and "broken.png" in out.stdout
+    data = json.loads((tmp_path / "a" / "audit.json").read_text())
+    assert data["n_skipped_files"] == 1 and data["skipped_files"][0]["path"].endswith("broken.png")
+
+
+def test_no_class_breaks_or_is_weakest_when_every_class_is_perfect():
+    from trueclass.evaluation._metrics import weakest_class
+
+    perfect = {c: {"f1": 1.0, "recall": 1.0, "support": 5} for c in "abc"}
+    assert weakest_class(perfect) is None
+    assert weakest_class({**perfect, "c": {"f1": 0.8, "recall": 0.9, "support": 5}}) == "c"
+    X = np.zeros((40, 16, 16))
+    y = np.repeat([0, 1], 20)
+    X[y == 1, 4:12, 4:12] = 1.0  # a square or nothing: every perturbation but the strongest keeps it
+    clf = tc.ImageClassifier("knn", n_neighbors=1).fit(X, y)
+    from trueclass.checks._stress import stress_test
+
+    ds = tc.load((np.round(X * 255).astype(np.uint8), y))
+    data, _ = stress_test(clf, ds, perturbations={"hflip": [1.0]}, seed=0)
+    assert list(data["accuracy"]["hflip"].values()) == [1.0] and "hflip" not in data["breaks_first"]
