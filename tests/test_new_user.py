@@ -96,3 +96,33 @@ def test_no_class_breaks_or_is_weakest_when_every_class_is_perfect():
     ds = tc.load((np.round(X * 255).astype(np.uint8), y))
     data, _ = stress_test(clf, ds, perturbations={"hflip": [1.0]}, seed=0)
     assert list(data["accuracy"]["hflip"].values()) == [1.0] and "hflip" not in data["breaks_first"]
+
+
+def test_a_baseline_is_named_as_one_and_a_model_below_it_is_not_fine(tmp_path):
+    from trueclass.report._text import format_train_summary
+
+    run = tc.train("digits", model="logreg", seed=1, out=tmp_path / "run")
+    m = run.metrics
+    assert m["accuracy"] < m["baselines"]["logistic_regression"]["accuracy"]
+    assert m["diagnosis"]["verdict"] == "below its baseline"
+    text = "\n".join(format_train_summary(m))
+    assert "WARNING: this model scores BELOW its baseline. Baseline, not this model: a quick LogisticRegression" in text
+    html = (run.path / "card.html").read_text()
+    assert 'id="below-baseline"' in html and "Baseline, not this model" in html
+
+
+def test_a_model_still_improving_at_its_last_epoch_is_not_fine():
+    from trueclass.evaluation._diagnosis import training_verdict
+
+    hist = [{"val_loss": v, "val_accuracy": a} for v, a in ((1.0, 0.6), (0.8, 0.7), (0.7, 0.72))]
+    v = training_verdict(0.72, (0.7, 0.74), 0.74, hist, best_epoch=3)
+    assert v["verdict"] == "under-fitting" and "still falling at the last epoch" in v["reasons"][0]
+    flat = hist[:2] + [{"val_loss": 0.799, "val_accuracy": 0.7}]
+    assert training_verdict(0.72, (0.7, 0.74), 0.74, flat, best_epoch=3)["verdict"] == "fine"
+
+
+def test_repeats_put_the_spread_beside_the_headline(tmp_path):
+    run = tc.train("digits", model="knn", repeats=3, out=tmp_path / "run")
+    st = run.metrics["stability"]
+    assert f"Over 3 seeds   mean {100 * st['mean']:.1f}%" in run.summary()
+    assert 'id="headline-spread"' in (run.path / "card.html").read_text()

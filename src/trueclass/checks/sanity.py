@@ -13,7 +13,7 @@ from ..evaluation._metrics import wilson_interval
 
 __all__ = ["quick_baseline", "shuffled_label_check", "QUICK_BASELINE_NAME", "SHUFFLE_SEED_OFFSET"]
 
-QUICK_BASELINE_NAME = "LogisticRegression(max_iter=100) on pixels"
+QUICK_BASELINE_NAME = "a quick LogisticRegression(max_iter=100) on the pixels scaled to 0-1"
 #: the shuffled-label check draws its permutation from seed + this
 SHUFFLE_SEED_OFFSET = 10_007
 

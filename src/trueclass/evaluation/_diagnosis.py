@@ -29,6 +29,8 @@ def training_verdict(
     best_epoch: int | None = None,
     stopped_early: bool = False,
     train_accuracy_on: str = "training images",
+    baseline_accuracy: float | None = None,
+    baseline_name: str = "the quick baseline",
 ) -> dict[str, Any]:
     """'over-fitting', 'under-fitting' or 'fine', with the numbers and reasons behind it.
 
@@ -36,7 +38,9 @@ def training_verdict(
     half-width of the test interval), or the validation loss ended more than 10% above
     its minimum. Under-fitting: training accuracy below 90% with no such gap, or a
     validation accuracy still climbing by more than half a point over the last epochs
-    of a run that was not stopped early.
+    of a run that was not stopped early, or a validation loss still falling at the last
+    epoch. Below its baseline: a test accuracy under ``baseline_accuracy`` (a simpler
+    model on the same images), whatever else holds.
     """
     half = (float(test_ci[1]) - float(test_ci[0])) / 2
     tolerance = max(OVERFIT_GAP, half)
@@ -74,6 +78,15 @@ def training_verdict(
             if rise > 0.005:
                 under.append(f"validation accuracy was still rising ({rise * 100:.1f} points over the last {tail} "
                              "epochs): more epochs may help")
+        if (not stopped_early and len(losses) >= 2 and int(np.argmin(losses)) == len(losses) - 1
+                and losses[-2] - losses[-1] > 0.005 * losses[-2]):
+            under.append(f"the validation loss was still falling at the last epoch ({losses[-2]:.3f} -> "
+                         f"{losses[-1]:.3f}): more epochs may help")
+    if baseline_accuracy is not None and test_accuracy < baseline_accuracy:
+        out["verdict"] = "below its baseline"
+        out["reasons"] = [f"test accuracy {test_accuracy:.1%} is below the {baseline_accuracy:.1%} of "
+                          f"{baseline_name} on the same test images"] + over + under
+        return out
     if over:
         out["verdict"], out["reasons"] = "over-fitting", over
     elif under:

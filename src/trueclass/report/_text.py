@@ -24,6 +24,11 @@ def format_report_card(metrics: dict[str, Any], run_dir: str | None = None) -> s
         f"{format_percent(hi)}) on {n:,} test images the model never saw",
         f"Wrong          {metrics['n_wrong']:,} of {n:,}",
     ]
+    st = metrics.get("stability")
+    if st:
+        lines.insert(1, f"{'Over %d seeds' % st['repeats']:<15}mean {format_percent(st['mean'])}, from "
+                        f"{format_percent(st['min'])} to {format_percent(st['max'])} (the line above is the first "
+                        "seed's; another split can move it this much)")
     confused = metrics.get("most_confused") or []
     if confused:
         top = confused[0]
@@ -235,7 +240,9 @@ def format_train_summary(m: dict[str, Any]) -> list[str]:
                      f"{_count(au['n_outliers'], 'odd image')} (audit.json)")
     base = (m.get("baselines") or {}).get("logistic_regression")
     if base and base.get("accuracy") is not None:
-        lines.append(f"Quick logistic regression on the pixels: {base['accuracy']:.2%}")
+        below = m.get("accuracy") is not None and m["accuracy"] < base["accuracy"]
+        lines.append(("WARNING: this model scores BELOW its baseline. " if below else "")
+                     + f"Baseline, not this model: {base['model']}, {base['accuracy']:.2%} on the same test images")
     sanity = m.get("sanity")
     if sanity:
         lines.append(("" if sanity["passed"] else "WARNING: ") + sanity["message"])

@@ -157,12 +157,13 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
     train_labels = None if ds.multilabel else clf.label_indices(parts.train, "training")
     ev = evaluate(clf, scored.test, val=parts.val, train_labels=train_labels)
     training = clf.estimator_.training_record()
+    quick = None if ds.multilabel else _quick_baseline(parts, scored, clf, config)
     sections: dict[str, Any] = {
         "training": training,
-        "diagnosis": diagnose(clf, ev, parts.train, training, config.seed),
+        "diagnosis": diagnose(clf, ev, parts.train, training, config.seed, baseline=quick),
         "leakage": leakage_section(scored, ev, clf, parts, dups, config, train_labels),
         "audit": audit_step(ds, parts, dups, config, on_progress),
-        "quick_baseline": None if ds.multilabel else _quick_baseline(parts, scored, clf, config),
+        "quick_baseline": quick,
         "sanity": shuffle_step(config, parts, scored, ev, on_progress),
         "robustness": stress_step(clf, scored, ev, config, folder, on_progress),
         "stability": repeats_step(ds, ev, config, dups, on_progress),
@@ -326,10 +327,17 @@ def _score(ev: Any) -> dict[str, Any]:
     return {"accuracy": acc, "accuracy_ci": list(ci), "n_test": ev.n_test, "n_wrong": ev.n_wrong}
 
 
-def diagnose(clf: Any, ev: Any, train_ds: Dataset, training: dict[str, Any] | None, seed: int) -> dict[str, Any]:
-    """The training verdict: the train-test gap and, for networks, the curves."""
+def diagnose(clf: Any, ev: Any, train_ds: Dataset, training: dict[str, Any] | None, seed: int,
+             baseline: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The training verdict: the train-test gap, for networks the curves, and whether the
+    model scores below the quick baseline."""
+    from functools import partial
+
     from ..evaluation._diagnosis import training_verdict
 
+    if baseline and baseline.get("accuracy") is not None:
+        training_verdict = partial(training_verdict, baseline_accuracy=baseline["accuracy"],
+                                   baseline_name=f"the quick baseline ({baseline['model']})")
     acc, ci = headline(ev)
     n = min(len(train_ds), TRAIN_ACCURACY_SAMPLE)
     if training and training.get("history"):
