@@ -127,3 +127,18 @@ def test_repeats_put_the_spread_beside_the_headline(tmp_path):
     st = run.metrics["stability"]
     assert f"Over 3 seeds   mean {100 * st['mean']:.1f}%" in run.summary()
     assert 'id="headline-spread"' in (run.path / "card.html").read_text()
+
+
+def test_a_temperature_is_not_fitted_on_too_little_evidence():
+    # regression: 20 validation images, all right, gave "divides the logits by 0.08"
+    from trueclass.evaluation._calibration import calibration_report
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 200)
+    p = np.full((200, 3), 0.1)
+    p[np.arange(200), y] = 0.8
+    all_right = calibration_report(y, p, y[:20], p[:20])["temperature"]
+    assert all_right["value"] is None and "too small to fit it on" in all_right["reason"] and "0 wrong" in all_right["reason"]
+    wrong = p[:100].copy()
+    wrong[:10] = wrong[:10, ::-1]  # 10 mistakes among 100 validation images
+    assert calibration_report(y, p, y[:100], wrong)["temperature"]["value"] is not None

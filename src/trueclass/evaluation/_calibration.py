@@ -99,6 +99,14 @@ def coverage_curve(y_true: np.ndarray, probs: np.ndarray, points: int = 20) -> d
     return {"coverage": cov, "accuracy": acc, "threshold": thr}
 
 
+#: A temperature is fitted only on a validation part of at least this many images with
+#: at least this many mistakes: with every validation image right, the likelihood keeps
+#: rising as the temperature falls toward 0, so a fit there (20 images all right gave
+#: 0.08) only shows how little evidence there was.
+MIN_TEMPERATURE_IMAGES = 50
+MIN_TEMPERATURE_MISTAKES = 2
+
+
 def calibration_report(
     y_true: np.ndarray,
     probs: np.ndarray,
@@ -115,7 +123,9 @@ def calibration_report(
         "bins": reliability(y_true, probs),
         "coverage": coverage_curve(y_true, probs),
     }
-    if val_true is not None and val_probs is not None and len(val_true) >= 20:
+    n_val = 0 if val_true is None or val_probs is None else len(val_true)
+    n_wrong = 0 if not n_val else int(np.sum(np.asarray(val_probs).argmax(1) != np.asarray(val_true)))
+    if n_val >= MIN_TEMPERATURE_IMAGES and n_wrong >= MIN_TEMPERATURE_MISTAKES:
         t = fit_temperature(val_true, val_probs)
         scaled = apply_temperature(probs, t)
         out["temperature"] = {
@@ -128,9 +138,11 @@ def calibration_report(
             "bins_after": reliability(y_true, scaled),
         }
     else:
-        out["temperature"] = {
-            "value": None,
-            "fitted_on": None,
-            "reason": "no validation split (at least 20 images) to fit it on; the test set is never used for it",
-        }
+        if not n_val:
+            reason = "no validation split to fit it on; the test set is never used for it"
+        else:
+            reason = (f"the validation split ({n_val:,} images, {n_wrong} wrong) is too small to fit it on: it takes "
+                      f"at least {MIN_TEMPERATURE_IMAGES} images with at least {MIN_TEMPERATURE_MISTAKES} mistakes; "
+                      "the test set is never used for it")
+        out["temperature"] = {"value": None, "fitted_on": None, "reason": reason}
     return out
