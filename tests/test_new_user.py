@@ -142,3 +142,15 @@ def test_a_temperature_is_not_fitted_on_too_little_evidence():
     wrong = p[:100].copy()
     wrong[:10] = wrong[:10, ::-1]  # 10 mistakes among 100 validation images
     assert calibration_report(y, p, y[:100], wrong)["temperature"]["value"] is not None
+
+
+def test_pixel_models_choose_their_review_threshold_on_cross_validated_training_images(tmp_path):
+    # regression: with no validation part the threshold was 0.5, and the lesson's logreg
+    # flagged none of its 10 mistakes
+    run = tc.train("digits", model="logreg", seed=1, stratify=False, out=tmp_path / "run")
+    f = run.metrics["flagged"]
+    assert f["chosen_on"].startswith("5-fold cross-validation on 1,437 training images")
+    assert f["threshold"] > 0.5 and f["n"] > 0
+    wrong_flagged = sum(r["confidence"] < f["threshold"] for r in run.evaluation.misread)
+    assert wrong_flagged >= 3  # some of the 10 mistakes now go to a human
+    assert "cross-validation" in run.metrics["calibration"]["temperature"]["fitted_on"]

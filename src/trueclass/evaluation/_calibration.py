@@ -112,6 +112,7 @@ def calibration_report(
     probs: np.ndarray,
     val_true: np.ndarray | None = None,
     val_probs: np.ndarray | None = None,
+    val_name: str = "validation split",
 ) -> dict[str, Any]:
     """Reliability bins and ECE of the test predictions, the temperature fitted on the
     validation predictions with the test ECE and NLL before and after, and the
@@ -130,7 +131,7 @@ def calibration_report(
         scaled = apply_temperature(probs, t)
         out["temperature"] = {
             "value": t,
-            "fitted_on": f"validation split ({len(val_true):,} images)",
+            "fitted_on": val_name if "images" in val_name else f"{val_name} ({len(val_true):,} images)",
             "ece_before": out["ece"],
             "ece_after": expected_calibration_error(y_true, scaled),
             "nll_before": out["nll"],

@@ -156,6 +156,7 @@ def evaluate_predictions(
     val_probs: np.ndarray | None = None,
     train_labels: np.ndarray | None = None,
     target_accuracy: float = m.DEFAULT_TARGET_ACCURACY,
+    val_name: str = "validation",
 ) -> Evaluation:
     """Compute an :class:`Evaluation` from test labels and predicted probabilities.
 
@@ -188,7 +189,7 @@ def evaluate_predictions(
         thr, source = float(threshold), "given"
     elif val_true is not None and val_probs is not None and len(val_true):
         thr = m.choose_threshold(np.asarray(val_true), np.asarray(val_probs), target_accuracy)
-        source = f"validation (lowest confidence reaching {target_accuracy:.0%} accuracy)"
+        source = f"{val_name} (lowest confidence reaching {target_accuracy:.0%} accuracy)"
         target = float(target_accuracy)
     else:
         thr, source = m.DEFAULT_THRESHOLD, "default (no validation data)"
@@ -224,7 +225,7 @@ def evaluate_predictions(
         baselines=m.baselines(y, len(classes), train_labels),
         flagged={**m.flag_summary(y, P, thr), "target_accuracy": target},
         threshold_source=source,
-        calibration=calibration_report(y, P, vt, vp),
+        calibration=calibration_report(y, P, vt, vp, "validation split" if val_name == "validation" else val_name),
     )
 
 
@@ -236,6 +237,7 @@ def evaluate(
     threshold: float | None = None,
     train_labels: np.ndarray | None = None,
     target_accuracy: float = m.DEFAULT_TARGET_ACCURACY,
+    held_out: tuple[np.ndarray, np.ndarray, str] | None = None,
 ) -> Evaluation:
     """Evaluate a fitted model on a held-out Dataset.
 
@@ -243,6 +245,8 @@ def evaluate(
     threshold; the majority baseline is the majority class of the training images
     (``train_labels``, indices into the model's classes, else the counts the model kept).
     ``dataset`` may also be a pair ``(X_test, y_test)`` of arrays in the model's units.
+    ``held_out`` = (labels, probabilities, name) stands in for ``val`` when the model has
+    no validation part: out-of-fold predictions on its training images, say.
     """
     from ..data._dataset import Dataset
 
@@ -270,9 +274,12 @@ def evaluate(
     y = model.label_indices(dataset)
     probs = model.predict_proba(dataset)
     val_true = val_probs = None
+    val_name = "validation"
     if val is not None and len(val):
         val_true = model.label_indices(val, "validation")
         val_probs = model.predict_proba(val)
+    elif held_out is not None:
+        val_true, val_probs, val_name = held_out
     return evaluate_predictions(
         y,
         probs,
@@ -281,6 +288,7 @@ def evaluate(
         threshold=threshold,
         val_true=val_true,
         val_probs=val_probs,
+        val_name=val_name,
         train_labels=train_labels,
         target_accuracy=target_accuracy,
     )
