@@ -154,3 +154,15 @@ def test_pixel_models_choose_their_review_threshold_on_cross_validated_training_
     wrong_flagged = sum(r["confidence"] < f["threshold"] for r in run.evaluation.misread)
     assert wrong_flagged >= 3  # some of the 10 mistakes now go to a human
     assert "cross-validation" in run.metrics["calibration"]["temperature"]["fitted_on"]
+
+
+def test_plot_misread_takes_the_value_range_from_the_data(lesson):
+    # regression: the lesson's digits (0-16) were drawn almost black (value_max=255 assumed)
+    Xtr, Xte, ytr, yte = lesson
+    clf = tc.ImageClassifier("logreg").fit(Xtr, ytr)
+    ev = tc.evaluate(clf, (Xte, yte))
+    fig = tc.plot_misread(ev, Xte)
+    shown = fig.axes[0].get_images()[0].get_array()
+    assert shown.max() > 200  # white strokes, not 16 of 255
+    ds = tc.load((Xte, yte))
+    assert tc.plot_misread(ev, ds).axes[0].get_images()[0].get_array().max() > 200

@@ -57,14 +57,26 @@ def plot_confusion_matrix(ev: Any, ax: Any = None, *, normalize: bool = False, c
     return ax
 
 
-def plot_misread(ev: Any, images: np.ndarray, *, n: int = 16, fig: Any = None, value_max: int = 255):
+def plot_misread(ev: Any, images: Any, *, n: int = 16, fig: Any = None, value_max: int | None = None):
     """The ``n`` most confident mistakes, each titled true -> predicted (confidence).
 
-    ``images`` are the test images in the order of the evaluation (``dataset.images``).
-    Returns the Figure.
+    ``images`` are the test images in the order of the evaluation: the test Dataset, or
+    its images as an array ((N, H, W), (N, H, W, C) or flattened rows such as the
+    lesson's ``X_test``). The white level comes from the Dataset, else ``value_max``,
+    else the data (16 for pixels that never pass 16, as the digits). Returns the Figure.
     """
-    from ..data._dataset import to_display
+    from ..data._dataset import Dataset, to_display
+    from ..data._sources import array_to_images, infer_value_max
 
+    if isinstance(images, Dataset):
+        images, value_max = images.images, images.value_max
+    else:
+        raw = np.asarray(images)
+        images = array_to_images(raw)
+        if raw.dtype.kind == "f" and raw.size and float(raw.max()) <= 1.0:
+            value_max = 255  # unit floats were scaled to 0-255 on the way in
+        elif value_max is None:
+            value_max = infer_value_max(images)
     rows = ev.misread[:n]
     cols = min(8, max(1, len(rows)))
     nrows = max(1, int(np.ceil(len(rows) / cols)))
