@@ -117,3 +117,20 @@ def test_fingerprints_are_plain_arrays_checked_on_load(tmp_path):
     (run.path / "model" / "fingerprints.npz").write_bytes(b"not numpy")
     with pytest.raises(tc.TrueclassError, match="fingerprints file .* does not match its checksum"):
         evaluate_run(run.path, "digits", out=tmp_path / "ev")
+
+
+def test_a_small_photo_set_trains_the_cnn_for_real(tmp_path):
+    # regression: 4 classes x 10 training photos gave 4 validation images, an early stop
+    # during the warm-up, and every test image read as one class (25%)
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    root = tmp_path / "photos"
+    for part, n in (("train", 10), ("test", 25)):
+        for k, name in enumerate(["bars", "cols", "squares", "crosses"]):
+            for i in range(n):
+                save(textured(k, rng, size=32), root / part / name / f"{i:02d}.png")
+    run = tc.train(root, model="cnn", out=tmp_path / "run")
+    m = run.metrics
+    assert m["n_val"] == 0 and m["n_train"] == 40  # too few for a validation part that means anything
+    assert m["training"]["epochs_run"] == m["training"]["recipe"]["epochs"] and not m["training"]["stopped_early"]
+    assert m["accuracy"] >= 0.9 and m["accuracy"] >= m["baselines"]["logistic_regression"]["accuracy"] - 0.05

@@ -28,6 +28,10 @@ RECIPES: dict[str, dict[str, Any]] = {
     "quick": {"epochs": 3, "batch_size": 128, "lr": 0.05, "tta": "flip"},
 }
 
+#: A validation part smaller than this says little (4 images of 4 classes decided early
+#: stopping once); below it a network trains on every image for its full epochs.
+MIN_VAL_IMAGES = 30
+
 _TRAIN_KEYS = ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "label_smoothing", "ema", "schedule",
                "warmup", "patience", "class_weight", "balanced_sampling")
 
@@ -171,7 +175,7 @@ class TorchBackend:
         p = self.params
         x_all, scale = X["x"], X["scale"]
         y = np.asarray(y)
-        if val is None and p["val_fraction"] and p["val_fraction"] > 0:
+        if val is None and p["val_fraction"] and p["val_fraction"] * len(y) >= MIN_VAL_IMAGES:
             val, (x_all, y) = self._carve_validation(X, y)
         channels, h, w = x_all.shape[1:]
         self.image_size_ = (int(h), int(w))

@@ -247,6 +247,7 @@ class Trainer:
         images_seen = 0
         stopped_early = False
         epoch = start_epoch - 1
+        warm_epochs = int(np.ceil(cfg.warmup * cfg.epochs))
         try:
             for epoch in range(start_epoch, cfg.epochs):
                 if cfg.patience and stale >= cfg.patience:
@@ -297,7 +298,7 @@ class Trainer:
                     if v_loss < best["loss"] - 1e-4:
                         best = {"loss": v_loss, "epoch": epoch, "state": copy.deepcopy(model_for_eval.state_dict())}
                         stale = 0
-                    else:
+                    elif epoch + 1 > warm_epochs:  # no early stop while the learning rate still warms up
                         stale += 1
                 history.append(record)
                 if on_progress is not None:
