@@ -134,3 +134,17 @@ def test_a_small_photo_set_trains_the_cnn_for_real(tmp_path):
     assert m["n_val"] == 0 and m["n_train"] == 40  # too few for a validation part that means anything
     assert m["training"]["epochs_run"] == m["training"]["recipe"]["epochs"] and not m["training"]["stopped_early"]
     assert m["accuracy"] >= 0.9 and m["accuracy"] >= m["baselines"]["logistic_regression"]["accuracy"] - 0.05
+
+
+def test_a_label_error_model_no_better_than_guessing_flags_nothing():
+    # regression: a weak label-error model flagged one in six correct photos
+    from trueclass.checks._audit import find_label_issues
+
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (120, 16, 16, 1), dtype=np.uint8)  # labels unrelated to the pixels
+    ds = tc.Dataset(images=imgs, labels=np.repeat([0, 1, 2], 40), classes=("a", "b", "c"),
+                    ids=np.arange(120).astype(str), provenance={"source": "noise"})
+    issues, probs, reason = find_label_issues(ds, seed=0)
+    assert issues == [] and "no better than guessing" in reason and "out-of-fold accuracy" in reason
+    report = tc.audit(ds, seed=0).to_dict()
+    assert report["n_label_issues"] == 0 and report["label_model_out_of_fold_accuracy"] < 0.5

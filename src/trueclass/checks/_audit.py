@@ -312,6 +312,20 @@ def out_of_fold_probs(ds: Any, *, seed: int = 0, folds: int = LABEL_FOLDS) -> np
     return full
 
 
+def label_model_accuracy(y: np.ndarray, probs: np.ndarray) -> float:
+    """Out-of-fold accuracy of the label-error model: how far its word can be trusted."""
+    return float(np.mean(np.argmax(probs, axis=1) == y))
+
+
+def label_model_beats_guessing(y: np.ndarray, probs: np.ndarray) -> bool:
+    """Whether the out-of-fold accuracy is above the commonest class's share by more
+    than chance could make it (the lower end of its 95% Wilson interval)."""
+    from ..evaluation._metrics import wilson_interval
+
+    k = int(np.sum(np.argmax(probs, axis=1) == y))
+    return wilson_interval(k, len(y))[0] > np.bincount(y).max() / len(y)
+
+
 def find_label_issues(ds: Any, *, seed: int = 0, probs: np.ndarray | None = None) -> tuple[list[dict[str, Any]], np.ndarray | None, str | None]:
     """Likely mislabelled images, most likely first: (issues, out-of-fold probs, reason if skipped)."""
     if ds.multilabel:
@@ -329,6 +343,10 @@ def find_label_issues(ds: Any, *, seed: int = 0, probs: np.ndarray | None = None
     y = remap[ds.labels]
     p = probs[:, present]
     p = p / np.clip(p.sum(axis=1, keepdims=True), 1e-12, None)
+    if not label_model_beats_guessing(y, p):
+        return [], probs, (f"the label-error model is no better than guessing here (out-of-fold accuracy "
+                           f"{label_model_accuracy(y, p):.1%}, against {np.bincount(y).max() / len(y):.1%} for always "
+                           "answering the commonest class), so it flags nothing")
     ranked = cl_find(y, p, return_indices_ranked_by="self_confidence")
     scores = get_label_quality_scores(y, p)
     out = []
@@ -429,7 +447,11 @@ def audit(
         "label_issues_checked_on": (None if not label_issues or skipped_reason else
                                     f"{'all' if label_part is None or parts is None else label_part} images "
                                     f"({len(sel):,}): out-of-fold probabilities of a {LABEL_FOLDS}-fold logistic "
-                                    f"regression on {LABEL_PCA_DIMS} principal components, ranked by cleanlab"),
+                                    f"regression on {LABEL_PCA_DIMS} principal components (out-of-fold accuracy "
+                                    f"{label_model_accuracy(sub.labels, probs):.1%}: how far its word goes), ranked "
+                                    "by cleanlab"),
         "label_issues_skipped": skipped_reason,
+        "label_model_out_of_fold_accuracy": (None if probs is None else
+                                             label_model_accuracy(sub.labels, probs)),
     }
     return Audit(report=report, duplicates=dups, label_probs=probs)

@@ -201,7 +201,7 @@ def format_audit(a: dict[str, Any], limit: int = 5) -> str:
     else:
         lines.append("Outliers       none")
     if a.get("label_issues_skipped"):
-        lines.append(f"Label issues   not checked: {a['label_issues_skipped']}")
+        lines.append(f"Label issues   none flagged: {a['label_issues_skipped']}")
     else:
         lines.append(f"Label issues   {a['n_label_issues']:,} images look mislabelled, most likely first:")
         for it in a["label_issues"][:limit]:
