@@ -88,6 +88,8 @@ def build_timm(name: str, n_classes: int, *, pretrained: bool = False):
         close = timm.list_models(f"*{name}*")[:5]
         hint = f" Close names: {', '.join(close)}." if close else ""
         raise TrueclassError(f"timm has no model named {name!r}.{hint}")
+    if pretrained:
+        _hub_or_cache(name)
     try:
         return timm.create_model(name, pretrained=pretrained, num_classes=n_classes)
     except (OSError, RuntimeError, ValueError) as exc:
@@ -97,6 +99,37 @@ def build_timm(name: str, n_classes: int, *, pretrained: bool = False):
                 f"{str(exc)[:200]}). Without a network, pass a local weights file as weights=PATH."
             ) from None
         raise
+
+
+def _hub_or_cache(name: str, timeout: float = 3.0) -> None:
+    """Fail at once, in one sentence, when pretrained weights are neither in the local
+    cache nor reachable: without this a machine with no network spent about a minute in
+    the hub client's retries before the same error."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    import timm
+
+    cfg = timm.get_pretrained_cfg(name)
+    hub_id = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+    if hub_id:
+        from huggingface_hub import try_to_load_from_cache
+
+        for filename in ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin"):
+            if isinstance(try_to_load_from_cache(hub_id.split("@")[0], filename), str):
+                return  # in the cache: no network needed
+    hint = "Without a network, pass a local weights file as weights=PATH."
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise TrueclassError(f"The pretrained weights of {name!r} are not in the local cache and HF_HUB_OFFLINE is "
+                             f"set, so they cannot be fetched. {hint}")
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=timeout).close()
+    except OSError as exc:
+        raise TrueclassError(f"Could not fetch pretrained weights for {name!r}: the model hub ({url.hostname}) cannot "
+                             f"be reached from here ({exc.strerror or type(exc).__name__}). {hint}") from None
 
 
 def load_state_into(module, state: dict, *, skip_prefixes: tuple[str, ...] = ()) -> dict[str, list[str]]:
