@@ -38,4 +38,9 @@ def install_notebook_handler() -> bool:
         return None
 
     shell.set_custom_exc((TrueclassError,), _handler)
+    import warnings
+
+    # libraries under trueclass (the hub client, cleanlab) import tqdm.auto, which warns in a
+    # notebook without ipywidgets; the lesson's notebook has no use for their progress bars
+    warnings.filterwarnings("ignore", message="IProgress not found")
     return True

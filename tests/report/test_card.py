@@ -250,3 +250,12 @@ def test_review_target_comes_from_data_not_prose(run):
     assert m["n_val"] > 0 and m["flagged"]["target_accuracy"] == 0.99  # chosen on the validation part
     meta = json.loads((run.path / "model" / "model.json").read_text())
     assert meta["review_target"] == m["flagged"]["target_accuracy"]
+
+
+def test_gallery_captions_show_whole_file_names():
+    # regression: captions kept the last 18 characters ("fee/coffee_003.jpg")
+    from trueclass.report._card import short_id
+
+    assert short_id("coffee/coffee_003.jpg") == "coffee_003.jpg"
+    s = short_id("cats/a_very_long_photo_name_from_camera_0001.jpeg")
+    assert len(s) == 22 and s.startswith("a_very_lon") and s.endswith("0001.jpeg") and "…" in s

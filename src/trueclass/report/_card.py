@@ -217,6 +217,16 @@ def _confusion_cells(m: dict[str, Any]) -> list[list[dict[str, Any]]]:
     return rows
 
 
+def short_id(ident: str, width: int = 22) -> str:
+    """An image id for a caption: its file name (the folders are in the full id, shown on
+    hover), shortened with an ellipsis in the middle of a name too long to fit."""
+    name = ident.replace("\\", "/").rsplit("/", 1)[-1]
+    if len(name) <= width:
+        return name
+    half = (width - 1) // 2
+    return name[:half] + "…" + name[-(width - 1 - half):]
+
+
 def card_data(m: dict[str, Any], arrays: dict[str, np.ndarray] | None) -> dict[str, Any]:
     """Everything the card shows, as JSON-ready data (card.json); thumbnails by position."""
     single = not m.get("multilabel")
@@ -242,7 +252,7 @@ def card_data(m: dict[str, Any], arrays: dict[str, np.ndarray] | None) -> dict[s
         rows = prediction_rows(classes, y, P, ids, flag_thr, top_k=3, index=idx)
         for pos, r in enumerate(rows):
             data["items"].append({
-                "thumb": pos, "id": r["id"], "true": r["true"], "pred": r["pred"],
+                "thumb": pos, "id": r["id"], "short_id": short_id(r["id"]), "true": r["true"], "pred": r["pred"],
                 "confidence": round(r["confidence"], 4), "top": [[c, round(p, 4)] for c, p in r["top_k"]],
                 "correct": r["correct"], "flagged": r["flagged"],
             })
