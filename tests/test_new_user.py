@@ -166,3 +166,21 @@ def test_plot_misread_takes_the_value_range_from_the_data(lesson):
     assert shown.max() > 200  # white strokes, not 16 of 255
     ds = tc.load((Xte, yte))
     assert tc.plot_misread(ev, ds).axes[0].get_images()[0].get_array().max() > 200
+
+
+def test_a_digit_drawn_dark_on_white_goes_to_review(tmp_path):
+    # regression: a digit drawn dark on white was read as '1' at 83% and not flagged
+    from PIL import Image
+
+    from trueclass.run import predict_files
+
+    run = tc.train("digits", model="logreg", out=tmp_path / "run")
+    ds = run.dataset
+    i = int(run.split.indices["test"][0])
+    light = np.round(ds.images[i, ..., 0].astype(float) * 255 / 16).astype(np.uint8)
+    Image.fromarray(light).save(tmp_path / "light.png")
+    Image.fromarray(255 - light).save(tmp_path / "dark.png")
+    rows, _ = predict_files(run.path, [tmp_path / "light.png", tmp_path / "dark.png"], threshold=0.0)
+    by = {r["file"].rsplit("/", 1)[-1]: r for r in rows}
+    assert by["light.png"]["unlike_training"] is None and not by["light.png"]["flagged"]
+    assert "looks inverted" in by["dark.png"]["unlike_training"] and by["dark.png"]["flagged"]

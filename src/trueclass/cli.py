@@ -256,7 +256,8 @@ def predict(model_path: str, inputs: tuple[str, ...], top_k: int, threshold: flo
                              else "No image files were found there.")
     for r in rows:
         top = ", ".join(f"{lab} {p:.0%}" for lab, p in r["top_k"])
-        flag = "  REVIEW" if r["flagged"] else ""
+        flag = ("  REVIEW" if r["flagged"] else "") + (f" (unlike the training images: {r['unlike_training']})"
+                                                       if r.get("unlike_training") else "")
         click.echo(f"{r['file']}\t{r['label']}\t{r['confidence']:.3f}\t[{top}]{flag}")
     if csv_path:
         import csv

@@ -23,7 +23,46 @@ import numpy as np
 
 from .._errors import TrueclassError
 
-__all__ = ["Fingerprints", "FINGERPRINTS_FILE"]
+__all__ = ["Fingerprints", "FINGERPRINTS_FILE", "input_stats", "unlike_training"]
+
+#: An image whose brightness or contrast lies this many training standard deviations
+#: from the training images' mean is unlike them (and goes to review at predict time).
+UNLIKE_Z = 4.0
+
+
+def _brightness_contrast(display: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = display.reshape(len(display), -1).astype(np.float32) / 255.0
+    return x.mean(axis=1), x.std(axis=1)
+
+
+def input_stats(display: np.ndarray) -> dict[str, list[float]]:
+    """Mean and spread of the training images' brightness and contrast (0-1), kept with
+    the model so that predict can tell an input unlike them."""
+    b, c = _brightness_contrast(display)
+    return {"brightness": [float(b.mean()), float(b.std())], "contrast": [float(c.mean()), float(c.std())]}
+
+
+def unlike_training(display: np.ndarray, stats: dict[str, list[float]] | None) -> list[str | None]:
+    """Per image, why it is unlike the training images (inverted polarity, far brightness
+    or contrast), or None."""
+    if not stats:
+        return [None] * len(display)
+    b, c = _brightness_contrast(display)
+    (bm, bs), (cm, cs) = stats["brightness"], stats["contrast"]
+    out: list[str | None] = []
+    for bi, ci in zip(b, c):
+        zb = (bi - bm) / max(bs, 0.02)
+        zc = (ci - cm) / max(cs, 0.02)
+        if abs((1 - bi) - bm) / max(bs, 0.02) < 1.5 and abs(zb) > UNLIKE_Z:
+            out.append(f"looks inverted (brightness {bi:.2f}; the training images average {bm:.2f}): dark on light "
+                       "where they are light on dark, or the other way round")
+        elif abs(zb) > UNLIKE_Z:
+            out.append(f"brightness {bi:.2f} is far from the training images' {bm:.2f}")
+        elif abs(zc) > UNLIKE_Z:
+            out.append(f"contrast {ci:.2f} is far from the training images' {cm:.2f}")
+        else:
+            out.append(None)
+    return out
 
 FINGERPRINTS_FILE = "fingerprints.npz"
 THUMB_SIDE = 16

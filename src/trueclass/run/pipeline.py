@@ -228,7 +228,16 @@ def model_record(ev: Any, ds: Dataset, parts: Split, fingerprints: Any) -> dict[
         "split": parts.params,
         "source": dataset_info(ds) | {"skipped": []},
         "fingerprints": fingerprints,
+        "input_stats": _input_stats(ds, parts),
     }
+
+
+def _input_stats(ds: Dataset, parts: Split) -> dict[str, list[float]]:
+    from ..checks._fingerprints import input_stats
+    from ..data._dataset import to_display
+
+    idx = parts.indices["train"][:20000]
+    return input_stats(to_display(ds.images[idx], ds.value_max))
 
 
 # -- the steps ------------------------------------------------------------------------------------

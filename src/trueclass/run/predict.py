@@ -47,7 +47,8 @@ def predict_files(
 
     Each image is resized and converted to what the model was trained on. A row has
     ``file``, ``label``, ``confidence``, ``top_k`` ([(label, p), ...]) and ``flagged``
-    (confidence below the model's review threshold). ``tta`` is False, True or "flip".
+    (confidence below the model's review threshold, or an input unlike the training
+    images, whose reason is in ``unlike_training``). ``tta`` is False, True or "flip".
     """
     from ..models import load_model
 
@@ -64,6 +65,9 @@ def predict_files(
     skipped += [b.to_dict() for b in bad]
     if not good:
         return [], skipped
+    from ..checks._fingerprints import unlike_training
+
+    unusual = unlike_training(arrays, clf.metadata_.get("input_stats"))
     # files are 0-255; the model may use other units (digits: 0-16)
     images = arrays.astype(np.float64) * (clf.value_max_ / 255.0)
     probs = clf.predict_proba(images)
@@ -71,7 +75,7 @@ def predict_files(
     order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     rows = []
     multilabel = bool(getattr(clf, "multilabel_", False))
-    for f, p, top in zip(good, probs, order):
+    for f, p, top, odd in zip(good, probs, order, unusual):
         if multilabel:  # every label at or above its own threshold; sureness = the least sure label
             on = p >= clf.thresholds_
             label = "|".join(str(c) for c, v in zip(clf.classes_, on) if v)
@@ -84,6 +88,7 @@ def predict_files(
             "label": label,
             "confidence": conf,
             "top_k": [(str(clf.classes_[j]), float(p[j])) for j in top],
-            "flagged": conf < thr,
+            "flagged": conf < thr or odd is not None,  # an input unlike the training images goes to review
+            "unlike_training": odd,
         })
     return rows, skipped
