@@ -123,7 +123,12 @@ def _standardised(images: np.ndarray) -> np.ndarray:
 
         images = np.stack([np.asarray(Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).convert("L").resize(
             (CORRELATION_SIDE, CORRELATION_SIDE), Image.Resampling.BILINEAR)) for im in images])[..., None]
-    x = images.reshape(len(images), -1).astype(np.float32)
+    return unit_rows(images.reshape(len(images), -1))
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Mean-centred, unit-length rows: their dot products are pixel correlations."""
+    x = x.astype(np.float32)
     x -= x.mean(axis=1, keepdims=True)
     x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-6
     return x

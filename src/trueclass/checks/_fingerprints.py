@@ -78,13 +78,6 @@ def _thumbnails(display: np.ndarray) -> np.ndarray:
     return out
 
 
-def _standardised(thumbs: np.ndarray) -> np.ndarray:
-    x = thumbs.astype(np.float32)
-    x -= x.mean(axis=1, keepdims=True)
-    x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-6
-    return x
-
-
 @dataclass(frozen=True, eq=False)
 class Fingerprints:
     """Fingerprints of N images: ``pixel`` (N, 20) SHA-1 digests, ``phash`` (N, 64)
@@ -138,7 +131,7 @@ class Fingerprints:
         return self.copies_of(other)
 
     def copies_of(self, other: "Fingerprints") -> np.ndarray:
-        from ._audit import NEAR_CORRELATION, PHASH_CANDIDATE_DISTANCE
+        from ._audit import NEAR_CORRELATION, PHASH_CANDIDATE_DISTANCE, unit_rows
         from ._hashing import close_pairs
 
         mine = {d.tobytes() for d in self.pixel}
@@ -149,8 +142,8 @@ class Fingerprints:
             pairs = close_pairs(np.concatenate([self.phash, other.phash[rest]]), PHASH_CANDIDATE_DISTANCE)
             pairs = pairs[(pairs[:, 0] < n) & (pairs[:, 1] >= n)]  # one image of each side
             if len(pairs):
-                a = _standardised(self.thumbs[pairs[:, 0]])
-                b = _standardised(other.thumbs[rest[pairs[:, 1] - n]])
+                a = unit_rows(self.thumbs[pairs[:, 0]])
+                b = unit_rows(other.thumbs[rest[pairs[:, 1] - n]])
                 near = np.einsum("ij,ij->i", a, b) >= NEAR_CORRELATION
                 hit[rest[pairs[near, 1] - n]] = True
         return hit

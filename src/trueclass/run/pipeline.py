@@ -352,9 +352,8 @@ def held_out_step(clf: Any, parts: Split, config: RunConfig,
 def leakage_section(scored: Scored, ev: Any, clf: Any, parts: Split, dups: Any, config: RunConfig,
                     train_labels: Any) -> dict[str, Any] | None:
     """How the run kept test images apart from their copies among the training images."""
-    if dups is None and scored.n_left_out == 0:
+    if dups is None and scored.n_copies == 0:
         return None
-    n_leaked = scored.n_left_out if scored.n_left_out else int(np.sum(test_copies(parts, dups)))
     if dups is None:
         gate = "no audit: test images that are copies of training images (by fingerprint) are left out"
     elif config.allow_leakage:
@@ -363,7 +362,7 @@ def leakage_section(scored: Scored, ev: Any, clf: Any, parts: Split, dups: Any, 
         gate = "the source's own split is kept; leaked test images are left out of the headline numbers"
     else:
         gate = "group-aware split: every duplicate group on one side"
-    out = {"gate": gate, "n_leaked_test_images": n_leaked,
+    out = {"gate": gate, "n_leaked_test_images": scored.n_copies,
            "images_moved": int(parts.params.get("images_moved_to_keep_duplicates_together", 0))}
     if scored.n_left_out:
         out["with_leaks"] = _score(evaluate(clf, scored.candidates, val=parts.val, train_labels=train_labels))

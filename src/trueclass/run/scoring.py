@@ -28,6 +28,7 @@ class Scored:
     candidates: Dataset
     left_out: np.ndarray
     note: str
+    n_copies: int = 0  # candidates that are copies of training images, left out or (leakage allowed) not
 
     @property
     def n_left_out(self) -> int:
@@ -45,7 +46,7 @@ def scored_images(ds: Dataset, candidates: np.ndarray, is_copy: np.ndarray | Non
     left = candidates[np.asarray(is_copy, dtype=bool)]
     if allow_leakage:
         return Scored(cand_ds, cand_ds, np.zeros(0, dtype=np.int64),
-                      f"{what}, {len(left):,} copies of training images counted (leakage allowed)")
+                      f"{what}, {len(left):,} copies of training images counted (leakage allowed)", len(left))
     keep = candidates[~np.asarray(is_copy, dtype=bool)]
     if len(keep) == 0:
         raise TrueclassError(
@@ -54,7 +55,7 @@ def scored_images(ds: Dataset, candidates: np.ndarray, is_copy: np.ndarray | Non
         )
     note = (f"{what}, less {len(left):,} {'image' if len(left) == 1 else 'images'} that the model was trained or "
             "validated on (exact or near copies, found by their fingerprints)")
-    return Scored(ds.subset(keep, part="test"), cand_ds, left, note)
+    return Scored(ds.subset(keep, part="test"), cand_ds, left, note, len(left))
 
 
 def test_copies(parts: Split, dups: Any) -> np.ndarray | None:
