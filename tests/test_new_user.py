@@ -184,3 +184,19 @@ def test_a_digit_drawn_dark_on_white_goes_to_review(tmp_path):
     by = {r["file"].rsplit("/", 1)[-1]: r for r in rows}
     assert by["light.png"]["unlike_training"] is None and not by["light.png"]["flagged"]
     assert "looks inverted" in by["dark.png"]["unlike_training"] and by["dark.png"]["flagged"]
+
+
+def test_an_image_of_another_size_before_resizing_goes_to_review(tmp_path):
+    from PIL import Image
+
+    from trueclass.run import predict_files
+
+    run = tc.train("digits", model="knn", out=tmp_path / "run")
+    digit = np.round(run.dataset.images[0, ..., 0].astype(float) * 255 / 16).astype(np.uint8)
+    Image.fromarray(digit).save(tmp_path / "small.png")
+    Image.fromarray(digit).resize((256, 256)).save(tmp_path / "big.png")  # 1,024 times the pixels
+    rows, _ = predict_files(run.path, [tmp_path / "small.png", tmp_path / "big.png"], threshold=0.0)
+    by = {r["file"].rsplit("/", 1)[-1]: r for r in rows}
+    assert by["small.png"]["unlike_training"] is None
+    assert by["big.png"]["unlike_training"] == "it was 256x256 before resizing; the training images were 8x8"
+    assert by["big.png"]["flagged"]

@@ -35,6 +35,26 @@ def collect_images(inputs: Sequence[str | Path]) -> tuple[list[str], list[dict[s
     return files, skipped
 
 
+#: An input whose pixel count differs from the training images' by more than this factor
+#: (either way) before resizing is unlike them: a phone photo given to a 28x28 model.
+SIZE_FACTOR = 16.0
+
+
+def _size_unlike_training(files: Sequence[str], meta: dict[str, Any]) -> list[str | None]:
+    """Per file, a reason when its size before resizing is far from the training images'."""
+    from ..data._images import probe
+
+    src = meta.get("source") or {}
+    th, tw = src.get("resized_from") or src.get("image_size") or meta["image_size"]
+    out: list[str | None] = []
+    for pr in probe(list(files)):
+        h, w = pr.size if pr.ok else (th, tw)
+        factor = (h * w) / max(1, th * tw)
+        out.append(None if 1 / SIZE_FACTOR <= factor <= SIZE_FACTOR else
+                   f"it was {w}x{h} before resizing; the training images were {tw}x{th}")
+    return out
+
+
 def predict_files(
     model_path: str | Path,
     inputs: Sequence[str | Path],
@@ -67,7 +87,9 @@ def predict_files(
         return [], skipped
     from ..checks._fingerprints import unlike_training
 
-    unusual = unlike_training(arrays, clf.metadata_.get("input_stats"))
+    # the size first: it often explains the rest (a big photo shrunk to 8x8 loses its contrast)
+    unusual = [size or odd for odd, size in zip(unlike_training(arrays, clf.metadata_.get("input_stats")),
+                                                 _size_unlike_training(good, clf.metadata_))]
     # files are 0-255; the model may use other units (digits: 0-16)
     images = arrays.astype(np.float64) * (clf.value_max_ / 255.0)
     probs = clf.predict_proba(images)
