@@ -144,6 +144,47 @@ class Trainer:
         self.head_prefixes = head_prefixes
 
     # -- pieces ---------------------------------------------------------------------------------
+    def _step(self, net, xb, yb, opt, loss_fn, gen, ema) -> float:
+        """One training step on a batch (augmented here); returns its loss."""
+        import torch
+
+        rt = self.rt
+        x = _prep_input(_to_float(xb, self.scale, rt), self.expand_channels, self.resize)
+        x = augment_batch(x, self.cfg.augment, gen)
+        x = _normalize(x, self.mean, self.std, rt)
+        with torch.autocast(rt.device, dtype=torch.bfloat16, enabled=rt.bf16):
+            loss = loss_fn(net(x), yb.to(rt.device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if ema is not None:
+            ema.update_parameters(net)
+        return float(loss.detach())
+
+    def _load_epoch(self, checkpoint, net, ema, opt, best: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Weights, EMA and optimiser from the last checkpoint; (best so far, where training stood)."""
+        tensors, opt_state, meta = load_checkpoint(checkpoint)
+        net.load_state_dict(tensors["model"])
+        opt.load_state_dict(opt_state)
+        if ema is not None and "ema" in tensors:
+            ema.load_state_dict(tensors["ema"])
+        if "best" in tensors:
+            best = {"loss": meta["best_loss"], "epoch": meta["best_epoch"], "state": tensors["best"]}
+        return best, meta
+
+    def _save_epoch(self, checkpoint, net, ema, opt, best: dict[str, Any], meta: dict[str, Any]) -> None:
+        """The checkpoint after an epoch: weights, EMA, the best weights so far, the
+        optimiser and where training stands, so a resumed run ends with the same weights."""
+        tensors = {"model": net.state_dict()}
+        if ema is not None:
+            tensors["ema"] = ema.state_dict()
+        if best["state"] is not None:
+            tensors["best"] = best["state"]
+        save_checkpoint(checkpoint, tensors=tensors, optimizer=opt, meta={
+            **meta, "best_loss": best["loss"] if best["state"] is not None else None,
+            "best_epoch": best["epoch"], "config": self.cfg.to_dict(),
+        })
+
     def _param_groups(self, net) -> list[dict[str, Any]]:
         head, body = [], []
         for name, p in net.named_parameters():
@@ -234,13 +275,7 @@ class Trainer:
         best = {"loss": math.inf, "epoch": -1, "state": None}
         stale, start_epoch, resumed_from = 0, 0, None
         if resume and checkpoint is not None and Path(checkpoint).is_file():
-            tensors, opt_state, meta = load_checkpoint(checkpoint)
-            net.load_state_dict(tensors["model"])
-            opt.load_state_dict(opt_state)
-            if ema is not None and "ema" in tensors:
-                ema.load_state_dict(tensors["ema"])
-            if "best" in tensors:
-                best = {"loss": meta["best_loss"], "epoch": meta["best_epoch"], "state": tensors["best"]}
+            best, meta = self._load_epoch(checkpoint, net, ema, opt, best)
             history, stale, start_epoch = meta["history"], meta["stale"], meta["epoch"] + 1
             resumed_from = meta["epoch"]
         t_start = time.perf_counter()
@@ -270,18 +305,7 @@ class Trainer:
                     for g in opt.param_groups:
                         g["lr"] = g["base_lr"] * f
                     idx = order[b * bs : (b + 1) * bs]
-                    x = _prep_input(_to_float(X[idx], self.scale, rt), self.expand_channels, self.resize)
-                    x = augment_batch(x, cfg.augment, gen)
-                    x = _normalize(x, self.mean, self.std, rt)
-                    yb = y_t[idx].to(rt.device)
-                    with torch.autocast(rt.device, dtype=torch.bfloat16, enabled=rt.bf16):
-                        loss = loss_fn(net(x), yb)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    if ema is not None:
-                        ema.update_parameters(net)
-                    running += float(loss.detach())
+                    running += self._step(net, X[idx], y_t[idx], opt, loss_fn, gen, ema)
                     images_seen += len(idx)
                     if on_progress is not None and (b % 10 == 0 or b == steps_per_epoch - 1):
                         el = time.perf_counter() - t_epoch
@@ -305,23 +329,12 @@ class Trainer:
                     on_progress(f"epoch {epoch + 1}/{cfg.epochs}", steps_per_epoch, steps_per_epoch,
                                 loss=record["train_loss"], val_accuracy=record.get("val_accuracy"))
                 if checkpoint is not None:
-                    tensors = {"model": net.state_dict()}
-                    if ema is not None:
-                        tensors["ema"] = ema.state_dict()
-                    if best["state"] is not None:
-                        tensors["best"] = best["state"]
-                    save_checkpoint(checkpoint, tensors=tensors, optimizer=opt, meta={
-                        "epoch": epoch, "history": history, "stale": stale,
-                        "best_loss": best["loss"] if best["state"] is not None else None,
-                        "best_epoch": best["epoch"], "config": cfg.to_dict(),
-                    })
+                    self._save_epoch(checkpoint, net, ema, opt, best,
+                                     {"epoch": epoch, "history": history, "stale": stale})
         except KeyboardInterrupt:
-            if checkpoint is not None and epoch > start_epoch - 1 and Path(checkpoint).is_file():
-                how = (f"the checkpoint after epoch {len(history)} is kept. "
-                       f"Resume with: trueclass train --resume {Path(checkpoint).parent}")
-            else:
-                how = "no checkpoint was written."
-            raise TrainingInterrupted(f"Training stopped during epoch {epoch + 1} of {cfg.epochs}; {how}") from None
+            kept = checkpoint is not None and epoch > start_epoch - 1 and Path(checkpoint).is_file()
+            raise TrainingInterrupted(_interrupted_message(epoch, cfg.epochs, len(history),
+                                                           checkpoint if kept else None)) from None
         final = ema.module if ema is not None else net
         if best["state"] is not None:
             final.load_state_dict(best["state"])
@@ -336,3 +349,13 @@ class Trainer:
             images_per_second=images_seen / seconds if seconds > 0 else 0.0,
             resumed_from=resumed_from,
         )
+
+
+def _interrupted_message(epoch: int, epochs: int, done: int, checkpoint: Any) -> str:
+    """What Ctrl-C during training left behind, and how to go on."""
+    if checkpoint is None:
+        how = "no checkpoint was written."
+    else:
+        how = (f"the checkpoint after epoch {done} is kept. "
+               f"Resume with: trueclass train --resume {Path(checkpoint).parent}")
+    return f"Training stopped during epoch {epoch + 1} of {epochs}; {how}"
