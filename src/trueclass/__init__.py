@@ -47,6 +47,7 @@ __all__ = [
     "stress_test",
     "split",
     "train",
+    "resume",
 ]
 
 # name -> module that defines it; imported on first access (PEP 562).
@@ -77,6 +78,7 @@ _LAZY = {
     "Run": "trueclass.run",
     "RunConfig": "trueclass.run",
     "train": "trueclass.run",
+    "resume": "trueclass.run",
 }
 
 

@@ -5,6 +5,8 @@ Heavy imports happen inside the commands so ``trueclass --help`` answers at once
 
 from __future__ import annotations
 
+import re
+
 import sys
 from typing import Any
 
@@ -53,7 +55,7 @@ _FLAGS = {
 def _as_cli(message: str) -> str:
     for param, flag in _FLAGS.items():
         message = message.replace(param, flag)
-    return message
+    return re.sub(r"tc\.resume\((['\"])(.*?)\1\)", r"trueclass train --resume \2", message)
 
 
 class _Progress:

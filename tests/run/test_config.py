@@ -64,5 +64,10 @@ def test_a_bad_setting_is_a_sentence():
         RunConfig(repeats=0)
     with pytest.raises(tc.TrueclassError, match="color_mode must be"):
         RunConfig(color_mode="CMYK")
-    with pytest.raises(tc.TrueclassError, match="does not know"):
+    with pytest.raises(tc.TrueclassError, match="train\\(\\) has no setting 'modle'; it takes model, params"):
         tc.train("digits", modle="knn")
+    # a model parameter given as a setting: where it goes instead
+    with pytest.raises(tc.TrueclassError, match=r"'epochs' is a parameter of model 'cnn': pass it as params=\{'epochs': 3\}"):
+        tc.train("digits", epochs=3)
+    with pytest.raises(tc.TrueclassError, match=r"'C' is a parameter of model 'logreg'"):
+        tc.train("digits", model="logreg", C=2.0)

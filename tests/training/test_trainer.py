@@ -146,3 +146,39 @@ def test_lr_schedule_and_precision_choice():
     assert pick_runtime("fp32").bf16 is False
     with pytest.raises(tc.TrueclassError, match="precision must be"):
         pick_runtime("fp8")
+
+
+def test_batchnorm_statistics_match_the_final_weights(parts):
+    # regression: after a handful of steps the running averages described earlier weights,
+    # and on a small set the eval-mode network answered one class for everything
+    few = parts.train.subset(np.arange(64))  # two batches of 32: the mean of their means is the mean
+    clf = tc.ImageClassifier("cnn", epochs=3, width=8, random_state=0).fit(few)
+    est = clf.estimator_
+    net = est.net_
+    bn = next(m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    seen = []
+    hook = bn.register_forward_pre_hook(lambda mod, args: seen.append(args[0].float()))
+    clf.predict_proba(few)  # the first BatchNorm's input is the same in either mode
+    hook.remove()
+    x = torch.cat(seen)
+    mean, var = x.mean((0, 2, 3)), x.var((0, 2, 3))
+    assert torch.allclose(bn.running_mean, mean, rtol=0.02, atol=0.02 * float(mean.abs().max()))
+    assert torch.allclose(bn.running_var, var, rtol=0.1, atol=0.02 * float(var.max()))
+
+
+def test_ctrl_c_in_python_says_how_to_resume_in_python(tmp_path):
+    # regression: Python users were told to run a shell command
+    def stop_in_epoch_2(stage, done, total, **info):
+        if stage.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(tc.TrueclassError) as err:
+        tc.train("digits", model="cnn", params={"epochs": 3, "width": 8}, out=tmp_path / "r", on_progress=stop_in_epoch_2)
+    msg = str(err.value)
+    assert "Training stopped during epoch 2 of 3" in msg and f"tc.resume({str(tmp_path / 'r')!r})" in msg
+    assert "trueclass train" not in msg and (tmp_path / "r" / "checkpoint.safetensors").exists()
+    assert tc.resume(tmp_path / "r").metrics["training"]["resumed_from_epoch"] == 1
+    parts = tc.split(tc.load("digits"))
+    with pytest.raises(tc.TrueclassError, match=r"kept in .*ck\.safetensors.*checkpoint=\.\.\., resume=True"):
+        tc.ImageClassifier("cnn", epochs=3, width=8).fit(parts.train, val=parts.val, on_progress=stop_in_epoch_2,
+                                                         checkpoint=tmp_path / "ck.safetensors")

@@ -8,7 +8,7 @@ shuffled labels, stress, repeats) -> write. ``metrics.json`` is assembled once, 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,7 +20,8 @@ from ..checks.stability import headline
 from ..data import Dataset, Split, load, split
 from ..evaluation import Evaluation, evaluate
 from ..models import get_spec
-from .config import RunConfig
+from ..training import TrainingInterrupted
+from .config import DEFAULT_MODEL_NAME, RunConfig
 from .folder import RUNS_DIR, RunFolder
 from .provenance import counts_by_split, dataset_info, environment, source_name
 from .scoring import Scored, scored_images, test_copies
@@ -93,10 +94,16 @@ def train(source: str | Path | Dataset = "digits", *, out: str | Path | None = N
     """
     dataset = source if isinstance(source, Dataset) else None
     name = str(source.provenance.get("source")) if dataset is not None else str(source)
-    try:
-        config = RunConfig(source=name, **settings)
-    except TypeError as exc:
-        raise TrueclassError(f"train() got a setting it does not know ({exc}).") from None
+    unknown = sorted(set(settings) - {f.name for f in fields(RunConfig)})
+    if unknown:
+        model = settings.get("model", DEFAULT_MODEL_NAME)
+        spec = get_spec(model) if isinstance(model, str) else None
+        if spec is not None and unknown[0] in spec.defaults:
+            raise TrueclassError(f"{unknown[0]!r} is a parameter of model {model!r}: pass it as params="
+                                 f"{{{unknown[0]!r}: {settings[unknown[0]]!r}}}.")
+        raise TrueclassError(f"train() has no setting {unknown[0]!r}; it takes "
+                             f"{', '.join(f.name for f in fields(RunConfig) if f.name != 'source')}.")
+    config = RunConfig(source=name, **settings)
     return run_training(config, dataset=dataset, out=out, overwrite=overwrite, runs_dir=runs_dir,
                         on_progress=on_progress)
 
@@ -141,6 +148,13 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
         return _train_in(folder, config, ds, dups, parts, resume=resume_folder is not None, on_progress=on_progress)
     except KeyboardInterrupt:
         raise
+    except TrainingInterrupted as exc:
+        if exc.checkpoint is None and resume_folder is None:
+            shutil.rmtree(folder.path, ignore_errors=True)
+            raise
+        raise TrainingInterrupted(f"{exc.stopped}; the checkpoint after the last finished epoch is kept. "
+                                  f"Resume with: tc.resume({str(folder.path)!r})", checkpoint=exc.checkpoint,
+                                  stopped=exc.stopped) from None
     except BaseException:
         if resume_folder is None and not folder.checkpoint.is_file():
             shutil.rmtree(folder.path, ignore_errors=True)  # nothing half-made is left behind
@@ -149,8 +163,9 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
 
 def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, parts: Split, *, resume: bool,
               on_progress: Progress | None) -> Run:
-    clf = fit_step(config, parts, config.seed, folder=folder, resume=resume, on_progress=on_progress)
     fingerprints = fingerprint_step(ds, parts, dups)
+    clf = fit_step(config, parts, config.seed, folder=folder, resume=resume, on_progress=on_progress,
+                   fingerprints=fingerprints)
     scored = score_step(ds, parts, dups, fingerprints, config)
     if on_progress is not None:
         on_progress("evaluating", 0, 0)
@@ -285,15 +300,16 @@ def split_step(ds: Dataset, config: RunConfig, spec: Any, seed: int, dups: Any) 
 
 
 def fit_step(config: RunConfig, parts: Split, seed: int, *, folder: RunFolder | None = None, resume: bool = False,
-             on_progress: Progress | None = None, train: Dataset | None = None) -> Any:
+             on_progress: Progress | None = None, train: Dataset | None = None, fingerprints: Any = False) -> Any:
     """The model of ``config`` fitted on the training part (``train`` in its place when
-    given), validated on the validation part; checkpoints in ``folder``."""
+    given), validated on the validation part; checkpoints in ``folder``. The fingerprints
+    kept with the model are ``fingerprints`` (none for the checks' refits)."""
     clf = make_classifier(config, seed)
     train_ds = parts.train if train is None else train
     if on_progress is not None and folder is not None:
         on_progress(f"training {config.model} on {len(train_ds):,} images", 0, 0)
     return clf.fit(train_ds, val=parts.val, on_progress=on_progress,
-                   checkpoint=None if folder is None else folder.checkpoint, resume=resume)
+                   checkpoint=None if folder is None else folder.checkpoint, resume=resume, fingerprints=fingerprints)
 
 
 def fingerprint_step(ds: Dataset, parts: Split, dups: Any) -> Any:

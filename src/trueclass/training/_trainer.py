@@ -26,8 +26,16 @@ from ._device import Runtime
 __all__ = ["TrainConfig", "TrainResult", "Trainer", "TrainingInterrupted", "lr_factor", "predict_logits"]
 
 
+BN_IMAGES = 4096  # training images for the final BatchNorm statistics
+
+
 class TrainingInterrupted(TrueclassError):
-    """Ctrl-C during training: the last epoch's checkpoint is kept."""
+    """Ctrl-C during training: the last epoch's checkpoint is kept (``checkpoint``, or
+    None when none was written); ``stopped`` says where training stood."""
+
+    def __init__(self, message: str, *, checkpoint: Path | None = None, stopped: str = ""):
+        super().__init__(message)
+        self.checkpoint, self.stopped = checkpoint, stopped
 
 
 @dataclass
@@ -251,6 +259,33 @@ class Trainer:
             acc = float((logits.argmax(1) == yt).float().mean())
         return loss, acc
 
+    def _precise_batchnorm(self, net, X, *, seed: int, max_images: int = BN_IMAGES) -> None:
+        """BatchNorm running statistics recomputed for the final weights.
+
+        The running averages collected during training lag the weights (after a handful of
+        steps on a small set they describe a network that no longer exists, and the
+        eval-mode model can answer one class for everything). One pass over up to
+        ``max_images`` training images, as the network sees them at prediction time,
+        gives exact averages for the weights that are kept (torch's ``update_bn``).
+        Skipped with a frozen backbone, whose pretrained statistics stay.
+        """
+        import torch
+        from torch.nn.modules.batchnorm import _BatchNorm
+        from torch.optim.swa_utils import update_bn
+
+        if not any(isinstance(m, _BatchNorm) for m in net.modules()) or len(X) < 2:
+            return
+        rt = self.rt
+        gen = torch.Generator().manual_seed(seed * 1009 + 7)
+        idx = torch.randperm(len(X), generator=gen)[:max_images]
+        bs = min(self.cfg.batch_size, len(idx))
+        batches = (_normalize(_prep_input(_to_float(X[idx[i : i + bs]], self.scale, rt), self.expand_channels, self.resize),
+                              self.mean, self.std, rt)
+                   for i in range(0, len(idx), bs) if len(idx) - i >= 2)  # a batch of 1 has no variance
+        with torch.no_grad(), torch.autocast(rt.device, dtype=torch.bfloat16, enabled=rt.bf16):
+            update_bn(batches, net)
+        net.eval()
+
     # -- the loop ---------------------------------------------------------------------------------
     def fit(self, net, X, y: np.ndarray, X_val=None, y_val: np.ndarray | None = None, *,
             n_classes: int, checkpoint: str | Path | None = None, resume: bool = False,
@@ -333,11 +368,18 @@ class Trainer:
                                      {"epoch": epoch, "history": history, "stale": stale})
         except KeyboardInterrupt:
             kept = checkpoint is not None and epoch > start_epoch - 1 and Path(checkpoint).is_file()
-            raise TrainingInterrupted(_interrupted_message(epoch, cfg.epochs, len(history),
-                                                           checkpoint if kept else None)) from None
+            stopped = f"Training stopped during epoch {epoch + 1} of {cfg.epochs}"
+            if not kept:
+                raise TrainingInterrupted(f"{stopped}; no checkpoint was written.", stopped=stopped) from None
+            raise TrainingInterrupted(
+                f"{stopped}; the checkpoint after epoch {len(history)} is kept in {str(checkpoint)!r}. Go on with "
+                "the same fit(..., checkpoint=..., resume=True).", checkpoint=Path(checkpoint), stopped=stopped,
+            ) from None
         final = ema.module if ema is not None else net
         if best["state"] is not None:
             final.load_state_dict(best["state"])
+        if not cfg.freeze_backbone:
+            self._precise_batchnorm(final, X, seed=cfg.seed)
         if ema is not None:
             net.load_state_dict(final.state_dict())
         seconds = time.perf_counter() - t_start
@@ -349,13 +391,3 @@ class Trainer:
             images_per_second=images_seen / seconds if seconds > 0 else 0.0,
             resumed_from=resumed_from,
         )
-
-
-def _interrupted_message(epoch: int, epochs: int, done: int, checkpoint: Any) -> str:
-    """What Ctrl-C during training left behind, and how to go on."""
-    if checkpoint is None:
-        how = "no checkpoint was written."
-    else:
-        how = (f"the checkpoint after epoch {done} is kept. "
-               f"Resume with: trueclass train --resume {Path(checkpoint).parent}")
-    return f"Training stopped during epoch {epoch + 1} of {epochs}; {how}"
