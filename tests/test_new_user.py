@@ -33,6 +33,16 @@ def test_the_lessons_own_arrays_can_be_evaluated(lesson):
     assert tc.load((Xte, yte), value_max=255).value_max == 255
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.uint8])
+def test_one_value_range_rule_for_the_loader_and_the_estimator(lesson, dtype):
+    # regression: the estimator took uint8 digits (0-16) as 0-255 where the loader said 0-16
+    Xtr, _, ytr, _ = lesson
+    X = Xtr.astype(dtype)
+    assert tc.ImageClassifier("knn").fit(X, ytr).value_max_ == tc.load((X, ytr)).value_max == 16
+    unit = Xtr / 16.0
+    assert tc.ImageClassifier("knn").fit(unit, ytr).value_max_ == 1
+
+
 def test_unfitted_model_and_bad_show_get_sentences(lesson):
     ds = tc.load("digits")
     with pytest.raises(tc.NotFittedError, match="call fit"):

@@ -148,3 +148,20 @@ def test_a_label_error_model_no_better_than_guessing_flags_nothing():
     assert issues == [] and "no better than guessing" in reason and "out-of-fold accuracy" in reason
     report = tc.audit(ds, seed=0).to_dict()
     assert report["n_label_issues"] == 0 and report["label_model_out_of_fold_accuracy"] < 0.5
+
+
+def test_a_model_saved_from_python_keeps_its_fingerprints(tmp_path):
+    # regression: clf.save() after the lesson's fit kept no fingerprints, and evaluating it
+    # on the digits scored all 1,797 images, 1,437 of which it was trained on
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=1)
+    clf = tc.ImageClassifier("logreg").fit(Xtr, ytr)
+    clf.save(tmp_path / "m")
+    scored = unseen_images(tmp_path / "m", tc.load("digits"))
+    assert scored.n_left_out >= len(Xtr) and len(scored.test) <= len(Xte)
+    assert len(scored.test) >= len(Xte) - 5  # only exact copies of a training digit go besides
+    ev = evaluate_run(tmp_path / "m", "digits", out=tmp_path / "ev").evaluation
+    assert ev.n_test == len(scored.test)

@@ -203,9 +203,18 @@ def _load_idx_pair(spec: str) -> Dataset:
 
 
 def infer_value_max(images: np.ndarray) -> int:
-    """The white level of uint8 images given as arrays without one: 16 when no pixel
-    exceeds 16 (scikit-learn's digits are 0-16), else 255."""
-    return 16 if images.size and int(images.max()) <= 16 else 255
+    """The white level of images given as arrays without one, the one rule for the
+    loader, the estimator and the plots: 1 for floats from 0 to 1, 16 when no pixel
+    exceeds 16 (scikit-learn's digits are 0-16), 255 when none exceeds 255, else the
+    largest value rounded up."""
+    images = np.asarray(images)
+    top = float(images.max(initial=0))
+    if images.dtype.kind in "fb" and top <= 1.0:
+        return 1
+    for level in (16, 255):
+        if top <= level:
+            return level
+    return int(np.ceil(top))
 
 
 def from_arrays(X: Any, y: Any, *, value_max: int | None = None, source: str = "arrays",

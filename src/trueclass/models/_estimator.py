@@ -11,6 +11,7 @@ from sklearn.exceptions import NotFittedError as _SkNotFittedError
 
 from .._errors import TrueclassError
 from ..data._dataset import Dataset
+from ..data._sources import infer_value_max
 from ._registry import get_spec
 
 __all__ = ["ImageClassifier", "NotFittedError", "DEFAULT_MODEL"]
@@ -124,7 +125,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         raw = _checked_array(X)
         y = _checked_labels(y, len(raw))  # the labels first: their sentences hold for any X
         images = _as_images(raw, rows_as_images=not get_spec(self.model).is_network)
-        value_max = _guess_value_max(raw, images)
+        value_max = infer_value_max(raw)
         if y.ndim == 2:  # a 0/1 indicator matrix: several labels per image
             return images, y.astype(np.int64), np.arange(y.shape[1]), value_max, {"source": "arrays",
                                                                                    "n_images": len(images)}
@@ -164,8 +165,12 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     # -- the estimator API ----------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, *, val: Any = None, on_progress: Any = None,
-            checkpoint: Any = None, resume: bool = False) -> "ImageClassifier":
+            checkpoint: Any = None, resume: bool = False, fingerprints: Any = None) -> "ImageClassifier":
         """Train on a Dataset, or on images ``X`` with labels ``y``. Returns self.
+
+        The fingerprints of every training and validation image (``fingerprints_``) are
+        kept and saved with the model, so that evaluating it later never scores an image
+        it has seen; ``fingerprints`` passes ones already computed, or False for none.
 
         Neural networks also take ``val`` (a Dataset never used for training: early
         stopping and the per-epoch history; without it they carve ``val_fraction`` of the
@@ -206,6 +211,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if getattr(backend, "n_iter_", None) is not None:
             self.n_iter_ = backend.n_iter_
         self.training_ = info
+        self.fingerprints_ = (_fingerprints_of(images, self.value_max_, val) if fingerprints is None
+                              else fingerprints or None)
         self.thresholds_ = np.full(len(classes), 0.5)
         if multilabel and val is not None and len(val):
             from ..evaluation._multilabel import choose_label_thresholds
@@ -315,6 +322,21 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         from ._io import save_model
 
         return save_model(self, path, **extra)
+
+
+def _fingerprints_of(images: np.ndarray, value_max: int, val: Any) -> Any:
+    """Fingerprints of the training images (any units) and of the validation Dataset;
+    None for images that are not grey or colour (nothing to compare them with)."""
+    from ..checks._fingerprints import Fingerprints
+    from ..data._dataset import to_display
+
+    if images.shape[-1] not in (1, 3):
+        return None
+    display = (to_display(images, value_max) if images.dtype == np.uint8
+               else np.clip(np.rint(images * (255.0 / max(value_max, 1))), 0, 255).astype(np.uint8))
+    if isinstance(val, Dataset) and len(val) and val.images.shape[1:] == display.shape[1:]:
+        display = np.concatenate([display, to_display(val.images, val.value_max)])
+    return Fingerprints.of(display)
 
 
 _KINDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a word"}
@@ -431,15 +453,3 @@ def _as_images(arr: np.ndarray, expected: tuple[int, int, int] | None = None, *,
     raise TrueclassError(
         f"X must have shape (N, H, W), (N, H, W, C) or (N, H*W); got an array of shape {arr.shape}."
     )
-
-
-def _guess_value_max(raw: np.ndarray, images: np.ndarray) -> int:
-    """The white level of arrays given without a Dataset: 255 for uint8, else the
-    smallest of 1 (unit floats), 16 (scikit-learn's digits) and 255 that holds them."""
-    if raw.dtype == np.uint8:
-        return 255
-    top = float(images.max(initial=0))
-    for level in (1, 16, 255):
-        if top <= level:
-            return level
-    return int(np.ceil(top))

@@ -58,7 +58,7 @@ def save_model(model: Any, path: str | Path, **extra: Any) -> Path:
     spec = get_spec(model.model)
     weights_info = model.estimator_.save(path)
     weights = path / weights_info["file"]
-    fingerprints = extra.pop("fingerprints", None)
+    fingerprints = extra.pop("fingerprints", getattr(model, "fingerprints_", None))
     if fingerprints is not None:  # numpy arrays of the training images' fingerprints (checks._fingerprints)
         fp_file = path / FINGERPRINTS_FILE
         fingerprints.save(fp_file)
