@@ -17,6 +17,14 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache_of_this_session(tmp_path_factory):
+    """Converted backbone weights and embeddings go to this test session's folder, not ~/.cache."""
+    if "TRUECLASS_CACHE" not in os.environ:
+        os.environ["TRUECLASS_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+
+
 def need_fashion_mnist():
     """Skip on a machine without Debian's Fashion-MNIST; fail in CI, which installs it."""
     if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():

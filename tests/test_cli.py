@@ -100,7 +100,7 @@ def test_datasets_and_models_commands():
     res = CliRunner().invoke(cli, ["models"])
     assert res.exit_code == 0
     assert [line.split()[0] for line in res.output.strip().splitlines()] == [
-        "logreg", "knn", "svm", "forest", "cnn", "timm:<name>"]
+        "auto", "logreg", "knn", "svm", "forest", "cnn", "lite0", "timm:<name>"]
     res = CliRunner().invoke(cli, ["models", "zzz*"])
     assert res.exit_code == 1 and "No registered model matches" in res.output
 
@@ -108,7 +108,7 @@ def test_datasets_and_models_commands():
 def test_models_are_listed_in_one_order_whatever_was_imported_first():
     code = "import trueclass.models._torch; from trueclass.models import list_models; print(list_models())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
-    assert out.strip() == "['logreg', 'knn', 'svm', 'forest', 'cnn', 'timm:<name>']"
+    assert out.strip() == "['logreg', 'knn', 'svm', 'forest', 'cnn', 'lite0', 'timm:<name>']"
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,6 @@ def test_same_seed_same_model(digits_xy):
 
 
 def test_registry_lists_models():
-    assert tc.list_models() == ["logreg", "knn", "svm", "forest", "cnn", "timm:<name>"]
+    assert tc.list_models() == ["logreg", "knn", "svm", "forest", "cnn", "lite0", "timm:<name>"]
     assert tc.list_models("*s*") == ["svm", "forest"]
     assert tc.list_models("k*") == ["knn"]

@@ -4,7 +4,7 @@ from ._registry import ModelSpec, get_spec, list_models, register_model
 
 # The backends register their names on import; neither imports torch or scikit-learn
 # at import time, and the registry imports neither of them.
-from . import _pixel, _torch  # noqa: E402, F401  (registration)
+from . import _pixel, _pretrained, _torch  # noqa: E402, F401  (registration)
 
 __all__ = [
     "DEFAULT_MODEL",

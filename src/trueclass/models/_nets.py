@@ -74,11 +74,15 @@ class WithHead(nn.Module):
         return self.head(self.body(x))
 
 
+OFFLINE_ARCH = "tf_efficientnet_lite0"  # pretrained weights ship with trueclass (models._backbone)
+
+
 def build_timm(name: str, n_classes: int, *, pretrained: bool = False):
     """A timm backbone with a fresh head for ``n_classes``.
 
-    ``pretrained=True`` asks timm to download the weights from its model hub; without a
-    network that fails with a sentence that points to ``--weights PATH``.
+    ``pretrained=True`` takes ``tf_efficientnet_lite0``'s ImageNet weights from the package
+    installed with trueclass, and asks timm's model hub for any other; without a network
+    that fails with a sentence that points to ``--weights PATH``.
     """
     try:
         import timm
@@ -88,6 +92,11 @@ def build_timm(name: str, n_classes: int, *, pretrained: bool = False):
         close = timm.list_models(f"*{name}*")[:5]
         hint = f" Close names: {', '.join(close)}." if close else ""
         raise TrueclassError(f"timm has no model named {name!r}.{hint}")
+    if pretrained and name == OFFLINE_ARCH:  # the weights installed with trueclass: no hub needed
+        from ._backbone import build_backbone
+
+        net = build_backbone(num_classes=n_classes)
+        return net
     if pretrained:
         _hub_or_cache(name)
     try:

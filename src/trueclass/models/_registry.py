@@ -75,8 +75,10 @@ def register_prefix(prefix: str, factory: Callable[[str], ModelSpec], listed_as:
 
 
 def _ordered() -> list[str]:
-    """Registered names, pixel models first, whichever module happened to be imported first."""
-    return sorted(MODELS, key=lambda n: MODELS[n].family != "pixel")  # stable within a family
+    """Registered names: pixel models, networks, then the rest (the pretrained probe),
+    whichever module happened to be imported first."""
+    rank = {"pixel": 0, "torch": 1}
+    return sorted(MODELS, key=lambda n: rank.get(MODELS[n].family, 2))  # stable within a family
 
 
 def _all_names() -> list[str]:

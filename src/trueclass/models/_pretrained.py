@@ -1,0 +1,60 @@
+"""``lite0``: a linear probe on the offline pretrained backbone's embeddings.
+
+The images go through ImageNet EfficientNet-Lite0 once (``models._backbone``; the
+embeddings are cached by image content, so a re-run, the audit and the review threshold's
+cross-validation reuse them) and a logistic regression on the standardised 1,280
+features learns the classes: seconds on a laptop CPU, and far ahead of training from
+scratch when there are few images a class (benchmarks/transfer_fewshot.py). The fitted
+probe is a scikit-learn pipeline saved with skops like the pixel models; the backbone's
+weights are named by their SHA-256 in model.json, never stored in the model folder.
+
+Fine-tuning the whole backbone is ``timm:tf_efficientnet_lite0`` with ``pretrained=True``,
+which starts from the same offline weights (``models._nets.build_timm``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._backend import PixelBackend
+from ._registry import ModelSpec, register_model
+
+__all__ = ["embedding_features"]
+
+
+def embedding_features(images: np.ndarray, value_max: int, *, size: int | None = None) -> np.ndarray:
+    """(N, H, W, C) images in the data's units -> (N, 1280) backbone embeddings."""
+    from ..data._dataset import to_display
+    from ._backbone import DEFAULT_SIZE, embed
+
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        display = to_display(images, value_max)
+    else:
+        display = np.clip(np.rint(images * (255.0 / max(value_max, 1))), 0, 255).astype(np.uint8)
+    if display.shape[-1] not in (1, 3):
+        from .._errors import TrueclassError
+
+        raise TrueclassError("lite0 takes grey or colour images (1 or 3 channels).")
+    return embed(display, size=size or DEFAULT_SIZE)
+
+
+def _probe(params: dict[str, Any], y: np.ndarray, random_state: int | None, **_: Any):  # noqa: ARG001
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return PixelBackend(make_pipeline(StandardScaler(), LogisticRegression(C=params["C"], max_iter=params["max_iter"])))
+
+
+register_model(ModelSpec(
+    name="lite0",
+    description="pretrained ImageNet EfficientNet-Lite0 (offline), a logistic-regression probe on its embeddings",
+    family="pretrained",
+    build=_probe,
+    prepare=embedding_features,
+    backend=PixelBackend,
+    defaults={"C": 0.1, "max_iter": 2000},
+))

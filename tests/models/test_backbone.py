@@ -1,0 +1,88 @@
+"""The offline pretrained backbone: its weights without pickle, the variant they belong
+to, the embedding cache, and the lite0 probe model."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("skimage")
+
+import trueclass as tc  # noqa: E402
+from trueclass.models import _backbone  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+from photo_sets import build, crops  # noqa: E402
+
+
+def _imagenet_probs(arch: str, images) -> torch.Tensor:
+    import timm
+    from safetensors.torch import load_file
+
+    net = timm.create_model(arch, pretrained=False)
+    net.load_state_dict(load_file(str(_backbone.weights_file())))  # the same tensors, by position
+    x = torch.tensor(np.stack([np.asarray(i) for i in images]), dtype=torch.float32).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        return net.eval()((x - 127.5) / 128).softmax(1)
+
+
+def test_the_weights_are_the_tensorflow_port_and_read_without_pickle():
+    cats, cups = crops("cat", 12, size=224, seed=5), crops("coffee", 12, size=224, seed=5)
+    cat_ids, cup_ids = list(range(281, 286)), [967, 968, 504]  # ImageNet: cats; espresso, cup, coffee mug
+    tf = _imagenet_probs("tf_efficientnet_lite0", cats + cups)
+    assert np.isin(tf[:12].argmax(1), cat_ids).mean() >= 0.9 and np.isin(tf[12:].argmax(1), cup_ids).mean() >= 0.8
+    # the evidence for the variant: TF's "same" padding gives the right class more probability
+    other = _imagenet_probs("efficientnet_lite0", cats + cups)
+    right = lambda p: float(p[:12, cat_ids].sum(1).mean() + p[12:, cup_ids].sum(1).mean())  # noqa: E731
+    assert _backbone.ARCH == "tf_efficientnet_lite0" and right(tf) > right(other) + 0.05
+    assert _backbone.weights_file().suffix == ".safetensors"
+
+
+def test_a_file_that_is_not_the_known_weights_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRUECLASS_CACHE", str(tmp_path / "cache"))
+    fake = tmp_path / "efficientnet-lite0.pth"
+    torch.save({"a": torch.zeros(2)}, fake)
+    with pytest.raises(tc.TrueclassError, match="not the file trueclass knows.*reinstall efficientnet-lite0"):
+        _backbone.weights_file(fake)
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+def test_embeddings_are_computed_once_per_image(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRUECLASS_CACHE", str(tmp_path / "cache"))
+    images = np.stack([np.asarray(c) for c in crops("rocket", 6, size=64)])
+    calls = []
+    real = _backbone.Embedder.__call__
+    monkeypatch.setattr(_backbone.Embedder, "__call__", lambda self, x, p=None: calls.append(len(x)) or real(self, x, p))
+    first = _backbone.embed(np.concatenate([images, images[:2]]))  # a repeat inside one call: embedded once
+    again = _backbone.embed(images[::-1])
+    assert calls == [6] and first.shape == (8, _backbone.EMBED_DIM)
+    np.testing.assert_array_equal(first[:6], again[::-1])  # the cached answer is the fresh one, bit for bit
+    np.testing.assert_array_equal(first[6:], first[:2])
+    assert list((tmp_path / "cache" / "embeddings").iterdir())  # kept on disk for the next run
+
+
+def test_lite0_learns_photos_from_few_images_and_saves_no_pickle(tmp_path):
+    root = build(tmp_path / "photos", per_class=0, split={"train": 8, "test": 20}, size=96)
+    run = tc.train(root, out=tmp_path / "run", audit=False)  # no model named: chosen from the data
+    assert run.metrics["n_train"] == 32 and run.evaluation.n_test == 80
+    cfg = json.loads((run.path / "config.json").read_text())
+    assert cfg["model"] == "lite0" and "colour images (96x96)" in cfg["resolved"]["model_chosen"]["why"]
+    assert run.metrics["model_chosen"]["model"] == "lite0" and "--model lite0" in cfg["command"]
+    from trueclass.report._text import format_train_summary
+
+    assert any(line.startswith("Model lite0, chosen from the data: colour images") for line in
+               format_train_summary(run.metrics))
+    assert run.metrics["accuracy"] >= 0.9  # 8 photos a class, from scratch the cnn stays near chance
+    files = sorted(p.name for p in (run.path / "model").iterdir())
+    assert "weights.skops" in files and not any(f.endswith((".pkl", ".pth", ".pt")) for f in files)
+    meta = json.loads((run.path / "model" / "model.json").read_text())
+    assert meta["model"] == "lite0"
+    again = tc.load_model(run.path)
+    ds = tc.load(root)
+    test = ds.subset(np.flatnonzero(ds.predefined_split == "test"))
+    np.testing.assert_allclose(again.predict_proba(test), run.model.predict_proba(test))
