@@ -48,7 +48,7 @@ _FLAGS = {
     'class_weight="balanced"': "--class-weight balanced", "balanced_sampling=True": "--balanced-sampling",
     "unknown_class=True": "--unknown-class", "weights=PATH": "--weights PATH", "image_size=N": "--image-size N",
     "data_dir=FOLDER": "--data-dir FOLDER", "stratify=False": "--no-stratify", "test_size / val_size":
-    "--test-size / --val-size",
+    "--test-size / --val-size", "model=NAME": "--model NAME",
 }
 
 
@@ -105,7 +105,8 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("source", default="digits")
-@click.option("--model", "-m", default=None, help="Model name (see `trueclass models`). Default: cnn.")
+@click.option("--model", "-m", default=None, help="Model name (see `trueclass models`). Default: auto, chosen from the data "
+              "(cnn for small grey images, lite0 for colour or larger ones; config.json says why).")
 @click.option("--test-size", default=0.2, show_default=True, type=float, help="Fraction of images held out for testing.")
 @click.option("--val-size", default=None, type=float,
               help="Fraction of the training part held out for validation (early stopping, review threshold). "
@@ -367,8 +368,13 @@ def models(pattern: str) -> None:
     """List the registered models (optionally those matching PATTERN, like 'k*')."""
     from .models import get_spec, list_models
 
-    names = list_models(pattern if any(ch in pattern for ch in "*?[") else f"*{pattern}*")
-    if not names:
+    import fnmatch
+
+    glob = pattern if any(ch in pattern for ch in "*?[") else f"*{pattern}*"
+    names = list_models(glob)
+    if fnmatch.fnmatch("auto", glob):
+        click.echo(f"{'auto':<8} the default: cnn for small grey images, lite0 for colour or larger ones")
+    if not names and not fnmatch.fnmatch("auto", glob):
         raise TrueclassError(f"No registered model matches {pattern!r}; any timm backbone works as timm:<name> "
                              f"(timm:resnet18, timm:mobilenetv3_small_100, ...). `trueclass models` lists them all.")
     for name in names:

@@ -42,10 +42,16 @@ def test_presets_and_network_flags_become_parameters():
     assert config_from_argv(cfg.to_argv()) == cfg
 
 
-def test_default_model_name_is_the_estimators_default():
+def test_the_default_model_chooses_itself_from_the_data():
+    from trueclass.models._choice import choose_model
     from trueclass.models._estimator import DEFAULT_MODEL
 
-    assert DEFAULT_MODEL_NAME == DEFAULT_MODEL
+    assert DEFAULT_MODEL_NAME == "auto"
+    assert choose_model((8, 8, 1))[0] == choose_model((28, 28, 1))[0] == DEFAULT_MODEL == "cnn"  # the lesson's digits
+    assert choose_model((101, 101, 3))[0] == choose_model((64, 64, 1))[0] == "lite0"
+    assert choose_model((101, 101, 3), {"epochs": 3})[0] == "cnn"  # parameters name their model
+    with pytest.raises(tc.TrueclassError, match="No one model takes the parameters C, epochs"):
+        choose_model((28, 28, 1), {"epochs": 3, "C": 1.0})
 
 
 def test_config_json_command_repeats_a_run_with_colour_mode_and_data_dir(make_folder, tmp_path):

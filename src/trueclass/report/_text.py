@@ -219,6 +219,8 @@ def format_train_summary(m: dict[str, Any]) -> list[str]:
     verdict, leaks, audit, baseline, sanity, stress and stability."""
     lines = [f"Trained {m['model']} on {m['n_train']:,} images in {m['train_seconds']:.1f} s; "
              f"tested on {m['n_test']:,} held-out images."]
+    if m.get("model_chosen"):
+        lines.append(f"Model {m['model']}, chosen from the data: {m['model_chosen']['why']} (model=NAME picks another)")
     if "training" in m:
         lines.append(format_training(m["training"]))
     if m.get("diagnosis"):

@@ -17,9 +17,8 @@ from .._errors import TrueclassError
 
 __all__ = ["RunConfig", "DEFAULT_MODEL_NAME"]
 
-#: The default model's name (models._estimator.DEFAULT_MODEL, without importing
-#: scikit-learn for it; a test checks the two agree).
-DEFAULT_MODEL_NAME = "cnn"
+#: The default model of a run: chosen from the data (models._choice) when the user names none.
+DEFAULT_MODEL_NAME = "auto"
 
 
 def _size_text(size: Any) -> str | None:

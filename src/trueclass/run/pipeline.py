@@ -8,7 +8,7 @@ shuffled labels, stress, repeats) -> write. ``metrics.json`` is assembled once, 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,6 +20,7 @@ from ..checks.stability import headline
 from ..data import Dataset, Split, load, split
 from ..evaluation import Evaluation, evaluate
 from ..models import get_spec
+from ..models._choice import AUTO, choose_model, model_for_params
 from ..training import TrainingInterrupted
 from .config import DEFAULT_MODEL_NAME, RunConfig
 from .folder import RUNS_DIR, RunFolder
@@ -97,7 +98,9 @@ def train(source: str | Path | Dataset = "digits", *, out: str | Path | None = N
     unknown = sorted(set(settings) - {f.name for f in fields(RunConfig)})
     if unknown:
         model = settings.get("model", DEFAULT_MODEL_NAME)
-        spec = get_spec(model) if isinstance(model, str) else None
+        if model == AUTO and unknown[0] in get_spec("cnn").defaults:
+            model = "cnn"
+        spec = get_spec(model) if isinstance(model, str) and model != AUTO else None
         if spec is not None and unknown[0] in spec.defaults:
             raise TrueclassError(f"{unknown[0]!r} is a parameter of model {model!r}: pass it as params="
                                  f"{{{unknown[0]!r}: {settings[unknown[0]]!r}}}.")
@@ -134,18 +137,29 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
                  on_progress: Progress | None = None) -> Run:
     """The run that ``config`` describes; a run that fails leaves no folder behind (one
     stopped by Ctrl-C keeps its checkpoint, to resume)."""
-    spec = get_spec(config.model)  # an unknown name, a misspelt or meaningless parameter: before any work
-    make_classifier(config, config.seed).check_params()
+    choice = None
+    if config.model == AUTO and model_for_params(config.params) is not None:
+        choice = model_for_params(config.params)  # parameters that belong to one model decide it
+        config = replace(config, model=choice[0])
+    if config.model != AUTO:
+        get_spec(config.model)  # an unknown name, a misspelt or meaningless parameter: before any work
+        make_classifier(config, config.seed).check_params()
     if out is not None and resume_folder is None:
         RunFolder.check_out(out, overwrite=overwrite)
     ds = load_step(config, dataset, on_progress)
+    if config.model == AUTO:
+        choice = choose_model(tuple(ds.images.shape[1:]))
+        config = replace(config, model=choice[0])
+    spec = get_spec(config.model)
     dups = duplicates_step(ds, config, on_progress)
     parts = split_step(ds, config, spec, config.seed, dups)
     folder = resume_folder or RunFolder.create(out, f"{source_name(dataset or config.source)}-{config.model}",
                                                overwrite=overwrite, runs_dir=runs_dir)
     try:
-        folder.write_json("config.json", config_json(config, ds))  # first, so a killed run can be resumed
-        return _train_in(folder, config, ds, dups, parts, resume=resume_folder is not None, on_progress=on_progress)
+        chosen = None if choice is None else {"model": choice[0], "why": choice[1]}
+        folder.write_json("config.json", config_json(config, ds, chosen=chosen))  # first, so a killed run can resume
+        return _train_in(folder, config, ds, dups, parts, resume=resume_folder is not None, on_progress=on_progress,
+                         chosen=chosen)
     except KeyboardInterrupt:
         raise
     except TrainingInterrupted as exc:
@@ -162,7 +176,7 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
 
 
 def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, parts: Split, *, resume: bool,
-              on_progress: Progress | None) -> Run:
+              on_progress: Progress | None, chosen: dict[str, str] | None = None) -> Run:
     fingerprints = fingerprint_step(ds, parts, dups)
     clf = fit_step(config, parts, config.seed, folder=folder, resume=resume, on_progress=on_progress,
                    fingerprints=fingerprints)
@@ -188,6 +202,7 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
         "n_train": parts.n_train,
         "n_val": parts.n_val,
         "model": config.model,
+        **({"model_chosen": chosen} if chosen else {}),
         "params": {k: v for k, v in clf.get_params().items() if k != "model"},
         "seed": config.seed,
         "train_seconds": clf.train_seconds_,
@@ -196,7 +211,7 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
         "environment": environment(),
         **({"allow_leakage": True} if config.allow_leakage else {}),
     }, sections)
-    cfg = config_json(config, ds, clf)
+    cfg = config_json(config, ds, clf, chosen=chosen)
     folder.write_json("config.json", cfg)
     if sections["audit"] is not None:
         folder.write_audit(sections["audit"], ds)
@@ -224,10 +239,12 @@ def assemble_metrics(evaluation: dict[str, Any], run: dict[str, Any], sections: 
     return m
 
 
-def config_json(config: RunConfig, ds: Dataset, clf: Any = None) -> dict[str, Any]:
+def config_json(config: RunConfig, ds: Dataset, clf: Any = None, *, chosen: dict[str, str] | None = None) -> dict[str, Any]:
     """config.json: the configuration, the command that repeats it, and what the run
-    resolved (image size and colour mode; for networks augmentation, recipe, runtime)."""
-    resolved = {"image_size": list(ds.image_size), "color_mode": ds.color_mode}
+    resolved (the model when none was named, and why; image size and colour mode; for
+    networks augmentation, recipe, runtime)."""
+    resolved: dict[str, Any] = {"model_chosen": chosen} if chosen else {}
+    resolved |= {"image_size": list(ds.image_size), "color_mode": ds.color_mode}
     if clf is not None:
         resolved |= clf.estimator_.resolved()
     return {**config.to_dict(), "command": config.command(), "trueclass_version": __version__,
