@@ -86,3 +86,14 @@ def test_lite0_learns_photos_from_few_images_and_saves_no_pickle(tmp_path):
     ds = tc.load(root)
     test = ds.subset(np.flatnonzero(ds.predefined_split == "test"))
     np.testing.assert_allclose(again.predict_proba(test), run.model.predict_proba(test))
+
+
+def test_images_of_no_class_get_a_distance_beside_the_confidence(tmp_path):
+    root = build(tmp_path / "photos", per_class=0, split={"train": 15, "test": 10}, size=64)
+    run = tc.train(root, model="lite0", out=tmp_path / "run", audit=False, stress=True)
+    ood = run.metrics["robustness"]["ood"]
+    d = ood["distance"]
+    assert d["auroc"] >= 0.9 and "nearest of 60 training images" in d["score"]
+    assert all(v["mean_distance"] > d["real_test_mean"] for v in ood["kinds"].values())
+    card = (run.path / "card.html").read_text()
+    assert 'data-metric="ood_distance_auroc"' in card and "real test images" in card

@@ -246,12 +246,53 @@ def unknown_images(test_like: np.ndarray, n: int, seed: int, own_source: str | N
     return sets
 
 
-def ood_check(model: Any, test: Any, *, threshold: float | None, n: int = 200, seed: int = 0) -> dict[str, Any]:
+#: Training images whose embeddings stand for "what the model knows" in the distance score.
+DISTANCE_REFERENCE = 2000
+
+
+def embedding_distances(reference: np.ndarray, images: list[np.ndarray]) -> list[np.ndarray] | None:
+    """For each array of uint8 images (N, H, W, C): 1 - the largest cosine similarity of
+    an image's embedding to the ``reference`` images' (standardised by the reference's
+    mean and spread), 0 for a copy of a reference image; None where the pretrained
+    backbone cannot look at these images (not installed, or images under 16 pixels)."""
+    from ._audit import EMBED_MIN_SIDE
+
+    if min(reference.shape[1:3]) < EMBED_MIN_SIDE:
+        return None
+    try:
+        from ..models._pretrained import embedding_features
+
+        ref = embedding_features(reference, 255)
+        outs = [embedding_features(x, 255) for x in images]
+    except (ImportError, TrueclassError):
+        return None
+    mu, sd = ref.mean(0), ref.std(0) + 1e-3
+
+    def unit(e: np.ndarray) -> np.ndarray:
+        z = (e - mu) / sd
+        return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-9)
+
+    r = unit(ref)
+    return [1.0 - np.max(unit(e) @ r.T, axis=1) if len(e) else np.zeros(0) for e in outs]
+
+
+def _auroc(negatives: np.ndarray, positives: np.ndarray) -> float:
+    """How well a score separates positives (higher) from negatives: the area under the ROC curve."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.r_[np.zeros(len(negatives)), np.ones(len(positives))]
+    return float(roc_auc_score(y, np.r_[negatives, positives]))
+
+
+def ood_check(model: Any, test: Any, *, threshold: float | None, n: int = 200, seed: int = 0,
+              reference: Any = None) -> dict[str, Any]:
     """How the model answers images of no class: its confidence on each kind, how often
     it would answer with one of the real classes confidently (at or above the review
     threshold; a model trained with unknown_class=True answering "none of these" is right), and the confidence
     threshold that would send 95% of them to a human, with what that costs on real test
-    images."""
+    images. With ``reference`` (the training images), also a score beside the confidence:
+    the distance of each image's pretrained embedding to the nearest training image's,
+    and how well each of the two tells images of no class from real test images."""
     from ..data._dataset import to_display
 
     real = to_display(test.images, test.value_max)
@@ -276,7 +317,7 @@ def ood_check(model: Any, test: Any, *, threshold: float | None, n: int = 200, s
             rows[name]["answered_none_of_these"] = float((p.argmax(1) == unknown).mean())
     conf = np.concatenate(all_conf)
     t95 = float(np.quantile(conf, 0.95))
-    return {
+    out = {
         "threshold": thr,
         "kinds": rows,
         "confidently_answered": float(np.concatenate(all_answered).mean()),
@@ -284,6 +325,26 @@ def ood_check(model: Any, test: Any, *, threshold: float | None, n: int = 200, s
         "threshold_for_95_percent": t95,
         "real_test_images_flagged_at_that_threshold": float((real_conf < t95).mean()),
     }
+    if reference is not None and len(reference):
+        ref = to_display(reference.images, reference.value_max)
+        ref = ref[np.random.default_rng(seed).permutation(len(ref))[:DISTANCE_REFERENCE]]
+        dists = embedding_distances(ref, [real] + list(sets.values()))
+        if dists is not None:
+            real_d, kind_d = dists[0], dists[1:]
+            for name, d in zip(sets, kind_d):
+                rows[name]["mean_distance"] = float(d.mean())
+            unknown_d = np.concatenate(kind_d)
+            d95 = float(np.quantile(unknown_d, 0.05))  # at or above this distance: 95% of them
+            out["distance"] = {
+                "score": "1 - cosine similarity of the pretrained embedding to the nearest of "
+                         f"{len(ref):,} training images'",
+                "real_test_mean": float(real_d.mean()),
+                "auroc": _auroc(real_d, unknown_d),
+                "confidence_auroc": _auroc(1 - real_conf, 1 - conf),
+                "threshold_for_95_percent": d95,
+                "real_test_images_flagged_at_that_threshold": float((real_d >= d95).mean()),
+            }
+    return out
 
 
 def with_unknown_class(ds: Any, seed: int) -> Any:

@@ -195,7 +195,7 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
         "audit": audit_step(ds, parts, dups, config, on_progress),
         "quick_baseline": quick,
         "sanity": shuffle_step(config, parts, scored, ev, on_progress),
-        "robustness": stress_step(clf, scored, ev, config, folder, on_progress),
+        "robustness": stress_step(clf, scored, ev, config, folder, on_progress, train=parts.train),
         "stability": repeats_step(ds, ev, config, dups, on_progress),
     }
     metrics = assemble_metrics(ev.to_dict(), {
@@ -466,13 +466,14 @@ def shuffle_step(config: RunConfig, parts: Split, scored: Scored, ev: Any,
 
 
 def stress_step(clf: Any, scored: Scored, ev: Any, config: RunConfig, folder: RunFolder,
-                on_progress: Progress | None) -> dict[str, Any] | None:
+                on_progress: Progress | None, *, train: Dataset | None = None) -> dict[str, Any] | None:
     if not config.stress or scored.test.multilabel:
         return None
     from ..checks._stress import ood_check, stress_test
 
     data, examples = stress_test(clf, scored.test, seed=config.seed, on_progress=on_progress)
-    data["ood"] = ood_check(clf, scored.test, threshold=ev.flagged["threshold"], seed=config.seed)
+    data["ood"] = ood_check(clf, scored.test, threshold=ev.flagged["threshold"], seed=config.seed,
+                            reference=train)
     return folder.write_stress(data, examples)
 
 
