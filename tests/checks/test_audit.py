@@ -214,3 +214,19 @@ def test_close_pairs_finds_exactly_the_pairs_a_full_comparison_finds():
     odd_width = close_pairs(bits[:, :40], 3)  # a code that is not a whole 64-bit word
     d40 = (40 - signs[:, :40] @ signs[:, :40].T) // 2
     assert len(odd_width) == int(np.triu(d40 <= 3, 1).sum())
+
+
+def test_the_audit_says_which_label_model_looked_and_what_it_found():
+    from trueclass.report._text import format_audit
+
+    digits = tc.load("digits")
+    idx = np.concatenate([np.flatnonzero(digits.labels == k)[:40] for k in (0, 1)])
+    rep = audit(digits.subset(idx)).to_dict()  # 0s and 1s, 40 of each: nothing mislabelled
+    text = format_audit(rep)
+    lm = rep["label_model"]
+    assert lm["model"] in lm["tried"] and lm["accuracy"] == max(lm["tried"].values())
+    assert rep["n_label_issues"] == 0 and f"Label issues   none flagged (checked by {lm['model']}" in text
+    assert "Balance        every class has as many images as the others" in text
+    from trueclass.checks._audit import LABEL_MODEL_TEXT
+
+    assert LABEL_MODEL_TEXT[lm["model"]] in rep["label_issues_checked_on"]

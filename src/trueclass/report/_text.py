@@ -190,8 +190,11 @@ def format_audit(a: dict[str, Any], limit: int = 5) -> str:
     else:
         lines.append("Conflicts      no duplicates with different labels")
     b = a["imbalance"]
-    lines.append(f"Balance        largest '{b['largest']}' / smallest '{b['smallest']}' = {b['ratio']:.1f}x"
-                 + (" (strong)" if b["strong"] else ""))
+    if b["largest"] == b["smallest"] or b["ratio"] == 1:
+        lines.append("Balance        every class has as many images as the others")
+    else:
+        lines.append(f"Balance        largest '{b['largest']}' / smallest '{b['smallest']}' = {b['ratio']:.1f}x"
+                     + (" (strong)" if b["strong"] else ""))
     lines += [f"  {t}" for t in b.get("advice", [])]
     if a["n_outliers"]:
         from collections import Counter
@@ -203,7 +206,13 @@ def format_audit(a: dict[str, Any], limit: int = 5) -> str:
     if a.get("label_issues_skipped"):
         lines.append(f"Label issues   none flagged: {a['label_issues_skipped']}")
     else:
-        lines.append(f"Label issues   {a['n_label_issues']:,} images look mislabelled, most likely first:")
+        lm = a.get("label_model") or {}
+        by = f" (checked by {lm['model']}, out-of-fold accuracy {lm['accuracy']:.1%})" if lm.get("model") else ""
+        if not a["n_label_issues"]:
+            lines.append(f"Label issues   none flagged{by}")
+        else:
+            lines.append(f"Label issues   {_count(a['n_label_issues'], 'image')} look{'s' if a['n_label_issues'] == 1 else ''} "
+                         f"mislabelled{by}, most likely first:")
         for it in a["label_issues"][:limit]:
             lines.append(f"  {it['id']}: labelled '{it['given']}', looks like '{it['suggested']}' "
                          f"(p {it['p_given']:.2f} vs {it['p_suggested']:.2f})")
@@ -220,7 +229,7 @@ def format_train_summary(m: dict[str, Any]) -> list[str]:
     lines = [f"Trained {m['model']} on {m['n_train']:,} images in {m['train_seconds']:.1f} s; "
              f"tested on {m['n_test']:,} held-out images."]
     if m.get("model_chosen"):
-        lines.append(f"Model {m['model']}, chosen from the data: {m['model_chosen']['why']} (model=NAME picks another)")
+        lines.append(f"Model {m['model']}, chosen from the data: {m['model_chosen']['why']}; name a model to use another")
     if "training" in m:
         lines.append(format_training(m["training"]))
     if m.get("diagnosis"):
