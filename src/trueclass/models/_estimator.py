@@ -332,8 +332,7 @@ def _fingerprints_of(images: np.ndarray, value_max: int, val: Any) -> Any:
 
     if images.shape[-1] not in (1, 3):
         return None
-    display = (to_display(images, value_max) if images.dtype == np.uint8
-               else np.clip(np.rint(images * (255.0 / max(value_max, 1))), 0, 255).astype(np.uint8))
+    display = to_display(images, value_max)
     if isinstance(val, Dataset) and len(val) and val.images.shape[1:] == display.shape[1:]:
         display = np.concatenate([display, to_display(val.images, val.value_max)])
     return Fingerprints.of(display)

@@ -29,11 +29,7 @@ def embedding_features(images: np.ndarray, value_max: int, *, size: int | None =
     from ..data._dataset import to_display
     from ._backbone import DEFAULT_SIZE, embed
 
-    images = np.asarray(images)
-    if images.dtype == np.uint8:
-        display = to_display(images, value_max)
-    else:
-        display = np.clip(np.rint(images * (255.0 / max(value_max, 1))), 0, 255).astype(np.uint8)
+    display = to_display(np.asarray(images), value_max)
     if display.shape[-1] not in (1, 3):
         from .._errors import TrueclassError
 

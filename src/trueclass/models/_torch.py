@@ -199,6 +199,9 @@ class TorchBackend:
             epochs=epochs,
             augment=aug,
             freeze_backbone=bool(p.get("freeze")),
+            # pretrained statistics stay: batches of a few dozen images would replace them with
+            # noise, and the head fitted on the pretrained features would no longer match
+            freeze_batchnorm=pretrained and self.kind != "cnn",
             backbone_lr_scale=float(p.get("backbone_lr_scale", 0.1)) if pretrained else 1.0,
             multilabel=self.multilabel,
             seed=self.random_state,

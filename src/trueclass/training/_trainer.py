@@ -54,6 +54,7 @@ class TrainConfig:
     class_weight: str | None = None  # None or "balanced"
     balanced_sampling: bool = False
     freeze_backbone: bool = False
+    freeze_batchnorm: bool = False  # keep BatchNorm statistics as loaded (fine-tuning pretrained weights)
     backbone_lr_scale: float = 1.0  # < 1 when fine-tuning pretrained weights
     multilabel: bool = False
     seed: int = 0
@@ -267,7 +268,7 @@ class Trainer:
         eval-mode model can answer one class for everything). One pass over up to
         ``max_images`` training images, as the network sees them at prediction time,
         gives exact averages for the weights that are kept (torch's ``update_bn``).
-        Skipped with a frozen backbone, whose pretrained statistics stay.
+        Skipped with a frozen backbone or frozen BatchNorm, whose pretrained statistics stay.
         """
         import torch
         from torch.nn.modules.batchnorm import _BatchNorm
@@ -328,6 +329,10 @@ class Trainer:
                 gen = torch.Generator().manual_seed(seed)
                 order = self._order(y, gen)
                 net.train()
+                if cfg.freeze_batchnorm:
+                    for mod in net.modules():
+                        if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+                            mod.eval()
                 if cfg.freeze_backbone:
                     for name, mod in net.named_modules():
                         if name and not name.startswith(tuple(p.rstrip(".") for p in self.head_prefixes)):
@@ -378,7 +383,7 @@ class Trainer:
         final = ema.module if ema is not None else net
         if best["state"] is not None:
             final.load_state_dict(best["state"])
-        if not cfg.freeze_backbone:
+        if not (cfg.freeze_backbone or cfg.freeze_batchnorm):
             self._precise_batchnorm(final, X, seed=cfg.seed)
         if ema is not None:
             net.load_state_dict(final.state_dict())
