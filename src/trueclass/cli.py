@@ -106,7 +106,8 @@ def cli() -> None:
 @cli.command()
 @click.argument("source", default="digits")
 @click.option("--model", "-m", default=None, help="Model name (see `trueclass models`). Default: auto, chosen from the data "
-              "(cnn for small grey images, lite0 for colour or larger ones; config.json says why).")
+              "(cnn for drawings on a plain background such as digits, lite0 for photographs; "
+              "config.json says why).")
 @click.option("--test-size", default=0.2, show_default=True, type=float, help="Fraction of images held out for testing.")
 @click.option("--val-size", default=None, type=float,
               help="Fraction of the training part held out for validation (early stopping, review threshold). "
@@ -373,7 +374,8 @@ def models(pattern: str) -> None:
     glob = pattern if any(ch in pattern for ch in "*?[") else f"*{pattern}*"
     names = list_models(glob)
     if fnmatch.fnmatch("auto", glob):
-        click.echo(f"{'auto':<8} the default: cnn for small grey images, lite0 for colour or larger ones")
+        click.echo(f"{'auto':<8} the default: cnn for drawings on a plain background (digits, clothes), "
+                   "lite0 for photographs")
     if not names and not fnmatch.fnmatch("auto", glob):
         raise TrueclassError(f"No registered model matches {pattern!r}; any timm backbone works as timm:<name> "
                              f"(timm:resnet18, timm:mobilenetv3_small_100, ...). `trueclass models` lists them all.")

@@ -70,11 +70,11 @@ def test_lite0_learns_photos_from_few_images_and_saves_no_pickle(tmp_path):
     run = tc.train(root, out=tmp_path / "run", audit=False)  # no model named: chosen from the data
     assert run.metrics["n_train"] == 32 and run.evaluation.n_test == 80
     cfg = json.loads((run.path / "config.json").read_text())
-    assert cfg["model"] == "lite0" and "colour images (96x96)" in cfg["resolved"]["model_chosen"]["why"]
+    assert cfg["model"] == "lite0" and "photographs (96x96" in cfg["resolved"]["model_chosen"]["why"]
     assert run.metrics["model_chosen"]["model"] == "lite0" and "--model lite0" in cfg["command"]
     from trueclass.report._text import format_train_summary
 
-    assert any(line.startswith("Model lite0, chosen from the data: colour images") for line in
+    assert any(line.startswith("Model lite0, chosen from the data: photographs") for line in
                format_train_summary(run.metrics))
     assert run.metrics["accuracy"] >= 0.9  # 8 photos a class, from scratch the cnn stays near chance
     files = sorted(p.name for p in (run.path / "model").iterdir())

@@ -7,6 +7,7 @@ import json
 import shlex
 from dataclasses import fields
 
+import numpy as np
 import pytest
 
 import trueclass as tc
@@ -43,15 +44,20 @@ def test_presets_and_network_flags_become_parameters():
 
 
 def test_the_default_model_chooses_itself_from_the_data():
+    from trueclass.data._dataset import to_display
     from trueclass.models._choice import choose_model
-    from trueclass.models._estimator import DEFAULT_MODEL
 
+    digits = tc.load("digits")
     assert DEFAULT_MODEL_NAME == "auto"
-    assert choose_model((8, 8, 1))[0] == choose_model((28, 28, 1))[0] == DEFAULT_MODEL == "cnn"  # the lesson's digits
-    assert choose_model((101, 101, 3))[0] == choose_model((64, 64, 1))[0] == "lite0"
-    assert choose_model((101, 101, 3), {"epochs": 3})[0] == "cnn"  # parameters name their model
+    name, why = choose_model(to_display(digits.images, 16))
+    assert name == "cnn" and "drawings on a plain background (8x8" in why  # the lesson's digits
+    inverted = choose_model(255 - to_display(digits.images, 16))  # dark ink on white is a drawing too
+    rng = np.random.default_rng(0)
+    photo_like = rng.normal(120, 30, (50, 28, 28, 1)).clip(0, 255).astype(np.uint8)  # texture everywhere
+    assert inverted[0] == "cnn" and choose_model(photo_like)[0] == "lite0"
+    assert choose_model(photo_like, {"epochs": 3})[0] == "cnn"  # parameters name their model
     with pytest.raises(tc.TrueclassError, match="No one model takes the parameters C, epochs"):
-        choose_model((28, 28, 1), {"epochs": 3, "C": 1.0})
+        choose_model(photo_like, {"epochs": 3, "C": 1.0})
 
 
 def test_config_json_command_repeats_a_run_with_colour_mode_and_data_dir(make_folder, tmp_path):

@@ -148,7 +148,9 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
         RunFolder.check_out(out, overwrite=overwrite)
     ds = load_step(config, dataset, on_progress)
     if config.model == AUTO:
-        choice = choose_model(tuple(ds.images.shape[1:]))
+        from ..data._dataset import to_display
+
+        choice = choose_model(to_display(ds.images[:500], ds.value_max))
         config = replace(config, model=choice[0])
     spec = get_spec(config.model)
     dups = duplicates_step(ds, config, on_progress)
