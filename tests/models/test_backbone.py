@@ -80,11 +80,16 @@ def test_lite0_learns_photos_from_few_images_and_saves_no_pickle(tmp_path):
     files = sorted(p.name for p in (run.path / "model").iterdir())
     assert "weights.skops" in files and not any(f.endswith((".pkl", ".pth", ".pt")) for f in files)
     meta = json.loads((run.path / "model" / "model.json").read_text())
-    assert meta["model"] == "lite0"
+    assert meta["model"] == "lite0" and meta["backbone"]["weights_sha256"] == _backbone.PTH_SHA256
     again = tc.load_model(run.path)
     ds = tc.load(root)
     test = ds.subset(np.flatnonzero(ds.predefined_split == "test"))
     np.testing.assert_allclose(again.predict_proba(test), run.model.predict_proba(test))
+    # a probe of other backbone weights would read the wrong features: refused in a sentence
+    meta["backbone"]["weights_sha256"] = "0" * 64
+    (run.path / "model" / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(tc.TrueclassError, match="features of other backbone weights"):
+        tc.load_model(run.path)
 
 
 def test_images_of_no_class_get_a_distance_beside_the_confidence(tmp_path):

@@ -77,10 +77,9 @@ def weights_file(pth: Path | None = None) -> Path:
         raise TrueclassError(f"The backbone weights {str(pth)!r} are missing or not the file trueclass knows "
                              f"(SHA-256 {PTH_SHA256[:12]}...); reinstall {PACKAGE}.")
     state = torch.load(pth, map_location="cpu", weights_only=True)
-    names = list(timm.create_model(ARCH, pretrained=False).state_dict())
-    shapes_ok = len(state) == len(names) and all(
-        tuple(v.shape) == tuple(s.shape) for v, s in zip(state.values(), timm.create_model(ARCH).state_dict().values()))
-    if not shapes_ok:
+    own = timm.create_model(ARCH, pretrained=False).state_dict()
+    names = list(own)
+    if len(state) != len(own) or any(tuple(v.shape) != tuple(w.shape) for v, w in zip(state.values(), own.values())):
         raise TrueclassError(f"The tensors of {str(pth)!r} do not match {ARCH}'s layers in order and shape.")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + f".{os.getpid()}.tmp")

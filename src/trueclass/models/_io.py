@@ -71,6 +71,7 @@ def save_model(model: Any, path: str | Path, **extra: Any) -> Path:
         "trueclass_version": __version__,
         "model": model.model,
         "family": spec.family,
+        **({"backbone": _backbone_record()} if spec.family == "pretrained" else {}),
         "params": params,
         "classes": classes,
         "classes_type": classes_type,
@@ -155,5 +156,15 @@ def load_model(path: str | Path):
             f"The weights file {str(weights)!r} does not match the checksum in model.json; "
             "it was changed or damaged after saving. Refusing to load it."
         )
+    if meta.get("backbone") and meta["backbone"].get("weights_sha256") != _backbone_record()["weights_sha256"]:
+        raise TrueclassError(f"The model in {str(d)!r} was trained on features of other backbone weights "
+                             f"({meta['backbone'].get('weights_sha256', '?')[:12]}...) than the ones installed here; "
+                             "its probe would read the wrong features. Train it again here.")
     backend = get_spec(meta["model"]).backend.load(d, meta)
     return ImageClassifier._from_saved(meta, backend)
+
+
+def _backbone_record() -> dict[str, Any]:
+    from ._backbone import describe
+
+    return describe()
