@@ -442,6 +442,31 @@ def find_label_issues(ds: Any, *, seed: int = 0, probs: np.ndarray | None = None
     return out, probs, None
 
 
+def _label_section(ds: Any, parts: np.ndarray | None, label_part: str | None, seed: int,
+                   label_models: tuple[str, ...] | None, on_progress: Progress | None) -> tuple[dict[str, Any], Any]:
+    """audit.json's label-error entries for the ``label_part`` images (all when None),
+    and the out-of-fold probabilities behind them."""
+    if on_progress:
+        on_progress("audit: looking for label errors (cross-validation)", 0, 0)
+    sel = np.flatnonzero(parts == label_part) if label_part is not None and parts is not None else np.arange(len(ds))
+    sub = ds.subset(sel)
+    label_model: dict[str, Any] = {}
+    issues, probs, skipped_reason = find_label_issues(
+        sub, seed=seed, candidates=LABEL_CANDIDATES if label_models is None else tuple(label_models),
+        model_info=label_model)
+    for it in issues:
+        it["index"] = int(sel[it["index"]])
+    accuracy = None if probs is None else label_model_accuracy(sub.labels, probs)
+    checked_on = None if skipped_reason else (
+        f"{'all' if label_part is None or parts is None else label_part} images ({len(sel):,}): {LABEL_FOLDS}-fold "
+        f"out-of-fold probabilities of {LABEL_MODEL_TEXT.get(label_model.get('model'), label_model.get('model'))}, "
+        f"chosen for the best out-of-fold accuracy of {len(label_model.get('tried', {}))} tried ({accuracy:.1%}: how "
+        "far its word goes), ranked by cleanlab")
+    return {"label_issues": issues[:LIST_LIMIT], "n_label_issues": len(issues), "label_issues_checked_on": checked_on,
+            "label_model": label_model or None, "label_issues_skipped": skipped_reason,
+            "label_model_out_of_fold_accuracy": accuracy}, probs
+
+
 # -- the whole audit -----------------------------------------------------------------------------------
 def audit(
     ds: Any,
@@ -492,21 +517,10 @@ def audit(
     if on_progress:
         on_progress("audit: image properties", 0, 0)
     outliers = image_outliers(ds)
-    issues: list[dict[str, Any]] = []
-    probs = None
-    label_model: dict[str, Any] = {}
-    skipped_reason: str | None = "turned off"
-    sel = np.arange(len(ds))
-    if label_issues:
-        if on_progress:
-            on_progress("audit: looking for label errors (cross-validation)", 0, 0)
-        if label_part is not None and parts is not None:
-            sel = np.flatnonzero(parts == label_part)
-        sub = ds.subset(sel)
-        label_models = LABEL_CANDIDATES if label_models is None else tuple(label_models)
-        issues, probs, skipped_reason = find_label_issues(sub, seed=seed, candidates=label_models, model_info=label_model)
-        for it in issues:
-            it["index"] = int(sel[it["index"]])
+    labels, probs = (_label_section(ds, parts, label_part, seed, label_models, on_progress) if label_issues
+                     else ({"label_issues": [], "n_label_issues": 0, "label_issues_checked_on": None,
+                            "label_model": None, "label_issues_skipped": "turned off",
+                            "label_model_out_of_fold_accuracy": None}, None))
     balance = class_balance(ds, parts)
     skipped = [k.to_dict() if hasattr(k, "to_dict") else dict(k) for k in ds.skipped]
     report = {
@@ -531,18 +545,6 @@ def audit(
         "imbalance": balance,
         "outliers": outliers[:LIST_LIMIT],
         "n_outliers": len(outliers),
-        "label_issues": issues[:LIST_LIMIT],
-        "n_label_issues": len(issues),
-        "label_issues_checked_on": (None if not label_issues or skipped_reason else
-                                    f"{'all' if label_part is None or parts is None else label_part} images "
-                                    f"({len(sel):,}): {LABEL_FOLDS}-fold out-of-fold probabilities of "
-                                    f"{LABEL_MODEL_TEXT.get(label_model.get('model'), label_model.get('model'))}, "
-                                    f"chosen for the best out-of-fold accuracy of {len(label_model.get('tried', {}))} "
-                                    f"tried ({label_model_accuracy(sub.labels, probs):.1%}: how far its word goes), "
-                                    "ranked by cleanlab"),
-        "label_model": label_model or None,
-        "label_issues_skipped": skipped_reason,
-        "label_model_out_of_fold_accuracy": (None if probs is None else
-                                             label_model_accuracy(sub.labels, probs)),
+        **labels,
     }
     return Audit(report=report, duplicates=dups, label_probs=probs)

@@ -194,6 +194,22 @@ class Trainer:
             "best_epoch": best["epoch"], "config": self.cfg.to_dict(),
         })
 
+    def _train_mode(self, net) -> None:
+        """Training mode, less what stays as loaded: BatchNorm statistics when frozen, the
+        whole backbone (dropout included) when only the head learns."""
+        import torch
+
+        net.train()
+        if self.cfg.freeze_batchnorm:
+            for mod in net.modules():
+                if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+                    mod.eval()
+        if self.cfg.freeze_backbone:
+            heads = tuple(p.rstrip(".") for p in self.head_prefixes)
+            for name, mod in net.named_modules():
+                if name and not name.startswith(heads):
+                    mod.eval()
+
     def _param_groups(self, net) -> list[dict[str, Any]]:
         head, body = [], []
         for name, p in net.named_parameters():
@@ -328,15 +344,7 @@ class Trainer:
                 torch.manual_seed(seed)
                 gen = torch.Generator().manual_seed(seed)
                 order = self._order(y, gen)
-                net.train()
-                if cfg.freeze_batchnorm:
-                    for mod in net.modules():
-                        if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
-                            mod.eval()
-                if cfg.freeze_backbone:
-                    for name, mod in net.named_modules():
-                        if name and not name.startswith(tuple(p.rstrip(".") for p in self.head_prefixes)):
-                            mod.eval()
+                self._train_mode(net)
                 t_epoch = time.perf_counter()
                 running = 0.0
                 for b in range(steps_per_epoch):
