@@ -98,8 +98,11 @@ def train(source: str | Path | Dataset = "digits", *, out: str | Path | None = N
     unknown = sorted(set(settings) - {f.name for f in fields(RunConfig)})
     if unknown:
         model = settings.get("model", DEFAULT_MODEL_NAME)
-        if model == AUTO and unknown[0] in get_spec("cnn").defaults:
-            model = "cnn"
+        if model == AUTO:  # the model the setting would belong to
+            try:
+                model = model_for_params({unknown[0]: None})[0]
+            except TrueclassError:
+                pass
         spec = get_spec(model) if isinstance(model, str) and model != AUTO else None
         if spec is not None and unknown[0] in spec.defaults:
             raise TrueclassError(f"{unknown[0]!r} is a parameter of model {model!r}: pass it as params="
@@ -137,9 +140,8 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
                  on_progress: Progress | None = None) -> Run:
     """The run that ``config`` describes; a run that fails leaves no folder behind (one
     stopped by Ctrl-C keeps its checkpoint, to resume)."""
-    choice = None
-    if config.model == AUTO and model_for_params(config.params) is not None:
-        choice = model_for_params(config.params)  # parameters that belong to one model decide it
+    choice = model_for_params(config.params) if config.model == AUTO else None  # parameters name their model
+    if choice is not None:
         config = replace(config, model=choice[0])
     if config.model != AUTO:
         get_spec(config.model)  # an unknown name, a misspelt or meaningless parameter: before any work
