@@ -120,3 +120,12 @@ def test_fine_tuning_starts_from_a_linear_probe_with_pretrained_statistics(tmp_p
     fresh = _backbone.build_backbone()
     ref = next(m for m in fresh.modules() if isinstance(m, torch.nn.BatchNorm2d))
     assert torch.equal(bn.running_mean, ref.running_mean)  # ImageNet's statistics, untouched
+
+
+def test_embedding_reports_its_progress(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRUECLASS_CACHE", str(tmp_path / "cache"))  # nothing cached: every image is embedded
+    images = np.stack([np.asarray(c) for name in ("cat", "rocket") for c in crops(name, 40, size=48)])
+    heard = []
+    tc.ImageClassifier("lite0").fit(images, np.repeat(["cat", "rocket"], 40),
+                                    on_progress=lambda stage, done, total, **_: heard.append((stage, done, total)))
+    assert ("embedding images", 80, 80) in heard and heard[0][1] < 80  # step by step, to the end

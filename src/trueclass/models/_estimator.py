@@ -204,7 +204,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if spec.is_network and val is not None and len(val):
             val_data = (spec.prepare(self._raw_images(val), self.value_max_), self.label_indices(val, "validation"))
         t0 = time.perf_counter()
-        backend.fit(spec.prepare(images, self.value_max_), y_idx, val=val_data, on_progress=on_progress,
+        backend.fit(spec.prepare(images, self.value_max_, on_progress), y_idx, val=val_data, on_progress=on_progress,
                     checkpoint=checkpoint, resume=resume, source=info.get("source"))
         self.train_seconds_ = time.perf_counter() - t0
         self.estimator_ = backend

@@ -20,7 +20,7 @@ from ._registry import ModelSpec, register_model
 __all__ = ["flatten"]
 
 
-def flatten(images: np.ndarray, value_max: int) -> np.ndarray:  # noqa: ARG001 - same signature for all
+def flatten(images: np.ndarray, value_max: int, on_progress: Any = None) -> np.ndarray:  # noqa: ARG001 - one signature for all
     """(N, H, W, C) -> (N, H*W*C) float64, in the data's own pixel units."""
     return np.asarray(images, dtype=np.float64).reshape(len(images), -1)
 

@@ -24,8 +24,10 @@ from ._registry import ModelSpec, register_model
 __all__ = ["embedding_features"]
 
 
-def embedding_features(images: np.ndarray, value_max: int, *, size: int | None = None) -> np.ndarray:
-    """(N, H, W, C) images in the data's units -> (N, 1280) backbone embeddings."""
+def embedding_features(images: np.ndarray, value_max: int, on_progress: Any = None, *,
+                       size: int | None = None) -> np.ndarray:
+    """(N, H, W, C) images in the data's units -> (N, 1280) backbone embeddings;
+    ``on_progress`` hears how the embedding goes (minutes for tens of thousands)."""
     from ..data._dataset import to_display
     from ._backbone import DEFAULT_SIZE, embed
 
@@ -34,7 +36,7 @@ def embedding_features(images: np.ndarray, value_max: int, *, size: int | None =
         from .._errors import TrueclassError
 
         raise TrueclassError("lite0 takes grey or colour images (1 or 3 channels).")
-    return embed(display, size=size or DEFAULT_SIZE)
+    return embed(display, size=size or DEFAULT_SIZE, on_progress=on_progress)
 
 
 def _probe(params: dict[str, Any], y: np.ndarray, random_state: int | None, **_: Any):  # noqa: ARG001

@@ -26,7 +26,8 @@ class ModelSpec:
     it raises a TrueclassError when the data cannot suit the model (too few images a
     class, say). ``backend`` is the backend's class, whose ``load(folder, meta)`` restores
     a saved one. ``prepare(images, value_max)`` turns float images (N, H, W, C) in the
-    data's own units into what the backend takes. ``defaults`` are the hyperparameters a
+    data's own units into what the backend takes (``prepare(images, value_max, on_progress)``
+    when there is long work to report). ``defaults`` are the hyperparameters a
     user may set, with their default values, whose types the values must have (``types``
     names the type, or a tuple of types, where the default does not); ``check(params)``, when given, raises a
     TrueclassError for a value that means nothing, before any run folder or training.

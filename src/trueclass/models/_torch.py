@@ -93,7 +93,7 @@ def _check_params(params: dict[str, Any]) -> None:
         raise TrueclassError(f"lr must not be negative; got {params['lr']!r}.")
 
 
-def to_nchw(images: np.ndarray, value_max: int) -> dict[str, Any]:
+def to_nchw(images: np.ndarray, value_max: int, on_progress: Any = None) -> dict[str, Any]:  # noqa: ARG001
     """Images (N, H, W, C) as (N, C, H, W), kept as uint8 when they are, with their scale."""
     arr = np.asarray(images)
     if arr.dtype != np.uint8:
