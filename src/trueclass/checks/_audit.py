@@ -338,15 +338,12 @@ def _candidate(name: str, ds: Any, seed: int) -> tuple[np.ndarray, Any] | None:
         if n > EMBED_MAX_IMAGES or min(ds.images.shape[1:3]) < EMBED_MIN_SIDE or ds.images.shape[-1] not in (1, 3):
             return None
         try:
-            from ..models._pretrained import embedding_features
+            from ..models._pretrained import embedding_features, probe
 
             feats = embedding_features(ds.images, ds.value_max)
         except (ImportError, TrueclassError):  # the backbone is not installed here
             return None
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        return feats, make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=1000))
+        return feats, probe()
     raise TrueclassError(f"Unknown label-error model {name!r}; choose from {', '.join(LABEL_CANDIDATES)}.")
 
 

@@ -21,7 +21,11 @@ import numpy as np
 from ._backend import PixelBackend
 from ._registry import ModelSpec, register_model
 
-__all__ = ["embedding_features"]
+__all__ = ["embedding_features", "probe", "PROBE_C"]
+
+#: C=0.1 on validation images (benchmarks/probe_regularisation.py): within 0.005 of the best
+#: C from 0.01 to 1 on photo crops, Fashion-MNIST (200 and 2,000 images) and digits.
+PROBE_C = 0.1
 
 
 def embedding_features(images: np.ndarray, value_max: int, on_progress: Any = None, *,
@@ -39,14 +43,19 @@ def embedding_features(images: np.ndarray, value_max: int, on_progress: Any = No
     return embed(display, size=size or DEFAULT_SIZE, on_progress=on_progress)
 
 
-#: C=0.1 on validation images (benchmarks/probe_regularisation.py): within 0.005 of the best
-#: C from 0.01 to 1 on photo crops, Fashion-MNIST (200 and 2,000 images) and digits.
-def _probe(params: dict[str, Any], y: np.ndarray, random_state: int | None, **_: Any):  # noqa: ARG001
+def probe(C: float = PROBE_C, max_iter: int = 2000):
+    """The linear probe on backbone features: standardised features, then a logistic
+    regression. One recipe for the lite0 model, the audit's embeddings candidate and the
+    head a fine-tuned backbone starts from."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return PixelBackend(make_pipeline(StandardScaler(), LogisticRegression(C=params["C"], max_iter=params["max_iter"])))
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
+
+
+def _probe(params: dict[str, Any], y: np.ndarray, random_state: int | None, **_: Any):  # noqa: ARG001
+    return PixelBackend(probe(params["C"], params["max_iter"]))
 
 
 register_model(ModelSpec(
@@ -56,5 +65,5 @@ register_model(ModelSpec(
     build=_probe,
     prepare=embedding_features,
     backend=PixelBackend,
-    defaults={"C": 0.1, "max_iter": 2000},
+    defaults={"C": PROBE_C, "max_iter": 2000},
 ))

@@ -400,9 +400,9 @@ def _head_from_probe(net, X, y: np.ndarray, trainer: Any, *, seed: int) -> dict[
     steps (a CPU's budget) the network never recovers. On digits, 20 images a class, 10
     epochs: 0.32 from a random head (benchmarks/transfer_fewshot.py)."""
     import torch
-    from sklearn.linear_model import LogisticRegression
 
     from ..training._trainer import predict_logits
+    from ._pretrained import probe
 
     head = net.get_classifier() if hasattr(net, "get_classifier") else None
     if not isinstance(head, torch.nn.Linear):
@@ -417,12 +417,13 @@ def _head_from_probe(net, X, y: np.ndarray, trainer: Any, *, seed: int) -> dict[
     finally:
         hook.remove()
     f = torch.cat(feats).numpy().astype(np.float64)
-    mu, sd = f.mean(0), f.std(0) + 1e-6
     yp = y[pick]
     classes = np.unique(yp)
     if len(classes) < 2:
         return None
-    lr = LogisticRegression(C=0.1, max_iter=1000).fit((f - mu) / sd, yp)
+    fitted = probe().fit(f, yp)
+    scaler, lr = fitted[0], fitted[-1]
+    mu, sd = scaler.mean_, scaler.scale_
     coef = lr.coef_ if len(classes) > 2 else np.vstack([-lr.coef_[0] / 2, lr.coef_[0] / 2])
     icpt = lr.intercept_ if len(classes) > 2 else np.array([-lr.intercept_[0] / 2, lr.intercept_[0] / 2])
     w = np.zeros(tuple(head.weight.shape))
@@ -432,7 +433,7 @@ def _head_from_probe(net, X, y: np.ndarray, trainer: Any, *, seed: int) -> dict[
     with torch.no_grad():
         head.weight.copy_(torch.as_tensor(w, dtype=head.weight.dtype))
         head.bias.copy_(torch.as_tensor(b, dtype=head.bias.dtype))
-    return {"images": int(len(pick)), "train_accuracy": float(lr.score((f - mu) / sd, yp))}
+    return {"images": int(len(pick)), "train_accuracy": float(fitted.score(f, yp))}
 
 
 def _timm_head_names(net) -> list[str]:
