@@ -45,7 +45,7 @@ def test_presets_and_network_flags_become_parameters():
 
 def test_the_default_model_chooses_itself_from_the_data():
     from trueclass.data._dataset import to_display
-    from trueclass.models._choice import choose_model
+    from trueclass.models._choice import choose_model, model_for_params
 
     digits = tc.load("digits")
     assert DEFAULT_MODEL_NAME == "auto"
@@ -55,9 +55,9 @@ def test_the_default_model_chooses_itself_from_the_data():
     rng = np.random.default_rng(0)
     photo_like = rng.normal(120, 30, (50, 28, 28, 1)).clip(0, 255).astype(np.uint8)  # texture everywhere
     assert inverted[0] == "cnn" and choose_model(photo_like)[0] == "lite0"
-    assert choose_model(photo_like, {"epochs": 3})[0] == "cnn"  # parameters name their model
+    assert model_for_params({"epochs": 3})[0] == "cnn"  # parameters name their model
     with pytest.raises(tc.TrueclassError, match="No one model takes the parameters C, epochs"):
-        choose_model(photo_like, {"epochs": 3, "C": 1.0})
+        model_for_params({"epochs": 3, "C": 1.0})
 
 
 def test_config_json_command_repeats_a_run_with_colour_mode_and_data_dir(make_folder, tmp_path):

@@ -59,11 +59,9 @@ def plain_background_share(images: np.ndarray) -> float:
     return float(np.median(np.maximum(lo, hi)))
 
 
-def choose_model(images: np.ndarray, params: Mapping[str, Any] | None = None) -> tuple[str, str]:
-    """(model name, why) for uint8 images (N, H, W, C) in 0-255."""
-    by_params = model_for_params(params or {})
-    if by_params is not None:
-        return by_params
+def choose_model(images: np.ndarray) -> tuple[str, str]:
+    """(model name, why) for uint8 images (N, H, W, C) in 0-255, when no parameters
+    named the model (``model_for_params``)."""
     h, w = images.shape[1:3]
     share = plain_background_share(images)
     if share >= PLAIN_SHARE:
