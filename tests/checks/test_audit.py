@@ -42,6 +42,26 @@ def test_dark_and_blurred_images_are_found(planted):
     assert len(reasons) <= len(facts["dark"]) + len(facts["blurred"]) + 2  # few false alarms
 
 
+def test_a_class_of_plain_pictures_is_not_a_wall_of_odd_images():
+    """Skies are low in contrast beside textures (a quarter of the typical contrast), yet
+    ordinary for the class 'sky': only a picture unusual for its own class too is flagged."""
+    from trueclass.checks import image_outliers
+
+    rng = np.random.default_rng(5)
+    ramp = np.linspace(0, 1, 32)[None, :, None]
+    sky = [np.clip(150 + 30 * ramp * rng.uniform(0.3, 1.5) + rng.normal(0, rng.uniform(1, 4), (32, 32, 1)),
+                   0, 255).astype(np.uint8) for _ in range(20)]
+    textures = [np.clip(rng.integers(0, 256, (8, 8, 1)).repeat(4, 0).repeat(4, 1) + rng.normal(0, 5, (32, 32, 1)),
+                        0, 255).astype(np.uint8) for _ in range(60)]
+    faint = [np.clip(128 + (t.astype(np.float64) - 128) * 0.08, 0, 255).astype(np.uint8) for t in textures[:2]]
+    images = np.stack(sky + textures + faint)
+    labels = ["sky"] * 20 + ["texture"] * 62
+    ds = tc.load((images, labels), value_max=255)
+    flagged = {o["index"]: o["reasons"] for o in image_outliers(ds)}
+    assert set(flagged) == {80, 81}, flagged  # the two faint textures, no sky
+    assert all("low contrast" in r for r in flagged.values())
+
+
 def test_flipped_labels_are_found_by_cleanlab():
     digits = tc.load("digits")
     rng = np.random.default_rng(0)
