@@ -389,6 +389,19 @@ def models(pattern: str) -> None:
         click.echo(f"{name:<8} {spec.description}  ({defaults})")
 
 
+@cli.command()
+@click.argument("project_dir", default="studio-project")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; another than this machine only on a network you trust.")
+@click.option("--port", default=8765, show_default=True, type=int, help="Port (a free one if it is taken).")
+@click.option("--no-browser", is_flag=True, help="Do not open the browser.")
+def studio(project_dir: str, host: str, port: int, no_browser: bool) -> None:
+    """Collect images, train and see the evidence in a local web page (no code)."""
+    from .studio import serve
+
+    serve(project_dir, host=host, port=port, open_browser=not no_browser, echo=lambda m: click.echo(m, err=True))
+
+
 def main(argv: list[str] | None = None) -> None:
     cli.main(args=argv, prog_name="trueclass")
 

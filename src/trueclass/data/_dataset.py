@@ -19,7 +19,7 @@ __all__ = ["Dataset", "content_hash", "Skipped"]
 
 #: Provenance entries that hold one value per image (sliced along with the images):
 #: the file's own (height, width), whether it was grey, and its path.
-PER_IMAGE_KEYS = ("image_original_size", "image_original_grey", "image_files")
+PER_IMAGE_KEYS = ("image_original_size", "image_original_grey", "image_files", "capture_sessions")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,9 @@ __all__ = ["load", "read_images", "array_to_images", "SPLIT_FOLDERS", "DEFAULT_M
 SPLIT_FOLDERS = {"train": "train", "test": "test", "val": "val", "valid": "val", "validation": "val"}
 #: A folder holding one of these is read as a manifest (path,label or path,labels).
 LABEL_FILES = ("labels.csv",)
+#: A studio project: class folders plus this manifest, which names each image's class and
+#: capture session (one hold-to-record burst, one upload, one drawing).
+PROJECT_FILE = "trueclass-project.json"
 #: With no --image-size, a set of large photos is scaled so its longer side is at most
 #: this: the most common size of phone photos (4032x3024) would need 36 MB an image.
 DEFAULT_MAX_SIDE = 256
@@ -400,6 +403,8 @@ def _empty_class_error(name: str, where: str, skipped: list[Skipped]) -> Truecla
 def _load_folder(
     root: Path, size: tuple[int, int] | None, color_mode: str, max_pixels: int, on_progress: Progress | None
 ) -> Dataset:
+    if (root / PROJECT_FILE).is_file():
+        return _load_project(root, size, color_mode, max_pixels, on_progress)
     for name in LABEL_FILES:
         if (root / name).is_file():  # a folder of images with a labels file: read it as a manifest
             return _load_csv(root / name, size, color_mode, max_pixels, on_progress)
@@ -453,6 +458,51 @@ def _load_folder(
                     f"Class {name!r} has no usable training images in {str(root / 'train')!r}; "
                     "add some there or remove the class."
                 )
+    ds = _build(images, kept, names, skipped, str(root), root, notes)
+    return _check_classes(ds, repr(str(root)))
+
+
+def read_project_manifest(root: Path) -> dict[str, Any]:
+    """The studio project manifest of ``root``: {"classes": [...], "images": [{"file",
+    "class", "session"}, ...]}, checked so that no entry points outside the folder."""
+    import json
+
+    file = root / PROJECT_FILE
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        classes = [str(c) for c in data["classes"]]
+        images = [{"file": str(e["file"]), "class": str(e["class"]), "session": str(e["session"]),
+                   "bytes": int(e.get("bytes", 0))} for e in data["images"]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise TrueclassError(f"{str(file)!r} is not a readable trueclass project manifest ({e}).") from None
+    base = root.resolve()
+    for e in images:
+        target = (root / e["file"]).resolve()
+        if base not in target.parents or e["class"] not in classes:
+            raise TrueclassError(f"{str(file)!r} lists {e['file']!r}, which is not an image of one of its classes "
+                                 "inside the project folder.")
+    return {"classes": classes, "images": images}
+
+
+def _load_project(
+    root: Path, size: tuple[int, int] | None, color_mode: str, max_pixels: int, on_progress: Progress | None
+) -> Dataset:
+    """A studio project: the images its manifest lists, with their capture sessions (the
+    split keeps each session on one side, so frames of one burst never straddle it)."""
+    manifest = read_project_manifest(root)
+    names = manifest["classes"]
+    if not names:
+        raise TrueclassError(f"The project {str(root)!r} has no classes yet; add classes and images first.")
+    session_of = {str(root / e["file"]): e["session"] for e in manifest["images"]}
+    entries = [(str(root / e["file"]), e["class"], None) for e in manifest["images"]]
+    skipped: list[Skipped] = []
+    images, kept, notes = _decode_entries(entries, skipped, size, color_mode, max_pixels, on_progress)
+    have = Counter(e[1] for e in kept)
+    for name in names:
+        if have[name] == 0:
+            raise TrueclassError(f"Class {name!r} of the project {str(root)!r} has no images yet; add some or "
+                                 "delete the class.")
+    notes[PER_IMAGE_KEYS[3]] = np.asarray([session_of[e[0]] for e in kept], dtype=str)
     ds = _build(images, kept, names, skipped, str(root), root, notes)
     return _check_classes(ds, repr(str(root)))
 

@@ -102,6 +102,36 @@ def _split_indices(
     return np.asarray(a), np.asarray(b)
 
 
+def _session_split(idx: np.ndarray, labels: np.ndarray, sessions: np.ndarray, frac: float, seed: int,
+                   classes: tuple[str, ...], what: str, *, strict: bool = True) -> tuple[np.ndarray, np.ndarray] | None:
+    """Whole capture sessions of ``idx`` to the ``what`` part: per class, its sessions in a
+    seeded order are taken until about ``frac`` of the class's images, and every class
+    keeps at least one session on each side. A class with one session cannot be split:
+    a sentence when ``strict``, else None."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in np.unique(labels[idx]):
+        mine = idx[labels[idx] == k]
+        names, sizes = np.unique(sessions[mine], return_counts=True)
+        if len(names) < 2:
+            if not strict:
+                return None
+            raise TrueclassError(
+                f"Class {classes[k]!r} has images from only one capture session, so none can be kept apart for the "
+                f"{what}: frames of one burst look alike, and testing on a burst the model trained on would "
+                f"flatter it. Record or upload a second batch of {classes[k]!r}.")
+        order = rng.permutation(len(names))
+        taken, n = [], 0
+        for j in order[:-1]:  # the last session always stays on the other side
+            taken.append(names[j])
+            n += sizes[j]
+            if n >= frac * len(mine):
+                break
+        out.append(mine[np.isin(sessions[mine], taken)])
+    b = np.sort(np.concatenate(out))
+    return np.setdiff1d(idx, b), b
+
+
 def split(
     dataset: Dataset,
     *,
@@ -110,6 +140,7 @@ def split(
     seed: int = 0,
     stratify: bool = True,
     groups: np.ndarray | None = None,
+    sessions: np.ndarray | None = None,
 ) -> Split:
     """Split ``dataset`` into train, optional validation, and test parts.
 
@@ -125,6 +156,11 @@ def split(
     first image, so no copy of a test image trains the model. Images in no shared group
     keep their place, so a source without duplicates splits exactly as without groups.
     A source that comes already split is never changed (its leaks are reported instead).
+
+    ``sessions`` (one capture session per image: a hold-to-record burst, an upload batch)
+    splits whole sessions, class by class, so near-identical frames of one burst are never
+    on both sides; a class needs two sessions. Validation sessions are set aside the same
+    way where every class has two training sessions, and not at all otherwise.
     """
     val_size = _check_fraction("val_size", val_size, allow_zero=True)
     seed = int(seed)
@@ -145,7 +181,21 @@ def split(
                 train_idx, labels[train_idx], val_size, seed, stratify, dataset.classes, "validation part"
             )
         predefined = True
+    elif sessions is not None and not dataset.multilabel:
+        test_size = _check_fraction("test_size", test_size, allow_zero=False)
+        sessions = np.asarray(sessions).astype(str)
+        if len(sessions) != n:
+            raise TrueclassError(f"sessions has {len(sessions)} entries for {n} images.")
+        train_idx, test_idx = _session_split(all_idx, labels, sessions, test_size, seed, dataset.classes, "test part")
+        val_idx = np.array([], dtype=np.int64)
+        if val_size > 0:
+            parted = _session_split(train_idx, labels, sessions, val_size, seed + 1, dataset.classes,
+                                    "validation part", strict=False)
+            if parted is not None:
+                train_idx, val_idx = parted
+        predefined = False
     else:
+        sessions = None
         test_size = _check_fraction("test_size", test_size, allow_zero=False)
         train_idx, test_idx = _split_indices(all_idx, labels, test_size, seed, stratify, dataset.classes, "test part")
         val_idx = np.array([], dtype=np.int64)
@@ -187,6 +237,7 @@ def split(
         "stratify": bool(stratify),
         "predefined": predefined,
         **({"group_aware": True, "images_moved_to_keep_duplicates_together": moved} if groups is not None else {}),
+        **({"by_capture_session": True} if sessions is not None and not predefined else {}),
     }
     return Split(
         train=dataset.subset(train_idx, part="train"),

@@ -308,7 +308,8 @@ def duplicates_step(ds: Dataset, config: RunConfig, on_progress: Progress | None
 
 def split_step(ds: Dataset, config: RunConfig, spec: Any, seed: int, dups: Any) -> Split:
     """The split with ``seed``; with the audit and no leakage allowed, every duplicate
-    group on one side (the leak gate)."""
+    group on one side (the leak gate); a studio project's capture sessions whole on one
+    side."""
     val_size = spec.default_val_size if config.val_size is None else config.val_size
     if config.val_size is None and spec.is_network:
         from ..models._torch import MIN_VAL_IMAGES
@@ -316,8 +317,9 @@ def split_step(ds: Dataset, config: RunConfig, spec: Any, seed: int, dups: Any) 
         n_fit = len(ds) * (1 - config.test_size) if ds.predefined_split is None else np.sum(ds.predefined_split != "test")
         if val_size * n_fit < MIN_VAL_IMAGES:
             val_size = 0.0  # too few to mean anything: train on them all, for the full epochs
+    sessions = None if config.allow_leakage else ds.provenance.get("capture_sessions")
     return split(ds, test_size=config.test_size, val_size=val_size, seed=seed, stratify=config.stratify,
-                 groups=None if dups is None or config.allow_leakage else dups.groups)
+                 groups=None if dups is None or config.allow_leakage else dups.groups, sessions=sessions)
 
 
 def fit_step(config: RunConfig, parts: Split, seed: int, *, folder: RunFolder | None = None, resume: bool = False,

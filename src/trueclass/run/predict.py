@@ -11,7 +11,7 @@ from .._errors import TrueclassError
 from ..data._images import IMAGE_SUFFIXES, is_hidden, iter_files
 from ..data._sources import read_images
 
-__all__ = ["collect_images", "predict_files"]
+__all__ = ["collect_images", "predict_arrays", "predict_files"]
 
 
 def collect_images(inputs: Sequence[str | Path]) -> tuple[list[str], list[dict[str, str]]]:
@@ -79,17 +79,26 @@ def predict_files(
         clf.set_params(tta=tta)
         clf.check_params()
     h, w, c = clf.image_shape_
-    thr = threshold if threshold is not None else (clf.metadata_.get("threshold") or 0.5)
     files, skipped = collect_images(inputs)
     arrays, good, bad = read_images(files, (h, w), "L" if c == 1 else "RGB")
     skipped += [b.to_dict() for b in bad]
     if not good:
         return [], skipped
+    return predict_arrays(clf, arrays, good, top_k=top_k, threshold=threshold,
+                          sizes=_size_unlike_training(good, clf.metadata_)), skipped
+
+
+def predict_arrays(clf: Any, arrays: np.ndarray, names: Sequence[str], *, top_k: int = 3,
+                   threshold: float | None = None, sizes: Sequence[str | None] | None = None) -> list[dict[str, Any]]:
+    """Rows of :func:`predict_files` for decoded 0-255 images already of the model's
+    size and colour mode (``names`` label the rows; ``sizes``: a reason per image when
+    its original size was unlike the training images')."""
     from ..checks._fingerprints import unlike_training
 
+    thr = threshold if threshold is not None else (clf.metadata_.get("threshold") or 0.5)
+    sizes = sizes if sizes is not None else [None] * len(arrays)
     # the size first: it often explains the rest (a big photo shrunk to 8x8 loses its contrast)
-    unusual = [size or odd for odd, size in zip(unlike_training(arrays, clf.metadata_.get("input_stats")),
-                                                 _size_unlike_training(good, clf.metadata_))]
+    unusual = [size or odd for odd, size in zip(unlike_training(arrays, clf.metadata_.get("input_stats")), sizes)]
     # files are 0-255; the model may use other units (digits: 0-16)
     images = arrays.astype(np.float64) * (clf.value_max_ / 255.0)
     probs = clf.predict_proba(images)
@@ -97,7 +106,7 @@ def predict_files(
     order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     rows = []
     multilabel = bool(getattr(clf, "multilabel_", False))
-    for f, p, top, odd in zip(good, probs, order, unusual):
+    for f, p, top, odd in zip(names, probs, order, unusual):
         if multilabel:  # every label at or above its own threshold; sureness = the least sure label
             on = p >= clf.thresholds_
             label = "|".join(str(c) for c, v in zip(clf.classes_, on) if v)
@@ -113,4 +122,4 @@ def predict_files(
             "flagged": conf < thr or odd is not None,  # an input unlike the training images goes to review
             "unlike_training": odd,
         })
-    return rows, skipped
+    return rows

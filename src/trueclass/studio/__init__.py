@@ -1,0 +1,59 @@
+"""trueclass studio: a local web page to collect images, train and see the evidence.
+
+    trueclass studio [PROJECT_DIR]
+
+A project is an ordinary folder (``_project``); the page is plain HTML, CSS and
+JavaScript in ``static/``, served with the JSON API of ``_app`` by uvicorn on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from ._project import Project, check_class_name
+
+__all__ = ["Project", "check_class_name", "create_app", "serve"]
+
+
+def create_app(project, **kw):
+    from ._app import create_app as make
+
+    return make(project if isinstance(project, Project) else Project(project), **kw)
+
+
+def serve(project_dir: str = "studio-project", *, host: str = "127.0.0.1", port: int = 8765,
+          open_browser: bool = True, echo=print) -> None:
+    """Serve the studio for ``project_dir`` until Ctrl-C. Another host than this machine
+    only when asked, with a warning: anyone who can reach it can read and change the
+    project."""
+    import socket
+    import threading
+    import webbrowser
+
+    import uvicorn
+
+    from ._app import LOCAL_HOSTS
+
+    project = Project(project_dir)
+    local = host in LOCAL_HOSTS
+    app = create_app(project, allowed_hosts=LOCAL_HOSTS if local else ("*",))
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError:
+        if port == 0:
+            raise
+        sock.bind((host.strip("[]"), 0))  # the port is taken: any free one
+    port = sock.getsockname()[1]
+    shown = "127.0.0.1" if host == "0.0.0.0" else host
+    url = f"http://{shown if ':' not in shown else '[' + shown.strip('[]') + ']'}:{port}/"
+    if not local:
+        echo(f"Warning: the studio listens on {host}: anyone who can reach this machine on port {port} can see and "
+             "change the project. Use it on a network you trust, and stop it (Ctrl-C) when done.")
+    if project.recovered.get("adopted") or project.recovered.get("forgotten"):
+        echo(f"Recovered the project after an interruption: {project.recovered['adopted']} image(s) kept that the "
+             f"manifest had not named yet, {project.recovered['forgotten']} entry(ies) whose file was gone.")
+    echo(f"trueclass studio: project {project.root}\nOpen {url} (Ctrl-C stops the studio)")
+    if open_browser:
+        threading.Timer(0.8, lambda: webbrowser.open(url)).start()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server.run(sockets=[sock])

@@ -1,0 +1,395 @@
+"""The studio's web application (Starlette): a JSON API over :class:`Project` and the
+run pipeline, and one page of plain HTML/CSS/JavaScript served from the package.
+
+Safety: the Host header must name this machine (no DNS rebinding); every request that
+changes something must come from the studio's own page (same Origin, and a per-server
+token that another web page cannot read); request bodies are capped; files are served
+only from the project's manifest and its run folders.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import secrets
+import threading
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import TrueclassError
+from ._project import MAX_FILE_BYTES, Project, check_image
+
+__all__ = ["create_app", "MAX_REQUEST_BYTES", "TOKEN_HEADER"]
+
+#: One request (an upload of many files, a hold-to-record burst) carries at most this much.
+MAX_REQUEST_BYTES = 64 * 1024**2
+#: ... and at most this many files.
+MAX_FILES_PER_REQUEST = 500
+TOKEN_HEADER = "x-trueclass-token"
+STATIC = Path(__file__).parent / "static"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+#: Class names read as "none of these" in the preview.
+NONE_NAMES = ("none", "none of these", "nothing", "other", "background", "unknown")
+_RUN_NAME = re.compile(r"^[0-9]{8}-[0-9]{6}(-[0-9]+)?$")
+
+
+class Trainer:
+    """One training at a time, in a thread; its progress and outcome as a dict."""
+
+    def __init__(self, project: Project):
+        self.project = project
+        self.lock = threading.Lock()
+        self.state: dict[str, Any] = {"status": "idle"}
+        self.thread: threading.Thread | None = None
+
+    def start(self, settings: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            if self.state.get("status") == "running":
+                raise TrueclassError("A training is already running; wait for it to finish.")
+            self.state = {"status": "running", "stage": "starting", "done": 0, "total": 0, "started": time.time()}
+            self.thread = threading.Thread(target=self._run, args=(settings,), daemon=True)
+            self.thread.start()
+            return dict(self.state)
+
+    def _progress(self, stage: str, done: int = 0, total: int = 0, **_: Any) -> None:
+        self.state.update(stage=str(stage), done=int(done or 0), total=int(total or 0))
+
+    def _run(self, settings: dict[str, Any]) -> None:
+        try:
+            result = train_project(self.project, settings, self._progress)
+            self.state = {"status": "done", "result": result, "seconds": round(time.time() - self.state["started"], 1)}
+        except TrueclassError as e:
+            self.state = {"status": "failed", "message": str(e)}
+        except Exception as e:  # noqa: BLE001 - the page shows a sentence, the console the detail
+            import traceback
+
+            traceback.print_exc()
+            self.state = {"status": "failed", "message": f"Training stopped on an unexpected error: {e}"}
+
+
+def _new_run_dir(project: Project) -> Path:
+    base = project.runs_dir / time.strftime("%Y%m%d-%H%M%S")
+    out, k = base, 1
+    while out.exists():
+        out, k = Path(f"{base}-{k}"), k + 1
+    return out
+
+
+def train_project(project: Project, settings: dict[str, Any], on_progress: Any = None) -> dict[str, Any]:
+    """Train on the project as an ordinary run (whole capture sessions held out for the
+    test), and, where sessions exist, score the same recipe on a random split of the same
+    images to show what near-identical frames on both sides would claim."""
+    import trueclass as tc
+
+    model = str(settings.get("model") or "auto")
+    params = {}
+    if settings.get("epochs"):
+        try:
+            params["epochs"] = int(settings["epochs"])
+        except (TypeError, ValueError):
+            raise TrueclassError(f"epochs must be a whole number; got {settings['epochs']!r}.") from None
+    out = _new_run_dir(project)
+    run = tc.train(str(project.root), model=model, params=params, out=out, on_progress=on_progress)
+    result = run_result(project, out)
+    if result["split"].get("by_capture_session"):
+        if on_progress:
+            on_progress("scoring a random split, for comparison", 0, 0)
+        chosen = result["model"]
+        naive = tc.train(str(project.root), model=chosen, params=params, out=out / "random-split", allow_leakage=True,
+                         audit=False)
+        m = naive.metrics
+        result["random_split"] = {"accuracy": m["accuracy"], "accuracy_ci": m["accuracy_ci"], "n_test": m["n_test"],
+                                  "n_wrong": m["n_wrong"]}
+        if m["accuracy"] > result["accuracy"]:
+            result["random_split"]["why"] = (
+                f"A random split of the same images would claim {m['accuracy']:.0%} ({m['n_wrong']} wrong of "
+                f"{m['n_test']}) against {result['accuracy']:.0%} here: it puts frames of one burst on both sides, "
+                "and a frame is easy to recognise when its near-identical neighbour was trained on. The number "
+                "above tests on whole capture sessions the model never saw.")
+    return result
+
+
+def run_result(project: Project, out: Path) -> dict[str, Any]:
+    """What the page shows of a finished run: its numbers, confusion matrix and misreads."""
+    m = json.loads((out / "metrics.json").read_text())
+    wrong = []
+    with open(out / "predictions.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            if row["correct"] != "True":
+                wrong.append({"file": row["id"], "true": row["true"], "pred": row["pred"],
+                              "confidence": float(row["confidence"])})
+    wrong.sort(key=lambda r: -r["confidence"])
+    return {
+        "run": out.name, "accuracy": m["accuracy"], "accuracy_ci": m["accuracy_ci"], "n_test": m["n_test"],
+        "n_wrong": m["n_wrong"], "n_train": m["n_train"], "classes": m["classes"],
+        "confusion_matrix": m["confusion_matrix"], "model": m["model"], "split": m["split"],
+        "threshold": (m.get("flagged") or {}).get("threshold"), "misread": wrong[:60],
+        "card": f"/runs/{out.name}/card.html", "warnings": m.get("warnings", [])[:5],
+        "model_chosen": m.get("model_chosen"),
+    }
+
+
+class Predictor:
+    """The latest run's model, loaded once, for preview predictions."""
+
+    def __init__(self, project: Project):
+        self.project = project
+        self.loaded: tuple[str, Any] | None = None
+        self.lock = threading.Lock()
+
+    def latest(self) -> Path | None:
+        runs = sorted(p for p in self.project.runs_dir.glob("*") if _RUN_NAME.match(p.name) and (p / "model").is_dir()) \
+            if self.project.runs_dir.is_dir() else []
+        return runs[-1] if runs else None
+
+    def model(self) -> tuple[str, Any]:
+        from ..models import load_model
+
+        run = self.latest()
+        if run is None:
+            raise TrueclassError("Train a model first: there is nothing to preview with yet.")
+        with self.lock:
+            if self.loaded is None or self.loaded[0] != run.name:
+                self.loaded = (run.name, load_model(run / "model"))
+            return self.loaded
+
+    def predict(self, data: bytes) -> dict[str, Any]:
+        from PIL import Image
+
+        from ..run.predict import predict_arrays
+
+        check_image(data, "the preview image")
+        run, clf = self.model()
+        h, w, c = clf.image_shape_
+        with Image.open(io.BytesIO(data)) as im:
+            im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
+            arr = np.asarray(im, dtype=np.uint8).reshape(1, h, w, c)
+        row = predict_arrays(clf, arr, ["preview"], top_k=len(clf.classes_))[0]
+        threshold = clf.metadata_.get("threshold")
+        top = row["label"]
+        return {"run": run, "label": top, "confidence": row["confidence"], "bars": row["top_k"][:5],
+                "not_sure": bool(row["flagged"]), "threshold": threshold,
+                "none_of_these": top.strip().casefold() in NONE_NAMES,
+                "unlike_training": row["unlike_training"]}
+
+
+# -- the application --------------------------------------------------------------------------
+def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS, token: str | None = None):
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+    from starlette.requests import Request
+    from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    token = token or secrets.token_urlsafe(24)
+    trainer = Trainer(project)
+    predictor = Predictor(project)
+
+    def error(message: str, status: int = 400) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    async def body_json(request: Request) -> dict[str, Any]:
+        try:
+            data = json.loads(await request.body() or b"{}")
+        except ValueError:
+            raise TrueclassError("The request is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise TrueclassError("The request must be a JSON object.")
+        return data
+
+    async def index(request: Request) -> Response:
+        html = (STATIC / "index.html").read_text(encoding="utf-8").replace("{{TOKEN}}", token)
+        return HTMLResponse(html, headers={
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: "
+                                       "mediastream:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+            "Cache-Control": "no-store"})
+
+    async def state(request: Request) -> Response:
+        out = project.summary()
+        out["training"] = {k: v for k, v in trainer.state.items() if k != "started"}
+        last = predictor.latest()
+        if last is not None and trainer.state.get("status") != "done":
+            try:
+                out["last_result"] = run_result(project, last)
+            except (OSError, ValueError, KeyError):
+                pass
+        out["recovered"] = project.recovered
+        return JSONResponse(out)
+
+    async def add_class(request: Request) -> Response:
+        return JSONResponse({"name": project.add_class((await body_json(request)).get("name"))})
+
+    async def rename_class(request: Request) -> Response:
+        d = await body_json(request)
+        return JSONResponse({"name": project.rename_class(str(d.get("old")), d.get("new"))})
+
+    async def delete_class(request: Request) -> Response:
+        return JSONResponse(project.delete_class(str((await body_json(request)).get("name"))))
+
+    async def add_images(request: Request) -> Response:
+        from starlette.datastructures import UploadFile
+
+        async with request.form(max_files=MAX_FILES_PER_REQUEST, max_fields=20) as form:
+            name = str(form.get("class") or "")
+            kind = str(form.get("kind") or "upload")
+            files = []
+            for f in form.getlist("files"):
+                if isinstance(f, UploadFile):
+                    files.append((f.filename or "an upload", await f.read(MAX_FILE_BYTES + 1)))
+        if not files:
+            raise TrueclassError("No files came with the request.")
+        return JSONResponse(project.add_images(name, files, kind=kind))
+
+    async def builtin(request: Request) -> Response:
+        d = await body_json(request)
+        return JSONResponse(add_builtin(project, str(d.get("name", "digits")), int(d.get("per_class", 30))))
+
+    async def image(request: Request) -> Response:
+        try:
+            return FileResponse(project.image_file(request.query_params.get("file", "")),
+                                headers={"Cache-Control": "max-age=3600"})
+        except TrueclassError as e:
+            return error(str(e), 404)
+
+    async def start_training(request: Request) -> Response:
+        return JSONResponse(trainer.start(await body_json(request)))
+
+    async def predict(request: Request) -> Response:
+        data = await request.body()
+        return JSONResponse(predictor.predict(data))
+
+    async def run_file(request: Request) -> Response:
+        run, rest = request.path_params["run"], request.path_params["path"]
+        base = project.runs_dir.resolve()
+        target = (base / run / rest).resolve()
+        if not _RUN_NAME.match(run) or base not in target.parents or not target.is_file():
+            return error("No such file.", 404)
+        return FileResponse(target)
+
+    async def export(request: Request) -> Response:
+        last = predictor.latest()
+        if last is None:
+            return error("Train a model first: there is nothing to export yet.", 404)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for f in sorted((last / "model").rglob("*")):
+                if f.is_file():
+                    z.write(f, f"model/{f.relative_to(last / 'model').as_posix()}")
+            for extra in ("metrics.json", "card.html", "config.json"):
+                if (last / extra).is_file():
+                    z.write(last / extra, extra)
+        buf.seek(0)
+        name = f"{re.sub(r'[^A-Za-z0-9_-]', '_', project.root.name) or 'project'}-{last.name}.zip"
+        return StreamingResponse(buf, media_type="application/zip",
+                                 headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    async def on_trueclass_error(request: Request, exc: Exception) -> Response:
+        return error(str(exc), 400)
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return error(exc.detail, exc.status_code)
+
+    async def on_form_error(request: Request, exc: Exception) -> Response:
+        return error(f"The upload could not be read: {exc}", 400)
+
+    class Guard:
+        """Same-origin requests only for anything that changes the project, and a cap
+        on the body of every request."""
+
+        def __init__(self, app: Any):
+            self.app = app
+
+        async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                return await self.app(scope, receive, send)
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            refuse = None
+            if scope["method"] not in SAFE_METHODS:
+                host = headers.get("host", "")
+                origin = headers.get("origin")
+                if origin is not None and origin not in (f"http://{host}", f"https://{host}"):
+                    refuse = (403, "Requests from other web pages are refused: use the studio's own page.")
+                elif not secrets.compare_digest(headers.get(TOKEN_HEADER, ""), token):
+                    refuse = (403, "This request did not come from the studio's page (its token is missing); "
+                                   "reload the page.")
+            length = headers.get("content-length")
+            if refuse is None and length is not None and length.isdigit() and int(length) > MAX_REQUEST_BYTES:
+                refuse = (413, f"A request may carry at most {MAX_REQUEST_BYTES // 1024**2} MB; send fewer files "
+                               "at a time.")
+            if refuse is not None:
+                return await JSONResponse({"error": refuse[1]}, status_code=refuse[0])(scope, receive, send)
+            seen = 0
+
+            async def counted() -> dict:
+                nonlocal seen
+                message = await receive()
+                seen += len(message.get("body", b""))
+                if seen > MAX_REQUEST_BYTES:
+                    raise HTTPException(413, f"A request may carry at most {MAX_REQUEST_BYTES // 1024**2} MB.")
+                return message
+
+            return await self.app(scope, counted, send)
+
+    from starlette.formparsers import MultiPartException
+
+    routes = [
+        Route("/", index),
+        Route("/api/project", state),
+        Route("/api/classes", add_class, methods=["POST"]),
+        Route("/api/classes/rename", rename_class, methods=["POST"]),
+        Route("/api/classes/delete", delete_class, methods=["POST"]),
+        Route("/api/images", add_images, methods=["POST"]),
+        Route("/api/builtin", builtin, methods=["POST"]),
+        Route("/api/image", image),
+        Route("/api/train", start_training, methods=["POST"]),
+        Route("/api/predict", predict, methods=["POST"]),
+        Route("/api/export", export),
+        Route("/runs/{run}/{path:path}", run_file),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)), Middleware(Guard)],
+        exception_handlers={TrueclassError: on_trueclass_error, HTTPException: on_http_error,
+                            MultiPartException: on_form_error},
+    )
+    app.state.token = token
+    app.state.project = project
+    app.state.trainer = trainer
+    return app
+
+
+def add_builtin(project: Project, name: str, per_class: int = 30) -> dict[str, Any]:
+    """Start a classroom project from a built-in set (digits): ``per_class`` images of
+    each class, each its own capture session (a different child's handwriting)."""
+    from PIL import Image
+
+    import trueclass as tc
+    from ..data._dataset import to_display
+
+    if name != "digits":
+        raise TrueclassError("The studio can start from the built-in 'digits' set.")
+    per_class = max(1, min(int(per_class), 150))
+    ds = tc.load("digits")
+    shown = to_display(ds.images, ds.value_max)
+    added = 0
+    for k, cls in enumerate(ds.classes):
+        if not any(c["name"] == str(cls) for c in project.summary()["classes"]):
+            project.add_class(str(cls))
+        for i in np.flatnonzero(ds.labels == k)[:per_class]:
+            buf = io.BytesIO()
+            Image.fromarray(shown[i][..., 0]).save(buf, format="PNG")
+            added += len(project.add_images(str(cls), [(f"digit-{i}.png", buf.getvalue())], kind="builtin")["added"])
+    return {"added": added, "classes": [str(c) for c in ds.classes]}
+

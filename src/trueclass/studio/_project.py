@@ -1,0 +1,276 @@
+"""A studio project: an ordinary folder of class subfolders with a manifest.
+
+    PROJECT/
+      trueclass-project.json   classes, and for each image its file, class and capture session
+      <class>/<session>-NNN.png the images, as the browser sent them (checked to be images)
+      .trueclass/runs/...       the studio's training runs (hidden: not a class)
+      .trueclass/trash/...      deleted classes, kept rather than destroyed
+
+Every write is atomic (a temporary file, then ``os.replace``): an image lands before the
+manifest names it, and opening a project adopts any image a crash left unnamed, so a
+restart or a crash loses nothing. ``trueclass train PROJECT`` reads the manifest
+(``data._sources._load_project``) and splits whole capture sessions.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import threading
+import time
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from .._errors import TrueclassError
+from ..data._images import DEFAULT_MAX_PIXELS
+from ..data._sources import PROJECT_FILE, read_project_manifest
+
+__all__ = ["Project", "ImageRefused", "MAX_FILE_BYTES", "MAX_PROJECT_BYTES", "check_class_name"]
+
+#: One image file may be at most this large ...
+MAX_FILE_BYTES = 20 * 1024**2
+#: ... and a project at most this large in all.
+MAX_PROJECT_BYTES = 2 * 1024**3
+#: Image formats the studio keeps (what browsers and cameras make), by Pillow's name.
+FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif"}
+STATE = ".trueclass"
+NAME_MAX = 40
+_NAME = re.compile(r"^[^\W_][\w \-]*$")
+
+
+class ImageRefused(TrueclassError):
+    """An upload that is not a usable image (the message says why)."""
+
+
+def check_class_name(name: Any) -> str:
+    """A class name that is also a safe folder name, or a sentence saying why not."""
+    if not isinstance(name, str):
+        raise TrueclassError("A class name must be text.")
+    name = unicodedata.normalize("NFC", name.strip())
+    if not name or len(name) > NAME_MAX or not _NAME.match(name):
+        raise TrueclassError(f"A class name is 1 to {NAME_MAX} letters, digits, spaces, - or _, starting with a "
+                             f"letter or digit; {name[:60]!r} is not.")
+    return name
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that it is either all there or not there at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".tmp-{secrets.token_hex(6)}-{path.name}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def check_image(data: bytes, name: str = "the file", *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, tuple[int, int]]:
+    """(extension, (width, height)) of an image file's bytes; ImageRefused with a sentence
+    for anything else: too large, not an image, cut off, a decompression bomb."""
+    import warnings
+
+    from PIL import Image
+
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageRefused(f"{name} is {len(data) / 1024**2:.0f} MB; an image may be at most "
+                           f"{MAX_FILE_BYTES // 1024**2} MB.")
+    if not data:
+        raise ImageRefused(f"{name} is empty.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise ImageRefused(f"{name} claims {w}x{h} pixels, more than the {max_pixels:,} allowed "
+                                       "(a decompression bomb, or a photo far larger than needed).")
+                fmt = im.format
+                im.load()
+    except ImageRefused:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRefused(f"{name} claims more pixels than allowed (a decompression bomb).") from None
+    except Image.UnidentifiedImageError:
+        raise ImageRefused(f"{name} is not an image (PNG, JPEG, WebP, BMP or GIF).") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageRefused(f"{name} is a damaged or cut-off image ({e}).") from None
+    if fmt not in FORMATS:
+        raise ImageRefused(f"{name} is a {fmt} image; the studio keeps PNG, JPEG, WebP, BMP and GIF.")
+    return FORMATS[fmt], (w, h)
+
+
+class Project:
+    """One project folder; every method is safe to call from several threads."""
+
+    def __init__(self, root: str | Path, *, create: bool = True):
+        self.root = Path(root).expanduser().resolve()
+        self._lock = threading.RLock()
+        if (self.root / PROJECT_FILE).is_file():
+            m = read_project_manifest(self.root)
+            self._classes: list[str] = m["classes"]
+            self._images: list[dict[str, Any]] = m["images"]
+        elif not create:
+            raise TrueclassError(f"{str(self.root)!r} is not a studio project (no {PROJECT_FILE}).")
+        elif self.root.exists() and any(p for p in self.root.iterdir() if not p.name.startswith(".")):
+            raise TrueclassError(f"{str(self.root)!r} already holds files and is not a studio project; give the studio "
+                                 "an empty or new folder.")
+        else:
+            self._classes, self._images = [], []
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._save()
+        self.recovered = self._recover()
+
+    # -- state on disk -----------------------------------------------------------------
+    def _save(self) -> None:
+        data = {"format": "trueclass-project", "version": 1, "classes": self._classes, "images": self._images}
+        atomic_write(self.root / PROJECT_FILE, json.dumps(data, indent=1).encode())
+
+    def _recover(self) -> dict[str, int]:
+        """Adopt images a crash left out of the manifest, forget entries whose file is gone,
+        remove half-written temporary files."""
+        with self._lock:
+            named = {e["file"] for e in self._images}
+            adopted = removed = 0
+            for c in self._classes:
+                folder = self.root / c
+                if not folder.is_dir():
+                    continue
+                for f in sorted(folder.iterdir()):
+                    rel = f"{c}/{f.name}"
+                    if f.name.startswith(".tmp-"):
+                        f.unlink(missing_ok=True)
+                    elif f.is_file() and rel not in named and f.suffix.lower() in FORMATS.values():
+                        self._images.append({"file": rel, "class": c, "session": "recovered", "bytes": f.stat().st_size})
+                        adopted += 1
+            kept = [e for e in self._images if (self.root / e["file"]).is_file()]
+            removed = len(self._images) - len(kept)
+            self._images = kept
+            if adopted or removed:
+                self._save()
+            return {"adopted": adopted, "forgotten": removed}
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.state_dir / "runs"
+
+    # -- reading ---------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            out = []
+            for c in self._classes:
+                mine = [e for e in self._images if e["class"] == c]
+                out.append({"name": c, "count": len(mine), "sessions": len({e["session"] for e in mine}),
+                            "files": [e["file"] for e in mine[-60:]]})
+            return {"root": str(self.root), "classes": out, "n_images": len(self._images),
+                    "bytes": sum(int(e.get("bytes", 0)) for e in self._images)}
+
+    def image_file(self, rel: str) -> Path:
+        """The file of one image the manifest names; nothing else can be read."""
+        with self._lock:
+            if not any(e["file"] == rel for e in self._images):
+                raise TrueclassError("No such image in this project.")
+        return self.root / rel
+
+    # -- classes -----------------------------------------------------------------------------
+    def _find(self, name: str) -> str:
+        for c in self._classes:
+            if c == name:
+                return c
+        raise TrueclassError(f"There is no class {name!r} in this project.")
+
+    def _check_new(self, name: str) -> str:
+        name = check_class_name(name)
+        if any(c.casefold() == name.casefold() for c in self._classes):
+            raise TrueclassError(f"There is already a class {name!r}.")
+        return name
+
+    def add_class(self, name: str) -> str:
+        with self._lock:
+            name = self._check_new(name)
+            (self.root / name).mkdir(exist_ok=True)
+            self._classes.append(name)
+            self._save()
+            return name
+
+    def rename_class(self, old: str, new: str) -> str:
+        with self._lock:
+            old = self._find(old)
+            if check_class_name(new).casefold() == old.casefold() and new != old:
+                new = check_class_name(new)
+            else:
+                new = self._check_new(new)
+            # the manifest names the new folder only once the folder is there; a crash in
+            # between leaves the old manifest and the moved images, which _recover adopts
+            os.replace(self.root / old, self.root / new) if (self.root / old).exists() else (self.root / new).mkdir()
+            self._classes[self._classes.index(old)] = new
+            for e in self._images:
+                if e["class"] == old:
+                    e["class"] = new
+                    e["file"] = f"{new}/{e['file'].split('/', 1)[1]}"
+            self._save()
+            return new
+
+    def delete_class(self, name: str) -> dict[str, Any]:
+        """Remove a class from the project; its images move to .trueclass/trash, not away."""
+        with self._lock:
+            name = self._find(name)
+            n = sum(e["class"] == name for e in self._images)
+            self._classes.remove(name)
+            self._images = [e for e in self._images if e["class"] != name]
+            self._save()
+            trash = self.state_dir / "trash" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+            if (self.root / name).exists():
+                trash.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(self.root / name), str(trash))
+            return {"deleted": name, "images": n, "kept_in": str(trash)}
+
+    # -- images --------------------------------------------------------------------------------
+    @staticmethod
+    def new_session(kind: str) -> str:
+        kind = kind if kind in ("upload", "webcam", "drawing", "builtin") else "upload"
+        return f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+    def add_images(self, name: str, files: list[tuple[str, bytes]], *, session: str | None = None,
+                   kind: str = "upload") -> dict[str, Any]:
+        """Add image files (original name, bytes) to class ``name`` as one capture session.
+        Files that are not usable images are refused one by one, with the reason; the
+        others are kept."""
+        session = session or self.new_session(kind)
+        if not re.match(r"^[\w\-]{1,80}$", session):
+            raise TrueclassError("A capture session is named by letters, digits, - and _.")
+        added, refused = [], []
+        with self._lock:
+            name = self._find(name)
+            total = sum(int(e.get("bytes", 0)) for e in self._images)
+            n_before = sum(e["session"] == session for e in self._images)
+            for original, data in files:
+                shown = repr(os.path.basename(str(original))[:80] or "an upload")
+                try:
+                    ext, _ = check_image(data, shown)
+                    if total + len(data) > MAX_PROJECT_BYTES:
+                        raise ImageRefused(f"{shown} would take the project past {MAX_PROJECT_BYTES // 1024**3} GB; "
+                                           "start another project or delete a class.")
+                except ImageRefused as e:
+                    refused.append({"file": str(original)[:80], "reason": str(e)})
+                    continue
+                rel = f"{name}/{session}-{n_before + len(added):04d}{ext}"
+                atomic_write(self.root / rel, data)  # the image first, then the manifest names it
+                self._images.append({"file": rel, "class": name, "session": session, "bytes": len(data)})
+                total += len(data)
+                added.append(rel)
+            if added:
+                self._save()
+        return {"class": name, "session": session, "added": added, "refused": refused}
