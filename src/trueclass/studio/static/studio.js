@@ -167,8 +167,11 @@ function frameBlob(size = 224) {
 }
 
 function setupRecord(button, name) {
-  let frames = [], timer = null;
+  // the button keeps the pointer while held (pointer capture), so the camera's preview
+  // appearing and moving the page does not end the burst
+  let frames = [], timer = null, holding = false;
   const stop = async () => {
+    holding = false;
     if (!timer) return;
     clearInterval(timer); timer = null;
     button.textContent = "Hold to record";
@@ -177,12 +180,16 @@ function setupRecord(button, name) {
   };
   button.addEventListener("pointerdown", async (e) => {
     e.preventDefault();
-    try { await startCamera(); } catch (err) { say(err.message, true); return; }
+    button.setPointerCapture(e.pointerId);
+    holding = true;
+    try { await startCamera(); } catch (err) { holding = false; say(err.message, true); return; }
+    if (!holding) return;
     frames = [];
-    timer = setInterval(async () => { frames.push(await frameBlob()); button.textContent = `Recording: ${frames.length}`; }, 125);
+    timer = setInterval(async () => { const b = await frameBlob(); if (timer) { frames.push(b); button.textContent = `Recording: ${frames.length}`; } }, 125);
   });
   button.addEventListener("pointerup", stop);
-  button.addEventListener("pointerleave", stop);
+  button.addEventListener("pointercancel", stop);
+  button.addEventListener("lostpointercapture", stop);
 }
 
 // -- drawing ------------------------------------------------------------------------------

@@ -1,0 +1,257 @@
+"""The studio's API and project folder: what a page can do, what bad input gets, and that
+nothing is lost or half-made."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import trueclass as tc
+from trueclass.studio import Project, create_app
+
+from .conftest import burst
+
+TOKEN = "test-token"
+H = {"x-trueclass-token": TOKEN}
+
+
+@pytest.fixture
+def client(tmp_path):
+    from starlette.testclient import TestClient
+
+    app = create_app(Project(tmp_path / "proj"), token=TOKEN)
+    with TestClient(app, base_url="http://127.0.0.1:8765") as c:
+        c.root = tmp_path / "proj"
+        yield c
+
+
+def manifest(root: Path) -> dict:
+    return json.loads((root / "trueclass-project.json").read_text())
+
+
+def upload(client, name, frames, kind="webcam", headers=H):
+    return client.post("/api/images", data={"class": name, "kind": kind},
+                       files=[("files", (f"f{i}.jpg", b, "image/jpeg")) for i, b in enumerate(frames)], headers=headers)
+
+
+def fill(client, classes=("astronaut", "cat", "coffee"), sessions=3, frames=10):
+    for n in classes:
+        assert client.post("/api/classes", json={"name": n}, headers=H).status_code == 200
+        for s in range(sessions):
+            assert upload(client, n, burst(n, s, frames)).status_code == 200
+
+
+def wait_for_training(client, timeout=240):
+    t = time.time()
+    while time.time() - t < timeout:
+        st = client.get("/api/project").json()["training"]
+        if st["status"] != "running":
+            return st
+        time.sleep(0.2)
+    raise AssertionError("training did not finish")
+
+
+def test_classes_add_rename_delete_and_the_folder_follows(client):
+    root = client.root
+    assert client.post("/api/classes", json={"name": "thumbs up"}, headers=H).json() == {"name": "thumbs up"}
+    assert upload(client, "thumbs up", burst("cat", 0, 3)).json()["added"]
+    r = client.post("/api/classes/rename", json={"old": "thumbs up", "new": "yes"}, headers=H)
+    assert r.json() == {"name": "yes"}
+    m = manifest(root)
+    assert m["classes"] == ["yes"] and all(e["file"].startswith("yes/") and (root / e["file"]).is_file()
+                                           for e in m["images"])
+    assert not (root / "thumbs up").exists()
+    r = client.post("/api/classes", json={"name": "YES"}, headers=H)
+    assert r.status_code == 400 and "already a class" in r.json()["error"]
+    gone = client.post("/api/classes/delete", json={"name": "yes"}, headers=H).json()
+    assert gone["images"] == 3 and len(list(Path(gone["kept_in"]).glob("*.jpg"))) == 3  # kept, not destroyed
+    assert manifest(root) ["classes"] == [] and not (root / "yes").exists()
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", ".hidden", "", "x" * 41, "con\x00trol", "..", "~root"])
+def test_a_hostile_class_name_is_refused_and_changes_nothing(client, name):
+    before = sorted(p.name for p in client.root.iterdir())
+    r = client.post("/api/classes", json={"name": name}, headers=H)
+    assert r.status_code == 400 and "A class name is 1 to 40 letters" in r.json()["error"]
+    assert sorted(p.name for p in client.root.iterdir()) == before
+    assert manifest(client.root)["classes"] == []
+    assert not (client.root.parent / "evil").exists()
+
+
+def test_bad_uploads_get_their_message_and_the_good_files_are_kept(client, png_bytes):
+    client.post("/api/classes", json={"name": "cat"}, headers=H)
+    good = burst("cat", 0, 2)
+    truncated = good[0][: len(good[0]) // 2]
+    bomb = io.BytesIO()
+    Image.new("L", (12000, 12000)).save(bomb, format="PNG")  # 144 Mpx of zeros: a few hundred KB
+    files = [("files", ("ok1.jpg", good[0], "image/jpeg")), ("files", ("notes.jpg", b"my notes\n", "image/jpeg")),
+             ("files", ("cut.jpg", truncated, "image/jpeg")), ("files", ("bomb.png", bomb.getvalue(), "image/png")),
+             ("files", ("empty.png", b"", "image/png")), ("files", ("ok2.jpg", good[1], "image/jpeg"))]
+    r = client.post("/api/images", data={"class": "cat"}, files=files, headers=H).json()
+    reasons = {x["file"]: x["reason"] for x in r["refused"]}
+    assert len(r["added"]) == 2
+    assert "is not an image" in reasons["notes.jpg"]
+    assert "damaged or cut-off" in reasons["cut.jpg"]
+    assert "decompression bomb" in reasons["bomb.png"]
+    assert "is empty" in reasons["empty.png"]
+    m = manifest(client.root)
+    assert [e["file"] for e in m["images"]] == r["added"]
+    assert sorted(p.name for p in (client.root / "cat").iterdir()) == sorted(Path(f).name for f in r["added"])
+
+
+def test_too_large_uploads_are_refused(client, monkeypatch):
+    from trueclass.studio import _app, _project
+
+    client.post("/api/classes", json={"name": "cat"}, headers=H)
+    monkeypatch.setattr(_project, "MAX_FILE_BYTES", 1000)
+    r = upload(client, "cat", burst("cat", 0, 1))
+    assert "an image may be at most" in r.json()["refused"][0]["reason"]
+    monkeypatch.setattr(_app, "MAX_REQUEST_BYTES", 2000)
+    r = upload(client, "cat", burst("cat", 0, 3))
+    assert r.status_code == 413 and "at most" in r.json()["error"]
+    assert manifest(client.root)["images"] == []
+
+
+def test_uploads_to_an_unknown_class_and_without_files_get_sentences(client):
+    r = upload(client, "nope", burst("cat", 0, 1))
+    assert r.status_code == 400 and "no class 'nope'" in r.json()["error"]
+    client.post("/api/classes", json={"name": "cat"}, headers=H)
+    r = client.post("/api/images", data={"class": "cat"}, headers=H)
+    assert r.status_code == 400 and "No files" in r.json()["error"]
+
+
+def test_another_web_page_cannot_drive_the_studio(client):
+    # a foreign Origin, even with the token; no token at all; a foreign Host (DNS rebinding)
+    r = client.post("/api/classes", json={"name": "x"}, headers={**H, "origin": "http://evil.example"})
+    assert r.status_code == 403 and "other web pages" in r.json()["error"]
+    r = client.post("/api/classes", json={"name": "x"})
+    assert r.status_code == 403 and "token" in r.json()["error"]
+    r = client.post("/api/classes", json={"name": "x"}, headers={**H, "host": "evil.example"})
+    assert r.status_code == 400
+    r = client.get("/api/project", headers={"host": "evil.example"})
+    assert r.status_code == 400
+    assert manifest(client.root)["classes"] == []
+    # the page itself, with its own origin, may
+    r = client.post("/api/classes", json={"name": "x"}, headers={**H, "origin": "http://127.0.0.1:8765"})
+    assert r.status_code == 200
+
+
+def test_only_the_projects_own_files_are_served(client, tmp_path):
+    (tmp_path / "secret.txt").write_text("secret")
+    for url in ["/api/image?file=../secret.txt", "/api/image?file=trueclass-project.json",
+                "/runs/20260101-000000/../../../secret.txt", "/runs/..%2F..%2Fsecret.txt/x"]:
+        r = client.get(url)
+        assert r.status_code == 404, url
+        assert b"secret" not in r.content
+
+
+def test_the_page_carries_its_token_and_a_content_policy(client):
+    r = client.get("/")
+    assert r.status_code == 200 and f'content="{TOKEN}"' in r.text
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    assert client.get("/static/studio.js").status_code == 200
+
+
+def test_a_crash_between_image_and_manifest_loses_nothing(tmp_path):
+    p = Project(tmp_path / "proj")
+    p.add_class("cat")
+    p.add_images("cat", [("a.jpg", burst("cat", 0, 1)[0])])
+    # an image written by a crashed request the manifest never named, a half-written temp file,
+    # and a manifest entry whose file is gone
+    (p.root / "cat" / "webcam-crash-0000.jpg").write_bytes(burst("cat", 1, 1)[0])
+    (p.root / "cat" / ".tmp-123-x.jpg").write_bytes(b"half")
+    m = manifest(p.root)
+    m["images"].append({"file": "cat/gone.jpg", "class": "cat", "session": "s"})
+    (p.root / "trueclass-project.json").write_text(json.dumps(m))
+    again = Project(p.root)
+    assert again.recovered == {"adopted": 1, "forgotten": 1}
+    files = {e["file"] for e in manifest(p.root)["images"]}
+    assert "cat/webcam-crash-0000.jpg" in files and "cat/gone.jpg" not in files and len(files) == 2
+    assert not (p.root / "cat" / ".tmp-123-x.jpg").exists()
+
+
+def test_a_folder_with_other_files_is_not_taken_over(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("x")
+    with pytest.raises(tc.TrueclassError, match="already holds files"):
+        Project(tmp_path / "mine")
+
+
+def test_a_project_is_a_source_split_by_whole_capture_sessions(tmp_path):
+    p = Project(tmp_path / "proj")
+    for n in ("astronaut", "cat"):
+        p.add_class(n)
+        for s in range(4):
+            p.add_images(n, [(f"{i}.jpg", b) for i, b in enumerate(burst(n, s, 5))], kind="webcam")
+    ds = tc.load(p.root)
+    assert len(ds) == 40 and ds.classes == ("astronaut", "cat")
+    sessions = ds.provenance["capture_sessions"]
+    parts = tc.split(ds, test_size=0.25, sessions=sessions, seed=3)
+    test_sessions = set(sessions[parts.indices["test"]])
+    assert test_sessions and not test_sessions & set(sessions[parts.indices["train"]])
+    for k in range(2):  # every class keeps sessions on both sides
+        assert (parts.test.labels == k).any() and (parts.train.labels == k).any()
+    # a class with one session cannot be tested honestly: a sentence, not a random split
+    p.add_class("coffee")
+    p.add_images("coffee", [(f"{i}.jpg", b) for i, b in enumerate(burst("coffee", 0, 5))], kind="webcam")
+    ds = tc.load(p.root)
+    with pytest.raises(tc.TrueclassError, match="only one capture session.*second batch of 'coffee'"):
+        tc.split(ds, sessions=ds.provenance["capture_sessions"])
+
+
+def test_train_from_the_page_evaluates_on_unseen_sessions_and_previews(client):
+    fill(client)
+    assert client.post("/api/train", json={"model": "lite0"}, headers=H).status_code == 200
+    r = client.post("/api/train", json={}, headers=H)  # a second one while the first runs
+    assert r.status_code == 400 and "already running" in r.json()["error"]
+    st = wait_for_training(client)
+    assert st["status"] == "done", st
+    res = st["result"]
+    assert res["split"]["by_capture_session"] and res["n_test"] % 10 == 0  # whole bursts of 10 frames
+    assert res["accuracy"] >= 0.8 and len(res["confusion_matrix"]) == 3
+    split = (client.root / ".trueclass" / "runs" / res["run"] / "split.csv").read_text().splitlines()[1:]
+    part_of = {}
+    for line in split:
+        file, part = line.split(",")[0], line.split(",")[-1]
+        part_of.setdefault(file.rsplit("-", 1)[0], set()).add(part)
+    assert all(len(v) == 1 for v in part_of.values())  # no session on both sides
+    assert "random_split" in res
+    card = client.get(res["card"])
+    assert card.status_code == 200 and "<html" in card.text.lower()
+    p = client.post("/api/predict", content=burst("cat", 9, 1)[0], headers=H).json()
+    assert p["label"] == "cat" and abs(sum(v for _, v in p["bars"]) - 1) < 1e-6
+    r = client.post("/api/predict", content=b"not an image", headers=H)
+    assert r.status_code == 400 and "not an image" in r.json()["error"]
+    z = client.get("/api/export")
+    import zipfile
+
+    names = zipfile.ZipFile(io.BytesIO(z.content)).namelist()
+    assert "model/model.json" in names and not any(n.endswith((".pkl", ".pickle")) for n in names)
+
+
+def test_the_cli_trains_a_studio_project(tmp_path):
+    from click.testing import CliRunner
+
+    from trueclass.cli import cli
+
+    p = Project(tmp_path / "proj")
+    for n in ("astronaut", "cat"):
+        p.add_class(n)
+        for s in range(3):
+            p.add_images(n, [(f"{i}.jpg", b) for i, b in enumerate(burst(n, s, 4))], kind="webcam")
+    r = CliRunner().invoke(cli, ["train", str(p.root), "--model", "logreg", "--out", str(tmp_path / "run")])
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["split"]["by_capture_session"] and m["n_test"] % 4 == 0
+
+
+def test_preview_before_training_says_what_to_do(client):
+    r = client.post("/api/predict", content=burst("cat", 0, 1)[0], headers=H)
+    assert r.status_code == 400 and "Train a model first" in r.json()["error"]
+    assert client.get("/api/export").status_code == 404

@@ -1,0 +1,148 @@
+"""The studio in a real browser (Debian's chromium through Playwright, a fake camera):
+create classes, upload, hold to record, draw, train, read the accuracy, open the card,
+preview; restart the server and find the project intact. Screenshots go to test-output/."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import threading
+import time
+
+import pytest
+
+from browser_tools import OUTPUT, chromium_path, playwright
+from trueclass.studio import Project, create_app
+
+from .conftest import burst
+
+pytestmark = pytest.mark.slow  # drives a real browser and trains
+
+
+@contextlib.contextmanager
+def studio_server(root):
+    import uvicorn
+
+    app = create_app(Project(root))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    t = time.time()
+    while not server.started and time.time() - t < 20:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def count_of(page, name):
+    return page.locator(f'.class-card[data-name="{name}"] .count')
+
+
+def counts(page):
+    return {c.get_attribute("data-name"): c.locator(".count").inner_text() for c in page.locator(".class-card").all()}
+
+
+def test_from_an_empty_project_to_an_honest_evaluation_in_the_browser(tmp_path):
+    exe = chromium_path()
+    sync_playwright = playwright()
+    from playwright.sync_api import expect
+
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    root = tmp_path / "proj"
+    files = {}
+    for name in ("cat", "coffee"):
+        for s in range(3):
+            folder = tmp_path / "frames" / f"{name}{s}"
+            folder.mkdir(parents=True)
+            files[name, s] = []
+            for i, b in enumerate(burst(name, s, 8)):
+                (folder / f"{i}.jpg").write_bytes(b)
+                files[name, s].append(str(folder / f"{i}.jpg"))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        context.grant_permissions(["camera"])
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        with studio_server(root) as url:
+            t = time.perf_counter()
+            page.goto(url)
+            page.wait_for_selector("#classes .hint")
+            load_seconds = time.perf_counter() - t
+            for name in ("cat", "coffee"):
+                page.fill("#new-class", name)
+                page.click("#add-class")
+                page.wait_for_selector(f'.class-card[data-name="{name}"]')
+            # a hostile name gets its sentence on the page
+            page.fill("#new-class", "../escape")
+            page.click("#add-class")
+            page.wait_for_selector("#message.error")
+            assert "A class name is 1 to 40 letters" in page.inner_text("#message")
+            for (name, s), paths in files.items():  # three upload batches a class: three sessions
+                page.set_input_files(f'.class-card[data-name="{name}"] input[type=file]', paths)
+                expect(count_of(page, name)).to_have_text(re.compile(f"^{8 * (s + 1)} images"))
+            # hold to record: the fake camera's frames, one session
+            rec = page.locator('.class-card[data-name="cat"] .record')
+            rec.hover()
+            page.mouse.down()
+            page.wait_for_timeout(1500)
+            page.mouse.up()
+            expect(count_of(page, "cat")).to_contain_text("4 sessions", timeout=20_000)
+            assert not page.locator("#camera").is_hidden()
+            # draw a stroke and add it to coffee
+            box = page.locator("#draw-canvas").bounding_box()
+            page.mouse.move(box["x"] + 60, box["y"] + 40)
+            page.mouse.down()
+            for k in range(10):
+                page.mouse.move(box["x"] + 60 + 8 * k, box["y"] + 40 + 12 * k)
+            page.mouse.up()
+            page.select_option("#draw-class", "coffee")
+            page.click("#add-drawing")
+            expect(count_of(page, "coffee")).to_have_text(re.compile("^25 images"))
+            page.screenshot(path=str(OUTPUT / "studio-1-classes.png"), full_page=True)
+            before = counts(page)
+            # train with one button
+            page.click("#train")
+            page.wait_for_selector("#results:not([hidden])", timeout=240_000)
+            run = sorted((root / ".trueclass" / "runs").glob("2*"))[-1]
+            m = json.loads((run / "metrics.json").read_text())
+            acc_text = page.inner_text("#accuracy")
+            assert acc_text.startswith(f"{100 * m['accuracy']:.0f}%"), (acc_text, m["accuracy"])
+            detail = page.inner_text("#accuracy-detail")
+            assert f"{m['n_wrong']} wrong of {m['n_test']} test images" in detail
+            assert "capture sessions kept apart" in detail and m["split"]["by_capture_session"]
+            assert page.locator("#confusion tr").count() == 3
+            page.screenshot(path=str(OUTPUT / "studio-2-results.png"), full_page=True)
+            # the full evidence card, one click away
+            with context.expect_page() as card_info:
+                page.click("#card-link")
+            card = card_info.value
+            card.wait_for_load_state()
+            assert "trueclass" in card.content().lower()
+            card.screenshot(path=str(OUTPUT / "studio-card.png"))
+            card.close()
+            # preview an uploaded image
+            page.set_input_files("#preview-file", files["coffee", 0][0])
+            page.wait_for_selector("#preview-bars .bar")
+            assert page.locator("#preview-bars .bar").count() == 2
+            assert page.inner_text("#preview-label").strip()
+            page.screenshot(path=str(OUTPUT / "studio-3-preview.png"), full_page=True)
+        # a restart finds the project as it was
+        with studio_server(root) as url2:
+            page.goto(url2)
+            page.wait_for_selector('.class-card[data-name="coffee"]')
+            assert counts(page) == before
+            page.wait_for_selector("#results:not([hidden])")  # the last run's evidence is shown again
+        browser.close()
+    assert not errors, errors
+    assert load_seconds < 5  # a generous bound; the page-load figure is measured in benchmarks/studio_load.py
