@@ -183,12 +183,17 @@ def test_a_folder_with_other_files_is_not_taken_over(tmp_path):
         Project(tmp_path / "mine")
 
 
-def test_a_project_is_a_source_split_by_whole_capture_sessions(tmp_path):
-    p = Project(tmp_path / "proj")
-    for n in ("astronaut", "cat"):
+def project_of_bursts(root, classes=("astronaut", "cat"), sessions=4, frames=5) -> Project:
+    p = Project(root)
+    for n in classes:
         p.add_class(n)
-        for s in range(4):
-            p.add_images(n, [(f"{i}.jpg", b) for i, b in enumerate(burst(n, s, 5))], kind="webcam")
+        for s in range(sessions):
+            p.add_images(n, [(f"{i}.jpg", b) for i, b in enumerate(burst(n, s, frames))], kind="webcam")
+    return p
+
+
+def test_a_project_is_a_source_split_by_whole_capture_sessions(tmp_path):
+    p = project_of_bursts(tmp_path / "proj")
     ds = tc.load(p.root)
     assert len(ds) == 40 and ds.classes == ("astronaut", "cat")
     sessions = ds.provenance["capture_sessions"]
@@ -240,11 +245,7 @@ def test_the_cli_trains_a_studio_project(tmp_path):
 
     from trueclass.cli import cli
 
-    p = Project(tmp_path / "proj")
-    for n in ("astronaut", "cat"):
-        p.add_class(n)
-        for s in range(3):
-            p.add_images(n, [(f"{i}.jpg", b) for i, b in enumerate(burst(n, s, 4))], kind="webcam")
+    p = project_of_bursts(tmp_path / "proj", sessions=3, frames=4)
     r = CliRunner().invoke(cli, ["train", str(p.root), "--model", "logreg", "--out", str(tmp_path / "run")])
     assert r.exit_code == 0, r.output
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -255,3 +256,30 @@ def test_preview_before_training_says_what_to_do(client):
     r = client.post("/api/predict", content=burst("cat", 0, 1)[0], headers=H)
     assert r.status_code == 400 and "Train a model first" in r.json()["error"]
     assert client.get("/api/export").status_code == 404
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
+def test_trueclass_studio_serves_the_page_and_says_where(tmp_path, host):
+    import re
+    import subprocess
+    import sys
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "trueclass.cli", "studio", str(tmp_path / "proj"), "--host", host,
+                             "--port", "0", "--no-browser"], stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not any("Open http" in x for x in lines):
+            line = proc.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        text = "".join(lines)
+        url = re.search(r"Open (http://\S+)", text).group(1)
+        assert url.startswith("http://127.0.0.1:")
+        assert ("Warning: the studio listens on 0.0.0.0" in text) == (host == "0.0.0.0")
+        page = urllib.request.urlopen(url, timeout=20).read().decode()
+        assert "trueclass studio" in page
+        assert (tmp_path / "proj" / "trueclass-project.json").is_file()
+    finally:
+        proc.terminate()
+        proc.wait(20)

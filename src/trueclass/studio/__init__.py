@@ -43,6 +43,7 @@ def serve(project_dir: str = "studio-project", *, host: str = "127.0.0.1", port:
         if port == 0:
             raise
         sock.bind((host.strip("[]"), 0))  # the port is taken: any free one
+    sock.listen(128)  # listening before the address is printed: a browser opened at once waits, not fails
     port = sock.getsockname()[1]
     shown = "127.0.0.1" if host == "0.0.0.0" else host
     url = f"http://{shown if ':' not in shown else '[' + shown.strip('[]') + ']'}:{port}/"

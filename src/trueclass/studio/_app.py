@@ -145,8 +145,10 @@ class Predictor:
         self.lock = threading.Lock()
 
     def latest(self) -> Path | None:
-        runs = sorted(p for p in self.project.runs_dir.glob("*") if _RUN_NAME.match(p.name) and (p / "model").is_dir()) \
-            if self.project.runs_dir.is_dir() else []
+        # a run is finished when its card is written, the last of its files (a run in progress
+        # already has a model folder, possibly half-written)
+        runs = sorted(p for p in self.project.runs_dir.glob("*") if _RUN_NAME.match(p.name)
+                      and (p / "card.html").is_file()) if self.project.runs_dir.is_dir() else []
         return runs[-1] if runs else None
 
     def model(self) -> tuple[str, Any]:
