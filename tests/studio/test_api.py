@@ -40,11 +40,11 @@ def upload(client, name, frames, kind="webcam", headers=H):
                        files=[("files", (f"f{i}.jpg", b, "image/jpeg")) for i, b in enumerate(frames)], headers=headers)
 
 
-def fill(client, classes=("astronaut", "cat", "coffee"), sessions=3, frames=10):
-    for n in classes:
+def fill(client, classes=("astronaut", "cat", "coffee"), sessions=3, frames=10, photos=None):
+    for k, n in enumerate(classes):
         assert client.post("/api/classes", json={"name": n}, headers=H).status_code == 200
         for s in range(sessions):
-            assert upload(client, n, burst(n, s, frames)).status_code == 200
+            assert upload(client, n, burst(photos[k] if photos else n, s, frames)).status_code == 200
 
 
 def wait_for_training(client, timeout=240):
@@ -211,7 +211,8 @@ def test_a_project_is_a_source_split_by_whole_capture_sessions(tmp_path):
 
 
 def test_train_from_the_page_evaluates_on_unseen_sessions_and_previews(client):
-    fill(client)
+    # the coffee frames are the "none of these" class: what the preview calls anything else
+    fill(client, classes=("astronaut", "cat", "none of these"), photos=("astronaut", "cat", "coffee"))
     assert client.post("/api/train", json={"model": "lite0"}, headers=H).status_code == 200
     r = client.post("/api/train", json={}, headers=H)  # a second one while the first runs
     assert r.status_code == 400 and "already running" in r.json()["error"]
@@ -230,7 +231,10 @@ def test_train_from_the_page_evaluates_on_unseen_sessions_and_previews(client):
     card = client.get(res["card"])
     assert card.status_code == 200 and "<html" in card.text.lower()
     p = client.post("/api/predict", content=burst("cat", 9, 1)[0], headers=H).json()
-    assert p["label"] == "cat" and abs(sum(v for _, v in p["bars"]) - 1) < 1e-6
+    assert p["label"] == "cat" and abs(sum(v for _, v in p["bars"]) - 1) < 1e-6 and not p["none_of_these"]
+    p = client.post("/api/predict", content=burst("coffee", 9, 1)[0], headers=H).json()
+    assert p["label"] == "none of these" and p["none_of_these"]
+    assert p["not_sure"] == (p["confidence"] < p["threshold"])
     r = client.post("/api/predict", content=b"not an image", headers=H)
     assert r.status_code == 400 and "not an image" in r.json()["error"]
     z = client.get("/api/export")
@@ -283,3 +287,15 @@ def test_trueclass_studio_serves_the_page_and_says_where(tmp_path, host):
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_start_from_the_digits(client):
+    r = client.post("/api/builtin", json={"name": "digits", "per_class": 3}, headers=H).json()
+    assert r["added"] == 30
+    summary = client.get("/api/project").json()
+    assert [c["name"] for c in summary["classes"]] == [str(d) for d in range(10)]
+    assert all(c["count"] == 3 and c["sessions"] == 3 for c in summary["classes"])  # one child's digit each
+    ds = tc.load(client.root)
+    assert ds.images.shape[1:] == (8, 8, 1) and ds.images.max() > 200  # the digits, as 8x8 grey PNGs
+    r = client.post("/api/builtin", json={"name": "cifar"}, headers=H)
+    assert r.status_code == 400 and "'digits'" in r.json()["error"]
