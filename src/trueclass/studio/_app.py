@@ -96,7 +96,7 @@ def train_project(project: Project, settings: dict[str, Any], on_progress: Any =
         except (TypeError, ValueError):
             raise TrueclassError(f"epochs must be a whole number; got {settings['epochs']!r}.") from None
     out = _new_run_dir(project)
-    run = tc.train(str(project.root), model=model, params=params, out=out, on_progress=on_progress)
+    tc.train(str(project.root), model=model, params=params, out=out, on_progress=on_progress)
     result = run_result(project, out)
     if result["split"].get("by_capture_session"):
         if on_progress:
@@ -183,6 +183,48 @@ class Predictor:
 
 
 # -- the application --------------------------------------------------------------------------
+class Guard:
+    """Same-origin requests only for anything that changes the project, and a cap
+    on the body of every request."""
+
+    def __init__(self, app: Any, token: str):
+        self.app, self.token = app, token
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        from starlette.exceptions import HTTPException
+        from starlette.responses import JSONResponse
+
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        refuse = None
+        if scope["method"] not in SAFE_METHODS:
+            host = headers.get("host", "")
+            origin = headers.get("origin")
+            if origin is not None and origin not in (f"http://{host}", f"https://{host}"):
+                refuse = (403, "Requests from other web pages are refused: use the studio's own page.")
+            elif not secrets.compare_digest(headers.get(TOKEN_HEADER, ""), self.token):
+                refuse = (403, "This request did not come from the studio's page (its token is missing); "
+                               "reload the page.")
+        length = headers.get("content-length")
+        if refuse is None and length is not None and length.isdigit() and int(length) > MAX_REQUEST_BYTES:
+            refuse = (413, f"A request may carry at most {MAX_REQUEST_BYTES // 1024**2} MB; send fewer files "
+                           "at a time.")
+        if refuse is not None:
+            return await JSONResponse({"error": refuse[1]}, status_code=refuse[0])(scope, receive, send)
+        seen = 0
+
+        async def counted() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > MAX_REQUEST_BYTES:
+                raise HTTPException(413, f"A request may carry at most {MAX_REQUEST_BYTES // 1024**2} MB.")
+            return message
+
+        return await self.app(scope, counted, send)
+
+
 def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS, token: str | None = None):
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
@@ -305,44 +347,6 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
     async def on_form_error(request: Request, exc: Exception) -> Response:
         return error(f"The upload could not be read: {exc}", 400)
 
-    class Guard:
-        """Same-origin requests only for anything that changes the project, and a cap
-        on the body of every request."""
-
-        def __init__(self, app: Any):
-            self.app = app
-
-        async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-            if scope["type"] != "http":
-                return await self.app(scope, receive, send)
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            refuse = None
-            if scope["method"] not in SAFE_METHODS:
-                host = headers.get("host", "")
-                origin = headers.get("origin")
-                if origin is not None and origin not in (f"http://{host}", f"https://{host}"):
-                    refuse = (403, "Requests from other web pages are refused: use the studio's own page.")
-                elif not secrets.compare_digest(headers.get(TOKEN_HEADER, ""), token):
-                    refuse = (403, "This request did not come from the studio's page (its token is missing); "
-                                   "reload the page.")
-            length = headers.get("content-length")
-            if refuse is None and length is not None and length.isdigit() and int(length) > MAX_REQUEST_BYTES:
-                refuse = (413, f"A request may carry at most {MAX_REQUEST_BYTES // 1024**2} MB; send fewer files "
-                               "at a time.")
-            if refuse is not None:
-                return await JSONResponse({"error": refuse[1]}, status_code=refuse[0])(scope, receive, send)
-            seen = 0
-
-            async def counted() -> dict:
-                nonlocal seen
-                message = await receive()
-                seen += len(message.get("body", b""))
-                if seen > MAX_REQUEST_BYTES:
-                    raise HTTPException(413, f"A request may carry at most {MAX_REQUEST_BYTES // 1024**2} MB.")
-                return message
-
-            return await self.app(scope, counted, send)
-
     from starlette.formparsers import MultiPartException
 
     routes = [
@@ -362,7 +366,7 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)), Middleware(Guard)],
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)), Middleware(Guard, token=token)],
         exception_handlers={TrueclassError: on_trueclass_error, HTTPException: on_http_error,
                             MultiPartException: on_form_error},
     )
