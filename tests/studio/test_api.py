@@ -252,6 +252,7 @@ def test_the_cli_trains_a_studio_project(tmp_path):
     p = project_of_bursts(tmp_path / "proj", sessions=3, frames=4)
     r = CliRunner().invoke(cli, ["train", str(p.root), "--model", "logreg", "--out", str(tmp_path / "run")])
     assert r.exit_code == 0, r.output
+    assert "held-out images (whole capture sessions the model never saw)" in r.output
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["split"]["by_capture_session"] and m["n_test"] % 4 == 0
 

@@ -227,7 +227,8 @@ def format_train_summary(m: dict[str, Any]) -> list[str]:
     """What a training run did, line by line, from its metrics.json: data, training,
     verdict, leaks, audit, baseline, sanity, stress and stability."""
     lines = [f"Trained {m['model']} on {m['n_train']:,} images in {m['train_seconds']:.1f} s; "
-             f"tested on {m['n_test']:,} held-out images."]
+             f"tested on {m['n_test']:,} held-out images"
+             f"{' (whole capture sessions the model never saw)' if (m.get('split') or {}).get('by_capture_session') else ''}."]
     if m.get("model_chosen"):
         lines.append(f"Model {m['model']}, chosen from the data: {m['model_chosen']['why']}; name a model to use another")
     if "training" in m:
