@@ -129,3 +129,27 @@ def test_embedding_reports_its_progress(tmp_path, monkeypatch):
     tc.ImageClassifier("lite0").fit(images, np.repeat(["cat", "rocket"], 40),
                                     on_progress=lambda stage, done, total, **_: heard.append((stage, done, total)))
     assert ("embedding images", 80, 80) in heard and heard[0][1] < 80  # step by step, to the end
+
+
+@pytest.mark.parametrize("probe_is_weak", [False, True])
+def test_auto_tries_fine_tuning_only_where_the_probe_is_weak_on_validation(tmp_path, monkeypatch, probe_is_weak):
+    from trueclass.models import _choice
+
+    if probe_is_weak:  # every probe is "weak" below 101%; a one-epoch recipe keeps the test short
+        monkeypatch.setitem(_choice.FINETUNE, "below", 1.01)
+        monkeypatch.setitem(_choice.FINETUNE, "params", {"pretrained": True, "input_size": 64, "epochs": 1})
+    root = build(tmp_path / "photos", per_class=50, size=64)
+    run = tc.train(root, out=tmp_path / "run", audit=False)
+    chosen = run.metrics["model_chosen"]
+    assert run.metrics["n_val"] >= 20  # set aside for the choice; the test images decide nothing
+    val = chosen["validation"]
+    cfg = json.loads((run.path / "config.json").read_text())
+    assert cfg["model"] == run.metrics["model"] == chosen["model"]
+    if not probe_is_weak:
+        assert list(val) == ["lite0"] and val["lite0"] >= 0.95 and chosen["model"] == "lite0"
+    else:
+        assert set(val) == {"lite0", "timm:tf_efficientnet_lite0"}
+        best = max(val, key=lambda k: (val[k], k == "lite0"))  # a tie keeps the probe
+        assert chosen["model"] == best and "fine-tuning the whole backbone" in chosen["why"]
+        meta = json.loads((run.path / "model" / "model.json").read_text())
+        assert meta["model"] == best

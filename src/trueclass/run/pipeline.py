@@ -20,7 +20,7 @@ from ..checks.stability import headline
 from ..data import Dataset, Split, load, split
 from ..evaluation import Evaluation, evaluate
 from ..models import get_spec
-from ..models._choice import AUTO, choose_model, model_for_params
+from ..models._choice import AUTO, FINETUNE, choose_model, model_for_params
 from ..training import TrainingInterrupted
 from .config import DEFAULT_MODEL_NAME, RunConfig
 from .folder import RUNS_DIR, RunFolder
@@ -156,7 +156,8 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
         config = replace(config, model=choice[0])
     spec = get_spec(config.model)
     dups = duplicates_step(ds, config, on_progress)
-    parts = split_step(ds, config, spec, config.seed, dups)
+    may_finetune = choice is not None and config.model == "lite0" and not config.params
+    parts = split_step(ds, config, spec, config.seed, dups, val_for_finetuning=may_finetune)
     folder = resume_folder or RunFolder.create(out, f"{source_name(dataset or config.source)}-{config.model}",
                                                overwrite=overwrite, runs_dir=runs_dir)
     try:
@@ -184,6 +185,8 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
     fingerprints = fingerprint_step(ds, parts, dups)
     clf = fit_step(config, parts, config.seed, folder=folder, resume=resume, on_progress=on_progress,
                    fingerprints=fingerprints)
+    if chosen is not None and config.model == "lite0" and not config.params:
+        config, clf, chosen = finetune_step(config, parts, clf, chosen, folder, on_progress, fingerprints)
     scored = score_step(ds, parts, dups, fingerprints, config)
     if on_progress is not None:
         on_progress("evaluating", 0, 0)
@@ -306,7 +309,8 @@ def duplicates_step(ds: Dataset, config: RunConfig, on_progress: Progress | None
     return find_duplicates(ds, on_progress=on_progress)
 
 
-def split_step(ds: Dataset, config: RunConfig, spec: Any, seed: int, dups: Any) -> Split:
+def split_step(ds: Dataset, config: RunConfig, spec: Any, seed: int, dups: Any, *,
+               val_for_finetuning: bool = False) -> Split:
     """The split with ``seed``; with the audit and no leakage allowed, every duplicate
     group on one side (the leak gate); a studio project's capture sessions whole on one
     side."""
@@ -317,6 +321,11 @@ def split_step(ds: Dataset, config: RunConfig, spec: Any, seed: int, dups: Any) 
         n_fit = len(ds) * (1 - config.test_size) if ds.predefined_split is None else np.sum(ds.predefined_split != "test")
         if val_size * n_fit < MIN_VAL_IMAGES:
             val_size = 0.0  # too few to mean anything: train on them all, for the full epochs
+    if val_for_finetuning and config.val_size is None and ds.predefined_split is None:
+        n_fit = len(ds) * (1 - config.test_size)
+        if FINETUNE["min_val"] <= FINETUNE["val_size"] * n_fit and n_fit * (1 - FINETUNE["val_size"]) <= \
+                FINETUNE["max_images"]:
+            val_size = FINETUNE["val_size"]  # the probe against fine-tuning, on images neither trains on
     sessions = None if config.allow_leakage else ds.provenance.get("capture_sessions")
     return split(ds, test_size=config.test_size, val_size=val_size, seed=seed, stratify=config.stratify,
                  groups=None if dups is None or config.allow_leakage else dups.groups, sessions=sessions)
@@ -333,6 +342,41 @@ def fit_step(config: RunConfig, parts: Split, seed: int, *, folder: RunFolder | 
         on_progress(f"training {config.model} on {len(train_ds):,} images", 0, 0)
     return clf.fit(train_ds, val=parts.val, on_progress=on_progress,
                    checkpoint=None if folder is None else folder.checkpoint, resume=resume, fingerprints=fingerprints)
+
+
+def finetune_step(config: RunConfig, parts: Split, clf: Any, chosen: dict[str, Any], folder: RunFolder,
+                  on_progress: Progress | None, fingerprints: Any) -> tuple[RunConfig, Any, dict[str, Any]]:
+    """With the probe chosen by "auto": fine-tune the backbone too where the probe is weak
+    on the validation images and the training part is small (models._choice.FINETUNE),
+    and keep whichever is more accurate there. (The fine-tuning also stops early on those
+    images, which flatters it a little; the test images decide nothing here.)"""
+    val = parts.val
+    if val is None or len(val) < FINETUNE["min_val"] or parts.n_train > FINETUNE["max_images"] or val.multilabel:
+        return config, clf, chosen
+
+    def accuracy(model: Any) -> float:
+        return float(np.mean(np.argmax(model.predict_proba(val), axis=1) == model.label_indices(val, "validation")))
+
+    probe_acc = accuracy(clf)
+    chosen = {**chosen, "validation": {"lite0": round(probe_acc, 4)}}
+    if probe_acc >= FINETUNE["below"]:
+        return config, clf, chosen
+    if on_progress is not None:
+        on_progress(f"the probe reached {probe_acc:.0%} on {len(val)} validation images: fine-tuning the backbone "
+                    "too", 0, 0)
+    tuned_config = replace(config, model=FINETUNE["model"], params=dict(FINETUNE["params"]))
+    tuned = fit_step(tuned_config, parts, config.seed, folder=folder, on_progress=on_progress,
+                     fingerprints=fingerprints)
+    tuned_acc = accuracy(tuned)
+    chosen["validation"][FINETUNE["model"]] = round(tuned_acc, 4)
+    if tuned_acc > probe_acc:
+        chosen |= {"model": FINETUNE["model"],
+                   "why": f"{chosen['why']}; fine-tuning the whole backbone then scored {tuned_acc:.1%} on "
+                          f"{len(val)} validation images against {probe_acc:.1%} for the probe"}
+        return tuned_config, tuned, chosen
+    chosen["why"] += (f"; fine-tuning the whole backbone was tried too ({tuned_acc:.1%} on {len(val)} validation "
+                      f"images against {probe_acc:.1%} for the probe) and not kept")
+    return config, clf, chosen
 
 
 def fingerprint_step(ds: Dataset, parts: Split, dups: Any) -> Any:
