@@ -250,3 +250,34 @@ def test_the_audit_says_which_label_model_looked_and_what_it_found():
     from trueclass.checks._audit import LABEL_MODEL_TEXT
 
     assert LABEL_MODEL_TEXT[lm["model"]] in rep["label_issues_checked_on"]
+
+
+def test_shifted_cropped_and_rescaled_copies_of_photos_are_found():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from near_copies import KINDS
+    from photo_sets import crops
+
+    names = ("astronaut", "cat", "coffee", "rocket")
+    images = np.stack([np.asarray(c) for n in names for c in crops(n, 15, size=96, seed=2)])
+    labels = [n for n in names for _ in range(15)]
+    rng = np.random.default_rng(0)
+    planted = []
+    for k, (kind, make) in enumerate(KINDS.items()):
+        for src in (3 + k, 20 + k, 40 + k):  # three copies of each kind, in three classes
+            planted.append((src, len(images) + len(planted), kind))
+    extra = np.stack([KINDS[kind](images[src], rng) for src, _, kind in planted])
+    ds = tc.load((np.concatenate([images, extra]), labels + [labels[s] for s, _, _ in planted]), value_max=255)
+    dups = find_duplicates(ds)
+    found = {(p["i"], p["j"]): p for p in dups.pairs}
+    for src, copy, kind in planted:
+        assert (src, copy) in found, kind
+    assert any(found[s, c]["how"] == "shifted, cropped or rescaled copy" for s, c, k in planted if k != "rescaled to 50%")
+    # crops of one photo may overlap (a real partial copy); crops of different photos never pair
+    assert all(ds.labels[i] == ds.labels[j] for i, j in found)
+    rep = audit(ds, label_issues=False).to_dict()
+    assert "a grid of windows of each photograph" in rep["near_duplicate_rule"]
+    grey = tc.load((images[..., :1], labels), value_max=255)
+    assert "looked for only among" in audit(grey, label_issues=False).to_dict()["near_duplicate_rule"]

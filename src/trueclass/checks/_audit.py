@@ -1,7 +1,8 @@
 """The data audit: what can make a test score lie before any model is trained.
 
 Exact duplicates (same file bytes or same pixels) and near duplicates (imagehash's
-perceptual hash to find candidates, confirmed by a pixel correlation), grouped; the
+perceptual hash to find candidates, confirmed by a pixel correlation; for photographs also
+shifted, cropped and rescaled copies, by a search over windows: checks._copies), grouped; the
 groups that cross splits (leaks) or carry different labels (conflicts); class balance;
 image-property outliers; and likely label errors from out-of-fold probabilities fed to
 cleanlab. ``audit()`` returns an :class:`Audit`; ``Audit.to_dict()`` is ``audit.json``.
@@ -15,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .._errors import TrueclassError
+from ._copies import WINDOW_CORRELATION, WINDOW_MAX_IMAGES, WINDOW_MIN_SIDE
 from ._hashing import close_pairs, file_hashes, groups_from_pairs, phash_bits, pixel_hashes
 
 __all__ = ["Audit", "Duplicates", "audit", "find_duplicates", "find_label_issues", "image_outliers",
@@ -64,6 +66,7 @@ class Duplicates:
     pairs: list[dict[str, Any]]  # {i, j, kind: exact|near, how, distance}
     groups: np.ndarray  # per image: the smallest index of its group (itself if alone)
     phash: np.ndarray | None = field(default=None, repr=False)  # (N, 64) bits, when near copies were sought
+    windows: bool = False  # whether shifted and cropped copies were searched for (checks._copies)
 
     def test_leaks(self, parts: np.ndarray) -> list[tuple[int, int, dict[str, Any]]]:
         """(test index, other index, pair) for each pair joining a test image to an image
@@ -190,8 +193,33 @@ def find_duplicates(ds: Any, *, near: bool = True, near_correlation: float = NEA
                     linked.add((int(i), int(j)))
                     pairs.append({"i": int(i), "j": int(j), "kind": "near", "how": "perceptual hash",
                                   "distance": int(d), "correlation": round(float(r), 4)})
+    windows = near and _window_search_suits(ds)
+    if windows:
+        from ._copies import window_copies
+
+        if on_progress:
+            on_progress("audit: shifted and cropped copies", 0, 0)
+        from ..data._dataset import to_display
+
+        for i, j, r in window_copies(to_display(ds.images, ds.value_max)):
+            i, j = int(i), int(j)
+            if (i, j) not in linked:
+                linked.add((i, j))
+                pairs.append({"i": i, "j": j, "kind": "near", "how": "shifted, cropped or rescaled copy",
+                              "distance": None, "correlation": round(float(r), 4)})
     arr = np.array([[p["i"], p["j"]] for p in pairs], dtype=np.int64).reshape(-1, 2)
-    return Duplicates(pairs=pairs, groups=groups_from_pairs(n, arr), phash=bits)
+    return Duplicates(pairs=pairs, groups=groups_from_pairs(n, arr), phash=bits, windows=windows)
+
+
+def _window_search_suits(ds: Any) -> bool:
+    """Whether shifted and cropped copies are searched for: colour photographs (not drawings
+    on a plain background, where different items of one cut look like shifted copies) of at
+    least WINDOW_MIN_SIDE pixels, at most WINDOW_MAX_IMAGES images (checks._copies)."""
+    from ..data._dataset import to_display
+    from ..models._choice import PLAIN_SHARE, plain_background_share
+
+    return (1 < len(ds) <= WINDOW_MAX_IMAGES and min(ds.images.shape[1:3]) >= WINDOW_MIN_SIDE
+            and ds.images.shape[-1] == 3 and plain_background_share(to_display(ds.images[:500], ds.value_max)) < PLAIN_SHARE)
 
 
 # -- class balance ----------------------------------------------------------------------------------
@@ -550,6 +578,10 @@ def audit(
         "skipped_files": skipped[:LIST_LIMIT],
         "near_duplicate_rule": (f"perceptual hash (imagehash phash) within {PHASH_CANDIDATE_DISTANCE} of 64 bits "
                                 f"and pixel correlation >= {NEAR_CORRELATION}"
+                                + (f"; shifted, cropped and rescaled copies: a grid of windows of each photograph, "
+                                   f"aligned at 24x24 and correlating >= {WINDOW_CORRELATION}" if dups.windows else
+                                   "; shifted and cropped copies looked for only among up to "
+                                   f"{WINDOW_MAX_IMAGES:,} colour photographs of at least {WINDOW_MIN_SIDE} pixels")
                                 if near and min(ds.images.shape[1:3]) >= NEAR_MIN_SIDE else
                                 f"not looked for: images under {NEAR_MIN_SIDE}x{NEAR_MIN_SIDE} pixels are checked for "
                                 "exact duplicates only" if near else "not looked for"),
