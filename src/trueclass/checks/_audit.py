@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .._errors import TrueclassError
-from ._copies import WINDOW_CORRELATION, WINDOW_MAX_IMAGES, WINDOW_MIN_SIDE
+from ._copies import WINDOW_CORRELATION, WINDOW_MAX_IMAGES, WINDOW_MIN_SIDE, window_search_suits
 from ._hashing import close_pairs, file_hashes, groups_from_pairs, phash_bits, pixel_hashes
 
 __all__ = ["Audit", "Duplicates", "audit", "find_duplicates", "find_label_issues", "image_outliers",
@@ -193,7 +193,7 @@ def find_duplicates(ds: Any, *, near: bool = True, near_correlation: float = NEA
                     linked.add((int(i), int(j)))
                     pairs.append({"i": int(i), "j": int(j), "kind": "near", "how": "perceptual hash",
                                   "distance": int(d), "correlation": round(float(r), 4)})
-    windows = near and _window_search_suits(ds)
+    windows = near and window_search_suits(ds)
     if windows:
         from ._copies import window_copies
 
@@ -209,17 +209,6 @@ def find_duplicates(ds: Any, *, near: bool = True, near_correlation: float = NEA
                               "distance": None, "correlation": round(float(r), 4)})
     arr = np.array([[p["i"], p["j"]] for p in pairs], dtype=np.int64).reshape(-1, 2)
     return Duplicates(pairs=pairs, groups=groups_from_pairs(n, arr), phash=bits, windows=windows)
-
-
-def _window_search_suits(ds: Any) -> bool:
-    """Whether shifted and cropped copies are searched for: colour photographs (not drawings
-    on a plain background, where different items of one cut look like shifted copies) of at
-    least WINDOW_MIN_SIDE pixels, at most WINDOW_MAX_IMAGES images (checks._copies)."""
-    from ..data._dataset import to_display
-    from ..models._choice import PLAIN_SHARE, plain_background_share
-
-    return (1 < len(ds) <= WINDOW_MAX_IMAGES and min(ds.images.shape[1:3]) >= WINDOW_MIN_SIDE
-            and ds.images.shape[-1] == 3 and plain_background_share(to_display(ds.images[:500], ds.value_max)) < PLAIN_SHARE)
 
 
 # -- class balance ----------------------------------------------------------------------------------

@@ -24,9 +24,11 @@ is only run on colour photographs of at least 64 pixels
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-__all__ = ["window_copies", "WINDOW_CORRELATION", "WINDOW_MAX_IMAGES", "WINDOW_MIN_SIDE"]
+__all__ = ["window_copies", "window_search_suits", "WINDOW_CORRELATION", "WINDOW_MAX_IMAGES", "WINDOW_MIN_SIDE"]
 
 #: A pair is a copy when its aligned 24x24 windows correlate at least this much.
 WINDOW_CORRELATION = 0.95
@@ -127,3 +129,15 @@ def window_copies(images: np.ndarray, *, threshold: float = WINDOW_CORRELATION,
     for a, b, r in zip(i, j, score[keep]):
         out[(int(a), int(b))] = max(out.get((int(a), int(b)), -1.0), float(r))
     return np.array([(a, b, r) for (a, b), r in sorted(out.items())]).reshape(-1, 3)
+
+
+def window_search_suits(ds: Any) -> bool:
+    """Whether shifted and cropped copies are searched for: colour photographs (not drawings
+    on a plain background, where different items of one cut look like shifted copies) of at
+    least WINDOW_MIN_SIDE pixels, at most WINDOW_MAX_IMAGES images."""
+    from ..data._dataset import to_display
+    from ..models._choice import PLAIN_SHARE, plain_background_share
+
+    return (1 < len(ds) <= WINDOW_MAX_IMAGES and min(ds.images.shape[1:3]) >= WINDOW_MIN_SIDE
+            and ds.images.shape[-1] == 3
+            and plain_background_share(to_display(ds.images[:500], ds.value_max)) < PLAIN_SHARE)
