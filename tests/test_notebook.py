@@ -45,6 +45,8 @@ def test_lesson_notebook_runs_and_shows_the_lesson(tmp_path):
     first_row = "[" + " ".join(f"{int(v):2d}" for v in X[0][:8])  # the first digit as 64 numbers
     assert first_row in text
     assert "k nearest neighbours" in text and "weakest class:" in text
+    # the model showdown ends with the paired verdict, not two bare numbers
+    assert "Verdict:" in text and "mid-p" in text
     # pictures were drawn: the 8x8 digit, the confusion matrix, the misread images, the histogram
     pngs = sum("image/png" in o.get("data", {}) for c in code for o in c.get("outputs", []))
     assert pngs >= 4

@@ -48,6 +48,7 @@ __all__ = [
     "split",
     "train",
     "resume",
+    "compare",
 ]
 
 # name -> module that defines it; imported on first access (PEP 562).
@@ -79,6 +80,7 @@ _LAZY = {
     "RunConfig": "trueclass.run",
     "train": "trueclass.run",
     "resume": "trueclass.run",
+    "compare": "trueclass.run.compare",
 }
 
 

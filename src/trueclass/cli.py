@@ -389,6 +389,27 @@ def models(pattern: str) -> None:
         click.echo(f"{name:<8} {spec.description}  ({defaults})")
 
 
+@cli.command("compare")
+@click.argument("runs", nargs=-1, required=True)
+@click.option("--out", "-o", default=None, help="Folder for comparison.json and comparison.html "
+              "(default: runs/compare-<first>-<second>).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the paired bootstrap.")
+def compare_cmd(runs: tuple[str, ...], out: str | None, seed: int) -> None:
+    """Compare runs scored on the same test images: each against the first, paired."""
+    from pathlib import Path
+
+    from .run.compare import compare
+    from .run.folder import RUNS_DIR
+
+    if len(runs) < 2:
+        raise TrueclassError("trueclass compare needs at least two run folders.")
+    c = compare(*runs, seed=seed)
+    folder = Path(out) if out else Path(RUNS_DIR) / f"compare-{Path(runs[0]).name}-{Path(runs[1]).name}"
+    c.write(folder)
+    click.echo(c.summary())
+    click.echo(f"\nComparison card  {folder / 'comparison.html'}")
+
+
 @cli.command()
 @click.argument("project_dir", default="studio-project")
 @click.option("--host", default="127.0.0.1", show_default=True,
