@@ -10,6 +10,7 @@ only from the project's manifest and its run folders.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
@@ -97,7 +98,7 @@ def train_project(project: Project, settings: dict[str, Any], on_progress: Any =
             raise TrueclassError(f"epochs must be a whole number; got {settings['epochs']!r}.") from None
     out = _new_run_dir(project)
     tc.train(str(project.root), model=model, params=params, out=out, on_progress=on_progress)
-    result = run_result(project, out)
+    result = run_result(out)
     if result["split"].get("by_capture_session"):
         if on_progress:
             on_progress("scoring a random split, for comparison", 0, 0)
@@ -116,8 +117,17 @@ def train_project(project: Project, settings: dict[str, Any], on_progress: Any =
     return result
 
 
-def run_result(project: Project, out: Path) -> dict[str, Any]:
-    """What the page shows of a finished run: its numbers, confusion matrix and misreads."""
+def run_result(out: Path) -> dict[str, Any]:
+    """What the page shows of a finished run: its numbers, confusion matrix and misreads
+    (a copy: the caller may add to it)."""
+    return dict(_read_run(str(out)))
+
+
+@functools.lru_cache(maxsize=16)
+def _read_run(out_dir: str) -> dict[str, Any]:
+    """A finished run folder never changes, and the page asks for its result at every
+    poll of the project's state: read its files once."""
+    out = Path(out_dir)
     m = json.loads((out / "metrics.json").read_text())
     wrong = []
     with open(out / "predictions.csv", newline="") as f:
@@ -264,7 +274,7 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
         last = predictor.latest()
         if last is not None and trainer.state.get("status") != "done":
             try:
-                out["last_result"] = run_result(project, last)
+                out["last_result"] = run_result(last)
             except (OSError, ValueError, KeyError):
                 pass
         out["recovered"] = project.recovered
