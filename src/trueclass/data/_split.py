@@ -132,6 +132,25 @@ def _session_split(idx: np.ndarray, labels: np.ndarray, sessions: np.ndarray, fr
     return np.setdiff1d(idx, b), b
 
 
+def _parts_by_session(dataset: Dataset, sessions: np.ndarray, test_size: float, val_size: float,
+                      seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, val, test) indices of whole capture sessions: the test part always, the
+    validation part where every class has two training sessions."""
+    sessions = np.asarray(sessions).astype(str)
+    if len(sessions) != len(dataset):
+        raise TrueclassError(f"sessions has {len(sessions)} entries for {len(dataset)} images.")
+    labels, classes = dataset.labels, dataset.classes
+    train_idx, test_idx = _session_split(np.arange(len(dataset)), labels, sessions, test_size, seed, classes,
+                                         "test part")
+    val_idx = np.array([], dtype=np.int64)
+    if val_size > 0:
+        parted = _session_split(train_idx, labels, sessions, val_size, seed + 1, classes, "validation part",
+                                strict=False)
+        if parted is not None:
+            train_idx, val_idx = parted
+    return train_idx, val_idx, test_idx
+
+
 def split(
     dataset: Dataset,
     *,
@@ -183,16 +202,7 @@ def split(
         predefined = True
     elif sessions is not None and not dataset.multilabel:
         test_size = _check_fraction("test_size", test_size, allow_zero=False)
-        sessions = np.asarray(sessions).astype(str)
-        if len(sessions) != n:
-            raise TrueclassError(f"sessions has {len(sessions)} entries for {n} images.")
-        train_idx, test_idx = _session_split(all_idx, labels, sessions, test_size, seed, dataset.classes, "test part")
-        val_idx = np.array([], dtype=np.int64)
-        if val_size > 0:
-            parted = _session_split(train_idx, labels, sessions, val_size, seed + 1, dataset.classes,
-                                    "validation part", strict=False)
-            if parted is not None:
-                train_idx, val_idx = parted
+        train_idx, val_idx, test_idx = _parts_by_session(dataset, sessions, test_size, val_size, seed)
         predefined = False
     else:
         sessions = None
