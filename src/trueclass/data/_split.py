@@ -151,6 +151,34 @@ def _parts_by_session(dataset: Dataset, sessions: np.ndarray, test_size: float, 
     return train_idx, val_idx, test_idx
 
 
+def _keep_groups_together(assignment: np.ndarray, groups: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray,
+                          test_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Move every group the split cut whole to the part of its first image (``assignment``
+    is updated in place); (train, val, test indices, images moved)."""
+    n = len(assignment)
+    if len(groups) != n:
+        raise TrueclassError(f"groups has {len(groups)} entries for {n} images.")
+    moved = 0
+    order = np.argsort(groups, kind="stable")
+    g = groups[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    for a, b in zip(starts, np.r_[starts[1:], n]):
+        members = order[a:b]
+        if b - a > 1 and len(set(assignment[members])) > 1:
+            target = assignment[members.min()]
+            moved += int(np.sum(assignment[members] != target))
+            assignment[members] = target
+    if not moved:
+        return train_idx, val_idx, test_idx, 0
+    new = {}  # each part keeps its images in their order; the ones that arrived follow, sorted
+    for part, idx in (("train", train_idx), ("val", val_idx), ("test", test_idx)):
+        idx = np.asarray(idx, dtype=np.int64)
+        stay = idx[assignment[idx] == part]
+        came = np.setdiff1d(np.flatnonzero(assignment == part), stay)
+        new[part] = np.concatenate([stay, came]).astype(np.int64)
+    return new["train"], new["val"], new["test"], moved
+
+
 def split(
     dataset: Dataset,
     *,
@@ -220,26 +248,8 @@ def split(
     assignment[test_idx] = "test"
     moved = 0
     if groups is not None and not predefined:
-        groups = np.asarray(groups)
-        if len(groups) != n:
-            raise TrueclassError(f"groups has {len(groups)} entries for {n} images.")
-        order = np.argsort(groups, kind="stable")
-        g = groups[order]
-        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-        for a, b in zip(starts, np.r_[starts[1:], n]):
-            members = order[a:b]
-            if b - a > 1 and len(set(assignment[members])) > 1:
-                target = assignment[members.min()]
-                moved += int(np.sum(assignment[members] != target))
-                assignment[members] = target
-        if moved:  # each part keeps its images in their order; the ones that arrived follow, sorted
-            new = {}
-            for part, idx in (("train", train_idx), ("val", val_idx), ("test", test_idx)):
-                idx = np.asarray(idx, dtype=np.int64)
-                stay = idx[assignment[idx] == part]
-                came = np.setdiff1d(np.flatnonzero(assignment == part), stay)
-                new[part] = np.concatenate([stay, came]).astype(np.int64)
-            train_idx, val_idx, test_idx = new["train"], new["val"], new["test"]
+        train_idx, val_idx, test_idx, moved = _keep_groups_together(assignment, np.asarray(groups),
+                                                                    train_idx, val_idx, test_idx)
     params = {
         "test_size": None if predefined else test_size,
         "val_size": val_size,
