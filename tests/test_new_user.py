@@ -141,17 +141,21 @@ def test_repeats_put_the_spread_beside_the_headline(tmp_path):
 
 def test_a_temperature_is_not_fitted_on_too_little_evidence():
     # regression: 20 validation images, all right, gave "divides the logits by 0.08"
-    from trueclass.evaluation._calibration import calibration_report
+    from trueclass.evaluation._calibration import fit_calibration
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 200)
     p = np.full((200, 3), 0.1)
     p[np.arange(200), y] = 0.8
-    all_right = calibration_report(y, p, y[:20], p[:20])["temperature"]
-    assert all_right["value"] is None and "too small to fit it on" in all_right["reason"] and "0 wrong" in all_right["reason"]
+    few = fit_calibration(y[:20], p[:20], "20 validation images")
+    assert few["temperature"] is None and "too few" in few["reason"] and "(20)" in few["reason"]
+    # 100 images all right: the prior on log T keeps the fit off the bound (the likelihood
+    # alone runs to 0.05), and it is under-confident raw scores that are sharpened
+    all_right = fit_calibration(y[:100], p[:100], "100 validation images")["temperature"]
+    assert 0.1 < all_right < 1.0
     wrong = p[:100].copy()
     wrong[:10] = wrong[:10, ::-1]  # 10 mistakes among 100 validation images
-    assert calibration_report(y, p, y[:100], wrong)["temperature"]["value"] is not None
+    assert fit_calibration(y[:100], wrong, "100 validation images")["temperature"] is not None
 
 
 def test_pixel_models_choose_their_review_threshold_on_cross_validated_training_images(tmp_path):

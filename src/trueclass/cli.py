@@ -246,13 +246,19 @@ def evaluate_cmd(model_path: str, source: str, out: str | None, overwrite: bool,
 @click.option("--tta", is_flag=False, flag_value="true", default=None, type=click.Choice(["true", "flip"]),
               help="Average predictions over flipped or shifted copies (--tta), or flipped ones only "
                    "(--tta flip); neural networks.")
+@click.option("--raw", is_flag=True,
+              help="Show the model's raw scores instead of its calibrated probabilities (the review flag still uses "
+                   "the calibrated confidence its threshold was chosen on).")
 def predict(model_path: str, inputs: tuple[str, ...], top_k: int, threshold: float | None, csv_path: str | None,
-            tta: str | None) -> None:
-    """Predict the class of each IMAGE (or every image in a FOLDER) with a saved MODEL."""
+            tta: str | None, raw: bool) -> None:
+    """Predict the class of each IMAGE (or every image in a FOLDER) with a saved MODEL.
+
+    Confidences are calibrated on the model's validation images when it has a
+    temperature (see its evidence card); --raw shows the raw scores."""
     from .run import predict_files
     from .report._text import format_skipped
 
-    rows, skipped = predict_files(model_path, inputs, top_k=top_k, threshold=threshold, tta=_tta(tta))
+    rows, skipped = predict_files(model_path, inputs, top_k=top_k, threshold=threshold, tta=_tta(tta), raw=raw)
     if not rows:
         if skipped:
             click.echo(format_skipped(skipped, listed_in=None), err=True)

@@ -113,8 +113,17 @@ def test_flags_and_threshold_choice(preds):
 
 def test_threshold_comes_from_validation_not_test(preds):
     y, p, classes = preds
+    from trueclass.evaluation._calibration import apply_temperature, fit_temperature
+
     ev = evaluate_predictions(y, p, classes, val_true=y[:100], val_probs=p[:100])
-    assert ev.flagged["threshold"] == choose_threshold(y[:100], p[:100])
+    # chosen on the validation probabilities as the model answers them: calibrated by the
+    # temperature fitted on those same validation images
+    t = fit_temperature(y[:100], p[:100])
+    assert ev.calibration["temperature"]["value"] == t
+    assert ev.flagged["threshold"] == choose_threshold(y[:100], apply_temperature(p[:100], t))
+    shuffled = evaluate_predictions(np.random.default_rng(1).permutation(y), p, classes, val_true=y[:100],
+                                    val_probs=p[:100])
+    assert shuffled.flagged["threshold"] == ev.flagged["threshold"]  # the test labels play no part
     assert "validation" in ev.threshold_source
     assert evaluate_predictions(y, p, classes).flagged["threshold"] == 0.5
 

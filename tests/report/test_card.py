@@ -70,13 +70,14 @@ def test_headline_numbers_are_those_of_metrics_json(run):
     expected = {
         "accuracy": m["accuracy"], "accuracy_ci_low": m["accuracy_ci"][0], "accuracy_ci_high": m["accuracy_ci"][1],
         "n_wrong": m["n_wrong"], "chance": m["baselines"]["chance"], "majority": m["baselines"]["majority"],
-        "ece": cal["ece"], "temperature": cal["temperature"]["value"], "ece_after": cal["temperature"]["ece_after"],
+        "ece": cal["ece"], "temperature": cal["temperature"]["value"], "ece_raw": cal["temperature"]["ece_before"],
         "threshold": m["flagged"]["threshold"], "gap": m["diagnosis"]["gap"],
     }
     assert set(expected) <= set(card.metrics)
     for key, value in expected.items():
         assert float(card.metrics[key]) == value, key
-    assert cal["temperature"]["fitted_on"].startswith("validation split (144 images")
+    assert cal["temperature"]["fitted_on"] == "144 validation images (never trained on)"
+    assert cal["ece"] == cal["temperature"]["ece_after"]
 
 
 def test_confusion_cells_carry_their_counts_and_names(run):
@@ -180,7 +181,7 @@ def test_plots_are_public_and_take_an_axes(run):
     assert tc.plot_reliability(run.evaluation, ax=axes[0]) is axes[0]
     assert tc.plot_coverage(run.evaluation, ax=axes[1]) is axes[1]
     assert tc.plot_class_counts(run.metrics["dataset"]["counts_by_split"], ax=axes[2]) is axes[2]
-    assert axes[0].get_title().startswith("Reliability (ECE")
+    assert axes[0].get_title() == f"Reliability, calibrated (ECE {run.metrics['calibration']['ece']:.3f})"
     plt.close(fig)
 
 

@@ -157,26 +157,45 @@ def evaluate_predictions(
     train_labels: np.ndarray | None = None,
     target_accuracy: float = m.DEFAULT_TARGET_ACCURACY,
     val_name: str = "validation",
+    calibration: dict[str, Any] | None = None,
 ) -> Evaluation:
-    """Compute an :class:`Evaluation` from test labels and predicted probabilities.
+    """Compute an :class:`Evaluation` from test labels and a model's raw probabilities.
 
-    The review threshold is ``threshold`` if given, else chosen on the validation
-    predictions (``val_true``, ``val_probs``) if given, else 0.5. Test labels are never
-    used to choose it.
+    ``calibration`` is the model's calibration record (``ImageClassifier.calibration_``):
+    its temperature turns the raw test and validation probabilities into the ones the
+    model answers, which every number here is computed from. Without a record, one is
+    fitted on the validation predictions (``val_true``, ``val_probs``) when given. The
+    review threshold is ``threshold`` if given, else chosen on the calibrated validation
+    predictions if given, else 0.5. Test labels never choose a threshold or a temperature.
     """
+    from ._calibration import calibrated, calibration_report, fit_calibration, uncalibrated
+
     y = np.asarray(y_true, dtype=np.int64)
-    P = np.asarray(probs, dtype=np.float64)
+    raw = np.asarray(probs, dtype=np.float64)
     classes = tuple(str(c) for c in classes)
-    if P.ndim != 2 or P.shape != (len(y), len(classes)):
+    if raw.ndim != 2 or raw.shape != (len(y), len(classes)):
         raise TrueclassError(
             f"probs must have shape ({len(y)}, {len(classes)}) for {len(y)} images and {len(classes)} classes; "
-            f"got {P.shape}."
+            f"got {raw.shape}."
         )
     if len(y) == 0:
         raise TrueclassError("There are no test images to evaluate on.")
     ids_arr = np.asarray(ids if ids is not None else np.arange(len(y))).astype(str)
     from sklearn.metrics import balanced_accuracy_score, f1_score
 
+    vt = None if val_true is None else np.asarray(val_true, dtype=np.int64)
+    vp = None if val_probs is None else np.asarray(val_probs, dtype=np.float64)
+    has_val = vt is not None and vp is not None and len(vt) > 0
+    if calibration is None and has_val:
+        name = val_name if "images" in val_name else \
+            f"{'validation split' if val_name == 'validation' else val_name} ({len(vt):,} images)"
+        calibration = fit_calibration(vt, vp, name)
+    elif calibration is None:
+        calibration = uncalibrated("no validation predictions were given to fit a temperature on (the test images "
+                                   "are never used for it)")
+    P = calibrated(raw, calibration)  # what the model answers: every number below is of these
+    if has_val:
+        vp = calibrated(vp, calibration)
     pred = P.argmax(axis=1)
     n = len(y)
     k = int(np.sum(pred == y))
@@ -187,8 +206,8 @@ def evaluate_predictions(
     target = None
     if threshold is not None:
         thr, source = float(threshold), "given"
-    elif val_true is not None and val_probs is not None and len(val_true):
-        thr = m.choose_threshold(np.asarray(val_true), np.asarray(val_probs), target_accuracy)
+    elif has_val:
+        thr = m.choose_threshold(vt, vp, target_accuracy)
         source = f"{val_name} (lowest confidence reaching {target_accuracy:.0%} accuracy)"
         target = float(target_accuracy)
     else:
@@ -199,10 +218,6 @@ def evaluate_predictions(
         # A class absent from the test set makes balanced accuracy warn; we restrict it.
         warnings.simplefilter("ignore")
         bal = float(balanced_accuracy_score(y, pred)) if len(present) else 0.0
-    from ._calibration import calibration_report
-
-    vt = None if val_true is None else np.asarray(val_true, dtype=np.int64)
-    vp = None if val_probs is None else np.asarray(val_probs, dtype=np.float64)
     return Evaluation(
         classes=classes,
         y_true=y,
@@ -225,7 +240,7 @@ def evaluate_predictions(
         baselines=m.baselines(y, len(classes), train_labels),
         flagged={**m.flag_summary(y, P, thr), "target_accuracy": target},
         threshold_source=source,
-        calibration=calibration_report(y, P, vt, vp, "validation split" if val_name == "validation" else val_name),
+        calibration=calibration_report(y, raw, calibration),
     )
 
 
@@ -245,8 +260,10 @@ def evaluate(
     threshold; the majority baseline is the majority class of the training images
     (``train_labels``, indices into the model's classes, else the counts the model kept).
     ``dataset`` may also be a pair ``(X_test, y_test)`` of arrays in the model's units.
-    ``held_out`` = (labels, probabilities, name) stands in for ``val`` when the model has
-    no validation part: out-of-fold predictions on its training images, say.
+    ``held_out`` = (labels, raw probabilities, name) stands in for ``val`` when the model
+    has no validation part: out-of-fold predictions on its training images, say.
+    Probabilities are the model's calibrated ones (``calibration_``): the numbers are of
+    what the model answers.
     """
     from ..data._dataset import Dataset
 
@@ -272,12 +289,14 @@ def evaluate(
         # one rule everywhere: the majority baseline is the majority class of the training images
         train_labels = np.repeat(np.arange(len(model.class_counts_)), model.class_counts_)
     y = model.label_indices(dataset)
-    probs = model.predict_proba(dataset)
+    # raw scores in, with the model's own calibration record: the Evaluation scores what the
+    # model answers and reports the raw scores' calibration beside it
+    probs = model.predict_proba(dataset, raw=True)
     val_true = val_probs = None
     val_name = "validation"
     if val is not None and len(val):
         val_true = model.label_indices(val, "validation")
-        val_probs = model.predict_proba(val)
+        val_probs = model.predict_proba(val, raw=True)
     elif held_out is not None:
         val_true, val_probs, val_name = held_out
     return evaluate_predictions(
@@ -291,4 +310,5 @@ def evaluate(
         val_name=val_name,
         train_labels=train_labels,
         target_accuracy=target_accuracy,
+        calibration=getattr(model, "calibration_", None),
     )

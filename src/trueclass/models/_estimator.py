@@ -46,7 +46,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     Learned attributes: ``classes_``, ``class_counts_`` (training images per class),
     ``image_shape_`` (H, W, C), ``value_max_``,
     ``n_features_in_``, ``estimator_`` (the fitted backend), ``train_seconds_``,
-    ``training_`` (what it was trained on).
+    ``training_`` (what it was trained on), ``calibration_`` (the temperature fitted on
+    validation images that ``predict_proba`` applies, or why there is none).
     """
 
     def __init__(self, model: str = DEFAULT_MODEL, **params: Any):
@@ -218,11 +219,75 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             from ..evaluation._multilabel import choose_label_thresholds
 
             self.thresholds_ = choose_label_thresholds(self.label_indices(val, "validation"), self.predict_proba(val))
+        self._calibrate_after_fit(val, backend)
         return self
+
+    def _calibrate_after_fit(self, val: Any, backend: Any) -> None:
+        """The temperature from the validation images: ``val``, else the ones a network
+        set aside from its training images (``val_fraction``); else none."""
+        from ..evaluation._calibration import fit_calibration, uncalibrated
+
+        carved = getattr(backend, "carved_val_", None)
+        if carved is not None:
+            backend.carved_val_ = None  # the copy of those images is not kept
+        if self.multilabel_:
+            self.calibration_ = uncalibrated("a multi-label model answers each label with its own threshold, chosen "
+                                             "on validation images; no temperature is fitted")
+        elif val is not None and len(val):
+            self.calibrate(val)
+        elif carved is not None:
+            feats, y_val = carved
+            self.calibration_ = fit_calibration(y_val, self._answer(feats),
+                                                f"{len(y_val):,} validation images set aside from the training images "
+                                                "(never trained on)")
+        else:
+            self.calibration_ = uncalibrated(
+                "it was fitted without validation images, so it answers its raw scores: calibrate(X_val, y_val) "
+                "fits a temperature on images it never trained on (never the test images)")
+
+    def calibrate(self, X: Any, y: Any = None) -> "ImageClassifier":
+        """Fit the temperature that makes the model's confidence honest, on held-out
+        images ``X`` (a Dataset, or images with labels ``y``): validation images the
+        model never trained on, never the test images. ``predict_proba`` and
+        ``predict`` then answer softmax(log p / T); ``predict_proba(X, raw=True)`` still
+        gives the raw scores. ``fit(..., val=val)`` calls it. With too few held-out
+        images or mistakes no temperature is fitted, and ``calibration_`` says why.
+        Returns self."""
+        from ..evaluation._calibration import fit_calibration
+
+        self._check_fitted()
+        if getattr(self, "multilabel_", False):
+            raise TrueclassError("A multi-label model has a threshold per label instead of a temperature; "
+                                 "it is not calibrated.")
+        if isinstance(X, Dataset):
+            if y is not None:
+                raise TrueclassError("calibrate(dataset) takes its labels from the dataset; do not pass y as well.")
+            y_idx, n = self.label_indices(X, "validation"), len(X)
+        else:
+            if y is None:
+                raise TrueclassError("calibrate(X, y) needs the labels y of the held-out images X (or pass a Dataset).")
+            y_idx = self._indices_of(y)
+            n = len(y_idx)
+        self.calibration_ = fit_calibration(y_idx, self.predict_proba(X, raw=True),
+                                            f"{n:,} validation images (never trained on)")
+        return self
+
+    def _indices_of(self, y: Any) -> np.ndarray:
+        """Labels as indices into ``classes_``; a sentence for a class the model never saw."""
+        y = np.asarray(y)
+        index = {str(c): i for i, c in enumerate(self.classes_)}
+        unknown = sorted({str(v) for v in y} - set(index))
+        if unknown:
+            raise TrueclassError(f"The labels include classes the model was never trained on "
+                                 f"({', '.join(map(repr, unknown[:5]))}); it knows "
+                                 f"{', '.join(repr(str(c)) for c in self.classes_)}.")
+        return np.array([index[str(v)] for v in y], dtype=np.int64)
 
     @classmethod
     def _from_saved(cls, meta: dict[str, Any], backend: Any) -> "ImageClassifier":
         """The estimator of a model folder: its parameters, fitted attributes and backend."""
+        from ..evaluation._calibration import uncalibrated
+
         model = cls(meta["model"], **meta.get("params", {}))
         dtype = {"int": np.int64, "float": np.float64, "bool": bool, "str": str}[meta.get("classes_type", "str")]
         model.classes_ = np.asarray(meta["classes"], dtype=dtype)
@@ -236,6 +301,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if meta.get("class_counts") is not None:
             model.class_counts_ = np.asarray(meta["class_counts"], dtype=np.int64)
         model.thresholds_ = np.asarray(meta.get("label_thresholds") or [0.5] * len(model.classes_), dtype=np.float64)
+        model.calibration_ = meta.get("calibration") or uncalibrated(
+            "it was saved without a temperature (by an earlier version of trueclass), so it answers its raw scores")
         model.metadata_ = meta
         return model
 
@@ -289,9 +356,17 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         return list(self.estimator_.history_)
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Probabilities (N, n_classes), columns in the order of ``classes_``."""
-        feats = self._features(X)
+    def predict_proba(self, X: Any, *, raw: bool = False) -> np.ndarray:
+        """Probabilities (N, n_classes), columns in the order of ``classes_``: calibrated
+        by the temperature fitted on validation images (``calibration_``), or with
+        ``raw=True`` the model's own scores. Calibration never changes which class wins."""
+        from ..evaluation._calibration import calibrated
+
+        probs = self._answer(self._features(X))
+        return probs if raw or self.multilabel_ else calibrated(probs, getattr(self, "calibration_", None))
+
+    def _answer(self, feats: Any) -> np.ndarray:
+        """The backend's raw probabilities, in the columns of ``classes_``."""
         raw = np.asarray(self.estimator_.predict_proba(feats, tta=self._params.get("tta")), dtype=np.float64)
         probs = np.zeros((raw.shape[0], len(self.classes_)))
         probs[:, np.asarray(self.estimator_.classes_, dtype=np.int64)] = raw

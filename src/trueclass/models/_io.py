@@ -81,6 +81,7 @@ def save_model(model: Any, path: str | Path, **extra: Any) -> Path:
         "value_max": model.value_max_,
         "multilabel": bool(getattr(model, "multilabel_", False)),
         "label_thresholds": [float(t) for t in getattr(model, "thresholds_", [])],
+        "calibration": getattr(model, "calibration_", None),
         "class_counts": None if getattr(model, "class_counts_", None) is None else [int(c) for c in model.class_counts_],
         "preprocessing": {
             "resize": f"to {w}x{h} (bilinear)",

@@ -177,6 +177,7 @@ class TorchBackend:
         y = np.asarray(y)
         if val is None and p["val_fraction"] and p["val_fraction"] * len(y) >= MIN_VAL_IMAGES:
             val, (x_all, y) = self._carve_validation(X, y)
+            self.carved_val_ = val  # the estimator fits its temperature on them, then drops them
         channels, h, w = x_all.shape[1:]
         self.image_size_ = (int(h), int(w))
         self.in_channels_ = int(channels)

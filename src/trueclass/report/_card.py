@@ -289,14 +289,14 @@ def _plots(m: dict[str, Any]) -> dict[str, str]:
         temp = m["calibration"].get("temperature") or {}
 
         def rel(f: Any) -> None:
-            if temp.get("bins_after"):
+            if temp.get("bins_before"):
                 a, b = f.subplots(1, 2)
-                plot_reliability(m, a)
-                plot_reliability(m, b, after_temperature=True)
+                plot_reliability(m, a, raw=True)
+                plot_reliability(m, b)
             else:
                 plot_reliability(m, f.add_subplot())
 
-        draw("reliability", 8.4 if temp.get("bins_after") else 4.4, 4.0, rel)
+        draw("reliability", 8.4 if temp.get("bins_before") else 4.4, 4.0, rel)
         target = (m.get("flagged") or {}).get("target_accuracy")
         draw("coverage", 4.6, 3.6, lambda f: plot_coverage(m, f.add_subplot(), target=target))
     hist = (m.get("training") or {}).get("history") or []

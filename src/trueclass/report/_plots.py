@@ -123,18 +123,17 @@ def _get(obj: Any, key: str) -> Any:
     return getattr(obj, key) if hasattr(obj, key) else obj[key]
 
 
-def plot_reliability(ev: Any, ax: Any = None, *, after_temperature: bool = False):
+def plot_reliability(ev: Any, ax: Any = None, *, raw: bool = False):
     """Reliability diagram: accuracy against mean confidence per confidence bin, with the
     diagonal of perfect calibration and the bars' image counts. Returns the Axes.
 
-    ``after_temperature=True`` draws the bins after temperature scaling (fitted on the
-    validation split) when there was one."""
+    The bins are of the probabilities the model answers (calibrated by its temperature
+    when it has one); ``raw=True`` draws its raw scores' bins instead, where they differ."""
     cal = _get(ev, "calibration")
     ax = _new_ax(ax, (4.2, 4.0))
-    bins = cal["bins"]
     temp = cal.get("temperature") or {}
-    if after_temperature and temp.get("bins_after"):
-        bins = temp["bins_after"]
+    show_raw = raw and bool(temp.get("bins_before"))
+    bins = temp["bins_before"] if show_raw else cal["bins"]
     width = bins[0]["hi"] - bins[0]["lo"]
     centres = [b["lo"] + width / 2 for b in bins if b["n"]]
     accs = [b["accuracy"] for b in bins if b["n"]]
@@ -148,9 +147,12 @@ def plot_reliability(ev: Any, ax: Any = None, *, after_temperature: bool = False
     ax.set_ylim(0, 1.08)
     ax.set_xlabel("confidence")
     ax.set_ylabel("accuracy")
-    ece = temp.get("ece_after") if after_temperature and temp.get("bins_after") else cal["ece"]
-    ax.set_title(f"Reliability ({'after temperature scaling, ' if after_temperature and temp.get('bins_after') else ''}"
-                 f"ECE {ece:.3f})")
+    if show_raw:
+        ax.set_title(f"Reliability of the raw scores (ECE {temp['ece_before']:.3f})")
+    elif temp.get("value"):
+        ax.set_title(f"Reliability, calibrated (ECE {cal['ece']:.3f})")
+    else:
+        ax.set_title(f"Reliability (ECE {cal['ece']:.3f})")
     ax.legend(loc="upper left", fontsize=7, frameon=False)
     return ax
 

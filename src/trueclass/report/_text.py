@@ -49,6 +49,12 @@ def format_report_card(metrics: dict[str, Any], run_dir: str | None = None) -> s
             f"Baselines      chance {format_percent(base['chance'])}, always '{base['majority_class']}' "
             f"{format_percent(base['majority'])}"
         )
+    cal = metrics.get("calibration") or {}
+    if cal.get("ece") is not None:
+        t = cal.get("temperature") or {}
+        lines.append(f"Confidence     calibrated (temperature {t['value']:.2f}): test ECE {t['ece_before']:.3f} raw, "
+                     f"{cal['ece']:.3f} as answered" if t.get("value") else
+                     f"Confidence     uncalibrated (no temperature fitted); test ECE {cal['ece']:.3f}")
     flagged = metrics.get("flagged")
     if flagged and flagged.get("n"):
         acc = flagged.get("accuracy_accepted")
@@ -149,9 +155,9 @@ def model_card(m: dict[str, Any]) -> dict[str, Any]:
         cal = m.get("calibration") or {}
         if cal.get("ece") is not None and cal["ece"] > 0.05:
             t = cal.get("temperature") or {}
-            after = f" (temperature scaling brings it to {t['ece_after']:.3f})" if t.get("ece_after") is not None else ""
-            lim.append(f"Its confidence is off by {cal['ece']:.3f} on average (expected calibration error){after}: "
-                       "do not read a confidence as a probability without that correction.")
+            how = "even after calibration" if t.get("value") else "and it is uncalibrated"
+            lim.append(f"Its confidence is off by {cal['ece']:.3f} on average (expected calibration error on the test "
+                       f"images, {how}): do not read a confidence as a probability.")
     diag = m.get("diagnosis") or {}
     if diag.get("verdict") in ("over-fitting", "under-fitting"):
         lim.append(f"Training shows {diag['verdict']}: " + "; ".join(diag.get("reasons", [])) + ".")

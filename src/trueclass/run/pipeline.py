@@ -191,8 +191,12 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
     if on_progress is not None:
         on_progress("evaluating", 0, 0)
     train_labels = None if ds.multilabel else clf.label_indices(parts.train, "training")
-    ev = evaluate(clf, scored.test, val=parts.val, train_labels=train_labels,
-                  held_out=held_out_step(clf, parts, config, on_progress))
+    held_out = held_out_step(clf, parts, config, on_progress)
+    if held_out is not None:  # a model with no validation part takes its temperature from them
+        from ..evaluation._calibration import fit_calibration
+
+        clf.calibration_ = fit_calibration(*held_out)
+    ev = evaluate(clf, scored.test, val=parts.val, train_labels=train_labels, held_out=held_out)
     training = clf.estimator_.training_record()
     quick = None if ds.multilabel else _quick_baseline(parts, scored, clf, config)
     sections: dict[str, Any] = {
@@ -409,13 +413,13 @@ def held_out_step(clf: Any, parts: Split, config: RunConfig,
                   on_progress: Progress | None) -> tuple[np.ndarray, np.ndarray, str] | None:
     """Out-of-fold predictions on the training images, for a model with no validation
     part (the pixel models): what the review threshold is chosen on instead of a guess
-    of 0.5. Never the test images."""
+    of 0.5, and the temperature fitted. Never the test images."""
     if (parts.val is not None and len(parts.val)) or parts.train.multilabel or get_spec(config.model).is_network:
         return None
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     if on_progress is not None:
-        on_progress("choosing the review threshold by cross-validation", 0, 0)
+        on_progress("choosing the review threshold and temperature by cross-validation", 0, 0)
     rng = np.random.default_rng(config.seed)
     n = min(len(parts.train), HELD_OUT_SAMPLE)
     sub = parts.train.subset(np.sort(rng.choice(len(parts.train), n, replace=False)))

@@ -62,6 +62,7 @@ def predict_files(
     top_k: int = 3,
     threshold: float | None = None,
     tta: bool | str = False,
+    raw: bool = False,
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Predict each image file; returns (rows, skipped files with reasons).
 
@@ -69,6 +70,8 @@ def predict_files(
     ``file``, ``label``, ``confidence``, ``top_k`` ([(label, p), ...]) and ``flagged``
     (confidence below the model's review threshold, or an input unlike the training
     images, whose reason is in ``unlike_training``). ``tta`` is False, True or "flip".
+    Confidences are the model's calibrated probabilities; ``raw=True`` gives its raw
+    scores instead (the review flag still uses the calibrated confidence).
     """
     from ..models import load_model
 
@@ -85,15 +88,17 @@ def predict_files(
     if not good:
         return [], skipped
     return predict_arrays(clf, arrays, good, top_k=top_k, threshold=threshold,
-                          sizes=_size_unlike_training(good, clf.metadata_)), skipped
+                          sizes=_size_unlike_training(good, clf.metadata_), raw=raw), skipped
 
 
 def predict_arrays(clf: Any, arrays: np.ndarray, names: Sequence[str], *, top_k: int = 3,
-                   threshold: float | None = None, sizes: Sequence[str | None] | None = None) -> list[dict[str, Any]]:
+                   threshold: float | None = None, sizes: Sequence[str | None] | None = None,
+                   raw: bool = False) -> list[dict[str, Any]]:
     """Rows of :func:`predict_files` for decoded 0-255 images already of the model's
     size and colour mode (``names`` label the rows; ``sizes``: a reason per image when
     its original size was unlike the training images')."""
     from ..checks._fingerprints import unlike_training
+    from ..evaluation._calibration import calibrated
 
     thr = threshold if threshold is not None else (clf.metadata_.get("threshold") or 0.5)
     sizes = sizes if sizes is not None else [None] * len(arrays)
@@ -101,25 +106,28 @@ def predict_arrays(clf: Any, arrays: np.ndarray, names: Sequence[str], *, top_k:
     unusual = [size or odd for odd, size in zip(unlike_training(arrays, clf.metadata_.get("input_stats")), sizes)]
     # files are 0-255; the model may use other units (digits: 0-16)
     images = arrays.astype(np.float64) * (clf.value_max_ / 255.0)
-    probs = clf.predict_proba(images)
+    raw_probs = clf.predict_proba(images, raw=True)
+    multilabel = bool(getattr(clf, "multilabel_", False))
+    probs = raw_probs if multilabel else calibrated(raw_probs, getattr(clf, "calibration_", None))
+    shown = raw_probs if raw else probs
     k = min(top_k, probs.shape[1])
     order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     rows = []
-    multilabel = bool(getattr(clf, "multilabel_", False))
-    for f, p, top, odd in zip(names, probs, order, unusual):
+    for f, p, s, top, odd in zip(names, probs, shown, order, unusual):
         if multilabel:  # every label at or above its own threshold; sureness = the least sure label
             on = p >= clf.thresholds_
             label = "|".join(str(c) for c, v in zip(clf.classes_, on) if v)
-            conf = float(np.min(np.where(on, p, 1 - p)))
+            conf = shown_conf = float(np.min(np.where(on, p, 1 - p)))
         else:
             label = str(clf.classes_[top[0]])
-            conf = float(p[top[0]])
+            conf, shown_conf = float(p[top[0]]), float(s[top[0]])
         rows.append({
             "file": f,
             "label": label,
-            "confidence": conf,
-            "top_k": [(str(clf.classes_[j]), float(p[j])) for j in top],
-            "flagged": conf < thr or odd is not None,  # an input unlike the training images goes to review
+            "confidence": shown_conf,
+            "top_k": [(str(clf.classes_[j]), float(s[j])) for j in top],
+            # the threshold was chosen on calibrated confidences; an input unlike the training images goes to review
+            "flagged": conf < thr or odd is not None,
             "unlike_training": odd,
         })
     return rows
