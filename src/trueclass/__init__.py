@@ -49,6 +49,7 @@ __all__ = [
     "train",
     "resume",
     "compare",
+    "export",
 ]
 
 # name -> module that defines it; imported on first access (PEP 562).
@@ -81,6 +82,7 @@ _LAZY = {
     "train": "trueclass.run",
     "resume": "trueclass.run",
     "compare": "trueclass.run.compare",
+    "export": "trueclass.run.export",
 }
 
 

@@ -100,6 +100,7 @@ def cli() -> None:
     trueclass train photos/ --model knn  a folder with one subfolder per class
     trueclass evaluate runs/digits-svm other.csv
     trueclass predict runs/digits-svm my_digit.png
+    trueclass export runs/digits-svm     an ONNX file, checked on the held-out images
     """
 
 
@@ -414,6 +415,20 @@ def compare_cmd(runs: tuple[str, ...], out: str | None, seed: int) -> None:
     c.write(folder)
     click.echo(c.summary())
     click.echo(f"\nComparison card  {folder / 'comparison.html'}")
+
+
+@cli.command("export")
+@click.argument("run_dir", metavar="RUN")
+@click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True,
+              help="File format of the exported model.")
+def export_cmd(run_dir: str, fmt: str) -> None:
+    """Export the model of a training RUN to RUN/export/model.onnx (uint8 images in,
+    calibrated probabilities out) and check it on the run's held-out test images."""
+    from .run.export import export
+
+    with _Progress() as progress:
+        result = export(run_dir, fmt, on_progress=progress)
+    click.echo(result.summary())
 
 
 @cli.command()

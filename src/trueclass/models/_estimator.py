@@ -162,6 +162,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 f"This model was trained on {kind[c]} images; these are {kind.get(images.shape[3], images.shape[3])}. "
                 f"Load them with color_mode={'L' if c == 1 else 'RGB'!r}."
             )
+        return self._prepare(images)
+
+    def _prepare(self, images: np.ndarray) -> Any:
+        """Checked images (N, H, W, C) in the model's units -> what the backend takes."""
         return get_spec(self.model).prepare(images, self.value_max_)
 
     # -- the estimator API ----------------------------------------------------------------

@@ -127,10 +127,17 @@ def read_model_json(path: str | Path) -> dict[str, Any]:
 
 def load_fingerprints(path: str | Path):
     """The fingerprints of the images a saved model was trained or validated on, or
-    None when its folder has none (a model saved outside a run)."""
+    None when its folder has none (a model saved outside a run). An exported file takes
+    those of the model folder it was exported from, where it still lies in its run
+    (``RUN/export/model.onnx`` beside ``RUN/model``) with the same weights."""
     from ..checks._fingerprints import Fingerprints
 
-    d = resolve_model_dir(path)
+    if is_onnx(path):
+        d = _folder_of_export(path)
+        if d is None:
+            return None
+    else:
+        d = resolve_model_dir(path)
     info = read_model_json(d).get("fingerprints")
     if not info:
         return None
@@ -142,10 +149,15 @@ def load_fingerprints(path: str | Path):
 
 
 def load_model(path: str | Path):
-    """Load a model saved with ``save``; never runs code stored in the file."""
+    """Load a model saved with ``save`` (a model or run folder), or a file exported to
+    ONNX (``trueclass export``); never runs code stored in the file."""
     from ._estimator import ImageClassifier
     from ._registry import get_spec
 
+    if is_onnx(path):
+        from ._onnx import load_onnx
+
+        return load_onnx(path)
     d = resolve_model_dir(path)
     meta = read_model_json(d)
     info = meta.get("weights", {})
@@ -163,6 +175,20 @@ def load_model(path: str | Path):
                              "its probe would read the wrong features. Train it again here.")
     backend = get_spec(meta["model"]).backend.load(d, meta)
     return ImageClassifier._from_saved(meta, backend)
+
+
+def is_onnx(path: str | Path) -> bool:
+    return str(path).lower().endswith(".onnx")
+
+
+def _folder_of_export(path: str | Path) -> Path | None:
+    from ._onnx import read_onnx_meta
+
+    d = Path(path).expanduser().resolve().parent.parent / "model"
+    if not (d / "model.json").is_file():
+        return None
+    source_sha = read_onnx_meta(path).get("exported", {}).get("weights_sha256")
+    return d if read_model_json(d).get("weights", {}).get("sha256") == source_sha else None
 
 
 def _backbone_record() -> dict[str, Any]:

@@ -306,3 +306,27 @@ def format_stress(data: dict[str, Any]) -> str:
                  f"95% of them to a human (and {ood['real_test_images_flagged_at_that_threshold']:.0%} of real test "
                  "images)")
     return "\n".join(lines)
+
+
+def format_parity(info: dict[str, Any], parity: dict[str, Any], path: str | None = None) -> str:
+    """The export and its parity check in a few lines (``trueclass export``)."""
+    ref = parity["reference"]
+    lo, hi = ref["agreement_ci"]
+    lines = [
+        f"Exported       {path or info['file']} ({info['bytes'] / 1e6:.1f} MB, {info['exporter']}, "
+        f"{info['seconds']:.1f} s)",
+        f"Checked on     {parity['images_from']}",
+        f"Agreement      top-1 {format_percent(ref['agreement'])} (95% CI {format_percent(lo)} to {format_percent(hi)}) "
+        f"with the trained model in fp32; {ref['n_flips']} answer{'s' if ref['n_flips'] != 1 else ''} flipped",
+        f"Probabilities  largest difference {ref['max_abs_diff']:.2g}, mean {ref['mean_abs_diff']:.2g}",
+        f"Accuracy       exported {format_percent(parity['onnx']['accuracy'])}, trained model "
+        f"{format_percent(ref['accuracy'])}",
+    ]
+    default = parity.get("default")
+    if default:
+        lines.append(f"{'In ' + default['precision']:<15}as `trueclass predict` runs here by default: agreement "
+                     f"{format_percent(default['agreement'])}, largest difference {default['max_abs_diff']:.2g}")
+    for f in ref["flips"][:5]:
+        lines.append(f"  flipped {f.get('file') or f['id']}: true {f['true']}, trained model {f['trueclass']} "
+                     f"({f['p_trueclass']:.2f}), exported {f['onnx']} ({f['p_onnx']:.2f})")
+    return "\n".join(lines)

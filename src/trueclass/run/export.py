@@ -1,0 +1,249 @@
+"""``tc.export`` / ``trueclass export``: a run's model as one ONNX file, checked at once.
+
+The parity check runs the exported file as a deployment would, on the run's own
+held-out test images: each image file decoded by :func:`~trueclass.models._onnx.read_for_onnx`
+(the README's deployment snippet) and run by ONNX Runtime; against it, the trained model
+as ``trueclass predict`` runs it on the same files, in fp32 (and, where this machine
+picks bf16, as it runs by default too). It reports the top-1 agreement with its 95%
+interval, every image whose answer flips, the largest and mean absolute difference in
+probability, and both accuracies. Sources without image files (the digits,
+Fashion-MNIST, arrays) have their test images written as 8-bit PNG files first, which
+is what a deployment of such a model would be given.
+
+Everything goes to ``RUN/export/`` (``model.onnx``, ``parity.json``), written whole or
+not at all; ``metrics.json`` gains ``export`` and the evidence card its section.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .._errors import TrueclassError
+from .._jsonio import write_json
+
+__all__ = ["Export", "export", "parity_check", "EXPORT_DIR", "FORMATS"]
+
+EXPORT_DIR = "export"
+FORMATS = ("onnx",)
+#: Flipped images listed in parity.json and on the card.
+MAX_FLIPS_LISTED = 50
+
+Progress = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class Export:
+    """An exported model: the file, how it was made, and its parity check."""
+
+    path: Path
+    info: dict[str, Any]
+    parity: dict[str, Any]
+
+    def summary(self) -> str:
+        from ..report._text import format_parity
+
+        return format_parity(self.info, self.parity, str(self.path))
+
+    def __repr__(self) -> str:
+        p = self.parity["reference"]
+        return (f"Export(path={str(self.path)!r}, agreement={p['agreement']:.4f} on {self.parity['n_images']} "
+                f"held-out images, max_prob_diff={p['max_abs_diff']:.2g})")
+
+    __str__ = summary
+
+
+def export(run: Any, format: str = "onnx", *, on_progress: Progress | None = None) -> Export:  # noqa: A002
+    """Export the model of ``run`` (a run folder or a :class:`Run`) to ``RUN/export/model.onnx``
+    and check it on the run's held-out test images (``RUN/export/parity.json``)."""
+    from ..models import load_model
+    from ..models._onnx import export_onnx
+    from ..report._card import build_card
+
+    if format not in FORMATS:
+        raise TrueclassError(f"format must be one of {', '.join(map(repr, FORMATS))}; got {format!r}.")
+    run_dir, dataset = _run_of(run)
+    clf = load_model(run_dir)
+    if getattr(clf, "multilabel_", False):
+        raise TrueclassError("A multi-label model cannot be exported yet: its per-label thresholds have no place in "
+                             "the graph. Export a single-label model.")
+    ids, true = _scored_test(run_dir)
+    if on_progress is not None:
+        on_progress("loading the held-out test images", 0, 0)
+    ds = dataset if dataset is not None else _reload(run_dir, on_progress)
+    final = run_dir / EXPORT_DIR
+    work = Path(tempfile.mkdtemp(prefix=".export-", dir=run_dir))
+    try:
+        files, images_from = _test_files(ds, ids, work / "images")
+        if on_progress is not None:
+            on_progress(f"exporting {clf.metadata_['model']} to ONNX", 0, 0)
+        info = export_onnx(clf, work / "model.onnx")
+        if on_progress is not None:
+            on_progress(f"checking the exported file on {len(files):,} held-out test images", 0, 0)
+        parity = parity_check(work / "model.onnx", clf, files, true, ids, show_files=images_from.startswith("the original"))
+        parity["images_from"] = images_from
+        shutil.rmtree(work / "images", ignore_errors=True)
+        write_json(work / "parity.json", {"export": info, **parity})
+        if final.exists():
+            shutil.rmtree(final)
+        work.rename(final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)  # nothing half-made is left behind
+        raise
+    mfile = run_dir / "metrics.json"
+    metrics = json.loads(mfile.read_text(encoding="utf-8"))
+    metrics["export"] = {"onnx": {**info, "path": f"{EXPORT_DIR}/{info['file']}"},
+                         "parity": {k: v for k, v in parity.items() if k != "images"}}
+    write_json(mfile, metrics)
+    build_card(run_dir)
+    return Export(path=final / info["file"], info=info, parity=parity)
+
+
+def _run_of(run: Any) -> tuple[Path, Any]:
+    """The run folder (and the Run's data, when a Run object is given)."""
+    if hasattr(run, "path") and hasattr(run, "evaluation"):
+        return Path(run.path), getattr(run, "dataset", None)
+    p = Path(str(run)).expanduser()
+    if (p / "model.json").is_file() and (p.parent / "predictions.csv").is_file():
+        p = p.parent  # the run's model/ folder
+    if not p.exists():
+        raise TrueclassError(f"No such run folder: {str(run)!r}.")
+    if not (p / "model" / "model.json").is_file() or not (p / "predictions.csv").is_file():
+        raise TrueclassError(f"{str(run)!r} is not a finished training run (it needs model/ and predictions.csv): "
+                             "the parity check runs on the run's own held-out test images. Train one with "
+                             "`trueclass train`.")
+    return p, None
+
+
+def _scored_test(run_dir: Path) -> tuple[list[str], list[str]]:
+    """The ids and true classes of the run's scored test images (predictions.csv)."""
+    with open(run_dir / "predictions.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return [r["id"] for r in rows], [r["true"] for r in rows]
+
+
+def _reload(run_dir: Path, on_progress: Progress | None) -> Any:
+    from .config import RunConfig
+    from .pipeline import load_step
+
+    cfg_file = run_dir / "config.json"
+    try:
+        config = RunConfig.from_dict(json.loads(cfg_file.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        raise TrueclassError(f"{str(cfg_file)!r} cannot be read ({exc}).") from None
+    try:
+        return load_step(config, None, on_progress)
+    except TrueclassError as exc:
+        raise TrueclassError(f"The run's source {config.source!r} cannot be loaded here ({exc}); the parity check "
+                             "needs its held-out test images. In Python, export the Run object the training "
+                             "returned.") from None
+
+
+def _test_files(ds: Any, ids: list[str], folder: Path) -> tuple[list[str], str]:
+    """One file per scored test image: the source's own files where it has them, else
+    the images written as 8-bit PNG files into ``folder``."""
+    from PIL import Image
+
+    from ..data._dataset import to_display
+
+    index = {str(i): n for n, i in enumerate(ds.ids)}
+    missing = [i for i in ids if i not in index]
+    if missing:
+        raise TrueclassError(f"{len(missing):,} of the run's {len(ids):,} test images are no longer in its source "
+                             f"(the first: {missing[0]!r}); the parity check needs them all.")
+    idx = np.array([index[i] for i in ids], dtype=np.int64)
+    files = ds.provenance.get("image_files")
+    if files is not None and len(files) == len(ds) and all(Path(str(files[i])).is_file() for i in idx):
+        return [str(files[i]) for i in idx], f"the original files of the {len(ids):,} held-out test images"
+    folder.mkdir(parents=True, exist_ok=True)
+    shown = to_display(ds.images[idx], ds.value_max)
+    out = []
+    for n, img in enumerate(shown):
+        f = folder / f"{n:06d}.png"
+        Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(f)
+        out.append(str(f))
+    return out, (f"the {len(ids):,} held-out test images written as 8-bit PNG files (the source has no image files; "
+                 "a deployment is given 8-bit images)")
+
+
+def parity_check(onnx_path: str | Path, clf: Any, files: list[str], true: list[str], ids: list[str], *,
+                 show_files: bool = True) -> dict[str, Any]:
+    """The exported file run as a deployment runs it against the trained model as
+    ``trueclass predict`` runs it, on the same image files (see the module's notes)."""
+    from ..data._sources import read_images
+    from ..evaluation._metrics import wilson_interval
+    from ..models._onnx import INPUT, OUTPUTS, read_for_onnx, session_of
+
+    h, w, c = clf.image_shape_
+    mode = "L" if c == 1 else "RGB"
+    session = session_of(onnx_path)
+    deployed = np.stack([read_for_onnx(f, w, h, mode) for f in files])
+    p_onnx = np.concatenate([session.run([OUTPUTS[0]], {INPUT: deployed[i:i + 256]})[0]
+                             for i in range(0, len(deployed), 256)]).astype(np.float64)
+    arrays, good, bad = read_images(files, (h, w), mode)
+    if bad:
+        raise TrueclassError(f"{len(bad)} test image files could not be read for the parity check "
+                             f"({bad[0].path}: {bad[0].reason}).")
+    to_model = clf.value_max_ / 255.0  # files are 0-255, as trueclass predict reads them
+    classes = [str(x) for x in clf.classes_]
+    y = np.array([classes.index(t) for t in true])
+    onnx_pred = p_onnx.argmax(1)
+    out: dict[str, Any] = {
+        "n_images": len(files),
+        "same_input_pixels": bool(np.array_equal(arrays, deployed)),
+        "onnx": {"accuracy": float(np.mean(onnx_pred == y)), "accuracy_ci": list(wilson_interval(int(np.sum(onnx_pred == y)), len(y)))},
+    }
+    for key, precision in _references(clf):
+        p_ref = _with_precision(clf, precision, lambda: clf.predict_proba(arrays.astype(np.float64) * to_model))
+        ref_pred = p_ref.argmax(1)
+        agree = int(np.sum(ref_pred == onnx_pred))
+        diff = np.abs(p_ref - p_onnx)
+        flips = [{"id": ids[i], **({"file": files[i]} if show_files else {}),
+                  "true": true[i], "trueclass": classes[ref_pred[i]], "onnx": classes[onnx_pred[i]],
+                  "p_trueclass": float(p_ref[i, ref_pred[i]]), "p_onnx": float(p_onnx[i, onnx_pred[i]])}
+                 for i in np.flatnonzero(ref_pred != onnx_pred)]
+        out[key] = {
+            "precision": precision,
+            "agreement": agree / len(y),
+            "agreement_ci": list(wilson_interval(agree, len(y))),
+            "n_flips": len(flips),
+            "flips": flips[:MAX_FLIPS_LISTED],
+            "max_abs_diff": float(diff.max()),
+            "mean_abs_diff": float(diff.mean()),
+            "accuracy": float(np.mean(ref_pred == y)),
+            "accuracy_ci": list(wilson_interval(int(np.sum(ref_pred == y)), len(y))),
+        }
+    return out
+
+
+def _references(clf: Any) -> list[tuple[str, str]]:
+    """What the exported file is compared with: the trained model in fp32 ("reference"),
+    and as ``trueclass predict`` runs it by default where that is not fp32 ("default")."""
+    from ..training._device import pick_runtime
+
+    params = getattr(clf.estimator_, "params", None)
+    out = [("reference", "fp32")]
+    if params is not None and "precision" in params and pick_runtime(params["precision"]).bf16:
+        out.append(("default", "bf16"))
+    return out
+
+
+def _with_precision(clf: Any, precision: str, fn: Callable[[], np.ndarray]) -> np.ndarray:
+    """``fn()`` with the network computing in ``precision``; pixel models compute in
+    float64 and the probe's backbone in ONNX Runtime fp32 whatever it is."""
+    params = getattr(clf.estimator_, "params", None)
+    if params is None or "precision" not in params:
+        return fn()
+    old = params["precision"]
+    params["precision"] = precision
+    try:
+        return fn()
+    finally:
+        params["precision"] = old
