@@ -40,7 +40,7 @@ def test_the_temperature_is_fitted_on_the_validation_images_and_saved_with_the_m
     # the same fit, redone from the validation images alone, gives the saved value
     assert rec["temperature"] == pytest.approx(fit_temperature(model.label_indices(val),
                                                                model.predict_proba(val, raw=True)), rel=1e-6)
-    assert rec["fitted_on"] == f"{len(val)} validation images (never trained on)"
+    assert rec["fitted_on"] == f"{len(val)} validation images"
     assert rec["temperature"] < 1  # under-confident raw scores are sharpened
 
 
@@ -147,7 +147,7 @@ def test_a_network_without_val_takes_its_temperature_from_the_images_it_set_asid
     clf = tc.ImageClassifier("cnn", epochs=2, random_state=0).fit(Xtr, ytr)
     rec = clf.calibration_
     assert rec["temperature"] is not None
-    assert rec["fitted_on"] == f"{rec['n_images']} validation images set aside from the training images (never trained on)"
+    assert rec["fitted_on"] == f"{rec['n_images']} validation images set aside from the training images"
     assert getattr(clf.estimator_, "carved_val_", None) is None  # their copy is not kept
 
 

@@ -76,7 +76,7 @@ def test_headline_numbers_are_those_of_metrics_json(run):
     assert set(expected) <= set(card.metrics)
     for key, value in expected.items():
         assert float(card.metrics[key]) == value, key
-    assert cal["temperature"]["fitted_on"] == "144 validation images (never trained on)"
+    assert cal["temperature"]["fitted_on"] == "144 validation images"
     assert cal["ece"] == cal["temperature"]["ece_after"]
 
 

@@ -12,8 +12,11 @@ the right ImageNet class 0.86 and 0.81 of probability against 0.79 and 0.68 unde
 
 Embeddings (the 1,280 pooled features) are computed once per image and kept in a cache
 keyed by the image's content (SHA-1 of its pixels and shape), the backbone and the input
-size, stored as float16: a re-run, the audit and the probe reuse them, and a cached
-answer is bit-identical to a fresh one because every answer goes through float16.
+size, stored as float32: a re-run, the audit and the probe reuse them, and a cached
+answer is bit-identical to a fresh one. (They were float16, half the disk; but a
+difference of 1e-5 in a feature then rounds 2% of the features to the neighbouring
+float16, which moved the probe's probabilities by up to 2e-3 between this embedder and
+the same network exported with its resize to ONNX; in float32 the two agree to 2e-6.)
 """
 
 from __future__ import annotations
@@ -110,23 +113,20 @@ def image_keys(images: np.ndarray) -> np.ndarray:
 
 def onnx_file(size: int) -> Path:
     """The feature extractor exported to ONNX for ``size`` x ``size`` inputs (any batch),
-    made once in the cache from the safetensors weights."""
-    out = cache_dir() / f"{ARCH}-{PTH_SHA256[:12]}-{int(size)}px.onnx"
+    made once in the cache from the safetensors weights (by ``_onnx.torch_to_onnx``, the
+    exporter ``trueclass export`` uses)."""
+    out = cache_dir() / f"{ARCH}-{PTH_SHA256[:12]}-{int(size)}px-dynamo.onnx"
     if out.is_file():
         return out
-    import warnings
-
+    import onnx
     import torch
 
-    net = build_backbone()
+    from ._onnx import torch_to_onnx
+
+    proto, _ = torch_to_onnx(build_backbone(), torch.zeros(2, 3, size, size), "x", ["features"])
     tmp = out.with_name(out.name + f".{os.getpid()}.tmp")
     out.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        # the TorchScript exporter: the torch.export one needs onnxscript, and both give
-        # the same graph for this plain convolutional network
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(net, (torch.zeros(1, 3, size, size),), str(tmp), input_names=["x"], output_names=["features"],
-                          dynamic_axes={"x": {0: "n"}, "features": {0: "n"}}, dynamo=False)
+    onnx.save(proto, str(tmp))
     tmp.replace(out)
     return out
 
@@ -177,10 +177,10 @@ class Embedder:
     @property
     def key(self) -> str:
         how = "onnx-fp32" if self.session is not None else f"torch-{'bf16' if self.rt.bf16 else 'fp32'}"
-        return f"{ARCH}-{PTH_SHA256[:8]}-{self.size}px-{how}"
+        return f"{ARCH}-{PTH_SHA256[:8]}-{self.size}px-{how}-f32"
 
     def batch(self, images: np.ndarray) -> np.ndarray:
-        """Features of one batch of uint8 images (N, H, W, C), float16."""
+        """Features of one batch of uint8 images (N, H, W, C), float32."""
         import torch
         import torch.nn.functional as F
 
@@ -192,16 +192,16 @@ class Embedder:
         x = (x - MEAN) / STD
         if self.session is not None:
             out = self.session.run(None, {"x": x.contiguous().numpy()})[0]
-            return out.astype(np.float16)
+            return out.astype(np.float32)
         x = x.to(self.rt.device)
         if self.rt.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), torch.autocast(self.rt.device, dtype=torch.bfloat16, enabled=self.rt.bf16):
             out = self.net(x).float()
-        return out.cpu().numpy().astype(np.float16)
+        return out.cpu().numpy().astype(np.float32)
 
     def __call__(self, images: np.ndarray, on_progress: Callable[..., None] | None = None) -> np.ndarray:
-        out = np.empty((len(images), EMBED_DIM), dtype=np.float16)
+        out = np.empty((len(images), EMBED_DIM), dtype=np.float32)
         for i in range(0, len(images), self.batch_size):
             out[i:i + self.batch_size] = self.batch(images[i:i + self.batch_size])
             if on_progress is not None:
@@ -235,7 +235,7 @@ class EmbeddingCache:
         """(found mask, vectors with zeros where not found)."""
         table = self._load()
         found = np.array([k.tobytes() in table for k in keys], dtype=bool)
-        vecs = np.zeros((len(keys), EMBED_DIM), dtype=np.float16)
+        vecs = np.zeros((len(keys), EMBED_DIM), dtype=np.float32)
         for i in np.flatnonzero(found):
             vecs[i] = table[keys[i].tobytes()]
         return found, vecs
@@ -247,7 +247,7 @@ class EmbeddingCache:
         digest = hashlib.sha1(keys.tobytes()).hexdigest()[:16]
         final = self.folder / f"chunk-{digest}.npz"
         tmp = self.folder / f"tmp-{digest}-{os.getpid()}.npz"
-        np.savez(tmp, keys=keys, vectors=vectors.astype(np.float16))
+        np.savez(tmp, keys=keys, vectors=vectors.astype(np.float32))
         tmp.replace(final)
         table = self._load()
         for k, v in zip(keys, vectors):

@@ -242,8 +242,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         elif carved is not None:
             feats, y_val = carved
             self.calibration_ = fit_calibration(y_val, self._answer(feats),
-                                                f"{len(y_val):,} validation images set aside from the training images "
-                                                "(never trained on)")
+                                                f"{len(y_val):,} validation images set aside from the training images")
         else:
             self.calibration_ = uncalibrated(
                 "it was fitted without validation images, so it answers its raw scores: calibrate(X_val, y_val) "
@@ -273,7 +272,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             y_idx = self._indices_of(y)
             n = len(y_idx)
         self.calibration_ = fit_calibration(y_idx, self.predict_proba(X, raw=True),
-                                            f"{n:,} validation images (never trained on)")
+                                            f"{n:,} validation images")
         return self
 
     def _indices_of(self, y: Any) -> np.ndarray:

@@ -39,7 +39,8 @@ import numpy as np
 from .._errors import TrueclassError
 from ._estimator import ImageClassifier
 
-__all__ = ["export_onnx", "load_onnx", "read_for_onnx", "ExportedClassifier", "OPSET", "INPUT", "OUTPUTS"]
+__all__ = ["export_onnx", "load_onnx", "read_for_onnx", "torch_to_onnx", "ExportedClassifier", "OPSET", "INPUT",
+           "OUTPUTS"]
 
 OPSET = 18
 INPUT = "image"
@@ -100,23 +101,31 @@ def export_onnx(clf: Any, path: str | Path) -> dict[str, Any]:
             "outputs": list(OUTPUTS)}
 
 
-def _torch_graph(clf: Any, temperature: float | None) -> tuple[Any, str]:
+def torch_to_onnx(module: Any, example: Any, input_name: str, output_names: list[str]) -> tuple[Any, str]:
+    """``module`` as a checked ONNX ModelProto with a free batch size, by the
+    torch.export-based exporter; returns it and the exporter's name and versions. The
+    one way trueclass exports a torch module (the models here, the backbone's features
+    for the embedding cache)."""
     import onnx
+    import onnxscript
     import torch
 
-    module = _deployed_module(clf, temperature)
-    h, w, c = clf.image_shape_
-    example = (torch.zeros((2, h, w, c), dtype=torch.uint8),)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notes on its own internals
-        program = torch.onnx.export(module, example, input_names=[INPUT], output_names=list(OUTPUTS),
-                                    dynamic_shapes={"image": {0: torch.export.Dim("n")}}, opset_version=OPSET,
+        program = torch.onnx.export(module, (example,), input_names=[input_name], output_names=output_names,
+                                    dynamic_shapes={input_name: {0: torch.export.Dim("n")}}, opset_version=OPSET,
                                     dynamo=True, verbose=False, report=False)
     proto = program.model_proto
     onnx.checker.check_model(proto)
-    import onnxscript
-
     return proto, f"torch.onnx (dynamo) {torch.__version__.split('+')[0]}, onnxscript {onnxscript.__version__}"
+
+
+def _torch_graph(clf: Any, temperature: float | None) -> tuple[Any, str]:
+    import torch
+
+    h, w, c = clf.image_shape_
+    return torch_to_onnx(_deployed_module(clf, temperature), torch.zeros((2, h, w, c), dtype=torch.uint8), INPUT,
+                         list(OUTPUTS))
 
 
 def _deployed_module(clf: Any, temperature: float | None):
@@ -154,8 +163,7 @@ def _deployed_module(clf: Any, temperature: float | None):
                 return torch.softmax(logits / t, dim=1), torch.softmax(logits, dim=1)
 
         return Deployed().eval()
-    # the lite0 probe: backbone, float16 features (as the embedding cache keeps them),
-    # standardising and logistic regression
+    # the lite0 probe: backbone, standardising and logistic regression
     from ._backbone import MEAN, STD, build_backbone
 
     pipe = backend.estimator
@@ -181,7 +189,7 @@ def _deployed_module(clf: Any, temperature: float | None):
                 x = x.expand(-1, 3, -1, -1)
             if tuple(x.shape[2:]) != (size, size):
                 x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-            f = self.backbone((x - MEAN) / STD).to(torch.float16).to(torch.float32)
+            f = self.backbone((x - MEAN) / STD)
             z = ((f - self.mu) / self.sd) @ self.coef.T + self.intercept
             if binary:  # scikit-learn's binary probabilities: [1 - sigmoid(z), sigmoid(z)] = softmax([0, z])
                 z = torch.cat([torch.zeros_like(z), z], dim=1)
