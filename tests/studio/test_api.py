@@ -240,8 +240,12 @@ def test_train_from_the_page_evaluates_on_unseen_sessions_and_previews(client):
     z = client.get("/api/export")
     import zipfile
 
-    names = zipfile.ZipFile(io.BytesIO(z.content)).namelist()
+    zf = zipfile.ZipFile(io.BytesIO(z.content))
+    names = zf.namelist()
     assert "model/model.json" in names and not any(n.endswith((".pkl", ".pickle")) for n in names)
+    assert "export/model.onnx" in names  # the deployable file, checked on the run's held-out sessions
+    parity = json.loads(zf.read("export/parity.json"))
+    assert parity["reference"]["agreement"] == 1.0 and parity["images_from"].startswith("the original files")
 
 
 def test_the_cli_trains_a_studio_project(tmp_path):

@@ -334,11 +334,19 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
         last = predictor.latest()
         if last is None:
             return error("Train a model first: there is nothing to export yet.", 404)
+        if not (last / "export" / "model.onnx").is_file():
+            from starlette.concurrency import run_in_threadpool
+
+            from ..run.export import export as export_run
+
+            # the ONNX file and its parity check on the run's held-out images, made once per run
+            await run_in_threadpool(export_run, last)
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-            for f in sorted((last / "model").rglob("*")):
-                if f.is_file():
-                    z.write(f, f"model/{f.relative_to(last / 'model').as_posix()}")
+            for sub in ("model", "export"):
+                for f in sorted((last / sub).rglob("*")):
+                    if f.is_file():
+                        z.write(f, f"{sub}/{f.relative_to(last / sub).as_posix()}")
             for extra in ("metrics.json", "card.html", "config.json"):
                 if (last / extra).is_file():
                     z.write(last / extra, extra)
