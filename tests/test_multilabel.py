@@ -82,6 +82,12 @@ def test_train_multilabel_end_to_end(labelled_csv, tmp_path):
 
     rows, skipped = predict_files(run.path, [labelled_csv.parent / "img" / "3.png"])  # a bar and a column
     assert not skipped and set(rows[0]["label"].split("|")) <= {"bar", "column"} and 0 <= rows[0]["confidence"] <= 1
+    # a multi-label model is not calibrated (its thresholds are per label) and cannot be exported yet
+    assert back.calibration_["temperature"] is None and "its own threshold" in back.calibration_["reason"]
+    metrics_before = (run.path / "metrics.json").read_bytes()
+    with pytest.raises(tc.TrueclassError, match="multi-label model cannot be exported"):
+        tc.export(run.path)
+    assert not (run.path / "export").exists() and (run.path / "metrics.json").read_bytes() == metrics_before
 
 
 def test_pixel_models_refuse_multilabel(labelled_csv):
