@@ -26,7 +26,6 @@ model's ``model.json`` under ``trueclass``. Loading an exported file runs no Pyt
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -38,6 +37,7 @@ import numpy as np
 
 from .._errors import TrueclassError
 from ._estimator import ImageClassifier
+from ._io import _sha256
 
 __all__ = ["export_onnx", "load_onnx", "read_for_onnx", "torch_to_onnx", "ExportedClassifier", "OPSET", "INPUT",
            "OUTPUTS"]
@@ -274,14 +274,6 @@ def _set_metadata(proto: Any, clf: Any, exporter: str, temperature: float | None
     }
     helper.set_model_props(proto, props)
     proto.producer_name, proto.producer_version = "trueclass", __version__
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # -- loading ---------------------------------------------------------------------------------------
