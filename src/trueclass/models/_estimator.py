@@ -254,7 +254,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         model never trained on, never the test images. ``predict_proba`` and
         ``predict`` then answer softmax(log p / T); ``predict_proba(X, raw=True)`` still
         gives the raw scores. ``fit(..., val=val)`` calls it. With too few held-out
-        images or mistakes no temperature is fitted, and ``calibration_`` says why.
+        images no temperature is fitted, and ``calibration_`` says why.
         Returns self."""
         from ..evaluation._calibration import fit_calibration
 
@@ -262,29 +262,17 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if getattr(self, "multilabel_", False):
             raise TrueclassError("A multi-label model has a threshold per label instead of a temperature; "
                                  "it is not calibrated.")
-        if isinstance(X, Dataset):
-            if y is not None:
-                raise TrueclassError("calibrate(dataset) takes its labels from the dataset; do not pass y as well.")
-            y_idx, n = self.label_indices(X, "validation"), len(X)
-        else:
+        if not isinstance(X, Dataset):
             if y is None:
                 raise TrueclassError("calibrate(X, y) needs the labels y of the held-out images X (or pass a Dataset).")
-            y_idx = self._indices_of(y)
-            n = len(y_idx)
-        self.calibration_ = fit_calibration(y_idx, self.predict_proba(X, raw=True),
-                                            f"{n:,} validation images")
-        return self
+            from ..data._sources import from_arrays
 
-    def _indices_of(self, y: Any) -> np.ndarray:
-        """Labels as indices into ``classes_``; a sentence for a class the model never saw."""
-        y = np.asarray(y)
-        index = {str(c): i for i, c in enumerate(self.classes_)}
-        unknown = sorted({str(v) for v in y} - set(index))
-        if unknown:
-            raise TrueclassError(f"The labels include classes the model was never trained on "
-                                 f"({', '.join(map(repr, unknown[:5]))}); it knows "
-                                 f"{', '.join(repr(str(c)) for c in self.classes_)}.")
-        return np.array([index[str(v)] for v in y], dtype=np.int64)
+            X = from_arrays(X, y, value_max=self.value_max_, source="arrays")  # as evaluate takes (X, y)
+        elif y is not None:
+            raise TrueclassError("calibrate(dataset) takes its labels from the dataset; do not pass y as well.")
+        self.calibration_ = fit_calibration(self.label_indices(X, "validation"), self.predict_proba(X, raw=True),
+                                            f"{len(X):,} validation images")
+        return self
 
     @classmethod
     def _from_saved(cls, meta: dict[str, Any], backend: Any) -> "ImageClassifier":

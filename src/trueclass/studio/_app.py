@@ -235,6 +235,27 @@ class Guard:
         return await self.app(scope, counted, send)
 
 
+def run_zip(run_dir: Path) -> io.BytesIO:
+    """A finished run as the studio's download: the model folder, the ONNX export with its
+    parity check on the run's held-out images (made on the first download), metrics,
+    card and config."""
+    from ..run.export import export as export_run
+
+    if not (run_dir / "export" / "model.onnx").is_file():
+        export_run(run_dir)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for sub in ("model", "export"):
+            for f in sorted((run_dir / sub).rglob("*")):
+                if f.is_file():
+                    z.write(f, f"{sub}/{f.relative_to(run_dir / sub).as_posix()}")
+        for extra in ("metrics.json", "card.html", "config.json"):
+            if (run_dir / extra).is_file():
+                z.write(run_dir / extra, extra)
+    buf.seek(0)
+    return buf
+
+
 def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS, token: str | None = None):
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
@@ -334,23 +355,9 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
         last = predictor.latest()
         if last is None:
             return error("Train a model first: there is nothing to export yet.", 404)
-        if not (last / "export" / "model.onnx").is_file():
-            from starlette.concurrency import run_in_threadpool
+        from starlette.concurrency import run_in_threadpool
 
-            from ..run.export import export as export_run
-
-            # the ONNX file and its parity check on the run's held-out images, made once per run
-            await run_in_threadpool(export_run, last)
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-            for sub in ("model", "export"):
-                for f in sorted((last / sub).rglob("*")):
-                    if f.is_file():
-                        z.write(f, f"{sub}/{f.relative_to(last / sub).as_posix()}")
-            for extra in ("metrics.json", "card.html", "config.json"):
-                if (last / extra).is_file():
-                    z.write(last / extra, extra)
-        buf.seek(0)
+        buf = await run_in_threadpool(run_zip, last)
         name = f"{re.sub(r'[^A-Za-z0-9_-]', '_', project.root.name) or 'project'}-{last.name}.zip"
         return StreamingResponse(buf, media_type="application/zip",
                                  headers={"Content-Disposition": f'attachment; filename="{name}"'})
