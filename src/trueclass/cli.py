@@ -61,14 +61,14 @@ def _as_cli(message: str) -> str:
 class _Progress:
     """Shows on_progress(stage, done, total) calls as a rich progress bar on stderr."""
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool = True) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.console = Console(stderr=True)
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=self.console, transient=True,
+            console=self.console, transient=True, disable=not enabled,  # under torchrun, rank 0 shows it
         )
         self.tasks: dict[str, Any] = {}
 
@@ -147,12 +147,16 @@ def cli() -> None:
               help="Also train on shuffled labels: the score must fall to chance, else something leaks.")
 @click.option("--unknown-class", is_flag=True, help='Add a "none of these" class of images that belong to no class.')
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Any model hyperparameter, e.g. -p C=1.0.")
+@click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Train a network on N processes of this machine: runs `torchrun --standalone --nproc-per-node N "
+                   "-m trueclass train ...` (gloo on CPUs, nccl on GPUs). For several machines, call torchrun "
+                   "with its own rendezvous options.")
 def train(source: str, model: str | None, test_size: float, val_size: float | None, seed: int, no_stratify: bool,
           out: str | None, overwrite: bool, image_size: str | None, color_mode: str, data_dir: str | None,
           recipe: str, epochs: int | None, batch_size: int | None, lr: float | None, augment: str | None,
           pretrained: bool, weights: str | None, freeze: bool, tta: bool, class_weight: str | None,
           balanced_sampling: bool, resume_dir: str | None, repeats: int, no_audit: bool, allow_leakage: bool,
-          stress: bool, shuffle_check: bool, unknown_class: bool, params: tuple[str, ...]) -> None:
+          stress: bool, shuffle_check: bool, unknown_class: bool, params: tuple[str, ...], nproc: int) -> None:
     """Train a model on SOURCE, test it on held-out images, and write a run folder.
 
     SOURCE is digits (default), fashion-mnist, a folder of class subfolders (or of
@@ -160,14 +164,38 @@ def train(source: str, model: str | None, test_size: float, val_size: float | No
     """
     from .report._text import format_train_summary
     from .run import resume, run_training
+    from .training._distributed import is_main, world_size
 
-    with _Progress() as progress:
+    if nproc > 1 and world_size() == 1:
+        raise SystemExit(_launch_torchrun(nproc))
+    if not resume_dir:
+        config = _train_config(click.get_current_context().params)  # bad options fail before any work
+    with _Progress(enabled=is_main()) as progress:
         if resume_dir:
             run = resume(resume_dir, on_progress=progress)
         else:
-            config = _train_config(click.get_current_context().params)
             run = run_training(config, out=out, overwrite=overwrite, on_progress=progress)
-    _print_run(run, format_train_summary(run.metrics))
+    if run is not None:  # under torchrun, rank 0 reports
+        _print_run(run, format_train_summary(run.metrics))
+
+
+def _launch_torchrun(nproc: int) -> int:
+    """``trueclass train ... --nproc N`` as torchrun on this machine; its exit status."""
+    import subprocess
+
+    args = sys.argv[1:]
+    if "train" not in args:
+        raise TrueclassError("--nproc works from the command line (`trueclass train ... --nproc N`); from Python, "
+                             "launch `torchrun --nproc-per-node N -m trueclass train ...` instead.")
+    kept, skip = [], False
+    for a in args:  # torchrun's own parser would take --nproc for --nproc-per-node
+        if skip or a == "--nproc" or a.startswith("--nproc="):
+            skip = a == "--nproc"
+            continue
+        kept.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m",
+           "trueclass", *kept]
+    return subprocess.call(cmd)
 
 
 def _train_config(options: dict[str, Any]) -> Any:

@@ -253,6 +253,7 @@ def evaluate(
     train_labels: np.ndarray | None = None,
     target_accuracy: float = m.DEFAULT_TARGET_ACCURACY,
     held_out: tuple[np.ndarray, np.ndarray, str] | None = None,
+    test_probs: np.ndarray | None = None,
 ) -> Evaluation:
     """Evaluate a fitted model on a held-out Dataset.
 
@@ -263,7 +264,8 @@ def evaluate(
     ``held_out`` = (labels, raw probabilities, name) stands in for ``val`` when the model
     has no validation part: out-of-fold predictions on its training images, say.
     Probabilities are the model's calibrated ones (``calibration_``): the numbers are of
-    what the model answers.
+    what the model answers. ``test_probs`` are the model's raw probabilities of
+    ``dataset`` when they were computed elsewhere (in shards, under torchrun).
     """
     from ..data._dataset import Dataset
 
@@ -291,7 +293,7 @@ def evaluate(
     y = model.label_indices(dataset)
     # raw scores in, with the model's own calibration record: the Evaluation scores what the
     # model answers and reports the raw scores' calibration beside it
-    probs = model.predict_proba(dataset, raw=True)
+    probs = model.predict_proba(dataset, raw=True) if test_probs is None else np.asarray(test_probs)
     val_true = val_probs = None
     val_name = "validation"
     if val is not None and len(val):

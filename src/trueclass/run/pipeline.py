@@ -22,6 +22,7 @@ from ..evaluation import Evaluation, evaluate
 from ..models import get_spec
 from ..models._choice import AUTO, FINETUNE, choose_model, model_for_params
 from ..training import TrainingInterrupted
+from ..training import _distributed as dist
 from .config import DEFAULT_MODEL_NAME, RunConfig
 from .folder import RUNS_DIR, RunFolder
 from .provenance import counts_by_split, dataset_info, environment, source_name
@@ -139,7 +140,14 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
                  overwrite: bool = False, runs_dir: str | Path = RUNS_DIR, resume_folder: RunFolder | None = None,
                  on_progress: Progress | None = None) -> Run:
     """The run that ``config`` describes; a run that fails leaves no folder behind (one
-    stopped by Ctrl-C keeps its checkpoint, to resume)."""
+    stopped by Ctrl-C keeps its checkpoint, to resume).
+
+    Under torchrun every process runs this: each loads the data and splits it the same
+    way (both are deterministic), a network trains with DistributedDataParallel, and the
+    test images are scored in shards, each exactly once; then rank 0 alone evaluates,
+    runs the checks and writes the run folder, and the other processes return None.
+    Models that are not networks train in rank 0 alone."""
+    dist.setup()
     choice = model_for_params(config.params) if config.model == AUTO else None  # parameters name their model
     if choice is not None:
         config = replace(config, model=choice[0])
@@ -158,8 +166,17 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
     dups = duplicates_step(ds, config, on_progress)
     may_finetune = choice is not None and config.model == "lite0" and not config.params
     parts = split_step(ds, config, spec, config.seed, dups, val_for_finetuning=may_finetune)
-    folder = resume_folder or RunFolder.create(out, f"{source_name(dataset or config.source)}-{config.model}",
-                                               overwrite=overwrite, runs_dir=runs_dir)
+    if not spec.is_network:
+        dist.teardown()  # nothing to share: rank 0 goes on alone
+    if not dist.is_main():
+        return _train_as_worker(config, ds, dups, parts, resume_folder) if dist.broadcast_flag(False) else None
+    try:
+        folder = resume_folder or RunFolder.create(out, f"{source_name(dataset or config.source)}-{config.model}",
+                                                   overwrite=overwrite, runs_dir=runs_dir)
+    except BaseException:
+        dist.broadcast_flag(False)  # the other processes stop instead of waiting for this one
+        raise
+    dist.broadcast_flag(True)
     try:
         chosen = None if choice is None else {"model": choice[0], "why": choice[1]}
         folder.write_json("config.json", config_json(config, ds, chosen=chosen))  # first, so a killed run can resume
@@ -196,7 +213,10 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
         from ..evaluation._calibration import fit_calibration
 
         clf.calibration_ = fit_calibration(*held_out)
-    ev = evaluate(clf, scored.test, val=parts.val, train_labels=train_labels, held_out=held_out)
+    test_probs = sharded_test_probs(clf, scored)
+    dist.teardown()  # the checks and the writing run in this process alone
+    ev = evaluate(clf, scored.test, val=parts.val, train_labels=train_labels, held_out=held_out,
+                  test_probs=test_probs)
     training = clf.estimator_.training_record()
     quick = None if ds.multilabel else _quick_baseline(parts, scored, clf, config)
     sections: dict[str, Any] = {
@@ -235,6 +255,29 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
     return Run(path=folder.path, model=clf, evaluation=ev, dataset=ds, split=parts, metrics=metrics, config=cfg)
 
 
+def _train_as_worker(config: RunConfig, ds: Dataset, dups: Any, parts: Split,
+                     resume_folder: RunFolder | None) -> None:
+    """A process of rank > 0 under torchrun: its share of the training and of the test
+    images' scoring; rank 0 writes everything. Returns None."""
+    fingerprints = fingerprint_step(ds, parts, dups) if dups is None else None
+    clf = fit_step(config, parts, config.seed, folder=resume_folder, resume=resume_folder is not None)
+    sharded_test_probs(clf, score_step(ds, parts, dups, fingerprints, config))
+    dist.teardown()
+    return None
+
+
+def sharded_test_probs(clf: Any, scored: Scored) -> np.ndarray | None:
+    """Under torchrun, the raw probabilities of every scored test image, each computed by
+    exactly one process (contiguous shards, no padding) and gathered in order; None in a
+    single process."""
+    if not dist.active():
+        return None
+    mine = dist.shard(len(scored.test))
+    local = (clf.predict_proba(scored.test.subset(mine), raw=True) if len(mine)
+             else np.zeros((0, len(clf.classes_))))
+    return dist.all_concat(local)
+
+
 def assemble_metrics(evaluation: dict[str, Any], run: dict[str, Any], sections: dict[str, Any]) -> dict[str, Any]:
     """metrics.json from the Evaluation's numbers, the run's facts and the steps'
     sections (a section that is None was not run). Pure: changes none of its inputs."""
@@ -258,6 +301,14 @@ def config_json(config: RunConfig, ds: Dataset, clf: Any = None, *, chosen: dict
     resolved |= {"image_size": list(ds.image_size), "color_mode": ds.color_mode}
     if clf is not None:
         resolved |= clf.estimator_.resolved()
+    if dist.world_size() > 1:
+        recipe = resolved.get("recipe_used") or {}
+        resolved["distributed"] = {
+            "world_size": dist.world_size(), "backend": dist.BACKEND,
+            "trained_with": "DistributedDataParallel" if get_spec(config.model).is_network else "rank 0 alone",
+            **({"global_batch": recipe["batch_size"], "per_process_batch": -(-recipe["batch_size"] // dist.world_size()),
+                "lr": recipe.get("lr")} if recipe.get("batch_size") else {}),
+        }
     return {**config.to_dict(), "command": config.command(), "trueclass_version": __version__,
             "resolved": resolved}
 

@@ -74,7 +74,8 @@ def pick_runtime(precision: str = "auto", channels_last: str | bool = "auto", de
 
         raise TrueclassError(f"precision must be 'auto', 'bf16' or 'fp32', not {precision!r}.")
     cl = True if channels_last == "auto" else bool(channels_last)
-    threads = free_cores()
+    # under torchrun the processes of one machine share its cores
+    threads = max(1, free_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     if device == "cpu":
         torch.set_num_threads(threads)
     return Runtime(device=device, bf16=bf16, channels_last=cl, threads=threads)

@@ -19,6 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .._errors import TrueclassError
+from . import _distributed as dist
 from ._augment import Augment, augment_batch
 from ._checkpoint import load_checkpoint, save_checkpoint
 from ._device import Runtime
@@ -264,17 +265,23 @@ class Trainer:
         return torch.randperm(n, generator=generator)
 
     def _evaluate(self, net, X, y, loss_fn) -> tuple[float, float]:
+        """Mean loss and accuracy on (X, y); under torchrun each process scores its own
+        shard and the sums are added up, so every image counts exactly once."""
         import torch
 
+        mine = dist.shard(len(y))
+        if len(mine) != len(y):  # this process's share
+            X, y = X[torch.from_numpy(mine)], np.asarray(y)[mine]
         logits = predict_logits(net, X, scale=self.scale, mean=self.mean, std=self.std, runtime=self.rt,
                                 expand_channels=self.expand_channels, resize=self.resize)
         yt = torch.as_tensor(y)
-        loss = float(loss_fn(logits, yt.float() if self.cfg.multilabel else yt))
+        loss = float(loss_fn(logits, yt.float() if self.cfg.multilabel else yt)) if len(yt) else 0.0
         if self.cfg.multilabel:
-            acc = float(((logits > 0) == (yt > 0.5)).all(1).float().mean())
+            right = float(((logits > 0) == (yt > 0.5)).all(1).float().sum())
         else:
-            acc = float((logits.argmax(1) == yt).float().mean())
-        return loss, acc
+            right = float((logits.argmax(1) == yt).float().sum())
+        loss_sum, right_sum, n = dist.all_sum([loss * len(yt), right, len(yt)])
+        return loss_sum / max(n, 1), right_sum / max(n, 1)
 
     def _precise_batchnorm(self, net, X, *, seed: int, max_images: int = BN_IMAGES) -> None:
         """BatchNorm running statistics recomputed for the final weights.
@@ -316,6 +323,10 @@ class Trainer:
         if rt.channels_last:
             net.to(memory_format=torch.channels_last)
         opt = self._optimizer(self._param_groups(net))
+        # under torchrun: gradients averaged over the processes, each taking its share of every
+        # global batch (the same batches, learning rate and schedule as one process)
+        step_net = dist.data_parallel(net)
+        world = 1 if step_net is net else dist.world_size()
         ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
         loss_fn = self._loss_fn(y, n_classes)
         y_t = torch.as_tensor(y, dtype=torch.float32 if cfg.multilabel else torch.long)
@@ -352,9 +363,10 @@ class Trainer:
                     f = lr_factor(step, total_steps, cfg.schedule, cfg.warmup)
                     for g in opt.param_groups:
                         g["lr"] = g["base_lr"] * f
-                    idx = order[b * bs : (b + 1) * bs]
-                    running += self._step(net, X[idx], y_t[idx], opt, loss_fn, gen, ema)
-                    images_seen += len(idx)
+                    batch = order[b * bs : (b + 1) * bs]
+                    idx = batch if world == 1 else batch[torch.from_numpy(dist.shard(len(batch)))]
+                    running += self._step(step_net, X[idx], y_t[idx], opt, loss_fn, gen, ema)
+                    images_seen += len(batch)
                     if on_progress is not None and (b % 10 == 0 or b == steps_per_epoch - 1):
                         el = time.perf_counter() - t_epoch
                         on_progress(f"epoch {epoch + 1}/{cfg.epochs}", b + 1, steps_per_epoch,
@@ -376,7 +388,7 @@ class Trainer:
                 if on_progress is not None:
                     on_progress(f"epoch {epoch + 1}/{cfg.epochs}", steps_per_epoch, steps_per_epoch,
                                 loss=record["train_loss"], val_accuracy=record.get("val_accuracy"))
-                if checkpoint is not None:
+                if checkpoint is not None and dist.is_main():  # one process writes
                     self._save_epoch(checkpoint, net, ema, opt, best,
                                      {"epoch": epoch, "history": history, "stale": stale})
         except KeyboardInterrupt:

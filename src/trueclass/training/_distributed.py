@@ -1,0 +1,157 @@
+"""Training on several processes with torch.distributed, launched by ``torchrun``.
+
+``torchrun --nproc-per-node N -m trueclass train ...`` (or ``trueclass train --nproc N``,
+which runs exactly that) starts N processes that each hold the data and run the same
+pipeline. This module is what they share: the process group (gloo on CPUs, nccl on CUDA),
+the rank's share of a set of images without the padding ``DistributedSampler`` adds (it
+repeats images to make the shares equal, which scores some images twice; pytorch#25162),
+and sums and concatenations across ranks. Outside torchrun every function here is the
+single-process identity, so the trainer and the pipeline call them unconditionally.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from typing import Any
+
+import numpy as np
+
+__all__ = ["rank", "world_size", "is_main", "active", "setup", "teardown", "shard", "all_sum", "all_concat", "barrier",
+           "broadcast_flag", "data_parallel", "TIMEOUT_SECONDS"]
+
+#: A collective that waits longer than this fails instead of hanging the run.
+TIMEOUT_SECONDS = 600
+#: The process group's backend once joined ("gloo", "nccl"), for config.json.
+BACKEND: str | None = None
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def is_main() -> bool:
+    """Whether this process writes the run folder: the only one, or rank 0."""
+    return rank() == 0
+
+
+def active() -> bool:
+    """Whether this process is in a process group of more than one."""
+    return _active()
+
+
+def _active() -> bool:
+    if world_size() <= 1:
+        return False
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
+
+
+def setup() -> str | None:
+    """Join the process group torchrun prepared (once); returns its backend, or None
+    outside torchrun. nccl where CUDA is available, gloo otherwise."""
+    if world_size() <= 1:
+        return None
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=TIMEOUT_SECONDS))
+    global BACKEND
+    BACKEND = dist.get_backend()
+    return BACKEND
+
+
+def shard(n: int) -> np.ndarray:
+    """This rank's indices of ``n`` items: contiguous, sizes differing by at most one,
+    every item in exactly one shard (no padding, no repeats)."""
+    return np.array_split(np.arange(n), world_size())[rank()] if _active() else np.arange(n)
+
+
+def all_sum(values: list[float]) -> list[float]:
+    """Element-wise sums over the ranks (float64)."""
+    if not _active():
+        return [float(v) for v in values]
+    import torch
+    import torch.distributed as dist
+
+    t = torch.tensor(values, dtype=torch.float64, device=_device())
+    dist.all_reduce(t)
+    return [float(v) for v in t.cpu()]
+
+
+def all_concat(rows: np.ndarray) -> np.ndarray:
+    """Every rank's rows (N_r, ...) concatenated in rank order, on every rank: the sizes
+    first, then tensors padded to the largest and trimmed back (nothing is repeated)."""
+    if not _active():
+        return rows
+    import torch
+    import torch.distributed as dist
+
+    arr = np.ascontiguousarray(rows, dtype=np.float64)
+    dev = _device()
+    sizes = [torch.zeros(1, dtype=torch.int64, device=dev) for _ in range(world_size())]
+    dist.all_gather(sizes, torch.tensor([len(arr)], dtype=torch.int64, device=dev))
+    sizes_ = [int(s.item()) for s in sizes]
+    longest = max(sizes_)
+    padded = torch.zeros((longest, *arr.shape[1:]), dtype=torch.float64, device=dev)
+    padded[: len(arr)] = torch.from_numpy(arr).to(dev)
+    parts = [torch.zeros_like(padded) for _ in range(world_size())]
+    dist.all_gather(parts, padded)
+    return np.concatenate([p[:s].cpu().numpy() for p, s in zip(parts, sizes_)])
+
+
+def broadcast_flag(value: bool) -> bool:
+    """Rank 0's ``value`` on every rank."""
+    if not _active():
+        return value
+    import torch
+    import torch.distributed as dist
+
+    t = torch.tensor([1 if value else 0], dtype=torch.int64, device=_device())
+    dist.broadcast(t, 0)
+    return bool(t.item())
+
+
+def data_parallel(net: Any) -> Any:
+    """``net`` wrapped in DistributedDataParallel under torchrun (gradients averaged over
+    the processes at every step), else ``net`` itself."""
+    if not _active():
+        return net
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
+
+    if torch.distributed.get_backend() == "nccl":
+        return DistributedDataParallel(net, device_ids=[torch.cuda.current_device()])
+    return DistributedDataParallel(net)
+
+
+def teardown() -> None:
+    """Leave the process group: what follows runs in this process alone."""
+    if _active():
+        import torch.distributed as dist
+
+        dist.barrier()  # every process is past its last collective before any leaves
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    if _active():
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def _device() -> Any:
+    import torch
+    import torch.distributed as dist
+
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
