@@ -287,31 +287,50 @@ def predict(model_path: str, inputs: tuple[str, ...], top_k: int, threshold: flo
     from .run import predict_files
     from .report._text import format_skipped
 
+    if csv_path:
+        return _predict_to_csv(model_path, inputs, top_k, threshold, csv_path, tta, raw)
     rows, skipped = predict_files(model_path, inputs, top_k=top_k, threshold=threshold, tta=_tta(tta), raw=raw)
     if not rows:
         if skipped:
             click.echo(format_skipped(skipped, listed_in=None), err=True)
         raise TrueclassError("None of the given files could be read as an image." if skipped
                              else "No image files were found there.")
+    _echo_rows(rows)
+    n_flag = sum(r["flagged"] for r in rows)
+    noun = "image" if len(rows) == 1 else "images"
+    click.echo(f"{len(rows)} {noun} predicted, {n_flag} flagged for review.", err=True)
+    if skipped:
+        click.echo(format_skipped(skipped, listed_in=None), err=True)
+
+
+def _echo_rows(rows: list[dict[str, Any]]) -> None:
     for r in rows:
         top = ", ".join(f"{lab} {p:.0%}" for lab, p in r["top_k"])
         flag = ("  REVIEW" if r["flagged"] else "") + (f" (unlike the training images: {r['unlike_training']})"
                                                        if r.get("unlike_training") else "")
         click.echo(f"{r['file']}\t{r['label']}\t{r['confidence']:.3f}\t[{top}]{flag}")
-    if csv_path:
-        import csv
 
-        with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(["file", "label", "confidence", "top_k", "flagged", "skipped"])
-            for r in rows:
-                w.writerow([r["file"], r["label"], f"{r['confidence']:.6f}",
-                            "|".join(f"{lab}:{p:.4f}" for lab, p in r["top_k"]), r["flagged"], ""])
-            for sk in skipped:  # every file asked about has its row, the unreadable ones with the reason
-                w.writerow([sk["path"], "", "", "", "", sk["reason"]])
-    n_flag = sum(r["flagged"] for r in rows)
-    noun = "image" if len(rows) == 1 else "images"
-    click.echo(f"{len(rows)} {noun} predicted, {n_flag} flagged for review.", err=True)
+
+def _predict_to_csv(model_path: str, inputs: tuple[str, ...], top_k: int, threshold: float | None, csv_path: str,
+                    tta: str | None, raw: bool) -> None:
+    """``trueclass predict ... --csv OUT``: streamed into OUT (every file gets its row, the
+    unreadable ones with the reason), continued where a stopped run left off."""
+    from .report._text import format_skipped
+    from .run import predict_to_csv
+
+    with _Progress() as progress:
+        c = predict_to_csv(model_path, inputs, csv_path, top_k=top_k, threshold=threshold, tta=_tta(tta), raw=raw,
+                           on_progress=progress, on_rows=_echo_rows)
+    skipped = c["hidden"] + c["skipped_files"]
+    if not c["predicted"] and not c["resumed_with"]:
+        if skipped:
+            click.echo(format_skipped(skipped, listed_in=None), err=True)
+        raise TrueclassError("None of the given files could be read as an image." if skipped
+                             else "No image files were found there.")
+    noun = "image" if c["predicted"] == 1 else "images"
+    went_on = f" (went on after the {c['resumed_with']:,} rows a stopped run wrote)" if c["resumed_with"] else ""
+    click.echo(f"{c['predicted']:,} {noun} predicted, {c['flagged']:,} flagged for review{went_on}; rows in "
+               f"{csv_path}.", err=True)
     if skipped:
         click.echo(format_skipped(skipped, listed_in=csv_path), err=True)
 

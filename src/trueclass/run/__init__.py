@@ -10,8 +10,8 @@ return through ``report``'s ``format_*`` functions.
 from .config import RunConfig
 from .folder import RUNS_DIR, RunFolder
 from .pipeline import Run, resume, run_training, train
-from .predict import collect_images, predict_files
+from .predict import collect_images, predict_files, predict_to_csv
 from .saved import evaluate_run, stress_run, unseen_images
 
 __all__ = ["Run", "RunConfig", "RunFolder", "RUNS_DIR", "train", "run_training", "resume", "evaluate_run",
-           "stress_run", "unseen_images", "predict_files", "collect_images"]
+           "stress_run", "unseen_images", "predict_files", "predict_to_csv", "collect_images"]

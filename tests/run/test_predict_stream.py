@@ -1,0 +1,83 @@
+"""trueclass predict MODEL FOLDER --csv OUT streams: chunks, rows as they come, and a
+stopped run goes on where it left off."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import trueclass as tc
+from trueclass.cli import cli
+from trueclass.run import predict_to_csv
+
+
+@pytest.fixture(scope="module")
+def model_and_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stream")
+    run = tc.train("digits", model="logreg", audit=False, out=root / "run")
+    ds = tc.load("digits")
+    folder = root / "images"
+    folder.mkdir()
+    for i in range(230):
+        img = (ds.images[i, :, :, 0].astype(np.float64) * 255 / 16).round().astype(np.uint8)
+        Image.fromarray(img).save(folder / f"{i:04d}.png")
+    (folder / "broken.png").write_bytes(b"not a png")
+    (folder / ".hidden.png").write_bytes(b"x")
+    return run.path, folder
+
+
+def read(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_a_stopped_prediction_goes_on_where_it_left_off(model_and_folder, tmp_path):
+    model, folder = model_and_folder
+    whole = tmp_path / "whole.csv"
+    c = predict_to_csv(model, [folder], whole, chunk=50)
+    assert c["predicted"] == 230 and c["skipped"] == 1 and not (tmp_path / "whole.csv.progress.json").exists()
+    expected = read(whole)
+    assert len(expected) == 232  # every file asked about has its row: 230 images, a broken file, a hidden one
+    assert {r["skipped"] for r in expected if not r["label"]} == {"hidden file or folder",
+                                                                  "not an image (or an unknown format)"}
+
+    out = tmp_path / "stopped.csv"
+    seen = []
+
+    def stop_after_two_chunks(rows):
+        seen.append(len(rows))
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        predict_to_csv(model, [folder], out, chunk=50, on_rows=stop_after_two_chunks)
+    assert (tmp_path / "stopped.csv.progress.json").is_file()
+    partial = read(out)
+    assert 0 < len(partial) < 232  # rows were written as they came
+    with open(out, "a") as fh:
+        fh.write(str(folder / "0199.png") + ",7,0.9")  # a row cut off by a kill: written again
+    c = predict_to_csv(model, [folder], out, chunk=50)
+    assert c["resumed_with"] == len(partial) and c["predicted"] + len([r for r in partial if r["label"]]) == 230
+    assert read(out) == expected  # the same rows, each file once, as an uninterrupted run
+    assert not (tmp_path / "stopped.csv.progress.json").exists()
+
+
+def test_another_model_starts_the_csv_over(model_and_folder, tmp_path):
+    model, folder = model_and_folder
+    out = tmp_path / "p.csv"
+    out.write_text("file,label,confidence,top_k,flagged,skipped\nx.png,1,0.5,,False,\n")
+    (tmp_path / "p.csv.progress.json").write_text('{"model": "another"}')
+    c = predict_to_csv(model, [folder], out, chunk=100)
+    assert c["resumed_with"] == 0 and len(read(out)) == 232
+
+
+def test_the_cli_streams_into_the_csv_and_says_how_it_went(model_and_folder, tmp_path):
+    model, folder = model_and_folder
+    r = CliRunner().invoke(cli, ["predict", str(model), str(folder), "--csv", str(tmp_path / "o.csv")])
+    assert r.exit_code == 0, r.output
+    assert "230 images predicted" in r.output and "broken.png" in r.output
+    assert len(read(tmp_path / "o.csv")) == 232
