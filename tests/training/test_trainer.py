@@ -148,6 +148,20 @@ def test_lr_schedule_and_precision_choice():
         pick_runtime("fp8")
 
 
+def test_trueclass_precision_forces_fp32_for_a_whole_run(monkeypatch):
+    monkeypatch.setenv("TRUECLASS_PRECISION", "fp32")
+    assert pick_runtime("auto").bf16 is False
+    assert pick_runtime("bf16").bf16 is True  # a model's own setting stays its own
+    monkeypatch.setenv("TRUECLASS_PRECISION", "fp8")
+    with pytest.raises(tc.TrueclassError, match="precision must be"):
+        pick_runtime("auto")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")  # under torchrun, two processes share the cores
+    monkeypatch.delenv("TRUECLASS_PRECISION")
+    from trueclass.training._device import free_cores
+
+    assert pick_runtime("fp32").threads == max(1, free_cores() // 2)
+
+
 def test_batchnorm_statistics_match_the_final_weights(parts):
     # regression: after a handful of steps the running averages described earlier weights,
     # and on a small set the eval-mode network answered one class for everything

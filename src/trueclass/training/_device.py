@@ -63,6 +63,8 @@ def pick_runtime(precision: str = "auto", channels_last: str | bool = "auto", de
     """
     import torch
 
+    if precision == "auto":  # TRUECLASS_PRECISION=fp32 forces fp32 for a whole run (or bf16)
+        precision = os.environ.get("TRUECLASS_PRECISION", "auto") or "auto"
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda":
