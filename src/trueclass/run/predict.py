@@ -74,6 +74,13 @@ def predict_files(
     Confidences are the model's calibrated probabilities; ``raw=True`` gives its raw
     scores instead (the review flag still uses the calibrated confidence).
     """
+    clf = _model_for_prediction(model_path, top_k, tta)
+    files, skipped = collect_images(inputs)
+    rows, bad = _predict_chunk(clf, files, top_k=top_k, threshold=threshold, raw=raw)
+    return rows, skipped + [b.to_dict() for b in bad]
+
+
+def _model_for_prediction(model_path: str | Path, top_k: int, tta: bool | str) -> Any:
     from ..models import load_model
 
     if top_k < 1:
@@ -82,14 +89,18 @@ def predict_files(
     if tta:
         clf.set_params(tta=tta)
         clf.check_params()
+    return clf
+
+
+def _predict_chunk(clf: Any, files: Sequence[str], *, top_k: int, threshold: float | None,
+                   raw: bool) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Decode ``files`` (on every core) and predict them: (rows, the files skipped)."""
     h, w, c = clf.image_shape_
-    files, skipped = collect_images(inputs)
-    arrays, good, bad = read_images(files, (h, w), "L" if c == 1 else "RGB")
-    skipped += [b.to_dict() for b in bad]
+    arrays, good, bad = read_images(list(files), (h, w), "L" if c == 1 else "RGB")
     if not good:
-        return [], skipped
+        return [], bad
     return predict_arrays(clf, arrays, good, top_k=top_k, threshold=threshold,
-                          sizes=_size_unlike_training(good, clf.metadata_), raw=raw), skipped
+                          sizes=_size_unlike_training(good, clf.metadata_), raw=raw), bad
 
 
 def predict_arrays(clf: Any, arrays: np.ndarray, names: Sequence[str], *, top_k: int = 3,
@@ -168,15 +179,7 @@ def predict_to_csv(
     import json
     import time
 
-    from ..models import load_model
-
-    if top_k < 1:
-        raise TrueclassError("top_k must be 1 or more.")
-    clf = load_model(model_path)
-    if tta:
-        clf.set_params(tta=tta)
-        clf.check_params()
-    h, w, c = clf.image_shape_
+    clf = _model_for_prediction(model_path, top_k, tta)
     files, hidden = collect_images(inputs)
     out = Path(csv_path)
     marker = out.with_name(out.name + ".progress.json")
@@ -202,9 +205,7 @@ def predict_to_csv(
         writer = csv.writer(fh)
         for i in range(0, len(todo), chunk):
             part = todo[i:i + chunk]
-            arrays, good, bad = read_images(part, (h, w), "L" if c == 1 else "RGB")
-            rows = predict_arrays(clf, arrays, good, top_k=top_k, threshold=threshold,
-                                  sizes=_size_unlike_training(good, clf.metadata_), raw=raw) if good else []
+            rows, bad = _predict_chunk(clf, part, top_k=top_k, threshold=threshold, raw=raw)
             writer.writerows(csv_row(r) for r in rows)
             writer.writerows([b.path, "", "", "", "", b.reason] for b in bad)
             fh.flush()
