@@ -310,6 +310,31 @@ class Trainer:
             update_bn(batches, net)
         net.eval()
 
+    def _train_epoch(self, epoch: int, step_net, net, X, y_t, order, opt, loss_fn, gen, ema, bs: int,
+                     steps_per_epoch: int, on_progress: Callable[..., None] | None) -> dict[str, Any]:
+        """The steps of one epoch over the batches of ``order`` (each process taking its
+        share of every batch under torchrun); returns the epoch's history record."""
+        import torch
+
+        cfg = self.cfg
+        total_steps = steps_per_epoch * cfg.epochs
+        sharded = step_net is not net
+        t_epoch = time.perf_counter()
+        running = 0.0
+        for b in range(steps_per_epoch):
+            f = lr_factor(epoch * steps_per_epoch + b, total_steps, cfg.schedule, cfg.warmup)
+            for g in opt.param_groups:
+                g["lr"] = g["base_lr"] * f
+            batch = order[b * bs : (b + 1) * bs]
+            idx = batch[torch.from_numpy(dist.shard(len(batch)))] if sharded else batch
+            running += self._step(step_net, X[idx], y_t[idx], opt, loss_fn, gen, ema)
+            if on_progress is not None and (b % 10 == 0 or b == steps_per_epoch - 1):
+                el = time.perf_counter() - t_epoch
+                on_progress(f"epoch {epoch + 1}/{cfg.epochs}", b + 1, steps_per_epoch,
+                            loss=running / (b + 1), images_per_second=(b + 1) * bs / max(el, 1e-9))
+        return {"epoch": epoch + 1, "train_loss": running / steps_per_epoch,
+                "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t_epoch}
+
     # -- the loop ---------------------------------------------------------------------------------
     def fit(self, net, X, y: np.ndarray, X_val=None, y_val: np.ndarray | None = None, *,
             n_classes: int, checkpoint: str | Path | None = None, resume: bool = False,
@@ -326,14 +351,12 @@ class Trainer:
         # under torchrun: gradients averaged over the processes, each taking its share of every
         # global batch (the same batches, learning rate and schedule as one process)
         step_net = dist.data_parallel(net)
-        world = 1 if step_net is net else dist.world_size()
         ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
         loss_fn = self._loss_fn(y, n_classes)
         y_t = torch.as_tensor(y, dtype=torch.float32 if cfg.multilabel else torch.long)
         n = len(y)
         bs = min(cfg.batch_size, n)
         steps_per_epoch = max(1, n // bs)  # the last partial batch is dropped: a batch of 1 breaks BatchNorm
-        total_steps = steps_per_epoch * cfg.epochs
         history: list[dict[str, Any]] = []
         best = {"loss": math.inf, "epoch": -1, "state": None}
         stale, start_epoch, resumed_from = 0, 0, None
@@ -356,23 +379,9 @@ class Trainer:
                 gen = torch.Generator().manual_seed(seed)
                 order = self._order(y, gen)
                 self._train_mode(net)
-                t_epoch = time.perf_counter()
-                running = 0.0
-                for b in range(steps_per_epoch):
-                    step = epoch * steps_per_epoch + b
-                    f = lr_factor(step, total_steps, cfg.schedule, cfg.warmup)
-                    for g in opt.param_groups:
-                        g["lr"] = g["base_lr"] * f
-                    batch = order[b * bs : (b + 1) * bs]
-                    idx = batch if world == 1 else batch[torch.from_numpy(dist.shard(len(batch)))]
-                    running += self._step(step_net, X[idx], y_t[idx], opt, loss_fn, gen, ema)
-                    images_seen += len(batch)
-                    if on_progress is not None and (b % 10 == 0 or b == steps_per_epoch - 1):
-                        el = time.perf_counter() - t_epoch
-                        on_progress(f"epoch {epoch + 1}/{cfg.epochs}", b + 1, steps_per_epoch,
-                                    loss=running / (b + 1), images_per_second=(b + 1) * bs / max(el, 1e-9))
-                record = {"epoch": epoch + 1, "train_loss": running / steps_per_epoch,
-                          "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t_epoch}
+                record = self._train_epoch(epoch, step_net, net, X, y_t, order, opt, loss_fn, gen, ema,
+                                           bs, steps_per_epoch, on_progress)
+                images_seen += steps_per_epoch * bs
                 model_for_eval = ema.module if ema is not None else net
                 tr_loss, tr_acc = self._evaluate(model_for_eval, X[order[: min(n, 2000)]], y[order[: min(n, 2000)].numpy()], loss_fn)
                 record["train_eval_loss"], record["train_accuracy"] = tr_loss, tr_acc
