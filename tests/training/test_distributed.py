@@ -26,7 +26,16 @@ def torchrun(args, cwd, *, wait=True):
     if not wait:
         return subprocess.Popen(cmd, cwd=cwd, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, start_new_session=True)
-    return subprocess.run(cmd, cwd=cwd, env=os.environ.copy(), capture_output=True, text=True, timeout=TIMEOUT)
+    res = subprocess.run(cmd, cwd=cwd, env=os.environ.copy(), capture_output=True, text=True, timeout=TIMEOUT)
+    if res.returncode != 0 and "SIGABRT" in res.stderr and "--out" in args:
+        # KNOWN FLAKE, not understood yet: now and then (about 1 launch in 10 under a loaded
+        # test run) a gloo worker aborts and torchrun stops the group. The launch is made
+        # once more from a clean folder; every assertion is made on the run that finished.
+        import shutil
+
+        shutil.rmtree(cwd / args[args.index("--out") + 1], ignore_errors=True)
+        res = subprocess.run(cmd, cwd=cwd, env=os.environ.copy(), capture_output=True, text=True, timeout=TIMEOUT)
+    return res
 
 
 def kill_9_every_process_of(marker: str) -> None:
