@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import TrueclassError
+from ..data._rows import CHUNK_ROWS
 
 __all__ = ["Fingerprints", "FINGERPRINTS_FILE", "input_stats", "unlike_training"]
 
@@ -97,6 +98,10 @@ class Fingerprints:
         from ._audit import NEAR_MIN_SIDE
         from ._hashing import PHASH_BITS, phash_bits
 
+        if len(display) > CHUNK_ROWS:  # images on disk are read a chunk at a time
+            return cls.concat([
+                cls.of(np.asarray(display[s : s + CHUNK_ROWS]), phash=None if phash is None else phash[s : s + CHUNK_ROWS])
+                for s in range(0, len(display), CHUNK_ROWS)])
         display = np.asarray(display)
         pixel = np.array([np.frombuffer(hashlib.sha1(np.ascontiguousarray(x).tobytes()).digest(), np.uint8)
                           for x in display], dtype=np.uint8).reshape(len(display), 20)
@@ -106,6 +111,12 @@ class Fingerprints:
             bits = phash if phash is not None else phash_bits(display)
             assert bits.shape == (len(display), PHASH_BITS)
         return cls(pixel=pixel, phash=np.asarray(bits, dtype=bool), thumbs=_thumbnails(display))
+
+    @classmethod
+    def concat(cls, parts: "list[Fingerprints]") -> "Fingerprints":
+        """The fingerprints of several sets of images (of one size), one after another."""
+        return cls(pixel=np.concatenate([p.pixel for p in parts]), phash=np.concatenate([p.phash for p in parts]),
+                   thumbs=np.concatenate([p.thumbs for p in parts]))
 
     def save(self, path: str | Path) -> None:
         path = Path(path)

@@ -55,7 +55,8 @@ class BuiltinDataset:
 
 
 def cache_dir() -> Path:
-    """Where downloads are kept: $TRUECLASS_CACHE, else ~/.cache/trueclass."""
+    """Where downloads, converted weights, embeddings and decoded images are kept:
+    $TRUECLASS_CACHE, else $XDG_CACHE_HOME/trueclass, else ~/.cache/trueclass."""
     env = os.environ.get("TRUECLASS_CACHE")
     if env:
         return Path(env).expanduser()

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._errors import TrueclassError
+from ._rows import is_on_disk, iter_chunks, take_rows
 
 __all__ = ["Dataset", "content_hash", "Skipped"]
 
@@ -33,15 +34,25 @@ class Skipped:
         return {"path": self.path, "reason": self.reason}
 
 
-def content_hash(images: np.ndarray, labels: np.ndarray, classes: Sequence[str]) -> str:
-    """A SHA-256 of the pixels, the labels and the class names, in that order.
+def pixel_digest(images: Any) -> str:
+    """A SHA-256 of the images' shape and pixels, read chunk by chunk (images on disk
+    are never loaded whole)."""
+    h = hashlib.sha256()
+    h.update(repr(tuple(images.shape)).encode())
+    for chunk in iter_chunks(images):
+        h.update(np.ascontiguousarray(chunk).data)
+    return h.hexdigest()
+
+
+def content_hash(images: Any, labels: np.ndarray, classes: Sequence[str], *, pixels: str | None = None) -> str:
+    """A SHA-256 of the pixels (their :func:`pixel_digest`, or ``pixels`` when it is
+    already known), the labels and the class names, in that order.
 
     Two datasets with the same hash hold the same images with the same labels, whatever
     files or format they were read from.
     """
     h = hashlib.sha256()
-    h.update(repr(tuple(images.shape)).encode())
-    h.update(np.ascontiguousarray(images).tobytes())
+    h.update((pixels or pixel_digest(images)).encode())
     h.update(np.ascontiguousarray(labels.astype(np.int64)).tobytes())
     h.update("\x00".join(classes).encode("utf-8"))
     return "sha256:" + h.hexdigest()
@@ -53,7 +64,9 @@ class Dataset:
 
     Attributes
     ----------
-    images : uint8 array of shape (N, H, W, C), C = 1 (grey) or 3 (colour).
+    images : uint8 array of shape (N, H, W, C), C = 1 (grey) or 3 (colour). A large set
+        of files is read from the disk cache instead: a read-only memmap, and its parts
+        :class:`~trueclass.data._rows.ImageRows`, which read their rows when indexed.
     labels : int array of shape (N,), indices into ``classes``.
     classes : the class names, in label order.
     ids : one string per image: its file path, or its index in the source.
@@ -75,7 +88,7 @@ class Dataset:
     predefined_split: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        images = np.asarray(self.images)
+        images = self.images if is_on_disk(self.images) else np.asarray(self.images)
         if images.ndim == 3:
             images = images[..., None]
         if images.ndim != 4 or images.shape[-1] not in (1, 3):
@@ -112,7 +125,8 @@ class Dataset:
         prov = dict(self.provenance)
         prov.setdefault("source", "arrays")
         prov.setdefault("skipped", [])
-        prov["hash"] = content_hash(images, labels, classes)
+        # the disk cache knows its pixels' digest: a cached set is not read to be hashed
+        prov["hash"] = content_hash(images, labels, classes, pixels=prov.pop("_pixel_digest", None))
         object.__setattr__(self, "provenance", prov)
 
     # -- shape -------------------------------------------------------------------------
@@ -177,7 +191,7 @@ class Dataset:
             prov["part"] = part
         return replace(
             self,
-            images=self.images[idx],
+            images=take_rows(self.images, idx),
             labels=self.labels[idx],
             ids=self.ids[idx],
             provenance=prov,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -17,7 +18,9 @@ import numpy as np
 
 from .._errors import TrueclassError
 from ._builtin import BUILTIN_DATASETS, load_builtin
-from ._dataset import PER_IMAGE_KEYS, Dataset, Skipped, most_common
+from ._builtin import cache_dir
+from ._cache import DISK_CACHE_MIN_IMAGES, DecodedCache
+from ._dataset import PER_IMAGE_KEYS, Dataset, Skipped, most_common, pixel_digest
 from ._idx import read_idx
 from ._images import DEFAULT_MAX_PIXELS, decode, is_hidden, iter_files, parse_image_size, probe
 
@@ -48,6 +51,7 @@ def load(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     on_progress: Progress | None = None,
     value_max: int | None = None,
+    cache: bool | str = "auto",
 ) -> Dataset:
     """Load labelled images from ``source`` into a :class:`Dataset`.
 
@@ -66,7 +70,14 @@ def load(
     on_progress : called as ``on_progress(stage, done, total)`` while files are read.
     value_max : the white level of ``(X, y)`` arrays or an .npz without one (16 for the
         digits); inferred when not given.
+    cache : image files are decoded into the disk cache ($TRUECLASS_CACHE/decoded) and
+        read from it as a memory map: "auto" (default) for sets of 2,000 files or more,
+        True for any set, False never. A second load of the same files (same paths, sizes
+        and modification times, same image_size and color_mode) skips decoding, and a set
+        larger than memory can be trained on.
     """
+    if cache not in ("auto", True, False):
+        raise TrueclassError(f"cache must be 'auto', True or False, not {cache!r}.")
     if color_mode not in ("auto", "L", "RGB"):
         raise TrueclassError(f"color_mode must be 'auto', 'L' or 'RGB', not {color_mode!r}.")
     size = parse_image_size(image_size)
@@ -84,13 +95,14 @@ def load(
             f"No such file or folder: {text!r}. Give a folder of class subfolders, a .csv manifest, "
             f"an .npz file, idx:IMAGES,LABELS, or a built-in name ({', '.join(BUILTIN_DATASETS)})."
         )
+    how = Decoding(size, color_mode, max_pixels, on_progress, cache)
     if path.is_dir():
-        return _load_folder(path, size, color_mode, max_pixels, on_progress)
+        return _load_folder(path, how)
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return _resize_arrays(_load_npz(path), size, color_mode)
     if suffix in (".csv", ".tsv", ".txt"):
-        return _load_csv(path, size, color_mode, max_pixels, on_progress)
+        return _load_csv(path, how)
     raise TrueclassError(
         f"{text!r} is a file trueclass does not know how to read as a labelled set; give a folder of "
         "class subfolders, a .csv manifest with path,label columns, an .npz with X and y, or idx:IMAGES,LABELS."
@@ -266,63 +278,121 @@ def _load_npz(path: Path) -> Dataset:
 
 
 # -- files -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Decoding:
+    """How image files become pixels: the size and colour mode asked for (None and "auto"
+    choose from the files), the decompression-bomb limit, progress, and the disk cache."""
+
+    size: tuple[int, int] | None
+    color_mode: str
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    on_progress: Progress | None = None
+    cache: bool | str = False
+
+
+#: Files decoded at a time: the decoded pixels in memory at once are one chunk's.
+DECODE_CHUNK = 1024
+
+
 def _decode_entries(
-    entries: list[tuple[str, str, str | None]],
-    skipped: list[Skipped],
-    size: tuple[int, int] | None,
-    color_mode: str,
-    max_pixels: int,
-    on_progress: Progress | None,
-) -> tuple[np.ndarray, list[tuple[str, str, str | None]], dict[str, object]]:
-    """Probe and decode (path, class, part) entries; bad ones go to ``skipped``."""
+    entries: list[tuple[str, Any, str | None]], skipped: list[Skipped], how: Decoding,
+) -> tuple[np.ndarray, list[tuple[str, Any, str | None]], dict[str, object]]:
+    """Probe and decode (path, class, part) entries; bad ones go to ``skipped``.
+
+    Large sets go through the disk cache (see :mod:`._cache`): read back from it when the
+    same files were decoded before, else decoded straight into it.
+    """
     paths = [e[0] for e in entries]
-    probes = probe(paths, max_pixels=max_pixels, on_progress=_stage(on_progress, "reading headers"))
+    store = None
+    if how.cache is True or (how.cache == "auto" and len(entries) >= DISK_CACHE_MIN_IMAGES):
+        store = DecodedCache(paths, {"size": how.size, "color_mode": how.color_mode, "max_pixels": how.max_pixels})
+        if store.hit:
+            return _from_cache(store, entries, skipped)
+    probes = probe(paths, max_pixels=how.max_pixels, on_progress=_stage(how.on_progress, "reading headers"))
     good = []
-    for entry, pr in zip(entries, probes):
+    bad = []
+    for i, (entry, pr) in enumerate(zip(entries, probes)):
         if pr.ok:
-            good.append((entry, pr))
+            good.append((i, pr))
         else:
-            skipped.append(Skipped(entry[0], pr.reason))
+            bad.append((i, pr.reason))
     notes: dict[str, object] = {}
     if not good:
+        skipped.extend(Skipped(entries[i][0], reason) for i, reason in bad)
         return np.zeros((0, 1, 1, 1), np.uint8), [], notes
+    size = how.size
     if size is None:
         size = most_common([pr.size for _, pr in good])
         if max(size) > DEFAULT_MAX_SIDE:
             scale = DEFAULT_MAX_SIDE / max(size)
             notes["resized_from"] = list(size)
             size = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
-    if color_mode == "auto":
+    if how.color_mode == "auto":
         n_grey = sum(pr.grey for _, pr in good)
         grey = n_grey > len(good) - n_grey
     else:
-        grey = color_mode == "L"
-    c = 1 if grey else 3
-    need = len(good) * size[0] * size[1] * c
-    if need > MEMORY_LIMIT_BYTES:
+        grey = how.color_mode == "L"
+    shape = (len(good), size[0], size[1], 1 if grey else 3)
+    need = int(np.prod(shape))
+    if store is not None and not store.room_for(need):
+        notes["disk_cache"] = f"not used: {need / 1024**3:.1f} GB would not fit on the cache's disk"
+        store = None
+    if store is None and need > MEMORY_LIMIT_BYTES:
         raise TrueclassError(
             f"{len(good):,} images of {size[1]}x{size[0]} would need {need / 1024**3:.1f} GB of memory; "
-            "choose a smaller image_size=N."
+            "choose a smaller image_size=N, or free disk space for the cache of decoded images "
+            f"({str(cache_dir() / 'decoded')!r})."
         )
-    results = decode([e[0] for e, _ in good], size, grey, max_pixels=max_pixels,
-                     on_progress=_stage(on_progress, "decoding images"))
-    images = np.empty((len(good), size[0], size[1], c), dtype=np.uint8)
-    kept = []
-    sizes, greys = [], []
-    for (entry, pr), (arr, reason) in zip(good, results):
-        if arr is None:
-            skipped.append(Skipped(entry[0], reason))
-            continue
-        images[len(kept)] = arr
-        kept.append(entry)
-        sizes.append(pr.size)
-        greys.append(pr.grey)
-    # per image, in image order: what the file was before resizing and conversion (the audit
-    # looks for unusual sizes and colour modes, and hashes the files' bytes)
-    notes[PER_IMAGE_KEYS[0]] = np.asarray(sizes, dtype=np.int64).reshape(-1, 2)
-    notes[PER_IMAGE_KEYS[1]] = np.asarray(greys, dtype=bool)
+    kept: list[int] = []
+    try:
+        images = store.create(shape) if store is not None else np.empty(shape, dtype=np.uint8)
+        report = _stage(how.on_progress, "decoding images")
+        for start in range(0, len(good), DECODE_CHUNK):
+            chunk = good[start : start + DECODE_CHUNK]
+            results = decode([entries[i][0] for i, _ in chunk], size, grey, max_pixels=how.max_pixels)
+            for (i, _), (arr, reason) in zip(chunk, results):
+                if arr is None:
+                    bad.append((i, reason))
+                    continue
+                images[len(kept)] = arr
+                kept.append(i)
+            if report is not None:
+                report(start + len(chunk), len(good))
+        # per image, in image order: what the file was before resizing and conversion (the
+        # audit looks for unusual sizes and colour modes, and hashes the files' bytes)
+        by_index = dict(good)
+        meta = {"kept": kept, "bad": sorted(bad), "resized_from": notes.get("resized_from"),
+                "sizes": [list(by_index[i].size) for i in kept], "greys": [by_index[i].grey for i in kept]}
+        if store is not None:
+            images = store.finish(images, len(kept), {**meta, "pixel_digest": pixel_digest(images[: len(kept)])})
+            return _from_cache(store, entries, skipped, images=images)
+    except BaseException:
+        if store is not None:
+            store.abandon()
+        raise
+    images, kept_entries, decoded_notes = _decoded(images[: len(kept)], meta, entries, skipped)
+    return images, kept_entries, {**notes, **decoded_notes}
+
+
+def _from_cache(store: DecodedCache, entries, skipped: list[Skipped], images: np.ndarray | None = None):
+    """A cache entry's images (a memmap) with the entries, skips and notes it records."""
+    cached, meta = store.read()
+    out = _decoded(cached if images is None else images, meta, entries, skipped)
+    out[2]["_pixel_digest"] = meta["pixel_digest"]
+    out[2]["disk_cache"] = str(store.folder)
+    return out
+
+
+def _decoded(images: np.ndarray, meta: dict[str, Any], entries, skipped: list[Skipped]):
+    skipped.extend(Skipped(entries[i][0], reason) for i, reason in meta["bad"])
+    kept = [entries[i] for i in meta["kept"]]
+    notes: dict[str, object] = {}
+    if meta.get("resized_from"):
+        notes["resized_from"] = list(meta["resized_from"])
+    notes[PER_IMAGE_KEYS[0]] = np.asarray(meta["sizes"], dtype=np.int64).reshape(-1, 2)
+    notes[PER_IMAGE_KEYS[1]] = np.asarray(meta["greys"], dtype=bool)
     notes[PER_IMAGE_KEYS[2]] = np.asarray([e[0] for e in kept], dtype=str)
-    return images[: len(kept)], kept, notes
+    return images, kept, notes
 
 
 def read_images(
@@ -336,8 +406,8 @@ def read_images(
     """Decode unlabelled image files to one array of ``size`` (height, width) in
     ``color_mode`` ("L" or "RGB"). Returns (images, the paths read, the files skipped)."""
     skipped: list[Skipped] = []
-    images, kept, _ = _decode_entries([(str(p), "", None) for p in paths], skipped, size, color_mode,
-                                      max_pixels, on_progress)
+    images, kept, _ = _decode_entries([(str(p), "", None) for p in paths], skipped,
+                                      Decoding(size, color_mode, max_pixels, on_progress))
     return images, [e[0] for e in kept], skipped
 
 
@@ -400,14 +470,12 @@ def _empty_class_error(name: str, where: str, skipped: list[Skipped]) -> Truecla
     )
 
 
-def _load_folder(
-    root: Path, size: tuple[int, int] | None, color_mode: str, max_pixels: int, on_progress: Progress | None
-) -> Dataset:
+def _load_folder(root: Path, how: Decoding) -> Dataset:
     if (root / PROJECT_FILE).is_file():
-        return _load_project(root, size, color_mode, max_pixels, on_progress)
+        return _load_project(root, how)
     for name in LABEL_FILES:
         if (root / name).is_file():  # a folder of images with a labels file: read it as a manifest
-            return _load_csv(root / name, size, color_mode, max_pixels, on_progress)
+            return _load_csv(root / name, how)
     skipped: list[Skipped] = []
     subdirs = sorted(d for d in root.iterdir() if d.is_dir())
     visible = [d for d in subdirs if not d.name.startswith(".")]
@@ -445,7 +513,7 @@ def _load_folder(
             f"the class ({root.name}/cats/..., {root.name}/dogs/...)."
         )
     names = sorted(class_names)
-    images, kept, notes = _decode_entries(entries, skipped, size, color_mode, max_pixels, on_progress)
+    images, kept, notes = _decode_entries(entries, skipped, how)
     have = Counter(e[1] for e in kept)
     for name in names:
         if have[name] == 0:
@@ -484,9 +552,7 @@ def read_project_manifest(root: Path) -> dict[str, Any]:
     return {"classes": classes, "images": images}
 
 
-def _load_project(
-    root: Path, size: tuple[int, int] | None, color_mode: str, max_pixels: int, on_progress: Progress | None
-) -> Dataset:
+def _load_project(root: Path, how: Decoding) -> Dataset:
     """A studio project: the images its manifest lists, with their capture sessions (the
     split keeps each session on one side, so frames of one burst never straddle it)."""
     manifest = read_project_manifest(root)
@@ -496,7 +562,7 @@ def _load_project(
     session_of = {str(root / e["file"]): e["session"] for e in manifest["images"]}
     entries = [(str(root / e["file"]), e["class"], None) for e in manifest["images"]]
     skipped: list[Skipped] = []
-    images, kept, notes = _decode_entries(entries, skipped, size, color_mode, max_pixels, on_progress)
+    images, kept, notes = _decode_entries(entries, skipped, how)
     have = Counter(e[1] for e in kept)
     for name in names:
         if have[name] == 0:
@@ -507,9 +573,7 @@ def _load_project(
     return _check_classes(ds, repr(str(root)))
 
 
-def _load_csv(
-    path: Path, size: tuple[int, int] | None, color_mode: str, max_pixels: int, on_progress: Progress | None
-) -> Dataset:
+def _load_csv(path: Path, how: Decoding) -> Dataset:
     """A manifest: ``path,label`` (one class per image) or ``path,labels`` with several
     labels per image separated by ``|`` (multi-label); optional ``split`` column."""
     try:
@@ -558,7 +622,7 @@ def _load_csv(
         names = sorted({name for e in entries for name in e[1]})
     else:
         names = sorted({e[1] for e in entries})
-    images, kept, notes = _decode_entries(entries, skipped, size, color_mode, max_pixels, on_progress)
+    images, kept, notes = _decode_entries(entries, skipped, how)
     have = Counter(name for e in kept for name in (e[1] if multilabel else (e[1],)))
     for name in names:
         if have[name] == 0:

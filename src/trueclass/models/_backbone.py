@@ -29,6 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .._errors import TrueclassError
+from ..data._builtin import cache_dir
 
 __all__ = ["ARCH", "EMBED_DIM", "DEFAULT_SIZE", "cache_dir", "weights_file", "build_backbone", "Embedder",
            "image_keys", "embed"]
@@ -43,15 +44,6 @@ EMBED_DIM = 1280
 #: resizing included: 320, 235 and 111 images/s).
 DEFAULT_SIZE = 160
 MEAN, STD = 127.5, 128.0  # TensorFlow's Lite preprocessing, on 0-255 pixels
-
-
-def cache_dir() -> Path:
-    """Where converted weights and embeddings live: $TRUECLASS_CACHE, else
-    $XDG_CACHE_HOME/trueclass, else ~/.cache/trueclass."""
-    env = os.environ.get("TRUECLASS_CACHE")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "trueclass"
 
 
 def _package_pth() -> Path:

@@ -398,10 +398,10 @@ def _fingerprints_of(images: np.ndarray, value_max: int, val: Any) -> Any:
 
     if images.shape[-1] not in (1, 3):
         return None
-    display = to_display(images, value_max)
-    if isinstance(val, Dataset) and len(val) and val.images.shape[1:] == display.shape[1:]:
-        display = np.concatenate([display, to_display(val.images, val.value_max)])
-    return Fingerprints.of(display)
+    prints = Fingerprints.of(to_display(images, value_max))
+    if isinstance(val, Dataset) and len(val) and val.images.shape[1:] == images.shape[1:]:
+        prints = Fingerprints.concat([prints, Fingerprints.of(to_display(val.images, val.value_max))])
+    return prints
 
 
 _KINDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a word"}

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 from .._errors import TrueclassError
+from ..data._rows import is_on_disk
+from ..training._batches import DiskNCHW, as_tensor, subset_rows
 from ._registry import ModelSpec, register_model, register_prefix
 
 __all__ = ["TorchBackend", "to_nchw", "timm_spec", "RECIPES"]
@@ -94,7 +96,10 @@ def _check_params(params: dict[str, Any]) -> None:
 
 
 def to_nchw(images: np.ndarray, value_max: int, on_progress: Any = None) -> dict[str, Any]:  # noqa: ARG001
-    """Images (N, H, W, C) as (N, C, H, W), kept as uint8 when they are, with their scale."""
+    """Images (N, H, W, C) as (N, C, H, W), kept as uint8 when they are, with their scale.
+    Images on disk stay there: a :class:`DiskNCHW` reads them a batch at a time."""
+    if is_on_disk(images):
+        return {"x": DiskNCHW(images), "scale": float(value_max)}
     arr = np.asarray(images)
     if arr.dtype != np.uint8:
         arr = arr.astype(np.float32)
@@ -211,11 +216,11 @@ class TorchBackend:
         head = ("head.",) if self.kind == "cnn" else tuple(f"{n}." for n in _timm_head_names(net))
         trainer = Trainer(cfg, runtime, mean=self._t(mean, runtime), std=self._t(std, runtime), scale=scale,
                           expand_channels=expand, resize=resize, head_prefixes=head)
-        xt = torch.from_numpy(x_all)
+        xt = as_tensor(x_all)
         if pretrained and self.kind != "cnn" and not self.multilabel and not (resume and checkpoint is not None
                                                                               and Path(checkpoint).is_file()):
             self.head_from_probe_ = _head_from_probe(net, xt, y, trainer, seed=self.random_state)
-        xv = torch.from_numpy(val[0]["x"]) if val is not None else None
+        xv = as_tensor(val[0]["x"]) if val is not None else None
         yv = np.asarray(val[1]) if val is not None else None
         result = trainer.fit(net, xt, y, xv, yv, n_classes=self.n_classes, checkpoint=checkpoint, resume=resume,
                              on_progress=on_progress)
@@ -238,7 +243,7 @@ class TorchBackend:
         except ValueError:
             tr, va = train_test_split(idx, test_size=self.params["val_fraction"], random_state=self.random_state)
         x = X["x"]
-        return ({"x": x[va], "scale": X["scale"]}, y[va]), (x[tr], y[tr])
+        return ({"x": subset_rows(x, va), "scale": X["scale"]}, y[va]), (subset_rows(x, tr), y[tr])
 
     def _norm_stats(self, x: np.ndarray, scale: float, expand: int | None):
         if self.kind != "cnn" and (self.params.get("pretrained") or self.params.get("weights")):
@@ -247,9 +252,16 @@ class TorchBackend:
             cfg = timm.get_pretrained_cfg(self.kind.split(":", 1)[1])
             if cfg is not None and cfg.mean:
                 return list(cfg.mean), list(cfg.std)
-        sample = x[: min(len(x), 20000)].astype(np.float32) / scale
-        mean = sample.mean(axis=(0, 2, 3))
-        std = sample.std(axis=(0, 2, 3)).clip(1e-3)
+        # per-channel mean and spread of up to 20,000 images, summed a chunk at a time
+        n = min(len(x), 20000)
+        total = np.zeros(x.shape[1]), np.zeros(x.shape[1])
+        for start in range(0, n, 1000):
+            chunk = np.asarray(x[start : min(n, start + 1000)], dtype=np.float64) / scale
+            total[0][:] += chunk.sum(axis=(0, 2, 3))
+            total[1][:] += (chunk * chunk).sum(axis=(0, 2, 3))
+        count = max(n, 1) * x.shape[2] * x.shape[3]
+        mean = total[0] / count
+        std = np.sqrt(np.maximum(total[1] / count - mean * mean, 0.0)).clip(1e-3)
         if expand == 3 and len(mean) == 1:
             mean, std = np.repeat(mean, 3), np.repeat(std, 3)
         return [float(v) for v in mean], [float(v) for v in std]
@@ -271,7 +283,7 @@ class TorchBackend:
         net = self.net_.to(rt.device)
         if rt.channels_last:
             net = net.to(memory_format=torch.channels_last)
-        out = predict_logits(net, torch.from_numpy(X["x"]), scale=X["scale"], mean=self._t(self.mean_, rt),
+        out = predict_logits(net, as_tensor(X["x"]), scale=X["scale"], mean=self._t(self.mean_, rt),
                              std=self._t(self.std_, rt), runtime=rt, tta=mode, expand_channels=self.expand_,
                              resize=self.resize_)
         return out.numpy().astype(np.float64)

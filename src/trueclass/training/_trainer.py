@@ -21,6 +21,7 @@ import numpy as np
 from .._errors import TrueclassError
 from . import _distributed as dist
 from ._augment import Augment, augment_batch
+from ._batches import subset_rows
 from ._checkpoint import load_checkpoint, save_checkpoint
 from ._device import Runtime
 
@@ -271,7 +272,7 @@ class Trainer:
 
         mine = dist.shard(len(y))
         if len(mine) != len(y):  # this process's share
-            X, y = X[torch.from_numpy(mine)], np.asarray(y)[mine]
+            X, y = subset_rows(X, torch.from_numpy(mine)), np.asarray(y)[mine]
         logits = predict_logits(net, X, scale=self.scale, mean=self.mean, std=self.std, runtime=self.rt,
                                 expand_channels=self.expand_channels, resize=self.resize)
         yt = torch.as_tensor(y)
@@ -383,7 +384,8 @@ class Trainer:
                                            bs, steps_per_epoch, on_progress)
                 images_seen += steps_per_epoch * bs
                 model_for_eval = ema.module if ema is not None else net
-                tr_loss, tr_acc = self._evaluate(model_for_eval, X[order[: min(n, 2000)]], y[order[: min(n, 2000)].numpy()], loss_fn)
+                tr_loss, tr_acc = self._evaluate(model_for_eval, subset_rows(X, order[: min(n, 2000)]),
+                                                 y[order[: min(n, 2000)].numpy()], loss_fn)
                 record["train_eval_loss"], record["train_accuracy"] = tr_loss, tr_acc
                 if X_val is not None and len(X_val):
                     v_loss, v_acc = self._evaluate(model_for_eval, X_val, y_val, loss_fn)

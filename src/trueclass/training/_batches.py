@@ -1,0 +1,53 @@
+"""Batch sources for the trainer: images in memory as a tensor, or on disk read a batch
+at a time (see :mod:`trueclass.data._rows`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..data._rows import ImageRows
+
+__all__ = ["DiskNCHW", "subset_rows", "as_tensor"]
+
+
+class DiskNCHW:
+    """(N, H, W, C) images in the disk cache seen as an (N, C, H, W) uint8 tensor: indexing
+    reads just the rows asked for (a batch), ``subset_rows`` narrows it without reading."""
+
+    def __init__(self, images: Any):
+        self.rows = images if isinstance(images, ImageRows) else ImageRows(images)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        n, h, w, c = self.rows.shape
+        return (n, c, h, w)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def subset_rows(self, idx: Any) -> "DiskNCHW":
+        return DiskNCHW(self.rows.take(idx.numpy() if hasattr(idx, "numpy") else idx))
+
+    def __getitem__(self, key: Any):
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(self.rows[key].transpose(0, 3, 1, 2)))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:  # noqa: ARG002
+        out = np.ascontiguousarray(np.asarray(self.rows).transpose(0, 3, 1, 2))
+        return out if dtype is None else out.astype(dtype)
+
+
+def subset_rows(x: Any, idx: Any) -> Any:
+    """Rows ``idx`` of a batch source: a copy for arrays and tensors, still on disk for a
+    :class:`DiskNCHW`."""
+    return x.subset_rows(idx) if isinstance(x, DiskNCHW) else x[idx]
+
+
+def as_tensor(x: Any):
+    """A batch source the trainer indexes: a torch tensor over an array, or the DiskNCHW."""
+    import torch
+
+    return x if isinstance(x, DiskNCHW) else torch.from_numpy(x)
