@@ -180,11 +180,11 @@ def train(source: str, model: str | None, test_size: float, val_size: float | No
 
 
 def _launch_torchrun(nproc: int) -> int:
-    """``trueclass train ... --nproc N`` as torchrun on this machine; its exit status."""
+    """``trueclass train|predict ... --nproc N`` as torchrun on this machine; its exit status."""
     import subprocess
 
     args = sys.argv[1:]
-    if "train" not in args:
+    if "train" not in args and "predict" not in args:
         raise TrueclassError("--nproc works from the command line (`trueclass train ... --nproc N`); from Python, "
                              "launch `torchrun --nproc-per-node N -m trueclass train ...` instead.")
     kept, skip = [], False
@@ -278,8 +278,11 @@ def evaluate_cmd(model_path: str, source: str, out: str | None, overwrite: bool,
 @click.option("--raw", is_flag=True,
               help="Show the model's raw scores instead of its calibrated probabilities (the review flag still uses "
                    "the calibrated confidence its threshold was chosen on).")
+@click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1),
+              help="With --csv: predict on N processes of this machine (`torchrun --standalone --nproc-per-node N -m "
+                   "trueclass predict ...`), each taking its share of the files, into the one CSV.")
 def predict(model_path: str, inputs: tuple[str, ...], top_k: int, threshold: float | None, csv_path: str | None,
-            tta: str | None, raw: bool) -> None:
+            tta: str | None, raw: bool, nproc: int) -> None:
     """Predict the class of each IMAGE (or every image in a FOLDER) with a saved MODEL.
 
     Confidences are calibrated on the model's validation images when it has a
@@ -287,6 +290,12 @@ def predict(model_path: str, inputs: tuple[str, ...], top_k: int, threshold: flo
     from .run import predict_files
     from .report._text import format_skipped
 
+    from .training._distributed import world_size
+
+    if (nproc > 1 or world_size() > 1) and not csv_path:
+        raise TrueclassError("Prediction on several processes writes its rows to one CSV file; add --csv OUT.")
+    if nproc > 1 and world_size() == 1:
+        raise SystemExit(_launch_torchrun(nproc))
     if csv_path:
         return _predict_to_csv(model_path, inputs, top_k, threshold, csv_path, tta, raw)
     rows, skipped = predict_files(model_path, inputs, top_k=top_k, threshold=threshold, tta=_tta(tta), raw=raw)
@@ -318,9 +327,13 @@ def _predict_to_csv(model_path: str, inputs: tuple[str, ...], top_k: int, thresh
     from .report._text import format_skipped
     from .run import predict_to_csv
 
-    with _Progress() as progress:
+    from .training._distributed import is_main
+
+    with _Progress(enabled=is_main()) as progress:  # under torchrun, rank 0 reports
         c = predict_to_csv(model_path, inputs, csv_path, top_k=top_k, threshold=threshold, tta=_tta(tta), raw=raw,
-                           on_progress=progress, on_rows=_echo_rows)
+                           on_progress=progress, on_rows=_echo_rows if is_main() else None)
+    if not is_main():
+        return
     skipped = c["hidden"] + c["skipped_files"]
     if not c["predicted"] and not c["resumed_with"]:
         if skipped:

@@ -281,3 +281,38 @@ def test_shifted_cropped_and_rescaled_copies_of_photos_are_found():
     assert "a grid of windows of each photograph" in rep["near_duplicate_rule"]
     grey = tc.load((images[..., :1], labels), value_max=255)
     assert "looked for only among" in audit(grey, label_issues=False).to_dict()["near_duplicate_rule"]
+
+
+def test_the_index_search_for_copies_finds_what_the_exact_search_finds(monkeypatch):
+    """Large sets find copy candidates through a nearest-neighbour index (faiss past
+    EXACT_MAX vectors); forced here on a small set, it must find the exact search's pairs."""
+    import sys
+    from pathlib import Path
+
+    from trueclass.checks import _copies, _neighbours
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from near_copies import KINDS
+    from photo_sets import crops
+
+    images = np.stack([np.asarray(c) for n in ("astronaut", "coffee") for c in crops(n, 30, size=96, seed=5)])
+    rng = np.random.default_rng(1)
+    plan = [(2, "shifted 10%"), (17, "cropped to 80%"), (40, "rescaled to 50%")]
+    extra = np.stack([KINDS[kind](images[src], rng) for src, kind in plan])
+    images = np.concatenate([images, extra])
+    exact = _copies.window_copies(images)
+    monkeypatch.setattr(_copies, "EXACT_IMAGES", 0)
+    monkeypatch.setattr(_neighbours, "EXACT_MAX", 0)
+    indexed = _copies.window_copies(images)
+    pairs = lambda a: {(int(i), int(j)) for i, j, _ in a}  # noqa: E731
+    planted = {(src, 60 + n) for n, (src, _) in enumerate(plan)}
+    assert len(planted & pairs(exact)) >= 2  # (a crop may be left to the perceptual hash)
+    assert planted & pairs(exact) <= pairs(indexed)
+    assert len(pairs(indexed) ^ pairs(exact)) <= max(1, len(pairs(exact)) // 10)
+    # the neighbour search itself: exact and indexed agree on the nearest rows
+    base = rng.standard_normal((5000, 16)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    s1, i1 = _neighbours.nearest(base, base[:50], 5, exact=True)
+    s2, i2 = _neighbours.nearest(base, base[:50], 5, exact=False)
+    assert (i1[:, 0] == np.arange(50)).all() and (i2[:, 0] == np.arange(50)).all()
+    assert np.isclose(s1[:, 0], 1, atol=1e-5).all() and (np.diff(s1, axis=1) <= 1e-6).all()

@@ -81,3 +81,59 @@ def test_the_cli_streams_into_the_csv_and_says_how_it_went(model_and_folder, tmp
     assert r.exit_code == 0, r.output
     assert "230 images predicted" in r.output and "broken.png" in r.output
     assert len(read(tmp_path / "o.csv")) == 232
+
+
+def test_parts_left_by_a_stopped_torchrun_run_are_gone_on_from_and_merged(model_and_folder, tmp_path):
+    """A torchrun prediction stopped after each process wrote some rows to its part file,
+    continued by one process: every file once, in order, as an uninterrupted run."""
+    model, folder = model_and_folder
+    whole = tmp_path / "whole.csv"
+    predict_to_csv(model, [folder], whole, chunk=50)
+    expected = read(whole)
+    out = tmp_path / "p.csv"
+    images = [r for r in expected if r["label"]]
+    header = "file,label,confidence,top_k,flagged,skipped\n"
+    out.write_text(header + "".join(f"{r['file']},,,,,{r['skipped']}\n" for r in expected if not r["label"]))
+    (tmp_path / "p.csv.progress.json").write_text(
+        '{"model": "%s", "csv": "p.csv"}' % tc.load_model(model).metadata_["weights"]["sha256"])
+
+    def part_text(rows):
+        return header + "".join(",".join(r[c] for c in ("file", "label", "confidence", "top_k", "flagged", "skipped"))
+                                + "\n" for r in rows)
+
+    (tmp_path / "p.csv.part-0-of-2.csv").write_text(part_text(images[:40]))
+    (tmp_path / "p.csv.part-1-of-2.csv").write_text(part_text(images[115:150]) + str(images[150]["file"]) + ",3")
+    c = predict_to_csv(model, [folder], out, chunk=50)
+    assert c["resumed_with"] == 2 + 40 + 35 and c["predicted"] == 230 - 75
+    assert read(out) == expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "whole.csv"]  # parts and marker gone
+
+
+def test_several_processes_need_a_csv(model_and_folder):
+    model, folder = model_and_folder
+    r = CliRunner().invoke(cli, ["predict", str(model), str(folder), "--nproc", "2"])
+    assert r.exit_code == 1 and "writes its rows to one CSV file; add --csv OUT" in r.output
+
+
+@pytest.mark.slow
+def test_two_processes_predict_their_shares_into_one_csv(model_and_folder, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    model, folder = model_and_folder
+    one = tmp_path / "one.csv"
+    predict_to_csv(model, [folder], one)
+    out = tmp_path / "two.csv"
+    cmd = [sys.executable, "-m", "trueclass", "predict", str(model), str(folder), "--csv", str(out), "--nproc", "2"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ.copy())
+    if res.returncode != 0 and "SIGABRT" in res.stderr:
+        # the known gloo flake of tests/training/test_distributed.py (a worker aborts now and
+        # then under a loaded test run): launched once more from a clean folder
+        for f in tmp_path.glob("two.csv*"):
+            f.unlink()
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ.copy())
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "230 images predicted" in res.stderr and res.stderr.count("images predicted") == 1  # rank 0 reports
+    assert read(out) == read(one)  # every file scored once, in the files' order, as by one process
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.csv", "two.csv"]

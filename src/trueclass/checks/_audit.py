@@ -272,15 +272,16 @@ def image_outliers(ds: Any) -> list[dict[str, Any]]:
 
     from ..data._dataset import to_display
 
-    grey = to_display(ds.images, ds.value_max).astype(np.float32).mean(axis=3)
-    bright = grey.mean(axis=(1, 2))
-    contrast = grey.std(axis=(1, 2))
     # the variance of the Laplacian (a standard focus measure), image by image: a 3x3 kernel
     # with no extent along the batch axis
     kernel = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float32)[None]
-    sharp = np.empty(len(grey), dtype=np.float32)
-    for s in range(0, len(grey), 4096):
-        lap = convolve(grey[s : s + 4096], kernel, mode="nearest")
+    n = len(ds)
+    bright, contrast, sharp = (np.empty(n, dtype=np.float32) for _ in range(3))
+    for s in range(0, n, 4096):  # a chunk at a time: images on disk are never read whole
+        grey = to_display(np.asarray(ds.images[s : s + 4096]), ds.value_max).astype(np.float32).mean(axis=3)
+        bright[s : s + len(grey)] = grey.mean(axis=(1, 2))
+        contrast[s : s + len(grey)] = grey.std(axis=(1, 2))
+        lap = convolve(grey, kernel, mode="nearest")
         sharp[s : s + len(lap)] = lap.reshape(len(lap), -1).var(axis=1)
     # relative to the image's own contrast, so little ink (a thin '1') does not look blurry
     sharp = sharp / np.maximum(contrast**2, 1e-6)
@@ -340,6 +341,10 @@ SVC_MAX_IMAGES = 10_000
 EMBED_MAX_IMAGES = 10_000
 #: Images smaller than this are not shown to the backbone (upscaled 8x8 digits say little).
 EMBED_MIN_SIDE = 16
+#: Pixels (as float32 bytes) up to which the label model's PCA is fitted on every image;
+#: above, on PCA_SAMPLE of them (Fashion-MNIST's 70,000 x 784 pixels are 220 MB: whole).
+PCA_WHOLE_BYTES = 1024**3
+PCA_SAMPLE = 10_000
 LABEL_MODEL_TEXT = {
     "pca-logreg": f"a logistic regression on {LABEL_PCA_DIMS} whitened principal components of the pixels",
     "pca-svc": "an RBF support vector machine on 50 principal components of the pixels",
@@ -351,8 +356,15 @@ def _pca(ds: Any, dims: int, *, whiten: bool, seed: int) -> np.ndarray:
     from sklearn.decomposition import PCA
 
     n = len(ds)
-    x = ds.images.reshape(n, -1).astype(np.float32) / float(ds.value_max)
-    return PCA(n_components=int(min(dims, x.shape[1], n - 1)), whiten=whiten, random_state=seed).fit_transform(x)
+    d = int(np.prod(ds.images.shape[1:]))
+    pca = PCA(n_components=int(min(dims, d, n - 1)), whiten=whiten, random_state=seed)
+    if n * d * 4 <= PCA_WHOLE_BYTES:
+        return pca.fit_transform(ds.images.reshape(n, -1).astype(np.float32) / float(ds.value_max))
+    # a large set: the components from a seeded sample, every image projected a chunk at a time
+    pick = np.sort(np.random.default_rng(seed).choice(n, size=min(n, max(PCA_SAMPLE, 4 * dims)), replace=False))
+    pca.fit(np.asarray(ds.images[pick]).reshape(len(pick), -1).astype(np.float32) / float(ds.value_max))
+    return np.concatenate([pca.transform(np.asarray(ds.images[s : s + 4096]).reshape(-1, d).astype(np.float32)
+                                         / float(ds.value_max)) for s in range(0, n, 4096)])
 
 
 def _candidate(name: str, ds: Any, seed: int) -> tuple[np.ndarray, Any] | None:

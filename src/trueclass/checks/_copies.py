@@ -32,8 +32,11 @@ __all__ = ["window_copies", "window_search_suits", "WINDOW_CORRELATION", "WINDOW
 
 #: A pair is a copy when its aligned 24x24 windows correlate at least this much.
 WINDOW_CORRELATION = 0.95
-#: Above this many images the search is not run (its cost grows with the square).
-WINDOW_MAX_IMAGES = 5_000
+#: Up to this many images, every image's windows are compared with every other's exactly
+#: (its cost grows with the square); above, a nearest-neighbour index finds the candidates.
+EXACT_IMAGES = 5_000
+#: Above this many images the search is not run (memory: 37 KB an image at WORK_SIDE).
+WINDOW_MAX_IMAGES = 50_000
 #: Grey images and images smaller than this (short side) are left to the hash: on grey
 #: pictures with little texture (Fashion-MNIST, drawn shapes on smooth 32x32 noise) pictures
 #: of one shape correlate up to 0.99 once aligned, as copies do.
@@ -56,12 +59,17 @@ def _boxes(spec) -> np.ndarray:
 
 
 def _grey(images: np.ndarray):
+    """Grey float images at most WORK_SIDE a side, a chunk at a time (images on disk are
+    never read whole)."""
     import torch
 
-    g = torch.from_numpy(np.asarray(images, dtype=np.float32).mean(axis=3))[:, None]
-    if max(g.shape[-2:]) > WORK_SIDE:
-        g = torch.nn.functional.interpolate(g, size=(WORK_SIDE, WORK_SIDE), mode="area")
-    return g
+    out = []
+    for s in range(0, len(images), 1024):
+        g = torch.from_numpy(np.asarray(images[s : s + 1024], dtype=np.float32).mean(axis=3))[:, None]
+        if max(g.shape[-2:]) > WORK_SIDE:
+            g = torch.nn.functional.interpolate(g, size=(WORK_SIDE, WORK_SIDE), mode="area")
+        out.append(g)
+    return torch.cat(out)
 
 
 def _crops(g, image_index: np.ndarray, boxes: np.ndarray, side: int) -> np.ndarray:
@@ -77,6 +85,53 @@ def _crops(g, image_index: np.ndarray, boxes: np.ndarray, side: int) -> np.ndarr
     v = v.reshape(len(rois), -1).numpy()
     v = v - v.mean(axis=1, keepdims=True)
     return v / (np.linalg.norm(v, axis=1, keepdims=True) + 1e-6)
+
+
+def _coarse_exact(Q: np.ndarray, G: np.ndarray, V: int, block: int) -> np.ndarray:
+    """(C, 4) candidates (image, partner, query view, gallery window): every image's best
+    TOP_K partners over all pairs of its views and their windows, by matrix products."""
+    n, Qn = Q.shape[:2]
+    cand = []
+    for s in range(0, n, block):
+        q = Q[s : s + block]
+        b = len(q)
+        sim = (q.reshape(b * Qn, -1) @ G.T).reshape(b, Qn, n, V).transpose(0, 2, 1, 3).reshape(b, n, Qn * V)
+        sim[np.arange(b), np.arange(s, s + b)] = -1  # not itself
+        best_view = sim.argmax(axis=2)
+        best = np.take_along_axis(sim, best_view[..., None], axis=2)[..., 0]
+        k = min(TOP_K, n - 1)
+        part = np.argpartition(-best, k - 1, axis=1)[:, :k]
+        for r in range(b):
+            for a in part[r]:
+                qv, gv = divmod(int(best_view[r, a]), V)
+                cand.append((s + r, int(a), qv, gv))
+    return np.asarray(cand, dtype=np.int64).reshape(-1, 4)
+
+
+def _coarse_index(Q: np.ndarray, G: np.ndarray, V: int) -> np.ndarray:
+    """The candidates of :func:`_coarse_exact` from a nearest-neighbour index: each query
+    view's (TOP_K + 1) * V nearest windows (enough, searched exactly, to hold the best
+    window of each of the TOP_K best partners, past the image's own V windows), grouped
+    by partner image."""
+    from ._neighbours import nearest
+
+    n, Qn = Q.shape[:2]
+    sims, idx = nearest(G, Q.reshape(n * Qn, -1), (TOP_K + 1) * V)
+    r = np.repeat(np.arange(n), Qn)[:, None].repeat(idx.shape[1], axis=1)
+    qv = np.tile(np.arange(Qn), n)[:, None].repeat(idx.shape[1], axis=1)
+    a, gv = idx // V, idx % V
+    ok = (idx >= 0) & (a != r)
+    r, a, sim, qv, gv = r[ok], a[ok], sims[ok], qv[ok], gv[ok]
+    order = np.lexsort((-sim, a, r))  # by image, partner, best first
+    r, a, sim, qv, gv = r[order], a[order], sim[order], qv[order], gv[order]
+    first = np.ones(len(r), bool)
+    first[1:] = (r[1:] != r[:-1]) | (a[1:] != a[:-1])  # each partner's best pair of views
+    r, a, sim, qv, gv = r[first], a[first], sim[first], qv[first], gv[first]
+    order = np.lexsort((-sim, r))
+    r, a, qv, gv = r[order], a[order], qv[order], gv[order]
+    start = np.searchsorted(r, r, side="left")
+    keep = np.arange(len(r)) - start < TOP_K  # each image's TOP_K best partners
+    return np.column_stack([r[keep], a[keep], qv[keep], gv[keep]]).astype(np.int64)
 
 
 def window_copies(images: np.ndarray, *, threshold: float = WINDOW_CORRELATION,
@@ -95,21 +150,7 @@ def window_copies(images: np.ndarray, *, threshold: float = WINDOW_CORRELATION,
         G = _crops(g, np.repeat(np.arange(n), V), np.tile(gal, (n, 1)), COARSE)  # (n*V, 64)
         Q = _crops(g, np.repeat(np.arange(n), Qn), np.tile(qry, (n, 1)), COARSE).reshape(n, Qn, -1)
         # coarse: each image's best TOP_K partners, with the views that matched
-        cand = []
-        for s in range(0, n, block):
-            q = Q[s : s + block]
-            b = len(q)
-            sim = (q.reshape(b * Qn, -1) @ G.T).reshape(b, Qn, n, V).transpose(0, 2, 1, 3).reshape(b, n, Qn * V)
-            sim[np.arange(b), np.arange(s, s + b)] = -1  # not itself
-            best_view = sim.argmax(axis=2)
-            best = np.take_along_axis(sim, best_view[..., None], axis=2)[..., 0]
-            k = min(TOP_K, n - 1)
-            part = np.argpartition(-best, k - 1, axis=1)[:, :k]
-            for r in range(b):
-                for a in part[r]:
-                    qv, gv = divmod(int(best_view[r, a]), V)
-                    cand.append((s + r, int(a), qv, gv))
-        cand = np.asarray(cand, dtype=np.int64)
+        cand = (_coarse_exact(Q, G, V, block) if n <= EXACT_IMAGES else _coarse_index(Q, G, V))
         # fine: a local search of scale and position around the matched window, at 24x24
         local = np.array([(f, dx, dy) for f in SCALES for dy in OFFSETS for dx in OFFSETS], dtype=np.float32)
         score = np.empty(len(cand), dtype=np.float32)

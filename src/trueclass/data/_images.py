@@ -44,11 +44,13 @@ _GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N",
 
 
 def n_workers() -> int:
-    """Worker threads for decoding: one per core this process may use."""
+    """Worker threads for decoding: one per core this process may use (under torchrun,
+    its share of the cores of the machine)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    return max(1, cores // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 
 
 def parse_image_size(value: str | int | Sequence[int] | None) -> tuple[int, int] | None:

@@ -174,37 +174,56 @@ def predict_to_csv(
     with images/s and the time left. Stopped (Ctrl-C, a crash, a kill), the same call
     goes on from the rows already written: a file beside the CSV (``.progress.json``)
     names the model and is removed when every file has its row. Unreadable files get a
-    row with the reason. Returns the counts."""
+    row with the reason. Returns the counts (of every process, under torchrun).
+
+    Under torchrun each process predicts its share of the files into a part file beside
+    the CSV (``OUT.part-R-of-N.csv``); once all are done, rank 0 puts the rows together
+    in the files' order into the one CSV and removes the parts. A stopped run goes on
+    from the parts, with any number of processes.
+    """
     import csv
     import json
     import time
+
+    from ..training import _distributed as dist
 
     clf = _model_for_prediction(model_path, top_k, tta)
     files, hidden = collect_images(inputs)
     out = Path(csv_path)
     marker = out.with_name(out.name + ".progress.json")
     model_id = (clf.metadata_.get("weights") or {}).get("sha256")
-    done: set[str] = set()
+    sharded = dist.setup() is not None
+    me, world = (dist.rank(), dist.world_size()) if sharded else (0, 1)
+    parts = sorted(out.parent.glob(out.name + ".part-*.csv")) if out.parent.is_dir() else []
     resumed = marker.is_file() and out.is_file() and json.loads(marker.read_text()).get("model") == model_id
-    if resumed:
-        text = out.read_text(encoding="utf-8")
-        text = text[: text.rfind("\n") + 1]  # a row cut off by the stop is written again
-        out.write_text(text, encoding="utf-8")
-        done = {r["file"] for r in csv.DictReader(text.splitlines())}
-    else:
+    if me == 0 and not resumed:  # a fresh start: the header, the hidden files, and the marker
+        for part in parts:
+            part.unlink()
         out.parent.mkdir(parents=True, exist_ok=True)
         with open(out, "w", newline="", encoding="utf-8") as fh:
             csv.writer(fh).writerow(CSV_COLUMNS)
             csv.writer(fh).writerows([h["path"], "", "", "", "", h["reason"]] for h in hidden)
         marker.write_text(json.dumps({"model": model_id, "csv": out.name}), encoding="utf-8")
+    dist.barrier()
+    # every process reads the same rows before any writes: the same files are left to do
+    done = {r["file"] for f in ([out] if resumed else []) + (parts if resumed else [])
+            for r in _complete_rows(f)}
+    dist.barrier()
     todo = [f for f in files if f not in done]
+    mine = [todo[i] for i in dist.shard(len(todo))] if sharded else todo
+    target = out.with_name(f"{out.name}.part-{me}-of-{world}.csv") if sharded else out
+    if resumed and target.is_file():  # a row cut off by the stop is written again
+        text = target.read_text(encoding="utf-8")
+        target.write_text(text[: text.rfind("\n") + 1], encoding="utf-8")
     counts = {"n_files": len(files), "resumed_with": len(done), "predicted": 0, "flagged": 0, "skipped": 0,
-              "skipped_files": [], "hidden": hidden}
+              "skipped_files": [], "hidden": hidden, "processes": world}
     t0 = time.perf_counter()
-    with open(out, "a", newline="", encoding="utf-8") as fh:
+    with open(target, "a", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        for i in range(0, len(todo), chunk):
-            part = todo[i:i + chunk]
+        if sharded and fh.tell() == 0:
+            writer.writerow(CSV_COLUMNS)
+        for i in range(0, len(mine), chunk):
+            part = mine[i:i + chunk]
             rows, bad = _predict_chunk(clf, part, top_k=top_k, threshold=threshold, raw=raw)
             writer.writerows(csv_row(r) for r in rows)
             writer.writerows([b.path, "", "", "", "", b.reason] for b in bad)
@@ -218,8 +237,47 @@ def predict_to_csv(
                 on_rows(rows)
             if on_progress is not None:
                 n = i + len(part)
-                on_progress("predicting", len(done) + n, len(files),
-                            images_per_second=n / max(time.perf_counter() - t0, 1e-9))
+                # under torchrun: this process's share, scaled to the whole (the shares are equal)
+                on_progress("predicting", min(len(files), len(done) + n * world), len(files),
+                            images_per_second=n * world / max(time.perf_counter() - t0, 1e-9))
+    if sharded:
+        totals = dist.all_sum([counts["predicted"], counts["flagged"], counts["skipped"]])
+        counts["predicted"], counts["flagged"], counts["skipped"] = (int(v) for v in totals)
+        dist.teardown()  # every part is complete before rank 0 reads them
+    if me == 0 and (sharded or (resumed and parts)):  # a stopped torchrun run left parts
+        counts["skipped_files"] = _merge_parts(out, files, hidden)
     marker.unlink(missing_ok=True)  # every file has its row
     counts["seconds"] = time.perf_counter() - t0
     return counts
+
+
+def _complete_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a prediction CSV that were written whole (not a last one cut off)."""
+    import csv
+
+    if not path.is_file():
+        return []
+    text = path.read_text(encoding="utf-8")
+    return list(csv.DictReader(text[: text.rfind("\n") + 1].splitlines()))
+
+
+def _merge_parts(out: Path, files: Sequence[str], hidden: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Rank 0's last step under torchrun: the rows of ``out`` (a resumed run's) and of
+    every part file, one per file in the files' order, into ``out``; the parts removed.
+    Returns the files skipped as unreadable."""
+    import csv
+
+    parts = sorted(out.parent.glob(out.name + ".part-*.csv"))
+    row_of = {r["file"]: r for f in [out, *parts] for r in _complete_rows(f)}
+    tmp = out.with_name(out.name + ".merging")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(CSV_COLUMNS)
+        writer.writerows([h["path"], "", "", "", "", h["reason"]] for h in hidden)
+        writer.writerows([row_of[f][c] for c in CSV_COLUMNS] for f in files if f in row_of)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, out)
+    for part in parts:
+        part.unlink()
+    return [{"path": f, "reason": row_of[f]["skipped"]} for f in files if f in row_of and row_of[f]["skipped"]]
