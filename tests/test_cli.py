@@ -147,11 +147,12 @@ def test_network_options_reach_the_model(tmp_path):
                                    "-p", "width=8", "--tta", "--out", str(out)])
     assert res.exit_code == 0, res.output
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["params"]["epochs"] == 3 and cfg["params"]["batch_size"] == 128 and cfg["params"]["lr"] == 0.05 and cfg["params"]["tta"] is True
+    assert cfg["params"]["epochs"] == 5 and cfg["params"]["batch_size"] == 256 and cfg["params"]["lr"] == 0.1 and cfg["params"]["tta"] is True
+    assert cfg["params"]["width"] == 8  # -p overrides the preset's width 16
     assert cfg["resolved"]["augment_used"]["name"] == "text" and cfg["resolved"]["augment_used"]["hflip"] is False
     history = list(csv.DictReader(open(out / "history.csv")))
-    assert len(history) == 3 and float(history[-1]["val_accuracy"]) > 0.5
-    assert "3 epochs on" in res.output
+    assert len(history) == 5 and float(history[-1]["val_accuracy"]) > 0.5
+    assert "5 epochs on" in res.output
 
 
 def test_library_messages_name_parameters_and_the_cli_names_its_flags(make_folder, tmp_path):

@@ -121,7 +121,7 @@ def cli() -> None:
 @click.option("--color-mode", type=click.Choice(["auto", "L", "RGB"]), default="auto", show_default=True)
 @click.option("--data-dir", default=None, help="Where to look first for a built-in data set's files.")
 @click.option("--preset", "recipe", type=click.Choice(["default", "quick"]), default="default", show_default=True,
-              help="Neural-network recipe: quick trains for fewer epochs.")
+              help="Neural-network recipe: quick trains a narrower cnn (width 16) for 5 epochs, for CPUs without bf16.")
 @click.option("--epochs", type=int, default=None, help="Training epochs (neural networks).")
 @click.option("--batch-size", type=int, default=None, help="Images per training step (neural networks).")
 @click.option("--lr", type=float, default=None, help="Peak learning rate (neural networks).")

@@ -38,8 +38,8 @@ def test_config_to_argv_and_back(config):
 
 
 def test_presets_and_network_flags_become_parameters():
-    cfg = config_from_argv(["digits", "--preset", "quick", "--epochs", "5", "--tta", "-p", "width=8"])
-    assert cfg.params == {"epochs": 5, "batch_size": 128, "lr": 0.05, "tta": True, "width": 8}
+    cfg = config_from_argv(["digits", "--preset", "quick", "--epochs", "7", "--tta", "-p", "width=8"])
+    assert cfg.params == {"epochs": 7, "batch_size": 256, "lr": 0.1, "tta": True, "width": 8}
     assert config_from_argv(cfg.to_argv()) == cfg
 
 

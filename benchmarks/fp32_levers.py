@@ -1,0 +1,60 @@
+"""Levers for the cnn recipes on a CPU without bf16 (issue: fast where our users are).
+
+Each row trains the cnn on Fashion-MNIST's training images with 10% of them held out for
+validation (54k/6k, seed 0), in fp32 forced (``precision="fp32"``) unless the row says
+otherwise, and reports the validation accuracy (never the test images: these choose the
+recipe), the training seconds and the trainer's images/s; also the audit's time on the
+whole set, which every run pays. One run each. Prints Markdown.
+
+    python benchmarks/fp32_levers.py [--rows quick,w16,w24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+ROWS = {
+    "quick": {"epochs": 3, "batch_size": 128, "lr": 0.05, "tta": "flip"},
+    "w24": {"epochs": 3, "batch_size": 128, "lr": 0.05, "tta": "flip", "width": 24},
+    "w16": {"epochs": 4, "batch_size": 128, "lr": 0.05, "tta": "flip", "width": 16},
+    "w16e3": {"epochs": 3, "batch_size": 128, "lr": 0.05, "tta": "flip", "width": 16},
+    "w16d1e4": {"epochs": 4, "batch_size": 128, "lr": 0.05, "tta": "flip", "width": 16, "depth": 1},
+    "w16e5": {"epochs": 5, "batch_size": 128, "lr": 0.05, "tta": "flip", "width": 16},
+    "w16b256": {"epochs": 4, "batch_size": 256, "lr": 0.1, "tta": "flip", "width": 16},
+    "w16e4ls0": {"epochs": 4, "batch_size": 128, "lr": 0.05, "tta": "flip", "width": 16, "label_smoothing": 0.0},
+    "w16b256e5": {"epochs": 5, "batch_size": 256, "lr": 0.1, "tta": "flip", "width": 16},
+    "w24e2": {"epochs": 2, "batch_size": 128, "lr": 0.05, "tta": "flip", "width": 24},
+}
+
+
+def main() -> None:
+    import trueclass as tc
+    from trueclass.checks import audit
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", default=",".join(ROWS))
+    ap.add_argument("--audit", action="store_true")
+    args = ap.parse_args()
+    ds = tc.load("fashion-mnist")
+    train = ds.subset([i for i, p in enumerate(ds.predefined_split) if p == "train"])
+    parts = tc.split(tc.load((train.images, [train.classes[k] for k in train.labels]), value_max=255),
+                     test_size=0.1, seed=0)
+    if args.audit:
+        t = time.perf_counter()
+        audit(ds)
+        print(f"audit of the 70,000 images: {time.perf_counter() - t:.1f} s\n")
+    print("| Row | Parameters | Validation accuracy | Training s | Trainer images/s |")
+    print("|---|---|---|---|---|")
+    for name in args.rows.split(","):
+        params = {"precision": "fp32", **ROWS[name], "val_fraction": 0}
+        t = time.perf_counter()
+        clf = tc.ImageClassifier("cnn", random_state=0, augment="clothing", **params).fit(parts.train)
+        secs = time.perf_counter() - t
+        acc = clf.score(parts.test)
+        ips = clf.estimator_.training_record()["images_per_second"]
+        print(f"| {name} | {ROWS[name]} | {acc:.4f} | {secs:.0f} | {ips:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
