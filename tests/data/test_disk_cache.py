@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import trueclass as tc
-import trueclass.data._sources as sources
+import trueclass.data._decoding as decoding
 from trueclass._errors import TrueclassError
 from trueclass.data._cache import DecodedCache
 from trueclass.data._rows import ImageRows
@@ -32,8 +32,8 @@ def no_decoding(monkeypatch):
     def refuse(*a, **k):
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(sources, "decode", refuse)
-    monkeypatch.setattr(sources, "probe", refuse)
+    monkeypatch.setattr(decoding, "decode", refuse)
+    monkeypatch.setattr(decoding, "probe", refuse)
 
 
 def test_a_second_load_reads_the_cache_without_decoding(make_folder, cache, monkeypatch):
@@ -95,8 +95,8 @@ def test_relabelling_a_manifest_reuses_the_pixels(make_folder, cache, monkeypatc
 
 def test_a_load_stopped_midway_leaves_no_entry(make_folder, cache, monkeypatch):
     root = make_folder({"bars": 6, "cols": 6})
-    monkeypatch.setattr(sources, "DECODE_CHUNK", 4)
-    real = sources.decode
+    monkeypatch.setattr(decoding, "DECODE_CHUNK", 4)
+    real = decoding.decode
     calls = []
 
     def stop_on_second_chunk(*a, **k):
@@ -105,11 +105,11 @@ def test_a_load_stopped_midway_leaves_no_entry(make_folder, cache, monkeypatch):
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(sources, "decode", stop_on_second_chunk)
+    monkeypatch.setattr(decoding, "decode", stop_on_second_chunk)
     with pytest.raises(KeyboardInterrupt):
         tc.load(root, cache=True)
     assert entries(cache) == []  # no half-written entry, no temporary folder
-    monkeypatch.setattr(sources, "decode", real)
+    monkeypatch.setattr(decoding, "decode", real)
     ds = tc.load(root, cache=True)
     np.testing.assert_array_equal(np.asarray(ds.images), tc.load(root, cache=False).images)
 
@@ -117,7 +117,7 @@ def test_a_load_stopped_midway_leaves_no_entry(make_folder, cache, monkeypatch):
 def test_auto_caches_large_sets_only(make_folder, cache, monkeypatch):
     root = make_folder({"bars": 4, "cols": 4})
     assert not isinstance(tc.load(root).images, np.memmap)
-    monkeypatch.setattr(sources, "DISK_CACHE_MIN_IMAGES", 8)
+    monkeypatch.setattr(decoding, "DISK_CACHE_MIN_IMAGES", 8)
     assert isinstance(tc.load(root).images, np.memmap)
 
 
@@ -130,7 +130,7 @@ def test_bad_cache_option_and_a_full_disk(make_folder, cache, monkeypatch):
     assert not isinstance(ds.images, np.memmap)
     assert "would not fit on the cache's disk" in ds.provenance["disk_cache"]
     assert entries(cache) == []
-    monkeypatch.setattr(sources, "MEMORY_LIMIT_BYTES", 100)
+    monkeypatch.setattr(decoding, "MEMORY_LIMIT_BYTES", 100)
     with pytest.raises(TrueclassError, match="would need .* GB of memory; choose a smaller image_size=N, or free disk"):
         tc.load(root, cache=True)
 

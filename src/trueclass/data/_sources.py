@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from .._errors import TrueclassError
 from ._builtin import BUILTIN_DATASETS, load_builtin
-from ._builtin import cache_dir
-from ._cache import DISK_CACHE_MIN_IMAGES, DecodedCache
-from ._dataset import PER_IMAGE_KEYS, Dataset, Skipped, most_common, pixel_digest
+from ._dataset import PER_IMAGE_KEYS, Dataset, Skipped
+from ._decoding import DEFAULT_MAX_SIDE, MEMORY_LIMIT_BYTES, Decoding, Progress, _decode_entries, read_images
 from ._idx import read_idx
-from ._images import DEFAULT_MAX_PIXELS, decode, is_hidden, iter_files, parse_image_size, probe
+from ._images import DEFAULT_MAX_PIXELS, is_hidden, iter_files, parse_image_size
 
 __all__ = ["load", "read_images", "array_to_images", "SPLIT_FOLDERS", "DEFAULT_MAX_SIDE", "MEMORY_LIMIT_BYTES"]
 
@@ -33,14 +31,6 @@ LABEL_FILES = ("labels.csv",)
 #: A studio project: class folders plus this manifest, which names each image's class and
 #: capture session (one hold-to-record burst, one upload, one drawing).
 PROJECT_FILE = "trueclass-project.json"
-#: With no --image-size, a set of large photos is scaled so its longer side is at most
-#: this: the most common size of phone photos (4032x3024) would need 36 MB an image.
-DEFAULT_MAX_SIDE = 256
-#: Refuse to decode a set whose pixels would need more memory than this.
-MEMORY_LIMIT_BYTES = 12 * 1024**3
-
-Progress = Callable[[str, int, int], None]
-
 
 def load(
     source: str | Path = "digits",
@@ -278,145 +268,6 @@ def _load_npz(path: Path) -> Dataset:
 
 
 # -- files -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Decoding:
-    """How image files become pixels: the size and colour mode asked for (None and "auto"
-    choose from the files), the decompression-bomb limit, progress, and the disk cache."""
-
-    size: tuple[int, int] | None
-    color_mode: str
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    on_progress: Progress | None = None
-    cache: bool | str = False
-
-
-#: Files decoded at a time: the decoded pixels in memory at once are one chunk's.
-DECODE_CHUNK = 1024
-
-
-def _decode_entries(
-    entries: list[tuple[str, Any, str | None]], skipped: list[Skipped], how: Decoding,
-) -> tuple[np.ndarray, list[tuple[str, Any, str | None]], dict[str, object]]:
-    """Probe and decode (path, class, part) entries; bad ones go to ``skipped``.
-
-    Large sets go through the disk cache (see :mod:`._cache`): read back from it when the
-    same files were decoded before, else decoded straight into it.
-    """
-    paths = [e[0] for e in entries]
-    store = None
-    if how.cache is True or (how.cache == "auto" and len(entries) >= DISK_CACHE_MIN_IMAGES):
-        store = DecodedCache(paths, {"size": how.size, "color_mode": how.color_mode, "max_pixels": how.max_pixels})
-        if store.hit:
-            return _from_cache(store, entries, skipped)
-    probes = probe(paths, max_pixels=how.max_pixels, on_progress=_stage(how.on_progress, "reading headers"))
-    good = []
-    bad = []
-    for i, (entry, pr) in enumerate(zip(entries, probes)):
-        if pr.ok:
-            good.append((i, pr))
-        else:
-            bad.append((i, pr.reason))
-    notes: dict[str, object] = {}
-    if not good:
-        skipped.extend(Skipped(entries[i][0], reason) for i, reason in bad)
-        return np.zeros((0, 1, 1, 1), np.uint8), [], notes
-    size = how.size
-    if size is None:
-        size = most_common([pr.size for _, pr in good])
-        if max(size) > DEFAULT_MAX_SIDE:
-            scale = DEFAULT_MAX_SIDE / max(size)
-            notes["resized_from"] = list(size)
-            size = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
-    if how.color_mode == "auto":
-        n_grey = sum(pr.grey for _, pr in good)
-        grey = n_grey > len(good) - n_grey
-    else:
-        grey = how.color_mode == "L"
-    shape = (len(good), size[0], size[1], 1 if grey else 3)
-    need = int(np.prod(shape))
-    if store is not None and not store.room_for(need):
-        notes["disk_cache"] = f"not used: {need / 1024**3:.1f} GB would not fit on the cache's disk"
-        store = None
-    if store is None and need > MEMORY_LIMIT_BYTES:
-        raise TrueclassError(
-            f"{len(good):,} images of {size[1]}x{size[0]} would need {need / 1024**3:.1f} GB of memory; "
-            "choose a smaller image_size=N, or free disk space for the cache of decoded images "
-            f"({str(cache_dir() / 'decoded')!r})."
-        )
-    kept: list[int] = []
-    try:
-        images = store.create(shape) if store is not None else np.empty(shape, dtype=np.uint8)
-        report = _stage(how.on_progress, "decoding images")
-        for start in range(0, len(good), DECODE_CHUNK):
-            chunk = good[start : start + DECODE_CHUNK]
-            results = decode([entries[i][0] for i, _ in chunk], size, grey, max_pixels=how.max_pixels)
-            for (i, _), (arr, reason) in zip(chunk, results):
-                if arr is None:
-                    bad.append((i, reason))
-                    continue
-                images[len(kept)] = arr
-                kept.append(i)
-            if report is not None:
-                report(start + len(chunk), len(good))
-        # per image, in image order: what the file was before resizing and conversion (the
-        # audit looks for unusual sizes and colour modes, and hashes the files' bytes)
-        by_index = dict(good)
-        meta = {"kept": kept, "bad": sorted(bad), "resized_from": notes.get("resized_from"),
-                "sizes": [list(by_index[i].size) for i in kept], "greys": [by_index[i].grey for i in kept]}
-        if store is not None:
-            images = store.finish(images, len(kept), {**meta, "pixel_digest": pixel_digest(images[: len(kept)])})
-            return _from_cache(store, entries, skipped, images=images)
-    except BaseException:
-        if store is not None:
-            store.abandon()
-        raise
-    images, kept_entries, decoded_notes = _decoded(images[: len(kept)], meta, entries, skipped)
-    return images, kept_entries, {**notes, **decoded_notes}
-
-
-def _from_cache(store: DecodedCache, entries, skipped: list[Skipped], images: np.ndarray | None = None):
-    """A cache entry's images (a memmap) with the entries, skips and notes it records."""
-    cached, meta = store.read()
-    out = _decoded(cached if images is None else images, meta, entries, skipped)
-    out[2]["_pixel_digest"] = meta["pixel_digest"]
-    out[2]["disk_cache"] = str(store.folder)
-    return out
-
-
-def _decoded(images: np.ndarray, meta: dict[str, Any], entries, skipped: list[Skipped]):
-    skipped.extend(Skipped(entries[i][0], reason) for i, reason in meta["bad"])
-    kept = [entries[i] for i in meta["kept"]]
-    notes: dict[str, object] = {}
-    if meta.get("resized_from"):
-        notes["resized_from"] = list(meta["resized_from"])
-    notes[PER_IMAGE_KEYS[0]] = np.asarray(meta["sizes"], dtype=np.int64).reshape(-1, 2)
-    notes[PER_IMAGE_KEYS[1]] = np.asarray(meta["greys"], dtype=bool)
-    notes[PER_IMAGE_KEYS[2]] = np.asarray([e[0] for e in kept], dtype=str)
-    return images, kept, notes
-
-
-def read_images(
-    paths: Sequence[str],
-    size: tuple[int, int],
-    color_mode: str,
-    *,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    on_progress: Progress | None = None,
-) -> tuple[np.ndarray, list[str], list[Skipped]]:
-    """Decode unlabelled image files to one array of ``size`` (height, width) in
-    ``color_mode`` ("L" or "RGB"). Returns (images, the paths read, the files skipped)."""
-    skipped: list[Skipped] = []
-    images, kept, _ = _decode_entries([(str(p), "", None) for p in paths], skipped,
-                                      Decoding(size, color_mode, max_pixels, on_progress))
-    return images, [e[0] for e in kept], skipped
-
-
-def _stage(on_progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:
-    if on_progress is None:
-        return None
-    return lambda done, total: on_progress(stage, done, total)
-
-
 def _build(
     images: np.ndarray,
     kept: list[tuple[str, str, str | None]],
