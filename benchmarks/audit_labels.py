@@ -50,7 +50,7 @@ def sets():
 
 def main() -> None:
     import trueclass as tc
-    from trueclass.checks._audit import LABEL_CANDIDATES, find_label_issues
+    from trueclass.checks._labels import LABEL_CANDIDATES, find_label_issues
 
     print(f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}\n")
     print("| data | label-error model | out-of-fold accuracy | planted found | flagged | precision | recall | s |")

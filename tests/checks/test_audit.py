@@ -247,7 +247,7 @@ def test_the_audit_says_which_label_model_looked_and_what_it_found():
     assert lm["model"] in lm["tried"] and lm["accuracy"] == max(lm["tried"].values())
     assert rep["n_label_issues"] == 0 and f"Label issues   none flagged (checked by {lm['model']}" in text
     assert "Balance        every class has as many images as the others" in text
-    from trueclass.checks._audit import LABEL_MODEL_TEXT
+    from trueclass.checks._labels import LABEL_MODEL_TEXT
 
     assert LABEL_MODEL_TEXT[lm["model"]] in rep["label_issues_checked_on"]
 

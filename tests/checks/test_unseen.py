@@ -138,7 +138,7 @@ def test_a_small_photo_set_trains_the_cnn_for_real(tmp_path):
 
 def test_a_label_error_model_no_better_than_guessing_flags_nothing():
     # regression: a weak label-error model flagged one in six correct photos
-    from trueclass.checks._audit import find_label_issues
+    from trueclass.checks._labels import find_label_issues
 
     rng = np.random.default_rng(0)
     imgs = rng.integers(0, 256, (120, 16, 16, 1), dtype=np.uint8)  # labels unrelated to the pixels

@@ -7,8 +7,6 @@ shuffled labels, stress, repeats) -> write. ``metrics.json`` is assembled once, 
 
 from __future__ import annotations
 
-import os
-
 import shutil
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -351,17 +349,9 @@ def load_step(config: RunConfig, dataset: Dataset | None, on_progress: Progress 
     if dataset is not None:
         ds = dataset
     else:
-        # under torchrun the first process of each machine loads first, filling the machine's
-        # disk cache of decoded images; the others then read it instead of decoding again
-        first = os.environ.get("LOCAL_RANK", "0") == "0"
-        if not first:
-            dist.barrier()
-        try:
+        with dist.machine_first():  # one process a machine fills its disk cache of decoded images
             ds = load(config.source, image_size=config.image_size, color_mode=config.color_mode,
                       data_dir=config.data_dir, on_progress=on_progress)
-        finally:
-            if first:
-                dist.barrier()  # also when the load failed: the others meet the same sentence
     if config.unknown_class:
         from ..checks._stress import with_unknown_class
 

@@ -11,6 +11,7 @@ single-process identity, so the trainer and the pipeline call them unconditional
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["rank", "world_size", "is_main", "active", "setup", "teardown", "shard", "all_sum", "all_concat", "barrier",
-           "broadcast_flag", "data_parallel", "TIMEOUT_SECONDS"]
+           "broadcast_flag", "data_parallel", "machine_first", "TIMEOUT_SECONDS"]
 
 #: A collective that waits longer than this fails instead of hanging the run.
 TIMEOUT_SECONDS = 600
@@ -148,6 +149,23 @@ def barrier() -> None:
         import torch.distributed as dist
 
         dist.barrier()
+
+
+@contextlib.contextmanager
+def machine_first():
+    """The block runs in the first process of each machine (LOCAL_RANK 0) before the other
+    processes of that machine, which wait at a barrier: what it leaves on the machine's disk
+    (the cache of decoded images) they then read instead of making again. The barrier is
+    met also when the block fails, so nobody waits out the time-out. Outside torchrun, the
+    block alone."""
+    first = os.environ.get("LOCAL_RANK", "0") == "0"
+    if not first:
+        barrier()
+    try:
+        yield
+    finally:
+        if first:
+            barrier()
 
 
 def _device() -> Any:
