@@ -8,6 +8,13 @@ latency. Prints Markdown tables.
 
     python benchmarks/fashion_mnist.py            # everything (about 15 minutes on 2 cores)
     python benchmarks/fashion_mnist.py --skip-classic --skip-reference
+    python benchmarks/fashion_mnist.py --recipes   # only the recipes in fp32 and automatic precision
+
+``--recipes`` times whole ``trueclass train fashion-mnist --model cnn`` commands, each in a
+fresh process as a user runs it: the quick and default recipes and ``--time-budget`` runs,
+with bf16 turned off (``TRUECLASS_PRECISION=fp32``, as on a CPU without it) and with the
+automatic choice (bf16 autocast where the CPU has it). Accuracy is the run's headline: the
+official test images without a near copy in the training set.
 """
 
 from __future__ import annotations
@@ -135,6 +142,47 @@ def trueclass_rows():
     return rows, run
 
 
+RECIPE_ROWS = [  # (name, extra arguments, TRUECLASS_PRECISION)
+    ("--preset quick", ["--preset", "quick"], "fp32"),
+    ("--preset quick", ["--preset", "quick"], "auto"),
+    ("--time-budget 2m", ["--time-budget", "2m"], "fp32"),
+    ("default recipe", [], "fp32"),
+    ("default recipe", [], "auto"),
+    ("--time-budget 10m", ["--time-budget", "10m"], "fp32"),
+]
+
+
+def recipe_rows(names: list[str] | None = None) -> None:
+    """Whole commands, fresh processes; prints one Markdown row as each ends."""
+    import json
+    import subprocess
+    import sys
+
+    from trueclass.models._torch import CNN_DEFAULTS
+
+    print("| command | precision | test accuracy (95% CI) | whole command s | width, epochs | training images/s |")
+    print("|---|---|---|---|---|---|")
+    for name, extra, precision in RECIPE_ROWS:
+        if names and not any(n in name for n in names):
+            continue
+        with tempfile.TemporaryDirectory() as d:
+            env = {**os.environ, "TRUECLASS_PRECISION": precision}
+            cmd = [sys.executable, "-m", "trueclass", "train", "fashion-mnist", "--model", "cnn", *extra,
+                   "--out", f"{d}/r"]
+            t = time.perf_counter()
+            subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+            wall = time.perf_counter() - t
+            m = json.load(open(f"{d}/r/metrics.json"))
+        acc, (lo, hi) = m["accuracy"], m["accuracy_ci"]
+        tr = m["training"]
+        recipe = tr["recipe"]
+        width = (tr.get("budget") or {}).get("width") or m["params"].get("width") or CNN_DEFAULTS["width"]
+        label = "automatic (" + ("bf16 autocast" if "bf16" in tr["runtime"] else "fp32") + ")" \
+            if precision == "auto" else "fp32 (forced)"
+        print(f"| {name} | {label} | {acc:.4f} ({lo:.3f}-{hi:.3f}) | {wall:.0f} | {width}, {recipe['epochs']} "
+              f"(ran {tr['epochs_run']}) | {tr['images_per_second']:,.0f} |", flush=True)
+
+
 def throughput(parts, n_images=16384, epochs=2, repeats=3):
     """Images/s on the same cnn: the plain fp32 loop vs trueclass's trainer, over the same
     images and epochs. Ours twice: the whole fit (with its per-epoch evaluation of 2,000
@@ -183,7 +231,13 @@ def main() -> None:
     ap.add_argument("--skip-classic", action="store_true")
     ap.add_argument("--skip-reference", action="store_true")
     ap.add_argument("--skip-trueclass", action="store_true")
+    ap.add_argument("--recipes", nargs="*", default=None, metavar="NAME",
+                    help="only the whole-command recipe rows (those whose name contains NAME)")
     args = ap.parse_args()
+    if args.recipes is not None:
+        print(f"Fashion-MNIST, official split, whole commands; {machine()}\n")
+        recipe_rows(args.recipes)
+        return
     _, parts = load()
     print(f"Fashion-MNIST, official split: {len(parts.train):,} train / {len(parts.test):,} test; {machine()}\n")
     rows = []

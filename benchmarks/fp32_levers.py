@@ -25,6 +25,13 @@ ROWS = {
     "w16e4ls0": {"epochs": 4, "batch_size": 128, "lr": 0.05, "tta": "flip", "width": 16, "label_smoothing": 0.0},
     "w16b256e5": {"epochs": 5, "batch_size": 256, "lr": 0.1, "tta": "flip", "width": 16},
     "w24e2": {"epochs": 2, "batch_size": 128, "lr": 0.05, "tta": "flip", "width": 24},
+    # the default recipe's length (15 epochs, batch 256) at narrower widths, and longer
+    "w24e15": {"epochs": 15, "width": 24},
+    "w16e20": {"epochs": 20, "width": 16},
+    "w16e15": {"epochs": 15, "width": 16},
+    "w32e10": {"epochs": 10},
+    "w24e12": {"epochs": 12, "width": 24},
+    "w16e10": {"epochs": 10, "width": 16},
 }
 
 

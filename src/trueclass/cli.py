@@ -122,6 +122,10 @@ def cli() -> None:
 @click.option("--data-dir", default=None, help="Where to look first for a built-in data set's files.")
 @click.option("--preset", "recipe", type=click.Choice(["default", "quick"]), default="default", show_default=True,
               help="Neural-network recipe: quick trains a narrower cnn (width 16) for 5 epochs, for CPUs without bf16.")
+@click.option("--time-budget", default=None, metavar="DURATION",
+              help="Wall time for the whole run, e.g. 2m or 90s: the cnn's width and epochs are chosen from a quick "
+                   "measure of this machine's speed so that the run ends within it (config.json says what was "
+                   "chosen).")
 @click.option("--epochs", type=int, default=None, help="Training epochs (neural networks).")
 @click.option("--batch-size", type=int, default=None, help="Images per training step (neural networks).")
 @click.option("--lr", type=float, default=None, help="Peak learning rate (neural networks).")
@@ -153,7 +157,7 @@ def cli() -> None:
                    "with its own rendezvous options.")
 def train(source: str, model: str | None, test_size: float, val_size: float | None, seed: int, no_stratify: bool,
           out: str | None, overwrite: bool, image_size: str | None, color_mode: str, data_dir: str | None,
-          recipe: str, epochs: int | None, batch_size: int | None, lr: float | None, augment: str | None,
+          recipe: str, time_budget: str | None, epochs: int | None, batch_size: int | None, lr: float | None, augment: str | None,
           pretrained: bool, weights: str | None, freeze: bool, tta: bool, class_weight: str | None,
           balanced_sampling: bool, resume_dir: str | None, repeats: int, no_audit: bool, allow_leakage: bool,
           stress: bool, shuffle_check: bool, unknown_class: bool, params: tuple[str, ...], nproc: int) -> None:
@@ -206,11 +210,17 @@ def _train_config(options: dict[str, Any]) -> Any:
     from .run.config import DEFAULT_MODEL_NAME
 
     o = options
+    if o["time_budget"] is not None:
+        if o["recipe"] != "default":
+            raise TrueclassError("--time-budget chooses the recipe itself; leave out --preset.")
+        if o["model"] not in (None, DEFAULT_MODEL_NAME, "cnn"):
+            raise TrueclassError(f"--time-budget chooses the cnn's width and epochs; it does not apply to model "
+                                 f"{o['model']!r}. Leave out --model, or give --model cnn.")
     chosen = {
         "epochs": o["epochs"], "batch_size": o["batch_size"], "lr": o["lr"], "augment": o["augment"],
         "weights": o["weights"], "pretrained": o["pretrained"] or None, "freeze": o["freeze"] or None,
         "tta": o["tta"] or None, "class_weight": None if o["class_weight"] in (None, "none") else o["class_weight"],
-        "balanced_sampling": o["balanced_sampling"] or None,
+        "balanced_sampling": o["balanced_sampling"] or None, "time_budget": o["time_budget"],
     }
     params = {**RECIPES[o["recipe"]], **{k: v for k, v in chosen.items() if v is not None},
               **_parse_params(o["params"])}

@@ -60,10 +60,11 @@ CNN_DEFAULTS: dict[str, Any] = {
     "precision": "auto",
     "weights": None,
     "freeze": False,
+    "time_budget": None,  # "2m", "90s" or seconds: width and epochs chosen to fit (training._budget)
 }
 
 TIMM_DEFAULTS: dict[str, Any] = {
-    **{k: v for k, v in CNN_DEFAULTS.items() if k not in ("width", "depth")},
+    **{k: v for k, v in CNN_DEFAULTS.items() if k not in ("width", "depth", "time_budget")},
     "epochs": 10,
     "batch_size": 64,
     "lr": 1e-3,
@@ -78,7 +79,7 @@ TIMM_DEFAULTS: dict[str, Any] = {
 #: The types of the parameters whose default (None, False) does not tell it.
 NET_TYPES: dict[str, Any] = {
     "epochs": int, "batch_size": int, "lr": float, "class_weight": (str, dict), "weights": str,
-    "tta": (bool, str), "patience": int, "input_size": (int, list, tuple),
+    "tta": (bool, str), "patience": int, "input_size": (int, list, tuple), "time_budget": (str, int, float),
 }
 
 
@@ -95,6 +96,13 @@ def _check_params(params: dict[str, Any]) -> None:
             raise TrueclassError(f"{key} must be 1 or more; got {params[key]!r}, which would train nothing.")
     if params.get("lr") is not None and params["lr"] < 0:
         raise TrueclassError(f"lr must not be negative; got {params['lr']!r}.")
+    if params.get("time_budget") is not None:
+        from ..training._budget import parse_duration
+
+        parse_duration(params["time_budget"])
+        if params.get("epochs") is not None:
+            raise TrueclassError("A time budget chooses the epochs (and the width) itself; give either the time "
+                                 "budget or the epochs, not both.")
 
 
 def to_nchw(images: np.ndarray, value_max: int, on_progress: Any = None) -> dict[str, Any]:  # noqa: ARG001
@@ -189,15 +197,19 @@ class TorchBackend:
         self.image_size_ = (int(h), int(w))
         self.in_channels_ = int(channels)
         runtime = pick_runtime(p["precision"])
-        torch.manual_seed(self.random_state)
-        net = self._build_net(int(channels), (int(h), int(w)))
-        self.loaded_weights_ = self._load_weights(net) if p.get("weights") else None
         expand, resize = self._input_geometry(int(channels), (int(h), int(w)))
         self.expand_, self.resize_ = expand, resize
         mean, std = self._norm_stats(x_all, scale, expand)
         self.mean_, self.std_ = mean, std
         aug = default_preset_for(source) if p["augment"] in ("auto", None) else preset(p["augment"])
         self.augment_ = aug
+        self.budget_ = None
+        if p.get("time_budget") is not None:
+            self.budget_ = self._budget(x_all, scale, y, val, runtime, aug, checkpoint if resume else None)
+            p = self.params = {**p, "width": self.budget_["width"], "epochs": self.budget_["epochs"]}
+        torch.manual_seed(self.random_state)
+        net = self._build_net(int(channels), (int(h), int(w)))
+        self.loaded_weights_ = self._load_weights(net) if p.get("weights") else None
         pretrained = bool(p.get("pretrained") or p.get("weights"))
         batch_size, lr, epochs = _recipe_for_data(p, len(y))
         cfg = TrainConfig(
@@ -217,7 +229,8 @@ class TorchBackend:
         self.config_ = cfg
         head = ("head.",) if self.kind == "cnn" else tuple(f"{n}." for n in _timm_head_names(net))
         trainer = Trainer(cfg, runtime, mean=self._t(mean, runtime), std=self._t(std, runtime), scale=scale,
-                          expand_channels=expand, resize=resize, head_prefixes=head)
+                          expand_channels=expand, resize=resize, head_prefixes=head,
+                          note={"budget": self.budget_} if self.budget_ else None)
         xt = as_tensor(x_all)
         if pretrained and self.kind != "cnn" and not self.multilabel and not (resume and checkpoint is not None
                                                                               and Path(checkpoint).is_file()):
@@ -232,6 +245,26 @@ class TorchBackend:
         self.history_ = result.history
         self.scale_ = scale
         return self
+
+    def _budget(self, x_all, scale: float, y: np.ndarray, val, runtime, aug, checkpoint) -> dict[str, Any]:
+        """The width and epochs that fit ``time_budget`` on this machine (training._budget);
+        a resumed fit keeps the choice written in its checkpoint."""
+        from ..training import _distributed as dist
+        from ..training._budget import parse_duration
+        from ..training._checkpoint import checkpoint_meta
+
+        if checkpoint is not None and Path(checkpoint).is_file():
+            kept = (checkpoint_meta(checkpoint) or {}).get("note", {}).get("budget")
+            if kept:
+                return kept
+        if dist.world_size() > 1:
+            raise TrueclassError("A time budget is measured on one process; under torchrun give the epochs (and "
+                                 "-p width=) instead.")
+        if self.kind != "cnn":
+            raise TrueclassError("A time budget chooses the cnn's width and epochs; it does not apply to "
+                                 f"{self.kind!r}.")
+        seconds = parse_duration(self.params["time_budget"])
+        return _plan_budget(self, x_all, scale, y, 0 if val is None else len(val[1]), runtime, aug, seconds)
 
     def _carve_validation(self, X, y):
         """Hold out ``val_fraction`` of the training images: ((val X, val y), (train x, train y))."""
@@ -321,6 +354,7 @@ class TorchBackend:
                 "runtime": self.runtime_.describe(),
                 "recipe": self.config_.to_dict(),
                 "head_from_probe": getattr(self, "head_from_probe_", None),
+                **({"budget": self.budget_} if getattr(self, "budget_", None) else {}),
             }
         return info
 
@@ -330,7 +364,8 @@ class TorchBackend:
         if getattr(self, "config_", None) is None:
             return {}
         return {"augment_used": self.augment_.to_dict(), "recipe_used": self.config_.to_dict(),
-                "runtime_used": self.runtime_.describe()}
+                "runtime_used": self.runtime_.describe(),
+                **({"budget_used": self.budget_} if getattr(self, "budget_", None) else {})}
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, folder: Path) -> dict[str, Any]:
@@ -365,6 +400,9 @@ class TorchBackend:
         params = dict(meta.get("params", {}))
         params["pretrained"] = False  # the weights come from the file, not a hub
         params["weights"] = None
+        for key in ("width", "depth"):  # as built (a time budget may have chosen the width)
+            if net_info.get(key) is not None:
+                params[key] = net_info[key]
         backend = cls(net_info["kind"], params, net_info["n_classes"], params.get("random_state"),
                       multilabel=net_info.get("multilabel", False))
         net = backend._build_net(net_info["in_channels"], tuple(net_info["image_size"]))
@@ -401,6 +439,59 @@ def _recipe_for_data(params: dict[str, Any], n_train: int) -> tuple[int, float, 
         steps_per_epoch = max(1, n_train // min(bs, max(n_train, 1)))
         epochs = int(np.clip(math.ceil(1200 / steps_per_epoch), 15, 30))
     return int(bs), float(lr), int(epochs)
+
+
+def _plan_budget(backend: "TorchBackend", x_all, scale: float, y: np.ndarray, n_val: int, runtime, aug,
+                 seconds: float) -> dict[str, Any]:
+    """Measure a few training and prediction steps of each width of the budget's ladder
+    on the first batch of these images, at this run's precision, and plan the fit."""
+    import time
+
+    import torch
+
+    from ..training._budget import LADDER, measure, plan
+    from ..training._trainer import BN_IMAGES, TrainConfig, Trainer, predict_logits
+    from ._nets import build_cnn
+
+    t0 = time.perf_counter()
+    p = backend.params
+    batch_size, lr, recipe_epochs = _recipe_for_data({**p, "epochs": None}, len(y))
+    n = min(len(y), batch_size)
+    xt = as_tensor(x_all)
+    xb = xt[torch.arange(n)]
+    n_pred = min(len(y), 512)
+    xp = xt[torch.arange(n_pred)]
+    yb = torch.as_tensor(np.asarray(y)[:n], dtype=torch.long)
+    mean, std = backend._t(backend.mean_, runtime), backend._t(backend.std_, runtime)
+    speeds: dict[int, dict[str, float]] = {}
+    channels, h, w = xt.shape[1:]
+    for rung in LADDER:
+        torch.manual_seed(0)
+        net = build_cnn(int(channels), backend.n_classes, (int(h), int(w)), width=rung["width"],
+                        depth=int(p["depth"])).to(runtime.device)
+        if runtime.channels_last:
+            net.to(memory_format=torch.channels_last)
+        cfg = TrainConfig(batch_size=batch_size, lr=lr, augment=aug, seed=0)
+        trainer = Trainer(cfg, runtime, mean=mean, std=std, scale=scale)
+        opt = trainer._optimizer(trainer._param_groups(net))
+        loss_fn = trainer._loss_fn(np.asarray(y), backend.n_classes)
+        gen = torch.Generator().manual_seed(0)
+
+        def step(net=net, trainer=trainer, opt=opt, loss_fn=loss_fn, gen=gen):
+            net.train()
+            trainer._step(net, xb, yb, opt, loss_fn, gen, None)
+
+        def predict(net=net):
+            predict_logits(net, xp, scale=scale, mean=mean, std=std, runtime=runtime)
+
+        speeds[rung["width"]] = measure(step, predict, n, n_pred)
+    n_eval = n_val + min(len(y), 2000)
+    chosen = plan(seconds, speeds, n_train=len(y), n_eval=n_eval, batch_size=batch_size,
+                  recipe_epochs=recipe_epochs, fixed_seconds=time.perf_counter() - t0,
+                  final_images=min(len(y), BN_IMAGES))
+    return {"seconds": round(seconds, 1), **chosen, "measured_seconds": round(time.perf_counter() - t0, 2),
+            "training_images_per_second": {str(k): round(v["train"]) for k, v in speeds.items()},
+            "precision": "bf16" if runtime.bf16 else "fp32"}
 
 
 #: Training images whose pretrained features fit the starting head.

@@ -14,7 +14,7 @@ from typing import Any
 
 from .._errors import TrueclassError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "save_tensors", "CHECKPOINT_NAME"]
+__all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_meta", "save_tensors", "CHECKPOINT_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 
@@ -52,6 +52,18 @@ def save_checkpoint(path: str | Path, *, tensors: dict[str, dict[str, Any]], opt
     flat.update(opt_tensors)
     payload = json.dumps({"meta": meta, "optimizer": opt_plain})
     return save_tensors(path, flat, metadata={"trueclass": payload})
+
+
+def checkpoint_meta(path: str | Path) -> dict[str, Any] | None:
+    """The meta of the checkpoint at ``path`` without its tensors; None when there is none
+    or it cannot be read."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return json.loads(fh.metadata()["trueclass"])["meta"]
+    except (OSError, KeyError, ValueError, RuntimeError, TypeError):
+        return None
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any], dict[str, Any]]:

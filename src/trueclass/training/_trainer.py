@@ -147,8 +147,9 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, runtime: Runtime, *, mean, std, scale: float,
                  expand_channels: int | None = None, resize: tuple[int, int] | None = None,
-                 head_prefixes: tuple[str, ...] = ("head.",)):
+                 head_prefixes: tuple[str, ...] = ("head.",), note: dict[str, Any] | None = None):
         self.cfg = config
+        self.note = note  # kept in every checkpoint (how the recipe was chosen), read back on resume
         self.rt = runtime
         self.mean, self.std, self.scale = mean, std, scale
         self.expand_channels, self.resize = expand_channels, resize
@@ -193,7 +194,7 @@ class Trainer:
             tensors["best"] = best["state"]
         save_checkpoint(checkpoint, tensors=tensors, optimizer=opt, meta={
             **meta, "best_loss": best["loss"] if best["state"] is not None else None,
-            "best_epoch": best["epoch"], "config": self.cfg.to_dict(),
+            "best_epoch": best["epoch"], "config": self.cfg.to_dict(), **({"note": self.note} if self.note else {}),
         })
 
     def _train_mode(self, net) -> None:
