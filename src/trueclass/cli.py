@@ -150,6 +150,9 @@ def cli() -> None:
 @click.option("--shuffle-check", is_flag=True,
               help="Also train on shuffled labels: the score must fall to chance, else something leaks.")
 @click.option("--unknown-class", is_flag=True, help='Add a "none of these" class of images that belong to no class.')
+@click.option("--slice-by", default=None, metavar="COLUMN",
+              help="Accuracy per group of test images: a column of the manifest (camera, site, ...), or folder "
+                   "for the subfolders inside each class folder (folder:2 the level below).")
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Any model hyperparameter, e.g. -p C=1.0.")
 @click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1),
               help="Train a network on N processes of this machine: runs `torchrun --standalone --nproc-per-node N "
@@ -160,7 +163,8 @@ def train(source: str, model: str | None, test_size: float, val_size: float | No
           recipe: str, time_budget: str | None, epochs: int | None, batch_size: int | None, lr: float | None, augment: str | None,
           pretrained: bool, weights: str | None, freeze: bool, tta: bool, class_weight: str | None,
           balanced_sampling: bool, resume_dir: str | None, repeats: int, no_audit: bool, allow_leakage: bool,
-          stress: bool, shuffle_check: bool, unknown_class: bool, params: tuple[str, ...], nproc: int) -> None:
+          stress: bool, shuffle_check: bool, unknown_class: bool, slice_by: str | None, params: tuple[str, ...],
+          nproc: int) -> None:
     """Train a model on SOURCE, test it on held-out images, and write a run folder.
 
     SOURCE is digits (default), fashion-mnist, a folder of class subfolders (or of
@@ -229,7 +233,7 @@ def _train_config(options: dict[str, Any]) -> Any:
         val_size=o["val_size"], seed=o["seed"], stratify=not o["no_stratify"], image_size=o["image_size"],
         color_mode=o["color_mode"], data_dir=o["data_dir"], repeats=o["repeats"], audit=not o["no_audit"],
         allow_leakage=o["allow_leakage"], stress=o["stress"], shuffle_check=o["shuffle_check"],
-        unknown_class=o["unknown_class"],
+        unknown_class=o["unknown_class"], slice_by=o["slice_by"],
     )
 
 
@@ -263,15 +267,19 @@ def _print_run(run: Any, lines: list[str]) -> None:
 @click.option("--tta", is_flag=False, flag_value="true", default=None, type=click.Choice(["true", "flip"]),
               help="Average predictions over flipped or shifted copies (--tta), or flipped ones only "
                    "(--tta flip); neural networks.")
+@click.option("--slice-by", default=None, metavar="COLUMN",
+              help="Accuracy per group of images: a column of the manifest, or folder (subfolders of each class).")
 def evaluate_cmd(model_path: str, source: str, out: str | None, overwrite: bool, data_dir: str | None,
-                 tta: str | None) -> None:
-    """Evaluate a saved MODEL (a run folder or its model/ folder) on SOURCE."""
+                 tta: str | None, slice_by: str | None) -> None:
+    """Evaluate a saved MODEL (a run folder or its model/ folder) on SOURCE: its score
+    beside the model's own held-out score, with the difference and the two sets' image
+    properties side by side."""
     from .report._text import format_evaluate_summary
     from .run import evaluate_run
 
     with _Progress() as progress:
         run = evaluate_run(model_path, source, out=out, overwrite=overwrite, data_dir=data_dir, tta=_tta(tta),
-                           on_progress=progress)
+                           slice_by=slice_by, on_progress=progress)
     _print_run(run, format_evaluate_summary(run.metrics))
 
 
@@ -418,6 +426,46 @@ def stress(model_path: str, source: str, out: str | None, max_images: int | None
                                 on_progress=progress)
     click.echo(format_stress(data))
     click.echo(f"Written to {path / 'stress.json'}")
+
+
+@cli.command()
+@click.argument("model_path", metavar="RUN")
+@click.argument("inputs", nargs=-1, metavar="[IMAGE|FOLDER...]")
+@click.option("--method", type=click.Choice(["auto", "occlusion", "gradcam"]), default="auto", show_default=True,
+              help="occlusion works for every model; gradcam for networks (auto: gradcam for networks).")
+@click.option("--out", "-o", default=None, help="Folder for the pictures (default: the run's explain/).")
+def explain(model_path: str, inputs: tuple[str, ...], method: str, out: str | None) -> None:
+    """Where the model of RUN looked: a saliency map over each IMAGE (image and overlay
+    side by side in RUN/explain/). Without images: the run's own most confident mistakes,
+    as its card shows them."""
+    import json as _json
+    from pathlib import Path
+
+    from .run.why import explain_run
+
+    if not inputs:
+        p = Path(model_path).expanduser()
+        mfile = p / "metrics.json"
+        if not mfile.is_file():
+            raise TrueclassError(f"{model_path!r} is not a run folder with metrics.json; name image files to explain "
+                                 "with a model folder.")
+        section = _json.loads(mfile.read_text(encoding="utf-8")).get("explanations")
+        if not section or not section.get("images"):
+            raise TrueclassError(f"The run {model_path!r} has no explained mistakes (it misread no test image, or it "
+                                 "was made before trueclass explained them); name image files to explain.")
+        rows = [{**r, "file": str(p / r["file"])} for r in section["images"]]
+        click.echo(f"The run's {len(rows)} most confident mistakes ({section['method']}):")
+    else:
+        rows = explain_run(model_path, inputs, out=out, method=method)
+    for r in rows:
+        if r.get("error"):
+            click.echo(f"{r['id']}\tnot read: {r['error']}", err=True)
+            continue
+        true = f"true {r['true']}, " if r.get("true") else ""
+        share = "" if r.get("border_share") is None else f"; {r['border_share']:.0%} of its saliency on the border"
+        click.echo(f"{r['id']}\t{true}read as {r['predicted']} ({r['confidence']:.0%}){share}\t{r['file']}")
+    if not any(not r.get("error") for r in rows):
+        raise TrueclassError("None of the given files could be read as an image.")
 
 
 @cli.command()

@@ -36,11 +36,25 @@ def _brightness_contrast(display: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(axis=1), x.std(axis=1)
 
 
-def input_stats(display: np.ndarray) -> dict[str, list[float]]:
-    """Mean and spread of the training images' brightness and contrast (0-1), kept with
-    the model so that predict can tell an input unlike them."""
+def input_stats(display: np.ndarray, sizes: np.ndarray | None = None) -> dict[str, list[float]]:
+    """Mean and spread of the images' brightness, contrast and colour saturation (0-1),
+    and of their files' own height and width when ``sizes`` (N, 2) are known: kept with
+    the model so that predict can tell an input unlike its training images, and so that
+    another set's images can be set beside them."""
     b, c = _brightness_contrast(display)
-    return {"brightness": [float(b.mean()), float(b.std())], "contrast": [float(c.mean()), float(c.std())]}
+    out = {"brightness": [float(b.mean()), float(b.std())], "contrast": [float(c.mean()), float(c.std())]}
+    if len(display):
+        sat = np.zeros(len(display), np.float32)
+        if display.shape[-1] == 3:
+            for s in range(0, len(display), CHUNK_ROWS):  # max - min of the channels, as HSV's chroma
+                x = np.asarray(display[s : s + CHUNK_ROWS], dtype=np.float32)
+                sat[s : s + len(x)] = (x.max(axis=-1) - x.min(axis=-1)).mean(axis=(1, 2)) / 255.0
+        out["saturation"] = [float(sat.mean()), float(sat.std())]
+    if sizes is not None and len(sizes):
+        hw = np.asarray(sizes, dtype=np.float64).reshape(-1, 2)
+        out["height"] = [float(hw[:, 0].mean()), float(hw[:, 0].std())]
+        out["width"] = [float(hw[:, 1].mean()), float(hw[:, 1].std())]
+    return out
 
 
 def unlike_training(display: np.ndarray, stats: dict[str, list[float]] | None) -> list[str | None]:

@@ -19,8 +19,10 @@ from ._rows import is_on_disk, iter_chunks, take_rows
 __all__ = ["Dataset", "content_hash", "Skipped"]
 
 #: Provenance entries that hold one value per image (sliced along with the images):
-#: the file's own (height, width), whether it was grey, and its path.
-PER_IMAGE_KEYS = ("image_original_size", "image_original_grey", "image_files", "capture_sessions")
+#: the file's own (height, width), whether it was grey, its path, its capture session (a
+#: studio project), and a manifest's other columns (N, K text; their names under
+#: ``image_column_names``).
+PER_IMAGE_KEYS = ("image_original_size", "image_original_grey", "image_files", "capture_sessions", "image_columns")
 
 
 @dataclass(frozen=True)

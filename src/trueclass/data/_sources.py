@@ -442,6 +442,9 @@ def _load_csv(path: Path, how: Decoding) -> Dataset:
             f"per image); it has {', '.join(repr(f) for f in reader.fieldnames or []) or 'no header'}."
         )
     split_col = fields.get("split")
+    # the other columns (camera, site, age group, ...) stay with their images: --slice-by
+    extra_cols = [f for f in (reader.fieldnames or []) if f and f not in (fields["path"], label_col, split_col)]
+    extra_of: dict[str, list[str]] = {}
     base = path.parent
     skipped: list[Skipped] = []
     entries: list[tuple[str, Any, str | None]] = []
@@ -467,6 +470,8 @@ def _load_csv(path: Path, how: Decoding) -> Dataset:
                 skipped.append(Skipped(str(file), f"split {raw!r} is not train, val or test (row {line})"))
                 continue
         entries.append((str(file), label, part))
+        if extra_cols:
+            extra_of[str(file)] = [(row.get(c) or "").strip() for c in extra_cols]
     if not entries:
         raise TrueclassError(f"The manifest {str(path)!r} lists no usable rows.")
     if multilabel:
@@ -483,5 +488,8 @@ def _load_csv(path: Path, how: Decoding) -> Dataset:
             )
     if split_col and not any(e[2] == "test" for e in kept):
         raise TrueclassError(f"The manifest {str(path)!r} has a split column but no usable 'test' rows.")
+    if extra_cols:
+        notes[PER_IMAGE_KEYS[4]] = np.asarray([extra_of[e[0]] for e in kept], dtype=str).reshape(len(kept), -1)
+        notes["image_column_names"] = [str(c).strip() for c in extra_cols]
     ds = _build(images, kept, names, skipped, str(path), base, notes, multilabel=multilabel)
     return _check_classes(ds, repr(str(path)))

@@ -264,7 +264,9 @@ class TorchBackend:
             raise TrueclassError("A time budget chooses the cnn's width and epochs; it does not apply to "
                                  f"{self.kind!r}.")
         seconds = parse_duration(self.params["time_budget"])
-        return _plan_budget(self, x_all, scale, y, 0 if val is None else len(val[1]), runtime, aug, seconds)
+        from ._cnn_budget import plan_budget
+
+        return plan_budget(self, x_all, scale, y, 0 if val is None else len(val[1]), runtime, aug, seconds)
 
     def _carve_validation(self, X, y):
         """Hold out ``val_fraction`` of the training images: ((val X, val y), (train x, train y))."""
@@ -439,59 +441,6 @@ def _recipe_for_data(params: dict[str, Any], n_train: int) -> tuple[int, float, 
         steps_per_epoch = max(1, n_train // min(bs, max(n_train, 1)))
         epochs = int(np.clip(math.ceil(1200 / steps_per_epoch), 15, 30))
     return int(bs), float(lr), int(epochs)
-
-
-def _plan_budget(backend: "TorchBackend", x_all, scale: float, y: np.ndarray, n_val: int, runtime, aug,
-                 seconds: float) -> dict[str, Any]:
-    """Measure a few training and prediction steps of each width of the budget's ladder
-    on the first batch of these images, at this run's precision, and plan the fit."""
-    import time
-
-    import torch
-
-    from ..training._budget import LADDER, measure, plan
-    from ..training._trainer import BN_IMAGES, TrainConfig, Trainer, predict_logits
-    from ._nets import build_cnn
-
-    t0 = time.perf_counter()
-    p = backend.params
-    batch_size, lr, recipe_epochs = _recipe_for_data({**p, "epochs": None}, len(y))
-    n = min(len(y), batch_size)
-    xt = as_tensor(x_all)
-    xb = xt[torch.arange(n)]
-    n_pred = min(len(y), 512)
-    xp = xt[torch.arange(n_pred)]
-    yb = torch.as_tensor(np.asarray(y)[:n], dtype=torch.long)
-    mean, std = backend._t(backend.mean_, runtime), backend._t(backend.std_, runtime)
-    speeds: dict[int, dict[str, float]] = {}
-    channels, h, w = xt.shape[1:]
-    for rung in LADDER:
-        torch.manual_seed(0)
-        net = build_cnn(int(channels), backend.n_classes, (int(h), int(w)), width=rung["width"],
-                        depth=int(p["depth"])).to(runtime.device)
-        if runtime.channels_last:
-            net.to(memory_format=torch.channels_last)
-        cfg = TrainConfig(batch_size=batch_size, lr=lr, augment=aug, seed=0)
-        trainer = Trainer(cfg, runtime, mean=mean, std=std, scale=scale)
-        opt = trainer._optimizer(trainer._param_groups(net))
-        loss_fn = trainer._loss_fn(np.asarray(y), backend.n_classes)
-        gen = torch.Generator().manual_seed(0)
-
-        def step(net=net, trainer=trainer, opt=opt, loss_fn=loss_fn, gen=gen):
-            net.train()
-            trainer._step(net, xb, yb, opt, loss_fn, gen, None)
-
-        def predict(net=net):
-            predict_logits(net, xp, scale=scale, mean=mean, std=std, runtime=runtime)
-
-        speeds[rung["width"]] = measure(step, predict, n, n_pred)
-    n_eval = n_val + min(len(y), 2000)
-    chosen = plan(seconds, speeds, n_train=len(y), n_eval=n_eval, batch_size=batch_size,
-                  recipe_epochs=recipe_epochs, fixed_seconds=time.perf_counter() - t0,
-                  final_images=min(len(y), BN_IMAGES))
-    return {"seconds": round(seconds, 1), **chosen, "measured_seconds": round(time.perf_counter() - t0, 2),
-            "training_images_per_second": {str(k): round(v["train"]) for k, v in speeds.items()},
-            "precision": "bf16" if runtime.bf16 else "fp32"}
 
 
 #: Training images whose pretrained features fit the starting head.

@@ -159,9 +159,10 @@ def _audit_view(report: dict[str, Any], path: Path) -> dict[str, Any] | None:
     }
 
 
-def _stress_examples(rob: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+def _inline_files(rows: list[dict[str, Any]], path: Path) -> list[dict[str, Any]]:
+    """``rows`` whose ``file`` (relative to the run folder) exists, with its PNG inlined."""
     out = []
-    for ex in rob.get("examples", []):
+    for ex in rows:
         f = path / ex["file"]
         if f.is_file():
             out.append({**ex, "png": base64.b64encode(f.read_bytes()).decode("ascii")})
@@ -369,7 +370,9 @@ def build_card(run_dir: str | Path) -> Path:
     if m.get("audit"):
         extra["audit_view"] = _audit_view(m["audit"], path)
     if m.get("robustness"):
-        extra["stress_examples"] = _stress_examples(m["robustness"], path)
+        extra["stress_examples"] = _inline_files(m["robustness"].get("examples", []), path)
+    if m.get("explanations"):
+        extra["explained"] = _inline_files(m["explanations"].get("images", []), path)
     html = render_card(m, data, thumbs, _plots(m), run_dir=path, extra=extra)
     write_json(path / CARD_JSON, data)
     tmp = path / (CARD_HTML + ".part")

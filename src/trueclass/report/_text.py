@@ -271,12 +271,45 @@ def format_train_summary(m: dict[str, Any]) -> list[str]:
     if st:
         lines.append(f"Over {st['repeats']} seeds: accuracy mean {st['mean']:.2%}, sd {100 * st['sd']:.2f} points, "
                      f"from {st['min']:.2%} to {st['max']:.2%}")
-    return lines
+    return lines + format_why(m)
 
 
 def format_evaluate_summary(m: dict[str, Any]) -> list[str]:
     """What an evaluation of a saved model scored, from its metrics.json."""
-    return [f"Evaluated {m['model']} on {m['n_test']:,} images: {m['evaluated_on']}."]
+    lines = [f"Evaluated {m['model']} on {m['n_test']:,} images: {m['evaluated_on']}."]
+    sh = m.get("shift")
+    if sh and sh.get("own"):
+        d = sh["difference"]
+        verdict = ("clearly worse here" if d["clear_drop"] else "clearly better here" if d["clear_gain"]
+                   else "no clear difference")
+        lines.append(f"Against its own test images: {sh['new']['accuracy']:.1%} here, {sh['own']['accuracy']:.1%} on "
+                     f"{sh['own']['n']:,} held-out images of {sh['own']['source']}: {100 * d['value']:+.1f} points "
+                     f"(95% CI {100 * d['ci'][0]:+.1f} to {100 * d['ci'][1]:+.1f}), {verdict}")
+        moved = [p for p in sh["properties"] if abs(p.get("shift_in_spreads") or 0) >= 1]
+        if moved:
+            lines.append("The images differ: " + "; ".join(
+                f"{p['property']} {p['new'][0]:.2f} against {p['own'][0]:.2f} in training" for p in moved))
+    return lines + format_why(m)
+
+
+def format_why(m: dict[str, Any]) -> list[str]:
+    """Where the model looked on its mistakes, and the accuracy per group, in a line each."""
+    lines = []
+    sl = m.get("slices")
+    if sl and sl.get("groups"):
+        if sl.get("gap") is not None:
+            judged = "larger than chance makes it" if sl["larger_than_chance"] else "within what chance makes"
+            lines.append(f"By {sl['column']}: best {sl['best']} {sl['groups'][0]['accuracy']:.1%}, worst {sl['worst']} "
+                         f"{next(g['accuracy'] for g in sl['groups'] if g['group'] == sl['worst']):.1%}: a gap of "
+                         f"{100 * sl['gap']:.1f} points (p = {sl['p_value']:.3f}, {judged})"
+                         + (f"; {sl['n_too_few']} group(s) too small to judge" if sl["n_too_few"] else ""))
+        else:
+            lines.append(f"By {sl['column']}: {len(sl['groups'])} group(s); no gap computed: {sl['why_no_gap']}")
+    xp = m.get("explanations")
+    if xp and xp.get("images"):
+        lines.append(f"Explained: where the model looked on its {len(xp['images'])} most confident mistakes "
+                     f"({xp['method']}), in explain/ and on the card")
+    return lines
 
 
 def format_stress_line(rob: dict[str, Any]) -> str:
@@ -286,6 +319,9 @@ def format_stress_line(rob: dict[str, Any]) -> str:
             f"strongest); images of no class answered confidently {rob['ood']['confidently_answered']:.0%}")
     if rob["label_changing"]:
         text += f"; label-changing for this data: {', '.join(rob['label_changing'])}"
+    sc = rob.get("shortcuts")
+    if sc and sc["flagged"]:
+        text += f"; SHORTCUT: {', '.join(sc['flagged'])} lean(s) on the image border"
     return text
 
 
@@ -300,6 +336,14 @@ def format_stress(data: dict[str, Any]) -> str:
         lines.append(f"  {name:<12} {curve}" + (f"   breaks first: {bf['class']}" if bf else ""))
     if data["label_changing"]:
         lines.append(f"Label-changing for this data: {', '.join(data['label_changing'])}")
+    sc = data.get("shortcuts")
+    if sc:
+        cov = sc["covered"]
+        lines.append(f"Shortcuts ({sc['method']}): " + (f"{', '.join(sc['flagged'])} lean(s) on the border, "
+                                                       f"{sc['border']}" if sc["flagged"] else
+                                                       "no class leans on the image border")
+                     + f"; accuracy as is {cov['as is']['accuracy']:.1%}, border covered "
+                       f"{cov['border covered']['accuracy']:.1%}, centre covered {cov['centre covered']['accuracy']:.1%}")
     ood = data["ood"]
     lines.append(f"Images of no class answered with confidence >= {ood['threshold']:.2f}: "
                  f"{ood['confidently_answered']:.0%}; a threshold of {ood['threshold_for_95_percent']:.2f} would send "

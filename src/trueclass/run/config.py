@@ -52,6 +52,7 @@ class RunConfig:
     stress: bool = False
     shuffle_check: bool = False
     unknown_class: bool = False
+    slice_by: str | None = None  # a manifest column, or "folder": accuracy per group of test images
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "source", str(self.source))
@@ -97,6 +98,8 @@ class RunConfig:
                          ("--unknown-class", self.unknown_class)):
             if on:
                 argv.append(flag)
+        if self.slice_by is not None:
+            argv += ["--slice-by", self.slice_by]
         for key, value in self.params.items():
             argv += ["--param", f"{key}={format_value(value)}"]
         return argv

@@ -28,6 +28,7 @@ from .config import DEFAULT_MODEL_NAME, RunConfig
 from .folder import RUNS_DIR, RunFolder
 from .provenance import counts_by_split, dataset_info, environment, source_name
 from .scoring import Scored, scored_images, test_copies
+from .why import explain_misread, slices_section
 
 __all__ = ["Run", "train", "run_training", "resume", "assemble_metrics", "TRAIN_ACCURACY_SAMPLE"]
 
@@ -159,6 +160,10 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
     if out is not None and resume_folder is None:
         RunFolder.check_out(out, overwrite=overwrite)
     ds = load_step(config, dataset, on_progress)
+    if config.slice_by:
+        from ..data._slices import check_slice_by
+
+        check_slice_by(ds, config.slice_by)  # a missing column fails before any training
     if config.model == AUTO:
         from ..data._dataset import to_display
 
@@ -230,6 +235,8 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
         "quick_baseline": quick,
         "sanity": shuffle_step(refits, parts, scored, ev, on_progress),
         "robustness": stress_step(clf, scored, ev, config, folder, on_progress, train=parts.train),
+        "explanations": explain_misread(clf, scored.test, ev, folder.path, on_progress=on_progress),
+        "slices": slices_section(config.slice_by, scored.test, ev, seed=config.seed),
         "stability": repeats_step(ds, ev, refits, dups, on_progress),
     }
     metrics = assemble_metrics(ev.to_dict(), {
@@ -326,15 +333,27 @@ def model_record(ev: Any, ds: Dataset, parts: Split, fingerprints: Any) -> dict[
         "source": dataset_info(ds) | {"skipped": []},
         "fingerprints": fingerprints,
         "input_stats": _input_stats(ds, parts),
+        # the score beside which another set's score is set (trueclass evaluate MODEL OTHER)
+        "held_out": None if ds.multilabel else {"right": int(ev.n_test - ev.n_wrong), "n": int(ev.n_test),
+                                                "source": str(ds.provenance.get("source"))},
     }
 
 
 def _input_stats(ds: Dataset, parts: Split) -> dict[str, list[float]]:
-    from ..checks._fingerprints import input_stats
-    from ..data._dataset import to_display
+    return image_properties(ds, parts.indices["train"][:20000])
 
-    idx = parts.indices["train"][:20000]
-    return input_stats(to_display(ds.images[idx], ds.value_max))
+
+def image_properties(ds: Dataset, idx: np.ndarray | None = None) -> dict[str, list[float]]:
+    """Brightness, contrast, colour and file size (mean, spread) of ``ds``'s images at
+    ``idx`` (up to 20,000 of them when None)."""
+    from ..checks._fingerprints import input_stats
+    from ..data._dataset import PER_IMAGE_KEYS, to_display
+
+    if idx is None:
+        idx = np.arange(min(len(ds), 20000))
+    sizes = ds.provenance.get(PER_IMAGE_KEYS[0])
+    return input_stats(to_display(ds.images[idx], ds.value_max),
+                       None if sizes is None else np.asarray(sizes)[idx])
 
 
 # -- the steps ------------------------------------------------------------------------------------
@@ -611,9 +630,12 @@ def stress_step(clf: Any, scored: Scored, ev: Any, config: RunConfig, folder: Ru
         return None
     from ..checks._stress import ood_check, stress_test
 
+    from ..checks._explain import shortcut_check
+
     data, examples = stress_test(clf, scored.test, seed=config.seed, on_progress=on_progress)
     data["ood"] = ood_check(clf, scored.test, threshold=ev.flagged["threshold"], seed=config.seed,
                             reference=train)
+    data["shortcuts"] = shortcut_check(clf, train, scored.test, seed=config.seed, on_progress=on_progress)
     return folder.write_stress(data, examples)
 
 

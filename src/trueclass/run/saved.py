@@ -59,11 +59,16 @@ def evaluate_run(
     overwrite: bool = False,
     runs_dir: str | Path = RUNS_DIR,
     tta: bool | str = False,
+    slice_by: str | None = None,
     on_progress: Progress | None = None,
 ) -> Run:
     """Evaluate a saved model on the images of ``source`` it never saw (see
-    :func:`unseen_images`) and write a run folder."""
+    :func:`unseen_images`) and write a run folder. Beside the score: the model's own
+    held-out score with the difference and its interval, the image properties of both
+    sets (``shift``), where it looked on its most confident mistakes (``explanations``)
+    and, with ``slice_by``, the accuracy per group of images."""
     from ..models import load_model
+    from .why import explain_misread, shift_section, slices_section
 
     clf = load_model(model_path)  # a wrong model path or a bad option fails before the data loads
     if tta:
@@ -73,6 +78,10 @@ def evaluate_run(
         RunFolder.check_out(out, overwrite=overwrite)
     meta = clf.metadata_
     ds = _load_for(clf, source, data_dir, on_progress)
+    if slice_by:
+        from ..data._slices import check_slice_by
+
+        check_slice_by(ds, slice_by)
     scored = unseen_images(model_path, ds)
     threshold = meta.get("threshold")
     ev = evaluate(clf, scored.test) if ds.multilabel else evaluate(clf, scored.test, threshold=threshold)
@@ -85,6 +94,7 @@ def evaluate_run(
         "source": name,
         "evaluated_on": scored.note,
         "tta": tta,
+        "slice_by": slice_by,
         "trueclass_version": __version__,
     }
     metrics = {
@@ -106,8 +116,20 @@ def evaluate_run(
     if threshold is not None and "flagged" in metrics:
         metrics["flagged"]["chosen_on"] = meta.get("threshold_chosen_on", "training run")
         metrics["flagged"]["target_accuracy"] = meta.get("review_target")
-    folder.write_json("config.json", config)
-    folder.write_evaluation(ev, scored.test, metrics, on_progress)
+    try:
+        for key, section in (("shift", shift_section(meta, ev, scored.test)),
+                             ("explanations", explain_misread(clf, scored.test, ev, folder.path,
+                                                              on_progress=on_progress)),
+                             ("slices", slices_section(slice_by, scored.test, ev))):
+            if section is not None:
+                metrics[key] = section
+        folder.write_json("config.json", config)
+        folder.write_evaluation(ev, scored.test, metrics, on_progress)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(folder.path, ignore_errors=True)  # nothing half-made is left behind
+        raise
     return Run(path=folder.path, model=clf, evaluation=ev, dataset=ds, split=None, metrics=metrics, config=config)
 
 
@@ -127,6 +149,7 @@ def stress_run(
     Without ``out``, a run folder given as the model gets them, its metrics.json gains
     ``robustness`` and its evidence card is rebuilt with the new section.
     """
+    from ..checks._explain import shortcut_check
     from ..checks._stress import ood_check, stress_test
     from ..models import load_model
     from ..report._card import build_card
@@ -142,6 +165,7 @@ def stress_run(
     data, examples = stress_test(clf, scored.test, max_images=max_images, seed=seed, on_progress=on_progress)
     data["evaluated_on"] = scored.note
     data["ood"] = ood_check(clf, scored.test, threshold=clf.metadata_.get("threshold"), seed=seed)
+    data["shortcuts"] = shortcut_check(clf, None, scored.test, seed=seed, on_progress=on_progress)
     path = run_dir if in_run else Path(out).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     folder = RunFolder(path)

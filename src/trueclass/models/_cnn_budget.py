@@ -1,0 +1,66 @@
+"""The cnn's side of a time budget (training._budget): measure each width of the ladder
+on the first batch of the data, at the run's precision, and plan the fit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..training._batches import as_tensor
+from ._torch import TorchBackend, _recipe_for_data
+
+__all__ = ["plan_budget"]
+
+
+def plan_budget(backend: "TorchBackend", x_all, scale: float, y: np.ndarray, n_val: int, runtime, aug,
+                 seconds: float) -> dict[str, Any]:
+    """Measure a few training and prediction steps of each width of the budget's ladder
+    on the first batch of these images, at this run's precision, and plan the fit."""
+    import time
+
+    import torch
+
+    from ..training._budget import LADDER, measure, plan
+    from ..training._trainer import BN_IMAGES, TrainConfig, Trainer, predict_logits
+    from ._nets import build_cnn
+
+    t0 = time.perf_counter()
+    p = backend.params
+    batch_size, lr, recipe_epochs = _recipe_for_data({**p, "epochs": None}, len(y))
+    n = min(len(y), batch_size)
+    xt = as_tensor(x_all)
+    xb = xt[torch.arange(n)]
+    n_pred = min(len(y), 512)
+    xp = xt[torch.arange(n_pred)]
+    yb = torch.as_tensor(np.asarray(y)[:n], dtype=torch.long)
+    mean, std = backend._t(backend.mean_, runtime), backend._t(backend.std_, runtime)
+    speeds: dict[int, dict[str, float]] = {}
+    channels, h, w = xt.shape[1:]
+    for rung in LADDER:
+        torch.manual_seed(0)
+        net = build_cnn(int(channels), backend.n_classes, (int(h), int(w)), width=rung["width"],
+                        depth=int(p["depth"])).to(runtime.device)
+        if runtime.channels_last:
+            net.to(memory_format=torch.channels_last)
+        cfg = TrainConfig(batch_size=batch_size, lr=lr, augment=aug, seed=0)
+        trainer = Trainer(cfg, runtime, mean=mean, std=std, scale=scale)
+        opt = trainer._optimizer(trainer._param_groups(net))
+        loss_fn = trainer._loss_fn(np.asarray(y), backend.n_classes)
+        gen = torch.Generator().manual_seed(0)
+
+        def step(net=net, trainer=trainer, opt=opt, loss_fn=loss_fn, gen=gen):
+            net.train()
+            trainer._step(net, xb, yb, opt, loss_fn, gen, None)
+
+        def predict(net=net):
+            predict_logits(net, xp, scale=scale, mean=mean, std=std, runtime=runtime)
+
+        speeds[rung["width"]] = measure(step, predict, n, n_pred)
+    n_eval = n_val + min(len(y), 2000)
+    chosen = plan(seconds, speeds, n_train=len(y), n_eval=n_eval, batch_size=batch_size,
+                  recipe_epochs=recipe_epochs, fixed_seconds=time.perf_counter() - t0,
+                  final_images=min(len(y), BN_IMAGES))
+    return {"seconds": round(seconds, 1), **chosen, "measured_seconds": round(time.perf_counter() - t0, 2),
+            "training_images_per_second": {str(k): round(v["train"]) for k, v in speeds.items()},
+            "precision": "bf16" if runtime.bf16 else "fp32"}
