@@ -39,6 +39,8 @@ __all__ = ["explain", "saliency", "overlay", "border_mask", "border_shares", "co
 METHODS = ("auto", "occlusion", "gradcam")
 #: Occlusion patches per side of the image (an 8x8 grid, whatever its size).
 GRID = 8
+#: Images covered at a time (16 copies each are predicted in one call).
+OCCLUSION_CHUNK = 32
 #: The border is the outer ring of this share of each side (4 px of 28, 1 px of 8).
 BORDER = 1 / 8
 #: A class is flagged when its images' mean border excess (saliency share on the border
@@ -100,13 +102,17 @@ def _occlusion(model: Any, disp: np.ndarray, targets: np.ndarray) -> np.ndarray:
     h, w, c = disp.shape[1:]
     win = (max(1, round(h / (GRID - 2))), max(1, round(w / (GRID - 2))))
     stride = (max(1, (h - win[0]) // (GRID - 1)), max(1, (w - win[1]) // (GRID - 1)))
-    x = torch.from_numpy(disp.astype(np.float32))
-    base = torch.from_numpy(np.broadcast_to(_background(disp)[:, None, None, :], disp.shape).astype(np.float32))
     occ = Occlusion(lambda t: torch.from_numpy(_log_odds(probs(t.numpy()))))
-    attr = occ.attribute(x, sliding_window_shapes=(win[0], win[1], c), strides=(stride[0], stride[1], c),
-                         baselines=base, target=torch.as_tensor(targets, dtype=torch.long),
-                         perturbations_per_eval=16, show_progress=False)
-    return attr.sum(dim=-1).numpy()
+    out = []
+    for s in range(0, len(disp), OCCLUSION_CHUNK):  # each call predicts 16 covered copies of the chunk
+        part = np.ascontiguousarray(disp[s : s + OCCLUSION_CHUNK], dtype=np.float32)
+        base = np.broadcast_to(_background(part)[:, None, None, :], part.shape).astype(np.float32)
+        attr = occ.attribute(torch.from_numpy(part), sliding_window_shapes=(win[0], win[1], c),
+                             strides=(stride[0], stride[1], c), baselines=torch.from_numpy(base),
+                             target=torch.as_tensor(targets[s : s + OCCLUSION_CHUNK], dtype=torch.long),
+                             perturbations_per_eval=16, show_progress=False)
+        out.append(attr.sum(dim=-1).numpy())
+    return np.concatenate(out)
 
 
 def _log_odds(p: np.ndarray) -> np.ndarray:

@@ -29,7 +29,8 @@ def _picture(image: np.ndarray, over: np.ndarray) -> np.ndarray:
     return np.concatenate([rgb, gap, over], axis=1)
 
 
-def write_explanations(folder: Path, rows: list[dict[str, Any]], images: np.ndarray) -> list[dict[str, Any]]:
+def write_explanations(folder: Path, rows: list[dict[str, Any]], images: np.ndarray, *,
+                       prefix: str = "") -> list[dict[str, Any]]:
     """PNG files (image | overlay) for explained images into ``folder``; the rows with
     their file names, without pixels."""
     from PIL import Image
@@ -39,7 +40,7 @@ def write_explanations(folder: Path, rows: list[dict[str, Any]], images: np.ndar
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for k, (row, img) in enumerate(zip(rows, images)):
-        name = f"{k:03d}-{safe_name(Path(str(row['id'])).stem)[:40]}-{safe_name(row['predicted'])}.png"
+        name = f"{prefix}{k:03d}-{safe_name(Path(str(row['id'])).stem)[:40]}-{safe_name(row['predicted'])}.png"
         Image.fromarray(_picture(img, row["overlay"])).save(folder / name)
         out.append({key: v for key, v in row.items() if key not in ("map", "overlay")} | {"file": name})
     return out
@@ -65,13 +66,12 @@ def explain_misread(clf: Any, test: Dataset, ev: Any, folder: Path | None, *, n:
     classes = [str(c) for c in ev.classes]
     for row, i in zip(rows, order):
         row |= {"id": str(test.ids[i]), "true": classes[int(ev.y_true[i])]}
-    shown = to_display(sub.images, sub.value_max)
-    kept = rows if folder is None else write_explanations(folder / EXPLAIN_DIR, rows, shown)
-    if folder is not None:
+    if folder is None:
+        kept = [{k: v for k, v in r.items() if k not in ("map", "overlay")} for r in rows]
+    else:
+        kept = write_explanations(folder / EXPLAIN_DIR, rows, to_display(sub.images, sub.value_max))
         for row in kept:
             row["file"] = f"{EXPLAIN_DIR}/{row['file']}"
-    else:
-        kept = [{k: v for k, v in r.items() if k not in ("map", "overlay")} for r in rows]
     return {"method": rows[0]["method"], "images": kept, "n_wrong": int(len(wrong)),
             "note": "the most confident mistakes; each picture is the image and, beside it, where the model looked "
                     "for the class it answered (bright: that part raised the answer's score)"}
@@ -117,7 +117,7 @@ def explain_run(model_path: str | Path, images: Sequence[str | Path], *, out: st
     clf = load_model(model_path)
     resolve_method(clf, method)  # a bad method fails before any image is read
     p = Path(model_path).expanduser()
-    run_dir = p.parent if (p / "model.json").is_file() else p
+    run_dir = p.parent if p.is_file() or (p / "model.json").is_file() else p
     target = Path(out).expanduser() if out is not None else run_dir / EXPLAIN_DIR
     if not images:
         raise TrueclassError("Name one or more image files to explain (the run's own misread images are explained "
@@ -132,7 +132,7 @@ def explain_run(model_path: str | Path, images: Sequence[str | Path], *, out: st
         for row, f in zip(found, kept):
             row["id"] = str(f)
         display = arrays if arrays.dtype == np.uint8 else np.clip(arrays, 0, 255).astype(np.uint8)
-        written = write_explanations(target, found, display)
+        written = write_explanations(target, found, display, prefix="image-")  # beside the run's own
         for row in written:
             row["file"] = str(target / row["file"])
         rows = written + rows
