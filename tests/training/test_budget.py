@@ -128,7 +128,7 @@ def test_a_budget_is_for_the_cnn_alone(parts):
 
 def test_the_run_gives_the_fit_what_is_left_of_the_budget():
     from trueclass.run import RunConfig
-    from trueclass.run.pipeline import AFTER_TRAINING, as_budgeted, budget_for_fit
+    from trueclass.run.config import AFTER_TRAINING, as_budgeted, budget_for_fit
 
     config = RunConfig(model="cnn", params={"time_budget": "1m", "lr": 0.05})
     fit = budget_for_fit(config, time.monotonic() - 10)

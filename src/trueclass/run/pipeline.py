@@ -24,9 +24,9 @@ from ..models import get_spec
 from ..models._choice import AUTO, FINETUNE, choose_model, model_for_params
 from ..training import TrainingInterrupted
 from ..training import _distributed as dist
-from .config import DEFAULT_MODEL_NAME, RunConfig
+from .config import DEFAULT_MODEL_NAME, RunConfig, as_budgeted, budget_for_fit
 from .folder import RUNS_DIR, RunFolder
-from .provenance import counts_by_split, dataset_info, environment, source_name
+from .provenance import counts_by_split, dataset_info, environment, image_properties, source_name
 from .scoring import Scored, scored_images, test_copies
 from .why import explain_misread, slices_section
 
@@ -343,19 +343,6 @@ def _input_stats(ds: Dataset, parts: Split) -> dict[str, list[float]]:
     return image_properties(ds, parts.indices["train"][:20000])
 
 
-def image_properties(ds: Dataset, idx: np.ndarray | None = None) -> dict[str, list[float]]:
-    """Brightness, contrast, colour and file size (mean, spread) of ``ds``'s images at
-    ``idx`` (up to 20,000 of them when None)."""
-    from ..checks._fingerprints import input_stats
-    from ..data._dataset import PER_IMAGE_KEYS, to_display
-
-    if idx is None:
-        idx = np.arange(min(len(ds), 20000))
-    sizes = ds.provenance.get(PER_IMAGE_KEYS[0])
-    return input_stats(to_display(ds.images[idx], ds.value_max),
-                       None if sizes is None else np.asarray(sizes)[idx])
-
-
 # -- the steps ------------------------------------------------------------------------------------
 def make_classifier(config: RunConfig, seed: int) -> Any:
     """The unfitted estimator of ``config`` (its seed as random_state unless given)."""
@@ -422,35 +409,6 @@ def fit_step(config: RunConfig, parts: Split, seed: int, *, folder: RunFolder | 
         on_progress(f"training {config.model} on {len(train_ds):,} images", 0, 0)
     return clf.fit(train_ds, val=parts.val, on_progress=on_progress,
                    checkpoint=None if folder is None else folder.checkpoint, resume=resume, fingerprints=fingerprints)
-
-
-#: What a whole-run time budget keeps for the work after training (scoring the test images,
-#: the audit's label-error model, the checks, the card): a share of the budget and a few
-#: seconds. On Fashion-MNIST's 60k/10k that work took 12-20 s of a 2-minute run.
-AFTER_TRAINING = {"share": 0.12, "seconds": 5.0}
-
-
-def budget_for_fit(config: RunConfig, started: float) -> RunConfig:
-    """``config`` with a whole-run ``time_budget`` turned into the fit's own: what is left
-    of the budget after the work so far (load, audit, split), less what the work after
-    training needs."""
-    if config.params.get("time_budget") is None:
-        return config
-    from ..training._budget import parse_duration
-
-    whole = parse_duration(config.params["time_budget"])
-    left = whole - (time.monotonic() - started) - AFTER_TRAINING["share"] * whole - AFTER_TRAINING["seconds"]
-    return replace(config, params={**config.params, "time_budget": round(max(left, 1.0), 1)})
-
-
-def as_budgeted(config: RunConfig, clf: Any) -> RunConfig:
-    """``config`` with the width and epochs that the fit's time budget chose in place of
-    the budget (the configuration itself as it is otherwise)."""
-    budget = getattr(getattr(clf, "estimator_", None), "budget_", None)
-    if not budget:
-        return config
-    params = {k: v for k, v in config.params.items() if k != "time_budget"}
-    return replace(config, params={**params, "width": budget["width"], "epochs": budget["epochs"]})
 
 
 def finetune_step(config: RunConfig, parts: Split, clf: Any, chosen: dict[str, Any], folder: RunFolder,

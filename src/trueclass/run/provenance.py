@@ -68,3 +68,16 @@ def counts_by_split(parts: Split) -> dict[str, dict[str, int]]:
         out["val"] = parts.val.counts()
     out["test"] = parts.test.counts()
     return out
+
+
+def image_properties(ds: Dataset, idx: np.ndarray | None = None) -> dict[str, list[float]]:
+    """Brightness, contrast, colour and file size (mean, spread) of ``ds``'s images at
+    ``idx`` (up to 20,000 of them when None)."""
+    from ..checks._fingerprints import input_stats
+    from ..data._dataset import PER_IMAGE_KEYS, to_display
+
+    if idx is None:
+        idx = np.arange(min(len(ds), 20000))
+    sizes = ds.provenance.get(PER_IMAGE_KEYS[0])
+    return input_stats(to_display(ds.images[idx], ds.value_max),
+                       None if sizes is None else np.asarray(sizes)[idx])

@@ -95,7 +95,7 @@ def shift_section(meta: dict[str, Any], ev: Any, test: Dataset) -> dict[str, Any
     """The score on these images beside the model's own held-out score, and the image
     properties of both sets (evaluation._groups.shift_report)."""
     from ..evaluation._groups import shift_report
-    from .pipeline import image_properties
+    from .provenance import image_properties
 
     if test.multilabel or not hasattr(ev, "n_wrong"):
         return None
