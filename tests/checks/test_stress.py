@@ -76,11 +76,15 @@ def test_stress_command_adds_a_section_to_the_run(tmp_path):
     assert "breaks first" in out.stdout and "Label-changing for this data" in out.stdout
     data = json.loads((run.path / "stress.json").read_text())
     assert data["n_images"] == 200 and "less 1,437 images that the model was trained or validated on" in data["evaluated_on"]
-    assert set(data) >= {"accuracy", "per_class", "label_changing", "ood"}
+    assert set(data) >= {"accuracy", "per_class", "label_changing", "ood", "shortcuts"}
+    assert "Shortcuts (occlusion):" in out.stdout
+    # a saved model's stress has no training images: the shortcut check judges the test images
+    assert data["shortcuts"]["judged_on"] == "test images" and list(data["shortcuts"]["parts"]) == ["test"]
     metrics = json.loads((run.path / "metrics.json").read_text())
     assert metrics["robustness"]["accuracy"] == data["accuracy"]
     html = (run.path / "card.html").read_text()
     assert 'id="robustness"' in html and 'data-perturbation="occlusion"' in html
+    assert 'id="shortcut-table"' in html and 'data-metric="covered_border_covered"' in html
     assert all((run.path / ex["file"]).is_file() for ex in data["examples"])
 
 
