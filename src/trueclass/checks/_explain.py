@@ -318,8 +318,8 @@ def shortcut_check(model: Any, train: Any, test: Any, *, per_class: int = PER_CL
     }
 
 
-def explain_images(model: Any, images: np.ndarray, *, value_max: int = 255, method: str = "auto",
-                   targets: np.ndarray | None = None) -> list[dict[str, Any]]:
+def explain_images(model: Any, images: np.ndarray, *, value_max: int = 255,
+                   method: str = "auto") -> list[dict[str, Any]]:
     """Per image: the predicted class, its confidence, the saliency map, the share on the
     border and an overlay picture (RGB uint8)."""
     from ..data._dataset import to_display
@@ -327,7 +327,7 @@ def explain_images(model: Any, images: np.ndarray, *, value_max: int = 255, meth
     disp = _display_float(images, value_max)
     probs = _probs_fn(model)(disp)
     pred = probs.argmax(1)
-    maps, used = saliency(model, disp, pred if targets is None else targets, value_max=255, method=method)
+    maps, used = saliency(model, disp, pred, value_max=255, method=method)
     disp = to_display(np.asarray(images), value_max)  # the pictures
     shares = border_shares(maps)
     classes = [str(c) for c in model.classes_]
@@ -353,11 +353,10 @@ def explain(model: Any, images: Any, *, method: str = "auto") -> list[dict[str, 
         return explain_images(model, images.images, value_max=images.value_max, method=method)
     if isinstance(images, (str, Path)) or (isinstance(images, (list, tuple)) and images
                                            and isinstance(images[0], (str, Path))):
-        from ..data._sources import read_images
+        from ..data._sources import read_images_for
 
-        h, w, c = model.image_shape_
-        arr, _, bad = read_images([str(p) for p in ([images] if isinstance(images, (str, Path)) else images)],
-                                  (h, w), "L" if c == 1 else "RGB")
+        arr, _, bad = read_images_for(model.image_shape_,
+                                      [str(p) for p in ([images] if isinstance(images, (str, Path)) else images)])
         if bad:
             raise TrueclassError(f"{bad[0].path!r} could not be read as an image: {bad[0].reason}.")
         return explain_images(model, arr, value_max=255, method=method)
@@ -366,6 +365,4 @@ def explain(model: Any, images: Any, *, method: str = "auto") -> list[dict[str, 
         arr = arr[..., None]
     if arr.ndim != 4:
         raise TrueclassError(f"explain() takes images as an array (N, H, W) or (N, H, W, C); got shape {arr.shape}.")
-    vmax = int(getattr(model, "value_max_", 255))
-    return explain_images(model, np.clip(arr, 0, vmax).astype(np.float32) * (255.0 / vmax), value_max=255,
-                          method=method)
+    return explain_images(model, arr, value_max=int(getattr(model, "value_max_", 255)), method=method)

@@ -158,6 +158,13 @@ def read_images(
     return images, [e[0] for e in kept], skipped
 
 
+def read_images_for(image_shape: Sequence[int], paths: Sequence[str]) -> tuple[np.ndarray, list[str], list[Skipped]]:
+    """:func:`read_images` the way a model of ``image_shape`` (H, W, C) was trained: at its
+    size, in grey for one channel and in colour for three."""
+    h, w, c = image_shape
+    return read_images(list(paths), (h, w), "L" if c == 1 else "RGB")
+
+
 def _stage(on_progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:
     if on_progress is None:
         return None

@@ -19,10 +19,11 @@ from .._errors import TrueclassError
 from ._builtin import BUILTIN_DATASETS, load_builtin
 from ._dataset import PER_IMAGE_KEYS, Dataset, Skipped
 from ._decoding import DEFAULT_MAX_SIDE, MEMORY_LIMIT_BYTES, Decoding, Progress, _decode_entries, read_images
+from ._decoding import read_images_for
 from ._idx import read_idx
 from ._images import DEFAULT_MAX_PIXELS, is_hidden, iter_files, parse_image_size
 
-__all__ = ["load", "read_images", "array_to_images", "SPLIT_FOLDERS", "DEFAULT_MAX_SIDE", "MEMORY_LIMIT_BYTES"]
+__all__ = ["load", "read_images", "read_images_for", "array_to_images", "SPLIT_FOLDERS", "DEFAULT_MAX_SIDE", "MEMORY_LIMIT_BYTES"]
 
 #: Folder names recognised as a ready-made split, and the part each stands for.
 SPLIT_FOLDERS = {"train": "train", "test": "test", "val": "val", "valid": "val", "validation": "val"}

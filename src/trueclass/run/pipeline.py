@@ -26,7 +26,7 @@ from ..training import TrainingInterrupted
 from ..training import _distributed as dist
 from .config import DEFAULT_MODEL_NAME, RunConfig, as_budgeted, budget_for_fit
 from .folder import RUNS_DIR, RunFolder
-from .provenance import counts_by_split, dataset_info, environment, image_properties, source_name
+from .provenance import counts_by_split, dataset_info, environment, model_record, source_name
 from .scoring import Scored, scored_images, test_copies
 from .why import explain_misread, slices_section
 
@@ -321,26 +321,6 @@ def config_json(config: RunConfig, ds: Dataset, clf: Any = None, *, chosen: dict
         }
     return {**config.to_dict(), "command": config.command(), "trueclass_version": __version__,
             "resolved": resolved}
-
-
-def model_record(ev: Any, ds: Dataset, parts: Split, fingerprints: Any) -> dict[str, Any]:
-    """What model.json keeps of the run beside the model itself."""
-    return {
-        "threshold": None if ds.multilabel else ev.flagged["threshold"],
-        "threshold_chosen_on": getattr(ev, "threshold_source", "per-label thresholds on validation data"),
-        "review_target": None if ds.multilabel else ev.flagged.get("target_accuracy"),
-        "split": parts.params,
-        "source": dataset_info(ds) | {"skipped": []},
-        "fingerprints": fingerprints,
-        "input_stats": _input_stats(ds, parts),
-        # the score beside which another set's score is set (trueclass evaluate MODEL OTHER)
-        "held_out": None if ds.multilabel else {"right": int(ev.n_test - ev.n_wrong), "n": int(ev.n_test),
-                                                "source": str(ds.provenance.get("source"))},
-    }
-
-
-def _input_stats(ds: Dataset, parts: Split) -> dict[str, list[float]]:
-    return image_properties(ds, parts.indices["train"][:20000])
 
 
 # -- the steps ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._errors import TrueclassError
 from ..data._images import IMAGE_SUFFIXES, is_hidden, iter_files
-from ..data._sources import read_images
+from ..data._sources import read_images_for
 
 __all__ = ["collect_images", "predict_arrays", "predict_files", "predict_to_csv", "CSV_COLUMNS"]
 
@@ -95,8 +95,7 @@ def _model_for_prediction(model_path: str | Path, top_k: int, tta: bool | str) -
 def _predict_chunk(clf: Any, files: Sequence[str], *, top_k: int, threshold: float | None,
                    raw: bool) -> tuple[list[dict[str, Any]], list[Any]]:
     """Decode ``files`` (on every core) and predict them: (rows, the files skipped)."""
-    h, w, c = clf.image_shape_
-    arrays, good, bad = read_images(list(files), (h, w), "L" if c == 1 else "RGB")
+    arrays, good, bad = read_images_for(clf.image_shape_, files)
     if not good:
         return [], bad
     return predict_arrays(clf, arrays, good, top_k=top_k, threshold=threshold,

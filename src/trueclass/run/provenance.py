@@ -14,7 +14,7 @@ from .. import __version__
 from ..data import Dataset, Split
 from .folder import safe_name
 
-__all__ = ["environment", "dataset_info", "counts_by_split", "source_name"]
+__all__ = ["environment", "dataset_info", "counts_by_split", "source_name", "image_properties", "model_record"]
 
 
 def source_name(source: Any) -> str:
@@ -81,3 +81,19 @@ def image_properties(ds: Dataset, idx: np.ndarray | None = None) -> dict[str, li
     sizes = ds.provenance.get(PER_IMAGE_KEYS[0])
     return input_stats(to_display(ds.images[idx], ds.value_max),
                        None if sizes is None else np.asarray(sizes)[idx])
+
+
+def model_record(ev: Any, ds: Dataset, parts: Split, fingerprints: Any) -> dict[str, Any]:
+    """What model.json keeps of the run beside the model itself."""
+    return {
+        "threshold": None if ds.multilabel else ev.flagged["threshold"],
+        "threshold_chosen_on": getattr(ev, "threshold_source", "per-label thresholds on validation data"),
+        "review_target": None if ds.multilabel else ev.flagged.get("target_accuracy"),
+        "split": parts.params,
+        "source": dataset_info(ds) | {"skipped": []},
+        "fingerprints": fingerprints,
+        "input_stats": image_properties(ds, parts.indices["train"][:20000]),
+        # the score beside which another set's score is set (trueclass evaluate MODEL OTHER)
+        "held_out": None if ds.multilabel else {"right": int(ev.n_test - ev.n_wrong), "n": int(ev.n_test),
+                                                "source": str(ds.provenance.get("source"))},
+    }

@@ -110,7 +110,7 @@ def explain_run(model_path: str | Path, images: Sequence[str | Path], *, out: st
     overlay) go to ``out`` (default: the run's explain/ folder). An unreadable file gets
     a row with its reason and no picture."""
     from ..checks._explain import explain_images, resolve_method
-    from ..data._sources import read_images
+    from ..data._sources import read_images_for
     from ..models import load_model
     from .predict import collect_images
 
@@ -123,8 +123,7 @@ def explain_run(model_path: str | Path, images: Sequence[str | Path], *, out: st
         raise TrueclassError("Name one or more image files to explain (the run's own misread images are explained "
                              f"on its card and in {str(run_dir / EXPLAIN_DIR)!r}).")
     files, hidden = collect_images(images)
-    h, w, c = clf.image_shape_
-    arrays, kept, failed = read_images(files, (h, w), "L" if c == 1 else "RGB") if files else (None, [], [])
+    arrays, kept, failed = read_images_for(clf.image_shape_, files) if files else (None, [], [])
     rows: list[dict[str, Any]] = [{"id": b.path, "error": b.reason} for b in failed]
     rows += [{"id": d["path"], "error": d["reason"]} for d in hidden]
     if kept:
