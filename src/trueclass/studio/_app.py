@@ -256,9 +256,94 @@ def run_zip(run_dir: Path) -> io.BytesIO:
     return buf
 
 
+def _error(message: str, status: int = 400):
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def _body_json(request: Any) -> dict[str, Any]:
+    try:
+        data = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise TrueclassError("The request is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise TrueclassError("The request must be a JSON object.")
+    return data
+
+
+def _project_routes(project: Project) -> list[Any]:
+    """The API that edits the project folder: classes, uploads, a built-in set, and its images."""
+    from starlette.requests import Request
+    from starlette.responses import FileResponse, JSONResponse, Response
+    from starlette.routing import Route
+
+    async def add_class(request: Request) -> Response:
+        return JSONResponse({"name": project.add_class((await _body_json(request)).get("name"))})
+
+    async def rename_class(request: Request) -> Response:
+        d = await _body_json(request)
+        return JSONResponse({"name": project.rename_class(str(d.get("old")), d.get("new"))})
+
+    async def delete_class(request: Request) -> Response:
+        return JSONResponse(project.delete_class(str((await _body_json(request)).get("name"))))
+
+    async def add_images(request: Request) -> Response:
+        from starlette.datastructures import UploadFile
+
+        async with request.form(max_files=MAX_FILES_PER_REQUEST, max_fields=20) as form:
+            name = str(form.get("class") or "")
+            kind = str(form.get("kind") or "upload")
+            files = []
+            for f in form.getlist("files"):
+                if isinstance(f, UploadFile):
+                    files.append((f.filename or "an upload", await f.read(MAX_FILE_BYTES + 1)))
+        if not files:
+            raise TrueclassError("No files came with the request.")
+        return JSONResponse(project.add_images(name, files, kind=kind))
+
+    async def builtin(request: Request) -> Response:
+        d = await _body_json(request)
+        return JSONResponse(add_builtin(project, str(d.get("name", "digits")), int(d.get("per_class", 30))))
+
+    async def image(request: Request) -> Response:
+        try:
+            return FileResponse(project.image_file(request.query_params.get("file", "")),
+                                headers={"Cache-Control": "max-age=3600"})
+        except TrueclassError as e:
+            return _error(str(e), 404)
+
+    return [
+        Route("/api/classes", add_class, methods=["POST"]),
+        Route("/api/classes/rename", rename_class, methods=["POST"]),
+        Route("/api/classes/delete", delete_class, methods=["POST"]),
+        Route("/api/images", add_images, methods=["POST"]),
+        Route("/api/builtin", builtin, methods=["POST"]),
+        Route("/api/image", image),
+    ]
+
+
+def _exception_handlers() -> dict[Any, Any]:
+    """Every failure as {"error": sentence} with its status: a TrueclassError, an HTTP
+    error, an upload that could not be parsed."""
+    from starlette.exceptions import HTTPException
+    from starlette.formparsers import MultiPartException
+
+    async def on_trueclass_error(request: Any, exc: Exception) -> Any:
+        return _error(str(exc), 400)
+
+    async def on_http_error(request: Any, exc: Exception) -> Any:
+        assert isinstance(exc, HTTPException)
+        return _error(exc.detail, exc.status_code)
+
+    async def on_form_error(request: Any, exc: Exception) -> Any:
+        return _error(f"The upload could not be read: {exc}", 400)
+
+    return {TrueclassError: on_trueclass_error, HTTPException: on_http_error, MultiPartException: on_form_error}
+
+
 def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS, token: str | None = None):
     from starlette.applications import Starlette
-    from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
     from starlette.middleware.trustedhost import TrustedHostMiddleware
     from starlette.requests import Request
@@ -269,18 +354,6 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
     token = token or secrets.token_urlsafe(24)
     trainer = Trainer(project)
     predictor = Predictor(project)
-
-    def error(message: str, status: int = 400) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status)
-
-    async def body_json(request: Request) -> dict[str, Any]:
-        try:
-            data = json.loads(await request.body() or b"{}")
-        except ValueError:
-            raise TrueclassError("The request is not valid JSON.") from None
-        if not isinstance(data, dict):
-            raise TrueclassError("The request must be a JSON object.")
-        return data
 
     async def index(request: Request) -> Response:
         html = (STATIC / "index.html").read_text(encoding="utf-8").replace("{{TOKEN}}", token)
@@ -301,43 +374,8 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
         out["recovered"] = project.recovered
         return JSONResponse(out)
 
-    async def add_class(request: Request) -> Response:
-        return JSONResponse({"name": project.add_class((await body_json(request)).get("name"))})
-
-    async def rename_class(request: Request) -> Response:
-        d = await body_json(request)
-        return JSONResponse({"name": project.rename_class(str(d.get("old")), d.get("new"))})
-
-    async def delete_class(request: Request) -> Response:
-        return JSONResponse(project.delete_class(str((await body_json(request)).get("name"))))
-
-    async def add_images(request: Request) -> Response:
-        from starlette.datastructures import UploadFile
-
-        async with request.form(max_files=MAX_FILES_PER_REQUEST, max_fields=20) as form:
-            name = str(form.get("class") or "")
-            kind = str(form.get("kind") or "upload")
-            files = []
-            for f in form.getlist("files"):
-                if isinstance(f, UploadFile):
-                    files.append((f.filename or "an upload", await f.read(MAX_FILE_BYTES + 1)))
-        if not files:
-            raise TrueclassError("No files came with the request.")
-        return JSONResponse(project.add_images(name, files, kind=kind))
-
-    async def builtin(request: Request) -> Response:
-        d = await body_json(request)
-        return JSONResponse(add_builtin(project, str(d.get("name", "digits")), int(d.get("per_class", 30))))
-
-    async def image(request: Request) -> Response:
-        try:
-            return FileResponse(project.image_file(request.query_params.get("file", "")),
-                                headers={"Cache-Control": "max-age=3600"})
-        except TrueclassError as e:
-            return error(str(e), 404)
-
     async def start_training(request: Request) -> Response:
-        return JSONResponse(trainer.start(await body_json(request)))
+        return JSONResponse(trainer.start(await _body_json(request)))
 
     async def predict(request: Request) -> Response:
         data = await request.body()
@@ -348,13 +386,13 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
         base = project.runs_dir.resolve()
         target = (base / run / rest).resolve()
         if not _RUN_NAME.match(run) or base not in target.parents or not target.is_file():
-            return error("No such file.", 404)
+            return _error("No such file.", 404)
         return FileResponse(target)
 
     async def export(request: Request) -> Response:
         last = predictor.latest()
         if last is None:
-            return error("Train a model first: there is nothing to export yet.", 404)
+            return _error("Train a model first: there is nothing to export yet.", 404)
         from starlette.concurrency import run_in_threadpool
 
         buf = await run_in_threadpool(run_zip, last)
@@ -362,27 +400,10 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
         return StreamingResponse(buf, media_type="application/zip",
                                  headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
-    async def on_trueclass_error(request: Request, exc: Exception) -> Response:
-        return error(str(exc), 400)
-
-    async def on_http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        return error(exc.detail, exc.status_code)
-
-    async def on_form_error(request: Request, exc: Exception) -> Response:
-        return error(f"The upload could not be read: {exc}", 400)
-
-    from starlette.formparsers import MultiPartException
-
     routes = [
         Route("/", index),
         Route("/api/project", state),
-        Route("/api/classes", add_class, methods=["POST"]),
-        Route("/api/classes/rename", rename_class, methods=["POST"]),
-        Route("/api/classes/delete", delete_class, methods=["POST"]),
-        Route("/api/images", add_images, methods=["POST"]),
-        Route("/api/builtin", builtin, methods=["POST"]),
-        Route("/api/image", image),
+        *_project_routes(project),
         Route("/api/train", start_training, methods=["POST"]),
         Route("/api/predict", predict, methods=["POST"]),
         Route("/api/export", export),
@@ -392,8 +413,7 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
     app = Starlette(
         routes=routes,
         middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)), Middleware(Guard, token=token)],
-        exception_handlers={TrueclassError: on_trueclass_error, HTTPException: on_http_error,
-                            MultiPartException: on_form_error},
+        exception_handlers=_exception_handlers(),
     )
     app.state.token = token
     app.state.project = project
