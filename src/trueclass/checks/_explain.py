@@ -142,13 +142,12 @@ def _gradcam(model: Any, disp: np.ndarray, targets: np.ndarray) -> np.ndarray:
     import torch
     from captum.attr import LayerAttribution, LayerGradCam
 
-    from ..training._device import pick_runtime
     from ..training._trainer import _prep_input
 
     est = _network(model)
-    rt = pick_runtime("fp32")  # gradients in full precision
-    net = est.net_.to("cpu").eval()
-    mean, std = est._t(est.mean_, rt), est._t(est.std_, rt)
+    rt = est.runtime("fp32")  # the model's own device, gradients in full precision
+    net = est.device_net(rt).eval()
+    mean, std = rt.channel_stats(est.mean_), rt.channel_stats(est.std_)
     x = torch.from_numpy(np.ascontiguousarray(disp.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0)
 
     def forward(t):
@@ -158,10 +157,10 @@ def _gradcam(model: Any, disp: np.ndarray, targets: np.ndarray) -> np.ndarray:
     out = []
     with torch.enable_grad():
         for s in range(0, len(x), 64):
-            a = cam.attribute(x[s : s + 64], target=torch.as_tensor(targets[s : s + 64], dtype=torch.long),
-                              relu_attributions=True)
+            a = cam.attribute(rt.to_device(x[s : s + 64]), relu_attributions=True,
+                              target=rt.tensor(targets[s : s + 64], dtype=torch.long))
             out.append(LayerAttribution.interpolate(a, tuple(disp.shape[1:3]), interpolate_mode="bilinear")
-                       .detach()[:, 0].numpy())
+                       .detach()[:, 0].float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(disp.shape[:3], np.float32)
 
 

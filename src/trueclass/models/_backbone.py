@@ -160,11 +160,7 @@ class Embedder:
                         raise
                     self.session = None
         if self.session is None:
-            import torch
-
-            self.net = build_backbone().to(self.rt.device)
-            if self.rt.channels_last:
-                self.net = self.net.to(memory_format=torch.channels_last)
+            self.net = self.rt.place(build_backbone())
 
     @property
     def key(self) -> str:
@@ -185,10 +181,10 @@ class Embedder:
         if self.session is not None:
             out = self.session.run(None, {"x": x.contiguous().numpy()})[0]
             return out.astype(np.float32)
-        x = x.to(self.rt.device)
+        x = self.rt.to_device(x)
         if self.rt.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), torch.autocast(self.rt.device, dtype=torch.bfloat16, enabled=self.rt.bf16):
+        with torch.inference_mode(), self.rt.autocast():
             out = self.net(x).float()
         return out.cpu().numpy().astype(np.float32)
 

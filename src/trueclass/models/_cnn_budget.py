@@ -34,15 +34,13 @@ def plan_budget(backend: "TorchBackend", x_all, scale: float, y: np.ndarray, n_v
     n_pred = min(len(y), 512)
     xp = xt[torch.arange(n_pred)]
     yb = torch.as_tensor(np.asarray(y)[:n], dtype=torch.long)
-    mean, std = backend._t(backend.mean_, runtime), backend._t(backend.std_, runtime)
+    mean, std = runtime.channel_stats(backend.mean_), runtime.channel_stats(backend.std_)
     speeds: dict[int, dict[str, float]] = {}
     channels, h, w = xt.shape[1:]
     for rung in LADDER:
         torch.manual_seed(0)
-        net = build_cnn(int(channels), backend.n_classes, (int(h), int(w)), width=rung["width"],
-                        depth=int(p["depth"])).to(runtime.device)
-        if runtime.channels_last:
-            net.to(memory_format=torch.channels_last)
+        net = runtime.place(build_cnn(int(channels), backend.n_classes, (int(h), int(w)), width=rung["width"],
+                                      depth=int(p["depth"])))
         cfg = TrainConfig(batch_size=batch_size, lr=lr, augment=aug, seed=0)
         trainer = Trainer(cfg, runtime, mean=mean, std=std, scale=scale)
         opt = trainer._optimizer(trainer._param_groups(net))

@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from .._errors import TrueclassError
 
-__all__ = ["WithHead", "build_cnn", "build_timm", "cnn_layout", "load_state_into"]
+__all__ = ["GlobalMaxPool", "WithHead", "build_cnn", "build_timm", "cnn_layout", "load_state_into"]
 
 
 def cnn_layout(image_size: tuple[int, int], width: int = 32, depth: int = 2) -> dict[str, Any]:
@@ -57,9 +57,21 @@ def build_cnn(in_channels: int, n_classes: int, image_size: tuple[int, int], *, 
         c *= 2
         for _ in range(depth - 1):
             layers += cbn(c, c)
-    layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten()]
+    layers += [GlobalMaxPool()]  # no parameters: the weights files of earlier cnns load unchanged
     body = nn.Sequential(*layers)
     return WithHead(body, nn.Linear(c, n_classes))
+
+
+class GlobalMaxPool(nn.Module):
+    """The largest value of each channel: (N, C, H, W) -> (N, C).
+
+    Written as ``amax`` over the spatial dimensions rather than ``AdaptiveMaxPool2d(1)`` +
+    ``Flatten``: the same numbers, and torch.onnx's dynamo exporter (torch 2.11 with
+    onnxscript 0.7.2) has no ONNX function for aten.adaptive_max_pool2d, while amax exports
+    everywhere as ReduceMax."""
+
+    def forward(self, x):
+        return x.amax(dim=(2, 3))
 
 
 class WithHead(nn.Module):

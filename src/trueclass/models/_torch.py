@@ -58,6 +58,7 @@ CNN_DEFAULTS: dict[str, Any] = {
     "val_fraction": 0.1,
     "tta": False,  # True: flips (when trained with flips) or 1-pixel shifts; "flip": flips only
     "precision": "auto",
+    "device": "auto",  # "cpu", "cuda" or "cuda:K"; auto: $TRUECLASS_DEVICE, else a CUDA GPU when torch sees one
     "weights": None,
     "freeze": False,
     "time_budget": None,  # "2m", "90s" or seconds: width and epochs chosen to fit (training._budget)
@@ -80,6 +81,7 @@ TIMM_DEFAULTS: dict[str, Any] = {
 NET_TYPES: dict[str, Any] = {
     "epochs": int, "batch_size": int, "lr": float, "class_weight": (str, dict), "weights": str,
     "tta": (bool, str), "patience": int, "input_size": (int, list, tuple), "time_budget": (str, int, float),
+    "device": str,
 }
 
 
@@ -90,7 +92,10 @@ def check_tta(tta: Any) -> None:
 
 
 def _check_params(params: dict[str, Any]) -> None:
+    from ..training._device import resolve_device
+
     check_tta(params.get("tta"))
+    resolve_device(params.get("device"))  # a GPU asked for on a machine without one: before any work
     for key in ("epochs", "batch_size"):
         if params.get(key) is not None and params[key] < 1:
             raise TrueclassError(f"{key} must be 1 or more; got {params[key]!r}, which would train nothing.")
@@ -196,7 +201,7 @@ class TorchBackend:
         channels, h, w = x_all.shape[1:]
         self.image_size_ = (int(h), int(w))
         self.in_channels_ = int(channels)
-        runtime = pick_runtime(p["precision"])
+        runtime = pick_runtime(p["precision"], device=p.get("device"))
         expand, resize = self._input_geometry(int(channels), (int(h), int(w)))
         self.expand_, self.resize_ = expand, resize
         mean, std = self._norm_stats(x_all, scale, expand)
@@ -228,7 +233,7 @@ class TorchBackend:
         )
         self.config_ = cfg
         head = ("head.",) if self.kind == "cnn" else tuple(f"{n}." for n in _timm_head_names(net))
-        trainer = Trainer(cfg, runtime, mean=self._t(mean, runtime), std=self._t(std, runtime), scale=scale,
+        trainer = Trainer(cfg, runtime, mean=runtime.channel_stats(mean), std=runtime.channel_stats(std), scale=scale,
                           expand_channels=expand, resize=resize, head_prefixes=head,
                           note={"budget": self.budget_} if self.budget_ else None)
         xt = as_tensor(x_all)
@@ -239,7 +244,10 @@ class TorchBackend:
         yv = np.asarray(val[1]) if val is not None else None
         result = trainer.fit(net, xt, y, xv, yv, n_classes=self.n_classes, checkpoint=checkpoint, resume=resume,
                              on_progress=on_progress)
+        # the model's own copy of the weights lives on the CPU in the plain layout (what is saved and
+        # exported); prediction runs on a copy on the runtime's device (device_net)
         self.net_ = net.to("cpu").to(memory_format=torch.contiguous_format)
+        self._device_nets = {}
         self.runtime_ = runtime
         self.result_ = result
         self.history_ = result.history
@@ -303,26 +311,40 @@ class TorchBackend:
             mean, std = np.repeat(mean, 3), np.repeat(std, 3)
         return [float(v) for v in mean], [float(v) for v in std]
 
-    @staticmethod
-    def _t(values, runtime):
+    def runtime(self, precision: str | None = None):
+        """Where this model's network runs now: its ``device`` and ``precision`` parameters
+        resolved on this machine (a model trained on a GPU predicts on a CPU-only machine,
+        and the other way round). ``precision="fp32"`` for gradients."""
+        from ..training._device import pick_runtime
+
+        return pick_runtime(precision or self.params.get("precision", "auto"), device=self.params.get("device"))
+
+    def device_net(self, rt):
+        """The trained network on ``rt``'s device and memory format. On the CPU it is the
+        model's own network; elsewhere a copy kept for the next call, so ``net_`` (what is
+        saved and exported) never leaves the CPU."""
+        import copy
+
         import torch
 
-        return torch.tensor(values, dtype=torch.float32, device=runtime.device).view(1, -1, 1, 1)
+        if rt.device == "cpu":
+            net = self.net_
+            return net.to(memory_format=torch.channels_last) if rt.channels_last else net
+        cache = self.__dict__.setdefault("_device_nets", {})
+        key = (rt.device, rt.channels_last)
+        if key not in cache:
+            cache.clear()  # one device copy at a time
+            cache[key] = rt.place(copy.deepcopy(self.net_))
+        return cache[key]
 
     def logits(self, X: dict[str, Any], tta: bool | str | None = None):
-        import torch
-
-        from ..training._device import pick_runtime
         from ..training._trainer import predict_logits
 
-        rt = pick_runtime(self.params.get("precision", "auto"))
+        rt = self.runtime()
         mode = self.tta_mode(self.params.get("tta") if tta is None else tta)
-        net = self.net_.to(rt.device)
-        if rt.channels_last:
-            net = net.to(memory_format=torch.channels_last)
-        out = predict_logits(net, as_tensor(X["x"]), scale=X["scale"], mean=self._t(self.mean_, rt),
-                             std=self._t(self.std_, rt), runtime=rt, tta=mode, expand_channels=self.expand_,
-                             resize=self.resize_)
+        out = predict_logits(self.device_net(rt), as_tensor(X["x"]), scale=X["scale"],
+                             mean=rt.channel_stats(self.mean_), std=rt.channel_stats(self.std_), runtime=rt, tta=mode,
+                             expand_channels=self.expand_, resize=self.resize_)
         return out.numpy().astype(np.float64)
 
     def tta_mode(self, tta: bool | str | None) -> str | None:
@@ -373,7 +395,7 @@ class TorchBackend:
     def save(self, folder: Path) -> dict[str, Any]:
         from ..training._checkpoint import save_tensors
 
-        save_tensors(folder / "weights.safetensors", self.net_.state_dict())
+        save_tensors(folder / "weights.safetensors", self.net_.to("cpu").state_dict())
         return {
             "file": "weights.safetensors",
             "format": "safetensors",
@@ -402,6 +424,7 @@ class TorchBackend:
         params = dict(meta.get("params", {}))
         params["pretrained"] = False  # the weights come from the file, not a hub
         params["weights"] = None
+        params["device"] = "auto"  # where it was trained says nothing of where it runs now
         for key in ("width", "depth"):  # as built (a time budget may have chosen the width)
             if net_info.get(key) is not None:
                 params[key] = net_info[key]
@@ -410,6 +433,7 @@ class TorchBackend:
         net = backend._build_net(net_info["in_channels"], tuple(net_info["image_size"]))
         net.load_state_dict(load_file(str(folder / info["file"])))
         backend.net_ = net
+        backend._device_nets = {}
         backend.in_channels_ = net_info["in_channels"]
         backend.image_size_ = tuple(net_info["image_size"])
         backend.mean_, backend.std_ = info["input"]["mean"], info["input"]["std"]

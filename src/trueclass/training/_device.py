@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
+from typing import Any
 
-__all__ = ["Runtime", "pick_runtime", "cpu_has_bf16", "free_cores"]
+__all__ = ["Runtime", "pick_runtime", "resolve_device", "cpu_has_bf16", "free_cores", "DEVICE_CHOICES"]
 
 
 def free_cores() -> int:
@@ -40,8 +42,20 @@ def cpu_has_bf16() -> bool:
         return False
 
 
+#: Where a network may run: "auto" (a CUDA GPU when torch sees one, else the CPU), "cpu",
+#: "cuda" or "cuda:K". $TRUECLASS_DEVICE gives the default for a whole command.
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:K")
+
+
 @dataclass(frozen=True)
 class Runtime:
+    """Where and how tensors of a network live: the one place that decides it.
+
+    Every path that touches a network (training, validation, BatchNorm re-estimation,
+    prediction and TTA, calibration, Grad-CAM, the stress checks, the time budget's
+    measure, the backbone) builds its tensors through these methods, so nothing ends up on
+    a device of its own choosing."""
+
     device: str
     bf16: bool
     channels_last: bool
@@ -51,8 +65,82 @@ class Runtime:
         return (f"{self.device}, {'bf16 autocast' if self.bf16 else 'fp32'}"
                 f"{', channels_last' if self.channels_last else ''}, {self.threads} threads")
 
+    @property
+    def device_type(self) -> str:
+        """"cuda" or "cpu": what torch.autocast takes (it refuses "cuda:1")."""
+        return self.device.split(":", 1)[0]
 
-def pick_runtime(precision: str = "auto", channels_last: str | bool = "auto", device: str = "auto") -> Runtime:
+    @property
+    def is_cuda(self) -> bool:
+        return self.device_type == "cuda"
+
+    def tensor(self, values: Any, dtype: Any = None) -> Any:
+        """``values`` as a tensor on this runtime's device (float32 unless ``dtype``)."""
+        import torch
+
+        return torch.as_tensor(values, dtype=torch.float32 if dtype is None else dtype, device=self.device)
+
+    def channel_stats(self, values: Any) -> Any:
+        """Per-channel values (mean, std) shaped (1, C, 1, 1) on this device, float32."""
+        return self.tensor(values).view(1, -1, 1, 1)
+
+    def to_device(self, x: Any, non_blocking: bool = True) -> Any:
+        """A tensor moved here; pinned host memory makes the copy overlap on CUDA."""
+        return x.to(self.device, non_blocking=non_blocking and self.is_cuda)
+
+    def place(self, net: Any) -> Any:
+        """``net`` moved here in place, in channels_last when this runtime uses it."""
+        import torch
+
+        net.to(self.device)
+        if self.channels_last:
+            net.to(memory_format=torch.channels_last)
+        return net
+
+    def autocast(self) -> Any:
+        """bf16 autocast on this device when the runtime uses bf16, else a no-op context."""
+        import torch
+
+        return torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.bf16)
+
+    def with_precision(self, precision: str) -> "Runtime":
+        """The same device and threads at another precision ("fp32" for gradients)."""
+        return replace(self, bf16=False) if precision == "fp32" else self
+
+
+def resolve_device(device: str | None = "auto") -> str:
+    """The torch device string ``device`` means on this machine, or one sentence saying why
+    it cannot be had. "auto": $TRUECLASS_DEVICE, else the GPU of this process under
+    torchrun (LOCAL_RANK), else cuda when torch sees a GPU, else cpu."""
+    import torch
+
+    from .._errors import TrueclassError
+
+    if device in (None, "", "auto"):
+        device = os.environ.get("TRUECLASS_DEVICE", "auto") or "auto"
+    device = str(device).strip().lower()
+    if device == "auto":
+        if not torch.cuda.is_available():
+            return "cpu"
+        local = int(os.environ.get("LOCAL_RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+        return f"cuda:{local}" if local else "cuda"
+    if device == "cpu":
+        return "cpu"
+    m = re.fullmatch(r"cuda(?::(\d+))?", device)
+    if m is None:
+        raise TrueclassError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:K' (K a GPU number), not {device!r}.")
+    if not torch.cuda.is_available():
+        why = ("this torch is built for the CPU only" if torch.version.cuda is None
+               else "torch sees no CUDA GPU on this machine")
+        raise TrueclassError(f"device={device!r} asks for a CUDA GPU, but {why}; use device='cpu'.")
+    count = torch.cuda.device_count()
+    if m.group(1) is not None and int(m.group(1)) >= count:
+        raise TrueclassError(f"device={device!r} names GPU {m.group(1)}, but this machine has {count} "
+                             f"(cuda:0{'' if count == 1 else f' to cuda:{count - 1}'}).")
+    return device
+
+
+def pick_runtime(precision: str = "auto", channels_last: str | bool = "auto", device: str | None = "auto") -> Runtime:
     """Choose device and precision.
 
     bf16 autocast where the hardware has it, with channels_last: on this project's
@@ -65,16 +153,15 @@ def pick_runtime(precision: str = "auto", channels_last: str | bool = "auto", de
 
     if precision == "auto":  # TRUECLASS_PRECISION=fp32 forces fp32 for a whole run (or bf16)
         precision = os.environ.get("TRUECLASS_PRECISION", "auto") or "auto"
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda":
-        bf16 = precision == "bf16" or (precision == "auto" and torch.cuda.is_bf16_supported())
-    else:
-        bf16 = precision == "bf16" or (precision == "auto" and cpu_has_bf16())
     if precision not in ("auto", "bf16", "fp32"):
         from .._errors import TrueclassError
 
         raise TrueclassError(f"precision must be 'auto', 'bf16' or 'fp32', not {precision!r}.")
+    device = resolve_device(device)
+    if device.startswith("cuda"):
+        bf16 = precision == "bf16" or (precision == "auto" and torch.cuda.is_bf16_supported())
+    else:
+        bf16 = precision == "bf16" or (precision == "auto" and cpu_has_bf16())
     cl = True if channels_last == "auto" else bool(channels_last)
     # under torchrun the processes of one machine share its cores
     threads = max(1, free_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))

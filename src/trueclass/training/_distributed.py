@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["rank", "world_size", "is_main", "active", "setup", "teardown", "shard", "all_sum", "all_concat", "barrier",
-           "broadcast_flag", "data_parallel", "machine_first", "TIMEOUT_SECONDS"]
+           "broadcast_flag", "data_parallel", "machine_first", "check_gpus_for", "TIMEOUT_SECONDS"]
 
 #: A collective that waits longer than this fails instead of hanging the run.
 TIMEOUT_SECONDS = 600
@@ -62,13 +62,38 @@ def setup() -> str | None:
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        from ._device import resolve_device
+
+        # the runtime's device decides: nccl with one GPU per process, gloo on CPUs ($TRUECLASS_DEVICE=cpu
+        # on a GPU machine too)
+        backend = "nccl" if resolve_device("auto").startswith("cuda") else "gloo"
         if backend == "nccl":
+            check_gpus_for(int(os.environ.get("LOCAL_WORLD_SIZE", world_size())))
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend, timeout=datetime.timedelta(seconds=TIMEOUT_SECONDS))
     global BACKEND
     BACKEND = dist.get_backend()
     return BACKEND
+
+
+def check_gpus_for(nproc: int) -> None:
+    """One sentence, before anything starts, when ``nproc`` processes of one machine would
+    each need a GPU of their own and the machine has fewer (torch would fail in one of
+    them with "invalid device ordinal"). Nothing to check on the CPU."""
+    from ._device import resolve_device
+
+    if nproc <= 1 or not resolve_device("auto").startswith("cuda"):
+        return
+    import torch
+
+    from .._errors import TrueclassError
+
+    count = torch.cuda.device_count()
+    if nproc > count:
+        raise TrueclassError(
+            f"nproc={nproc} asks for {nproc} processes on this machine, one GPU each, but it has {count} GPU"
+            f"{'' if count == 1 else 's'}; ask for at most {count}, or run the processes on the CPU with "
+            "device='cpu'.")
 
 
 def shard(n: int) -> np.ndarray:

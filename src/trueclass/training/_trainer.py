@@ -93,7 +93,7 @@ def lr_factor(step: int, total: int, schedule: str, warmup: float) -> float:
 
 
 def _to_float(xb, scale: float, runtime: Runtime):
-    x = xb.to(runtime.device, non_blocking=True).float()
+    x = runtime.to_device(xb).float()
     if scale != 1.0:
         x = x * (1.0 / scale)
     return x
@@ -118,7 +118,7 @@ def predict_logits(net, X, *, scale: float, mean, std, runtime: Runtime, batch_s
 
     net.eval()
     outs = []
-    with torch.inference_mode(), torch.autocast(runtime.device, dtype=torch.bfloat16, enabled=runtime.bf16):
+    with torch.inference_mode(), runtime.autocast():
         for i in range(0, len(X), batch_size):
             x = _prep_input(_to_float(X[i : i + batch_size], scale, runtime), expand_channels, resize)
             views = [x]
@@ -164,8 +164,8 @@ class Trainer:
         x = _prep_input(_to_float(xb, self.scale, rt), self.expand_channels, self.resize)
         x = augment_batch(x, self.cfg.augment, gen)
         x = _normalize(x, self.mean, self.std, rt)
-        with torch.autocast(rt.device, dtype=torch.bfloat16, enabled=rt.bf16):
-            loss = loss_fn(net(x), yb.to(rt.device))
+        with rt.autocast():
+            loss = loss_fn(net(x), rt.to_device(yb))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -245,12 +245,12 @@ class Trainer:
             pos_weight = None
             if self.cfg.class_weight == "balanced":
                 pos = y_train.sum(0).clip(1)
-                pos_weight = torch.tensor((len(y_train) - pos) / pos, dtype=torch.float32, device=self.rt.device)
+                pos_weight = self.rt.tensor((len(y_train) - pos) / pos)
             return lambda logits, y: F.binary_cross_entropy_with_logits(logits.float(), y, pos_weight=pos_weight)
         weight = None
         if self.cfg.class_weight == "balanced":
             counts = np.bincount(y_train, minlength=n_classes).clip(1)
-            weight = torch.tensor(len(y_train) / (n_classes * counts), dtype=torch.float32, device=self.rt.device)
+            weight = self.rt.tensor(len(y_train) / (n_classes * counts))
         elif self.cfg.class_weight not in (None, "none"):
             raise TrueclassError(f"class_weight must be None or 'balanced', not {self.cfg.class_weight!r}.")
         ls = self.cfg.label_smoothing
@@ -308,7 +308,7 @@ class Trainer:
         batches = (_normalize(_prep_input(_to_float(X[idx[i : i + bs]], self.scale, rt), self.expand_channels, self.resize),
                               self.mean, self.std, rt)
                    for i in range(0, len(idx), bs) if len(idx) - i >= 2)  # a batch of 1 has no variance
-        with torch.no_grad(), torch.autocast(rt.device, dtype=torch.bfloat16, enabled=rt.bf16):
+        with torch.no_grad(), rt.autocast():
             update_bn(batches, net)
         net.eval()
 
@@ -346,9 +346,7 @@ class Trainer:
 
         cfg, rt = self.cfg, self.rt
         torch.manual_seed(cfg.seed)
-        net.to(rt.device)
-        if rt.channels_last:
-            net.to(memory_format=torch.channels_last)
+        rt.place(net)
         opt = self._optimizer(self._param_groups(net))
         # under torchrun: gradients averaged over the processes, each taking its share of every
         # global batch (the same batches, learning rate and schedule as one process)

@@ -1,0 +1,167 @@
+"""One runtime decides where tensors live: the device choice, its refusals, and a check
+that network code builds its tensors through the runtime (what a CPU machine can catch of
+device bugs; tests/cuda runs the same paths on a GPU)."""
+
+from __future__ import annotations
+
+import ast
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from trueclass._errors import TrueclassError  # noqa: E402
+from trueclass.training import _distributed as dist  # noqa: E402
+from trueclass.training._device import pick_runtime, resolve_device  # noqa: E402
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "trueclass"
+
+
+def test_auto_is_the_cpu_without_a_gpu(monkeypatch):
+    monkeypatch.delenv("TRUECLASS_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    rt = pick_runtime("fp32")
+    assert rt.device == "cpu" and rt.device_type == "cpu" and not rt.is_cuda
+
+
+@pytest.mark.parametrize("asked", ["cuda", "cuda:0", "CUDA:1"])
+def test_a_gpu_asked_for_where_there_is_none_is_one_sentence(monkeypatch, asked):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(TrueclassError, match=r"asks for a CUDA GPU, but .*use device='cpu'"):
+        resolve_device(asked)
+
+
+def test_a_gpu_number_past_the_last_is_one_sentence(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == "cuda:0"
+    with pytest.raises(TrueclassError, match=r"names GPU 1, but this machine has 1 \(cuda:0\)"):
+        resolve_device("cuda:1")
+
+
+def test_a_meaningless_device_is_one_sentence():
+    with pytest.raises(TrueclassError, match="device must be 'auto', 'cpu', 'cuda' or 'cuda:K'"):
+        resolve_device("gpu")
+
+
+def test_the_environment_sets_the_default(monkeypatch):
+    monkeypatch.setenv("TRUECLASS_DEVICE", "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cpu"
+    assert resolve_device(None) == "cpu"
+
+
+def test_under_torchrun_auto_takes_this_process_gpu(monkeypatch):
+    monkeypatch.delenv("TRUECLASS_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert resolve_device("auto") == "cuda:1"
+
+
+def test_more_processes_than_gpus_is_one_sentence(monkeypatch):
+    monkeypatch.delenv("TRUECLASS_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    dist.check_gpus_for(1)
+    with pytest.raises(TrueclassError, match=r"nproc=2 asks for 2 processes on this machine, one GPU each, but it "
+                                             r"has 1 GPU; .*device='cpu'"):
+        dist.check_gpus_for(2)
+    monkeypatch.setenv("TRUECLASS_DEVICE", "cpu")  # processes on the CPU need no GPU
+    dist.check_gpus_for(2)
+
+
+def test_cli_device_cuda_without_cuda_is_refused_before_any_work(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from trueclass.cli import cli
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TRUECLASS_DEVICE", raising=False)
+    res = CliRunner().invoke(cli, ["train", "digits", "--model", "cnn", "--device", "cuda", "--out", "run"])
+    assert res.exit_code == 1
+    assert "--device cuda asks for a CUDA GPU" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "run").exists() and not (tmp_path / "runs").exists()
+    assert os.environ.get("TRUECLASS_DEVICE") is None  # nothing set for a refused value
+
+
+def test_cli_nproc_more_than_gpus_is_refused_before_launching(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from trueclass import cli as cli_mod
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.delenv("TRUECLASS_DEVICE", raising=False)
+    monkeypatch.setattr(cli_mod, "_launch_torchrun", lambda n: pytest.fail("torchrun was launched"))
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(cli_mod.cli, ["train", "digits", "--model", "cnn", "--nproc", "2", "--out", "run"])
+    assert res.exit_code == 1, res.output
+    assert "--nproc 2 asks for 2 processes on this machine, one GPU each, but it has 1 GPU" in res.output
+    assert "--device cpu" in res.output and not (tmp_path / "run").exists()
+
+
+def test_a_network_parameter_asking_for_a_gpu_fails_before_training(monkeypatch):
+    import trueclass as tc
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(TrueclassError, match="asks for a CUDA GPU"):
+        tc.ImageClassifier("cnn", device="cuda", epochs=1).fit(np.zeros((40, 8, 8), np.uint8), np.arange(40) % 2)
+
+
+def test_the_saved_network_stays_on_the_cpu_and_a_loaded_one_runs_where_it_is(tmp_path):
+    """The weights the model keeps (saved, exported) never leave the CPU; prediction runs on
+    the runtime's copy, and a loaded model's device is this machine's choice."""
+    import trueclass as tc
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    clf = tc.ImageClassifier("cnn", epochs=1, width=8, device="cpu", random_state=0).fit(d.images[:300], d.target[:300])
+    est = clf.estimator_
+    assert all(p.device.type == "cpu" for p in est.net_.parameters())
+    p1 = clf.predict_proba(d.images[300:340])
+    clf.save(tmp_path / "m")
+    back = tc.load_model(tmp_path / "m")
+    assert back.estimator_.params["device"] == "auto"
+    np.testing.assert_allclose(back.predict_proba(d.images[300:340]), p1, atol=1e-6)
+
+
+def _calls(tree: ast.AST):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            yield node
+
+
+def test_network_code_places_tensors_only_through_the_runtime():
+    """Autocast, device moves and tensors made on a device go through training._device's
+    Runtime (or _distributed's own collectives): a device chosen anywhere else is how the
+    Grad-CAM path once built its mean on the GPU and its network on the CPU."""
+    allowed = {SRC / "training" / "_device.py", SRC / "training" / "_distributed.py"}
+    found = []
+    for path in SRC.rglob("*.py"):
+        if path in allowed:
+            continue
+        for call in _calls(ast.parse(path.read_text(encoding="utf-8"))):
+            f = call.func
+            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+            where = f"{path.relative_to(SRC)}:{call.lineno}"
+            on_torch = isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "torch"
+            if name in ("cuda", "set_device") or (name == "autocast" and on_torch):
+                found.append(f"{where} {name}()")
+            for kw in call.keywords:
+                # a torch tensor made on a device, or a move: only to a device read off a tensor already placed
+                if kw.arg == "device" and (on_torch or name == "to"):
+                    ok = isinstance(kw.value, ast.Attribute) and kw.value.attr == "device" or (
+                        isinstance(kw.value, ast.Name) and kw.value.id == "dev")
+                    if not ok:
+                        found.append(f"{where} device={ast.unparse(kw.value)}")
+            if name == "to" and call.args and isinstance(call.args[0], ast.Constant):
+                # only the model keeps its own copy of the weights on the CPU (what is saved and exported)
+                if call.args[0].value != "cpu" or path != SRC / "models" / "_torch.py":
+                    found.append(f"{where} .to({call.args[0].value!r})")
+    assert not found, "tensors placed outside the runtime:\n" + "\n".join(found)
