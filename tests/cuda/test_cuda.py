@@ -1,0 +1,152 @@
+"""The CUDA lane: what a GPU machine must do end to end (train each kind of model,
+explain, stress, calibrate, export with its parity check, predict on a CPU what a GPU
+trained and the other way round, the studio's preview, torchrun's refusal and its CPU
+processes). Marked ``cuda``: skipped where torch sees no GPU (CI), run by
+benchmarks/gpu_check.sh on a GPU machine (TRUECLASS_REQUIRE_CUDA=1 makes a missing GPU
+a failure there)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.cuda
+
+torch = pytest.importorskip("torch")
+
+
+def _cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "trueclass", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def cuda_run(tmp_path_factory):
+    """A cnn trained on the GPU with every late step on (stress, shortcut check, explanations, repeats)."""
+    import trueclass as tc
+
+    out = tmp_path_factory.mktemp("cuda") / "run"
+    run = tc.train("digits", model="cnn", params={"epochs": 4}, stress=True, repeats=2, out=out)
+    return run
+
+
+def test_training_ran_on_the_gpu_and_every_late_step_finished(cuda_run):
+    m = cuda_run.metrics
+    assert m["training"]["runtime"].startswith("cuda"), m["training"]["runtime"]
+    assert not m.get("warnings"), m.get("warnings")
+    assert m["explanations"]["method"] == "gradcam"
+    assert m["robustness"]["shortcuts"] is not None
+    assert m["stability"] is not None
+    assert m["calibration"]["temperature"]["value"] > 0
+    assert m["accuracy"] > 0.9
+    for f in ("model/model.json", "model/weights.safetensors", "predictions.csv", "card.html", "metrics.json"):
+        assert (cuda_run.path / f).is_file(), f
+
+
+def test_a_gpu_model_predicts_the_same_on_a_cpu(cuda_run, tmp_path):
+    """The run folder loads in a process that may not touch the GPU and answers as on the GPU."""
+    images = cuda_run.dataset.images[:200]
+    np.save(tmp_path / "x.npy", images)
+    on_gpu = cuda_run.model.predict_proba(images)
+    code = ("import numpy as np, trueclass as tc; m = tc.load_model(%r); "
+            "np.save(%r, m.predict_proba(np.load(%r)))") % (str(cuda_run.path), str(tmp_path / "p.npy"),
+                                                              str(tmp_path / "x.npy"))
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "TRUECLASS_PRECISION": "fp32"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    on_cpu = np.load(tmp_path / "p.npy")
+    assert np.mean(on_cpu.argmax(1) == on_gpu.argmax(1)) >= 0.99
+    assert np.abs(on_cpu - on_gpu).max() < 0.05  # bf16 on the GPU against fp32 on the CPU
+
+
+def test_a_cpu_model_predicts_on_the_gpu():
+    import trueclass as tc
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    cpu = tc.ImageClassifier("cnn", epochs=2, device="cpu", precision="fp32", random_state=0).fit(
+        d.images[:600], d.target[:600])
+    p_cpu = cpu.predict_proba(d.images[600:800])
+    cpu.set_params(device="cuda")
+    p_gpu = cpu.predict_proba(d.images[600:800])
+    assert cpu.estimator_.runtime().is_cuda
+    np.testing.assert_allclose(p_gpu, p_cpu, atol=1e-3)
+    assert all(p.device.type == "cpu" for p in cpu.estimator_.net_.parameters())  # what is saved stays on the CPU
+
+
+def test_export_and_its_parity_check(cuda_run):
+    import trueclass as tc
+
+    ex = tc.export(cuda_run.path)
+    assert ex.path.is_file()
+    assert ex.parity["reference"]["agreement"] >= 0.99, ex.parity["reference"]
+
+
+def test_explain_and_stress_commands_on_a_saved_gpu_model(cuda_run, tmp_path):
+    res = _cli("explain", str(cuda_run.path), "--out", str(tmp_path / "explain"), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    res = _cli("stress", str(cuda_run.path), "digits", "--out", str(tmp_path / "stress"), "--max-images", "200",
+               cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    res = _cli("evaluate", str(cuda_run.path), "digits", "--out", str(tmp_path / "eval"), cwd=tmp_path)
+    assert res.returncode in (0, 1), res.stderr[-2000:]  # 1: every digit trained or was tested: a sentence
+    assert "Traceback" not in res.stderr
+
+
+def test_the_studio_preview_on_a_gpu_model(cuda_run):
+    from trueclass.run.predict import predict_arrays
+
+    img = cuda_run.dataset.images[:1]
+    rows = predict_arrays(cuda_run.model, img, ["preview"], top_k=3)
+    assert rows[0]["label"] in [str(c) for c in cuda_run.model.classes_]
+
+
+def test_a_time_budget_is_measured_on_the_gpu():
+    import trueclass as tc
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    clf = tc.ImageClassifier("cnn", time_budget="20s", random_state=0).fit(d.images[:1000], d.target[:1000])
+    assert clf.estimator_.budget_ is not None and clf.estimator_.runtime_.is_cuda
+
+
+def test_timm_and_the_lite0_probe_and_a_pixel_model(tmp_path):
+    import trueclass as tc
+
+    for model, params in (("timm:resnet18", {"epochs": 1, "batch_size": 64}), ("lite0", {}), ("logreg", {})):
+        run = tc.train("digits", model=model, params=params, out=tmp_path / model.replace(":", "-"), audit=False)
+        assert run.metrics["accuracy"] > 0.5, model
+
+
+def test_nproc_with_more_processes_than_gpus_is_one_sentence(tmp_path):
+    n = torch.cuda.device_count() + 1
+    res = _cli("train", "digits", "--model", "cnn", "--nproc", str(n), "--out", "np", cwd=tmp_path)
+    assert res.returncode == 1 and "one GPU each" in res.stderr and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert not (tmp_path / "np").exists()
+
+
+def test_nproc_on_the_cpu_of_a_gpu_machine(tmp_path):
+    res = _cli("train", "digits", "--model", "cnn", "-p", "epochs=2", "--nproc", "2", "--device", "cpu", "--out",
+               "np", "--no-audit", cwd=tmp_path, timeout=400)
+    assert res.returncode == 0, res.stderr[-3000:]
+    cfg = json.loads((tmp_path / "np" / "config.json").read_text())
+    assert cfg["resolved"]["distributed"]["backend"] == "gloo"
+    assert cfg["resolved"]["runtime_used"].startswith("cpu")
+
+
+def test_nccl_on_every_gpu(tmp_path):
+    n = torch.cuda.device_count()
+    res = _cli("train", "digits", "--model", "cnn", "-p", "epochs=2", "--nproc", str(n), "--out", "nc",
+               "--no-audit", cwd=tmp_path, timeout=400)
+    if n == 1:  # one process: no process group is needed, the plain run
+        assert res.returncode == 0, res.stderr[-3000:]
+        return
+    assert res.returncode == 0, res.stderr[-3000:]
+    cfg = json.loads((tmp_path / "nc" / "config.json").read_text())
+    assert cfg["resolved"]["distributed"]["backend"] == "nccl"
