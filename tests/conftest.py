@@ -17,6 +17,22 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` run where torch sees a GPU; elsewhere they are skipped, or fail
+    where TRUECLASS_REQUIRE_CUDA=1 says a GPU must be there (the GPU check)."""
+    marked = [item for item in items if item.get_closest_marker("cuda")]
+    if not marked:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    if os.environ.get("TRUECLASS_REQUIRE_CUDA") == "1":
+        raise pytest.UsageError("TRUECLASS_REQUIRE_CUDA=1, but torch sees no CUDA GPU here")
+    for item in marked:
+        item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _cache_of_this_session(tmp_path_factory):
     """Converted backbone weights and embeddings go to this test session's folder, not ~/.cache."""
