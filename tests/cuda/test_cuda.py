@@ -119,7 +119,9 @@ def test_a_time_budget_is_measured_on_the_gpu():
 def test_timm_and_the_lite0_probe_and_a_pixel_model(tmp_path):
     import trueclass as tc
 
-    for model, params in (("timm:resnet18", {"epochs": 1, "batch_size": 64}), ("lite0", {}), ("logreg", {})):
+    for model, params in (("timm:resnet18", {"epochs": 1, "batch_size": 64}), ("lite0", {}), ("logreg", {}),
+                          ("timm:tf_efficientnet_lite0", {"pretrained": True, "epochs": 1, "input_size": 64}),
+                          ("cnn", {"epochs": 2, "class_weight": "balanced", "ema": 0.99})):
         run = tc.train("digits", model=model, params=params, out=tmp_path / model.replace(":", "-"), audit=False)
         assert run.metrics["accuracy"] > 0.5, model
 

@@ -239,7 +239,7 @@ class TorchBackend:
         xt = as_tensor(x_all)
         if pretrained and self.kind != "cnn" and not self.multilabel and not (resume and checkpoint is not None
                                                                               and Path(checkpoint).is_file()):
-            self.head_from_probe_ = _head_from_probe(net, xt, y, trainer, seed=self.random_state)
+            self.head_from_probe_ = _head_from_probe(runtime.place(net), xt, y, trainer, seed=self.random_state)
         xv = as_tensor(val[0]["x"]) if val is not None else None
         yv = np.asarray(val[1]) if val is not None else None
         result = trainer.fit(net, xt, y, xv, yv, n_classes=self.n_classes, checkpoint=checkpoint, resume=resume,

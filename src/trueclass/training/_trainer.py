@@ -277,7 +277,9 @@ class Trainer:
         logits = predict_logits(net, X, scale=self.scale, mean=self.mean, std=self.std, runtime=self.rt,
                                 expand_channels=self.expand_channels, resize=self.resize)
         yt = torch.as_tensor(y)
-        loss = float(loss_fn(logits, yt.float() if self.cfg.multilabel else yt)) if len(yt) else 0.0
+        # the loss on the runtime's device, where its class weights live
+        loss = float(loss_fn(self.rt.to_device(logits), self.rt.to_device(yt.float() if self.cfg.multilabel else yt))
+                     ) if len(yt) else 0.0
         if self.cfg.multilabel:
             right = float(((logits > 0) == (yt > 0.5)).all(1).float().sum())
         else:
