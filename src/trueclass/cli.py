@@ -14,7 +14,11 @@ import click
 
 from ._errors import TrueclassError
 
-__all__ = ["main", "cli"]
+__all__ = ["main", "cli", "EXIT_INCOMPLETE"]
+
+#: ``trueclass train`` finished and kept the model and its test scores, but a step after
+#: training failed (a check, a diagnostic or the card): the run is incomplete.
+EXIT_INCOMPLETE = 3
 
 
 class _Group(click.Group):
@@ -170,21 +174,27 @@ def train(source: str, model: str | None, test_size: float, val_size: float | No
     SOURCE is digits (default), fashion-mnist, a folder of class subfolders (or of
     train/ and test/ holding them), a .csv manifest, an .npz, or idx:IMAGES,LABELS.
     """
-    from .report._text import format_train_summary
+    import warnings
+
+    from .report._text import failed_steps, format_train_summary
     from .run import resume, run_training
+    from .run.pipeline import IncompleteRunWarning
     from .training._distributed import is_main, world_size
 
     if nproc > 1 and world_size() == 1:
         raise SystemExit(_launch_torchrun(nproc))
     if not resume_dir:
         config = _train_config(click.get_current_context().params)  # bad options fail before any work
-    with _Progress(enabled=is_main()) as progress:
+    with _Progress(enabled=is_main()) as progress, warnings.catch_warnings():
+        warnings.simplefilter("ignore", IncompleteRunWarning)  # the report card says it, and the exit status
         if resume_dir:
             run = resume(resume_dir, on_progress=progress)
         else:
             run = run_training(config, out=out, overwrite=overwrite, on_progress=progress)
     if run is not None:  # under torchrun, rank 0 reports
         _print_run(run, format_train_summary(run.metrics))
+        if failed_steps(run.metrics):
+            click.get_current_context().exit(EXIT_INCOMPLETE)
 
 
 def _launch_torchrun(nproc: int) -> int:

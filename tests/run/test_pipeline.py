@@ -27,10 +27,10 @@ def test_a_run_that_fails_leaves_no_folder(tmp_path, monkeypatch):
     import trueclass.run.pipeline as p
 
     def broken(*a, **k):
-        raise tc.TrueclassError("the quick baseline broke")
+        raise tc.TrueclassError("the scoring broke")
 
-    monkeypatch.setattr(p, "_quick_baseline", broken)
-    with pytest.raises(tc.TrueclassError, match="baseline broke"):
+    monkeypatch.setattr(p, "score_step", broken)  # a required step (a failed check keeps the run: test_late_failures)
+    with pytest.raises(tc.TrueclassError, match="scoring broke"):
         tc.train("digits", model="knn", out=tmp_path / "run")
     assert not (tmp_path / "run").exists()
     with pytest.raises(tc.TrueclassError, match="not a parameter"):

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-__all__ = ["format_report_card", "format_skipped", "format_percent", "format_progress", "format_training", "model_card",
-           "format_audit", "format_train_summary", "format_evaluate_summary", "format_stress", "format_stress_line"]
+__all__ = ["format_report_card", "failed_steps", "format_skipped", "format_percent", "format_progress",
+           "format_training", "model_card", "format_audit", "format_train_summary", "format_evaluate_summary",
+           "format_stress", "format_stress_line"]
 
 
 def format_percent(x: float | None, digits: int = 1) -> str:
     return "n/a" if x is None else f"{100 * x:.{digits}f}%"
 
 
+def failed_steps(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The warnings of metrics.json that say a step after training failed (the run is
+    incomplete): ``{"kind": "step_failed", "step", "error", "message"}``."""
+    return [w for w in metrics.get("warnings") or [] if w.get("kind") == "step_failed"]
+
+
 def format_report_card(metrics: dict[str, Any], run_dir: str | None = None) -> str:
     """The short report card: accuracy with its interval, wrong out of N, the most common
-    confusion, the weakest class, the baselines, and where the evidence is."""
+    confusion, the weakest class, the baselines, and where the evidence is; a line for
+    each step after training that failed."""
+    incomplete = [w["message"] for w in failed_steps(metrics)]
     if metrics.get("multilabel"):
-        return _format_multilabel_card(metrics, run_dir)
+        return "\n".join([_format_multilabel_card(metrics, run_dir), *incomplete])
     lo, hi = metrics["accuracy_ci"]
     n = metrics["n_test"]
     lines = [
@@ -65,7 +74,7 @@ def format_report_card(metrics: dict[str, Any], run_dir: str | None = None) -> s
         )
     if run_dir:
         lines.append(f"Run folder     {run_dir}")
-    return "\n".join(lines)
+    return "\n".join(lines + incomplete)
 
 
 def format_skipped(skipped: Sequence[dict[str, str]], limit: int = 10, listed_in: str | None = "metrics.json") -> str:
@@ -168,7 +177,11 @@ def model_card(m: dict[str, Any]) -> dict[str, Any]:
     else:
         lim.append("Only one split was scored; repeats=K (--repeats K) shows how much the number moves with another split.")
     for wng in m.get("warnings") or []:
-        lim.append(wng["message"])
+        if wng.get("kind") == "step_failed":
+            lim.append(f"This evaluation is incomplete: {wng['step'].replace('_', ' ')} failed, so its evidence is "
+                       "missing.")
+        else:
+            lim.append(wng["message"])
     if ds.get("n_skipped"):
         lim.append(f"{ds['n_skipped']} files of the source could not be read and were left out.")
     return {"intended_use": intended, "limitations": lim}

@@ -11,8 +11,9 @@ Fashion-MNIST, arrays) have their test images written as 8-bit PNG files first, 
 is what a deployment of such a model would be given.
 
 Everything goes to ``RUN/export/`` (``model.onnx``, ``parity.json``), written whole or
-not at all; ``metrics.json`` gains ``export`` and the evidence card its section.
-"""
+not at all; ``metrics.json`` gains ``export`` and the evidence card its section. A
+failure anywhere leaves the run as it was: model/ is only read, and export/,
+metrics.json and the card are replaced together or not at all."""
 
 from __future__ import annotations
 
@@ -20,16 +21,17 @@ import csv
 import json
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from .._errors import TrueclassError
 from .._jsonio import write_json
 
-__all__ = ["Export", "export", "parity_check", "EXPORT_DIR", "FORMATS"]
+__all__ = ["Export", "export", "parity_check", "restored_on_failure", "EXPORT_DIR", "FORMATS"]
 
 EXPORT_DIR = "export"
 FORMATS = ("onnx",)
@@ -65,7 +67,7 @@ def export(run: Any, format: str = "onnx", *, on_progress: Progress | None = Non
     and check it on the run's held-out test images (``RUN/export/parity.json``)."""
     from ..models import load_model
     from ..models._onnx import export_onnx
-    from ..report._card import build_card
+    from ..report._card import CARD_HTML, CARD_JSON, build_card
 
     if format not in FORMATS:
         raise TrueclassError(f"format must be one of {', '.join(map(repr, FORMATS))}; got {format!r}.")
@@ -79,6 +81,7 @@ def export(run: Any, format: str = "onnx", *, on_progress: Progress | None = Non
         on_progress("loading the held-out test images", 0, 0)
     ds = dataset if dataset is not None else _reload(run_dir, on_progress)
     final = run_dir / EXPORT_DIR
+    mfile = run_dir / "metrics.json"
     work = Path(tempfile.mkdtemp(prefix=".export-", dir=run_dir))
     try:
         files, images_from = _test_files(ds, ids, work / "images")
@@ -91,19 +94,60 @@ def export(run: Any, format: str = "onnx", *, on_progress: Progress | None = Non
         parity["images_from"] = images_from
         shutil.rmtree(work / "images", ignore_errors=True)
         write_json(work / "parity.json", {"export": info, **parity})
-        if final.exists():
-            shutil.rmtree(final)
-        work.rename(final)
+        metrics = json.loads(mfile.read_text(encoding="utf-8"))
+        metrics["export"] = {"onnx": {**info, "path": f"{EXPORT_DIR}/{info['file']}"},
+                             "parity": {k: v for k, v in parity.items() if k != "images"}}
+        # export/, metrics.json and the card change together or not at all
+        with restored_on_failure(run_dir, [EXPORT_DIR, "metrics.json", CARD_HTML, CARD_JSON]):
+            work.rename(final)
+            write_json(mfile, metrics)
+            build_card(run_dir)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)  # nothing half-made is left behind
         raise
-    mfile = run_dir / "metrics.json"
-    metrics = json.loads(mfile.read_text(encoding="utf-8"))
-    metrics["export"] = {"onnx": {**info, "path": f"{EXPORT_DIR}/{info['file']}"},
-                         "parity": {k: v for k, v in parity.items() if k != "images"}}
-    write_json(mfile, metrics)
-    build_card(run_dir)
     return Export(path=final / info["file"], info=info, parity=parity)
+
+
+@contextmanager
+def restored_on_failure(run_dir: Path, names: Sequence[str]) -> Iterator[None]:
+    """Run the block with the run folder's ``names`` (files and folders) set aside, and
+    put them back as they were if it fails (on any exception, Ctrl-C included).
+
+    Files are copied aside and stay in place meanwhile; folders are moved aside (the
+    block writes them anew). What the block made of ``names`` is removed on failure."""
+    keep = Path(tempfile.mkdtemp(prefix=".keep-", dir=run_dir))
+    kept: list[str] = []
+    try:
+        for name in names:
+            src = run_dir / name
+            if src.is_dir():
+                src.rename(keep / name)
+                kept.append(name)
+            elif src.is_file():
+                shutil.copy2(src, keep / name)
+                kept.append(name)
+    except BaseException:
+        _put_back(run_dir, keep, kept, kept)
+        raise
+    try:
+        yield
+    except BaseException:
+        _put_back(run_dir, keep, names, kept)
+        raise
+    finally:
+        shutil.rmtree(keep, ignore_errors=True)
+
+
+def _put_back(run_dir: Path, keep: Path, names: Sequence[str], kept: Sequence[str]) -> None:
+    for name in names:
+        target = run_dir / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target, ignore_errors=True)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+        if name in kept:
+            (keep / name).replace(target)
+    shutil.rmtree(keep, ignore_errors=True)
 
 
 def _run_of(run: Any) -> tuple[Path, Any]:

@@ -1,17 +1,21 @@
 """``train``: a run as a pipeline of steps, each returning its section of metrics.json.
 
-load -> duplicates -> split -> fit -> score -> checks (verdict, audit, baseline,
-shuffled labels, stress, repeats) -> write. ``metrics.json`` is assembled once, by
-:func:`assemble_metrics`, from the sections.
+load -> duplicates -> split -> fit -> score -> write the model -> checks (verdict, audit,
+baseline, shuffled labels, stress, explanations, slices, repeats) -> write the rest.
+``metrics.json`` is assembled once, by :func:`assemble_metrics`, from the sections. A
+failure before the model is written leaves no folder; a failed check after it is
+caught by :func:`_optional` and reported in metrics.json's warnings, and the run is kept.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -28,13 +32,15 @@ from .config import DEFAULT_MODEL_NAME, RunConfig, as_budgeted, budget_for_fit
 from .folder import RUNS_DIR, RunFolder
 from .provenance import counts_by_split, dataset_info, environment, model_record, source_name
 from .scoring import Scored, scored_images, test_copies
-from .why import explain_misread, slices_section
+from .why import EXPLAIN_DIR, explain_misread, slices_section
 
-__all__ = ["Run", "train", "run_training", "resume", "assemble_metrics", "TRAIN_ACCURACY_SAMPLE"]
+__all__ = ["Run", "train", "run_training", "resume", "assemble_metrics", "IncompleteRunWarning", "OPTIONAL_STEPS",
+           "TRAIN_ACCURACY_SAMPLE"]
 
 #: Training accuracy (for the train-test gap) of pixel models is measured on at most
 #: this many training images; networks report theirs per epoch in the history.
 TRAIN_ACCURACY_SAMPLE = 2000
+_log = logging.getLogger(__name__)
 
 Progress = Callable[..., None]
 
@@ -142,7 +148,9 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
                  overwrite: bool = False, runs_dir: str | Path = RUNS_DIR, resume_folder: RunFolder | None = None,
                  on_progress: Progress | None = None) -> Run:
     """The run that ``config`` describes; a run that fails leaves no folder behind (one
-    stopped by Ctrl-C keeps its checkpoint, to resume).
+    stopped by Ctrl-C keeps its checkpoint, to resume). Once the model is trained, a
+    failed check or diagnostic is reported instead (metrics.json's warnings, an
+    :class:`IncompleteRunWarning`) and the run is kept.
 
     Under torchrun every process runs this: each loads the data and splits it the same
     way (both are deterministic), a network trains with DistributedDataParallel, and the
@@ -187,8 +195,8 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
     try:
         chosen = None if choice is None else {"model": choice[0], "why": choice[1]}
         folder.write_json("config.json", config_json(config, ds, chosen=chosen))  # first, so a killed run can resume
-        return _train_in(folder, config, ds, dups, parts, resume=resume_folder is not None, on_progress=on_progress,
-                         chosen=chosen, started=started)
+        run = _train_in(folder, config, ds, dups, parts, resume=resume_folder is not None, on_progress=on_progress,
+                        chosen=chosen, started=started)
     except KeyboardInterrupt:
         raise
     except TrainingInterrupted as exc:
@@ -202,10 +210,17 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
         if resume_folder is None and not folder.checkpoint.is_file():
             shutil.rmtree(folder.path, ignore_errors=True)  # nothing half-made is left behind
         raise
+    _warn_if_incomplete(run)  # outside the try: a warning turned into an error keeps the run
+    return run
 
 
 def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, parts: Split, *, resume: bool,
               on_progress: Progress | None, chosen: dict[str, str] | None = None, started: float = 0.0) -> Run:
+    """Fit, score and evaluate (required: a failure removes the folder), write the model,
+    then the checks and diagnostics, each through :func:`_optional`: a failure there is
+    reported in metrics.json's warnings and costs nothing else."""
+    from ..report._card import AUDIT_ARRAYS
+
     fingerprints = fingerprint_step(ds, parts, dups)
     clf = fit_step(budget_for_fit(config, started), parts, config.seed, folder=folder, resume=resume,
                    on_progress=on_progress, fingerprints=fingerprints)
@@ -226,20 +241,38 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
     ev = evaluate(clf, scored.test, val=parts.val, train_labels=train_labels, held_out=held_out,
                   test_probs=test_probs)
     training = clf.estimator_.training_record()
-    quick = None if ds.multilabel else _quick_baseline(parts, scored, clf, config)
+    leakage = leakage_section(scored, ev, clf, parts, dups, config, train_labels)
+    cfg = config_json(config, ds, clf, chosen=chosen)
+    # the trained model is on disk before any check runs
+    folder.write_json("config.json", cfg)
+    folder.write_split(parts)
+    folder.write_model(clf, **model_record(ev, ds, parts, fingerprints))
+    if training is not None:
+        folder.write_history(training["history"])
+
+    failed: list[dict[str, str]] = []
+    quick = None if ds.multilabel else _optional(
+        "quick_baseline", lambda: _quick_baseline(parts, scored, clf, config), failed)
     sections: dict[str, Any] = {
         "training": training,
-        "diagnosis": diagnose(clf, ev, parts.train, training, config.seed, baseline=quick),
-        "leakage": leakage_section(scored, ev, clf, parts, dups, config, train_labels),
-        "audit": audit_step(ds, parts, dups, config, on_progress),
+        "diagnosis": _optional("diagnosis", lambda: diagnose(clf, ev, parts.train, training, config.seed,
+                                                              baseline=quick), failed),
+        "leakage": leakage,
+        "audit": _optional("audit", lambda: _audit_written(folder, ds, parts, dups, config, on_progress), failed,
+                           leaves=[folder.path / "audit.json", folder.path / AUDIT_ARRAYS]),
         "quick_baseline": quick,
-        "sanity": shuffle_step(refits, parts, scored, ev, on_progress),
-        "robustness": stress_step(clf, scored, ev, config, folder, on_progress, train=parts.train),
-        "explanations": explain_misread(clf, scored.test, ev, folder.path, on_progress=on_progress),
-        "slices": slices_section(config.slice_by, scored.test, ev, seed=config.seed),
-        "stability": repeats_step(ds, ev, refits, dups, on_progress),
+        "sanity": _optional("shuffle_check", lambda: shuffle_step(refits, parts, scored, ev, on_progress), failed),
+        "robustness": _optional("stress", lambda: stress_step(clf, scored, ev, config, folder, on_progress,
+                                                              train=parts.train), failed,
+                                leaves=[folder.path / "stress.json", folder.path / "stress"]),
+        "explanations": _optional("explanations", lambda: explain_misread(clf, scored.test, ev, folder.path,
+                                                                          on_progress=on_progress), failed,
+                                  leaves=[folder.path / EXPLAIN_DIR]),
+        "slices": _optional("slices", lambda: slices_section(config.slice_by, scored.test, ev, seed=config.seed),
+                            failed),
+        "stability": _optional("repeats", lambda: repeats_step(ds, ev, refits, dups, on_progress), failed),
     }
-    metrics = assemble_metrics(ev.to_dict(), {
+    run_facts = {
         "n_train": parts.n_train,
         "n_val": parts.n_val,
         "model": config.model,
@@ -251,18 +284,99 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
         "dataset": dataset_info(ds) | {"counts_by_split": counts_by_split(parts)},
         "environment": environment(),
         **({"allow_leakage": True} if config.allow_leakage else {}),
-    }, sections)
-    cfg = config_json(config, ds, clf, chosen=chosen)
-    folder.write_json("config.json", cfg)
-    if sections["audit"] is not None:
-        folder.write_audit(sections["audit"], ds)
-    folder.write_split(parts)
-    folder.write_model(clf, **model_record(ev, ds, parts, fingerprints))
-    folder.write_evaluation(ev, scored.test, metrics, on_progress)
-    if training is not None:
-        folder.write_history(training["history"])
+    }
+    numbers = ev.to_dict()
+    metrics = assemble_metrics(numbers, run_facts, sections, failed=failed)
+    if _write_results(folder, ev, scored.test, metrics, on_progress, failed):
+        metrics = assemble_metrics(numbers, run_facts, sections, failed=failed)
+        folder.write_json("metrics.json", metrics)  # now saying that the card failed
     folder.checkpoint.unlink(missing_ok=True)  # the finished weights are in model/
     return Run(path=folder.path, model=clf, evaluation=ev, dataset=ds, split=parts, metrics=metrics, config=cfg)
+
+
+#: The steps after training whose failure is reported (metrics.json's warnings) instead
+#: of costing the run, in the order they run.
+OPTIONAL_STEPS = ("quick_baseline", "diagnosis", "audit", "shuffle_check", "stress", "explanations", "slices",
+                  "repeats", "card")
+
+
+class IncompleteRunWarning(UserWarning):
+    """A run finished and kept its model and test scores, but a step after training
+    failed (a check, a diagnostic or the card); ``Run.metrics["warnings"]`` says which."""
+
+
+def _optional(step: str, fn: Callable[[], Any], failed: list[dict[str, str]], *,
+              leaves: Sequence[Path] = ()) -> Any:
+    """``fn()``, or None when it raises an ``Exception``: the failure is appended to
+    ``failed`` as ``{"step", "error"}`` (the exception's type and message on one line)
+    and what the step had written (``leaves``) is removed. KeyboardInterrupt and other
+    BaseExceptions pass through."""
+    try:
+        return fn()
+    except Exception as exc:  # a bug in a check must not cost the trained model
+        _record_failure(step, exc, failed, leaves)
+        return None
+
+
+def _record_failure(step: str, exc: Exception, failed: list[dict[str, str]], leaves: Sequence[Path]) -> None:
+    _log.debug("the %s step failed", step, exc_info=exc)
+    failed.append({"step": step, "error": one_line_error(exc)})
+    for path in leaves:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def one_line_error(exc: BaseException, limit: int = 300) -> str:
+    """'RuntimeError: what it said', on one line and at most ``limit`` characters."""
+    text = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def step_failure_message(step: str, error: str) -> str:
+    return (f"The run is incomplete: {step.replace('_', ' ')} failed ({error}); the model and its test scores "
+            "are kept.")
+
+
+def _audit_written(folder: RunFolder, ds: Dataset, parts: Split, dups: Any, config: RunConfig,
+                   on_progress: Progress | None) -> dict[str, Any] | None:
+    """The audit's section, with audit.json and its thumbnails written."""
+    report = audit_step(ds, parts, dups, config, on_progress)
+    if report is not None:
+        folder.write_audit(report, ds)
+    return report
+
+
+def _write_results(folder: RunFolder, ev: Any, test: Dataset, metrics: dict[str, Any],
+                      on_progress: Progress | None, failed: list[dict[str, str]]) -> bool:
+    """Write predictions.csv, errors/, evaluation.npz, metrics.json and the card; True
+    when the card failed. What comes before the card is required (its failure is raised);
+    the card is not: its failure is added to ``failed`` and nothing of it is left, so
+    metrics.json can be written again, saying so."""
+    from ..report._card import CARD_HTML, CARD_JSON
+
+    metrics_file = folder.path / "metrics.json"
+    metrics_file.unlink(missing_ok=True)  # (a resumed folder's) so that it tells how far the writing went
+    try:
+        folder.write_evaluation(ev, test, metrics, on_progress)
+    except Exception as exc:
+        if not metrics_file.is_file():
+            raise  # metrics.json is written just before the card: something required failed
+        _record_failure("card", exc, failed, [folder.path / n for n in (CARD_HTML, CARD_HTML + ".part", CARD_JSON)])
+        return True
+    return False
+
+
+def _warn_if_incomplete(run: Run) -> None:
+    from ..report._text import failed_steps
+
+    failures = failed_steps(run.metrics)
+    if failures:
+        what = "; ".join(f"{w['step'].replace('_', ' ')} failed ({w['error']})" for w in failures)
+        warnings.warn(f"The run in {str(run.path)!r} is incomplete: {what}. The model and its test scores are kept; "
+                      "run.metrics['warnings'] lists what failed.", IncompleteRunWarning, stacklevel=3)
 
 
 def _train_as_worker(config: RunConfig, ds: Dataset, dups: Any, parts: Split,
@@ -288,9 +402,12 @@ def sharded_test_probs(clf: Any, scored: Scored) -> np.ndarray | None:
     return dist.all_concat(local)
 
 
-def assemble_metrics(evaluation: dict[str, Any], run: dict[str, Any], sections: dict[str, Any]) -> dict[str, Any]:
+def assemble_metrics(evaluation: dict[str, Any], run: dict[str, Any], sections: dict[str, Any],
+                     failed: Sequence[dict[str, str]] = ()) -> dict[str, Any]:
     """metrics.json from the Evaluation's numbers, the run's facts and the steps'
-    sections (a section that is None was not run). Pure: changes none of its inputs."""
+    sections (a section that is None was not run, or failed). ``failed`` are the
+    optional steps that failed (``{"step", "error"}``): they lead the warnings. Pure:
+    changes none of its inputs."""
     from ..evaluation._diagnosis import data_warnings
 
     m = {**evaluation, **run}
@@ -299,7 +416,9 @@ def assemble_metrics(evaluation: dict[str, Any], run: dict[str, Any], sections: 
     if quick is not None:
         m["baselines"] = {**m["baselines"], "logistic_regression": quick}
     m |= extra
-    m["warnings"] = data_warnings(m["dataset"]["counts_by_split"], m.get("per_class"))
+    m["warnings"] = [{"kind": "step_failed", "step": f["step"], "error": f["error"],
+                      "message": step_failure_message(f["step"], f["error"])} for f in failed]
+    m["warnings"] += data_warnings(m["dataset"]["counts_by_split"], m.get("per_class"))
     return m
 
 

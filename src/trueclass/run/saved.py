@@ -147,12 +147,14 @@ def stress_run(
     ``evaluate`` chooses them) and write ``stress.json`` and ``stress/`` into ``out``.
 
     Without ``out``, a run folder given as the model gets them, its metrics.json gains
-    ``robustness`` and its evidence card is rebuilt with the new section.
+    ``robustness`` and its evidence card is rebuilt with the new section; if any of that
+    fails, the run folder is left as it was.
     """
     from ..checks._explain import shortcut_check
     from ..checks._stress import ood_check, stress_test
     from ..models import load_model
-    from ..report._card import build_card
+    from ..report._card import CARD_HTML, CARD_JSON, build_card
+    from .export import restored_on_failure
 
     run_dir = Path(model_path).expanduser()
     in_run = out is None and (run_dir / "metrics.json").is_file()
@@ -169,10 +171,14 @@ def stress_run(
     path = run_dir if in_run else Path(out).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     folder = RunFolder(path)
-    data = folder.write_stress(data, examples)
-    if in_run:
-        metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
-        metrics["robustness"] = data
-        folder.write_json("metrics.json", metrics)
-        build_card(path)
+    metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8")) if in_run else None
+    # stress/ is written anew (no example of an earlier stress test stays); with a run
+    # folder, stress.json, metrics.json and the card change together or not at all
+    changed = ["stress", "stress.json"] + (["metrics.json", CARD_HTML, CARD_JSON] if in_run else [])
+    with restored_on_failure(path, changed):
+        data = folder.write_stress(data, examples)
+        if metrics is not None:
+            metrics["robustness"] = data
+            folder.write_json("metrics.json", metrics)
+            build_card(path)
     return path, data

@@ -1,0 +1,229 @@
+"""A late step never costs the trained model: a failure in a check or diagnostic after
+training (or in writing the card) is reported in metrics.json, on the card, in the
+report card, by a Python warning and by `trueclass train`'s exit status 3, and the run
+is kept; a failure in a required step still leaves no folder. `trueclass export` and
+`trueclass stress` leave a run as it was when they fail."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import trueclass as tc
+from trueclass.cli import EXIT_INCOMPLETE, cli
+from trueclass.run import stress_run
+from trueclass.run.pipeline import OPTIONAL_STEPS, IncompleteRunWarning
+
+#: 300 of the digits (60 test images): a knn run on them takes a few seconds, most of it the card.
+N_IMAGES = 300
+BASE = {"model": "knn", "audit": False, "seed": 0}
+
+#: step -> (module, function planted with the failure, settings under which the step runs)
+PLANTED = {
+    "quick_baseline": ("trueclass.checks.sanity", "quick_baseline", {}),
+    "diagnosis": ("trueclass.evaluation._diagnosis", "training_verdict", {}),
+    "audit": ("trueclass.checks._audit", "find_label_issues", {"audit": True}),  # the label-issue step
+    "shuffle_check": ("trueclass.checks.sanity", "shuffled_label_check", {"shuffle_check": True}),
+    "stress": ("trueclass.checks._explain", "shortcut_check", {"stress": True}),
+    "explanations": ("trueclass.checks._explain", "explain_images", {}),
+    "slices": ("trueclass.evaluation._groups", "slice_report", {"slice_by": "pen"}),
+    "repeats": ("trueclass.checks.stability", "repeat_runs", {"repeats": 2}),
+    "card": ("trueclass.report._card", "build_card", {}),
+}
+#: what each step adds to metrics.json (and what its failure leaves out)
+SECTION = {"quick_baseline": None, "diagnosis": "diagnosis", "audit": "audit", "shuffle_check": "sanity",
+           "stress": "robustness", "explanations": "explanations", "slices": "slices", "repeats": "stability",
+           "card": None}
+#: files a step writes into the run folder, gone when it failed
+WRITES = {"audit": ["audit.json", "audit.npz"], "stress": ["stress.json", "stress"], "explanations": ["explain"]}
+
+
+@pytest.fixture(scope="module")
+def digits() -> tc.Dataset:
+    """300 digits with a manifest-like column (for slices)."""
+    ds = tc.load("digits")
+    sub = ds.subset(np.sort(np.random.default_rng(0).choice(len(ds), N_IMAGES, replace=False)))
+    pens = np.where(np.arange(N_IMAGES) % 2 == 0, "blue", "black").reshape(-1, 1)
+    return dataclasses.replace(sub, provenance={**sub.provenance, "image_column_names": ["pen"],
+                                                "image_columns": pens})
+
+
+@pytest.fixture(scope="module")
+def references(digits, tmp_path_factory):
+    """The same runs without a failure, made once for the settings that need one."""
+    made: dict[bool, tc.Run] = {}
+
+    def of(audit: bool) -> tc.Run:
+        if audit not in made:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                made[audit] = tc.train(digits, **{**BASE, "audit": audit}, out=tmp_path_factory.mktemp("ref") / "run")
+            made[audit].caught = [w.category for w in caught]  # type: ignore[attr-defined]
+        return made[audit]
+
+    return of
+
+
+def plant(monkeypatch, module: str, name: str, exc: type[BaseException] = RuntimeError) -> list[int]:
+    """Make ``module.name`` raise ``exc`` and count its calls, so a test knows the step ran."""
+    calls: list[int] = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise exc(f"planted in {name}\nsecond line")
+
+    monkeypatch.setattr(importlib.import_module(module), name, broken)
+    return calls
+
+
+def test_every_optional_step_is_planted():
+    assert set(PLANTED) == set(OPTIONAL_STEPS)
+
+
+@pytest.mark.parametrize("step", list(PLANTED))
+def test_a_failed_step_keeps_the_run_and_says_so(step, digits, references, tmp_path, monkeypatch):
+    module, name, settings = PLANTED[step]
+    ref = references(settings.get("audit", False))
+    real_build_card = importlib.import_module("trueclass.report._card").build_card
+    calls = plant(monkeypatch, module, name)
+    out = tmp_path / "run"
+    with pytest.warns(IncompleteRunWarning, match=f"{step.replace('_', ' ')} failed \\(RuntimeError: planted in "
+                                                  f"{name} second line\\)"):
+        run = tc.train(digits, **{**BASE, **settings}, out=out)
+    assert calls, f"the planted {module}.{name} was never called: the test proves nothing"
+
+    # the run is kept, whole: model, predictions, metrics, the split and the config
+    for f in ("model/model.json", "predictions.csv", "metrics.json", "split.csv", "config.json",
+              "evaluation.npz"):
+        assert (out / f).is_file(), f
+    assert run.path == out and not (out / "checkpoint.safetensors").exists()
+    m = json.loads((out / "metrics.json").read_text())
+    assert m == json.loads(json.dumps(run.metrics))
+
+    # the model and its scores are those of the same run without the failure
+    assert (out / "predictions.csv").read_bytes() == (ref.path / "predictions.csv").read_bytes()
+    assert (m["accuracy"], m["accuracy_ci"], m["n_test"]) == (ref.metrics["accuracy"], ref.metrics["accuracy_ci"],
+                                                              ref.metrics["n_test"])
+    model = tc.load_model(out)
+    np.testing.assert_array_equal(model.predict(run.split.test), ref.model.predict(ref.split.test))
+
+    # metrics.json names the step, first among the warnings
+    failed = [w for w in m["warnings"] if w.get("kind") == "step_failed"]
+    assert failed == [m["warnings"][0]] and failed[0]["step"] == step
+    assert failed[0]["error"] == f"RuntimeError: planted in {name} second line"
+    assert failed[0]["message"] == (f"The run is incomplete: {step.replace('_', ' ')} failed (RuntimeError: planted "
+                                    f"in {name} second line); the model and its test scores are kept.")
+    # the step's section and files are missing; the other steps' are there
+    if SECTION[step]:
+        assert SECTION[step] not in m
+    for key in ("diagnosis", "explanations"):
+        assert (key in m) == (key != step)
+    assert ("logistic_regression" in m["baselines"]) == (step != "quick_baseline")
+    for f in WRITES.get(step, []):
+        assert not (out / f).exists(), f
+
+    # the report card and the evidence card say so
+    assert failed[0]["message"] in run.summary().splitlines()
+    if step == "card":
+        assert not (out / "card.html").exists() and not list(out.glob("*.part"))
+        real_build_card(out)  # `trueclass card` later: the card says its first build failed
+    html = (out / "card.html").read_text()
+    assert 'id="incomplete"' in html and "This run is incomplete" in html
+    assert f'data-step="{step}"' in html and f"RuntimeError: planted in {name} second line" in html
+
+
+def test_the_command_line_exits_3_and_says_what_failed(digits, tmp_path, monkeypatch):
+    source = tmp_path / "digits.npz"
+    np.savez(source, X=digits.images, y=np.asarray(digits.classes)[digits.labels], value_max=digits.value_max)
+    calls = plant(monkeypatch, "trueclass.checks._explain", "explain_images")
+    out = tmp_path / "run"
+    res = CliRunner().invoke(cli, ["train", str(source), "--model", "knn", "--no-audit", "--out", str(out)])
+    assert calls and res.exit_code == EXIT_INCOMPLETE == 3, res.output
+    assert ("The run is incomplete: explanations failed (RuntimeError: planted in explain_images second line); the "
+            "model and its test scores are kept.") in res.output.splitlines()
+    assert "Warning" not in res.output and "Traceback" not in res.output
+    assert "Accuracy " in res.output and (out / "model" / "model.json").is_file()
+    assert json.loads((out / "metrics.json").read_text())["warnings"][0]["step"] == "explanations"
+
+
+def test_a_complete_run_warns_nothing(references):
+    run = references(False)
+    assert not any(issubclass(c, IncompleteRunWarning) for c in run.caught)
+    assert not [w for w in run.metrics["warnings"] if w.get("kind") == "step_failed"]
+    assert "incomplete" not in run.summary() and 'id="incomplete"' not in (run.path / "card.html").read_text()
+
+
+@pytest.mark.parametrize("where", ["fit", "writing predictions.csv"])
+def test_a_failed_required_step_leaves_no_folder(where, digits, tmp_path, monkeypatch):
+    if where == "fit":
+        calls = plant(monkeypatch, "trueclass.run.pipeline", "fit_step")
+    else:  # after the model was written
+        from trueclass.run.folder import RunFolder
+
+        calls = []
+
+        def broken(self, ev):
+            calls.append(1)
+            raise RuntimeError("planted in _write_predictions")
+
+        monkeypatch.setattr(RunFolder, "_write_predictions", broken)
+    with pytest.raises(RuntimeError, match="planted"):
+        tc.train(digits, **BASE, out=tmp_path / "run")
+    assert calls and not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_in_a_check_is_not_taken_for_a_failed_step(digits, tmp_path, monkeypatch):
+    calls = plant(monkeypatch, "trueclass.checks._explain", "explain_images", KeyboardInterrupt)
+    with pytest.raises(KeyboardInterrupt):
+        tc.train(digits, **BASE, out=tmp_path / "run")
+    assert calls and not (tmp_path / "run" / "metrics.json").exists()
+
+
+# -- export and stress write into an existing run ---------------------------------------------
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def run_copy(references, tmp_path):
+    """A finished run of our own (a copy of the reference), and its files' bytes."""
+    path = tmp_path / "run"
+    shutil.copytree(references(False).path, path)
+    return path, _snapshot(path)
+
+
+def test_a_failed_parity_check_leaves_the_run_as_it_was(run_copy, monkeypatch):
+    path, before = run_copy
+    calls = plant(monkeypatch, "trueclass.run.export", "parity_check")
+    with pytest.raises(RuntimeError, match="planted in parity_check"):
+        tc.export(path)
+    assert calls and _snapshot(path) == before  # model/, metrics.json, the card: byte for byte; no export/
+
+
+def test_a_failed_export_after_an_earlier_one_keeps_the_earlier_one(run_copy, monkeypatch):
+    path, _ = run_copy
+    tc.export(path)
+    before = _snapshot(path)
+    assert "export/model.onnx" in before and "export" in json.loads(before["metrics.json"])
+    calls = plant(monkeypatch, "trueclass.report._card", "build_card")  # after export/ and metrics.json are replaced
+    with pytest.raises(RuntimeError, match="planted in build_card"):
+        tc.export(path)
+    assert calls and _snapshot(path) == before
+    assert sorted(p.name for p in path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_failed_stress_command_leaves_the_run_as_it_was(run_copy, monkeypatch, digits):
+    path, before = run_copy
+    calls = plant(monkeypatch, "trueclass.report._card", "build_card")  # after stress/ and metrics.json are written
+    with pytest.raises(RuntimeError, match="planted in build_card"):
+        stress_run(path, digits, max_images=20)
+    assert calls and _snapshot(path) == before  # no stress.json, no stress/, metrics.json and card unchanged
+    assert not [p for p in path.iterdir() if p.name.startswith(".")]
