@@ -569,7 +569,9 @@ def studio(project_dir: str, host: str, port: int, no_browser: bool) -> None:
     """Collect images, train and see the evidence in a local web page (no code)."""
     from .studio import serve
 
-    serve(project_dir, host=host, port=port, open_browser=not no_browser, echo=lambda m: click.echo(m, err=True))
+    # exit_process: this process is the studio, so a training that does not stop on Ctrl-C ends with it
+    serve(project_dir, host=host, port=port, open_browser=not no_browser, echo=lambda m: click.echo(m, err=True),
+          exit_process=True)
 
 
 def main(argv: list[str] | None = None) -> None:

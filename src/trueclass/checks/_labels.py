@@ -78,7 +78,7 @@ def _candidate(name: str, ds: Any, seed: int) -> tuple[np.ndarray, Any] | None:
         if smallest < 4:
             return None
         return (_pca(ds, 50, whiten=False, seed=seed).astype(np.float64),
-                CalibratedClassifierCV(SVC(C=10, random_state=seed), ensemble=False, cv=3))
+                CalibratedClassifierCV(SVC(C=10, random_state=seed), ensemble=False, cv=3, n_jobs=1))  # in-process
     if name == "embeddings-logreg":
         if n > EMBED_MAX_IMAGES or min(ds.images.shape[1:3]) < EMBED_MIN_SIDE or ds.images.shape[-1] not in (1, 3):
             return None
@@ -118,7 +118,10 @@ def out_of_fold_probs(ds: Any, *, seed: int = 0, folds: int = LABEL_FOLDS,
         feats, model = made
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # stopped early on purpose, see LABEL_MAX_ITER
-            probs = cross_val_predict(model, feats, y, cv=cv, method="predict_proba")
+            # n_jobs=1: the folds fit one after another in this process. The audit also runs in the
+            # studio's training thread, and a process pool started from a thread forks a copy of
+            # locks other threads hold (a classic deadlock); the models use the cores themselves.
+            probs = cross_val_predict(model, feats, y, cv=cv, method="predict_proba", n_jobs=1)
         acc = float(np.mean(np.unique(y)[np.argmax(probs, axis=1)] == y))
         tried[name] = round(acc, 4)
         if best is None or acc > best[0]:
@@ -173,8 +176,12 @@ def find_label_issues(ds: Any, *, seed: int = 0, probs: np.ndarray | None = None
         return [], probs, (f"the label-error model is no better than guessing here (out-of-fold accuracy "
                            f"{label_model_accuracy(y, p):.1%}, against {np.bincount(y).max() / len(y):.1%} for always "
                            "answering the commonest class), so it flags nothing")
-    ranked = cl_find(y, p, return_indices_ranked_by="self_confidence")
-    scores = get_label_quality_scores(y, p)
+    # n_jobs=1: left to itself cleanlab forks a multiprocessing.Pool (one process per core);
+    # forked from the studio's training thread, a child inherits locks other threads held
+    # and can wait on one forever (a second Train hung at the label-error step). Ranking
+    # N x K probabilities in this process takes milliseconds.
+    ranked = cl_find(y, p, return_indices_ranked_by="self_confidence", n_jobs=1)
+    scores = get_label_quality_scores(y, p)  # plain numpy in this process (no n_jobs, no pool)
     out = []
     for i in ranked:
         sug = int(present[int(np.argmax(p[i]))])

@@ -63,8 +63,10 @@ def _svm(params: dict[str, Any], y: np.ndarray, random_state: int | None, **_: A
             "svm calibrates its confidence by cross-validation and needs at least 2 training images "
             "in every class; add images, or use knn or logreg."
         )
+    # n_jobs=1: the calibration folds fit in this process; a process pool started from the
+    # studio's training thread would fork copies of locks other threads hold (a deadlock)
     return PixelBackend(CalibratedClassifierCV(SVC(**params, random_state=random_state), ensemble=False,
-                                               cv=min(5, smallest)))
+                                               cv=min(5, smallest), n_jobs=1))
 
 
 def _forest(params: dict[str, Any], y: np.ndarray, random_state: int | None, **_: Any):  # noqa: ARG001
@@ -109,6 +111,8 @@ register_model(ModelSpec(
     build=_forest,
     prepare=flatten,
     backend=PixelBackend,
+    # n_jobs=-1 is safe from any thread: scikit-learn grows and asks the trees with joblib's
+    # threading backend (prefer="threads", require="sharedmem"), never a forked process pool
     defaults={"n_estimators": 300, "max_features": "sqrt", "n_jobs": -1},
     types={"max_features": (str, int, float), "n_jobs": (int,)},
     accepts_random_state=True,

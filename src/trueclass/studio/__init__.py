@@ -20,17 +20,19 @@ def create_app(project, **kw):
 
 
 def serve(project_dir: str = "studio-project", *, host: str = "127.0.0.1", port: int = 8765,
-          open_browser: bool = True, echo=print) -> None:
+          open_browser: bool = True, echo=print, exit_process: bool = False) -> None:
     """Serve the studio for ``project_dir`` until Ctrl-C. Another host than this machine
     only when asked, with a warning: anyone who can reach it can read and change the
-    project."""
+    project. On Ctrl-C a training in progress stops at its next progress report; with
+    ``exit_process`` (``trueclass studio``), one that does not within a few seconds ends
+    with the process."""
     import socket
     import threading
     import webbrowser
 
     import uvicorn
 
-    from ._app import LOCAL_HOSTS
+    from ._app import LOCAL_HOSTS, stop_training
 
     project = Project(project_dir)
     local = host in LOCAL_HOSTS
@@ -56,5 +58,9 @@ def serve(project_dir: str = "studio-project", *, host: str = "127.0.0.1", port:
     echo(f"trueclass studio: project {project.root}\nOpen {url} (Ctrl-C stops the studio)")
     if open_browser:
         threading.Timer(0.8, lambda: webbrowser.open(url)).start()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    server.run(sockets=[sock])
+    # the first Ctrl-C stops the studio: requests still answering after 5 s are cancelled
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=5))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        stop_training(app.state.trainer, echo, exit_process=exit_process)

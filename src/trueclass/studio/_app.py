@@ -26,7 +26,7 @@ import numpy as np
 from .._errors import TrueclassError
 from ._project import MAX_FILE_BYTES, Project, check_image
 
-__all__ = ["create_app", "MAX_REQUEST_BYTES", "TOKEN_HEADER"]
+__all__ = ["create_app", "stop_training", "MAX_REQUEST_BYTES", "TOKEN_HEADER"]
 
 #: One request (an upload of many files, a hold-to-record burst) carries at most this much.
 MAX_REQUEST_BYTES = 64 * 1024**2
@@ -39,6 +39,16 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 #: Class names read as "none of these" in the preview.
 NONE_NAMES = ("none", "none of these", "nothing", "other", "background", "unknown")
 _RUN_NAME = re.compile(r"^[0-9]{8}-[0-9]{6}(-[0-9]+)?$")
+#: Seconds a stopping studio waits for a training in progress to reach its next progress
+#: report and stop there (a network reports every 10 batches; a long scikit-learn fit may
+#: not report for minutes, and is then abandoned with the process).
+STOP_WAIT_S = 5.0
+
+
+class TrainingStopped(KeyboardInterrupt):
+    """Raised in the training thread at its next progress report once the studio stops:
+    a KeyboardInterrupt, so every step stops as it does on Ctrl-C (a network keeps the
+    checkpoint of its last finished epoch, the run folder can be resumed)."""
 
 
 class Trainer:
@@ -49,6 +59,7 @@ class Trainer:
         self.lock = threading.Lock()
         self.state: dict[str, Any] = {"status": "idle"}
         self.thread: threading.Thread | None = None
+        self.stopping = threading.Event()
 
     def start(self, settings: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
@@ -60,19 +71,60 @@ class Trainer:
             return dict(self.state)
 
     def _progress(self, stage: str, done: int = 0, total: int = 0, **_: Any) -> None:
+        if self.stopping.is_set():
+            raise TrainingStopped
         self.state.update(stage=str(stage), done=int(done or 0), total=int(total or 0))
+
+    def stop(self, timeout: float = STOP_WAIT_S) -> bool:
+        """Ask a training in progress to stop at its next progress report and wait up to
+        ``timeout`` seconds for it: whether no training is left running."""
+        self.stopping.set()
+        thread = self.thread
+        if thread is not None:
+            thread.join(timeout)
+        return thread is None or not thread.is_alive()
 
     def _run(self, settings: dict[str, Any]) -> None:
         try:
             result = train_project(self.project, settings, self._progress)
             self.state = {"status": "done", "result": result, "seconds": round(time.time() - self.state["started"], 1)}
-        except TrueclassError as e:
+        except TrueclassError as e:  # a network stopped by stop() says where it stood
             self.state = {"status": "failed", "message": str(e)}
+        except KeyboardInterrupt:  # stop(): the studio is stopping
+            self.state = {"status": "failed", "message": "The studio stopped before the training finished."}
         except Exception as e:  # noqa: BLE001 - the page shows a sentence, the console the detail
             import traceback
 
             traceback.print_exc()
             self.state = {"status": "failed", "message": f"Training stopped on an unexpected error: {e}"}
+
+
+def stop_training(trainer: Trainer, echo: Any = print, *, exit_process: bool = False,
+                  timeout: float = STOP_WAIT_S) -> None:
+    """When the studio stops: a training in progress stops at its next progress report.
+    One that does not within ``timeout`` seconds is left running in its thread, or, with
+    ``exit_process`` (the studio is the process's program), ends with the process at once:
+    Python's own shutdown would stop that thread wherever it stands, which can abort the
+    process in the middle of native (torch) code."""
+    thread = trainer.thread
+    if thread is None or not thread.is_alive():
+        return
+    echo("Stopping the training in progress...")
+    if trainer.stop(timeout):
+        return
+    if not exit_process:
+        echo(f"The training did not stop within {timeout:g} s; it stops at its next progress report.")
+        return
+    import multiprocessing
+    import os
+    import sys
+
+    echo(f"The training did not stop within {timeout:g} s and is abandoned where it stood.")
+    for child in multiprocessing.active_children():  # none is started, but none outlives the studio either
+        child.kill()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(130)  # the exit status of Ctrl-C
 
 
 def _new_run_dir(project: Project) -> Path:
