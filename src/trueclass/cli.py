@@ -59,6 +59,8 @@ _FLAGS = {
 def _as_cli(message: str) -> str:
     for param, flag in _FLAGS.items():
         message = message.replace(param, flag)
+    message = re.sub(r"\bdevice=(['\"])(.*?)\1", r"--device \2", message)
+    message = re.sub(r"\bnproc=(\d+)", r"--nproc \1", message)
     return re.sub(r"tc\.resume\((['\"])(.*?)\1\)", r"trueclass train --resume \2", message)
 
 
@@ -92,6 +94,26 @@ class _Progress:
 
             label = f"{stage} {format_progress(info)}"
         self.progress.update(self.tasks[stage], completed=done, total=total or None, description=label)
+
+
+def _use_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--device``: checked before any work (a GPU asked for where there is none is one
+    sentence), then the device of every network this command builds or loads, and of
+    the processes ``--nproc`` starts (they inherit $TRUECLASS_DEVICE)."""
+    import os
+
+    if value is not None:
+        from .training._device import resolve_device
+
+        resolve_device(value)
+        os.environ["TRUECLASS_DEVICE"] = value
+    return value
+
+
+_device_option = click.option(
+    "--device", default=None, metavar="cpu|cuda|cuda:K", expose_value=False, is_eager=True, callback=_use_device,
+    help="Where networks run: cpu, cuda or cuda:K. Default: a CUDA GPU when torch sees one, else the CPU "
+         "($TRUECLASS_DEVICE sets it too).")
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -162,6 +184,7 @@ def cli() -> None:
               help="Train a network on N processes of this machine: runs `torchrun --standalone --nproc-per-node N "
                    "-m trueclass train ...` (gloo on CPUs, nccl on GPUs). For several machines, call torchrun "
                    "with its own rendezvous options.")
+@_device_option
 def train(source: str, model: str | None, test_size: float, val_size: float | None, seed: int, no_stratify: bool,
           out: str | None, overwrite: bool, image_size: str | None, color_mode: str, data_dir: str | None,
           recipe: str, time_budget: str | None, epochs: int | None, batch_size: int | None, lr: float | None, augment: str | None,
@@ -179,9 +202,10 @@ def train(source: str, model: str | None, test_size: float, val_size: float | No
     from .report._text import failed_steps, format_train_summary
     from .run import resume, run_training
     from .run.pipeline import IncompleteRunWarning
-    from .training._distributed import is_main, world_size
+    from .training._distributed import check_gpus_for, is_main, world_size
 
     if nproc > 1 and world_size() == 1:
+        check_gpus_for(nproc)  # one GPU a process: fewer GPUs than processes is a sentence, not a torch error
         raise SystemExit(_launch_torchrun(nproc))
     if not resume_dir:
         config = _train_config(click.get_current_context().params)  # bad options fail before any work
@@ -279,6 +303,7 @@ def _print_run(run: Any, lines: list[str]) -> None:
                    "(--tta flip); neural networks.")
 @click.option("--slice-by", default=None, metavar="COLUMN",
               help="Accuracy per group of images: a column of the manifest, or folder (subfolders of each class).")
+@_device_option
 def evaluate_cmd(model_path: str, source: str, out: str | None, overwrite: bool, data_dir: str | None,
                  tta: str | None, slice_by: str | None) -> None:
     """Evaluate a saved MODEL (a run folder or its model/ folder) on SOURCE: its score
@@ -309,6 +334,7 @@ def evaluate_cmd(model_path: str, source: str, out: str | None, overwrite: bool,
 @click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1),
               help="With --csv: predict on N processes of this machine (`torchrun --standalone --nproc-per-node N -m "
                    "trueclass predict ...`), each taking its share of the files, into the one CSV.")
+@_device_option
 def predict(model_path: str, inputs: tuple[str, ...], top_k: int, threshold: float | None, csv_path: str | None,
             tta: str | None, raw: bool, nproc: int) -> None:
     """Predict the class of each IMAGE (or every image in a FOLDER) with a saved MODEL.
@@ -318,11 +344,12 @@ def predict(model_path: str, inputs: tuple[str, ...], top_k: int, threshold: flo
     from .run import predict_files
     from .report._text import format_skipped
 
-    from .training._distributed import world_size
+    from .training._distributed import check_gpus_for, world_size
 
     if (nproc > 1 or world_size() > 1) and not csv_path:
         raise TrueclassError("Prediction on several processes writes its rows to one CSV file; add --csv OUT.")
     if nproc > 1 and world_size() == 1:
+        check_gpus_for(nproc)
         raise SystemExit(_launch_torchrun(nproc))
     if csv_path:
         return _predict_to_csv(model_path, inputs, top_k, threshold, csv_path, tta, raw)
@@ -424,6 +451,7 @@ def audit(source: str, out: str | None, strict: bool, no_label_issues: bool, ima
 @click.option("--max-images", type=click.IntRange(min=10), default=None, help="Test on at most this many images.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random perturbations.")
 @click.option("--data-dir", default=None, help="Where to look first for a built-in data set's files.")
+@_device_option
 def stress(model_path: str, source: str, out: str | None, max_images: int | None, seed: int,
            data_dir: str | None) -> None:
     """Test a saved MODEL on SOURCE's test images under occlusion, lighting, noise, blur,
@@ -444,6 +472,7 @@ def stress(model_path: str, source: str, out: str | None, max_images: int | None
 @click.option("--method", type=click.Choice(["auto", "occlusion", "gradcam"]), default="auto", show_default=True,
               help="occlusion works for every model; gradcam for networks (auto: gradcam for networks).")
 @click.option("--out", "-o", default=None, help="Folder for the pictures (default: the run's explain/).")
+@_device_option
 def explain(model_path: str, inputs: tuple[str, ...], method: str, out: str | None) -> None:
     """Where the model of RUN looked: a saliency map over each IMAGE (image and overlay
     side by side in RUN/explain/). Without images: the run's own most confident mistakes,
