@@ -29,5 +29,5 @@ for r in fm-quick; do
   [ -d $W/$r ] && (cd $W && tar -rf $OUT/runs.tar $r/metrics.json $r/config.json $r/history.csv 2>/dev/null)
 done; gzip -f $OUT/runs.tar 2>/dev/null
 # the fast suite on a CUDA machine; threads per worker kept low so 8 workers share 16 cores
-stage ${PYTEST_S:-170} pytest env TRUECLASS_THREADS=2 $PY -m pytest -q -n 8 -p no:cacheprovider --timeout 160 -rfE -m "${PYTEST_MARK-not slow and not cuda}" tests
+stage ${PYTEST_S:-170} pytest env TRUECLASS_THREADS=${PYTEST_THREADS:-2} $PY -m pytest -v --tb=short -n ${PYTEST_N:-8} -p no:cacheprovider --timeout 160 -rfE -m "${PYTEST_MARK-not slow and not cuda}" tests
 log done

@@ -65,7 +65,8 @@ def test_a_gpu_model_predicts_the_same_on_a_cpu(cuda_run, tmp_path):
     assert np.abs(on_cpu - on_gpu).max() < 0.05  # bf16 on the GPU against fp32 on the CPU
 
 
-def test_a_cpu_model_predicts_on_the_gpu():
+def test_a_cpu_model_predicts_on_the_gpu(tmp_path):
+    """A model trained on a CPU loads where torch sees a GPU and predicts there."""
     import trueclass as tc
     from sklearn.datasets import load_digits
 
@@ -73,11 +74,11 @@ def test_a_cpu_model_predicts_on_the_gpu():
     cpu = tc.ImageClassifier("cnn", epochs=2, device="cpu", precision="fp32", random_state=0).fit(
         d.images[:600], d.target[:600])
     p_cpu = cpu.predict_proba(d.images[600:800])
-    cpu.set_params(device="cuda")
-    p_gpu = cpu.predict_proba(d.images[600:800])
-    assert cpu.estimator_.runtime().is_cuda
-    np.testing.assert_allclose(p_gpu, p_cpu, atol=1e-3)
-    assert all(p.device.type == "cpu" for p in cpu.estimator_.net_.parameters())  # what is saved stays on the CPU
+    cpu.save(tmp_path / "m")
+    back = tc.load_model(tmp_path / "m")
+    assert back.estimator_.runtime().is_cuda
+    np.testing.assert_allclose(back.predict_proba(d.images[600:800]), p_cpu, atol=1e-3)
+    assert all(p.device.type == "cpu" for p in back.estimator_.net_.parameters())  # what is saved stays on the CPU
 
 
 def test_export_and_its_parity_check(cuda_run):
@@ -99,12 +100,19 @@ def test_explain_and_stress_commands_on_a_saved_gpu_model(cuda_run, tmp_path):
     assert "Traceback" not in res.stderr
 
 
-def test_the_studio_preview_on_a_gpu_model(cuda_run):
+def test_the_studio_preview_on_a_gpu_model(tmp_path):
+    """The studio's preview answers with the latest run's model, loaded from its folder."""
+    import trueclass as tc
+    from sklearn.datasets import load_digits
+
     from trueclass.run.predict import predict_arrays
 
-    img = cuda_run.dataset.images[:1]
-    rows = predict_arrays(cuda_run.model, img, ["preview"], top_k=3)
-    assert rows[0]["label"] in [str(c) for c in cuda_run.model.classes_]
+    d = load_digits()
+    tc.ImageClassifier("cnn", epochs=1, random_state=0).fit(d.images[:400], d.target[:400]).save(tmp_path / "m")
+    clf = tc.load_model(tmp_path / "m")
+    rows = predict_arrays(clf, (d.images[400:401, :, :, None] * 255 / 16).astype(np.uint8), ["preview"], top_k=3)
+    assert clf.estimator_.runtime().is_cuda
+    assert rows[0]["label"] in [str(c) for c in clf.classes_]
 
 
 def test_a_time_budget_is_measured_on_the_gpu():
