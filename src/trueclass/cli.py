@@ -289,7 +289,8 @@ def _print_run(run: Any, lines: list[str]) -> None:
         click.echo(skipped)
     click.echo("")
     click.echo(format_report_card(m, str(run.path)))
-    click.echo(f"Evidence card  {run.path / 'card.html'}")
+    if (run.path / "card.html").is_file():  # a card that failed to build is named among the failed steps
+        click.echo(f"Evidence card  {run.path / 'card.html'}")
 
 
 @cli.command("evaluate")
