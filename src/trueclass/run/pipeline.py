@@ -592,7 +592,8 @@ def held_out_step(clf: Any, parts: Split, config: RunConfig,
     try:
         probs = cross_val_predict(make_classifier(config, config.seed), sub.images, clf.classes_[y],
                                   cv=StratifiedKFold(folds, shuffle=True, random_state=config.seed),
-                                  method="predict_proba", params={"fingerprints": False})  # the folds keep none
+                                  method="predict_proba", params={"fingerprints": False},  # the folds keep none
+                                  n_jobs=1)  # in this process: the studio runs this from a thread (no fork)
     except TrueclassError:  # a fold too small for the model (knn's k, svm's calibration)
         return None
     return y, probs, f"{folds}-fold cross-validation on {n:,} training images"
