@@ -13,7 +13,14 @@ import numpy as np
 from .._errors import TrueclassError
 from ._dataset import Dataset
 
-__all__ = ["Split", "split"]
+__all__ = ["Split", "split", "MIN_TRAIN_PER_CLASS"]
+
+#: Keeping duplicates (or capture sessions) together may move images out of the training
+#: part; a class left with fewer training images than this, or with less than
+#: ``MIN_TRAIN_SHARE`` of what the split alone gave it, cannot be learnt from: the split
+#: says so instead of a score on a model that hardly saw the class.
+MIN_TRAIN_PER_CLASS = 2
+MIN_TRAIN_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,8 @@ def _split_indices(
 
 
 def _session_split(idx: np.ndarray, labels: np.ndarray, sessions: np.ndarray, frac: float, seed: int,
-                   classes: tuple[str, ...], what: str, *, strict: bool = True) -> tuple[np.ndarray, np.ndarray] | None:
+                   classes: tuple[str, ...], what: str, *, strict: bool = True,
+                   joined: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
     """Whole capture sessions of ``idx`` to the ``what`` part: per class, its sessions in a
     seeded order are taken until about ``frac`` of the class's images, and every class
     keeps at least one session on each side. A class with one session cannot be split:
@@ -119,7 +127,8 @@ def _session_split(idx: np.ndarray, labels: np.ndarray, sessions: np.ndarray, fr
             raise TrueclassError(
                 f"Class {classes[k]!r} has images from only one capture session, so none can be kept apart for the "
                 f"{what}: frames of one burst look alike, and testing on a burst the model trained on would "
-                f"flatter it. Record or upload a second batch of {classes[k]!r}.")
+                f"flatter it. Record or upload a second batch of {classes[k]!r}"
+                + (" (sessions that share a copy of the same image count as one)." if joined else "."))
         order = rng.permutation(len(names))
         taken, n = [], 0
         for j in order[:-1]:  # the last session always stays on the other side
@@ -132,8 +141,42 @@ def _session_split(idx: np.ndarray, labels: np.ndarray, sessions: np.ndarray, fr
     return np.setdiff1d(idx, b), b
 
 
+def _join_sessions(sessions: np.ndarray, groups: np.ndarray | None) -> tuple[np.ndarray, int]:
+    """Sessions as the units of the split, where a duplicate group that spans several
+    sessions (a copy of one image in two uploads) makes them one unit: (unit per image,
+    sessions joined)."""
+    if groups is None:
+        return sessions, 0
+    groups = np.asarray(groups)
+    if len(groups) != len(sessions):
+        raise TrueclassError(f"groups has {len(groups)} entries for {len(sessions)} images.")
+    names, code = np.unique(sessions, return_inverse=True)
+    parent = np.arange(len(names))
+
+    def root(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    joined = 0
+    order = np.argsort(groups, kind="stable")
+    g = groups[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    for a, b in zip(starts, np.r_[starts[1:], len(g)]):
+        members = np.unique(code[order[a:b]])
+        for other in members[1:]:
+            ra, rb = root(int(members[0])), root(int(other))
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+                joined += 1
+    if not joined:
+        return sessions, 0
+    return names[[root(int(c)) for c in code]].astype(str), joined
+
+
 def _parts_by_session(dataset: Dataset, sessions: np.ndarray, test_size: float, val_size: float,
-                      seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                      seed: int, joined: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(train, val, test) indices of whole capture sessions: the test part always, the
     validation part where every class has two training sessions."""
     sessions = np.asarray(sessions).astype(str)
@@ -141,7 +184,7 @@ def _parts_by_session(dataset: Dataset, sessions: np.ndarray, test_size: float, 
         raise TrueclassError(f"sessions has {len(sessions)} entries for {len(dataset)} images.")
     labels, classes = dataset.labels, dataset.classes
     train_idx, test_idx = _session_split(np.arange(len(dataset)), labels, sessions, test_size, seed, classes,
-                                         "test part")
+                                         "test part", joined=joined)
     val_idx = np.array([], dtype=np.int64)
     if val_size > 0:
         parted = _session_split(train_idx, labels, sessions, val_size, seed + 1, classes, "validation part",
@@ -179,6 +222,29 @@ def _keep_groups_together(assignment: np.ndarray, groups: np.ndarray, train_idx:
     return new["train"], new["val"], new["test"], moved
 
 
+def _check_training_left(dataset: Dataset, planned: np.ndarray, train_idx: np.ndarray, by_session: bool) -> None:
+    """A sentence when keeping duplicates (or sessions) together left a class too few
+    training images to learn it: fewer than MIN_TRAIN_PER_CLASS, or less than
+    MIN_TRAIN_SHARE of what the split alone gave it (``planned``: its training indices)."""
+    if dataset.multilabel:
+        return
+    k = len(dataset.classes)
+    before = np.bincount(dataset.labels[planned], minlength=k)
+    after = np.bincount(dataset.labels[train_idx], minlength=k)
+    total = np.bincount(dataset.labels, minlength=k)
+    for c in range(k):
+        if before[c] == 0 or after[c] >= max(MIN_TRAIN_PER_CLASS, math.ceil(MIN_TRAIN_SHARE * before[c])):
+            continue
+        name = dataset.classes[c]
+        fix = (f"record (or upload) more capture sessions of {name!r} that differ from each other"
+               if by_session else f"add more images of {name!r} that are not copies of each other")
+        raise TrueclassError(
+            f"Keeping copies of the same image on one side of the split would leave class {name!r} with "
+            f"{after[c]} of its {total[c]} images to train on (the split alone gave it {before[c]}): its images "
+            f"are copies or near copies of each other. No honest score can come from that; {fix}, or remove "
+            "the copies (the audit lists them).")
+
+
 def split(
     dataset: Dataset,
     *,
@@ -207,7 +273,16 @@ def split(
     ``sessions`` (one capture session per image: a hold-to-record burst, an upload batch)
     splits whole sessions, class by class, so near-identical frames of one burst are never
     on both sides; a class needs two sessions. Validation sessions are set aside the same
-    way where every class has two training sessions, and not at all otherwise.
+    way where every class has two training sessions, and not at all otherwise. With both,
+    the sessions are the groups: a duplicate group that spans several sessions (a copy of
+    one image uploaded twice) joins them into one unit; near duplicates within a session
+    go with it anyway. (The caller decides which duplicates count: the run keeps only the
+    exact copies across sessions, since frames of one scene are alike by nature.)
+
+    When keeping groups or sessions together would leave a class fewer than
+    ``MIN_TRAIN_PER_CLASS`` training images, or less than a quarter of what the split
+    alone gave it, the split refuses with a sentence rather than train a model that
+    hardly saw the class.
     """
     val_size = _check_fraction("val_size", val_size, allow_zero=True)
     seed = int(seed)
@@ -217,6 +292,7 @@ def split(
     all_idx = np.arange(n)
     labels = dataset.labels
     pre = dataset.predefined_split
+    joined, planned = 0, None  # sessions joined by a shared copy; the training part before groups moved it
     if pre is not None:
         test_idx = all_idx[pre == "test"]
         train_idx = all_idx[pre == "train"]
@@ -230,7 +306,12 @@ def split(
         predefined = True
     elif sessions is not None and not dataset.multilabel:
         test_size = _check_fraction("test_size", test_size, allow_zero=False)
-        train_idx, val_idx, test_idx = _parts_by_session(dataset, sessions, test_size, val_size, seed)
+        sessions = np.asarray(sessions).astype(str)
+        if len(sessions) != n:
+            raise TrueclassError(f"sessions has {len(sessions)} entries for {n} images.")
+        units, joined = _join_sessions(sessions, groups)
+        planned = _parts_by_session(dataset, sessions, test_size, val_size, seed)[0] if joined else None
+        train_idx, val_idx, test_idx = _parts_by_session(dataset, units, test_size, val_size, seed, bool(joined))
         predefined = False
     else:
         sessions = None
@@ -248,8 +329,12 @@ def split(
     assignment[test_idx] = "test"
     moved = 0
     if groups is not None and not predefined:
+        if planned is None:
+            planned = train_idx
         train_idx, val_idx, test_idx, moved = _keep_groups_together(assignment, np.asarray(groups),
                                                                     train_idx, val_idx, test_idx)
+        if moved or joined:
+            _check_training_left(dataset, planned, train_idx, sessions is not None)
     params = {
         "test_size": None if predefined else test_size,
         "val_size": val_size,
@@ -258,6 +343,8 @@ def split(
         "predefined": predefined,
         **({"group_aware": True, "images_moved_to_keep_duplicates_together": moved} if groups is not None else {}),
         **({"by_capture_session": True} if sessions is not None and not predefined else {}),
+        **({"sessions_joined_by_copies": joined} if sessions is not None and not predefined and groups is not None
+           else {}),
     }
     return Split(
         train=dataset.subset(train_idx, part="train"),

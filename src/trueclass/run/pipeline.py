@@ -165,8 +165,9 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
     if config.model != AUTO:
         get_spec(config.model)  # an unknown name, a misspelt or meaningless parameter: before any work
         make_classifier(config, config.seed).check_params()
-    if out is not None and resume_folder is None:
-        RunFolder.check_out(out, overwrite=overwrite)
+    if resume_folder is None:  # writable, outside a folder source: before any work
+        RunFolder.check_place(out, overwrite=overwrite, runs_dir=runs_dir,
+                              source=config.source if dataset is None else dataset)
     ds = load_step(config, dataset, on_progress)
     if config.slice_by:
         from ..data._slices import check_slice_by
@@ -493,8 +494,30 @@ def split_step(ds: Dataset, config: RunConfig, spec: Any, seed: int, dups: Any, 
                 FINETUNE["max_images"]:
             val_size = FINETUNE["val_size"]  # the probe against fine-tuning, on images neither trains on
     sessions = None if config.allow_leakage else ds.provenance.get("capture_sessions")
-    return split(ds, test_size=config.test_size, val_size=val_size, seed=seed, stratify=config.stratify,
-                 groups=None if dups is None or config.allow_leakage else dups.groups, sessions=sessions)
+    groups = None if dups is None or config.allow_leakage else dups.groups
+    across = 0
+    if sessions is not None and groups is not None and len(sessions) == len(ds):
+        # A studio project: the capture session is the unit kept on one side. Frames of one
+        # scene are near duplicates by nature, across sessions too (the same room, the same
+        # hand); joining them would put whole classes on one side. Near copies count only
+        # within a session (where they go together anyway); exact copies (one image
+        # uploaded twice) still join their sessions. The audit's pairs follow the rule, so
+        # a test frame is not left out of the score for resembling another session.
+        from ..checks._hashing import groups_from_pairs
+
+        s = np.asarray(sessions).astype(str)
+        keep = [p for p in dups.pairs if p.get("kind") != "near" or s[p["i"]] == s[p["j"]]]
+        across = len(dups.pairs) - len(keep)
+        if across:
+            dups.pairs[:] = keep
+            dups.groups = groups_from_pairs(len(ds), np.array([[p["i"], p["j"]] for p in keep],
+                                                              dtype=np.int64).reshape(-1, 2))
+        groups = dups.groups
+    parts = split(ds, test_size=config.test_size, val_size=val_size, seed=seed, stratify=config.stratify,
+                  groups=groups, sessions=sessions)
+    if across:
+        parts.params["near_copies_across_sessions_not_joined"] = across
+    return parts
 
 
 def fit_step(config: RunConfig, parts: Split, seed: int, *, folder: RunFolder | None = None, resume: bool = False,

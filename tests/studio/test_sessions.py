@@ -1,0 +1,104 @@
+"""Issue 26, item 5: a webcam project of two classes with two recorded sessions each
+trains on whole sessions. Burst frames are near duplicates by nature, across sessions
+too (one room, one hand): the duplicate groups must not join a class's sessions and send
+the whole class to one side of the split."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import trueclass as tc
+from trueclass._errors import TrueclassError
+from trueclass.studio import Project
+
+
+def scene(kind: int, size: int = 48) -> np.ndarray:
+    """One class's scene: a grey room with a bright square (class 0) or a bar (class 1)."""
+    a = np.full((size, size, 3), 90.0)
+    yy, xx = np.mgrid[:size, :size]
+    a += 40 * np.sin(xx / 7.0)[..., None]  # the same wall in every class
+    if kind == 0:
+        a[12:30, 14:32] = 230
+    else:
+        a[8:40, 20:27] = 30
+    return a
+
+
+def frames(kind: int, session: int, n: int = 10, seed: int = 0) -> list[bytes]:
+    """A hold-to-record burst: the scene a pixel or so off, with a little noise each frame."""
+    rng = np.random.default_rng([seed, kind, session])
+    base = scene(kind) * (1 + 0.01 * session)  # the same place, the light a little different
+    out = []
+    for _ in range(n):
+        a = np.clip(base + rng.normal(0, 2, base.shape), 0, 255).astype(np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(a).save(buf, format="PNG")
+        out.append(buf.getvalue())
+    return out
+
+
+@pytest.fixture
+def webcam_project(tmp_path):
+    """trueclass-project.json naming each frame's class and capture session: two classes,
+    two sessions each, every frame a near copy of every other frame of its class."""
+    p = Project(tmp_path / "proj")
+    for k, name in enumerate(("thumbs up", "thumbs down")):
+        p.add_class(name)
+        for s in range(2):
+            p.add_images(name, [(f"f{i}.png", b) for i, b in enumerate(frames(k, s))], kind="webcam")
+    return p.root
+
+
+def test_near_copies_across_sessions_do_not_join_a_class_into_one_side(webcam_project, tmp_path):
+    ds = tc.load(webcam_project)
+    from trueclass.checks import find_duplicates
+
+    dups = find_duplicates(ds)
+    sessions = ds.provenance["capture_sessions"]
+    cross = [p for p in dups.pairs if sessions[p["i"]] != sessions[p["j"]]]
+    assert cross, "the synthetic bursts must be near copies across sessions, as webcam frames are"
+    run = tc.train(str(webcam_project), model="logreg", out=tmp_path / "run")
+    m = run.metrics
+    sp = m["split"]
+    assert sp["by_capture_session"] and sp["images_moved_to_keep_duplicates_together"] == 0
+    assert sp["near_copies_across_sessions_not_joined"] > 0
+    # one whole session of each class trains, the other tests: 10 + 10 each side
+    assert m["n_train"] == 20 and m["n_test"] == 20
+    counts = m["dataset"]["counts_by_split"]
+    assert counts["train"] == {"thumbs up": 10, "thumbs down": 10}
+    assert counts["test"] == {"thumbs up": 10, "thumbs down": 10}
+
+
+def test_a_copy_uploaded_in_two_sessions_joins_them_and_the_split_says_what_to_do(webcam_project):
+    ds = tc.load(webcam_project)
+    sessions = np.asarray(ds.provenance["capture_sessions"])
+    up = np.flatnonzero(ds.labels == ds.classes.index("thumbs up"))
+    groups = np.arange(len(ds))
+    groups[up] = up.min()  # an exact copy linking the two sessions of "thumbs up"
+    with pytest.raises(TrueclassError, match="only one capture session.*count as one"):
+        tc.split(ds, sessions=sessions, groups=groups, test_size=0.3)
+
+
+def test_groups_that_leave_a_class_nothing_to_train_on_are_refused():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (40, 16, 16, 1), dtype=np.uint8)
+    labels = np.repeat([0, 1], 20)
+    ds = tc.Dataset(images, labels, ("a", "b"), np.array([str(i) for i in range(40)]))
+    groups = np.arange(40)
+    groups[20:] = 20  # every image of "b" in one duplicate group
+    refused = 0
+    for seed in range(12):
+        try:
+            parts = tc.split(ds, test_size=0.25, seed=seed, groups=groups)
+        except TrueclassError as e:
+            assert "class 'b'" in str(e) and "0 of its 20 images to train on" in str(e)
+            assert "add more images of 'b'" in str(e)
+            refused += 1
+            continue
+        # where the group landed on the training side, b trains on all of it
+        assert np.sum(parts.train.labels == 1) == 20
+    assert refused  # some seed sends the group's first image, and so the whole class, to the test side
