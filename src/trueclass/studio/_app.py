@@ -26,7 +26,7 @@ import numpy as np
 from .._errors import TrueclassError
 from ._project import MAX_FILE_BYTES, Project, check_image
 
-__all__ = ["create_app", "stop_training", "MAX_REQUEST_BYTES", "TOKEN_HEADER"]
+__all__ = ["create_app", "stop_training", "studio_models", "MAX_REQUEST_BYTES", "TOKEN_HEADER"]
 
 #: One request (an upload of many files, a hold-to-record burst) carries at most this much.
 MAX_REQUEST_BYTES = 64 * 1024**2
@@ -135,13 +135,35 @@ def _new_run_dir(project: Project) -> Path:
     return out
 
 
+def studio_models() -> list[dict[str, str]]:
+    """The models the page offers: "auto", then the registry's names (those a name alone
+    selects; ``timm:<name>`` needs a backbone named, which is the Python API's business)."""
+    from ..models import get_spec, list_models
+
+    out = [{"name": "auto", "description": "chosen from the images"}]
+    for name in list_models():
+        if "<" not in name:
+            out.append({"name": name, "description": get_spec(name).description})
+    return out
+
+
+def check_model_choice(model: Any) -> str:
+    """The model a training asks for, or a sentence for the page (no command line in it)."""
+    model = str(model or "auto")
+    names = [m["name"] for m in studio_models()]
+    if model not in names:
+        raise TrueclassError(f"There is no model {model[:40]!r}; choose one of the models listed under Advanced "
+                             f"({', '.join(names)}).")
+    return model
+
+
 def train_project(project: Project, settings: dict[str, Any], on_progress: Any = None) -> dict[str, Any]:
     """Train on the project as an ordinary run (whole capture sessions held out for the
     test), and, where sessions exist, score the same recipe on a random split of the same
     images to show what near-identical frames on both sides would claim."""
     import trueclass as tc
 
-    model = str(settings.get("model") or "auto")
+    model = check_model_choice(settings.get("model"))
     params = {}
     if settings.get("epochs"):
         try:
@@ -193,9 +215,47 @@ def _read_run(out_dir: str) -> dict[str, Any]:
         "n_wrong": m["n_wrong"], "n_train": m["n_train"], "classes": m["classes"],
         "confusion_matrix": m["confusion_matrix"], "model": m["model"], "split": m["split"],
         "threshold": (m.get("flagged") or {}).get("threshold"), "misread": wrong[:60],
-        "card": f"/runs/{out.name}/card.html", "warnings": m.get("warnings", [])[:5],
+        "card": f"/runs/{out.name}/card.html", "warnings": page_warnings(m.get("warnings") or [])[:5],
         "model_chosen": m.get("model_chosen"),
     }
+
+
+def page_warnings(warnings: list[dict[str, Any]]) -> list[str]:
+    """The run's warnings as sentences for the page, each said once: the classes with few
+    test images in one sentence rather than one per class."""
+    from ..evaluation._diagnosis import FEW_TEST_IMAGES
+
+    few = [w for w in warnings if w.get("kind") == "few_test_images"]
+    out: list[str] = []
+    for w in warnings:
+        if w.get("kind") == "few_test_images":
+            if w is not few[0]:
+                continue
+            if len(few) > 1:
+                ns = sorted({int(x.get("n", 0)) for x in few})
+                n = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]} to {ns[-1]}"
+                names = ", ".join(repr(str(x.get("class"))) for x in few)
+                out.append(f"Classes {names} have only {n} test images each; fewer than {FEW_TEST_IMAGES} a class "
+                           "make their scores unreliable.")
+                continue
+        text = str(w.get("message") or w.get("error") or "")
+        if text and text not in out:
+            out.append(text)
+    return out
+
+
+def current_result(result: dict[str, Any] | None, project: Project) -> dict[str, Any] | None:
+    """A run's result as the page may show it now: None once its classes are not the
+    project's classes (one was deleted, renamed or added since), and only the misread
+    images the project still has."""
+    if not result:
+        return None
+    summary = project.summary()
+    if sorted(result.get("classes") or []) != sorted(c["name"] for c in summary["classes"]):
+        return None
+    out = dict(result)
+    out["misread"] = [w for w in result.get("misread", []) if project.has_image(w["file"])]
+    return out
 
 
 class Predictor:
@@ -224,17 +284,23 @@ class Predictor:
                 self.loaded = (run.name, load_model(run / "model"))
             return self.loaded
 
-    def predict(self, data: bytes) -> dict[str, Any]:
+    def predict(self, data: bytes, *, drawing: bool = False) -> dict[str, Any]:
+        """The latest model's reading of an image file; a ``drawing`` (the page's canvas)
+        is first turned into the training images' form (see ``_drawing``)."""
         from PIL import Image
 
         from ..run.predict import predict_arrays
+        from ._drawing import drawing_as_training_image
 
         check_image(data, "the preview image")
         run, clf = self.model()
         h, w, c = clf.image_shape_
-        with Image.open(io.BytesIO(data)) as im:
-            im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
-            arr = np.asarray(im, dtype=np.uint8).reshape(1, h, w, c)
+        if drawing:
+            arr = drawing_as_training_image(data, (h, w), c).reshape(1, h, w, c)
+        else:
+            with Image.open(io.BytesIO(data)) as im:
+                im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
+                arr = np.asarray(im, dtype=np.uint8).reshape(1, h, w, c)
         row = predict_arrays(clf, arr, ["preview"], top_k=len(clf.classes_))[0]
         threshold = clf.metadata_.get("threshold")
         top = row["label"]
@@ -324,7 +390,31 @@ async def _body_json(request: Any) -> dict[str, Any]:
     return data
 
 
-def _project_routes(project: Project) -> list[Any]:
+def _refuse_while_training(trainer: "Trainer | None", what: str) -> None:
+    if trainer is not None and trainer.state.get("status") == "running":
+        raise TrueclassError(f"A training is running on this project's images; {what} once it has finished.")
+
+
+def drawings_in_project_form(project: Project, files: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """Drawings from the canvas in the form of the project's images (the digits: 8x8 block
+    counts), so that they train like them; as drawn while the project has no images.
+    A file that is not an image is passed on for ``add_images`` to refuse with its reason."""
+    from ._drawing import drawing_as_training_image, png_bytes, project_image_form
+
+    form = project_image_form(project.sample_files())
+    if form is None:
+        return files
+    out = []
+    for name, data in files:
+        try:
+            check_image(data, "the drawing")
+            out.append((name, png_bytes(drawing_as_training_image(data, *form))))
+        except TrueclassError:
+            out.append((name, data))
+    return out
+
+
+def _project_routes(project: Project, trainer: "Trainer | None" = None) -> list[Any]:
     """The API that edits the project folder: classes, uploads, a built-in set, and its images."""
     from starlette.requests import Request
     from starlette.responses import FileResponse, JSONResponse, Response
@@ -335,9 +425,11 @@ def _project_routes(project: Project) -> list[Any]:
 
     async def rename_class(request: Request) -> Response:
         d = await _body_json(request)
+        _refuse_while_training(trainer, "rename a class")
         return JSONResponse({"name": project.rename_class(str(d.get("old")), d.get("new"))})
 
     async def delete_class(request: Request) -> Response:
+        _refuse_while_training(trainer, "delete a class")
         return JSONResponse(project.delete_class(str((await _body_json(request)).get("name"))))
 
     async def add_images(request: Request) -> Response:
@@ -352,11 +444,18 @@ def _project_routes(project: Project) -> list[Any]:
                     files.append((f.filename or "an upload", await f.read(MAX_FILE_BYTES + 1)))
         if not files:
             raise TrueclassError("No files came with the request.")
+        if kind == "drawing":
+            files = drawings_in_project_form(project, files)
         return JSONResponse(project.add_images(name, files, kind=kind))
 
     async def builtin(request: Request) -> Response:
         d = await _body_json(request)
-        return JSONResponse(add_builtin(project, str(d.get("name", "digits")), int(d.get("per_class", 30))))
+        try:
+            per_class = int(d.get("per_class", 30))
+        except (TypeError, ValueError):
+            raise TrueclassError("per_class must be a whole number.") from None
+        return JSONResponse(add_builtin(project, str(d.get("name", "digits")), per_class,
+                                        beside=d.get("beside_classes") is True))
 
     async def image(request: Request) -> Response:
         try:
@@ -417,21 +516,28 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
     async def state(request: Request) -> Response:
         out = project.summary()
         out["training"] = {k: v for k, v in trainer.state.items() if k != "started"}
+        if "result" in out["training"]:
+            out["training"]["result"] = current_result(out["training"]["result"], project)
         last = predictor.latest()
         if last is not None and trainer.state.get("status") != "done":
             try:
-                out["last_result"] = run_result(last)
+                out["last_result"] = current_result(run_result(last), project)
             except (OSError, ValueError, KeyError):
                 pass
         out["recovered"] = project.recovered
         return JSONResponse(out)
 
     async def start_training(request: Request) -> Response:
-        return JSONResponse(trainer.start(await _body_json(request)))
+        settings = await _body_json(request)
+        check_model_choice(settings.get("model"))
+        return JSONResponse(trainer.start(settings))
+
+    async def models(request: Request) -> Response:
+        return JSONResponse({"models": studio_models()})
 
     async def predict(request: Request) -> Response:
         data = await request.body()
-        return JSONResponse(predictor.predict(data))
+        return JSONResponse(predictor.predict(data, drawing=request.query_params.get("kind") == "drawing"))
 
     async def run_file(request: Request) -> Response:
         run, rest = request.path_params["run"], request.path_params["path"]
@@ -455,7 +561,8 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
     routes = [
         Route("/", index),
         Route("/api/project", state),
-        *_project_routes(project),
+        *_project_routes(project, trainer),
+        Route("/api/models", models),
         Route("/api/train", start_training, methods=["POST"]),
         Route("/api/predict", predict, methods=["POST"]),
         Route("/api/export", export),
@@ -473,9 +580,11 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
     return app
 
 
-def add_builtin(project: Project, name: str, per_class: int = 30) -> dict[str, Any]:
+def add_builtin(project: Project, name: str, per_class: int = 30, *, beside: bool = False) -> dict[str, Any]:
     """Start a classroom project from a built-in set (digits): ``per_class`` images of
-    each class, each its own capture session (a different child's handwriting)."""
+    each class, each its own capture session (a different child's handwriting). A project
+    that already has classes is refused with a sentence unless ``beside`` (the page has
+    asked): ten digit classes beside a webcam project's are rarely what was meant."""
     from PIL import Image
 
     import trueclass as tc
@@ -484,6 +593,12 @@ def add_builtin(project: Project, name: str, per_class: int = 30) -> dict[str, A
     if name != "digits":
         raise TrueclassError("The studio can start from the built-in 'digits' set.")
     per_class = max(1, min(int(per_class), 150))
+    have = [c["name"] for c in project.summary()["classes"]]
+    if have and not beside:
+        shown_names = ", ".join(repr(c) for c in have[:6]) + (", ..." if len(have) > 6 else "")
+        raise TrueclassError(f"This project already has classes ({shown_names}); the digits would add ten classes, "
+                             "0 to 9, beside them. Start the digits in an empty project, or confirm to add them "
+                             "beside.")
     ds = tc.load("digits")
     shown = to_display(ds.images, ds.value_max)
     added = 0
@@ -494,5 +609,7 @@ def add_builtin(project: Project, name: str, per_class: int = 30) -> dict[str, A
             buf = io.BytesIO()
             Image.fromarray(shown[i][..., 0]).save(buf, format="PNG")
             added += len(project.add_images(str(cls), [(f"digit-{i}.png", buf.getvalue())], kind="builtin")["added"])
-    return {"added": added, "classes": [str(c) for c in ds.classes]}
+    return {"added": added, "classes": [str(c) for c in ds.classes],
+            "message": f"Added {added} images of handwritten digits in ten classes, 0 to 9"
+                       + (f", beside the {len(have)} classes already here." if have else ".")}
 

@@ -177,6 +177,15 @@ class Project:
             return {"root": str(self.root), "classes": out, "n_images": len(self._images),
                     "bytes": sum(int(e.get("bytes", 0)) for e in self._images)}
 
+    def has_image(self, rel: str) -> bool:
+        with self._lock:
+            return any(e["file"] == rel for e in self._images)
+
+    def sample_files(self, k: int = 50) -> list[Path]:
+        """The files of the project's ``k`` most recent images."""
+        with self._lock:
+            return [self.root / e["file"] for e in self._images[-k:]]
+
     def image_file(self, rel: str) -> Path:
         """The file of one image the manifest names; nothing else can be read."""
         with self._lock:

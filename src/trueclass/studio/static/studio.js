@@ -8,11 +8,27 @@ let project = null;
 let cameraStream = null;
 let livePreview = null;
 let polling = null;
+let training = false;
+// each message is shown next to the control that caused it: a slot ("classes", "camera",
+// "draw", "train", "preview", "page", or "class:NAME" in a class's card, kept across redraws)
+const classMessages = new Map();
 
-function say(text, isError = false) {
-  const m = $("#message");
+function slotOf(name) {
+  for (const el of document.querySelectorAll(".message[data-slot]")) if (el.dataset.slot === name) return el;
+  return null;
+}
+
+function say(text, isError = false, slot = "page") {
+  if (slot.startsWith("class:")) {
+    if (text) classMessages.set(slot, { text, isError }); else classMessages.delete(slot);
+  }
+  const m = slotOf(slot) || slotOf("page");
   m.textContent = text || "";
-  m.className = isError ? "error" : "";
+  m.className = "message" + (isError ? " error" : "");
+  if (text && m.getBoundingClientRect && typeof m.scrollIntoView === "function") {
+    const r = m.getBoundingClientRect();
+    if (r.top < 0 || r.bottom > window.innerHeight) m.scrollIntoView({ block: "nearest" });
+  }
 }
 
 async function api(path, { method = "GET", json, body } = {}) {
@@ -34,10 +50,30 @@ function imageUrl(file) { return "/api/image?file=" + encodeURIComponent(file); 
 async function refresh() {
   project = await api("/api/project");
   $("#project-root").textContent = project.root;
+  setTraining(!!(project.training && project.training.status === "running"));
   renderClasses();
   const t = project.training || {};
-  if (t.status === "done" && t.result) showResult(t.result);
-  else if (project.last_result && $("#results").hidden) showResult(project.last_result);
+  // a result is shown only while its classes are the project's (the server says which)
+  const r = (t.status === "done" ? t.result : null) || project.last_result;
+  if (r) showResult(r); else $("#results").hidden = true;
+}
+
+function setTraining(on) {
+  training = on;
+  $("#train").disabled = on;
+  for (const b of document.querySelectorAll(".class-card .delete, .class-card .rename")) b.disabled = on;
+}
+
+async function loadModels() {
+  const select = $("#model");
+  const { models } = await api("/api/models");
+  select.replaceChildren();
+  for (const m of models) {
+    const opt = document.createElement("option");
+    opt.value = m.name;
+    opt.textContent = `${m.name}: ${m.description}`;
+    select.append(opt);
+  }
 }
 
 function renderClasses() {
@@ -76,10 +112,17 @@ function renderClasses() {
     const rename = document.createElement("button");
     rename.type = "button"; rename.className = "secondary rename"; rename.textContent = "Rename";
     rename.addEventListener("click", () => renameClass(c.name));
+    rename.disabled = training;
     const del = document.createElement("button");
     del.type = "button"; del.className = "danger delete"; del.textContent = "Delete";
     del.addEventListener("click", () => deleteClass(c.name, c.count));
+    del.disabled = training;
+    if (training) del.title = rename.title = "Not while a model trains on these images.";
     tools.append(upload, rec, rename, del);
+    const msg = document.createElement("p");
+    msg.className = "message"; msg.dataset.slot = `class:${c.name}`; msg.setAttribute("role", "status");
+    const kept = classMessages.get(msg.dataset.slot);
+    if (kept) { msg.textContent = kept.text; if (kept.isError) msg.classList.add("error"); }
     const grid = document.createElement("div");
     grid.className = "grid";
     for (const f of c.files.slice(-24)) {
@@ -87,7 +130,7 @@ function renderClasses() {
       img.src = imageUrl(f); img.alt = c.name; img.loading = "lazy";
       grid.append(img);
     }
-    card.append(title, count, tools, grid);
+    card.append(title, count, tools, msg, grid);
     card.addEventListener("dragover", (e) => { e.preventDefault(); card.classList.add("drop"); });
     card.addEventListener("dragleave", () => card.classList.remove("drop"));
     card.addEventListener("drop", (e) => {
@@ -105,42 +148,42 @@ function renderClasses() {
 async function addClass(ev) {
   ev.preventDefault();
   const name = $("#new-class").value.trim();
-  if (!name) { say("Type a class name first.", true); return; }
+  if (!name) { say("Type a class name first.", true, "classes"); return; }
   try {
     await api("/api/classes", { method: "POST", json: { name } });
     $("#new-class").value = "";
-    say(`Class '${name}' added.`);
+    say(`Class '${name}' added.`, false, "classes");
     await refresh();
-  } catch (e) { say(e.message, true); }
+  } catch (e) { say(e.message, true, "classes"); }
 }
 
 async function renameClass(old) {
   const name = prompt(`New name for '${old}':`, old);
   if (!name || name === old) return;
-  try { await api("/api/classes/rename", { method: "POST", json: { old, new: name } }); say(`Renamed '${old}' to '${name}'.`); await refresh(); }
-  catch (e) { say(e.message, true); }
+  try { await api("/api/classes/rename", { method: "POST", json: { old, new: name } }); say(`Renamed '${old}' to '${name}'.`, false, `class:${name}`); await refresh(); }
+  catch (e) { say(e.message, true, `class:${old}`); }
 }
 
 async function deleteClass(name, count) {
   if (!confirm(`Delete the class '${name}' and its ${count} images? They are kept in the project's .trueclass/trash folder.`)) return;
-  try { await api("/api/classes/delete", { method: "POST", json: { name } }); say(`Deleted '${name}'.`); await refresh(); }
-  catch (e) { say(e.message, true); }
+  try { await api("/api/classes/delete", { method: "POST", json: { name } }); say(`Deleted '${name}'.`, false, "classes"); await refresh(); }
+  catch (e) { say(e.message, true, `class:${name}`); }
 }
 
-async function uploadFiles(name, files, kind) {
+async function uploadFiles(name, files, kind, slot = `class:${name}`) {
   if (!files || !files.length) return;
   const form = new FormData();
   form.append("class", name);
   form.append("kind", kind);
   for (const f of files) form.append("files", f, f.name || "image.png");
-  say(`Adding ${files.length} image${files.length === 1 ? "" : "s"} to '${name}'...`);
+  say(`Adding ${files.length} image${files.length === 1 ? "" : "s"} to '${name}'...`, false, slot);
   try {
     const r = await api("/api/images", { method: "POST", body: form });
     let text = `Added ${r.added.length} image${r.added.length === 1 ? "" : "s"} to '${name}'.`;
     if (r.refused.length) text += " Refused: " + r.refused.map((x) => x.reason).join(" ");
-    say(text, r.refused.length > 0);
+    say(text, r.refused.length > 0, slot);
     await refresh();
-  } catch (e) { say(e.message, true); }
+  } catch (e) { say(e.message, true, slot); }
 }
 
 // -- webcam -------------------------------------------------------------------------------
@@ -157,8 +200,7 @@ async function startCamera() {
   return cameraStream;
 }
 
-function frameBlob(size = 224) {
-  const v = $("#camera");
+function frameBlob(v = $("#camera"), size = 224) {
   const c = document.createElement("canvas");
   const side = Math.min(v.videoWidth, v.videoHeight);
   c.width = c.height = size;
@@ -182,7 +224,7 @@ function setupRecord(button, name) {
     e.preventDefault();
     button.setPointerCapture(e.pointerId);
     holding = true;
-    try { await startCamera(); } catch (err) { holding = false; say(err.message, true); return; }
+    try { await startCamera(); } catch (err) { holding = false; say(err.message, true, `class:${name}`); return; }
     if (!holding) return;
     frames = [];
     timer = setInterval(async () => { const b = await frameBlob(); if (timer) { frames.push(b); button.textContent = `Recording: ${frames.length}`; } }, 125);
@@ -213,11 +255,12 @@ function setupDrawing() {
   const blob = () => new Promise((ok) => c.toBlob(ok, "image/png"));
   $("#add-drawing").addEventListener("click", async () => {
     const name = $("#draw-class").value;
-    if (!name) { say("Add a class first.", true); return; }
-    await uploadFiles(name, [new File([await blob()], "drawing.png", { type: "image/png" })], "drawing");
+    if (!name) { say("Add a class first.", true, "draw"); return; }
+    await uploadFiles(name, [new File([await blob()], "drawing.png", { type: "image/png" })], "drawing", "draw");
     clear();
   });
-  $("#preview-drawing").addEventListener("click", async () => preview(await blob()));
+  // the server turns a drawing into the training images' form (the digits: 8x8 block counts)
+  $("#preview-drawing").addEventListener("click", async () => preview(await blob(), "drawing", "draw"));
 }
 
 // -- training -----------------------------------------------------------------------------
@@ -226,18 +269,18 @@ async function train() {
   if ($("#epochs").value) settings.epochs = Number($("#epochs").value);
   try {
     await api("/api/train", { method: "POST", json: settings });
-    $("#train").disabled = true;
+    setTraining(true);
     $("#progress-box").hidden = false;
-    say("Training...");
+    say("Training...", false, "train");
     poll();
-  } catch (e) { say(e.message, true); }
+  } catch (e) { say(e.message, true, "train"); }
 }
 
 function poll() {
   clearTimeout(polling);
   polling = setTimeout(async () => {
     let state;
-    try { state = (await api("/api/project")).training; } catch (e) { say(e.message, true); return; }
+    try { state = (await api("/api/project")).training; } catch (e) { say(e.message, true, "train"); return; }
     if (state.status === "running") {
       const p = $("#progress");
       if (state.total) { p.max = state.total; p.value = state.done; } else p.removeAttribute("value");
@@ -245,10 +288,10 @@ function poll() {
       poll();
       return;
     }
-    $("#train").disabled = false;
+    setTraining(false);
     $("#progress-box").hidden = true;
-    if (state.status === "failed") say(state.message, true);
-    if (state.status === "done") { say(`Trained in ${state.seconds} s.`); showResult(state.result); }
+    if (state.status === "failed") { say(state.message, true, "train"); $("#results").hidden = true; }
+    if (state.status === "done") { say(`Trained in ${state.seconds} s.`, false, "train"); if (state.result) showResult(state.result); }
   }, 400);
 }
 
@@ -264,6 +307,9 @@ function showResult(r) {
   const rs = $("#random-split");
   if (r.random_split && r.random_split.why) { rs.hidden = false; rs.textContent = r.random_split.why; }
   else rs.hidden = true;
+  const ws = $("#run-warnings");
+  ws.replaceChildren(...(r.warnings || []).map((w) => Object.assign(document.createElement("li"), { textContent: w })));
+  ws.hidden = !(r.warnings || []).length;
   $("#card-link").href = r.card;
   const t = $("#confusion");
   t.replaceChildren();
@@ -295,9 +341,9 @@ function showResult(r) {
 }
 
 // -- preview ------------------------------------------------------------------------------
-async function preview(blob) {
+async function preview(blob, kind = "image", slot = "preview") {
   try {
-    const r = await api("/api/predict", { method: "POST", body: blob });
+    const r = await api("/api/predict" + (kind === "drawing" ? "?kind=drawing" : ""), { method: "POST", body: blob });
     const label = $("#preview-label");
     label.className = "big" + (r.not_sure ? " not-sure" : "");
     label.textContent = r.none_of_these ? "none of these" : r.not_sure ? `not sure (maybe ${r.label})` : r.label;
@@ -316,20 +362,36 @@ async function preview(blob) {
                  Object.assign(document.createElement("span"), { textContent: pct(p) }));
       bars.append(row);
     }
-    if (r.unlike_training) say(`This image is unlike the training images: ${r.unlike_training}`, true);
+    say(r.unlike_training ? `This image is unlike the training images: ${r.unlike_training}` : "", !!r.unlike_training, slot);
+    if (slot !== "preview") say(`Read as ${label.textContent}: see Preview.`, false, slot);
     return r;
-  } catch (e) { say(e.message, true); return null; }
+  } catch (e) { say(e.message, true, slot); return null; }
 }
 
+// The live preview shows and reads its own <video>, in the Preview panel, on the same
+// stream: the one at the top of the page is paused by the browser once scrolled away, and
+// a paused video gives the same (or a black) frame for ever.
 async function toggleLivePreview() {
-  if (livePreview) { clearInterval(livePreview); livePreview = null; $("#preview-camera").textContent = "Live camera"; return; }
-  try { await startCamera(); } catch (e) { say(e.message, true); return; }
+  const v = $("#preview-video");
+  if (livePreview) {
+    clearInterval(livePreview); livePreview = null;
+    $("#preview-camera").textContent = "Live camera";
+    v.pause(); v.hidden = true;
+    return;
+  }
+  try {
+    await startCamera();
+    v.srcObject = cameraStream;
+    v.hidden = false;
+    await v.play();
+  } catch (e) { say(e.message, true, "preview"); return; }
   $("#preview-camera").textContent = "Stop live preview";
   let busy = false;
   livePreview = setInterval(async () => {
     if (busy) return;
     busy = true;
-    const r = await preview(await frameBlob());
+    if (v.paused) await v.play().catch(() => {});
+    const r = await preview(await frameBlob(v));
     busy = false;
     if (!r && livePreview) toggleLivePreview();
   }, 300);
@@ -338,14 +400,25 @@ async function toggleLivePreview() {
 // -- start --------------------------------------------------------------------------------
 $("#class-form").addEventListener("submit", addClass);
 $("#builtin").addEventListener("click", async () => {
-  say("Adding 30 drawings of each digit...");
-  try { const r = await api("/api/builtin", { method: "POST", json: { name: "digits", per_class: 30 } }); say(`Added ${r.added} digits.`); await refresh(); }
-  catch (e) { say(e.message, true); }
+  const have = project ? project.classes.map((c) => c.name) : [];
+  const json = { name: "digits", per_class: 30 };
+  if (have.length) {
+    if (!confirm(`This project already has ${have.length} class${have.length === 1 ? "" : "es"} (${have.slice(0, 6).join(", ")}). ` +
+                 "Add ten classes of handwritten digits, 0 to 9, beside them?")) {
+      say("The digits were not added: start them in an empty project folder.", false, "classes");
+      return;
+    }
+    json.beside_classes = true;
+  }
+  say("Adding 30 drawings of each digit...", false, "classes");
+  try { const r = await api("/api/builtin", { method: "POST", json }); say(r.message, false, "classes"); await refresh(); }
+  catch (e) { say(e.message, true, "classes"); }
 });
-$("#start-camera").addEventListener("click", () => startCamera().catch((e) => say(e.message, true)));
+$("#start-camera").addEventListener("click", () => startCamera().catch((e) => say(e.message, true, "camera")));
 $("#train").addEventListener("click", train);
 $("#preview-camera").addEventListener("click", toggleLivePreview);
 $("#preview-file").addEventListener("change", (e) => { if (e.target.files[0]) preview(e.target.files[0]); e.target.value = ""; });
 setupDrawing();
-refresh().then(() => { if (project.training && project.training.status === "running") { $("#train").disabled = true; $("#progress-box").hidden = false; poll(); } })
+loadModels().catch((e) => say(e.message, true, "train"));
+refresh().then(() => { if (project.training && project.training.status === "running") { setTraining(true); $("#progress-box").hidden = false; poll(); } })
   .catch((e) => say(e.message, true));
