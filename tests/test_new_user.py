@@ -214,3 +214,28 @@ def test_an_image_of_another_size_before_resizing_goes_to_review(tmp_path):
     assert by["small.png"]["unlike_training"] is None
     assert by["big.png"]["unlike_training"] == "it was 256x256 before resizing; the training images were 8x8"
     assert by["big.png"]["flagged"]
+
+
+def test_the_readme_says_how_to_install_into_a_notebook(tmp_path, monkeypatch):
+    # issue 26 item 13: no pip line for a notebook (Colab) was anywhere in the README
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    head = readme[: readme.index("## The command line")]  # near the top, in the set-up
+    section = head[head.index("### In a notebook (Colab"):]
+    line = re.search(r"^%pip install (\S+)", section, re.M)
+    assert line, "a %pip install line for a notebook"
+    assert "pip install ." in section  # from a clone, the folder that holds pyproject.toml
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    named = set(re.findall(r"`\[(\w+)\]`", section))
+    assert named and named <= set(extras)  # every extra it names exists
+    # its Python snippet runs as written and shows the card inline
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README", "exec"), scope)  # noqa: S102 - our README
+    run = scope["run"]
+    assert run.metrics["n_wrong"] == 10 and run._repr_html_().startswith("<iframe")

@@ -114,7 +114,7 @@ def test_a_run_explains_its_most_confident_mistakes(digits_run):
     for r in section["images"]:
         f = digits_run.path / r["file"]
         assert f.is_file() and r["true"] != r["predicted"]
-        assert Image.open(f).size == (8 + 2 + 8, 8)  # the image | its overlay
+        assert Image.open(f).size == (128 + 8 + 128, 128)  # the image | its overlay, 8x8 scaled up 16 times
     html = (digits_run.path / "card.html").read_text()
     assert 'id="explained-gallery"' in html and html.count('class="explain"') == len(section["images"])
 

@@ -265,6 +265,8 @@ def card_data(m: dict[str, Any], arrays: dict[str, np.ndarray] | None) -> dict[s
         data["gallery_correct"] = [it["thumb"] for it in right[:GALLERY_CORRECT]]
         queue = sorted((it for it in items if it["flagged"]), key=lambda it: it["confidence"])
         data["review_queue"] = [it["thumb"] for it in queue[:REVIEW_SHOWN]]
+        # the misread image the card's plain-words top shows: the most confident mistake
+        data["plain_example"] = wrong[0]["thumb"] if wrong else None
         # how many images of each cell have a thumbnail, so the page can say "n of m"
         data["thumbs_complete_for_errors"] = len(wrong) == int(m["n_wrong"])
     return data

@@ -20,12 +20,19 @@ Progress = Callable[..., None]
 #: Misread test images explained on the card (the most confident mistakes first).
 EXPLAINED = 12
 EXPLAIN_DIR = "explain"
+#: Explain pictures are scaled up (nearest neighbour, by a whole factor) to at least this
+#: many pixels on their short side: an 8x8 digit becomes 128x128, so it can be seen.
+PICTURE_SIDE = 128
 
 
 def _picture(image: np.ndarray, over: np.ndarray) -> np.ndarray:
-    """The image (as RGB) and its saliency overlay side by side, 2 px apart."""
+    """The image (as RGB) and its saliency overlay side by side, each scaled up by a whole
+    factor (nearest neighbour: every pixel a square) to at least PICTURE_SIDE pixels on
+    its short side, with a white gap (2 px, 8 px once scaled up) between them."""
     rgb = np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image
-    gap = np.full((rgb.shape[0], 2, 3), 255, np.uint8)
+    f = max(1, -(-PICTURE_SIDE // min(rgb.shape[:2])))
+    rgb, over = (a.repeat(f, axis=0).repeat(f, axis=1) for a in (rgb, over))
+    gap = np.full((rgb.shape[0], 2 * min(f, 4), 3), 255, np.uint8)
     return np.concatenate([rgb, gap, over], axis=1)
 
 
