@@ -74,7 +74,8 @@ def test_a_clear_winner_is_called_with_its_flips():
     pb = ["a"] * 195 + ["b"] * 5
     r = compare_answers(answers("weak", ids, true, pa), answers("strong", ids, true, pb))
     assert r["significant"] and r["only_b_right"] == 45 and r["only_a_right"] == 0
-    assert r["verdict"].startswith("strong is more accurate than weak by 22.5%")
+    assert r["verdict"].startswith("strong is more accurate than weak by 22.5 points (95% interval of the "
+                                   "difference +")
     assert len(r["flips_to_b"]) == 45 and r["flips_to_a"] == []
     assert r["per_class"]["a"]["difference"] == pytest.approx(0.225)
 

@@ -18,9 +18,15 @@ QUICK_BASELINE_NAME = "a quick LogisticRegression(max_iter=100) on the pixels sc
 SHUFFLE_SEED_OFFSET = 10_007
 
 
-def quick_baseline(train_ds: Any, test_ds: Any, clf: Any, seed: int, limit: int = 5000) -> dict[str, Any]:
+def quick_baseline(train_ds: Any, test_ds: Any, clf: Any, seed: int, limit: int = 5000, *,
+                   model_pred: Any = None) -> dict[str, Any]:
     """A quick logistic regression on the pixels (at most ``limit`` training images):
-    the score any model here should beat."""
+    the score any model here should beat.
+
+    ``model_pred`` are the model's answers on ``test_ds`` (class indices, in its order):
+    with them, ``paired`` holds the paired test of the model against the baseline on the
+    same images (evaluation._compare.paired_test, a = the baseline, b = the model), which
+    is what decides whether the model is really below it."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
@@ -36,9 +42,15 @@ def quick_baseline(train_ds: Any, test_ds: Any, clf: Any, seed: int, limit: int 
         warnings.simplefilter("ignore", ConvergenceWarning)
         lr = LogisticRegression(max_iter=100).fit(x, y)
     yt = clf.label_indices(test_ds)
-    k = int(np.sum(lr.predict(test_ds.images.reshape(len(test_ds), -1) / float(test_ds.value_max)) == yt))
-    return {"accuracy": k / len(yt), "accuracy_ci": list(wilson_interval(k, len(yt))), "n_train": int(len(idx)),
-            "model": QUICK_BASELINE_NAME}
+    right = lr.predict(test_ds.images.reshape(len(test_ds), -1) / float(test_ds.value_max)) == yt
+    k = int(np.sum(right))
+    out = {"accuracy": k / len(yt), "accuracy_ci": list(wilson_interval(k, len(yt))), "n_train": int(len(idx)),
+           "model": QUICK_BASELINE_NAME}
+    if model_pred is not None and len(yt):
+        from ..evaluation._compare import paired_test
+
+        out["paired"] = paired_test(right, np.asarray(model_pred) == yt, seed=seed)
+    return out
 
 
 def shuffled_label_check(train_ds: Any, test_ds: Any, fit: Callable[[Any], Any], seed: int,

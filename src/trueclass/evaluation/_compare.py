@@ -19,7 +19,8 @@ import numpy as np
 from .._errors import TrueclassError
 from ._metrics import wilson_interval
 
-__all__ = ["mcnemar_midp", "paired_bootstrap", "detectable_difference", "compare_answers", "ALPHA"]
+__all__ = ["mcnemar_midp", "paired_bootstrap", "detectable_difference", "paired_test", "compare_answers",
+           "format_points", "ALPHA"]
 
 ALPHA = 0.05
 N_BOOT = 2000
@@ -61,6 +62,30 @@ def detectable_difference(n_discordant: int, n: int, alpha: float = ALPHA) -> fl
     return None
 
 
+def paired_test(right_a: Sequence[bool] | np.ndarray, right_b: Sequence[bool] | np.ndarray, *,
+                seed: int = 0) -> dict[str, Any]:
+    """Two models' right/wrong on the same test images (in the same order): accuracy(b) -
+    accuracy(a) with its paired bootstrap interval, the McNemar mid-p on the images where
+    exactly one is right, and ``judgement``: "b better", "a better" or "no clear
+    difference" (mid-p at or above ``ALPHA``, or no disagreement at all)."""
+    ra, rb = np.asarray(right_a, dtype=bool), np.asarray(right_b, dtype=bool)
+    if ra.shape != rb.shape or ra.ndim != 1 or len(ra) == 0:
+        raise TrueclassError("A paired test needs both models' answers on the same, non-empty set of test images.")
+    only_a, only_b = int(np.sum(ra & ~rb)), int(np.sum(~ra & rb))
+    diff = float(rb.mean() - ra.mean())
+    p = mcnemar_midp(only_a, only_b)
+    clear = only_a + only_b > 0 and p < ALPHA
+    return {"n_test": int(len(ra)), "only_a_right": only_a, "only_b_right": only_b, "difference": diff,
+            "difference_ci": list(paired_bootstrap(ra, rb, seed=seed)), "mcnemar_midp": p, "alpha": ALPHA,
+            "significant": bool(clear),
+            "judgement": ("b better" if diff > 0 else "a better") if clear else "no clear difference"}
+
+
+def format_points(x: float, *, sign: bool = False) -> str:
+    """An accuracy difference in percentage points: 0.024 -> '2.4 points' (``sign``: '+2.4')."""
+    return f"{100 * x:+.1f} points" if sign else f"{100 * x:.1f} points"
+
+
 def compare_answers(a: dict[str, Any], b: dict[str, Any], *, seed: int = 0) -> dict[str, Any]:
     """Compare two models' answers. ``a`` and ``b`` have ``name``, ``ids``, ``true`` and
     ``pred`` (class names per image); they must cover the same test images."""
@@ -94,20 +119,24 @@ def compare_answers(a: dict[str, Any], b: dict[str, Any], *, seed: int = 0) -> d
         per_class[c] = {"n": int(m.sum()), "recall_a": float(ra[m].mean()), "recall_b": float(rb[m].mean()),
                         "difference": float(rb[m].mean() - ra[m].mean())}
     diff = acc_b - acc_a
-    if only_a_right + only_b_right == 0:
+    n_disagree = only_a_right + only_b_right
+    if n_disagree == 0:
         verdict = (f"{a['name']} and {b['name']} read every one of the {n} test images the same way (right or "
                    "wrong): no difference to find.")
     elif p < ALPHA:
-        better, worse = (b["name"], a["name"]) if diff > 0 else (a["name"], b["name"])
-        verdict = (f"{better} is more accurate than {worse} by {abs(diff):.1%} (95% interval of the difference "
-                   f"{ci[0]:+.1%} to {ci[1]:+.1%}); McNemar's exact test on the {only_a_right + only_b_right} images "
-                   f"where they disagree gives mid-p = {p:.3g}: unlikely to be luck.")
+        # the difference and its interval are both of the better model minus the worse one
+        better, worse, lo, hi = ((b["name"], a["name"], ci[0], ci[1]) if diff > 0 else
+                                 (a["name"], b["name"], -ci[1], -ci[0]))
+        verdict = (f"{better} is more accurate than {worse} by {format_points(abs(diff))} (95% interval of the "
+                   f"difference {100 * lo:+.1f} to {100 * hi:+.1f} points); McNemar's exact test on the {n_disagree} "
+                   f"images where they disagree gives mid-p = {p:.3g}: unlikely to be luck.")
     else:
-        verdict = (f"No difference this test set can show: {b['name']} minus {a['name']} is {diff:+.1%} (95% "
-                   f"interval {ci[0]:+.1%} to {ci[1]:+.1%}), McNemar mid-p = {p:.2f} on {only_a_right + only_b_right} "
-                   "disagreements"
-                   + (f"; with these disagreements only a difference of {detect:.1%} or more could be told from "
-                      "chance." if detect is not None else "; too few disagreements to tell any difference from chance."))
+        verdict = (f"No difference this test set can show: {b['name']} minus {a['name']} is "
+                   f"{format_points(diff, sign=True)} (95% interval {100 * ci[0]:+.1f} to {100 * ci[1]:+.1f} points), "
+                   f"McNemar mid-p = {p:.2f} on {n_disagree} disagreements"
+                   + (f"; with these disagreements only a difference of {format_points(detect)} or more could be "
+                      "told from chance." if detect is not None else
+                      "; too few disagreements to tell any difference from chance."))
     return {
         "a": a["name"], "b": b["name"], "n_test": n,
         "accuracy_a": acc_a, "accuracy_a_ci": list(wilson_interval(int(ra.sum()), n)),

@@ -204,12 +204,22 @@ def evaluate_predictions(
     labels = np.arange(len(classes))
     present = np.unique(y)
     target = None
+    review: dict[str, Any] = {"target_reached": None}
     if threshold is not None:
         thr, source = float(threshold), "given"
     elif has_val:
         thr = m.choose_threshold(vt, vp, target_accuracy)
-        source = f"{val_name} (lowest confidence reaching {target_accuracy:.0%} accuracy)"
         target = float(target_accuracy)
+        # did the held-out images reach the target above this threshold? If not, the
+        # threshold is choose_threshold's fallback, and the card must say so
+        on_val = m.flag_summary(vt, vp, thr)
+        reached = on_val["accuracy_accepted"] is not None and on_val["accuracy_accepted"] >= target_accuracy
+        review = {"target_reached": bool(reached), "chosen_on_images": val_name,
+                  "held_out_accuracy_accepted": on_val["accuracy_accepted"],
+                  "held_out_fraction_flagged": on_val["fraction"]}
+        source = (f"{val_name} (lowest confidence reaching {target_accuracy:.0%} accuracy)" if reached else
+                  f"{val_name} ({target_accuracy:.0%} accuracy not reached at any confidence; the threshold with the "
+                  "best accuracy that still keeps at least half of the images)")
     else:
         thr, source = m.DEFAULT_THRESHOLD, "default (no validation data)"
     import warnings
@@ -238,7 +248,7 @@ def evaluate_predictions(
         most_confused=m.most_confused(cm, classes),
         misread=m.misread(y, P, ids_arr, classes),
         baselines=m.baselines(y, len(classes), train_labels),
-        flagged={**m.flag_summary(y, P, thr), "target_accuracy": target},
+        flagged={**m.flag_summary(y, P, thr), "target_accuracy": target, **review},
         threshold_source=source,
         calibration=calibration_report(y, raw, calibration),
     )

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 __all__ = ["format_report_card", "failed_steps", "format_skipped", "format_percent", "format_progress",
            "format_training", "model_card", "format_audit", "format_train_summary", "format_evaluate_summary",
-           "format_stress", "format_stress_line"]
+           "format_stress", "format_stress_line", "format_review", "format_baseline_line"]
 
 
 def format_percent(x: float | None, digits: int = 1) -> str:
@@ -66,15 +66,38 @@ def format_report_card(metrics: dict[str, Any], run_dir: str | None = None) -> s
                      f"Confidence     uncalibrated (no temperature fitted); test ECE {cal['ece']:.3f}")
     flagged = metrics.get("flagged")
     if flagged and flagged.get("n"):
-        acc = flagged.get("accuracy_accepted")
-        lines.append(
-            f"For review     {flagged['n']:,} image{'s' if flagged['n'] != 1 else ''} below confidence "
-            f"{flagged['threshold']:.2f}; "
-            f"accuracy on the rest {format_percent(acc)}"
-        )
+        lines += format_review(flagged, metrics.get("accuracy"))
     if run_dir:
         lines.append(f"Run folder     {run_dir}")
     return "\n".join(lines + incomplete)
+
+
+def format_review(flagged: dict[str, Any], accuracy: float | None) -> list[str]:
+    """The report card's review lines: how many test images fall below the review
+    threshold and the accuracy on the rest; then, where it holds, that the threshold is
+    the default (nothing to choose it on), that the review target was not reached on the
+    held-out images it was chosen on, and that the rest are read no better than all."""
+    pad = " " * 15
+    rest = flagged.get("accuracy_accepted")
+    lines = [f"For review     {flagged['n']:,} image{'s' if flagged['n'] != 1 else ''} below confidence "
+             f"{flagged['threshold']:.2f}; accuracy on the rest {format_percent(rest)}"
+             + (f", against {format_percent(accuracy)} on all test images" if rest is not None and accuracy is not None
+                and rest < accuracy else "")]
+    chosen = str(flagged.get("chosen_on") or "")
+    target = flagged.get("target_accuracy")
+    if chosen.startswith("default"):
+        lines.append(f"{pad}the default threshold {flagged['threshold']:.2f}: there were no validation images to choose "
+                     "one on, so it is not tuned to any accuracy")
+    elif flagged.get("target_reached") is False:
+        best = flagged.get("held_out_accuracy_accepted")
+        where = flagged.get("chosen_on_images") or "the validation images"
+        lines.append(f"{pad}the {format_percent(target, 0)} review target was not reached at any confidence on {where}"
+                     + (f" (at best {format_percent(best)}, keeping at least half of them)" if best is not None else "")
+                     + ": the threshold only sets the least sure images aside and promises no accuracy")
+    if rest is not None and accuracy is not None and rest < accuracy:
+        lines.append(f"{pad}on these test images the review does not help: the images it sets aside are read no worse "
+                     "than the rest")
+    return lines
 
 
 def format_skipped(skipped: Sequence[dict[str, str]], limit: int = 10, listed_in: str | None = "metrics.json") -> str:
@@ -102,12 +125,27 @@ def format_progress(info: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def format_training(training: dict[str, Any]) -> str:
-    """One line on how a neural network's training went."""
+def format_training(training: dict[str, Any], metrics: dict[str, Any] | None = None) -> str:
+    """One line on how a neural network's training went. With no validation images (no
+    validation loss in its history) it says so: no early stopping, the final epoch kept;
+    and with ``metrics`` (metrics.json) what that costs: an uncalibrated confidence and a
+    default review threshold."""
     if "epochs_run" not in training:
         return ""
-    text = (f"{training['epochs_run']} epochs on {training['runtime']}, {training['images_per_second']:,.0f} images/s; "
-            f"best validation loss at epoch {training['best_epoch']}")
+    text = f"{training['epochs_run']} epochs on {training['runtime']}, {training['images_per_second']:,.0f} images/s; "
+    hist = training.get("history") or []
+    if hist and all(h.get("val_loss") in (None, "") for h in hist):
+        text += "no validation images, so no early stopping: the final epoch's weights were kept"
+        if metrics is not None:
+            cal = ((metrics.get("calibration") or {}).get("temperature") or {}).get("value")
+            chosen = str((metrics.get("flagged") or {}).get("chosen_on") or "")
+            if not cal:
+                text += "; its confidence is uncalibrated (raw scores)"
+            if chosen.startswith("default"):
+                text += (f"{' and' if not cal else ';'} the review threshold is the default "
+                         f"{metrics['flagged']['threshold']:.2f}, not chosen on any images")
+        return text
+    text += f"best validation loss at epoch {training['best_epoch']}"
     if training.get("stopped_early"):
         text += " (stopped early)"
     if training.get("resumed_from_epoch"):
@@ -251,7 +289,7 @@ def format_train_summary(m: dict[str, Any]) -> list[str]:
     if m.get("model_chosen"):
         lines.append(f"Model {m['model']}, chosen from the data: {m['model_chosen']['why']}; name a model to use another")
     if "training" in m:
-        lines.append(format_training(m["training"]))
+        lines.append(format_training(m["training"], m))
     if m.get("diagnosis"):
         lines.append(f"Training verdict: {m['diagnosis']['verdict']}"
                      + (f" ({m['diagnosis']['reasons'][0]})" if m["diagnosis"].get("reasons") else ""))
@@ -271,9 +309,7 @@ def format_train_summary(m: dict[str, Any]) -> list[str]:
                      f"{_count(au['n_outliers'], 'odd image')} (audit.json)")
     base = (m.get("baselines") or {}).get("logistic_regression")
     if base and base.get("accuracy") is not None:
-        below = m.get("accuracy") is not None and m["accuracy"] < base["accuracy"]
-        lines.append(("WARNING: this model scores BELOW its baseline. " if below else "")
-                     + f"Baseline, not this model: {base['model']}, {base['accuracy']:.2%} on the same test images")
+        lines.append(format_baseline_line(base, m))
     sanity = m.get("sanity")
     if sanity:
         lines.append(("" if sanity["passed"] else "WARNING: ") + sanity["message"])
@@ -285,6 +321,25 @@ def format_train_summary(m: dict[str, Any]) -> list[str]:
         lines.append(f"Over {st['repeats']} seeds: accuracy mean {st['mean']:.2%}, sd {100 * st['sd']:.2f} points, "
                      f"from {st['min']:.2%} to {st['max']:.2%}")
     return lines + format_why(m)
+
+
+def format_baseline_line(base: dict[str, Any], m: dict[str, Any]) -> str:
+    """The quick baseline in a line, and whether the model is really below it: only when
+    the paired test on the same test images says so (``base["paired"]``: a = the
+    baseline, b = the model); lower by less than chance explains is "no clear difference"."""
+    text = f"Baseline, not this model: {base['model']}, {base['accuracy']:.2%} on the same test images"
+    paired = base.get("paired")
+    if paired is None:  # a run written before the paired test: its verdict said it
+        below = (m.get("diagnosis") or {}).get("verdict") == "below its baseline"
+        return ("WARNING: this model scores BELOW its baseline. " if below else "") + text
+    b, c, p = paired["only_b_right"], paired["only_a_right"], paired["mcnemar_midp"]
+    evidence = (f"{c} test image{'s' if c != 1 else ''} read right only by the baseline, {b} only by this model; "
+                f"McNemar mid-p = {p:.2g}")
+    if paired["judgement"] == "a better":
+        return f"WARNING: this model scores BELOW its baseline. {text}; more than chance explains ({evidence})"
+    if paired["judgement"] == "b better":
+        return f"{text}; this model is clearly better ({evidence})"
+    return f"{text}; no clear difference from this model ({evidence})"
 
 
 def format_evaluate_summary(m: dict[str, Any]) -> list[str]:

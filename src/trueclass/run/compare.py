@@ -69,7 +69,7 @@ class Comparison:
             for name in (p["a"], p["b"]):
                 s = self.spread.get(name)
                 if s:
-                    lines.append(f"{'':<28} {name} over {s['repeats']} seeds: {s['mean']:.1%} ± {s['sd']:.1%} (sd)")
+                    lines.append(f"{'':<28} {name} over {s['repeats']} seeds: {s['mean']:.1%} ± {100 * s['sd']:.1f} points (sd)")
             lines.append("")
         return "\n".join(lines).rstrip()
 

@@ -253,7 +253,7 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
 
     failed: list[dict[str, str]] = []
     quick = None if ds.multilabel else _optional(
-        "quick_baseline", lambda: _quick_baseline(parts, scored, clf, config), failed)
+        "quick_baseline", lambda: _quick_baseline(parts, scored, clf, config, ev), failed)
     sections: dict[str, Any] = {
         "training": training,
         "diagnosis": _optional("diagnosis", lambda: diagnose(clf, ev, parts.train, training, config.seed,
@@ -650,17 +650,20 @@ def _score(ev: Any) -> dict[str, Any]:
 
 def diagnose(clf: Any, ev: Any, train_ds: Dataset, training: dict[str, Any] | None, seed: int,
              baseline: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The training verdict: the train-test gap, for networks the curves, and whether the
-    model scores below the quick baseline."""
+    """The training verdict: the train-test gap against its own uncertainty, for networks
+    the curves, and whether the model scores below the quick baseline by more than chance
+    explains (the paired test the baseline made on the same test images)."""
     from functools import partial
 
     from ..evaluation._diagnosis import training_verdict
 
-    if baseline and baseline.get("accuracy") is not None:
-        training_verdict = partial(training_verdict, baseline_accuracy=baseline["accuracy"],
-                                   baseline_name=f"the quick baseline ({baseline['model']})")
     acc, ci = headline(ev)
     n = min(len(train_ds), TRAIN_ACCURACY_SAMPLE)
+    training_verdict = partial(training_verdict, train_n=n)
+    if baseline and baseline.get("accuracy") is not None:
+        training_verdict = partial(training_verdict, baseline_accuracy=baseline["accuracy"],
+                                   baseline_name=f"the quick baseline ({baseline['model']})",
+                                   baseline_paired=baseline.get("paired"), baseline_ci=baseline.get("accuracy_ci"))
     if training and training.get("history"):
         hist = training["history"]
         best = training.get("best_epoch") or len(hist)
@@ -685,10 +688,10 @@ def audit_step(ds: Dataset, parts: Split, dups: Any, config: RunConfig,
                      on_progress=on_progress).to_dict()
 
 
-def _quick_baseline(parts: Split, scored: Scored, clf: Any, config: RunConfig) -> dict[str, Any]:
+def _quick_baseline(parts: Split, scored: Scored, clf: Any, config: RunConfig, ev: Any = None) -> dict[str, Any]:
     from ..checks.sanity import quick_baseline
 
-    return quick_baseline(parts.train, scored.test, clf, config.seed)
+    return quick_baseline(parts.train, scored.test, clf, config.seed, model_pred=None if ev is None else ev.y_pred)
 
 
 def shuffle_step(config: RunConfig, parts: Split, scored: Scored, ev: Any,
