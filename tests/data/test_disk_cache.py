@@ -130,8 +130,10 @@ def test_bad_cache_option_and_a_full_disk(make_folder, cache, monkeypatch):
     assert not isinstance(ds.images, np.memmap)
     assert "would not fit on the cache's disk" in ds.provenance["disk_cache"]
     assert entries(cache) == []
-    monkeypatch.setattr(decoding, "MEMORY_LIMIT_BYTES", 100)
-    with pytest.raises(TrueclassError, match="would need .* GB of memory; choose a smaller image_size=N, or free disk"):
+    monkeypatch.setattr(decoding, "available_memory", lambda: 100)
+    with pytest.raises(TrueclassError, match=r"8 images at 16x16 grey need 2 kB as uint8; this machine has 100 bytes "
+                                             r"of memory free, and the disk of the cache of decoded images .* has .*; "
+                                             r"use fewer images at once, or a machine with more memory"):
         tc.load(root, cache=True)
 
 

@@ -87,3 +87,120 @@ def test_no_pickle_anywhere_in_the_package():
         text = f.read_text()
         assert "import pickle" not in text and "joblib" not in text, f
         assert "allow_pickle=True" not in text, f
+
+
+# -- a model folder whose files disagree: one sentence when loaded ----------------------------
+def edited_copy(src, dst, change):
+    import shutil
+
+    shutil.copytree(src, dst)
+    meta = json.loads((dst / "model.json").read_text())
+    change(meta)
+    (dst / "model.json").write_text(json.dumps(meta))
+    return dst
+
+
+def untouched(folder):
+    return sorted((p.name, p.read_bytes()) for p in folder.iterdir())
+
+
+@pytest.fixture(scope="module")
+def logreg_folder(parts, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("logreg") / "m"
+    tc.ImageClassifier("logreg").fit(parts.train).save(folder)
+    return folder
+
+
+def test_an_edited_image_size_is_a_sentence(logreg_folder, tmp_path):
+    def bigger(meta):
+        meta["image_size"] = [16, 16]
+
+    with pytest.raises(tc.TrueclassError, match=r"does not hold together: model.json's image_size 16x16 is not "
+                                                r"the size its preprocessing resizes to \(to 8x8 \(bilinear\)\); "
+                                                r"model.json was edited or comes from another model"):
+        tc.load_model(edited_copy(logreg_folder, tmp_path / "a", bigger))
+
+    def bigger_everywhere(meta):
+        meta["image_size"] = [16, 16]
+        meta["preprocessing"]["resize"] = "to 16x16 (bilinear)"
+
+    folder = edited_copy(logreg_folder, tmp_path / "b", bigger_everywhere)
+    before = untouched(folder)
+    with pytest.raises(tc.TrueclassError, match=r"model.json says the model takes 16x16 grey images \(256 pixel "
+                                                r"values\) but its weights take 64 values \(8x8 grey images\)"):
+        tc.load_model(folder)
+    assert untouched(folder) == before
+
+
+def test_an_added_class_is_a_sentence(logreg_folder, tmp_path):
+    def one_more(meta):
+        meta["classes"].append(10)
+
+    with pytest.raises(tc.TrueclassError, match="model.json names 11 classes but its class_counts has 10 entries"):
+        tc.load_model(edited_copy(logreg_folder, tmp_path / "a", one_more))
+
+    def one_more_everywhere(meta):
+        meta["classes"].append(10)
+        meta["class_counts"].append(40)
+        meta["label_thresholds"].append(0.5)
+
+    with pytest.raises(tc.TrueclassError, match=r"model.json names 11 classes \(0, 1, 2, 3, 4, 5, \.\.\. 10\) but "
+                                                r"the weights were trained on 10 \(nothing answers '10'\)"):
+        tc.load_model(edited_copy(logreg_folder, tmp_path / "b", one_more_everywhere))
+
+    def one_less(meta):
+        for key in ("classes", "class_counts", "label_thresholds"):
+            meta[key].pop()
+
+    with pytest.raises(tc.TrueclassError, match=r"model.json names 9 classes .* but the weights were trained on 10"):
+        tc.load_model(edited_copy(logreg_folder, tmp_path / "c", one_less))
+
+    def twice(meta):
+        meta["classes_type"] = "str"
+        meta["classes"] = ["a"] * 10
+
+    with pytest.raises(tc.TrueclassError, match="model.json names the class 'a' twice"):
+        tc.load_model(edited_copy(logreg_folder, tmp_path / "d", twice))
+    assert tc.load_model(logreg_folder).classes_.tolist() == [str(i) for i in range(10)]  # the original loads
+
+
+def test_a_network_with_an_added_class_is_a_sentence(tmp_path):
+    from conftest import shape_image
+
+    rng = np.random.default_rng(0)
+    X = np.stack([np.asarray(shape_image(i % 2, 12, rng)) for i in range(32)])
+    y = np.array(["bar", "col"] * 16)
+    folder = tc.ImageClassifier("cnn", epochs=1, width=8, random_state=0).fit(X, y).save(tmp_path / "cnn")
+    assert tc.load_model(folder).classes_.tolist() == ["bar", "col"]
+
+    def one_more(meta):
+        meta["classes"].append("square")
+        meta["class_counts"].append(16)
+        meta["label_thresholds"].append(0.5)
+
+    with pytest.raises(tc.TrueclassError, match=r"model.json names 3 classes \(bar, col, square\) but the network "
+                                                r"answers 2; model.json was edited"):
+        tc.load_model(edited_copy(folder, tmp_path / "a", one_more))
+
+    def and_the_network_too(meta):
+        one_more(meta)
+        meta["weights"]["network"]["n_classes"] = 3
+
+    with pytest.raises(tc.TrueclassError, match=r"names 3 classes \(bar, col, square\) but the weights' output layer "
+                                                r"answers 2"):
+        tc.load_model(edited_copy(folder, tmp_path / "b", and_the_network_too))
+
+    def wider(meta):
+        meta["weights"]["network"]["width"] = 64
+
+    with pytest.raises(tc.TrueclassError, match=r"its weights do not load as model.json describes them "
+                                                r"\(RuntimeError: Error\(s\) in loading state_dict"):
+        tc.load_model(edited_copy(folder, tmp_path / "c", wider))
+
+    def bigger(meta):
+        meta["image_size"] = [24, 24]
+        meta["preprocessing"]["resize"] = "to 24x24 (bilinear)"
+
+    with pytest.raises(tc.TrueclassError, match=r"model.json says the model takes 24x24 grey images but its network "
+                                                r"was trained on 12x12 grey images"):
+        tc.load_model(edited_copy(folder, tmp_path / "d", bigger))

@@ -87,10 +87,32 @@ class DecodedCache:
         return images, meta
 
     # -- writing -------------------------------------------------------------------------
+    def free_bytes(self) -> int:
+        """Free bytes on the cache's disk (of its nearest folder that exists)."""
+        place = self.root
+        while not place.exists() and place != place.parent:
+            place = place.parent
+        try:
+            return shutil.disk_usage(place).free
+        except OSError:
+            return 0
+
     def room_for(self, nbytes: int) -> bool:
         """Whether the cache's disk has ``nbytes`` free, with a margin to spare."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        return shutil.disk_usage(self.root).free >= nbytes + FREE_MARGIN_BYTES
+        return self.free_bytes() >= nbytes + FREE_MARGIN_BYTES
+
+    def unusable(self, nbytes: int) -> str | None:
+        """Why an entry of ``nbytes`` cannot be written here (the cache folder cannot be
+        made or written, or its disk lacks room), or None when it can."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return f"the cache folder {str(self.root)!r} cannot be created ({exc.strerror or exc})"
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            return f"the cache folder {str(self.root)!r} is read-only"
+        if not self.room_for(nbytes):
+            return f"{nbytes / 1024**3:.1f} GB would not fit on the cache's disk"
+        return None
 
     def create(self, shape: tuple[int, ...]) -> np.ndarray:
         """A writable .npy memmap of ``shape`` in a temporary folder of the entry."""

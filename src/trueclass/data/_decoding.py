@@ -3,6 +3,7 @@ a chunk at a time into memory or into the disk cache of decoded images (``_cache
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -14,13 +15,21 @@ from ._cache import DISK_CACHE_MIN_IMAGES, DecodedCache
 from ._dataset import PER_IMAGE_KEYS, Skipped, most_common, pixel_digest
 from ._images import DEFAULT_MAX_PIXELS, decode, probe
 
-__all__ = ["Decoding", "read_images", "DEFAULT_MAX_SIDE", "MEMORY_LIMIT_BYTES", "DECODE_CHUNK"]
+__all__ = ["Decoding", "read_images", "DEFAULT_MAX_SIDE", "MEMORY_LIMIT_BYTES", "DECODE_CHUNK", "available_memory",
+           "check_fits_in_memory"]
 
 #: With no --image-size, a set of large photos is scaled so its longer side is at most
 #: this: the most common size of phone photos (4032x3024) would need 36 MB an image.
 DEFAULT_MAX_SIDE = 256
-#: Refuse to decode a set whose pixels would need more memory than this.
+#: The memory a decoded set may take where the free memory cannot be read (not Linux,
+#: no /proc); elsewhere the limit is the memory free now (:func:`available_memory`).
 MEMORY_LIMIT_BYTES = 12 * 1024**3
+#: A set whose pixels would take more than this share of the free memory goes to the disk
+#: cache (cache="auto") even below DISK_CACHE_MIN_IMAGES files: a run from memory holds
+#: about four times the decoded set (README, "Sets larger than memory").
+MEMORY_SHARE_FOR_CACHE = 0.25
+#: The decoded pixels of one chunk held in memory at most while decoding into the cache.
+CHUNK_BYTES = 512 * 1024**2
 
 Progress = Callable[[str, int, int], None]
 
@@ -51,8 +60,9 @@ def _decode_entries(
     """
     paths = [e[0] for e in entries]
     store = None
+    request = {"size": how.size, "color_mode": how.color_mode, "max_pixels": how.max_pixels}
     if how.cache is True or (how.cache == "auto" and len(entries) >= DISK_CACHE_MIN_IMAGES):
-        store = DecodedCache(paths, {"size": how.size, "color_mode": how.color_mode, "max_pixels": how.max_pixels})
+        store = DecodedCache(paths, request)
         if store.hit:
             return _from_cache(store, entries, skipped)
     probes = probe(paths, max_pixels=how.max_pixels, on_progress=_stage(how.on_progress, "reading headers"))
@@ -81,21 +91,35 @@ def _decode_entries(
         grey = how.color_mode == "L"
     shape = (len(good), size[0], size[1], 1 if grey else 3)
     need = int(np.prod(shape))
-    if store is not None and not store.room_for(need):
-        notes["disk_cache"] = f"not used: {need / 1024**3:.1f} GB would not fit on the cache's disk"
-        store = None
-    if store is None and need > MEMORY_LIMIT_BYTES:
-        raise TrueclassError(
-            f"{len(good):,} images of {size[1]}x{size[0]} would need {need / 1024**3:.1f} GB of memory; "
-            "choose a smaller image_size=N, or free disk space for the cache of decoded images "
-            f"({str(cache_dir() / 'decoded')!r})."
-        )
+    free_memory = available_memory()
+    if store is None and how.cache == "auto" and need > MEMORY_SHARE_FOR_CACHE * (free_memory or MEMORY_LIMIT_BYTES):
+        store = DecodedCache(paths, request)  # large in bytes, if not in files: decoded onto disk
+        if store.hit:
+            return _from_cache(store, entries, skipped)
+    disk_free, images = None, None
+    if store is not None:
+        why_not = store.unusable(need)
+        if why_not is None:
+            try:
+                images = store.create(shape)
+            except OSError as exc:
+                store.abandon()
+                why_not = f"the entry could not be created ({exc.strerror or exc})"
+        if why_not is not None:
+            notes["disk_cache"] = f"not used: {why_not}"
+            disk_free = store.free_bytes()
+            store = None
+    if store is None:  # before any image is decoded
+        check_fits_in_memory(len(good), shape[1:], need, free_memory, disk_free=disk_free)
+    # the decoded images of one chunk are in memory at once, into the cache too
+    per_chunk = max(1, min(DECODE_CHUNK, CHUNK_BYTES // max(1, int(np.prod(shape[1:])))))
     kept: list[int] = []
     try:
-        images = store.create(shape) if store is not None else np.empty(shape, dtype=np.uint8)
+        if images is None:
+            images = np.empty(shape, dtype=np.uint8)
         report = _stage(how.on_progress, "decoding images")
-        for start in range(0, len(good), DECODE_CHUNK):
-            chunk = good[start : start + DECODE_CHUNK]
+        for start in range(0, len(good), per_chunk):
+            chunk = good[start : start + per_chunk]
             results = decode([entries[i][0] for i, _ in chunk], size, grey, max_pixels=how.max_pixels)
             for (i, _), (arr, reason) in zip(chunk, results):
                 if arr is None:
@@ -119,6 +143,69 @@ def _decode_entries(
         raise
     images, kept_entries, decoded_notes = _decoded(images[: len(kept)], meta, entries, skipped)
     return images, kept_entries, {**notes, **decoded_notes}
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process may still take: the kernel's MemAvailable (free memory
+    plus the page cache it can drop), less where a container's memory limit (cgroup)
+    leaves less; None where neither can be read."""
+    free = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if free is None:
+        try:
+            free = int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+        except (AttributeError, OSError, ValueError):
+            free = None
+    for limit_file, used_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                  ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                   "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            limit = open(limit_file, encoding="ascii").read().strip()
+            used = int(open(used_file, encoding="ascii").read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < 2**60:  # "max", or v1's "no limit" (a huge number)
+            room = max(0, int(limit) - used)
+            free = room if free is None else min(free, room)
+        break
+    return free
+
+
+def _gb(nbytes: float) -> str:
+    gb = nbytes / 1024**3
+    if gb >= 1:
+        return f"{gb:,.0f} GB" if gb >= 10 else f"{gb:.1f} GB"
+    return f"{nbytes / 1024**2:,.0f} MB" if nbytes >= 1024**2 else f"{nbytes / 1024:,.0f} kB" if nbytes >= 1024 \
+        else f"{int(nbytes)} bytes"
+
+
+def check_fits_in_memory(n: int, image_shape: Sequence[int], need: int, free: int | None, *,
+                         disk_free: int | None = None) -> None:
+    """A sentence, before any image is decoded, when ``n`` images of ``image_shape``
+    (height, width, channels) would need more memory than is free (``free``; where it
+    cannot be read, MEMORY_LIMIT_BYTES): with the size each would take, and a side at
+    which the set would fit in a quarter of it."""
+    limit = MEMORY_LIMIT_BYTES if free is None else free
+    if need <= limit:
+        return
+    h, w, c = (int(v) for v in image_shape)
+    have = f"this machine has {_gb(free)} of memory free" if free is not None else \
+        f"trueclass cannot read the free memory here and decodes at most {_gb(MEMORY_LIMIT_BYTES)} in memory"
+    if disk_free is not None:
+        have += f", and the disk of the cache of decoded images ({str(cache_dir() / 'decoded')!r}) has {_gb(disk_free)}"
+    side = int(np.sqrt(MEMORY_SHARE_FOR_CACHE * limit / max(1, n * c)))
+    side = next((s for s in (1024, 768, 512, 384, 256, 224, 192, 128, 96, 64, 48, 32, 28, 16, 8) if s <= side), 0)
+    hint = (f"choose a smaller image_size=N (at {side}x{side} they would need {_gb(n * side * side * c)})" if side
+            else "use fewer images at once, or a machine with more memory")
+    raise TrueclassError(f"{n:,} images at {w}x{h} {'RGB' if c == 3 else 'grey'} need {_gb(need)} as uint8; "
+                         f"{have}; {hint}.")
 
 
 def _from_cache(store: DecodedCache, entries, skipped: list[Skipped], images: np.ndarray | None = None):

@@ -29,6 +29,8 @@ __all__ = [
     "decode",
     "parse_image_size",
     "n_workers",
+    "iter_files",
+    "trueclass_folder",
 ]
 
 #: Pillow format names we read. MPO is how Pillow names some camera JPEGs.
@@ -229,12 +231,77 @@ def _map(fn, items: Sequence[str], on_progress: Callable[[int, int], None] | Non
     return out
 
 
-def iter_files(root: Path) -> Iterable[Path]:
-    """Every file under ``root`` in a stable (sorted) order, hidden ones included."""
+def iter_files(root: Path, own: list[tuple[Path, str]] | None = None) -> Iterable[Path]:
+    """Every file under ``root`` in a stable (sorted) order, hidden ones included. Given
+    a list ``own``, the folders trueclass wrote (see :func:`trueclass_folder`) are not
+    walked; each is appended to ``own`` as (folder, what it is)."""
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
+        if own is not None:
+            for name in list(dirnames):
+                kind = None if name.startswith(".") else trueclass_folder(Path(dirpath) / name)
+                if kind is not None:
+                    dirnames.remove(name)
+                    own.append((Path(dirpath) / name, kind))
         for name in sorted(filenames):
             yield Path(dirpath) / name
+
+
+#: What trueclass writes, recognised by the files each folder holds: a run (config.json
+#: with its metrics, its model or its checkpoint), a model folder (model.json beside its
+#: weights), a stress test's results and a comparison. Their images (errors/, stress/,
+#: explain/) are trueclass's output, never data.
+_RUN_FILES = ("metrics.json", "model/model.json", "checkpoint.safetensors")
+_MODEL_WEIGHTS = ("weights.safetensors", "weights.skops")
+
+
+def trueclass_folder(path: Path) -> str | None:
+    """What ``path`` is when trueclass wrote it ("a trueclass run folder", "a folder of
+    trueclass runs", "trueclass's cache", ...), else None: a folder source never reads
+    these as images."""
+    if _is_cache(path):
+        return "trueclass's cache"
+    kind = _own_output(path)
+    if kind is not None:
+        return kind
+    # runs/: every folder in it is trueclass's output, and no image lies beside them
+    subdirs = []
+    try:
+        with os.scandir(path) as it:  # the entries' types come with the listing: no stat a file
+            for entry in it:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir():
+                    subdirs.append(Path(entry.path))
+                elif Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
+                    return None
+    except OSError:
+        return None
+    if subdirs and all(_own_output(c) is not None for c in subdirs):
+        return "a folder of trueclass runs"
+    return None
+
+
+def _own_output(path: Path) -> str | None:
+    if (path / "config.json").is_file() and any((path / f).is_file() for f in _RUN_FILES):
+        return "a trueclass run folder"
+    if (path / "model.json").is_file() and any((path / f).is_file() for f in _MODEL_WEIGHTS):
+        return "a trueclass model folder"
+    if (path / "stress.json").is_file():
+        return "a trueclass stress test's results"
+    if (path / "comparison.json").is_file():
+        return "a trueclass comparison"
+    return None
+
+
+def _is_cache(path: Path) -> bool:
+    """``path`` is trueclass's cache ($TRUECLASS_CACHE; a walk that meets it does not go in)."""
+    from ._builtin import cache_dir
+
+    try:
+        return path.resolve() == cache_dir().resolve()
+    except OSError:
+        return False
 
 
 def is_hidden(path: Path, root: Path) -> bool:

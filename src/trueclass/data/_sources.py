@@ -19,9 +19,9 @@ from .._errors import TrueclassError
 from ._builtin import BUILTIN_DATASETS, load_builtin
 from ._dataset import PER_IMAGE_KEYS, Dataset, Skipped
 from ._decoding import DEFAULT_MAX_SIDE, MEMORY_LIMIT_BYTES, Decoding, Progress, _decode_entries, read_images
-from ._decoding import read_images_for
+from ._decoding import available_memory, check_fits_in_memory, read_images_for
 from ._idx import read_idx
-from ._images import DEFAULT_MAX_PIXELS, is_hidden, iter_files, parse_image_size
+from ._images import DEFAULT_MAX_PIXELS, is_hidden, iter_files, parse_image_size, trueclass_folder
 
 __all__ = ["load", "read_images", "read_images_for", "array_to_images", "SPLIT_FOLDERS", "DEFAULT_MAX_SIDE", "MEMORY_LIMIT_BYTES"]
 
@@ -62,7 +62,8 @@ def load(
     value_max : the white level of ``(X, y)`` arrays or an .npz without one (16 for the
         digits); inferred when not given.
     cache : image files are decoded into the disk cache ($TRUECLASS_CACHE/decoded) and
-        read from it as a memory map: "auto" (default) for sets of 2,000 files or more,
+        read from it as a memory map: "auto" (default) for sets of 2,000 files or more
+        and for sets whose pixels would take more than a quarter of the free memory,
         True for any set, False never. A second load of the same files (same paths, sizes
         and modification times, same image_size and color_mode) skips decoding, and a set
         larger than memory can be trained on.
@@ -176,6 +177,7 @@ def _resize_arrays(ds: Dataset, size: tuple[int, int] | None, color_mode: str) -
     from PIL import Image
 
     h, w = size or ds.image_size
+    check_fits_in_memory(len(ds), (h, w, want_c), len(ds) * h * w * want_c, available_memory())
     out = np.empty((len(ds), h, w, want_c), dtype=np.uint8)
     for i, img in enumerate(ds.images):
         im = Image.fromarray(img[..., 0] if ds.channels == 1 else img)
@@ -328,13 +330,22 @@ def _load_folder(root: Path, how: Decoding) -> Dataset:
     for name in LABEL_FILES:
         if (root / name).is_file():  # a folder of images with a labels file: read it as a manifest
             return _load_csv(root / name, how)
+    own_kind = trueclass_folder(root)
+    if own_kind is not None:
+        raise TrueclassError(f"{str(root)!r} is {own_kind}, not a folder of images; give the folder of class "
+                             "subfolders the model should learn from.")
     skipped: list[Skipped] = []
+    own: list[tuple[Path, str]] = []  # the folders trueclass wrote: never read as images
     subdirs = sorted(d for d in root.iterdir() if d.is_dir())
-    visible = [d for d in subdirs if not d.name.startswith(".")]
+    visible = []
     for d in subdirs:
         if d.name.startswith("."):
             n = sum(1 for _ in iter_files(d))
             skipped.append(Skipped(str(d) + "/", f"hidden folder ({n} files)"))
+        elif (kind := trueclass_folder(d)) is not None:
+            own.append((d, kind))
+        else:
+            visible.append(d)
     lower = {d.name.lower(): d for d in visible}
     presplit = "train" in lower and "test" in lower and set(lower) <= set(SPLIT_FOLDERS)
     groups = [(SPLIT_FOLDERS[k], d) for k, d in sorted(lower.items())] if presplit else [(None, root)]
@@ -351,17 +362,25 @@ def _load_folder(root: Path, how: Decoding) -> Dataset:
                     n = sum(1 for _ in iter_files(cls_dir))
                     skipped.append(Skipped(str(cls_dir) + "/", f"hidden folder ({n} files)"))
                 continue
+            if presplit and (kind := trueclass_folder(cls_dir)) is not None:
+                own.append((cls_dir, kind))
+                continue
+            if not presplit and cls_dir not in visible:
+                continue  # trueclass's own folder, listed above
             class_names.add(cls_dir.name)
             if part in (None, "train"):
                 train_classes.add(cls_dir.name)
-            for f in iter_files(cls_dir):
+            for f in iter_files(cls_dir, own):
                 if is_hidden(f, cls_dir):
                     skipped.append(Skipped(str(f), "hidden file or folder"))
                 else:
                     entries.append((str(f), cls_dir.name, part))
+    skipped.extend(Skipped(str(d) + "/", f"{kind}: trueclass's own files, never read as images")
+                   for d, kind in own)
     if not class_names:
+        mine = f" (it holds only trueclass's own folders: {', '.join(d.name + '/' for d, _ in own)})" if own else ""
         raise TrueclassError(
-            f"No class subfolders in {str(root)!r}. Put each class's images in a subfolder named after "
+            f"No class subfolders in {str(root)!r}{mine}. Put each class's images in a subfolder named after "
             f"the class ({root.name}/cats/..., {root.name}/dogs/...)."
         )
     names = sorted(class_names)

@@ -173,8 +173,138 @@ def load_model(path: str | Path):
         raise TrueclassError(f"The model in {str(d)!r} was trained on features of other backbone weights "
                              f"({meta['backbone'].get('weights_sha256', '?')[:12]}...) than the ones installed here; "
                              "its probe would read the wrong features. Train it again here.")
-    backend = get_spec(meta["model"]).backend.load(d, meta)
+    spec = get_spec(meta["model"])
+    _check_model_json(d, meta)
+    if spec.is_network:
+        _check_network_weights(d, meta, weights)
+    try:
+        backend = spec.backend.load(d, meta)
+    except TrueclassError:
+        raise
+    except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as exc:  # a network's load_state_dict, ...
+        raise TrueclassError(f"The model folder {str(d)!r} does not hold together: its weights do not load as "
+                             f"model.json describes them ({type(exc).__name__}: {_first_lines(exc)}); "
+                             f"{_EDITED}") from None
+    if not spec.is_network:
+        _check_pixel_weights(d, meta, backend, spec.family)
     return ImageClassifier._from_saved(meta, backend)
+
+
+_EDITED = "model.json was edited or comes from another model; save or train the model again."
+
+
+def _disagree(d: Path, what: str) -> TrueclassError:
+    return TrueclassError(f"The model folder {str(d)!r} does not hold together: {what}; {_EDITED}")
+
+
+def _first_lines(exc: BaseException) -> str:
+    text = " ".join(line.strip() for line in str(exc).splitlines()[:2] if line.strip())
+    return text if len(text) <= 240 else text[:239] + "…"
+
+
+def _names(classes: list[Any]) -> str:
+    shown = ", ".join(str(c) for c in classes[:6])
+    return f"{shown}, ... {classes[-1]}" if len(classes) > 7 else ", ".join(str(c) for c in classes)
+
+
+def _shape_words(h: int, w: int, c: int) -> str:
+    return f"{w}x{h} {'grey' if c == 1 else 'RGB' if c == 3 else f'{c}-channel'} images"
+
+
+def _check_model_json(d: Path, meta: dict[str, Any]) -> None:
+    """model.json against itself: the class list, the image size and channels, and the
+    lists that have one entry a class."""
+    classes, size, channels = meta.get("classes"), meta.get("image_size"), meta.get("channels")
+    if not isinstance(classes, list) or not classes:
+        raise _disagree(d, "model.json has no list of classes")
+    twice = [c for c in dict.fromkeys(map(str, classes)) if [str(v) for v in classes].count(c) > 1]
+    if twice:
+        raise _disagree(d, f"model.json names the class {twice[0]!r} twice")
+    kind = meta.get("classes_type", "str")
+    caster = {"int": int, "float": float, "bool": bool, "str": str}.get(kind)
+    try:
+        if caster is None or (kind != "str" and not all(isinstance(c, (int, float, bool)) for c in classes)):
+            raise ValueError(kind)
+        [caster(c) for c in classes]
+    except (TypeError, ValueError):
+        raise _disagree(d, f"model.json's classes ({_names(classes)}) are not of its classes_type {kind!r}") from None
+    if (not isinstance(size, list) or len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size)
+            or channels not in (1, 3) or not isinstance(meta.get("value_max"), int)):
+        raise _disagree(d, f"model.json's image_size {size!r}, channels {channels!r} or value_max "
+                        f"{meta.get('value_max')!r} is not an image size, 1 or 3 channels and a white level")
+    resize = (meta.get("preprocessing") or {}).get("resize")
+    if isinstance(resize, str) and resize.startswith("to ") and not resize.startswith(f"to {size[1]}x{size[0]} "):
+        raise _disagree(d, f"model.json's image_size {size[1]}x{size[0]} is not the size its preprocessing resizes "
+                        f"to ({resize})")
+    for key in ("class_counts", "label_thresholds"):
+        values = meta.get(key)
+        if values and len(values) != len(classes):
+            raise _disagree(d, f"model.json names {len(classes)} classes but its {key} has {len(values)} entries")
+
+
+def _safetensors_shapes(file: Path) -> dict[str, list[int]]:
+    """The tensors' shapes from a safetensors file's header, read as JSON (no tensor is
+    loaded)."""
+    import struct
+
+    try:
+        with open(file, "rb") as fh:
+            (n,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(n)) if n < 100 * 1024**2 else {}
+    except (OSError, struct.error, ValueError, UnicodeDecodeError):
+        return {}
+    return {k: v.get("shape") for k, v in header.items() if isinstance(v, dict) and isinstance(v.get("shape"), list)}
+
+
+#: The output layer of the networks trueclass builds: the cnn's head, and timm's
+#: classifier names (EfficientNet, ResNet, ViT/ConvNeXt).
+_HEAD_TENSORS = ("head.weight", "classifier.weight", "fc.weight", "head.fc.weight")
+
+
+def _check_network_weights(d: Path, meta: dict[str, Any], weights: Path) -> None:
+    """A network's classes and input size in model.json against the network its weights
+    entry describes and the output size of the head stored in the weights."""
+    net = (meta.get("weights") or {}).get("network")
+    if not isinstance(net, dict):
+        raise _disagree(d, "model.json does not describe the network its weights are for")
+    k, (h, w), c = len(meta["classes"]), meta["image_size"], meta["channels"]
+    if net.get("n_classes") != k:
+        raise _disagree(d, f"model.json names {k} classes ({_names(meta['classes'])}) but the network "
+                        f"answers {net.get('n_classes')}")
+    if list(net.get("image_size") or []) != [h, w] or net.get("in_channels") != c:
+        nh, nw = (list(net.get("image_size") or []) + [0, 0])[:2]
+        raise _disagree(d, f"model.json says the model takes {_shape_words(h, w, c)} but its network was trained "
+                        f"on {_shape_words(nh, nw, net.get('in_channels') or 0)}")
+    shapes = _safetensors_shapes(weights)
+    head = next((shapes[name] for name in _HEAD_TENSORS if name in shapes and shapes[name]), None)
+    if head is not None and head[0] != k:
+        raise _disagree(d, f"model.json names {k} classes ({_names(meta['classes'])}) but the "
+                        f"weights' output layer answers {head[0]}")
+
+
+def _check_pixel_weights(d: Path, meta: dict[str, Any], backend: Any, family: str) -> None:
+    """A scikit-learn model's classes and input size in model.json against the fitted
+    estimator: its ``classes_`` (the class indices it was trained on) and, for models on
+    pixels, its ``n_features_in_`` (height x width x channels)."""
+    classes = meta["classes"]
+    k = len(classes)
+    seen = np.asarray(getattr(backend, "classes_", []))
+    counts = meta.get("class_counts")
+    if seen.dtype.kind not in "iu" or (len(seen) and (seen.min() < 0 or seen.max() >= k)):
+        raise _disagree(d, f"model.json names {k} classes ({_names(classes)}) but the weights were "
+                        f"trained on {len(seen)}")
+    missing = sorted(set(range(k)) - {int(v) for v in seen})
+    if missing and (counts is None or any(counts[i] for i in missing)):  # a class with no training image is fine
+        raise _disagree(d, f"model.json names {k} classes ({_names(classes)}) but the weights were "
+                        f"trained on {len(seen)} (nothing answers {', '.join(repr(str(classes[i])) for i in missing)})")
+    n = getattr(backend.estimator, "n_features_in_", None)
+    h, w = meta["image_size"]
+    c = meta["channels"]
+    if family == "pixel" and n is not None and int(n) != h * w * c:
+        side = int(round((int(n) / c) ** 0.5))
+        was = f" ({_shape_words(side, side, c)})" if side * side * c == int(n) else ""
+        raise _disagree(d, f"model.json says the model takes {_shape_words(h, w, c)} ({h * w * c:,} pixel values) "
+                        f"but its weights take {int(n):,} values{was}")
 
 
 def is_onnx(path: str | Path) -> bool:

@@ -7,6 +7,7 @@ Layout (DESIGN.md): model/, metrics.json, predictions.csv, split.csv, errors/, c
 from __future__ import annotations
 
 import csv
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import numpy as np
 from .._errors import TrueclassError
 from .._jsonio import write_json
 
-__all__ = ["RunFolder", "RUNS_DIR", "safe_name"]
+__all__ = ["RunFolder", "RUNS_DIR", "safe_name", "check_outside_source", "check_writable", "source_folder"]
 
 RUNS_DIR = "runs"
 CHECKPOINT = "checkpoint.safetensors"
@@ -30,6 +31,79 @@ Progress = Callable[..., None]
 
 def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+
+
+def source_folder(source: Any) -> Path | None:
+    """The folder a source is read from by walking it (a folder of class subfolders, a
+    studio project, a folder with labels.csv), or None: a built-in set, idx:, a file,
+    arrays, a Dataset not loaded from a folder."""
+    from ..data._builtin import BUILTIN_DATASETS
+    from ..data._dataset import Dataset
+
+    if isinstance(source, Dataset):
+        source = source.provenance.get("source")
+    if not isinstance(source, (str, Path)):
+        return None
+    text = str(source)
+    if text.lower() in BUILTIN_DATASETS or text.startswith("idx:"):
+        return None
+    path = Path(text).expanduser()
+    try:
+        return path if path.is_dir() else None
+    except OSError:
+        return None
+
+
+def check_outside_source(path: Path, source: Any, *, default: bool = False, what: str = "run folder") -> None:
+    """A sentence when ``path`` (a folder trueclass would write) is the folder ``source``
+    or lies inside it, except under a hidden folder there (never read: the studio keeps
+    its runs in a project's .trueclass/). ``default``: ``path`` is the default runs/."""
+    folder = source_folder(source)
+    if folder is None:
+        return
+    try:
+        inside = path.resolve().relative_to(folder.resolve())
+    except (ValueError, OSError):
+        return
+    if any(part.startswith(".") for part in inside.parts):
+        return
+    here = ""
+    if folder.resolve() == Path.cwd().resolve():
+        folder, here = Path.cwd(), " (the current folder)"
+    if default:
+        raise TrueclassError(
+            f"The {what} would be written to {str(path) + '/'!r} inside the source folder {str(folder)!r}{here}, "
+            f"which should hold only the images to learn from; give out=FOLDER outside {str(folder)!r}.")
+    raise TrueclassError(
+        f"The {what} {str(path)!r} lies inside the source folder {str(folder)!r}{here}, which should hold only "
+        f"the images to learn from; choose out=FOLDER outside {str(folder)!r}.")
+
+
+def check_writable(path: Path, *, removes: bool = False, default: bool = False, what: str = "run folder") -> None:
+    """A sentence when trueclass could not create (or, ``removes``, replace) the folder
+    ``path``: its nearest existing folder is read-only, or is a file. ``default``: a
+    new folder in the default runs/. Creates nothing."""
+    place = path
+    try:
+        while not place.exists() and place != place.parent:
+            place = place.parent
+        is_dir = place.is_dir()
+    except OSError as exc:
+        raise TrueclassError(f"trueclass cannot reach {str(place)!r} to write the {what} there "
+                             f"({exc.strerror or exc}); choose out=FOLDER in a folder you can write.") from None
+    shown = f"{str(path)}/" if default else str(path)
+    what = f"the default {what} " if default else f"the {what} "
+    to_do = "give out=FOLDER in a folder you can write" if default else "choose out=FOLDER in a folder you can write"
+    if not is_dir:
+        raise TrueclassError(f"trueclass cannot create {what}{shown!r}: {str(place)!r} is a file, not a folder; "
+                             f"{to_do}.")
+    places = [place] + ([place.parent] if removes and place == path else [])
+    for p in places:
+        if not os.access(p, os.W_OK | os.X_OK):
+            here = p.resolve() == Path.cwd().resolve()
+            where = f"the current folder {str(Path.cwd())!r}" if here else repr(str(p))
+            raise TrueclassError(f"trueclass cannot write {what}{shown!r}: {where} is read-only "
+                                 f"(or not yours to write); {to_do}.")
 
 
 @dataclass(frozen=True)
@@ -52,10 +126,30 @@ class RunFolder:
                 path = base.with_name(f"{base.name}-{n}")
         else:
             path = cls.check_out(out, overwrite=overwrite)
-            if path.is_dir() and any(path.iterdir()):
+        try:
+            if out is not None and path.is_dir() and any(path.iterdir()):
                 shutil.rmtree(path)
-        path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # what check_place could not foresee (a disk that became read-only, ...)
+            raise TrueclassError(f"trueclass cannot write the run folder {str(path)!r} "
+                                 f"({exc.strerror or exc}); choose out=FOLDER in a folder you can write.") from None
         return cls(path)
+
+    @classmethod
+    def check_place(cls, out: str | Path | None, *, overwrite: bool = False, runs_dir: str | Path = RUNS_DIR,
+                    source: Any = None) -> None:
+        """Before any work, the place a run will be written: ``out`` (see
+        :meth:`check_out`), else a new folder in ``runs_dir``; either must be a folder
+        trueclass can write in, outside the folder ``source`` (a folder source should
+        hold only images; the walk of a folder skips run folders anyway). Raises a
+        sentence; creates nothing."""
+        if out is not None:
+            path = cls.check_out(out, overwrite=overwrite)
+            check_outside_source(path, source)
+            check_writable(path, removes=overwrite and path.is_dir() and any(path.iterdir()))
+        else:
+            check_outside_source(Path(runs_dir), source, default=True)
+            check_writable(Path(runs_dir), default=True)
 
     @staticmethod
     def check_out(out: str | Path, *, overwrite: bool = False) -> Path:

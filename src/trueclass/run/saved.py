@@ -14,7 +14,7 @@ from .. import __version__
 from .._errors import TrueclassError
 from ..data import Dataset, load
 from ..evaluation import evaluate
-from .folder import RUNS_DIR, RunFolder
+from .folder import RUNS_DIR, RunFolder, check_outside_source, check_writable
 from .pipeline import Run
 from .provenance import dataset_info, environment, source_name
 from .scoring import Scored, copies_for_saved_model, scored_images
@@ -74,8 +74,7 @@ def evaluate_run(
     if tta:
         clf.set_params(tta=tta)
         clf.check_params()
-    if out is not None:
-        RunFolder.check_out(out, overwrite=overwrite)
+    RunFolder.check_place(out, overwrite=overwrite, runs_dir=runs_dir, source=source)  # before the data loads
     meta = clf.metadata_
     ds = _load_for(clf, source, data_dir, on_progress)
     if slice_by:
@@ -162,6 +161,12 @@ def stress_run(
     if out is None and not in_run:
         raise TrueclassError("Say where to write the results (out=FOLDER), or pass a run folder as the model "
                              "to add them to its card.")
+    target = run_dir if in_run else Path(out).expanduser()
+    if not in_run:
+        if target.exists() and not target.is_dir():
+            raise TrueclassError(f"{str(target)!r} is a file; choose a folder for the results (out=FOLDER).")
+        check_outside_source(target, source, what="results folder")
+    check_writable(target, what="results folder")  # before the data loads
     ds = _load_for(clf, source, data_dir, on_progress)
     scored = unseen_images(model_path, ds)
     data, examples = stress_test(clf, scored.test, max_images=max_images, seed=seed, on_progress=on_progress)
