@@ -111,8 +111,8 @@ register_model(ModelSpec(
     build=_forest,
     prepare=flatten,
     backend=PixelBackend,
-    # n_jobs=-1 is safe from any thread: scikit-learn grows and asks the trees with joblib's
-    # threading backend (prefer="threads", require="sharedmem"), never a forked process pool
+    # n_jobs=-1 is safe from any thread: scikit-learn grows and asks the trees on threads
+    # (prefer="threads", require="sharedmem"), never a forked process pool
     defaults={"n_estimators": 300, "max_features": "sqrt", "n_jobs": -1},
     types={"max_features": (str, int, float), "n_jobs": (int,)},
     accepts_random_state=True,
