@@ -86,8 +86,8 @@ def test_from_an_empty_project_to_an_honest_evaluation_in_the_browser(tmp_path):
             # a hostile name gets its sentence on the page
             page.fill("#new-class", "../escape")
             page.click("#add-class")
-            page.wait_for_selector("#message.error")
-            assert "A class name is 1 to 40 letters" in page.inner_text("#message")
+            page.wait_for_selector('.message[data-slot="classes"].error')  # next to the form that caused it
+            assert "A class name is 1 to 40 letters" in page.inner_text('.message[data-slot="classes"]')
             for (name, s), paths in files.items():  # three upload batches a class: three sessions
                 page.set_input_files(f'.class-card[data-name="{name}"] input[type=file]', paths)
                 expect(count_of(page, name)).to_have_text(re.compile(f"^{8 * (s + 1)} images"))
@@ -146,3 +146,89 @@ def test_from_an_empty_project_to_an_honest_evaluation_in_the_browser(tmp_path):
         browser.close()
     assert not errors, errors
     assert load_seconds < 5  # a generous bound; the page-load figure is measured in benchmarks/studio_load.py
+
+
+def test_webcam_sessions_train_and_the_live_preview_is_live(tmp_path):
+    """Issue 26: two classes, two hold-to-record sessions each from Chromium's fake camera,
+    train: whole sessions on each side, never "no images to train on"; the model list is
+    the registry's; a message shows beside its button; Delete is off while training; the
+    live preview plays in the Preview panel with the top of the page scrolled away."""
+    exe = chromium_path()
+    sync_playwright = playwright()
+    from playwright.sync_api import expect
+
+    from trueclass.models import list_models
+
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    root = tmp_path / "proj"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        context.grant_permissions(["camera"])
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("dialog", lambda d: d.accept())
+        with studio_server(root) as url:
+            page.goto(url)
+            page.wait_for_selector("#classes .hint")
+            options = page.locator("#model option").evaluate_all("os => os.map(o => o.value)")
+            assert options[0] == "auto" and "svc" not in options
+            assert set(options[1:]) == {n for n in list_models() if "<" not in n}
+            # Train with no classes: the sentence appears beside the Train button, in view
+            page.click("#train")
+            msg = page.locator('.message[data-slot="train"].error')
+            expect(msg).to_be_visible()
+            assert msg.is_visible() and msg.evaluate("e => e.getBoundingClientRect().bottom <= innerHeight")
+            for name in ("thumbs up", "thumbs down"):
+                page.fill("#new-class", name)
+                page.click("#add-class")
+                page.wait_for_selector(f'.class-card[data-name="{name}"]')
+                for s in range(2):
+                    rec = page.locator(f'.class-card[data-name="{name}"] .record')
+                    rec.hover()
+                    page.mouse.down()
+                    page.wait_for_timeout(1300)
+                    page.mouse.up()
+                    expect(count_of(page, name)).to_contain_text(f"{s + 1} session", timeout=20_000)
+            page.click("#advanced summary")
+            page.select_option("#model", "auto")  # lite0 on webcam frames, as a class would get
+            page.click("#train")
+            expect(page.locator(".class-card .delete").first).to_be_disabled()  # not while training
+            train_msg = page.locator('.message[data-slot="train"]')
+            expect(train_msg).not_to_have_text("Training...", timeout=240_000)
+            assert "Trained in" in train_msg.inner_text(), train_msg.inner_text()
+            page.wait_for_selector("#results:not([hidden])")
+            run = sorted((root / ".trueclass" / "runs").glob("2*"))[-1]
+            m = json.loads((run / "metrics.json").read_text())
+            assert m["split"]["by_capture_session"] and m["split"]["images_moved_to_keep_duplicates_together"] == 0
+            n = m["n_train"] + m["n_test"] + m.get("n_val", 0)
+            assert m["n_train"] >= n // 4 and m["n_test"] >= 2, m["split"]
+            expect(page.locator('.message[data-slot="train"]')).to_contain_text("Trained in")
+            assert not page.locator(".class-card .delete").first.is_disabled()
+            page.screenshot(path=str(OUTPUT / "studio-webcam-results.png"), full_page=True)
+            # live preview: its own video in the Preview panel, playing, with the top video scrolled away
+            page.click("#preview-camera")
+            page.locator("#preview-section").scroll_into_view_if_needed()
+            video = page.locator("#preview-video")
+            expect(video).to_be_visible()
+            page.wait_for_selector("#preview-bars .bar", timeout=30_000)
+            t0 = video.evaluate("v => v.currentTime")
+            page.wait_for_timeout(1500)
+            assert not video.evaluate("v => v.paused")
+            assert video.evaluate("v => v.currentTime") > t0 + 0.5
+            assert video.evaluate("v => v.videoWidth") > 0
+            page.screenshot(path=str(OUTPUT / "studio-webcam-live-preview.png"))
+            page.click("#preview-camera")
+            # Start from digits in a project with classes asks first (the dialog is accepted here)
+            page.click("#builtin")
+            expect(page.locator('.message[data-slot="classes"]')).to_contain_text("beside the 2 classes",
+                                                                                   timeout=60_000)
+            page.wait_for_selector('.class-card[data-name="7"]')
+            # the old result is of other classes now: not shown
+            expect(page.locator("#results")).to_be_hidden()
+            page.screenshot(path=str(OUTPUT / "studio-webcam-digits.png"), full_page=True)
+        browser.close()
+    assert not errors, errors
