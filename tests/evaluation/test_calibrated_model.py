@@ -115,7 +115,7 @@ def test_trueclass_predict_gives_calibrated_confidence_and_raw_scores_with_raw(c
 
 def test_a_model_without_validation_images_says_it_is_uncalibrated(lesson):
     Xtr, Xte, ytr, yte = lesson
-    clf = tc.ImageClassifier("logreg").fit(Xtr, ytr)
+    clf = tc.ImageClassifier("logreg").fit(Xtr, ytr, held_out=False)  # no cross-validation either
     assert clf.calibration_["temperature"] is None
     assert "calibrate(X_val, y_val)" in clf.calibration_["reason"]
     np.testing.assert_array_equal(clf.predict_proba(Xte), clf.predict_proba(Xte, raw=True))

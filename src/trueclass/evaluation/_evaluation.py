@@ -98,7 +98,15 @@ class Evaluation:
     def summary(self) -> str:
         from ..report._text import format_report_card
 
-        return format_report_card(self.to_dict())
+        card = format_report_card(self.to_dict())
+        left = self.extra.get("n_left_out_as_seen")
+        if not left:
+            return card
+        lines = card.split("\n")
+        lines.insert(2, f"Left out       {left:,} of the {left + self.n_test:,} images given: the model was trained on "
+                        f"{'it' if left == 1 else 'them'} (exact or near copies, found by the fingerprints it keeps "
+                        "of its training images), so they cannot tell how it does on new images")
+        return "\n".join(lines)
 
     def __repr__(self) -> str:
         lo, hi = self.accuracy_ci
@@ -271,8 +279,13 @@ def evaluate(
     threshold; the majority baseline is the majority class of the training images
     (``train_labels``, indices into the model's classes, else the counts the model kept).
     ``dataset`` may also be a pair ``(X_test, y_test)`` of arrays in the model's units.
-    ``held_out`` = (labels, raw probabilities, name) stands in for ``val`` when the model
-    has no validation part: out-of-fold predictions on its training images, say.
+    Images the model was trained or validated on are left out, by the rule of
+    ``trueclass evaluate`` (run.scoring: the fingerprints the model keeps,
+    ``fingerprints_``), and the Evaluation says how many (``extra["n_left_out_as_seen"]``,
+    a line of its summary); when every image was, there is nothing to score and it says
+    so. ``held_out`` = (labels, raw probabilities, name) stands in for ``val`` when the
+    model has no validation part; by default, the out-of-fold predictions on its
+    training images that the model made in ``fit`` (``held_out_``) do.
     Probabilities are the model's calibrated ones (``calibration_``): the numbers are of
     what the model answers. ``test_probs`` are the model's raw probabilities of
     ``dataset`` when they were computed elsewhere (in shards, under torchrun).
@@ -283,13 +296,49 @@ def evaluate(
         from ..models import NotFittedError
 
         raise NotFittedError("This model is not fitted yet: call fit(...) first, then evaluate it.")
-    if isinstance(dataset, tuple) and len(dataset) == 2:  # (X_test, y_test), as the lesson has them
+    pair = isinstance(dataset, tuple) and len(dataset) == 2
+    if pair:  # (X_test, y_test), as the lesson has them
         from ..data._sources import from_arrays
 
         dataset = from_arrays(*dataset, value_max=getattr(model, "value_max_", None), source="arrays")
     if not isinstance(dataset, Dataset):
         raise TrueclassError("evaluate(model, data) takes a trueclass Dataset or a pair (X_test, y_test); "
                              "trueclass.load(...) makes a Dataset.")
+    unseen = _unseen(model, dataset, pair) if test_probs is None else None
+    if unseen is not None:
+        dataset = unseen.test
+    ev = _evaluate(model, dataset, val=val, threshold=threshold, train_labels=train_labels,
+                   target_accuracy=target_accuracy, held_out=held_out, test_probs=test_probs)
+    if unseen is not None and isinstance(ev, Evaluation):
+        from dataclasses import replace
+
+        ev = replace(ev, extra={**ev.extra, "evaluated_on": unseen.note, "n_left_out_as_seen": unseen.n_left_out})
+    return ev
+
+
+def _unseen(model: Any, dataset: Any, pair: bool) -> Any:
+    """The one rule of ``trueclass evaluate`` (run.scoring) for images that have not been
+    through it: those the model was trained or validated on (its fingerprints) are left
+    out. None when the model keeps no fingerprints or the images were chosen already."""
+    from ..run.scoring import UNSEEN_RULE, copies_for_saved_model, scored_images
+
+    fingerprints = getattr(model, "fingerprints_", None)
+    if fingerprints is None or UNSEEN_RULE in dataset.provenance or len(dataset) == 0:
+        return None
+    candidates = np.arange(len(dataset))
+    is_copy = copies_for_saved_model(fingerprints, dataset, candidates)
+    if np.all(is_copy):
+        n = len(dataset)
+        where = "X_test, y_test" if pair else "the test part"
+        head = ("The one image was used to train this model, so it cannot tell" if n == 1 else
+                f"All {n:,} images were used to train this model, so they cannot tell")
+        raise TrueclassError(f"{head} how it does on new images; evaluate it on {where} (the images it never saw).")
+    return scored_images(dataset, candidates, is_copy, what="the images given")
+
+
+def _evaluate(model: Any, dataset: Any, *, val: Any, threshold: float | None, train_labels: np.ndarray | None,
+              target_accuracy: float, held_out: tuple[np.ndarray, np.ndarray, str] | None,
+              test_probs: np.ndarray | None) -> Any:
     if dataset.multilabel or getattr(model, "multilabel_", False):
         from ._multilabel import evaluate_multilabel
 
@@ -309,8 +358,8 @@ def evaluate(
     if val is not None and len(val):
         val_true = model.label_indices(val, "validation")
         val_probs = model.predict_proba(val, raw=True)
-    elif held_out is not None:
-        val_true, val_probs, val_name = held_out
+    elif held_out is not None or getattr(model, "held_out_", None) is not None:
+        val_true, val_probs, val_name = held_out if held_out is not None else model.held_out_
     return evaluate_predictions(
         y,
         probs,

@@ -22,6 +22,12 @@ __all__ = ["ImageClassifier", "NotFittedError", "DEFAULT_MODEL"]
 #: (benchmarks/digits_cnn.py).
 DEFAULT_MODEL = "cnn"
 
+#: Without validation images, a pixel model takes its temperature and review threshold
+#: from out-of-fold predictions on at most this many of its training images
+#: (:func:`held_out_predictions`).
+HELD_OUT_SAMPLE = 2000
+HELD_OUT_FOLDS = 5
+
 
 class NotFittedError(TrueclassError, _SkNotFittedError):
     """``predict`` (or ``save``) before ``fit``. Also scikit-learn's NotFittedError."""
@@ -47,7 +53,13 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     ``image_shape_`` (H, W, C), ``value_max_``,
     ``n_features_in_``, ``estimator_`` (the fitted backend), ``train_seconds_``,
     ``training_`` (what it was trained on), ``calibration_`` (the temperature fitted on
-    validation images that ``predict_proba`` applies, or why there is none).
+    validation images that ``predict_proba`` applies, or why there is none),
+    ``held_out_`` (a pixel model fitted without validation images: its out-of-fold
+    predictions on its training images, which chose the temperature and the review
+    threshold; else None), ``review_threshold_`` (the confidence below which an answer
+    is flagged for review: chosen on those held-out predictions, else 0.5),
+    ``fingerprints_`` (of its training and validation images: ``trueclass.evaluate``
+    leaves out any image it was trained on).
     """
 
     def __init__(self, model: str = DEFAULT_MODEL, **params: Any):
@@ -170,7 +182,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     # -- the estimator API ----------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, *, val: Any = None, on_progress: Any = None,
-            checkpoint: Any = None, resume: bool = False, fingerprints: Any = None) -> "ImageClassifier":
+            checkpoint: Any = None, resume: bool = False, fingerprints: Any = None,
+            held_out: bool | None = None) -> "ImageClassifier":
         """Train on a Dataset, or on images ``X`` with labels ``y``. Returns self.
 
         The fingerprints of every training and validation image (``fingerprints_``) are
@@ -182,6 +195,12 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         training images), ``on_progress(stage, done, total, **info)``, and
         ``checkpoint`` (a file written after every epoch) with ``resume=True`` to go on
         from it.
+
+        A pixel model fitted without validation images takes its temperature and review
+        threshold from out-of-fold predictions on (at most 2,000 of) its training images
+        (:func:`held_out_predictions`, seeded by ``random_state``), as ``trueclass train``
+        does; ``held_out=False`` skips that, and so does ``fingerprints=False`` (the
+        checks' refits) unless ``held_out=True``.
         """
         spec, params = self.check_params()
         random_state = params.pop("random_state", None)
@@ -218,13 +237,33 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.training_ = info
         self.fingerprints_ = (_fingerprints_of(images, self.value_max_, val) if fingerprints is None
                               else fingerprints or None)
+        self.held_out_ = None
+        if held_out is None:
+            held_out = fingerprints is not False
+        if held_out and not multilabel and not spec.is_network and not (val is not None and len(val)):
+            seed = int(random_state) if isinstance(random_state, (int, np.integer)) else 0
+            self.held_out_ = held_out_predictions(self, images, y_idx, classes, seed, on_progress)
         self.thresholds_ = np.full(len(classes), 0.5)
         if multilabel and val is not None and len(val):
             from ..evaluation._multilabel import choose_label_thresholds
 
             self.thresholds_ = choose_label_thresholds(self.label_indices(val, "validation"), self.predict_proba(val))
         self._calibrate_after_fit(val, backend)
+        self.review_threshold_ = self._review()[0]
         return self
+
+    def _review(self) -> tuple[float, str | None, float | None]:
+        """The review threshold, what chose it, and the accuracy it aims at: chosen, as
+        ``evaluate`` chooses it, on the calibrated held-out predictions; else 0.5."""
+        from ..evaluation import _metrics as m
+        from ..evaluation._calibration import calibrated
+
+        held = getattr(self, "held_out_", None)
+        if held is None:
+            return m.DEFAULT_THRESHOLD, None, None
+        y, probs, name = held
+        target = m.DEFAULT_TARGET_ACCURACY
+        return float(m.choose_threshold(y, calibrated(probs, self.calibration_), target)), name, float(target)
 
     def _calibrate_after_fit(self, val: Any, backend: Any) -> None:
         """The temperature from the validation images: ``val``, else the ones a network
@@ -243,6 +282,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             feats, y_val = carved
             self.calibration_ = fit_calibration(y_val, self._answer(feats),
                                                 f"{len(y_val):,} validation images set aside from the training images")
+        elif getattr(self, "held_out_", None) is not None:
+            self.calibration_ = fit_calibration(*self.held_out_)
         else:
             self.calibration_ = uncalibrated(
                 "it was fitted without validation images, so it answers its raw scores: calibrate(X_val, y_val) "
@@ -387,7 +428,42 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         """Write the model folder (``model.json`` + weights); returns its path."""
         from ._io import save_model
 
+        threshold, chosen_on, target = self._review() if hasattr(self, "estimator_") else (None, None, None)
+        if chosen_on is not None:  # the review threshold the model chose travels with it (trueclass evaluate)
+            extra.setdefault("threshold", threshold)
+            extra.setdefault("threshold_chosen_on", chosen_on)
+            extra.setdefault("review_target", target)
         return save_model(self, path, **extra)
+
+
+def held_out_predictions(model: ImageClassifier, images: np.ndarray, y_idx: np.ndarray, classes: np.ndarray,
+                         seed: int, on_progress: Any = None) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """Out-of-fold raw predictions on at most ``HELD_OUT_SAMPLE`` of the training images
+    (``images``, labels ``y_idx`` into ``classes``), by fresh copies of ``model``: what a
+    pixel model without validation images fits its temperature and chooses its review
+    threshold on instead of a guess of 0.5 (never the test images). (labels, raw
+    probabilities, what they are), or None when a class has too few images for two folds
+    or a fold is too small for the model. ``seed`` draws the images and the folds."""
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    if on_progress is not None:
+        on_progress("choosing the review threshold and temperature by cross-validation", 0, 0)
+    rng = np.random.default_rng(seed)
+    n = min(len(images), HELD_OUT_SAMPLE)
+    pick = np.sort(rng.choice(len(images), n, replace=False))
+    y = np.asarray(y_idx)[pick]
+    folds = int(min(HELD_OUT_FOLDS, np.bincount(y).min() if len(y) else 0))
+    if folds < 2:
+        return None
+    try:
+        probs = cross_val_predict(clone(model), images[pick], np.asarray(classes)[y],
+                                  cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+                                  method="predict_proba", params={"fingerprints": False},  # the folds keep none
+                                  n_jobs=1)  # in this process: the studio trains from a thread (no fork)
+    except TrueclassError:  # a fold too small for the model (knn's k, svm's calibration)
+        return None
+    return y, probs, f"{folds}-fold cross-validation on {n:,} training images"
 
 
 def _fingerprints_of(images: np.ndarray, value_max: int, val: Any) -> Any:
@@ -427,18 +503,36 @@ def _check_type(model: str, key: str, value: Any, kind: Any) -> None:
         raise TrueclassError(f"{key} of model {model!r} must be {want}; got {value!r}.")
 
 
-def _checked_array(X: Any, *, allow_1d: bool = False) -> np.ndarray:
+def _checked_array(X: Any, *, allow_1d: bool = False, task: str = "predict") -> np.ndarray:
     """``X`` as a numeric array, with scikit-learn's own checks (and their sentences) for
-    sparse, complex, non-numeric, NaN/inf and empty input."""
+    sparse, complex, non-numeric, NaN/inf and zero-feature input; the lesson's mistakes
+    (one image, a file name, no images) get a sentence in the lesson's words."""
+    import os
+
     import scipy.sparse as sp
     from sklearn.utils import check_array
 
     if sp.issparse(X):
         raise TrueclassError("Sparse data was passed, but images are dense arrays; pass X.toarray() instead.")
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise TrueclassError(_file_names_sentence([X], task))
     try:
         arr = np.asarray(X)
     except ValueError:
         arr = np.empty(0, dtype=object)
+    if arr.dtype.kind in "US" and arr.size:
+        raise TrueclassError(_file_names_sentence(list(arr.ravel()), task))
+    if arr.ndim == 0:
+        raise TrueclassError(f"X must be a list of images (like X_test), not the single value {X}.")
+    if arr.ndim == 1 and not allow_1d and arr.size and arr.dtype != object:
+        raise TrueclassError(
+            f"Reshape your data: X is one image ({arr.size} values) and the model takes a list of images, so pass "
+            "X_test[0:1] or [X_test[0]] instead of X_test[0]." if task == "predict" else
+            f"Reshape your data: X is a single row of {arr.size} values and fit takes a list of images, one row "
+            "per image, such as X_train."
+        )
+    if arr.shape[0] == 0:
+        raise TrueclassError(f"There are no images in X (it is empty), so there is nothing to {task}.")
     if arr.dtype == object and (arr.ndim == 1 or arr.size == 0) and len(X):
         raise TrueclassError("The images must all have the same size; resize them first (trueclass.load does it).")
     try:
@@ -446,6 +540,19 @@ def _checked_array(X: Any, *, allow_1d: bool = False) -> np.ndarray:
                            input_name="X")
     except ValueError as exc:
         raise TrueclassError(str(exc)) from None
+
+
+def _file_names_sentence(names: list[Any], task: str) -> str:
+    """File names given where images belong (``clf.predict("cat.png")``)."""
+    shown = ", ".join(repr(str(n)) for n in names[:3]) + (" ..." if len(names) > 3 else "")
+    what = "is a file name, not an image" if len(names) == 1 else "are file names, not images"
+    if task != "predict":
+        return (f"{shown} {what}: put the pictures "
+                "in one folder per class and train on tc.load('my_folder'), or pass the images as arrays.")
+    first = str(names[0])
+    return (f"{shown} {what}: save the model with "
+            f"clf.save('my-model') and run `trueclass predict my-model {first}` (in Python: "
+            f"trueclass.run.predict_files('my-model', [{first!r}])), or load the picture into an array first.")
 
 
 def _checked_labels(y: Any, n: int) -> np.ndarray:

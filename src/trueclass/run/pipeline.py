@@ -232,11 +232,7 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
     if on_progress is not None:
         on_progress("evaluating", 0, 0)
     train_labels = None if ds.multilabel else clf.label_indices(parts.train, "training")
-    held_out = held_out_step(clf, parts, config, on_progress)
-    if held_out is not None:  # a model with no validation part takes its temperature from them
-        from ..evaluation._calibration import fit_calibration
-
-        clf.calibration_ = fit_calibration(*held_out)
+    held_out = held_out_step(clf)  # fitted with the model: its temperature came from them
     test_probs = sharded_test_probs(clf, scored)
     dist.teardown()  # the checks and the writing run in this process alone
     ev = evaluate(clf, scored.test, val=parts.val, train_labels=train_labels, held_out=held_out,
@@ -588,38 +584,13 @@ def score_step(ds: Dataset, parts: Split, dups: Any, fingerprints: Any, config: 
     return scored_images(ds, test_idx, is_copy, allow_leakage=config.allow_leakage)
 
 
-#: Without a validation part, the review threshold (and the temperature) come from
-#: out-of-fold predictions on at most this many training images.
-HELD_OUT_SAMPLE = 2000
-HELD_OUT_FOLDS = 5
-
-
-def held_out_step(clf: Any, parts: Split, config: RunConfig,
-                  on_progress: Progress | None) -> tuple[np.ndarray, np.ndarray, str] | None:
-    """Out-of-fold predictions on the training images, for a model with no validation
-    part (the pixel models): what the review threshold is chosen on instead of a guess
-    of 0.5, and the temperature fitted. Never the test images."""
-    if (parts.val is not None and len(parts.val)) or parts.train.multilabel or get_spec(config.model).is_network:
-        return None
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-
-    if on_progress is not None:
-        on_progress("choosing the review threshold and temperature by cross-validation", 0, 0)
-    rng = np.random.default_rng(config.seed)
-    n = min(len(parts.train), HELD_OUT_SAMPLE)
-    sub = parts.train.subset(np.sort(rng.choice(len(parts.train), n, replace=False)))
-    y = clf.label_indices(sub, "training")
-    folds = int(min(HELD_OUT_FOLDS, np.bincount(y).min() if len(y) else 0))
-    if folds < 2:
-        return None
-    try:
-        probs = cross_val_predict(make_classifier(config, config.seed), sub.images, clf.classes_[y],
-                                  cv=StratifiedKFold(folds, shuffle=True, random_state=config.seed),
-                                  method="predict_proba", params={"fingerprints": False},  # the folds keep none
-                                  n_jobs=1)  # in this process: the studio runs this from a thread (no fork)
-    except TrueclassError:  # a fold too small for the model (knn's k, svm's calibration)
-        return None
-    return y, probs, f"{folds}-fold cross-validation on {n:,} training images"
+def held_out_step(clf: Any) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """The out-of-fold predictions on the training images that a model with no
+    validation part (the pixel models) made in ``fit`` (``ImageClassifier.held_out_``,
+    models._estimator.held_out_predictions): what the review threshold is chosen on
+    instead of a guess of 0.5, and the temperature was fitted on. Never the test
+    images. None for a model with validation images."""
+    return getattr(clf, "held_out_", None)
 
 
 def leakage_section(scored: Scored, ev: Any, clf: Any, parts: Split, dups: Any, config: RunConfig,

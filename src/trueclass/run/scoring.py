@@ -16,7 +16,13 @@ import numpy as np
 from .._errors import TrueclassError
 from ..data import Dataset, Split
 
-__all__ = ["Scored", "scored_images", "test_copies", "copies_for_saved_model"]
+__all__ = ["Scored", "scored_images", "test_copies", "copies_for_saved_model", "UNSEEN_RULE"]
+
+#: The provenance key of the images :func:`scored_images` chose: which images they are
+#: (``Scored.note``). ``trueclass.evaluate`` applies the rule only to images without it,
+#: so that images chosen once (a run's test part, with leakage allowed or not) are not
+#: chosen again.
+UNSEEN_RULE = "unseen_rule"
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,14 @@ def scored_images(ds: Dataset, candidates: np.ndarray, is_copy: np.ndarray | Non
                   what: str = "the test part") -> Scored:
     """The images of ``ds`` at ``candidates`` that count, leaving out those marked in
     ``is_copy`` (copies of a training image) unless ``allow_leakage``."""
+    scored = _scored_images(ds, candidates, is_copy, allow_leakage=allow_leakage, what=what)
+    for part in (scored.candidates, scored.test):  # fresh subsets: marking them changes nothing else
+        part.provenance[UNSEEN_RULE] = scored.note
+    return scored
+
+
+def _scored_images(ds: Dataset, candidates: np.ndarray, is_copy: np.ndarray | None, *, allow_leakage: bool,
+                   what: str) -> Scored:
     candidates = np.asarray(candidates, dtype=np.int64)
     cand_ds = ds.subset(candidates, part="test")
     if is_copy is None or not np.any(is_copy):
