@@ -139,7 +139,8 @@ def cli() -> None:
 @click.option("--val-size", default=None, type=float,
               help="Fraction of the training part held out for validation (early stopping, review threshold). "
                    "Default: 0.1 for neural networks, 0 for pixel models.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for the split and the model.")
+@click.option("--seed", "--random-state", "seed", default=0, show_default=True, type=int,
+              help="Seed for the split and the model (--random-state is scikit-learn's name for it).")
 @click.option("--no-stratify", is_flag=True, help="Split at random instead of keeping class proportions.")
 @click.option("--out", "-o", default=None, help="Run folder (default: runs/<source>-<model>).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run folder given with --out.")
@@ -515,6 +516,22 @@ def card(run_dir: str) -> None:
     from .report._card import build_card
 
     click.echo(f"Evidence card  {build_card(run_dir)}")
+
+
+@cli.command()
+@click.argument("run_dir", metavar="RUN_DIR")
+def report(run_dir: str) -> None:
+    """Precision, recall, F1 and support per class of a run (scikit-learn's classification_report)."""
+    import json
+    from pathlib import Path
+
+    from .report._text import format_per_class
+
+    mfile = Path(run_dir) / "metrics.json"
+    if not mfile.is_file():
+        raise TrueclassError(f"{run_dir!r} is not a run folder with metrics.json; give a folder that "
+                             "`trueclass train` or `trueclass evaluate` wrote, such as runs/digits-svm.")
+    click.echo(format_per_class(json.loads(mfile.read_text()), run_dir))
 
 
 @cli.command()

@@ -73,6 +73,12 @@ def load(
     if color_mode not in ("auto", "L", "RGB"):
         raise TrueclassError(f"color_mode must be 'auto', 'L' or 'RGB', not {color_mode!r}.")
     size = parse_image_size(image_size)
+    if not isinstance(source, (str, Path, tuple)):  # an array where a source belongs (tc.load(X_test[0]))
+        raise TrueclassError(
+            "tc.load takes a data source such as 'digits', a folder or a pair (X_test, y_test), not images on "
+            "their own: give the labels with them, as in tc.load((X_test, y_test)), or look at one image with "
+            "tc.show_image(X_test[0])."
+        )
     if isinstance(source, tuple) and len(source) == 2:  # (X, y) arrays, as train_test_split gives them
         return _resize_arrays(from_arrays(*source, value_max=value_max), size, color_mode)
     text = str(source)
@@ -225,12 +231,41 @@ def infer_value_max(images: np.ndarray) -> int:
     return int(np.ceil(top))
 
 
+def labels_problem(y: Any) -> str | None:
+    """The one sentence for labels that cannot be labels, in the lesson's words, or None:
+    a word or a single value where the list of labels belongs (``fit(X, "y_train")``),
+    or numbers and words mixed (``[0, "cat", 1]``)."""
+    if isinstance(y, str):
+        if y.isidentifier():
+            return (f"The labels must be a list with one label per image, not the text {y!r}: write {y} without "
+                    "quotes so that Python uses the variable.")
+        return f"The labels must be a list with one label per image (like y_train), not the text {y!r}."
+    try:
+        scalar = y is not None and np.asarray(y).ndim == 0
+    except ValueError:  # ragged: the checks that follow say what is wrong
+        return None
+    if scalar:
+        return f"The labels must be a list with one label per image (like y_train), not the single value {y}."
+    if y is None or not hasattr(y, "__len__") or (isinstance(y, np.ndarray) and y.dtype != object):
+        return None
+    values = np.asarray(y, dtype=object).ravel()
+    words = [v for v in values if isinstance(v, (str, bytes))]
+    numbers = [v for v in values if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)]
+    if words and numbers:
+        return (f"The labels mix numbers and words (such as {numbers[0]} and {words[0]!r}): write every label the "
+                "same way, all numbers or all words (y.astype(str) makes them all words).")
+    return None
+
+
 def from_arrays(X: Any, y: Any, *, value_max: int | None = None, source: str = "arrays",
                 classes: Sequence[str] | None = None) -> Dataset:
     """A Dataset of images ``X`` ((N, H, W), (N, H, W, C) or (N, H*W)) and labels ``y``,
     as the lesson's ``train_test_split`` gives them. ``value_max`` is the white level
     (16 for the digits, 255 for 8-bit images); when not given it is inferred (see
     :func:`infer_value_max`) and the provenance says so."""
+    problem = labels_problem(y)
+    if problem:
+        raise TrueclassError(problem)
     X = np.asarray(X)
     y = np.asarray(y)
     if len(X) != len(y):

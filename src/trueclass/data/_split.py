@@ -254,6 +254,7 @@ def split(
     stratify: bool = True,
     groups: np.ndarray | None = None,
     sessions: np.ndarray | None = None,
+    random_state: int | None = None,
 ) -> Split:
     """Split ``dataset`` into train, optional validation, and test parts.
 
@@ -283,7 +284,14 @@ def split(
     ``MIN_TRAIN_PER_CLASS`` training images, or less than a quarter of what the split
     alone gave it, the split refuses with a sentence rather than train a model that
     hardly saw the class.
+
+    ``random_state`` is scikit-learn's word for ``seed`` (``train_test_split``'s), and
+    the same thing: give either.
     """
+    if random_state is not None:
+        if seed not in (0, random_state):
+            raise TrueclassError(f"seed={seed} and random_state={random_state} are the same setting; give only one.")
+        seed = random_state
     val_size = _check_fraction("val_size", val_size, allow_zero=True)
     seed = int(seed)
     if dataset.multilabel:

@@ -11,7 +11,7 @@ from sklearn.exceptions import NotFittedError as _SkNotFittedError
 
 from .._errors import TrueclassError
 from ..data._dataset import Dataset
-from ..data._sources import infer_value_max
+from ..data._sources import infer_value_max, labels_problem
 from ._registry import get_spec
 
 __all__ = ["ImageClassifier", "NotFittedError", "DEFAULT_MODEL"]
@@ -135,7 +135,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if y is None:
             raise TrueclassError("fit(X, y) needs the labels y as well as the images X (or pass a Dataset): "
                                  "this estimator requires y to be passed, but the target y is None.")
-        raw = _checked_array(X)
+        raw = _checked_array(X, task="train on")
         y = _checked_labels(y, len(raw))  # the labels first: their sentences hold for any X
         images = _as_images(raw, rows_as_images=not get_spec(self.model).is_network)
         value_max = infer_value_max(raw)
@@ -421,6 +421,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             y = np.asarray(X.classes)[X.labels]
             if not np.issubdtype(self.classes_.dtype, np.str_):
                 y = y.astype(self.classes_.dtype)
+        elif np.asarray(X).ndim != 1 and labels_problem(y):  # one image given alone: predict's sentence says it
+            raise TrueclassError(labels_problem(y))
         return super().score(X, y, sample_weight=sample_weight)
 
     # -- persistence ---------------------------------------------------------------------
@@ -562,6 +564,9 @@ def _checked_labels(y: Any, n: int) -> np.ndarray:
     from sklearn.exceptions import DataConversionWarning
     from sklearn.utils.multiclass import type_of_target
 
+    problem = labels_problem(y)
+    if problem:
+        raise TrueclassError(problem)
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         warnings.warn("A column-vector y was passed when a 1d array was expected; it was flattened.",

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 
 __all__ = ["plot_confusion_matrix", "plot_misread", "plot_reliability", "plot_coverage", "plot_class_counts",
-           "plot_history", "plot_stability", "plot_stress", "captioned_image", "figure"]
+           "plot_history", "plot_stability", "plot_stress", "captioned_image", "figure", "show_image"]
 
 
 def figure(width: float, height: float):
@@ -255,3 +255,56 @@ def plot_stress(robustness: dict[str, Any], fig: Any = None):
         ax.set_title(name, fontsize=9)
         ax.tick_params(labelsize=7)
     return fig
+
+
+def show_image(image: Any, ax: Any = None, title: str | None = None, *, cmap: str = "gray_r",
+               value_max: float | None = None):
+    """One image on an Axes: the lesson's ``imshow(X_test[i].reshape(8, 8), cmap="gray_r")``
+    in one call. Returns the Axes.
+
+    ``image`` is a flattened row of a square image (64 values: 8x8, 784: 28x28), an
+    (H, W) image, or an (H, W, C) one (C of 1, 3 or 4; (C, H, W) is turned round). Grey
+    images use ``cmap`` (default "gray_r": dark ink on white, as the lesson's digits);
+    colour images their own colours. ``value_max`` fixes white (16 for the digits);
+    without it the image's own range is used.
+    """
+    from .._errors import TrueclassError
+
+    if isinstance(image, (str, bytes)):
+        raise TrueclassError(f"show_image takes the pixels of one image, such as X_test[0], not the text {image!r}.")
+    arr = np.asarray(image)
+    if arr.dtype.kind not in "biuf":
+        raise TrueclassError(f"show_image takes the pixels of one image, such as X_test[0]; this holds {arr.dtype}.")
+    if arr.ndim == 2 and arr.shape[0] == 1:
+        arr = arr[0]  # X_test[0:1]: a list of one row
+    if arr.ndim == 1:
+        side = int(round(np.sqrt(arr.size)))
+        if arr.size == 0 or side * side != arr.size:
+            raise TrueclassError(
+                f"A row of {arr.size} values is not a square image (64 values make 8x8, 784 make 28x28): give one "
+                "image such as X_test[0], or reshape it first with .reshape(HEIGHT, WIDTH)."
+            )
+        arr = arr.reshape(side, side)
+    elif arr.ndim == 3:
+        if arr.shape[-1] not in (1, 3, 4) and arr.shape[0] in (1, 3, 4):
+            arr = np.moveaxis(arr, 0, -1)
+        if arr.shape[-1] not in (1, 3, 4):
+            raise TrueclassError(f"An image of shape {arr.shape} has neither 1, 3 nor 4 colour channels; give "
+                                 "one image such as X_test[0].")
+        if arr.shape[-1] == 1:
+            arr = arr[..., 0]
+    elif arr.ndim != 2:
+        raise TrueclassError(f"show_image shows one image, such as X_test[0]; this array has shape {arr.shape} "
+                             f"({'one number' if arr.ndim == 0 else 'several images: pick one with [i]'}).")
+    ax = _new_ax(ax, (3, 3))
+    if arr.ndim == 2:
+        ax.imshow(arr, cmap=cmap, vmin=0 if value_max is not None else None, vmax=value_max,
+                  interpolation="nearest")
+    else:
+        shown = arr.astype(np.float64) / (value_max or (255.0 if arr.max(initial=0) > 1 else 1.0))
+        ax.imshow(np.clip(shown, 0, 1), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title is not None:
+        ax.set_title(str(title))
+    return ax

@@ -442,3 +442,36 @@ def format_parity(info: dict[str, Any], parity: dict[str, Any], path: str | None
         lines.append(f"  flipped {f.get('file') or f['id']}: true {f['true']}, trained model {f['trueclass']} "
                      f"({f['p_trueclass']:.2f}), exported {f['onnx']} ({f['p_onnx']:.2f})")
     return "\n".join(lines)
+
+
+def format_per_class(metrics: dict[str, Any], run_dir: str | None = None) -> str:
+    """Precision, recall, F1 and support per class from metrics.json's ``per_class``
+    (``per_label`` for several labels per image), as scikit-learn's
+    ``classification_report`` lays them out, with recall's 95% interval (``trueclass report``)."""
+    from .._errors import TrueclassError
+
+    rows = metrics.get("per_class") or metrics.get("per_label")
+    if not rows:
+        where = f" of {run_dir}" if run_dir else ""
+        raise TrueclassError(f"metrics.json{where} has no per-class results; train or evaluate the model again to "
+                             "get them.")
+    kind = "class" if metrics.get("per_class") else "label"
+    width = max(len(kind), len("weighted avg"), *(len(str(name)) for name in rows))
+    total = sum(int(r["support"]) for r in rows.values())
+    lines = [f"{kind:<{width}}  precision  recall  f1-score  support  recall 95% CI"]
+    for name, r in rows.items():
+        ci = r.get("recall_ci")
+        ci_text = f"{format_percent(ci[0])} to {format_percent(ci[1])}" if ci and r["support"] else "-"
+        lines.append(f"{name!s:<{width}}  {r['precision']:9.3f}  {r['recall']:6.3f}  {r['f1']:8.3f}  "
+                     f"{int(r['support']):7d}  {ci_text}")
+    lines.append("")
+    for label, weights in (("macro avg", [1] * len(rows)), ("weighted avg", [int(r["support"]) for r in rows.values()])):
+        w = sum(weights) or 1
+        avg = {k: sum(wi * r[k] for wi, r in zip(weights, rows.values())) / w for k in ("precision", "recall", "f1")}
+        lines.append(f"{label:<{width}}  {avg['precision']:9.3f}  {avg['recall']:6.3f}  {avg['f1']:8.3f}  {total:7d}")
+    lines.append("")
+    lines.append("precision: of the images the model called this class, the share that were; recall: of the images "
+                 "of this class, the share it found; F1: the two together; support: test images of the class.")
+    if run_dir:
+        lines.append(f"Run folder  {run_dir}")
+    return "\n".join(lines)
