@@ -26,16 +26,7 @@ def torchrun(args, cwd, *, wait=True):
     if not wait:
         return subprocess.Popen(cmd, cwd=cwd, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, start_new_session=True)
-    res = subprocess.run(cmd, cwd=cwd, env=os.environ.copy(), capture_output=True, text=True, timeout=TIMEOUT)
-    if res.returncode != 0 and "SIGABRT" in res.stderr and "--out" in args:
-        # KNOWN FLAKE, not understood yet: now and then (about 1 launch in 10 under a loaded
-        # test run) a gloo worker aborts and torchrun stops the group. The launch is made
-        # once more from a clean folder; every assertion is made on the run that finished.
-        import shutil
-
-        shutil.rmtree(cwd / args[args.index("--out") + 1], ignore_errors=True)
-        res = subprocess.run(cmd, cwd=cwd, env=os.environ.copy(), capture_output=True, text=True, timeout=TIMEOUT)
-    return res
+    return subprocess.run(cmd, cwd=cwd, env=os.environ.copy(), capture_output=True, text=True, timeout=TIMEOUT)
 
 
 def kill_9_every_process_of(marker: str) -> None:
@@ -66,6 +57,40 @@ def test_the_shards_cover_every_image_once_without_padding(monkeypatch):
         seen.append(dist.shard(10))
     assert [len(s) for s in seen] == [4, 3, 3]
     assert sorted(np.concatenate(seen).tolist()) == list(range(10))  # DistributedSampler would give 12
+
+
+GROUP_FREED = """
+import os, torch
+from trueclass.training import _distributed as dist
+
+
+def fit():  # as the trainer: the wrapper is gone when fit returns, the network stays
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
+    dist.data_parallel(net)(torch.ones(3, 4)).sum().backward()
+    return net
+
+
+dist.setup()
+net = fit()
+dist.all_concat(torch.ones((dist.rank() + 1, 2)).numpy())
+dist.teardown()
+names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+print("gloo threads left:", sum("gloo" in n for n in names), flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+def test_teardown_frees_the_group_before_the_process_exits(tmp_path):
+    """The cause of the old SIGABRT flake: after a DistributedDataParallel step the group
+    outlived destroy_process_group() (torch.distributed.nn.functional's default arguments
+    held it), and its gloo threads met interpreter exit. Deterministic, unlike the abort."""
+    (tmp_path / "group_freed.py").write_text(GROUP_FREED)
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                          "group_freed.py"], cwd=tmp_path, env=os.environ.copy(), capture_output=True, text=True,
+                         timeout=TIMEOUT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.count("gloo threads left: 0") == 2, res.stdout + res.stderr[-2000:]
 
 
 @pytest.mark.slow
@@ -166,11 +191,6 @@ def test_two_processes_decode_a_large_folder_once_into_the_disk_cache(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "trueclass",
            "train", str(folder), "--model", "cnn", "--epochs", "2", "--no-audit", "--out", "run"]
     res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT)
-    if res.returncode != 0 and "SIGABRT" in res.stderr:  # the known gloo flake (see torchrun above)
-        import shutil
-
-        shutil.rmtree(tmp_path / "run", ignore_errors=True)
-        res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     assert res.returncode == 0, res.stderr[-3000:]
     entries = [p for p in (cache / "decoded").iterdir()]
     assert len(entries) == 1 and not entries[0].name.startswith(".")  # decoded once, nothing half-made

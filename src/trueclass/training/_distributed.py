@@ -62,6 +62,19 @@ def setup() -> str | None:
     import torch.distributed as dist
 
     if not dist.is_initialized():
+        # Before the group exists (issue 25: a gloo worker died with SIGABRT now and then, after its
+        # last line). torch.distributed.nn.functional's collectives take group=group.WORLD as a
+        # default argument, evaluated on first import, and DistributedDataParallel imports it (via
+        # torch._dynamo) after the group exists: those defaults kept the group alive past
+        # destroy_process_group(), so its gloo threads ran on into interpreter exit, where one,
+        # releasing the last barrier's work, decref'd a tensor's Python object, asked for the GIL
+        # during Py_FinalizeEx and was unwound into std::terminate. Seen in the worker logs
+        # ("terminate called without an active exception", "Fatal Python error: Aborted", "<no
+        # Python frame>") and a core (~AsyncBarrierWork -> ~AsyncAllgatherWork -> decref_pyobject ->
+        # take_gil -> PyThread_exit_thread). Imported here, the defaults are None, and teardown()
+        # frees the group and joins its threads while Python is alive.
+        import torch.distributed.nn.functional  # noqa: F401
+
         from ._device import resolve_device
 
         # the runtime's device decides: nccl with one GPU per process, gloo on CPUs ($TRUECLASS_DEVICE=cpu
@@ -161,12 +174,17 @@ def data_parallel(net: Any) -> Any:
 
 
 def teardown() -> None:
-    """Leave the process group: what follows runs in this process alone."""
+    """Leave the process group: what follows runs in this process alone. The group is
+    freed here, its threads joined and its sockets closed, not left to interpreter exit
+    (see setup)."""
     if _active():
+        import gc
+
         import torch.distributed as dist
 
         dist.barrier()  # every process is past its last collective before any leaves
         dist.destroy_process_group()
+        gc.collect()  # a DistributedDataParallel wrapper left in a reference cycle lets go of the group now
 
 
 def barrier() -> None:
