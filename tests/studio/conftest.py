@@ -1,13 +1,49 @@
-"""Webcam-like bursts: for each class a few capture sessions, each a run of nearly
-identical frames (one place of a sample photo, a little jitter and noise per frame)."""
+"""The studio's test client, the wait for a training, and webcam-like bursts: for each
+class a few capture sessions, each a run of nearly identical frames (one place of a
+sample photo, a little jitter and noise per frame)."""
 
 from __future__ import annotations
 
 import io
+import time
 
 import numpy as np
 import pytest
 from PIL import Image
+
+from trueclass.studio import Project, create_app
+
+TOKEN = "test-token"
+H = {"x-trueclass-token": TOKEN}
+
+
+def make_client(root):
+    """A test client of a studio over the project folder ``root``, and its app."""
+    from starlette.testclient import TestClient
+
+    app = create_app(Project(root), token=TOKEN)
+    return TestClient(app, base_url="http://127.0.0.1:8765"), app
+
+
+@pytest.fixture
+def client(tmp_path):
+    c, app = make_client(tmp_path / "proj")
+    with c:
+        c.root, c.app = tmp_path / "proj", app
+        yield c
+
+
+def wait_for_training(client, timeout: float = 240) -> dict:
+    """The training's final state, polled; an AssertionError naming the stage where it stood
+    when it has not ended within ``timeout`` seconds."""
+    t, st = time.time(), {}
+    while time.time() - t < timeout:
+        st = client.get("/api/project").json()["training"]
+        if st["status"] != "running":
+            return st
+        time.sleep(0.2)
+    raise AssertionError(f"training did not finish; it stood at {st.get('stage')!r}")
+
 
 PHOTOS = {"astronaut": "astronaut", "cat": "chelsea", "coffee": "coffee"}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,22 +12,10 @@ import pytest
 from PIL import Image
 
 import trueclass as tc
-from trueclass.studio import Project, create_app
+from trueclass.studio import Project
 
-from .conftest import burst
+from .conftest import H, TOKEN, burst, wait_for_training
 
-TOKEN = "test-token"
-H = {"x-trueclass-token": TOKEN}
-
-
-@pytest.fixture
-def client(tmp_path):
-    from starlette.testclient import TestClient
-
-    app = create_app(Project(tmp_path / "proj"), token=TOKEN)
-    with TestClient(app, base_url="http://127.0.0.1:8765") as c:
-        c.root = tmp_path / "proj"
-        yield c
 
 
 def manifest(root: Path) -> dict:
@@ -45,16 +32,6 @@ def fill(client, classes=("astronaut", "cat", "coffee"), sessions=3, frames=10, 
         assert client.post("/api/classes", json={"name": n}, headers=H).status_code == 200
         for s in range(sessions):
             assert upload(client, n, burst(photos[k] if photos else n, s, frames)).status_code == 200
-
-
-def wait_for_training(client, timeout=240):
-    t = time.time()
-    while time.time() - t < timeout:
-        st = client.get("/api/project").json()["training"]
-        if st["status"] != "running":
-            return st
-        time.sleep(0.2)
-    raise AssertionError("training did not finish")
 
 
 def test_classes_add_rename_delete_and_the_folder_follows(client):

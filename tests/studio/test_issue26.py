@@ -12,13 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from trueclass.studio import Project, create_app
+from trueclass.studio import Project
 from trueclass.studio._app import train_project
 
-from .conftest import burst
+from .conftest import H, burst, make_client, wait_for_training
 
-TOKEN = "test-token"
-H = {"x-trueclass-token": TOKEN}
 
 #: Strokes of a clearly drawn digit on the page's 280x280 canvas (white on black, 22 px).
 STROKES = {
@@ -38,31 +36,6 @@ def drawing(digit: str) -> bytes:
     buf = io.BytesIO()
     im.save(buf, format="PNG")
     return buf.getvalue()
-
-
-def make_client(root):
-    from starlette.testclient import TestClient
-
-    app = create_app(Project(root), token=TOKEN)
-    return TestClient(app, base_url="http://127.0.0.1:8765"), app
-
-
-@pytest.fixture
-def client(tmp_path):
-    c, app = make_client(tmp_path / "proj")
-    with c:
-        c.root, c.app = tmp_path / "proj", app
-        yield c
-
-
-def wait_for_training(client, timeout=300):
-    t = time.time()
-    while time.time() - t < timeout:
-        st = client.get("/api/project").json()["training"]
-        if st["status"] != "running":
-            return st
-        time.sleep(0.2)
-    raise AssertionError("training did not finish")
 
 
 def test_a_drawing_becomes_a_uci_digit():
@@ -145,7 +118,7 @@ def test_after_a_restart_the_result_of_deleted_classes_is_not_shown(client, tmp_
                         files=[("files", (f"f{i}.jpg", b, "image/jpeg")) for i, b in enumerate(burst(name, s, 6))],
                         headers=H)
     assert client.post("/api/train", json={"model": "logreg"}, headers=H).status_code == 200
-    assert wait_for_training(client)["status"] == "done"
+    assert wait_for_training(client, timeout=300)["status"] == "done"
     # a restart: the last run is shown again while its classes are the project's
     c2, _ = make_client(client.root)
     with c2:

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from trueclass.studio import Project, create_app
+from trueclass.studio import Project
 from trueclass.studio import _app
 
-TOKEN = "test-token"
-H = {"x-trueclass-token": TOKEN}
+from .conftest import H, wait_for_training
+
 
 #: Every fork from a thread other than the main thread, with where it came from. The hang
 #: it causes depends on timing, so the fork itself is what the tests look for.
@@ -39,26 +39,10 @@ if hasattr(os, "register_at_fork"):  # once, for the whole session
     os.register_at_fork(before=_record_fork)
 
 
-@pytest.fixture
-def client(tmp_path):
-    from starlette.testclient import TestClient
-
-    app = create_app(Project(tmp_path / "proj"), token=TOKEN)
-    with TestClient(app, base_url="http://127.0.0.1:8765") as c:
-        c.root = tmp_path / "proj"
-        yield c
-
-
 def train(client, model: str, timeout: float = 240) -> dict:
     r = client.post("/api/train", json={"model": model}, headers=H)
     assert r.status_code == 200, r.text
-    t = time.time()
-    while time.time() - t < timeout:
-        st = client.get("/api/project").json()["training"]
-        if st["status"] != "running":
-            return st
-        time.sleep(0.2)
-    raise AssertionError(f"training hung at {st.get('stage')!r}")
+    return wait_for_training(client, timeout)
 
 
 def digits_project(client, per_class: int = 5) -> None:
