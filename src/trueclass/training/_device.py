@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Runtime", "pick_runtime", "resolve_device", "cpu_has_bf16", "free_cores", "DEVICE_CHOICES"]
+__all__ = ["Runtime", "pick_runtime", "resolve_device", "cpu_has_bf16", "free_cores"]
 
 
 def free_cores() -> int:
@@ -40,11 +40,6 @@ def cpu_has_bf16() -> bool:
         return native and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
-
-
-#: Where a network may run: "auto" (a CUDA GPU when torch sees one, else the CPU), "cpu",
-#: "cuda" or "cuda:K". $TRUECLASS_DEVICE gives the default for a whole command.
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:K")
 
 
 @dataclass(frozen=True)
@@ -102,10 +97,6 @@ class Runtime:
         import torch
 
         return torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.bf16)
-
-    def with_precision(self, precision: str) -> "Runtime":
-        """The same device and threads at another precision ("fp32" for gradients)."""
-        return replace(self, bf16=False) if precision == "fp32" else self
 
 
 def resolve_device(device: str | None = "auto") -> str:
