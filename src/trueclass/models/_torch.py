@@ -247,7 +247,7 @@ class TorchBackend:
         # the model's own copy of the weights lives on the CPU in the plain layout (what is saved and
         # exported); prediction runs on a copy on the runtime's device (device_net)
         self.net_ = net.to("cpu").to(memory_format=torch.contiguous_format)
-        self._device_nets = {}
+        self._device_nets = {}  # a refit's network replaces any device copy of the last one
         self.runtime_ = runtime
         self.result_ = result
         self.history_ = result.history
@@ -433,7 +433,6 @@ class TorchBackend:
         net = backend._build_net(net_info["in_channels"], tuple(net_info["image_size"]))
         net.load_state_dict(load_file(str(folder / info["file"])))
         backend.net_ = net
-        backend._device_nets = {}
         backend.in_channels_ = net_info["in_channels"]
         backend.image_size_ = tuple(net_info["image_size"])
         backend.mean_, backend.std_ = info["input"]["mean"], info["input"]["std"]
