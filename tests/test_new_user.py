@@ -27,7 +27,10 @@ def test_the_lessons_own_arrays_can_be_evaluated(lesson):
     clf = tc.ImageClassifier("logreg").fit(Xtr, ytr)
     ev = tc.evaluate(clf, (Xte, yte))
     assert ev.n_test == 360 and ev.n_wrong == 10 and ev.accuracy == clf.score(Xte, yte)
-    assert ev.flagged["n"] == int(np.sum(ev.confidence < 0.5))  # in the model's units: 0-16, not 0-255
+    # the review threshold is the model's own (chosen by cross-validation on training images);
+    # confidences are in the model's units: 0-16 pixels, not 0-255
+    assert ev.flagged["threshold"] == clf.review_threshold_ > 0.5
+    assert ev.flagged["n"] == int(np.sum(ev.confidence < clf.review_threshold_)) > 0
     ds = tc.load((Xte, yte))
     assert ds.value_max == 16 and "inferred" in ds.provenance["value_range"]
     assert tc.load((Xte, yte), value_max=255).value_max == 255
