@@ -13,12 +13,17 @@ from typing import Any
 import click
 
 from ._errors import TrueclassError
+from .run.fields import cli_options
 
 __all__ = ["main", "cli", "EXIT_INCOMPLETE"]
 
 #: ``trueclass train`` finished and kept the model and its test scores, but a step after
 #: training failed (a check, a diagnostic or the card): the run is incomplete.
 EXIT_INCOMPLETE = 3
+
+
+#: ``trueclass train``'s options for the run's settings, made from the one table of them.
+run_options = cli_options()
 
 
 class _Group(click.Group):
@@ -132,67 +137,20 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("source", default="digits")
-@click.option("--model", "-m", default=None, help="Model name (see `trueclass models`). Default: auto, chosen from the data "
-              "(cnn for drawings on a plain background such as digits, lite0 for photographs; "
-              "config.json says why).")
-@click.option("--test-size", default=0.2, show_default=True, type=float, help="Fraction of images held out for testing.")
-@click.option("--val-size", default=None, type=float,
-              help="Fraction of the training part held out for validation (early stopping, review threshold). "
-                   "Default: 0.1 for neural networks, 0 for pixel models.")
-@click.option("--seed", "--random-state", "seed", default=0, show_default=True, type=int,
-              help="Seed for the split and the model (--random-state is scikit-learn's name for it).")
-@click.option("--no-stratify", is_flag=True, help="Split at random instead of keeping class proportions.")
+@run_options
 @click.option("--out", "-o", default=None, help="Run folder (default: runs/<source>-<model>).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run folder given with --out.")
-@click.option("--image-size", default=None, help="Resize every image: 32 or WIDTHxHEIGHT. Default: the most common size.")
-@click.option("--color-mode", type=click.Choice(["auto", "L", "RGB"]), default="auto", show_default=True)
-@click.option("--data-dir", default=None, help="Where to look first for a built-in data set's files.")
 @click.option("--preset", "recipe", type=click.Choice(["default", "quick"]), default="default", show_default=True,
               help="Neural-network recipe: quick trains a narrower cnn (width 16) for 5 epochs, for CPUs without bf16.")
-@click.option("--time-budget", default=None, metavar="DURATION",
-              help="Wall time for the whole run, e.g. 2m or 90s: the cnn's width and epochs are chosen from a quick "
-                   "measure of this machine's speed so that the run ends within it (config.json says what was "
-                   "chosen).")
-@click.option("--epochs", type=int, default=None, help="Training epochs (neural networks).")
-@click.option("--batch-size", type=int, default=None, help="Images per training step (neural networks).")
-@click.option("--lr", type=float, default=None, help="Peak learning rate (neural networks).")
-@click.option("--augment", default=None,
-              help="Augmentation preset: none, safe, digits, text, clothing, photos (default: the data set's own, "
-                   "else safe).")
-@click.option("--pretrained", is_flag=True, help="Start a timm backbone from the model hub's pretrained weights.")
-@click.option("--weights", default=None, help="Start from local weights: a .safetensors file or a trueclass run folder.")
-@click.option("--freeze", is_flag=True, help="Train only a new head on a frozen backbone (linear probe).")
-@click.option("--tta", is_flag=True, help="Average predictions over flipped or shifted copies at test time.")
-@click.option("--class-weight", type=click.Choice(["none", "balanced"]), default=None,
-              help="Weigh classes by the inverse of their frequency (imbalanced sets).")
-@click.option("--balanced-sampling", is_flag=True, help="Draw training batches with every class equally often.")
+@click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Any model hyperparameter, e.g. -p C=1.0.")
 @click.option("--resume", "resume_dir", default=None, metavar="DIR",
               help="Continue a run that was stopped, from its last checkpoint (SOURCE and options come from DIR).")
-@click.option("--repeats", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Also re-split and re-train K-1 more times with other seeds; the card shows the spread.")
-@click.option("--no-audit", is_flag=True, help="Skip the data audit (duplicates, leaks, label errors) and the leak gate.")
-@click.option("--allow-leakage", is_flag=True,
-              help="Split without keeping duplicate groups together (the card says so).")
-@click.option("--stress", is_flag=True, help="Also test the model under perturbations and on images of no class.")
-@click.option("--shuffle-check", is_flag=True,
-              help="Also train on shuffled labels: the score must fall to chance, else something leaks.")
-@click.option("--unknown-class", is_flag=True, help='Add a "none of these" class of images that belong to no class.')
-@click.option("--slice-by", default=None, metavar="COLUMN",
-              help="Accuracy per group of test images: a column of the manifest (camera, site, ...), or folder "
-                   "for the subfolders inside each class folder (folder:2 the level below).")
-@click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Any model hyperparameter, e.g. -p C=1.0.")
 @click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1),
               help="Train a network on N processes of this machine: runs `torchrun --standalone --nproc-per-node N "
                    "-m trueclass train ...` (gloo on CPUs, nccl on GPUs). For several machines, call torchrun "
                    "with its own rendezvous options.")
 @_device_option
-def train(source: str, model: str | None, test_size: float, val_size: float | None, seed: int, no_stratify: bool,
-          out: str | None, overwrite: bool, image_size: str | None, color_mode: str, data_dir: str | None,
-          recipe: str, time_budget: str | None, epochs: int | None, batch_size: int | None, lr: float | None, augment: str | None,
-          pretrained: bool, weights: str | None, freeze: bool, tta: bool, class_weight: str | None,
-          balanced_sampling: bool, resume_dir: str | None, repeats: int, no_audit: bool, allow_leakage: bool,
-          stress: bool, shuffle_check: bool, unknown_class: bool, slice_by: str | None, params: tuple[str, ...],
-          nproc: int) -> None:
+def train(out: str | None, overwrite: bool, resume_dir: str | None, nproc: int, **options: Any) -> None:
     """Train a model on SOURCE, test it on held-out images, and write a run folder.
 
     SOURCE is digits (default), fashion-mnist, a folder of class subfolders (or of
@@ -246,30 +204,17 @@ def _train_config(options: dict[str, Any]) -> Any:
     the preset become model parameters)."""
     from .models._torch import RECIPES
     from .run import RunConfig
-    from .run.config import DEFAULT_MODEL_NAME
+    from .run.fields import DEFAULT_MODEL_NAME, settings_from_options
 
-    o = options
-    if o["time_budget"] is not None:
-        if o["recipe"] != "default":
+    settings, chosen = settings_from_options(options)
+    if chosen.get("time_budget") is not None:
+        if options["recipe"] != "default":
             raise TrueclassError("--time-budget chooses the recipe itself; leave out --preset.")
-        if o["model"] not in (None, DEFAULT_MODEL_NAME, "cnn"):
+        if settings["model"] not in (DEFAULT_MODEL_NAME, "cnn"):
             raise TrueclassError(f"--time-budget chooses the cnn's width and epochs; it does not apply to model "
-                                 f"{o['model']!r}. Leave out --model, or give --model cnn.")
-    chosen = {
-        "epochs": o["epochs"], "batch_size": o["batch_size"], "lr": o["lr"], "augment": o["augment"],
-        "weights": o["weights"], "pretrained": o["pretrained"] or None, "freeze": o["freeze"] or None,
-        "tta": o["tta"] or None, "class_weight": None if o["class_weight"] in (None, "none") else o["class_weight"],
-        "balanced_sampling": o["balanced_sampling"] or None, "time_budget": o["time_budget"],
-    }
-    params = {**RECIPES[o["recipe"]], **{k: v for k, v in chosen.items() if v is not None},
-              **_parse_params(o["params"])}
-    return RunConfig(
-        source=o["source"], model=o["model"] or DEFAULT_MODEL_NAME, params=params, test_size=o["test_size"],
-        val_size=o["val_size"], seed=o["seed"], stratify=not o["no_stratify"], image_size=o["image_size"],
-        color_mode=o["color_mode"], data_dir=o["data_dir"], repeats=o["repeats"], audit=not o["no_audit"],
-        allow_leakage=o["allow_leakage"], stress=o["stress"], shuffle_check=o["shuffle_check"],
-        unknown_class=o["unknown_class"], slice_by=o["slice_by"],
-    )
+                                 f"{settings['model']!r}. Leave out --model, or give --model cnn.")
+    params = {**RECIPES[options["recipe"]], **chosen, **_parse_params(options["params"])}
+    return RunConfig(source=options["source"], params=params, **settings)
 
 
 def config_from_argv(argv: list[str]) -> Any:

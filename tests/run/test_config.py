@@ -83,3 +83,41 @@ def test_a_bad_setting_is_a_sentence():
         tc.train("digits", epochs=3)
     with pytest.raises(tc.TrueclassError, match=r"'C' is a parameter of model 'logreg'"):
         tc.train("digits", model="logreg", C=2.0)
+
+
+def test_a_setting_declared_once_reaches_the_cli_the_config_and_the_command():
+    """Each run setting is declared once, in run.fields: one added there (and nowhere else)
+    is an option of `trueclass train`, a field of RunConfig, part of config.json and of the
+    equivalent command line, and read back by --resume's from_dict."""
+    import subprocess
+    import sys
+
+    code = """
+import json, shlex
+from trueclass.run import fields
+fields.RUN_FIELDS = fields.RUN_FIELDS + (
+    fields.RunField("crop_margin", 0, "A setting that exists only in this test.", "--crop-margin", int,
+                    annotation="int"),)
+from trueclass.cli import config_from_argv, train
+from trueclass.run import RunConfig
+assert "--crop-margin" in [o for p in train.params for o in p.opts]
+cfg = config_from_argv(["digits", "--crop-margin", "3", "--seed", "2"])
+assert cfg.crop_margin == 3 and cfg.seed == 2
+assert "--crop-margin" in cfg.to_argv() and "--crop-margin 3" in cfg.command()
+assert config_from_argv(cfg.to_argv()) == cfg
+assert RunConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+assert RunConfig().crop_margin == 0 and "--crop-margin" not in RunConfig().to_argv()
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_the_train_options_are_the_tables():
+    from trueclass.cli import train
+    from trueclass.run.fields import RUN_FIELDS
+
+    flags = {o for p in train.params for o in p.opts}
+    assert {f.flag for f in RUN_FIELDS} <= flags
+    run_names = {f.name for f in fields(RunConfig)} - {"source", "params"}
+    assert run_names == {f.name for f in RUN_FIELDS if f.of == "run"}

@@ -7,6 +7,7 @@ loaded when such a model is first built.
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 from .._errors import TrueclassError
 from ..data._rows import is_on_disk
 from ..training._batches import DiskNCHW, as_tensor, subset_rows
+from ..training._trainer import TrainConfig
 from ._registry import ModelSpec, register_model, register_prefix
 
 __all__ = ["TorchBackend", "to_nchw", "timm_spec", "RECIPES"]
@@ -39,22 +41,17 @@ MIN_VAL_IMAGES = 30
 _TRAIN_KEYS = ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "label_smoothing", "ema", "schedule",
                "warmup", "patience", "class_weight", "balanced_sampling")
 
+#: The trainer's own defaults (TrainConfig), defined once there: the optimiser and its schedule.
+_TRAINER_DEFAULTS = {f.name: f.default for f in fields(TrainConfig) if f.name in _TRAIN_KEYS}
+
 CNN_DEFAULTS: dict[str, Any] = {
     "width": 32,
     "depth": 2,
+    **_TRAINER_DEFAULTS,
     "epochs": None,  # auto: 15, more for small sets; see _recipe_for_data
     "batch_size": None,  # auto: see _recipe_for_data
     "lr": None,  # auto: 0.1 for a batch of 256, scaled with the batch
-    "optimizer": "sgd",
-    "weight_decay": 5e-4,
-    "label_smoothing": 0.1,
-    "ema": 0.0,
-    "schedule": "onecycle",
-    "warmup": 0.2,
-    "patience": 5,
     "augment": "auto",
-    "class_weight": None,
-    "balanced_sampling": False,
     "val_fraction": 0.1,
     "tta": False,  # True: flips (when trained with flips) or 1-pixel shifts; "flip": flips only
     "precision": "auto",
@@ -190,7 +187,7 @@ class TorchBackend:
 
         from ..training._augment import default_preset_for, preset
         from ..training._device import pick_runtime
-        from ..training._trainer import TrainConfig, Trainer
+        from ..training._trainer import Trainer
 
         p = self.params
         x_all, scale = X["x"], X["scale"]

@@ -1,8 +1,8 @@
 """One run configuration: every parameter of a run, once.
 
-The command line builds a :class:`RunConfig` from its options; ``config.json`` is its
-JSON (plus what the run resolved, such as the image size it chose); the equivalent
-command line is derived from it by :meth:`RunConfig.to_argv`; ``--resume`` reads it back
+Its fields come from the table in :mod:`.fields`, as do ``trueclass train``'s options and
+the equivalent command line (:meth:`RunConfig.to_argv`); ``config.json`` is its JSON (plus
+what the run resolved, such as the image size it chose) and ``--resume`` reads it back
 with :meth:`RunConfig.from_dict`.
 """
 
@@ -11,16 +11,13 @@ from __future__ import annotations
 import json
 import shlex
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, field, fields, make_dataclass, replace
 from typing import Any, Mapping
 
 from .._errors import TrueclassError
+from .fields import DEFAULT_MODEL_NAME, argv_for, run_fields
 
 __all__ = ["RunConfig", "DEFAULT_MODEL_NAME", "AFTER_TRAINING", "budget_for_fit", "as_budgeted"]
-
-#: The default model of a run: chosen from the data (models._choice) when the user names none.
-DEFAULT_MODEL_NAME = "auto"
-
 
 def _size_text(size: Any) -> str | None:
     """An image size as the command line writes it: "32" or "WIDTHxHEIGHT"."""
@@ -32,28 +29,11 @@ def _size_text(size: Any) -> str | None:
     return str(size)
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """What a run does. ``params`` are the model's hyperparameters as the user gave them
-    (a preset's values included); ``val_size=None`` means the model's own default."""
-
-    source: str = "digits"
-    model: str = DEFAULT_MODEL_NAME
-    params: Mapping[str, Any] = field(default_factory=dict)
-    test_size: float = 0.2
-    val_size: float | None = None
-    seed: int = 0
-    stratify: bool = True
-    image_size: str | None = None
-    color_mode: str = "auto"
-    data_dir: str | None = None
-    repeats: int = 1
-    audit: bool = True
-    allow_leakage: bool = False
-    stress: bool = False
-    shuffle_check: bool = False
-    unknown_class: bool = False
-    slice_by: str | None = None  # a manifest column, or "folder": accuracy per group of test images
+class _RunConfigMethods:
+    """What a run does: ``source``, the model's ``params`` (its hyperparameters as the user
+    gave them, a preset's values included), then a field for each run setting of
+    :data:`~trueclass.run.fields.RUN_FIELDS` (``val_size=None`` means the model's own
+    default). Frozen; compared by value."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "source", str(self.source))
@@ -79,28 +59,7 @@ class RunConfig:
     # -- the command line --------------------------------------------------------------------
     def to_argv(self) -> list[str]:
         """The ``trueclass train`` arguments that make this configuration."""
-        d = RunConfig()
-        argv = [self.source, "--model", self.model, "--test-size", repr(float(self.test_size)),
-                "--seed", str(self.seed)]
-        if self.val_size is not None:
-            argv += ["--val-size", repr(float(self.val_size))]
-        if not self.stratify:
-            argv.append("--no-stratify")
-        if self.image_size is not None:
-            argv += ["--image-size", self.image_size]
-        if self.color_mode != d.color_mode:
-            argv += ["--color-mode", self.color_mode]
-        if self.data_dir is not None:
-            argv += ["--data-dir", self.data_dir]
-        if self.repeats != d.repeats:
-            argv += ["--repeats", str(self.repeats)]
-        for flag, on in (("--no-audit", not self.audit), ("--allow-leakage", self.allow_leakage),
-                         ("--stress", self.stress), ("--shuffle-check", self.shuffle_check),
-                         ("--unknown-class", self.unknown_class)):
-            if on:
-                argv.append(flag)
-        if self.slice_by is not None:
-            argv += ["--slice-by", self.slice_by]
+        argv = [self.source, *argv_for(self)]
         for key, value in self.params.items():
             argv += ["--param", f"{key}={format_value(value)}"]
         return argv
@@ -108,6 +67,20 @@ class RunConfig:
     def command(self) -> str:
         """The shell command that repeats this run."""
         return shlex.join(["trueclass", "train", *self.to_argv()])
+
+
+def _dataclass_fields() -> list[tuple[str, str, Any]]:
+    """source, model, params (the model's hyperparameters), then the other run fields."""
+    out = [("source", "str", field(default="digits"))]
+    for f in run_fields():
+        out.append((f.name, f.annotation, field(default=f.default)))
+        if f.name == "model":
+            out.append(("params", "Mapping[str, Any]", field(default_factory=dict)))
+    return out
+
+
+RunConfig = make_dataclass("RunConfig", _dataclass_fields(), bases=(_RunConfigMethods,), frozen=True)
+RunConfig.__doc__, RunConfig.__module__ = _RunConfigMethods.__doc__, __name__
 
 
 def format_value(value: Any) -> str:
