@@ -96,7 +96,7 @@ def inside(a, b):
 
 def report(name, images, boxes=None):
     from trueclass.checks._copies import window_copies
-    from trueclass.checks._hashing import close_pairs, phash_bits
+    from trueclass.data._hashing import close_pairs, phash_bits
 
     X, src, kinds = plant(images)
     n0 = len(images)

@@ -96,6 +96,8 @@ def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'trueclass' has no attribute {name!r}")
+    if module == "trueclass.evaluation":  # an Evaluation prints its report card, which report renders
+        importlib.import_module("trueclass.report")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -214,7 +214,7 @@ def test_repeats_score_the_same_leak_free_test_images(presplit_with_leak, tmp_pa
 
 
 def test_close_pairs_finds_exactly_the_pairs_a_full_comparison_finds():
-    from trueclass.checks._hashing import close_pairs
+    from trueclass.data._hashing import close_pairs
 
     rng = np.random.default_rng(0)
     base = rng.random((60, 64)) < 0.5

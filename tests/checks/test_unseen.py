@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import trueclass as tc
-from trueclass.checks._fingerprints import Fingerprints
+from trueclass.models._fingerprints import Fingerprints
 from trueclass.run import evaluate_run, unseen_images
 
 from conftest import save, textured  # tests/checks/conftest.py (rootdir-relative import, as pytest loads it)

@@ -111,14 +111,14 @@ def test_timm_fine_tuning_changes_the_backbone_at_a_lower_rate(parts, tmp_path, 
     from trueclass.training._trainer import Trainer
 
     seen = []
-    real = Trainer._optimizer
+    real = Trainer.optimizer
 
     def spy(self, groups):  # the parameter groups the optimiser is really given
         opt = real(self, groups)
         seen.append([(len(g["params"]), g["lr"]) for g in opt.param_groups])
         return opt
 
-    monkeypatch.setattr(Trainer, "_optimizer", spy)
+    monkeypatch.setattr(Trainer, "optimizer", spy)
     state = _tiny_timm_weights(tmp_path / "b.safetensors")
     clf = tc.ImageClassifier("timm:test_resnet", weights=str(tmp_path / "b.safetensors"), input_size=32,
                              epochs=1, batch_size=64, lr=0.002, random_state=0).fit(parts.train, val=parts.val)

@@ -17,23 +17,13 @@ import numpy as np
 
 from .._errors import TrueclassError
 from ._copies import WINDOW_CORRELATION, WINDOW_MAX_IMAGES, WINDOW_MIN_SIDE, window_search_suits
-from ._hashing import close_pairs, file_hashes, groups_from_pairs, phash_bits, pixel_hashes
+from ..data._hashing import (NEAR_CORRELATION, NEAR_MIN_SIDE, PHASH_CANDIDATE_DISTANCE, close_pairs, file_hashes,
+                             groups_from_pairs, phash_bits, pixel_hashes, unit_rows)
 from ._labels import LABEL_CANDIDATES, LABEL_FOLDS, LABEL_MODEL_TEXT, find_label_issues, label_model_accuracy
 
 __all__ = ["Audit", "Duplicates", "audit", "find_duplicates", "find_label_issues", "image_outliers",
            "class_balance", "NEAR_CORRELATION"]
 
-#: Candidate near duplicates differ in at most this many of the 64 perceptual-hash bits...
-PHASH_CANDIDATE_DISTANCE = 6
-#: ... and are confirmed when their mean-centred pixels correlate at least this much.
-#: Measured on Fashion-MNIST: a JPEG re-encoding (quality 70), a brightness or contrast
-#: change or mild noise keeps a copy at 0.977-1.0 (median 0.997); different garments that
-#: merely look alike rarely pass 0.985 (0.1% of the candidate pairs).
-NEAR_CORRELATION = 0.985
-#: Images smaller than this (short side, pixels) are checked for exact duplicates only: a
-#: perceptual hash works on a 32x32 picture, and at 8x8 two samples of the same digit by
-#: one writer look as alike as a copy does.
-NEAR_MIN_SIDE = 16
 #: Robust z-score (median / MAD) beyond which an image property is an outlier.
 OUTLIER_Z = 4.0
 #: ... and beyond which it is also unusual for the image's own class (classes of at least
@@ -128,14 +118,6 @@ def _standardised(images: np.ndarray) -> np.ndarray:
         images = np.stack([np.asarray(Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).convert("L").resize(
             (CORRELATION_SIDE, CORRELATION_SIDE), Image.Resampling.BILINEAR)) for im in images])[..., None]
     return unit_rows(images.reshape(len(images), -1))
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """Mean-centred, unit-length rows: their dot products are pixel correlations."""
-    x = x.astype(np.float32)
-    x -= x.mean(axis=1, keepdims=True)
-    x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-6
-    return x
 
 
 def find_duplicates(ds: Any, *, near: bool = True, near_correlation: float = NEAR_CORRELATION,

@@ -7,14 +7,25 @@ metric.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .._errors import TrueclassError
 from . import _metrics as m
 
-__all__ = ["Evaluation", "evaluate", "evaluate_predictions", "prediction_rows"]
+__all__ = ["Evaluation", "evaluate", "evaluate_predictions", "prediction_rows", "set_renderers"]
+
+#: How an Evaluation shows itself: "text" (print) and "html" (Jupyter), each a function of
+#: its ``to_dict()``. Rendering is the report package's (it imports this module, never the
+#: other way round) and it sets them when it is imported; ``import trueclass`` brings it.
+#: Without them an Evaluation prints its headline.
+_RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {}
+
+
+def set_renderers(*, text: Callable[[dict[str, Any]], str], html: Callable[[dict[str, Any]], str]) -> None:
+    """Show every Evaluation with these: ``text(metrics)`` and ``html(metrics)``."""
+    _RENDERERS.update(text=text, html=html)
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,9 +107,8 @@ class Evaluation:
         return rows
 
     def summary(self) -> str:
-        from ..report._text import format_report_card
-
-        card = format_report_card(self.to_dict())
+        render = _RENDERERS.get("text")
+        card = render(self.to_dict()) if render is not None else repr(self)
         left = self.extra.get("n_left_out_as_seen")
         if not left:
             return card
@@ -121,9 +131,12 @@ class Evaluation:
     def _repr_html_(self) -> str:
         """How Jupyter shows an Evaluation: headline, report card, confusion matrix and
         per-class table as static HTML (the full card with its galleries is Run's)."""
-        from ..report._card import render_summary_html
+        render = _RENDERERS.get("html")
+        if render is None:
+            import html
 
-        return render_summary_html(self.to_dict())
+            return f"<pre>{html.escape(self.summary())}</pre>"
+        return render(self.to_dict())
 
 
 def prediction_rows(classes: Sequence[str], y_true: np.ndarray, probs: np.ndarray, ids: Sequence[str],

@@ -1,5 +1,7 @@
 """The model registry, the scikit-learn estimator, and safe model folders."""
 
+from typing import Any
+
 from ._registry import ModelSpec, get_spec, list_models, register_model
 
 # The backends register their names on import; neither imports torch or scikit-learn
@@ -24,8 +26,18 @@ def __getattr__(name: str):
         from . import _estimator
 
         return getattr(_estimator, name)
-    if name == "load_model":
-        from ._io import load_model
-
-        return load_model
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def load_model(path: Any) -> Any:
+    """Load a model saved with ``save`` (a model or run folder), or a file exported to
+    ONNX (``trueclass export``); never runs code stored in the file."""
+    from ._io import is_onnx, read_saved
+
+    if is_onnx(path):
+        from ._onnx import load_onnx
+
+        return load_onnx(path)
+    from ._estimator import ImageClassifier
+
+    return ImageClassifier._from_saved(*read_saved(path))

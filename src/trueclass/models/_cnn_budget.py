@@ -8,15 +8,16 @@ from typing import Any
 import numpy as np
 
 from ..training._batches import as_tensor
-from ._torch import TorchBackend, _recipe_for_data
 
 __all__ = ["plan_budget"]
 
 
-def plan_budget(backend: "TorchBackend", x_all, scale: float, y: np.ndarray, n_val: int, runtime, aug,
-                 seconds: float) -> dict[str, Any]:
+def plan_budget(backend: Any, x_all, scale: float, y: np.ndarray, n_val: int, runtime, aug, seconds: float,
+                recipe: tuple[int, float, int]) -> dict[str, Any]:
     """Measure a few training and prediction steps of each width of the budget's ladder
-    on the first batch of these images, at this run's precision, and plan the fit."""
+    on the first batch of these images, at this run's precision, and plan the fit.
+    ``backend`` is the cnn's TorchBackend; ``recipe`` its (batch size, learning rate,
+    epochs) for this many images."""
     import time
 
     import torch
@@ -27,7 +28,7 @@ def plan_budget(backend: "TorchBackend", x_all, scale: float, y: np.ndarray, n_v
 
     t0 = time.perf_counter()
     p = backend.params
-    batch_size, lr, recipe_epochs = _recipe_for_data({**p, "epochs": None}, len(y))
+    batch_size, lr, recipe_epochs = recipe
     n = min(len(y), batch_size)
     xt = as_tensor(x_all)
     xb = xt[torch.arange(n)]
@@ -43,13 +44,13 @@ def plan_budget(backend: "TorchBackend", x_all, scale: float, y: np.ndarray, n_v
                                       depth=int(p["depth"])))
         cfg = TrainConfig(batch_size=batch_size, lr=lr, augment=aug, seed=0)
         trainer = Trainer(cfg, runtime, mean=mean, std=std, scale=scale)
-        opt = trainer._optimizer(trainer._param_groups(net))
-        loss_fn = trainer._loss_fn(np.asarray(y), backend.n_classes)
+        opt = trainer.optimizer(trainer.param_groups(net))
+        loss_fn = trainer.loss_fn(np.asarray(y), backend.n_classes)
         gen = torch.Generator().manual_seed(0)
 
         def step(net=net, trainer=trainer, opt=opt, loss_fn=loss_fn, gen=gen):
             net.train()
-            trainer._step(net, xb, yb, opt, loss_fn, gen, None)
+            trainer.step(net, xb, yb, opt, loss_fn, gen, None)
 
         def predict(net=net):
             predict_logits(net, xp, scale=scale, mean=mean, std=std, runtime=runtime)

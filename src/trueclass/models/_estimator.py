@@ -430,6 +430,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         """Write the model folder (``model.json`` + weights); returns its path."""
         from ._io import save_model
 
+        if not hasattr(self, "estimator_"):
+            raise NotFittedError("This ImageClassifier is not fitted yet: call fit first, then save.")
         threshold, chosen_on, target = self._review() if hasattr(self, "estimator_") else (None, None, None)
         if chosen_on is not None:  # the review threshold the model chose travels with it (trueclass evaluate)
             extra.setdefault("threshold", threshold)
@@ -471,7 +473,7 @@ def held_out_predictions(model: ImageClassifier, images: np.ndarray, y_idx: np.n
 def _fingerprints_of(images: np.ndarray, value_max: int, val: Any) -> Any:
     """Fingerprints of the training images (any units) and of the validation Dataset;
     None for images that are not grey or colour (nothing to compare them with)."""
-    from ..checks._fingerprints import Fingerprints
+    from ._fingerprints import Fingerprints
     from ..data._dataset import to_display
 
     if images.shape[-1] not in (1, 3):

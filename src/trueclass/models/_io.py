@@ -20,7 +20,7 @@ from .. import __version__
 from .._errors import TrueclassError
 from .._jsonio import write_json
 
-__all__ = ["save_model", "load_model", "load_fingerprints", "read_model_json", "resolve_model_dir", "FORMAT_VERSION"]
+__all__ = ["save_model", "read_saved", "load_fingerprints", "read_model_json", "resolve_model_dir", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 FINGERPRINTS_FILE = "fingerprints.npz"
@@ -46,11 +46,8 @@ def _jsonable_classes(classes: np.ndarray) -> tuple[list[Any], str]:
 
 
 def save_model(model: Any, path: str | Path, **extra: Any) -> Path:
-    """Write ``path/model.json`` and the weights; ``extra`` keys go into model.json."""
-    from ._estimator import NotFittedError
-
-    if not hasattr(model, "estimator_"):
-        raise NotFittedError("This ImageClassifier is not fitted yet: call fit first, then save.")
+    """Write ``path/model.json`` and the weights of the fitted ``model``; ``extra`` keys go
+    into model.json."""
     from ._registry import get_spec
 
     path = Path(path)
@@ -59,7 +56,7 @@ def save_model(model: Any, path: str | Path, **extra: Any) -> Path:
     weights_info = model.estimator_.save(path)
     weights = path / weights_info["file"]
     fingerprints = extra.pop("fingerprints", getattr(model, "fingerprints_", None))
-    if fingerprints is not None:  # numpy arrays of the training images' fingerprints (checks._fingerprints)
+    if fingerprints is not None:  # numpy arrays of the training images' fingerprints (models._fingerprints)
         fp_file = path / FINGERPRINTS_FILE
         fingerprints.save(fp_file)
         extra["fingerprints"] = {"file": FINGERPRINTS_FILE, "n_images": len(fingerprints), "sha256": _sha256(fp_file)}
@@ -130,7 +127,7 @@ def load_fingerprints(path: str | Path):
     None when its folder has none (a model saved outside a run). An exported file takes
     those of the model folder it was exported from, where it still lies in its run
     (``RUN/export/model.onnx`` beside ``RUN/model``) with the same weights."""
-    from ..checks._fingerprints import Fingerprints
+    from ._fingerprints import Fingerprints
 
     if is_onnx(path):
         d = _folder_of_export(path)
@@ -148,16 +145,12 @@ def load_fingerprints(path: str | Path):
     return Fingerprints.load(file)
 
 
-def load_model(path: str | Path):
-    """Load a model saved with ``save`` (a model or run folder), or a file exported to
-    ONNX (``trueclass export``); never runs code stored in the file."""
-    from ._estimator import ImageClassifier
+def read_saved(path: str | Path) -> tuple[dict[str, Any], Any]:
+    """(model.json, the loaded backend) of a model folder saved with ``save`` (or a run
+    folder holding one), each file checked against model.json first; never runs code
+    stored in the files. ``models.load_model`` makes the estimator of them."""
     from ._registry import get_spec
 
-    if is_onnx(path):
-        from ._onnx import load_onnx
-
-        return load_onnx(path)
     d = resolve_model_dir(path)
     meta = read_model_json(d)
     info = meta.get("weights", {})
@@ -187,7 +180,7 @@ def load_model(path: str | Path):
                              f"{_EDITED}") from None
     if not spec.is_network:
         _check_pixel_weights(d, meta, backend, spec.family)
-    return ImageClassifier._from_saved(meta, backend)
+    return meta, backend
 
 
 _EDITED = "model.json was edited or comes from another model; save or train the model again."

@@ -17,6 +17,7 @@ from .._errors import TrueclassError
 from ..data._rows import is_on_disk
 from ..training._batches import DiskNCHW, as_tensor, subset_rows
 from ..training._trainer import TrainConfig
+from ._cnn_budget import plan_budget
 from ._registry import ModelSpec, register_model, register_prefix
 
 __all__ = ["TorchBackend", "to_nchw", "timm_spec", "RECIPES"]
@@ -269,9 +270,8 @@ class TorchBackend:
             raise TrueclassError("A time budget chooses the cnn's width and epochs; it does not apply to "
                                  f"{self.kind!r}.")
         seconds = parse_duration(self.params["time_budget"])
-        from ._cnn_budget import plan_budget
-
-        return plan_budget(self, x_all, scale, y, 0 if val is None else len(val[1]), runtime, aug, seconds)
+        return plan_budget(self, x_all, scale, y, 0 if val is None else len(val[1]), runtime, aug, seconds,
+                           _recipe_for_data({**self.params, "epochs": None}, len(y)))
 
     def _carve_validation(self, X, y):
         """Hold out ``val_fraction`` of the training images: ((val X, val y), (train x, train y))."""

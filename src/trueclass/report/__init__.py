@@ -1,6 +1,7 @@
 """Rendering: text, plots and the evidence card. Nothing here computes a metric."""
 
-from ._card import build_card
+from ..evaluation._evaluation import set_renderers
+from ._card import build_card, render_summary_html
 from ._plots import (captioned_image, plot_class_counts, plot_confusion_matrix, plot_coverage, plot_history,
                      plot_misread, plot_reliability, plot_stability, plot_stress)
 from ._text import format_report_card, format_skipped, model_card
@@ -8,3 +9,5 @@ from ._text import format_report_card, format_skipped, model_card
 __all__ = ["build_card", "captioned_image", "format_report_card", "format_skipped", "model_card",
            "plot_class_counts", "plot_confusion_matrix", "plot_coverage", "plot_history", "plot_misread",
            "plot_reliability", "plot_stability", "plot_stress"]
+
+set_renderers(text=format_report_card, html=render_summary_html)  # how an Evaluation shows itself

@@ -503,7 +503,7 @@ def split_step(ds: Dataset, config: RunConfig, spec: Any, seed: int, dups: Any, 
         # within a session (where they go together anyway); exact copies (one image
         # uploaded twice) still join their sessions. The audit's pairs follow the rule, so
         # a test frame is not left out of the score for resembling another session.
-        from ..checks._hashing import groups_from_pairs
+        from ..data._hashing import groups_from_pairs
 
         s = np.asarray(sessions).astype(str)
         keep = [p for p in dups.pairs if p.get("kind") != "near" or s[p["i"]] == s[p["j"]]]
@@ -570,7 +570,7 @@ def finetune_step(config: RunConfig, parts: Split, clf: Any, chosen: dict[str, A
 
 def fingerprint_step(ds: Dataset, parts: Split, dups: Any) -> Any:
     """Fingerprints of every training and validation image, kept with the model."""
-    from ..checks._fingerprints import Fingerprints
+    from ..models._fingerprints import Fingerprints
     from ..data._dataset import to_display
 
     seen = np.sort(np.concatenate([parts.indices["train"], parts.indices.get("val", np.zeros(0, np.int64))]))

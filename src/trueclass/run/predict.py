@@ -108,7 +108,7 @@ def predict_arrays(clf: Any, arrays: np.ndarray, names: Sequence[str], *, top_k:
     """Rows of :func:`predict_files` for decoded 0-255 images already of the model's
     size and colour mode (``names`` label the rows; ``sizes``: a reason per image when
     its original size was unlike the training images')."""
-    from ..checks._fingerprints import unlike_training
+    from ..models._fingerprints import unlike_training
     from ..evaluation._calibration import calibrated
 
     thr = threshold if threshold is not None else (clf.metadata_.get("threshold") or 0.5)

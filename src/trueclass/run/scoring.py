@@ -3,7 +3,7 @@ whose exact or near copy trained (or validated) the model.
 
 ``train`` and ``evaluate`` both ask :func:`scored_images`; they differ only in how they
 know the copies: a training run has every image and the audit's duplicate groups; a
-saved model has the fingerprints of its training images (checks._fingerprints).
+saved model has the fingerprints of its training images (models._fingerprints).
 """
 
 from __future__ import annotations

@@ -156,7 +156,7 @@ class Trainer:
         self.head_prefixes = head_prefixes
 
     # -- pieces ---------------------------------------------------------------------------------
-    def _step(self, net, xb, yb, opt, loss_fn, gen, ema) -> float:
+    def step(self, net, xb, yb, opt, loss_fn, gen, ema) -> float:
         """One training step on a batch (augmented here); returns its loss."""
         import torch
 
@@ -213,7 +213,7 @@ class Trainer:
                 if name and not name.startswith(heads):
                     mod.eval()
 
-    def _param_groups(self, net) -> list[dict[str, Any]]:
+    def param_groups(self, net) -> list[dict[str, Any]]:
         head, body = [], []
         for name, p in net.named_parameters():
             (head if name.startswith(self.head_prefixes) else body).append(p)
@@ -226,7 +226,7 @@ class Trainer:
             groups.append({"params": body, "base_lr": self.cfg.lr * self.cfg.backbone_lr_scale})
         return groups
 
-    def _optimizer(self, groups):
+    def optimizer(self, groups):
         import torch
 
         for g in groups:
@@ -237,7 +237,7 @@ class Trainer:
             return torch.optim.AdamW(groups, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         raise TrueclassError(f"optimizer must be 'sgd' or 'adamw', not {self.cfg.optimizer!r}.")
 
-    def _loss_fn(self, y_train: np.ndarray, n_classes: int):
+    def loss_fn(self, y_train: np.ndarray, n_classes: int):
         import torch
         import torch.nn.functional as F
 
@@ -331,7 +331,7 @@ class Trainer:
                 g["lr"] = g["base_lr"] * f
             batch = order[b * bs : (b + 1) * bs]
             idx = batch[torch.from_numpy(dist.shard(len(batch)))] if sharded else batch
-            running += self._step(step_net, X[idx], y_t[idx], opt, loss_fn, gen, ema)
+            running += self.step(step_net, X[idx], y_t[idx], opt, loss_fn, gen, ema)
             if on_progress is not None and (b % 10 == 0 or b == steps_per_epoch - 1):
                 el = time.perf_counter() - t_epoch
                 on_progress(f"epoch {epoch + 1}/{cfg.epochs}", b + 1, steps_per_epoch,
@@ -349,12 +349,12 @@ class Trainer:
         cfg, rt = self.cfg, self.rt
         torch.manual_seed(cfg.seed)
         rt.place(net)
-        opt = self._optimizer(self._param_groups(net))
+        opt = self.optimizer(self.param_groups(net))
         # under torchrun: gradients averaged over the processes, each taking its share of every
         # global batch (the same batches, learning rate and schedule as one process)
         step_net = dist.data_parallel(net)
         ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
-        loss_fn = self._loss_fn(y, n_classes)
+        loss_fn = self.loss_fn(y, n_classes)
         y_t = torch.as_tensor(y, dtype=torch.float32 if cfg.multilabel else torch.long)
         n = len(y)
         bs = min(cfg.batch_size, n)

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import TrueclassError
+from ..data._hashing import (NEAR_CORRELATION, NEAR_MIN_SIDE, PHASH_BITS, PHASH_CANDIDATE_DISTANCE, close_pairs,
+                             phash_bits, unit_rows)
 from ..data._rows import CHUNK_ROWS
 
 __all__ = ["Fingerprints", "FINGERPRINTS_FILE", "input_stats", "unlike_training"]
@@ -109,8 +111,6 @@ class Fingerprints:
     def of(cls, display: np.ndarray, *, phash: np.ndarray | None = None) -> "Fingerprints":
         """Fingerprints of uint8 images (N, H, W, C) in 0-255; ``phash`` reuses the bits
         the audit already computed for them."""
-        from ._audit import NEAR_MIN_SIDE
-        from ._hashing import PHASH_BITS, phash_bits
 
         if len(display) > CHUNK_ROWS:  # images on disk are read a chunk at a time
             return cls.concat([
@@ -156,8 +156,6 @@ class Fingerprints:
         return self.copies_of(other)
 
     def copies_of(self, other: "Fingerprints") -> np.ndarray:
-        from ._audit import NEAR_CORRELATION, PHASH_CANDIDATE_DISTANCE, unit_rows
-        from ._hashing import close_pairs
 
         mine = {d.tobytes() for d in self.pixel}
         hit = np.array([d.tobytes() in mine for d in other.pixel], dtype=bool)
