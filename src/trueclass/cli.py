@@ -17,8 +17,8 @@ from .run.fields import cli_options
 
 __all__ = ["main", "cli", "EXIT_INCOMPLETE"]
 
-#: ``trueclass train`` finished and kept the model and its test scores, but a step after
-#: training failed (a check, a diagnostic or the card): the run is incomplete.
+#: ``trueclass train`` (or ``evaluate``) finished and kept the model and its test scores, but
+#: a step after scoring failed (a check, a diagnostic or the card): the run is incomplete.
 EXIT_INCOMPLETE = 3
 
 
@@ -256,13 +256,19 @@ def evaluate_cmd(model_path: str, source: str, out: str | None, overwrite: bool,
     """Evaluate a saved MODEL (a run folder or its model/ folder) on SOURCE: its score
     beside the model's own held-out score, with the difference and the two sets' image
     properties side by side."""
-    from .report._text import format_evaluate_summary
-    from .run import evaluate_run
+    import warnings
 
-    with _Progress() as progress:
+    from .report._text import failed_steps, format_evaluate_summary
+    from .run import evaluate_run
+    from .run.steps import IncompleteRunWarning
+
+    with _Progress() as progress, warnings.catch_warnings():
+        warnings.simplefilter("ignore", IncompleteRunWarning)  # the report card says it, and the exit status
         run = evaluate_run(model_path, source, out=out, overwrite=overwrite, data_dir=data_dir, tta=_tta(tta),
                            slice_by=slice_by, on_progress=progress)
     _print_run(run, format_evaluate_summary(run.metrics))
+    if failed_steps(run.metrics):
+        click.get_current_context().exit(EXIT_INCOMPLETE)
 
 
 @cli.command()

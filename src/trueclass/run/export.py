@@ -67,7 +67,8 @@ def export(run: Any, format: str = "onnx", *, on_progress: Progress | None = Non
     and check it on the run's held-out test images (``RUN/export/parity.json``)."""
     from ..models import load_model
     from ..models._onnx import export_onnx
-    from ..report._card import CARD_HTML, CARD_JSON, build_card
+    from ..report._card import CARD_HTML, CARD_JSON
+    from .metrics import METRICS_FILE, add_section
 
     if format not in FORMATS:
         raise TrueclassError(f"format must be one of {', '.join(map(repr, FORMATS))}; got {format!r}.")
@@ -81,7 +82,6 @@ def export(run: Any, format: str = "onnx", *, on_progress: Progress | None = Non
         on_progress("loading the held-out test images", 0, 0)
     ds = dataset if dataset is not None else _reload(run_dir, on_progress)
     final = run_dir / EXPORT_DIR
-    mfile = run_dir / "metrics.json"
     work = Path(tempfile.mkdtemp(prefix=".export-", dir=run_dir))
     try:
         files, images_from = _test_files(ds, ids, work / "images")
@@ -94,14 +94,12 @@ def export(run: Any, format: str = "onnx", *, on_progress: Progress | None = Non
         parity["images_from"] = images_from
         shutil.rmtree(work / "images", ignore_errors=True)
         write_json(work / "parity.json", {"export": info, **parity})
-        metrics = json.loads(mfile.read_text(encoding="utf-8"))
-        metrics["export"] = {"onnx": {**info, "path": f"{EXPORT_DIR}/{info['file']}"},
-                             "parity": {k: v for k, v in parity.items() if k != "images"}}
+        section = {"onnx": {**info, "path": f"{EXPORT_DIR}/{info['file']}"},
+                   "parity": {k: v for k, v in parity.items() if k != "images"}}
         # export/, metrics.json and the card change together or not at all
-        with restored_on_failure(run_dir, [EXPORT_DIR, "metrics.json", CARD_HTML, CARD_JSON]):
+        with restored_on_failure(run_dir, [EXPORT_DIR, METRICS_FILE, CARD_HTML, CARD_JSON]):
             work.rename(final)
-            write_json(mfile, metrics)
-            build_card(run_dir)
+            add_section(run_dir, "export", section)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)  # nothing half-made is left behind
         raise

@@ -222,6 +222,7 @@ class RunFolder:
         the evidence card: what every run folder has, trained or evaluated."""
         from ..data._dataset import to_display
         from ..report._card import EVAL_ARRAYS, build_card, save_arrays
+        from .metrics import write_metrics
 
         self._write_predictions(evaluation)
         display = to_display(test.images, test.value_max)
@@ -229,7 +230,7 @@ class RunFolder:
         if hasattr(evaluation, "confusion_matrix"):  # single-label only
             self._write_confusion(evaluation)
         save_arrays(self.path / EVAL_ARRAYS, evaluation, display)
-        self.write_json("metrics.json", metrics)
+        write_metrics(self.path, metrics)
         if on_progress is not None:
             on_progress("writing the evidence card", 0, 0)
         build_card(self.path)

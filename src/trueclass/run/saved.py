@@ -4,7 +4,6 @@ the rule of ``scoring``."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,7 +14,7 @@ from .._errors import TrueclassError
 from ..data import Dataset, load
 from ..evaluation import evaluate
 from .folder import RUNS_DIR, RunFolder, check_outside_source, check_writable
-from .pipeline import Run
+from .pipeline import Run, warn_if_incomplete
 from .provenance import dataset_info, environment, source_name
 from .scoring import Scored, copies_for_saved_model, scored_images
 
@@ -68,7 +67,9 @@ def evaluate_run(
     sets (``shift``), where it looked on its most confident mistakes (``explanations``)
     and, with ``slice_by``, the accuracy per group of images."""
     from ..models import load_model
-    from .why import explain_misread, shift_section, slices_section
+    from .metrics import assemble_metrics
+    from .steps import optional
+    from .why import EXPLAIN_DIR, explain_misread, shift_section, slices_section
 
     clf = load_model(model_path)  # a wrong model path or a bad option fails before the data loads
     if tta:
@@ -96,8 +97,7 @@ def evaluate_run(
         "slice_by": slice_by,
         "trueclass_version": __version__,
     }
-    metrics = {
-        **ev.to_dict(),
+    facts = {
         "n_train": (meta.get("training") or {}).get("n_images"),
         "n_val": None,
         "model": meta["model"],
@@ -109,19 +109,21 @@ def evaluate_run(
         "dataset": dataset_info(ds) | {"counts_by_split": {"test": scored.test.counts()}},
         "environment": environment(),
     }
-    from ..evaluation._diagnosis import data_warnings
-
-    metrics["warnings"] = data_warnings(metrics["dataset"]["counts_by_split"], metrics.get("per_class"))
-    if threshold is not None and "flagged" in metrics:
-        metrics["flagged"]["chosen_on"] = meta.get("threshold_chosen_on", "training run")
-        metrics["flagged"]["target_accuracy"] = meta.get("review_target")
+    numbers = ev.to_dict()
+    if threshold is not None and "flagged" in numbers:
+        numbers["flagged"] = {**numbers["flagged"], "chosen_on": meta.get("threshold_chosen_on", "training run"),
+                              "target_accuracy": meta.get("review_target")}
     try:
-        for key, section in (("shift", shift_section(meta, ev, scored.test)),
-                             ("explanations", explain_misread(clf, scored.test, ev, folder.path,
-                                                              on_progress=on_progress)),
-                             ("slices", slices_section(slice_by, scored.test, ev))):
-            if section is not None:
-                metrics[key] = section
+        # the score is written whatever a check after it does: a failed one is reported
+        failed: list[dict[str, str]] = []
+        sections = {
+            "shift": optional("shift", lambda: shift_section(meta, ev, scored.test), failed),
+            "explanations": optional("explanations", lambda: explain_misread(
+                clf, scored.test, ev, folder.path, on_progress=on_progress), failed,
+                leaves=[folder.path / EXPLAIN_DIR]),
+            "slices": optional("slices", lambda: slices_section(slice_by, scored.test, ev), failed),
+        }
+        metrics = assemble_metrics(numbers, facts, sections, failed=failed)
         folder.write_json("config.json", config)
         folder.write_evaluation(ev, scored.test, metrics, on_progress)
     except BaseException:
@@ -129,7 +131,9 @@ def evaluate_run(
 
         shutil.rmtree(folder.path, ignore_errors=True)  # nothing half-made is left behind
         raise
-    return Run(path=folder.path, model=clf, evaluation=ev, dataset=ds, split=None, metrics=metrics, config=config)
+    run = Run(path=folder.path, model=clf, evaluation=ev, dataset=ds, split=None, metrics=metrics, config=config)
+    warn_if_incomplete(run)
+    return run
 
 
 def stress_run(
@@ -152,11 +156,12 @@ def stress_run(
     from ..checks._explain import shortcut_check
     from ..checks._stress import ood_check, stress_test
     from ..models import load_model
-    from ..report._card import CARD_HTML, CARD_JSON, build_card
+    from ..report._card import CARD_HTML, CARD_JSON
     from .export import restored_on_failure
+    from .metrics import METRICS_FILE, add_section
 
     run_dir = Path(model_path).expanduser()
-    in_run = out is None and (run_dir / "metrics.json").is_file()
+    in_run = out is None and (run_dir / METRICS_FILE).is_file()
     clf = load_model(model_path)
     if out is None and not in_run:
         raise TrueclassError("Say where to write the results (out=FOLDER), or pass a run folder as the model "
@@ -176,14 +181,11 @@ def stress_run(
     path = run_dir if in_run else Path(out).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     folder = RunFolder(path)
-    metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8")) if in_run else None
     # stress/ is written anew (no example of an earlier stress test stays); with a run
     # folder, stress.json, metrics.json and the card change together or not at all
-    changed = ["stress", "stress.json"] + (["metrics.json", CARD_HTML, CARD_JSON] if in_run else [])
+    changed = ["stress", "stress.json"] + ([METRICS_FILE, CARD_HTML, CARD_JSON] if in_run else [])
     with restored_on_failure(path, changed):
         data = folder.write_stress(data, examples)
-        if metrics is not None:
-            metrics["robustness"] = data
-            folder.write_json("metrics.json", metrics)
-            build_card(path)
+        if in_run:
+            add_section(path, "robustness", data)
     return path, data
