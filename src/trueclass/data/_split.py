@@ -245,6 +245,33 @@ def _check_training_left(dataset: Dataset, planned: np.ndarray, train_idx: np.nd
             "the copies (the audit lists them).")
 
 
+def _predefined_parts(dataset: Dataset, val_size: float, seed: int, stratify: bool,
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, val, test) indices of a source that comes split; validation images carved
+    from its training part when it has none and ``val_size`` asks for them."""
+    all_idx, pre = np.arange(len(dataset)), dataset.predefined_split
+    test_idx, train_idx, val_idx = all_idx[pre == "test"], all_idx[pre == "train"], all_idx[pre == "val"]
+    if len(test_idx) == 0:
+        raise TrueclassError("The source's own split has no test images.")
+    if len(val_idx) == 0 and val_size > 0:
+        train_idx, val_idx = _split_indices(train_idx, dataset.labels[train_idx], val_size, seed, stratify,
+                                            dataset.classes, "validation part")
+    return train_idx, val_idx, test_idx
+
+
+def _random_parts(dataset: Dataset, test_size: float, val_size: float, seed: int, stratify: bool,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, val, test) indices drawn as scikit-learn's train_test_split draws them."""
+    labels = dataset.labels
+    train_idx, test_idx = _split_indices(np.arange(len(dataset)), labels, test_size, seed, stratify,
+                                         dataset.classes, "test part")
+    val_idx = np.array([], dtype=np.int64)
+    if val_size > 0:
+        train_idx, val_idx = _split_indices(train_idx, labels[train_idx], val_size, seed, stratify, dataset.classes,
+                                            "validation part")
+    return train_idx, val_idx, test_idx
+
+
 def split(
     dataset: Dataset,
     *,
@@ -297,21 +324,10 @@ def split(
     if dataset.multilabel:
         stratify = False  # several labels per image: there is no single class to stratify on
     n = len(dataset)
-    all_idx = np.arange(n)
-    labels = dataset.labels
-    pre = dataset.predefined_split
     joined, planned = 0, None  # sessions joined by a shared copy; the training part before groups moved it
-    if pre is not None:
-        test_idx = all_idx[pre == "test"]
-        train_idx = all_idx[pre == "train"]
-        val_idx = all_idx[pre == "val"]
-        if len(test_idx) == 0:
-            raise TrueclassError("The source's own split has no test images.")
-        if len(val_idx) == 0 and val_size > 0:
-            train_idx, val_idx = _split_indices(
-                train_idx, labels[train_idx], val_size, seed, stratify, dataset.classes, "validation part"
-            )
-        predefined = True
+    predefined = dataset.predefined_split is not None
+    if predefined:
+        train_idx, val_idx, test_idx = _predefined_parts(dataset, val_size, seed, stratify)
     elif sessions is not None and not dataset.multilabel:
         test_size = _check_fraction("test_size", test_size, allow_zero=False)
         sessions = np.asarray(sessions).astype(str)
@@ -320,17 +336,10 @@ def split(
         units, joined = _join_sessions(sessions, groups)
         planned = _parts_by_session(dataset, sessions, test_size, val_size, seed)[0] if joined else None
         train_idx, val_idx, test_idx = _parts_by_session(dataset, units, test_size, val_size, seed, bool(joined))
-        predefined = False
     else:
         sessions = None
         test_size = _check_fraction("test_size", test_size, allow_zero=False)
-        train_idx, test_idx = _split_indices(all_idx, labels, test_size, seed, stratify, dataset.classes, "test part")
-        val_idx = np.array([], dtype=np.int64)
-        if val_size > 0:
-            train_idx, val_idx = _split_indices(
-                train_idx, labels[train_idx], val_size, seed, stratify, dataset.classes, "validation part"
-            )
-        predefined = False
+        train_idx, val_idx, test_idx = _random_parts(dataset, test_size, val_size, seed, stratify)
     assignment = np.full(n, "", dtype=object)
     assignment[train_idx] = "train"
     assignment[val_idx] = "val"

@@ -166,6 +166,28 @@ def prediction_rows(classes: Sequence[str], y_true: np.ndarray, probs: np.ndarra
     return rows
 
 
+def _review_threshold(threshold: float | None, vt: np.ndarray | None, vp: np.ndarray | None,
+                      target_accuracy: float, val_name: str) -> tuple[float, str, float | None, dict[str, Any]]:
+    """(threshold, what chose it, the accuracy it aims at, how it did on the held-out
+    images): ``threshold`` when given, else chosen on the calibrated held-out predictions
+    (``vt``, ``vp``) when there are some, else 0.5."""
+    if threshold is not None:
+        return float(threshold), "given", None, {"target_reached": None}
+    if vt is None:
+        return m.DEFAULT_THRESHOLD, "default (no validation data)", None, {"target_reached": None}
+    thr = m.choose_threshold(vt, vp, target_accuracy)
+    # did the held-out images reach the target above this threshold? If not, the
+    # threshold is choose_threshold's fallback, and the card must say so
+    on_val = m.flag_summary(vt, vp, thr)
+    reached = on_val["accuracy_accepted"] is not None and on_val["accuracy_accepted"] >= target_accuracy
+    review = {"target_reached": bool(reached), "chosen_on_images": val_name,
+              "held_out_accuracy_accepted": on_val["accuracy_accepted"], "held_out_fraction_flagged": on_val["fraction"]}
+    source = (f"{val_name} (lowest confidence reaching {target_accuracy:.0%} accuracy)" if reached else
+              f"{val_name} ({target_accuracy:.0%} accuracy not reached at any confidence; the threshold with the "
+              "best accuracy that still keeps at least half of the images)")
+    return thr, source, float(target_accuracy), review
+
+
 def evaluate_predictions(
     y_true: Sequence[int] | np.ndarray,
     probs: np.ndarray,
@@ -224,25 +246,8 @@ def evaluate_predictions(
     per_class = m.per_class_report(y, pred, classes)
     labels = np.arange(len(classes))
     present = np.unique(y)
-    target = None
-    review: dict[str, Any] = {"target_reached": None}
-    if threshold is not None:
-        thr, source = float(threshold), "given"
-    elif has_val:
-        thr = m.choose_threshold(vt, vp, target_accuracy)
-        target = float(target_accuracy)
-        # did the held-out images reach the target above this threshold? If not, the
-        # threshold is choose_threshold's fallback, and the card must say so
-        on_val = m.flag_summary(vt, vp, thr)
-        reached = on_val["accuracy_accepted"] is not None and on_val["accuracy_accepted"] >= target_accuracy
-        review = {"target_reached": bool(reached), "chosen_on_images": val_name,
-                  "held_out_accuracy_accepted": on_val["accuracy_accepted"],
-                  "held_out_fraction_flagged": on_val["fraction"]}
-        source = (f"{val_name} (lowest confidence reaching {target_accuracy:.0%} accuracy)" if reached else
-                  f"{val_name} ({target_accuracy:.0%} accuracy not reached at any confidence; the threshold with the "
-                  "best accuracy that still keeps at least half of the images)")
-    else:
-        thr, source = m.DEFAULT_THRESHOLD, "default (no validation data)"
+    thr, source, target, review = _review_threshold(threshold, vt if has_val else None, vp, target_accuracy,
+                                                    val_name)
     import warnings
 
     with warnings.catch_warnings():

@@ -12,6 +12,7 @@ from sklearn.exceptions import NotFittedError as _SkNotFittedError
 from .._errors import TrueclassError
 from ..data._dataset import Dataset
 from ..data._sources import infer_value_max, labels_problem
+from ._inputs import as_images, check_type, checked_array, checked_labels, need_two_classes, type_of
 from ._registry import get_spec
 
 __all__ = ["ImageClassifier", "NotFittedError", "DEFAULT_MODEL"]
@@ -135,9 +136,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if y is None:
             raise TrueclassError("fit(X, y) needs the labels y as well as the images X (or pass a Dataset): "
                                  "this estimator requires y to be passed, but the target y is None.")
-        raw = _checked_array(X, task="train on")
-        y = _checked_labels(y, len(raw))  # the labels first: their sentences hold for any X
-        images = _as_images(raw, rows_as_images=not get_spec(self.model).is_network)
+        raw = checked_array(X, task="train on")
+        y = checked_labels(y, len(raw))  # the labels first: their sentences hold for any X
+        images = as_images(raw, rows_as_images=not get_spec(self.model).is_network)
         value_max = infer_value_max(raw)
         if y.ndim == 2:  # a 0/1 indicator matrix: several labels per image
             return images, y.astype(np.int64), np.arange(y.shape[1]), value_max, {"source": "arrays",
@@ -157,12 +158,12 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(X, Dataset):
             images = self._raw_images(X)
         else:
-            arr = _checked_array(X, allow_1d=False)
+            arr = checked_array(X, allow_1d=False)
             if arr.ndim == 2 and arr.shape == (h, w) and arr.shape[1] != h * w * c:
                 arr = arr[None]  # one image given on its own
             elif arr.ndim == 3 and arr.shape == (h, w, c) and c in (1, 3) and arr.shape[0] != h:
                 arr = arr[None]
-            images = _as_images(arr, expected=(h, w, c))
+            images = as_images(arr, expected=(h, w, c))
         if images.shape[1:3] != (h, w):
             raise TrueclassError(
                 f"This model was trained on {w}x{h} images; these are {images.shape[2]}x{images.shape[1]}. "
@@ -213,7 +214,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 f"Several labels per image need a neural network (cnn or timm:<name>); {self.model!r} takes one."
             )
         if not multilabel:
-            _need_two_classes(classes[y_idx])
+            need_two_classes(classes[y_idx])
         for attr in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, attr)  # a second fit starts from nothing
         self.image_shape_ = tuple(int(v) for v in images.shape[1:])
@@ -350,7 +351,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 f"{', '.join(spec.defaults) or 'no parameters'}."
             )
         for key, value in params.items():
-            _check_type(self.model, key, value, spec.types.get(key, _type_of(spec.defaults.get(key))))
+            check_type(self.model, key, value, spec.types.get(key, type_of(spec.defaults.get(key))))
         if spec.check is not None:
             spec.check(params)
         return spec, params
@@ -482,153 +483,3 @@ def _fingerprints_of(images: np.ndarray, value_max: int, val: Any) -> Any:
     if isinstance(val, Dataset) and len(val) and val.images.shape[1:] == images.shape[1:]:
         prints = Fingerprints.concat([prints, Fingerprints.of(to_display(val.images, val.value_max))])
     return prints
-
-
-_KINDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a word"}
-
-
-def _type_of(default: Any) -> type | None:
-    return None if default is None else type(default)
-
-
-def _check_type(model: str, key: str, value: Any, kind: Any) -> None:
-    """A sentence for a hyperparameter of the wrong type (n_neighbors="abc"), before any
-    work; None leaves a parameter free (``kind`` None or a tuple of accepted types)."""
-    if kind is None or value is None:
-        return
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    ok = any(
-        (isinstance(value, k) and not (k in (int, float) and isinstance(value, bool)))
-        or (k is float and isinstance(value, int) and not isinstance(value, bool))
-        for k in kinds
-    )
-    if not ok:
-        want = " or ".join(_KINDS.get(k, k.__name__) for k in kinds)
-        raise TrueclassError(f"{key} of model {model!r} must be {want}; got {value!r}.")
-
-
-def _checked_array(X: Any, *, allow_1d: bool = False, task: str = "predict") -> np.ndarray:
-    """``X`` as a numeric array, with scikit-learn's own checks (and their sentences) for
-    sparse, complex, non-numeric, NaN/inf and zero-feature input; the lesson's mistakes
-    (one image, a file name, no images) get a sentence in the lesson's words."""
-    import os
-
-    import scipy.sparse as sp
-    from sklearn.utils import check_array
-
-    if sp.issparse(X):
-        raise TrueclassError("Sparse data was passed, but images are dense arrays; pass X.toarray() instead.")
-    if isinstance(X, (str, bytes, os.PathLike)):
-        raise TrueclassError(_file_names_sentence([X], task))
-    try:
-        arr = np.asarray(X)
-    except ValueError:
-        arr = np.empty(0, dtype=object)
-    if arr.dtype.kind in "US" and arr.size:
-        raise TrueclassError(_file_names_sentence(list(arr.ravel()), task))
-    if arr.ndim == 0:
-        raise TrueclassError(f"X must be a list of images (like X_test), not the single value {X}.")
-    if arr.ndim == 1 and not allow_1d and arr.size and arr.dtype != object:
-        raise TrueclassError(
-            f"Reshape your data: X is one image ({arr.size} values) and the model takes a list of images, so pass "
-            "X_test[0:1] or [X_test[0]] instead of X_test[0]." if task == "predict" else
-            f"Reshape your data: X is a single row of {arr.size} values and fit takes a list of images, one row "
-            "per image, such as X_train."
-        )
-    if arr.shape[0] == 0:
-        raise TrueclassError(f"There are no images in X (it is empty), so there is nothing to {task}.")
-    if arr.dtype == object and (arr.ndim == 1 or arr.size == 0) and len(X):
-        raise TrueclassError("The images must all have the same size; resize them first (trueclass.load does it).")
-    try:
-        return check_array(arr, allow_nd=True, ensure_2d=not allow_1d, dtype="numeric", ensure_min_samples=1,
-                           input_name="X")
-    except ValueError as exc:
-        raise TrueclassError(str(exc)) from None
-
-
-def _file_names_sentence(names: list[Any], task: str) -> str:
-    """File names given where images belong (``clf.predict("cat.png")``)."""
-    shown = ", ".join(repr(str(n)) for n in names[:3]) + (" ..." if len(names) > 3 else "")
-    what = "is a file name, not an image" if len(names) == 1 else "are file names, not images"
-    if task != "predict":
-        return (f"{shown} {what}: put the pictures "
-                "in one folder per class and train on tc.load('my_folder'), or pass the images as arrays.")
-    first = str(names[0])
-    return (f"{shown} {what}: save the model with "
-            f"clf.save('my-model') and run `trueclass predict my-model {first}` (in Python: "
-            f"trueclass.run.predict_files('my-model', [{first!r}])), or load the picture into an array first.")
-
-
-def _checked_labels(y: Any, n: int) -> np.ndarray:
-    """One label per image (or a 0/1 indicator matrix for several labels per image)."""
-    import warnings
-
-    from sklearn.exceptions import DataConversionWarning
-    from sklearn.utils.multiclass import type_of_target
-
-    problem = labels_problem(y)
-    if problem:
-        raise TrueclassError(problem)
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        warnings.warn("A column-vector y was passed when a 1d array was expected; it was flattened.",
-                      DataConversionWarning, stacklevel=3)
-        y = y.ravel()
-    if len(y) != n:
-        raise TrueclassError(f"X has {n} images but y has {len(y)} {'rows' if y.ndim == 2 else 'labels'}; "
-                             "they must match.")
-    kind = type_of_target(y, input_name="y")
-    if kind == "multilabel-indicator":
-        return y
-    if y.ndim != 1:
-        raise TrueclassError(f"y must hold one label per image; it has shape {y.shape}.")
-    if kind not in ("binary", "multiclass"):
-        raise TrueclassError(
-            f"Unknown label type: {kind}. y must hold class labels (names or whole numbers), not measurements; "
-            "a classifier predicts classes."
-        )
-    _need_two_classes(y)
-    return y
-
-
-def _need_two_classes(y: np.ndarray) -> None:
-    if len(y) and len(np.unique(y)) < 2:
-        raise TrueclassError(
-            f"All {len(y)} training images have the same label ({y[0]!r}): there is only one class, and a "
-            "classifier needs at least two."
-        )
-
-
-def _as_images(arr: np.ndarray, expected: tuple[int, int, int] | None = None, *,
-               rows_as_images: bool = True) -> np.ndarray:
-    """Any accepted array layout as float64 (N, H, W, C), values untouched.
-
-    A row of H*H values is an H x H image; any other row is a 1 x F image when
-    ``rows_as_images`` (pixel models see only the flattened values anyway)."""
-    if arr.ndim == 2:
-        n, d = arr.shape
-        if expected is not None:
-            if d != int(np.prod(expected)):
-                raise TrueclassError(
-                    f"X has {d} features, but ImageClassifier is expecting {int(np.prod(expected))} features as "
-                    f"input: this model takes {expected[1]}x{expected[0]} images."
-                )
-            return arr.reshape(n, *expected).astype(np.float64)
-        side = int(round(np.sqrt(d)))
-        if side * side == d:
-            return arr.reshape(n, side, side, 1).astype(np.float64)
-        if rows_as_images:
-            return arr.reshape(n, 1, d, 1).astype(np.float64)
-        raise TrueclassError(
-            f"Each row of X has {d} values, which is not a square image, and a network needs images; "
-            "pass X with shape (N, H, W)."
-        )
-    if arr.ndim == 3:
-        return arr[..., None].astype(np.float64)
-    if arr.ndim == 4:
-        if arr.shape[-1] not in (1, 3) and arr.shape[1] in (1, 3):
-            arr = np.moveaxis(arr, 1, -1)
-        return arr.astype(np.float64)
-    raise TrueclassError(
-        f"X must have shape (N, H, W), (N, H, W, C) or (N, H*W); got an array of shape {arr.shape}."
-    )
