@@ -79,7 +79,6 @@ class Audit:
 
     report: dict[str, Any]
     duplicates: Duplicates
-    label_probs: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return self.report
@@ -303,9 +302,8 @@ def _label_text(ds: Any, i: int) -> str:
 
 
 def _label_section(ds: Any, parts: np.ndarray | None, label_part: str | None, seed: int,
-                   label_models: tuple[str, ...] | None, on_progress: Progress | None) -> tuple[dict[str, Any], Any]:
-    """audit.json's label-error entries for the ``label_part`` images (all when None),
-    and the out-of-fold probabilities behind them."""
+                   label_models: tuple[str, ...] | None, on_progress: Progress | None) -> dict[str, Any]:
+    """audit.json's label-error entries for the ``label_part`` images (all when None)."""
     if on_progress:
         on_progress("audit: looking for label errors (cross-validation)", 0, 0)
     sel = np.flatnonzero(parts == label_part) if label_part is not None and parts is not None else np.arange(len(ds))
@@ -324,7 +322,7 @@ def _label_section(ds: Any, parts: np.ndarray | None, label_part: str | None, se
         "far its word goes), ranked by cleanlab")
     return {"label_issues": issues[:LIST_LIMIT], "n_label_issues": len(issues), "label_issues_checked_on": checked_on,
             "label_model": label_model or None, "label_issues_skipped": skipped_reason,
-            "label_model_out_of_fold_accuracy": accuracy}, probs
+            "label_model_out_of_fold_accuracy": accuracy}
 
 
 # -- the whole audit -----------------------------------------------------------------------------------
@@ -377,10 +375,9 @@ def audit(
     if on_progress:
         on_progress("audit: image properties", 0, 0)
     outliers = image_outliers(ds)
-    labels, probs = (_label_section(ds, parts, label_part, seed, label_models, on_progress) if label_issues
-                     else ({"label_issues": [], "n_label_issues": 0, "label_issues_checked_on": None,
-                            "label_model": None, "label_issues_skipped": "turned off",
-                            "label_model_out_of_fold_accuracy": None}, None))
+    labels = (_label_section(ds, parts, label_part, seed, label_models, on_progress) if label_issues
+              else {"label_issues": [], "n_label_issues": 0, "label_issues_checked_on": None, "label_model": None,
+                    "label_issues_skipped": "turned off", "label_model_out_of_fold_accuracy": None})
     balance = class_balance(ds, parts)
     skipped = [k.to_dict() if hasattr(k, "to_dict") else dict(k) for k in ds.skipped]
     report = {
@@ -411,4 +408,4 @@ def audit(
         "n_outliers": len(outliers),
         **labels,
     }
-    return Audit(report=report, duplicates=dups, label_probs=probs)
+    return Audit(report=report, duplicates=dups)

@@ -200,10 +200,6 @@ class Dataset:
             predefined_split=None if self.predefined_split is None else self.predefined_split[idx],
         )
 
-    def to_unit(self) -> np.ndarray:
-        """Images as float32 in [0, 1] (white = 1)."""
-        return self.images.astype(np.float32) / float(self.value_max)
-
     def display_images(self) -> np.ndarray:
         """Images as uint8 0-255 for drawing and saving (digits' 0-16 scaled up)."""
         return to_display(self.images, self.value_max)
