@@ -23,6 +23,12 @@ __all__ = ["Evaluation", "evaluate", "evaluate_predictions", "prediction_rows", 
 _RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {}
 
 
+def render_text(metrics: dict[str, Any], fallback: str) -> str:
+    """``metrics`` as the report package renders them, or ``fallback`` without it."""
+    render = _RENDERERS.get("text")
+    return render(metrics) if render is not None else fallback
+
+
 def set_renderers(*, text: Callable[[dict[str, Any]], str], html: Callable[[dict[str, Any]], str]) -> None:
     """Show every Evaluation with these: ``text(metrics)`` and ``html(metrics)``."""
     _RENDERERS.update(text=text, html=html)
@@ -107,8 +113,7 @@ class Evaluation:
         return rows
 
     def summary(self) -> str:
-        render = _RENDERERS.get("text")
-        card = render(self.to_dict()) if render is not None else repr(self)
+        card = render_text(self.to_dict(), repr(self))
         left = self.extra.get("n_left_out_as_seen")
         if not left:
             return card

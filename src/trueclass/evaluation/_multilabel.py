@@ -104,9 +104,9 @@ class MultiLabelEvaluation:
         return rows
 
     def summary(self) -> str:
-        from ..report._text import format_report_card
+        from ._evaluation import render_text  # the renderer the report package set, as for Evaluation
 
-        return format_report_card(self.to_dict())
+        return render_text(self.to_dict(), repr(self))
 
     def __repr__(self) -> str:
         lo, hi = self.subset_accuracy_ci
