@@ -7,32 +7,15 @@ metric.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from .._errors import TrueclassError
 from . import _metrics as m
+from ._render import render_html, render_text
 
-__all__ = ["Evaluation", "evaluate", "evaluate_predictions", "prediction_rows", "set_renderers"]
-
-#: How an Evaluation shows itself: "text" (print) and "html" (Jupyter), each a function of
-#: its ``to_dict()``. Rendering is the report package's (it imports this module, never the
-#: other way round) and it sets them when it is imported; ``import trueclass`` brings it.
-#: Without them an Evaluation prints its headline.
-_RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {}
-
-
-def render_text(metrics: dict[str, Any], fallback: str) -> str:
-    """``metrics`` as the report package renders them, or ``fallback`` without it."""
-    render = _RENDERERS.get("text")
-    return render(metrics) if render is not None else fallback
-
-
-def set_renderers(*, text: Callable[[dict[str, Any]], str], html: Callable[[dict[str, Any]], str]) -> None:
-    """Show every Evaluation with these: ``text(metrics)`` and ``html(metrics)``."""
-    _RENDERERS.update(text=text, html=html)
-
+__all__ = ["Evaluation", "evaluate", "evaluate_predictions", "prediction_rows"]
 
 @dataclass(frozen=True, eq=False)
 class Evaluation:
@@ -136,12 +119,7 @@ class Evaluation:
     def _repr_html_(self) -> str:
         """How Jupyter shows an Evaluation: headline, report card, confusion matrix and
         per-class table as static HTML (the full card with its galleries is Run's)."""
-        render = _RENDERERS.get("html")
-        if render is None:
-            import html
-
-            return f"<pre>{html.escape(self.summary())}</pre>"
-        return render(self.to_dict())
+        return render_html(self.to_dict(), self.summary())
 
 
 def prediction_rows(classes: Sequence[str], y_true: np.ndarray, probs: np.ndarray, ids: Sequence[str],
@@ -316,7 +294,7 @@ def evaluate(
     from ..data._dataset import Dataset
 
     if not hasattr(model, "classes_"):
-        from ..models import NotFittedError
+        from ..models._not_fitted import NotFittedError
 
         raise NotFittedError("This model is not fitted yet: call fit(...) first, then evaluate it.")
     pair = isinstance(dataset, tuple) and len(dataset) == 2

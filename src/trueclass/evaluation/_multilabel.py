@@ -104,7 +104,7 @@ class MultiLabelEvaluation:
         return rows
 
     def summary(self) -> str:
-        from ._evaluation import render_text  # the renderer the report package set, as for Evaluation
+        from ._render import render_text  # the renderer the report package set, as for Evaluation
 
         return render_text(self.to_dict(), repr(self))
 

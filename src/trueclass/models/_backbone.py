@@ -65,10 +65,10 @@ def weights_file(pth: Path | None = None) -> Path:
     import torch
     from safetensors.torch import save_file
 
-    from ._io import _sha256
+    from .._jsonio import sha256_file
 
     pth = pth or _package_pth()
-    if not pth.is_file() or _sha256(pth) != PTH_SHA256:
+    if not pth.is_file() or sha256_file(pth) != PTH_SHA256:
         raise TrueclassError(f"The backbone weights {str(pth)!r} are missing or not the file trueclass knows "
                              f"(SHA-256 {PTH_SHA256[:12]}...); reinstall {PACKAGE}.")
     state = torch.load(pth, map_location="cpu", weights_only=True)
@@ -105,7 +105,7 @@ def image_keys(images: np.ndarray) -> np.ndarray:
 
 def onnx_file(size: int) -> Path:
     """The feature extractor exported to ONNX for ``size`` x ``size`` inputs (any batch),
-    made once in the cache from the safetensors weights (by ``_onnx.torch_to_onnx``, the
+    made once in the cache from the safetensors weights (by ``_onnx_files.torch_to_onnx``, the
     exporter ``trueclass export`` uses)."""
     out = cache_dir() / f"{ARCH}-{PTH_SHA256[:12]}-{int(size)}px-dynamo.onnx"
     if out.is_file():
@@ -113,7 +113,7 @@ def onnx_file(size: int) -> Path:
     import onnx
     import torch
 
-    from ._onnx import torch_to_onnx
+    from ._onnx_files import torch_to_onnx
 
     proto, _ = torch_to_onnx(build_backbone(), torch.zeros(2, 3, size, size), "x", ["features"])
     tmp = out.with_name(out.name + f".{os.getpid()}.tmp")

@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.exceptions import NotFittedError as _SkNotFittedError
 
 from .._errors import TrueclassError
 from ..data._dataset import Dataset
 from ..data._sources import infer_value_max, labels_problem
+from ._not_fitted import NotFittedError
 from ._inputs import as_images, check_type, checked_array, checked_labels, need_two_classes, type_of
 from ._registry import get_spec
 
@@ -28,10 +28,6 @@ DEFAULT_MODEL = "cnn"
 #: (:func:`held_out_predictions`).
 HELD_OUT_SAMPLE = 2000
 HELD_OUT_FOLDS = 5
-
-
-class NotFittedError(TrueclassError, _SkNotFittedError):
-    """``predict`` (or ``save``) before ``fit``. Also scikit-learn's NotFittedError."""
 
 
 class ImageClassifier(ClassifierMixin, BaseEstimator):

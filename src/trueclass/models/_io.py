@@ -8,7 +8,6 @@ was swapped or damaged before any backend reads it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 from pathlib import Path
@@ -18,20 +17,12 @@ import numpy as np
 
 from .. import __version__
 from .._errors import TrueclassError
-from .._jsonio import write_json
+from .._jsonio import sha256_file, write_json
 
 __all__ = ["save_model", "read_saved", "load_fingerprints", "read_model_json", "resolve_model_dir", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 FINGERPRINTS_FILE = "fingerprints.npz"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _jsonable_classes(classes: np.ndarray) -> tuple[list[Any], str]:
@@ -59,7 +50,7 @@ def save_model(model: Any, path: str | Path, **extra: Any) -> Path:
     if fingerprints is not None:  # numpy arrays of the training images' fingerprints (models._fingerprints)
         fp_file = path / FINGERPRINTS_FILE
         fingerprints.save(fp_file)
-        extra["fingerprints"] = {"file": FINGERPRINTS_FILE, "n_images": len(fingerprints), "sha256": _sha256(fp_file)}
+        extra["fingerprints"] = {"file": FINGERPRINTS_FILE, "n_images": len(fingerprints), "sha256": sha256_file(fp_file)}
     classes, classes_type = _jsonable_classes(np.asarray(model.classes_))
     h, w, c = model.image_shape_
     params = {k: v for k, v in model.get_params().items() if k != "model"}
@@ -87,7 +78,7 @@ def save_model(model: Any, path: str | Path, **extra: Any) -> Path:
             else "flattened pixels in the data's own units (0..value_max)",
         },
         "training": {**getattr(model, "training_", {}), "train_seconds": getattr(model, "train_seconds_", None)},
-        "weights": {**weights_info, "sha256": _sha256(weights)},
+        "weights": {**weights_info, "sha256": sha256_file(weights)},
         "environment": {"python": platform.python_version()},
         **extra,
     }
@@ -139,7 +130,7 @@ def load_fingerprints(path: str | Path):
     if not info:
         return None
     file = d / info["file"]
-    if not file.is_file() or _sha256(file) != info.get("sha256"):
+    if not file.is_file() or sha256_file(file) != info.get("sha256"):
         raise TrueclassError(f"The fingerprints file {str(file)!r} is missing or does not match its checksum in "
                              "model.json; without it trueclass cannot tell which images trained the model.")
     return Fingerprints.load(file)
@@ -157,7 +148,7 @@ def read_saved(path: str | Path) -> tuple[dict[str, Any], Any]:
     weights = d / str(info.get("file", ""))
     if not info.get("file") or not weights.is_file():
         raise TrueclassError(f"The weights file {str(weights)!r} is missing.")
-    if info.get("sha256") != _sha256(weights):
+    if info.get("sha256") != sha256_file(weights):
         raise TrueclassError(
             f"The weights file {str(weights)!r} does not match the checksum in model.json; "
             "it was changed or damaged after saving. Refusing to load it."
@@ -305,7 +296,7 @@ def is_onnx(path: str | Path) -> bool:
 
 
 def _folder_of_export(path: str | Path) -> Path | None:
-    from ._onnx import read_onnx_meta
+    from ._onnx_files import read_onnx_meta
 
     d = Path(path).expanduser().resolve().parent.parent / "model"
     if not (d / "model.json").is_file():

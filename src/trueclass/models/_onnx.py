@@ -36,13 +36,13 @@ from typing import Any
 import numpy as np
 
 from .._errors import TrueclassError
+from .._jsonio import sha256_file
 from ._estimator import ImageClassifier
-from ._io import _sha256
+from ._onnx_files import OPSET, read_onnx_meta, session_of, torch_to_onnx
 
 __all__ = ["export_onnx", "load_onnx", "read_for_onnx", "torch_to_onnx", "ExportedClassifier", "OPSET", "INPUT",
            "OUTPUTS"]
 
-OPSET = 18
 INPUT = "image"
 OUTPUTS = ("probabilities", "raw_probabilities")
 _BATCH = 256
@@ -96,28 +96,9 @@ def export_onnx(clf: Any, path: str | Path) -> dict[str, Any]:
     onnx.save(proto, str(tmp))
     os.replace(tmp, path)
     return {"file": path.name, "format": "onnx", "opset": OPSET, "exporter": exporter,
-            "seconds": round(time.perf_counter() - t0, 3), "bytes": path.stat().st_size, "sha256": _sha256(path),
+            "seconds": round(time.perf_counter() - t0, 3), "bytes": path.stat().st_size, "sha256": sha256_file(path),
             "input": f"{INPUT}: uint8 (N, {clf.image_shape_[0]}, {clf.image_shape_[1]}, {clf.image_shape_[2]})",
             "outputs": list(OUTPUTS)}
-
-
-def torch_to_onnx(module: Any, example: Any, input_name: str, output_names: list[str]) -> tuple[Any, str]:
-    """``module`` as a checked ONNX ModelProto with a free batch size, by the
-    torch.export-based exporter; returns it and the exporter's name and versions. The
-    one way trueclass exports a torch module (the models here, the backbone's features
-    for the embedding cache)."""
-    import onnx
-    import onnxscript
-    import torch
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's notes on its own internals
-        program = torch.onnx.export(module, (example,), input_names=[input_name], output_names=output_names,
-                                    dynamic_shapes={input_name: {0: torch.export.Dim("n")}}, opset_version=OPSET,
-                                    dynamo=True, verbose=False, report=False)
-    proto = program.model_proto
-    onnx.checker.check_model(proto)
-    return proto, f"torch.onnx (dynamo) {torch.__version__.split('+')[0]}, onnxscript {onnxscript.__version__}"
 
 
 def _torch_graph(clf: Any, temperature: float | None) -> tuple[Any, str]:
@@ -277,18 +258,6 @@ def _set_metadata(proto: Any, clf: Any, exporter: str, temperature: float | None
 
 
 # -- loading ---------------------------------------------------------------------------------------
-def session_of(path: str | Path):
-    """An ONNX Runtime session on the exported file, on the CPU."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types for a bad file
-        raise TrueclassError(f"{str(path)!r} is not an ONNX model onnxruntime can read ({str(exc)[:200]}).") from None
-
-
 class OnnxBackend:
     """The backend of an exported file: its ``raw_probabilities`` for uint8 images."""
 
@@ -336,18 +305,6 @@ class ExportedClassifier(ImageClassifier):
             raise TrueclassError(f"An exported model has no parameters to set ({', '.join(params)}); test-time "
                                  "augmentation, if the model used it, is inside the graph.")
         return self
-
-
-def read_onnx_meta(path: str | Path) -> dict[str, Any]:
-    """The trueclass metadata of an exported file; a sentence when it has none."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise TrueclassError(f"No such ONNX file: {str(path)!r}.")
-    props = session_of(p).get_modelmeta().custom_metadata_map
-    if "trueclass" not in props:
-        raise TrueclassError(f"{str(path)!r} was not exported by trueclass (it has no trueclass metadata); "
-                             "run it with onnxruntime directly.")
-    return json.loads(props["trueclass"])
 
 
 def load_onnx(path: str | Path) -> ExportedClassifier:

@@ -1,6 +1,6 @@
 """Rendering: text, plots and the evidence card. Nothing here computes a metric."""
 
-from ..evaluation._evaluation import set_renderers
+from ..evaluation._render import set_renderers
 from ._card import build_card, render_summary_html
 from ._plots import (captioned_image, plot_class_counts, plot_confusion_matrix, plot_coverage, plot_history,
                      plot_misread, plot_reliability, plot_stability, plot_stress)
