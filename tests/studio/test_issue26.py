@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from trueclass.studio import Project
-from trueclass.studio._app import train_project
+from trueclass.studio._training import train_project
 
 from .conftest import H, burst, make_client, wait_for_training
 
@@ -133,7 +133,7 @@ def test_after_a_restart_the_result_of_deleted_classes_is_not_shown(client, tmp_
 
 
 def test_the_few_test_images_warning_is_said_once_for_all_its_classes():
-    from trueclass.studio._app import page_warnings
+    from trueclass.studio._training import page_warnings
 
     ws = [{"kind": "few_test_images", "class": str(k), "n": 6,
            "message": f"Class '{k}' has only 6 test images; fewer than 30 make its scores unreliable."}

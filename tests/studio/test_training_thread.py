@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from trueclass.studio import Project
-from trueclass.studio import _app
+from trueclass.studio import _training
 
 from .conftest import H, wait_for_training
 
@@ -91,13 +91,13 @@ def test_a_stopping_studio_stops_the_training_at_its_next_report(tmp_path, monke
             time.sleep(0.01)
         return {}
 
-    monkeypatch.setattr(_app, "train_project", slow_training)
-    trainer = _app.Trainer(Project(tmp_path / "proj"))
+    monkeypatch.setattr(_training, "train_project", slow_training)
+    trainer = _training.Trainer(Project(tmp_path / "proj"))
     trainer.start({})
     while not reports:
         time.sleep(0.01)
     said = []
-    _app.stop_training(trainer, said.append, exit_process=True)  # stops in time: the process goes on
+    _training.stop_training(trainer, said.append, exit_process=True)  # stops in time: the process goes on
     assert not trainer.thread.is_alive() and len(reports) < 10_000
     assert trainer.state == {"status": "failed", "message": "The studio stopped before the training finished."}
     assert said == ["Stopping the training in progress..."]
@@ -110,11 +110,11 @@ def test_a_training_that_does_not_stop_in_time_ends_with_the_process(tmp_path, m
         release.wait(30)
         return {}
 
-    monkeypatch.setattr(_app, "train_project", silent_training)
-    trainer = _app.Trainer(Project(tmp_path / "proj"))
+    monkeypatch.setattr(_training, "train_project", silent_training)
+    trainer = _training.Trainer(Project(tmp_path / "proj"))
     trainer.start({})
     said = []
-    _app.stop_training(trainer, said.append, timeout=0.2)  # a notebook: the process goes on
+    _training.stop_training(trainer, said.append, timeout=0.2)  # a notebook: the process goes on
     assert trainer.thread.is_alive() and "did not stop within 0.2 s" in said[-1]
 
     exits = []
@@ -124,7 +124,7 @@ def test_a_training_that_does_not_stop_in_time_ends_with_the_process(tmp_path, m
 
     monkeypatch.setattr(os, "_exit", no_exit)
     monkeypatch.setattr("multiprocessing.active_children", list)  # the test's own processes are not the studio's
-    _app.stop_training(trainer, said.append, timeout=0.2, exit_process=True)  # `trueclass studio`
+    _training.stop_training(trainer, said.append, timeout=0.2, exit_process=True)  # `trueclass studio`
     assert exits == [130] and "abandoned where it stood" in said[-1]
     release.set()
     trainer.thread.join(10)

@@ -32,7 +32,8 @@ def serve(project_dir: str = "studio-project", *, host: str = "127.0.0.1", port:
 
     import uvicorn
 
-    from ._app import LOCAL_HOSTS, stop_training
+    from ._app import LOCAL_HOSTS
+    from ._training import stop_training
 
     project = Project(project_dir)
     local = host in LOCAL_HOSTS

@@ -9,14 +9,11 @@ only from the project's manifest and its run folders.
 
 from __future__ import annotations
 
-import csv
-import functools
 import io
 import json
 import re
 import secrets
 import threading
-import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -25,8 +22,9 @@ import numpy as np
 
 from .._errors import TrueclassError
 from ._project import MAX_FILE_BYTES, Project, check_image
+from ._training import Trainer, check_model_choice, current_result, run_result, studio_models
 
-__all__ = ["create_app", "stop_training", "studio_models", "MAX_REQUEST_BYTES", "TOKEN_HEADER"]
+__all__ = ["create_app", "MAX_REQUEST_BYTES", "TOKEN_HEADER"]
 
 #: One request (an upload of many files, a hold-to-record burst) carries at most this much.
 MAX_REQUEST_BYTES = 64 * 1024**2
@@ -39,225 +37,6 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 #: Class names read as "none of these" in the preview.
 NONE_NAMES = ("none", "none of these", "nothing", "other", "background", "unknown")
 _RUN_NAME = re.compile(r"^[0-9]{8}-[0-9]{6}(-[0-9]+)?$")
-#: Seconds a stopping studio waits for a training in progress to reach its next progress
-#: report and stop there (a network reports every 10 batches; a long scikit-learn fit may
-#: not report for minutes, and is then abandoned with the process).
-STOP_WAIT_S = 5.0
-
-
-class TrainingStopped(KeyboardInterrupt):
-    """Raised in the training thread at its next progress report once the studio stops:
-    a KeyboardInterrupt, so every step stops as it does on Ctrl-C (a network keeps the
-    checkpoint of its last finished epoch, the run folder can be resumed)."""
-
-
-class Trainer:
-    """One training at a time, in a thread; its progress and outcome as a dict."""
-
-    def __init__(self, project: Project):
-        self.project = project
-        self.lock = threading.Lock()
-        self.state: dict[str, Any] = {"status": "idle"}
-        self.thread: threading.Thread | None = None
-        self.stopping = threading.Event()
-
-    def start(self, settings: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            if self.state.get("status") == "running":
-                raise TrueclassError("A training is already running; wait for it to finish.")
-            self.state = {"status": "running", "stage": "starting", "done": 0, "total": 0, "started": time.time()}
-            self.thread = threading.Thread(target=self._run, args=(settings,), daemon=True)
-            self.thread.start()
-            return dict(self.state)
-
-    def _progress(self, stage: str, done: int = 0, total: int = 0, **_: Any) -> None:
-        if self.stopping.is_set():
-            raise TrainingStopped
-        self.state.update(stage=str(stage), done=int(done or 0), total=int(total or 0))
-
-    def stop(self, timeout: float = STOP_WAIT_S) -> bool:
-        """Ask a training in progress to stop at its next progress report and wait up to
-        ``timeout`` seconds for it: whether no training is left running."""
-        self.stopping.set()
-        thread = self.thread
-        if thread is not None:
-            thread.join(timeout)
-        return thread is None or not thread.is_alive()
-
-    def _run(self, settings: dict[str, Any]) -> None:
-        try:
-            result = train_project(self.project, settings, self._progress)
-            self.state = {"status": "done", "result": result, "seconds": round(time.time() - self.state["started"], 1)}
-        except TrueclassError as e:  # a network stopped by stop() says where it stood
-            self.state = {"status": "failed", "message": str(e)}
-        except KeyboardInterrupt:  # stop(): the studio is stopping
-            self.state = {"status": "failed", "message": "The studio stopped before the training finished."}
-        except Exception as e:  # noqa: BLE001 - the page shows a sentence, the console the detail
-            import traceback
-
-            traceback.print_exc()
-            self.state = {"status": "failed", "message": f"Training stopped on an unexpected error: {e}"}
-
-
-def stop_training(trainer: Trainer, echo: Any = print, *, exit_process: bool = False,
-                  timeout: float = STOP_WAIT_S) -> None:
-    """When the studio stops: a training in progress stops at its next progress report.
-    One that does not within ``timeout`` seconds is left running in its thread, or, with
-    ``exit_process`` (the studio is the process's program), ends with the process at once:
-    Python's own shutdown would stop that thread wherever it stands, which can abort the
-    process in the middle of native (torch) code."""
-    thread = trainer.thread
-    if thread is None or not thread.is_alive():
-        return
-    echo("Stopping the training in progress...")
-    if trainer.stop(timeout):
-        return
-    if not exit_process:
-        echo(f"The training did not stop within {timeout:g} s; it stops at its next progress report.")
-        return
-    import multiprocessing
-    import os
-    import sys
-
-    echo(f"The training did not stop within {timeout:g} s and is abandoned where it stood.")
-    for child in multiprocessing.active_children():  # none is started, but none outlives the studio either
-        child.kill()
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    os._exit(130)  # the exit status of Ctrl-C
-
-
-def _new_run_dir(project: Project) -> Path:
-    base = project.runs_dir / time.strftime("%Y%m%d-%H%M%S")
-    out, k = base, 1
-    while out.exists():
-        out, k = Path(f"{base}-{k}"), k + 1
-    return out
-
-
-def studio_models() -> list[dict[str, str]]:
-    """The models the page offers: "auto", then the registry's names (those a name alone
-    selects; ``timm:<name>`` needs a backbone named, which is the Python API's business)."""
-    from ..models import get_spec, list_models
-
-    out = [{"name": "auto", "description": "chosen from the images"}]
-    for name in list_models():
-        if "<" not in name:
-            out.append({"name": name, "description": get_spec(name).description})
-    return out
-
-
-def check_model_choice(model: Any) -> str:
-    """The model a training asks for, or a sentence for the page (no command line in it)."""
-    model = str(model or "auto")
-    names = [m["name"] for m in studio_models()]
-    if model not in names:
-        raise TrueclassError(f"There is no model {model[:40]!r}; choose one of the models listed under Advanced "
-                             f"({', '.join(names)}).")
-    return model
-
-
-def train_project(project: Project, settings: dict[str, Any], on_progress: Any = None) -> dict[str, Any]:
-    """Train on the project as an ordinary run (whole capture sessions held out for the
-    test), and, where sessions exist, score the same recipe on a random split of the same
-    images to show what near-identical frames on both sides would claim."""
-    import trueclass as tc
-
-    model = check_model_choice(settings.get("model"))
-    params = {}
-    if settings.get("epochs"):
-        try:
-            params["epochs"] = int(settings["epochs"])
-        except (TypeError, ValueError):
-            raise TrueclassError(f"epochs must be a whole number; got {settings['epochs']!r}.") from None
-    out = _new_run_dir(project)
-    tc.train(str(project.root), model=model, params=params, out=out, on_progress=on_progress)
-    result = run_result(out)
-    if result["split"].get("by_capture_session"):
-        if on_progress:
-            on_progress("scoring a random split, for comparison", 0, 0)
-        chosen = result["model"]
-        naive = tc.train(str(project.root), model=chosen, params=params, out=out / "random-split", allow_leakage=True,
-                         audit=False)
-        m = naive.metrics
-        result["random_split"] = {"accuracy": m["accuracy"], "accuracy_ci": m["accuracy_ci"], "n_test": m["n_test"],
-                                  "n_wrong": m["n_wrong"]}
-        if m["accuracy"] > result["accuracy"]:
-            result["random_split"]["why"] = (
-                f"A random split of the same images would claim {m['accuracy']:.0%} ({m['n_wrong']} wrong of "
-                f"{m['n_test']}) against {result['accuracy']:.0%} here: it puts frames of one burst on both sides, "
-                "and a frame is easy to recognise when its near-identical neighbour was trained on. The number "
-                "above tests on whole capture sessions the model never saw.")
-    return result
-
-
-def run_result(out: Path) -> dict[str, Any]:
-    """What the page shows of a finished run: its numbers, confusion matrix and misreads
-    (a copy: the caller may add to it)."""
-    return dict(_read_run(str(out)))
-
-
-@functools.lru_cache(maxsize=16)
-def _read_run(out_dir: str) -> dict[str, Any]:
-    """A finished run folder never changes, and the page asks for its result at every
-    poll of the project's state: read its files once."""
-    out = Path(out_dir)
-    m = json.loads((out / "metrics.json").read_text())
-    wrong = []
-    with open(out / "predictions.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            if row["correct"] != "True":
-                wrong.append({"file": row["id"], "true": row["true"], "pred": row["pred"],
-                              "confidence": float(row["confidence"])})
-    wrong.sort(key=lambda r: -r["confidence"])
-    return {
-        "run": out.name, "accuracy": m["accuracy"], "accuracy_ci": m["accuracy_ci"], "n_test": m["n_test"],
-        "n_wrong": m["n_wrong"], "n_train": m["n_train"], "classes": m["classes"],
-        "confusion_matrix": m["confusion_matrix"], "model": m["model"], "split": m["split"],
-        "threshold": (m.get("flagged") or {}).get("threshold"), "misread": wrong[:60],
-        "card": f"/runs/{out.name}/card.html", "warnings": page_warnings(m.get("warnings") or [])[:5],
-        "model_chosen": m.get("model_chosen"),
-    }
-
-
-def page_warnings(warnings: list[dict[str, Any]]) -> list[str]:
-    """The run's warnings as sentences for the page, each said once: the classes with few
-    test images in one sentence rather than one per class."""
-    from ..evaluation._diagnosis import FEW_TEST_IMAGES
-
-    few = [w for w in warnings if w.get("kind") == "few_test_images"]
-    out: list[str] = []
-    for w in warnings:
-        if w.get("kind") == "few_test_images":
-            if w is not few[0]:
-                continue
-            if len(few) > 1:
-                ns = sorted({int(x.get("n", 0)) for x in few})
-                n = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]} to {ns[-1]}"
-                names = ", ".join(repr(str(x.get("class"))) for x in few)
-                out.append(f"Classes {names} have only {n} test images each; fewer than {FEW_TEST_IMAGES} a class "
-                           "make their scores unreliable.")
-                continue
-        text = str(w.get("message") or w.get("error") or "")
-        if text and text not in out:
-            out.append(text)
-    return out
-
-
-def current_result(result: dict[str, Any] | None, project: Project) -> dict[str, Any] | None:
-    """A run's result as the page may show it now: None once its classes are not the
-    project's classes (one was deleted, renamed or added since), and only the misread
-    images the project still has."""
-    if not result:
-        return None
-    summary = project.summary()
-    if sorted(result.get("classes") or []) != sorted(c["name"] for c in summary["classes"]):
-        return None
-    out = dict(result)
-    out["misread"] = [w for w in result.get("misread", []) if project.has_image(w["file"])]
-    return out
-
-
 class Predictor:
     """The latest run's model, loaded once, for preview predictions."""
 
