@@ -231,13 +231,15 @@ def test_a_failed_stress_command_leaves_the_run_as_it_was(run_copy, monkeypatch,
 
 # -- trueclass evaluate: the score is kept when a check after it fails ---------------------------
 def test_a_failed_check_in_evaluate_keeps_the_evaluation(references, digits, tmp_path, monkeypatch):
+    from trueclass.run import evaluate_run
+
     model = references(False).path
     source = tmp_path / "other.npz"
     other = tc.load("digits").subset(np.arange(1000, 1300))  # images the reference run never had
     np.savez(source, X=other.images, y=np.asarray(other.classes)[other.labels], value_max=other.value_max)
     calls = plant(monkeypatch, "trueclass.checks._explain", "explain_images")
     with pytest.warns(IncompleteRunWarning, match="explanations failed"):
-        run = tc.run.evaluate_run(model, str(source), out=tmp_path / "ev")
+        run = evaluate_run(model, str(source), out=tmp_path / "ev")
     assert calls and (run.path / "predictions.csv").is_file() and (run.path / "card.html").is_file()
     assert not (run.path / "explain").exists() and "explanations" not in run.metrics
     assert [w["step"] for w in run.metrics["warnings"] if w.get("kind") == "step_failed"] == ["explanations"]

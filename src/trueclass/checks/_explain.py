@@ -31,6 +31,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .._extras import require
+
 from .._errors import TrueclassError
 
 __all__ = ["explain", "saliency", "overlay", "border_mask", "border_shares", "content_shares", "shortcut_check", "explain_images",
@@ -175,6 +177,7 @@ def saliency(model: Any, images: np.ndarray, targets: np.ndarray | None = None, 
     disp = _display_float(images, value_max)
     if targets is None:
         targets = _probs_fn(model)(disp).argmax(axis=1)
+    require("explain", "Saliency maps (where the model looked)")
     fn = _gradcam if method == "gradcam" else _occlusion
     maps = fn(model, disp, np.asarray(targets, dtype=np.int64))
     return np.clip(np.nan_to_num(maps), 0, None).astype(np.float32), method

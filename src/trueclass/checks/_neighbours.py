@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._extras import has_extra, require
+
 __all__ = ["nearest", "EXACT_MAX", "NPROBE"]
 
 #: Base vectors up to which the search is exact.
@@ -36,6 +38,12 @@ def nearest(base: np.ndarray, queries: np.ndarray, k: int, *, exact: bool | None
         return np.zeros((len(queries), k), np.float32), np.zeros((len(queries), k), np.int64)
     if exact is None:
         exact = len(base) <= EXACT_MAX
+        if not exact and not has_extra("scale"):
+            import warnings
+
+            warnings.warn(f"Searching {len(base):,} vectors for copies exactly, which is slow; the optional 'scale' "
+                          "extra makes it fast: pip install 'trueclass[scale]'.", stacklevel=2)
+            exact = True
     return _exact(base, queries, k) if exact else _faiss(base, queries, k)
 
 
@@ -54,6 +62,7 @@ def _exact(base: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, n
 
 
 def _faiss(base: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    require("scale", "The approximate search for copies (exact=False)")
     import faiss
 
     from ..data._images import n_workers

@@ -142,7 +142,11 @@ class Embedder:
         self.size, self.batch_size = int(size), int(batch_size)
         self.rt = pick_runtime(precision)
         self.session = None
-        if engine in ("auto", "onnx"):
+        from .._extras import has_extra, require
+
+        if engine == "onnx":
+            require("export", "engine='onnx' (the backbone exported to ONNX)")
+        if engine == "onnx" or (engine == "auto" and has_extra("export")):
             try:
                 import onnxruntime as ort
             except ImportError:

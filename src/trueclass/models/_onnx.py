@@ -74,6 +74,9 @@ def read_for_onnx(path: str | Path, width: int, height: int, mode: str) -> np.nd
 def export_onnx(clf: Any, path: str | Path) -> dict[str, Any]:
     """Write the loaded model ``clf`` (``load_model(folder)``) to ``path`` as ONNX;
     returns what was done (exporter, opset, seconds, size, SHA-256)."""
+    from .._extras import require
+
+    require("export", "Exporting a model to ONNX")
     meta = getattr(clf, "metadata_", None)
     if meta is None:
         raise TrueclassError("Export a saved model: clf.save(folder), then export the folder (or train a run).")

@@ -23,6 +23,9 @@ def torch_to_onnx(module: Any, example: Any, input_name: str, output_names: list
     torch.export-based exporter; returns it and the exporter's name and versions. The
     one way trueclass exports a torch module (the models here, the backbone's features
     for the embedding cache)."""
+    from .._extras import require
+
+    require("export", "Writing a network as ONNX")
     import onnx
     import onnxscript
     import torch

@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from .._errors import TrueclassError
+from .._extras import require
 from .._jsonio import write_json
 
 __all__ = ["Export", "export", "parity_check", "restored_on_failure", "EXPORT_DIR", "FORMATS"]
@@ -72,6 +73,7 @@ def export(run: Any, format: str = "onnx", *, on_progress: Progress | None = Non
 
     if format not in FORMATS:
         raise TrueclassError(f"format must be one of {', '.join(map(repr, FORMATS))}; got {format!r}.")
+    require("export", "Exporting a model to ONNX")
     run_dir, dataset = _run_of(run)
     clf = load_model(run_dir)
     if getattr(clf, "multilabel_", False):

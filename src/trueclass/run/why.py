@@ -57,6 +57,7 @@ def explain_misread(clf: Any, test: Dataset, ev: Any, folder: Path | None, *, n:
                     on_progress: Progress | None = None) -> dict[str, Any] | None:
     """Saliency of the ``n`` most confident misread test images, written to
     ``folder``/explain/ and returned as the card's section."""
+    from .._extras import has_extra
     from ..checks._explain import explain_images
     from ..data._dataset import to_display
 
@@ -66,6 +67,9 @@ def explain_misread(clf: Any, test: Dataset, ev: Any, folder: Path | None, *, n:
     if len(wrong) == 0:
         return {"method": None, "images": [], "n_wrong": 0}
     order = wrong[np.argsort(-ev.confidence[wrong], kind="stable")][:n]
+    if not has_extra("explain"):  # the core install: not a failed step, a part not installed
+        return {"method": None, "images": [], "n_wrong": int(len(wrong)),
+                "skipped": "saliency maps need the optional 'explain' extra: pip install 'trueclass[explain]'"}
     if on_progress is not None:
         on_progress(f"explaining {len(order)} misread images", 0, 0)
     sub = test.subset(order)

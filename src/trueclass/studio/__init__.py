@@ -14,6 +14,9 @@ __all__ = ["Project", "check_class_name", "create_app", "serve"]
 
 
 def create_app(project, **kw):
+    from .._extras import require
+
+    require("studio", "The studio")
     from ._app import create_app as make
 
     return make(project if isinstance(project, Project) else Project(project), **kw)
@@ -28,6 +31,10 @@ def serve(project_dir: str = "studio-project", *, host: str = "127.0.0.1", port:
     with the process."""
     import socket
     import threading
+
+    from .._extras import require
+
+    require("studio", "The studio")
     import webbrowser
 
     import uvicorn
