@@ -37,7 +37,7 @@ def photo_arrays(per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def speed(images: np.ndarray, size: int, engine: str, precision: str = "fp32", repeats: int = 3) -> float:
     """Images per second through the backbone, resizing included, median of ``repeats``."""
-    from trueclass.models._backbone import Embedder
+    from trueclass.features._backbone import Embedder
 
     emb = Embedder(size, engine=engine, precision=precision)
     emb(images[:64])  # warm-up
@@ -54,7 +54,7 @@ def probe_accuracy(Xtr, ytr, Xva, yva, size: int) -> float:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from trueclass.models._backbone import embed
+    from trueclass.features._backbone import embed
 
     a, b = embed(Xtr, size=size, cache=False), embed(Xva, size=size, cache=False)  # ONNX Runtime, fp32
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1)).fit(a, ytr)

@@ -25,7 +25,7 @@ def main() -> None:
 
     import trueclass as tc
     from trueclass.data._dataset import to_display
-    from trueclass.models._backbone import embed
+    from trueclass.features._backbone import embed
 
     rng = np.random.default_rng(0)
     Xp, yp = photo_arrays(60, seed=2)

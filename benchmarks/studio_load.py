@@ -53,7 +53,7 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from trueclass.models._backbone import Embedder, cache_dir
+    from trueclass.features._backbone import Embedder, cache_dir
 
     print(f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, torch {torch.__version__}; the backbone "
           f"embeds with {Embedder().key.rsplit('-', 2)[-2:]} (ONNX Runtime runs fp32 whatever the CPU)\n", flush=True)

@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import trueclass as tc  # noqa: E402
-from trueclass.models import _backbone  # noqa: E402
+from trueclass.features import _backbone  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 from photo_sets import build, crops  # noqa: E402

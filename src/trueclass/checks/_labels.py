@@ -83,7 +83,7 @@ def _candidate(name: str, ds: Any, seed: int) -> tuple[np.ndarray, Any] | None:
         if n > EMBED_MAX_IMAGES or min(ds.images.shape[1:3]) < EMBED_MIN_SIDE or ds.images.shape[-1] not in (1, 3):
             return None
         try:
-            from ..models._pretrained import embedding_features, probe
+            from ..features import embedding_features, probe
 
             feats = embedding_features(ds.images, ds.value_max)
         except (ImportError, TrueclassError):  # the backbone is not installed here

@@ -260,7 +260,7 @@ def embedding_distances(reference: np.ndarray, images: list[np.ndarray]) -> list
     if min(reference.shape[1:3]) < EMBED_MIN_SIDE:
         return None
     try:
-        from ..models._pretrained import embedding_features
+        from ..features import embedding_features
 
         ref = embedding_features(reference, 255)
         outs = [embedding_features(x, 255) for x in images]

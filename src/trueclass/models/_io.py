@@ -306,6 +306,6 @@ def _folder_of_export(path: str | Path) -> Path | None:
 
 
 def _backbone_record() -> dict[str, Any]:
-    from ._backbone import describe
+    from ..features import describe
 
     return describe()

@@ -86,7 +86,7 @@ class WithHead(nn.Module):
         return self.head(self.body(x))
 
 
-OFFLINE_ARCH = "tf_efficientnet_lite0"  # pretrained weights ship with trueclass (models._backbone)
+OFFLINE_ARCH = "tf_efficientnet_lite0"  # pretrained weights ship with trueclass (trueclass.features)
 
 
 def build_timm(name: str, n_classes: int, *, pretrained: bool = False):
@@ -105,7 +105,7 @@ def build_timm(name: str, n_classes: int, *, pretrained: bool = False):
         hint = f" Close names: {', '.join(close)}." if close else ""
         raise TrueclassError(f"timm has no model named {name!r}.{hint}")
     if pretrained and name == OFFLINE_ARCH:  # the weights installed with trueclass: no hub needed
-        from ._backbone import build_backbone
+        from ..features import build_backbone
 
         net = build_backbone(num_classes=n_classes)
         return net

@@ -148,7 +148,7 @@ def _deployed_module(clf: Any, temperature: float | None):
 
         return Deployed().eval()
     # the lite0 probe: backbone, standardising and logistic regression
-    from ._backbone import MEAN, STD, build_backbone
+    from ..features import MEAN, STD, build_backbone
 
     pipe = backend.estimator
     scaler, logreg = pipe[0], pipe[-1]
@@ -183,7 +183,7 @@ def _deployed_module(clf: Any, temperature: float | None):
 
 
 def _backbone_size() -> int:
-    from ._backbone import DEFAULT_SIZE
+    from ..features import DEFAULT_SIZE
 
     return int(DEFAULT_SIZE)
 

@@ -477,7 +477,7 @@ def _head_from_probe(net, X, y: np.ndarray, trainer: Any, *, seed: int) -> dict[
     import torch
 
     from ..training._trainer import predict_logits
-    from ._pretrained import probe
+    from ..features import probe
 
     head = net.get_classifier() if hasattr(net, "get_classifier") else None
     if not isinstance(head, torch.nn.Linear):

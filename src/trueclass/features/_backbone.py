@@ -113,7 +113,7 @@ def onnx_file(size: int) -> Path:
     import onnx
     import torch
 
-    from ._onnx_files import torch_to_onnx
+    from ..models._onnx_files import torch_to_onnx
 
     proto, _ = torch_to_onnx(build_backbone(), torch.zeros(2, 3, size, size), "x", ["features"])
     tmp = out.with_name(out.name + f".{os.getpid()}.tmp")

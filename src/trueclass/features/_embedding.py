@@ -1,0 +1,41 @@
+"""Embeddings of images in the data's units, and the linear probe that reads them: one
+recipe for the lite0 model, the audit's label model and the head a fine-tuned backbone
+starts from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["embedding_features", "probe", "PROBE_C"]
+
+#: C=0.1 on validation images (benchmarks/probe_regularisation.py): within 0.005 of the best
+#: C from 0.01 to 1 on photo crops, Fashion-MNIST (200 and 2,000 images) and digits.
+PROBE_C = 0.1
+
+
+def embedding_features(images: np.ndarray, value_max: int, on_progress: Any = None, *,
+                       size: int | None = None) -> np.ndarray:
+    """(N, H, W, C) images in the data's units -> (N, 1280) backbone embeddings;
+    ``on_progress`` hears how the embedding goes (minutes for tens of thousands)."""
+    from ..data._dataset import to_display
+    from ._backbone import DEFAULT_SIZE, embed
+
+    display = to_display(np.asarray(images), value_max)
+    if display.shape[-1] not in (1, 3):
+        from .._errors import TrueclassError
+
+        raise TrueclassError("lite0 takes grey or colour images (1 or 3 channels).")
+    return embed(display, size=size or DEFAULT_SIZE, on_progress=on_progress)
+
+
+def probe(C: float = PROBE_C, max_iter: int = 2000):
+    """The linear probe on backbone features: standardised features, then a logistic
+    regression. One recipe for the lite0 model, the audit's embeddings candidate and the
+    head a fine-tuned backbone starts from."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
