@@ -10,7 +10,7 @@ from PIL import Image
 
 import trueclass as tc
 from trueclass import TrueclassError
-from trueclass.checks import explain, saliency, shortcut_check
+from trueclass.diagnostics import explain, saliency, shortcut_check
 from trueclass.cli import cli
 
 

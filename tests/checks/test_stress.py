@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import trueclass as tc
-from trueclass.checks import PERTURBATIONS, ood_check, perturb, stress_test
+from trueclass.diagnostics import PERTURBATIONS, ood_check, perturb, stress_test
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_shuffle_check_passes_and_raises_the_alarm_on_a_leak(tmp_path, monkeypat
     s = run.metrics["sanity"]
     assert s["passed"] and s["shuffled_accuracy_ci"][0] <= s["expected_at_most"] + 0.02
 
-    import trueclass.checks.sanity as r
+    import trueclass.diagnostics.sanity as r
 
     class NoShuffle:  # a broken shuffle: the true labels reach training
         def __init__(self, *a, **k):
@@ -137,7 +137,7 @@ def test_quick_logistic_regression_baseline_is_on_every_run(digits_run):
 
 def test_stress_knows_which_flips_and_rotations_the_model_trained_with(digits_run, tmp_path):
     pytest.importorskip("torch")
-    from trueclass.checks._stress import _augment_uses
+    from trueclass.diagnostics._stress import _augment_uses
 
     assert _augment_uses(digits_run.model) == set()  # a pixel model trains on the images as they are
     ds = tc.load("digits")

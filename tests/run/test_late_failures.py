@@ -28,14 +28,14 @@ BASE = {"model": "knn", "audit": False, "seed": 0}
 
 #: step -> (module, function planted with the failure, settings under which the step runs)
 PLANTED = {
-    "quick_baseline": ("trueclass.checks.sanity", "quick_baseline", {}),
+    "quick_baseline": ("trueclass.diagnostics.sanity", "quick_baseline", {}),
     "diagnosis": ("trueclass.evaluation._diagnosis", "training_verdict", {}),
     "audit": ("trueclass.checks._audit", "find_label_issues", {"audit": True}),  # the label-issue step
-    "shuffle_check": ("trueclass.checks.sanity", "shuffled_label_check", {"shuffle_check": True}),
-    "stress": ("trueclass.checks._explain", "shortcut_check", {"stress": True}),
-    "explanations": ("trueclass.checks._explain", "explain_images", {}),
+    "shuffle_check": ("trueclass.diagnostics.sanity", "shuffled_label_check", {"shuffle_check": True}),
+    "stress": ("trueclass.diagnostics._explain", "shortcut_check", {"stress": True}),
+    "explanations": ("trueclass.diagnostics._explain", "explain_images", {}),
     "slices": ("trueclass.evaluation._groups", "slice_report", {"slice_by": "pen"}),
-    "repeats": ("trueclass.checks.stability", "repeat_runs", {"repeats": 2}),
+    "repeats": ("trueclass.diagnostics.stability", "repeat_runs", {"repeats": 2}),
     "card": ("trueclass.report._card", "build_card", {}),
 }
 #: what each step adds to metrics.json (and what its failure leaves out)
@@ -143,7 +143,7 @@ def test_a_failed_step_keeps_the_run_and_says_so(step, digits, references, tmp_p
 def test_the_command_line_exits_3_and_says_what_failed(digits, tmp_path, monkeypatch):
     source = tmp_path / "digits.npz"
     np.savez(source, X=digits.images, y=np.asarray(digits.classes)[digits.labels], value_max=digits.value_max)
-    calls = plant(monkeypatch, "trueclass.checks._explain", "explain_images")
+    calls = plant(monkeypatch, "trueclass.diagnostics._explain", "explain_images")
     out = tmp_path / "run"
     res = CliRunner().invoke(cli, ["train", str(source), "--model", "knn", "--no-audit", "--out", str(out)])
     assert calls and res.exit_code == EXIT_INCOMPLETE == 3, res.output
@@ -181,7 +181,7 @@ def test_a_failed_required_step_leaves_no_folder(where, digits, tmp_path, monkey
 
 
 def test_ctrl_c_in_a_check_is_not_taken_for_a_failed_step(digits, tmp_path, monkeypatch):
-    calls = plant(monkeypatch, "trueclass.checks._explain", "explain_images", KeyboardInterrupt)
+    calls = plant(monkeypatch, "trueclass.diagnostics._explain", "explain_images", KeyboardInterrupt)
     with pytest.raises(KeyboardInterrupt):
         tc.train(digits, **BASE, out=tmp_path / "run")
     assert calls and not (tmp_path / "run" / "metrics.json").exists()
@@ -237,7 +237,7 @@ def test_a_failed_check_in_evaluate_keeps_the_evaluation(references, digits, tmp
     source = tmp_path / "other.npz"
     other = tc.load("digits").subset(np.arange(1000, 1300))  # images the reference run never had
     np.savez(source, X=other.images, y=np.asarray(other.classes)[other.labels], value_max=other.value_max)
-    calls = plant(monkeypatch, "trueclass.checks._explain", "explain_images")
+    calls = plant(monkeypatch, "trueclass.diagnostics._explain", "explain_images")
     with pytest.warns(IncompleteRunWarning, match="explanations failed"):
         run = evaluate_run(model, str(source), out=tmp_path / "ev")
     assert calls and (run.path / "predictions.csv").is_file() and (run.path / "card.html").is_file()

@@ -41,7 +41,7 @@ def test_a_run_that_fails_leaves_no_folder(tmp_path, monkeypatch):
 def test_stress_on_digits_never_downloads_fashion_mnist(tmp_path, monkeypatch):
     # regression: the "other data set" row could download Fashion-MNIST inside a bare except
     import trueclass.data._builtin as b
-    from trueclass.checks._stress import _other_dataset
+    from trueclass.diagnostics._stress import _other_dataset
 
     monkeypatch.setattr(b, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "absent")
     monkeypatch.setenv("TRUECLASS_CACHE", str(tmp_path / "cache"))

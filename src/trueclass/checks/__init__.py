@@ -1,11 +1,7 @@
-"""Failure checks: the data audit (duplicates, leaks, conflicts, balance, outliers, label errors),
-the stress tests of a trained model (perturbations, images of no class), and where it
-looked (saliency maps, the shortcut check)."""
+"""The data audit: duplicates and near copies, leaks between parts, conflicting labels,
+class balance, odd images and likely label errors. It looks at the data, before and
+around the split; what looks at a trained model is in ``trueclass.diagnostics``."""
 
 from ._audit import Audit, Duplicates, audit, class_balance, find_duplicates, find_label_issues, image_outliers
-from ._explain import explain, saliency, shortcut_check
-from ._stress import PERTURBATIONS, ood_check, perturb, stress_test, unknown_images, with_unknown_class
 
-__all__ = ["Audit", "Duplicates", "PERTURBATIONS", "audit", "class_balance", "explain", "find_duplicates",
-           "find_label_issues", "image_outliers", "ood_check", "perturb", "saliency", "shortcut_check", "stress_test",
-           "unknown_images", "with_unknown_class"]
+__all__ = ["Audit", "Duplicates", "audit", "class_balance", "find_duplicates", "find_label_issues", "image_outliers"]

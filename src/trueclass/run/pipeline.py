@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import __version__
 from .._errors import TrueclassError
-from ..checks.stability import headline
+from ..diagnostics.stability import headline
 from ..data import Dataset, Split
 from ..evaluation import Evaluation, evaluate
 from ..models import get_spec

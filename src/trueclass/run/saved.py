@@ -153,8 +153,8 @@ def stress_run(
     ``robustness`` and its evidence card is rebuilt with the new section; if any of that
     fails, the run folder is left as it was.
     """
-    from ..checks._explain import shortcut_check
-    from ..checks._stress import ood_check, stress_test
+    from ..diagnostics._explain import shortcut_check
+    from ..diagnostics._stress import ood_check, stress_test
     from ..models import load_model
     from ..report._card import CARD_HTML, CARD_JSON
     from .export import restored_on_failure

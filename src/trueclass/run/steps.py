@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..checks.stability import headline
+from ..diagnostics.stability import headline
 from ..data import Dataset, Split, load, split
 from ..evaluation import evaluate
 from ..models import get_spec
@@ -86,7 +86,7 @@ def load_step(config: RunConfig, dataset: Dataset | None, on_progress: Progress 
             ds = load(config.source, image_size=config.image_size, color_mode=config.color_mode,
                       data_dir=config.data_dir, on_progress=on_progress)
     if config.unknown_class:
-        from ..checks._stress import with_unknown_class
+        from ..diagnostics._stress import with_unknown_class
 
         ds = with_unknown_class(ds, config.seed)
     return ds
@@ -288,7 +288,7 @@ def audit_step(ds: Dataset, parts: Split, dups: Any, config: RunConfig,
 
 
 def quick_baseline_step(parts: Split, scored: Scored, clf: Any, config: RunConfig, ev: Any = None) -> dict[str, Any]:
-    from ..checks.sanity import quick_baseline
+    from ..diagnostics.sanity import quick_baseline
 
     return quick_baseline(parts.train, scored.test, clf, config.seed, model_pred=None if ev is None else ev.y_pred)
 
@@ -297,7 +297,7 @@ def shuffle_step(config: RunConfig, parts: Split, scored: Scored, ev: Any,
                  on_progress: Progress | None) -> dict[str, Any] | None:
     if not config.shuffle_check:
         return None
-    from ..checks.sanity import shuffled_label_check
+    from ..diagnostics.sanity import shuffled_label_check
 
     if on_progress is not None:
         on_progress("sanity check: training on shuffled labels", 0, 0)
@@ -311,9 +311,9 @@ def stress_step(clf: Any, scored: Scored, ev: Any, config: RunConfig, folder: Ru
                 on_progress: Progress | None, *, train: Dataset | None = None) -> dict[str, Any] | None:
     if not config.stress or scored.test.multilabel:
         return None
-    from ..checks._stress import ood_check, stress_test
+    from ..diagnostics._stress import ood_check, stress_test
 
-    from ..checks._explain import shortcut_check
+    from ..diagnostics._explain import shortcut_check
 
     data, examples = stress_test(clf, scored.test, seed=config.seed, on_progress=on_progress)
     data["ood"] = ood_check(clf, scored.test, threshold=ev.flagged["threshold"], seed=config.seed,
@@ -328,7 +328,7 @@ def repeats_step(ds: Dataset, ev: Any, config: RunConfig, dups: Any,
     rule for which test images count as the first run."""
     if config.repeats <= 1:
         return None
-    from ..checks.stability import repeat_runs
+    from ..diagnostics.stability import repeat_runs
 
     spec = get_spec(config.model)
 

@@ -1,6 +1,6 @@
 """Why a model fails, for a run: where it looked on its misread images (explain/), which
 groups of test images it fails (--slice-by), and how it does on another distribution
-(``trueclass evaluate MODEL OTHER``). The computing is in checks._explain and
+(``trueclass evaluate MODEL OTHER``). The computing is in diagnostics._explain and
 evaluation._groups; this module picks the images and writes the files."""
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def explain_misread(clf: Any, test: Dataset, ev: Any, folder: Path | None, *, n:
     """Saliency of the ``n`` most confident misread test images, written to
     ``folder``/explain/ and returned as the card's section."""
     from .._extras import has_extra
-    from ..checks._explain import explain_images
+    from ..diagnostics._explain import explain_images
     from ..data._dataset import to_display
 
     if test.multilabel or not hasattr(ev, "y_pred"):
@@ -120,7 +120,7 @@ def explain_run(model_path: str | Path, images: Sequence[str | Path], *, out: st
     per image its predicted class, confidence and border share; the pictures (image |
     overlay) go to ``out`` (default: the run's explain/ folder). An unreadable file gets
     a row with its reason and no picture."""
-    from ..checks._explain import explain_images, resolve_method
+    from ..diagnostics._explain import explain_images, resolve_method
     from ..data._sources import read_images_for
     from ..models import load_model
     from .predict import collect_images

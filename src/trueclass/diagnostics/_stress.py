@@ -255,7 +255,7 @@ def embedding_distances(reference: np.ndarray, images: list[np.ndarray]) -> list
     an image's embedding to the ``reference`` images' (standardised by the reference's
     mean and spread), 0 for a copy of a reference image; None where the pretrained
     backbone cannot look at these images (not installed, or images under 16 pixels)."""
-    from ._labels import EMBED_MIN_SIDE
+    from ..checks._labels import EMBED_MIN_SIDE
 
     if min(reference.shape[1:3]) < EMBED_MIN_SIDE:
         return None
