@@ -228,8 +228,8 @@ def test_the_readme_says_how_to_install_into_a_notebook(tmp_path, monkeypatch):
 
     root = Path(__file__).resolve().parents[1]
     readme = (root / "README.md").read_text()
-    head = readme[: readme.index("## The command line")]  # near the top, in the set-up
-    section = head[head.index("### In a notebook (Colab"):]
+    section = readme[readme.index("### In a notebook (Colab"):]  # near the top, in the set-up
+    section = section[: section.index("\n## ")]
     line = re.search(r"^%pip install (\S+)", section, re.M)
     assert line, "a %pip install line for a notebook"
     assert "pip install ." in section  # from a clone, the folder that holds pyproject.toml

@@ -18,7 +18,7 @@ from trueclass.cli import cli
 from trueclass.models import load_model
 from trueclass.models._onnx import read_for_onnx
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+DEPLOYMENT_DOC = Path(__file__).resolve().parents[2] / "docs" / "export.md"
 
 
 @pytest.fixture(scope="module")
@@ -109,14 +109,14 @@ def test_predict_and_evaluate_take_the_exported_file(cnn_export, tmp_path):
         clf.fit(test)
 
 
-def test_the_readme_deployment_code_reads_files_as_trueclass_does(cnn_export, tmp_path):
-    """The README's snippet, run as written, against the file trueclass exported, on files
+def test_the_documented_deployment_code_reads_files_as_trueclass_does(cnn_export, tmp_path):
+    """The deployment snippet of docs/export.md, run as written, against the file trueclass exported, on files
     that test the decoding: a large JPEG (draft decoding), an EXIF-rotated JPEG, a PNG
     with transparency, a palette PNG with a transparent colour, a grey PNG."""
     from trueclass.data._sources import read_images
 
-    code = re.search(r"<!-- deployment -->\s*```python\n(.*?)```", README.read_text(), re.S)
-    assert code, "the README's deployment snippet is marked <!-- deployment -->"
+    code = re.search(r"<!-- deployment -->\s*```python\n(.*?)```", DEPLOYMENT_DOC.read_text(), re.S)
+    assert code, "the deployment snippet of docs/export.md is marked <!-- deployment -->"
     src = code.group(1)
     run, ex = cnn_export
     rng = np.random.default_rng(0)
@@ -139,8 +139,8 @@ def test_the_readme_deployment_code_reads_files_as_trueclass_does(cnn_export, tm
     files.append(tmp_path / "grey.png")
     for f in files:
         scope: dict = {}
-        exec(compile(src.replace("runs/digits-cnn/export/model.onnx", str(ex.path))  # noqa: S102 - our README
-                     .replace("my_digit.png", str(f)), "README", "exec"), scope)
+        exec(compile(src.replace("runs/digits-cnn/export/model.onnx", str(ex.path))  # noqa: S102 - our docs
+                     .replace("my_digit.png", str(f)), "docs/export.md", "exec"), scope)
         ours, _, _ = read_images([str(f)], (8, 8), "L")
         np.testing.assert_array_equal(scope["read_image"](str(f)), ours[0], err_msg=f.name)
         np.testing.assert_array_equal(read_for_onnx(f, 8, 8, "L"), ours[0], err_msg=f.name)
