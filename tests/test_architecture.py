@@ -103,3 +103,18 @@ def test_modules_and_functions_stay_small(path):
     long = [(node.name, node.end_lineno - node.lineno + 1) for node in ast.walk(ast.parse(text))
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 100]
     assert long == []
+
+
+def test_packages_use_each_others_public_faces():
+    """A module of one package imports another package's names from its face
+    (``from ..data import to_display``), never from its private modules."""
+    bad = []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).parts
+        mine = rel[0] if len(rel) > 1 else None
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 2 and node.module:
+                pkg, _, mod = node.module.partition(".")
+                if mod.startswith("_") and pkg != mine:
+                    bad.append(f"{'/'.join(rel)}:{node.lineno} from ..{node.module}")
+    assert bad == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["TrueclassError", "install_notebook_handler"]
+__all__ = ["TrueclassError", "NotFittedError", "install_notebook_handler"]
 
 
 class TrueclassError(ValueError):
@@ -44,3 +44,18 @@ def install_notebook_handler() -> bool:
     # notebook without ipywidgets; the lesson's notebook has no use for their progress bars
     warnings.filterwarnings("ignore", message="IProgress not found")
     return True
+
+
+def __getattr__(name: str):
+    # NotFittedError is also scikit-learn's, whose import takes about a second: the class is
+    # made on first use (then kept), so `import trueclass` and the command line stay fast.
+    if name == "NotFittedError":
+        from sklearn.exceptions import NotFittedError as _SkNotFittedError
+
+        class NotFittedError(TrueclassError, _SkNotFittedError):
+            """``predict`` (or ``save``) before ``fit``. Also scikit-learn's NotFittedError."""
+
+        NotFittedError.__module__ = __name__
+        globals()[name] = NotFittedError
+        return NotFittedError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -80,7 +80,11 @@ def plant(monkeypatch, module: str, name: str, exc: type[BaseException] = Runtim
         calls.append(1)
         raise exc(f"planted in {name}\nsecond line")
 
-    monkeypatch.setattr(importlib.import_module(module), name, broken)
+    home = importlib.import_module(module)
+    face = importlib.import_module(module.rsplit(".", 1)[0])  # the package's face, where callers find it
+    if getattr(face, name, None) is getattr(home, name):
+        monkeypatch.setattr(face, name, broken)
+    monkeypatch.setattr(home, name, broken)
     return calls
 
 

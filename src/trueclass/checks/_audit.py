@@ -17,7 +17,7 @@ import numpy as np
 
 from .._errors import TrueclassError
 from ._copies import WINDOW_CORRELATION, WINDOW_MAX_IMAGES, WINDOW_MIN_SIDE, window_search_suits
-from ..data._hashing import (NEAR_CORRELATION, NEAR_MIN_SIDE, PHASH_CANDIDATE_DISTANCE, close_pairs, file_hashes,
+from ..data import (NEAR_CORRELATION, NEAR_MIN_SIDE, PHASH_CANDIDATE_DISTANCE, close_pairs, file_hashes,
                              groups_from_pairs, phash_bits, pixel_hashes, unit_rows)
 from ._labels import LABEL_CANDIDATES, LABEL_FOLDS, LABEL_MODEL_TEXT, find_label_issues, label_model_accuracy
 
@@ -92,7 +92,7 @@ class Audit:
         return self.report["n_conflicts"]
 
     def summary(self) -> str:
-        from ..report._text import format_audit
+        from ..report import format_audit
 
         return format_audit(self.report)
 
@@ -173,7 +173,7 @@ def find_duplicates(ds: Any, *, near: bool = True, near_correlation: float = NEA
 
         if on_progress:
             on_progress("audit: shifted and cropped copies", 0, 0)
-        from ..data._dataset import to_display
+        from ..data import to_display
 
         for i, j, r in window_copies(to_display(ds.images, ds.value_max)):
             i, j = int(i), int(j)
@@ -188,7 +188,7 @@ def find_duplicates(ds: Any, *, near: bool = True, near_correlation: float = NEA
 # -- class balance ----------------------------------------------------------------------------------
 def class_balance(ds: Any, parts: np.ndarray | None = None) -> dict[str, Any]:
     """Counts per class (and per part), the imbalance ratio and what to do about it."""
-    from ..evaluation._diagnosis import FEW_TEST_IMAGES, STRONG_IMBALANCE
+    from ..evaluation import FEW_TEST_IMAGES, STRONG_IMBALANCE
 
     counts = ds.counts()
     out: dict[str, Any] = {"counts": counts}
@@ -244,7 +244,7 @@ def image_outliers(ds: Any) -> list[dict[str, Any]]:
     colour mode than most."""
     from scipy.ndimage import convolve
 
-    from ..data._dataset import to_display
+    from ..data import to_display
 
     # the variance of the Laplacian (a standard focus measure), image by image: a 3x3 kernel
     # with no extent along the batch axis
@@ -343,7 +343,7 @@ def audit(
     looked for among the ``label_part`` images (all images when None), with out-of-fold
     probabilities from the best of ``label_models`` (default: every one of
     LABEL_CANDIDATES that suits the data)."""
-    from ..data._dataset import Dataset
+    from ..data import Dataset
 
     if not isinstance(ds, Dataset):
         raise TrueclassError("audit() takes a trueclass Dataset; trueclass.load(...) makes one.")

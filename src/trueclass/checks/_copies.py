@@ -176,8 +176,8 @@ def window_search_suits(ds: Any) -> bool:
     """Whether shifted and cropped copies are searched for: colour photographs (not drawings
     on a plain background, where different items of one cut look like shifted copies) of at
     least WINDOW_MIN_SIDE pixels, at most WINDOW_MAX_IMAGES images."""
-    from ..data._dataset import to_display
-    from ..models._choice import PLAIN_SHARE, plain_background_share
+    from ..data import to_display
+    from ..models import PLAIN_SHARE, plain_background_share
 
     return (1 < len(ds) <= WINDOW_MAX_IMAGES and min(ds.images.shape[1:3]) >= WINDOW_MIN_SIDE
             and ds.images.shape[-1] == 3

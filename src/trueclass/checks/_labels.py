@@ -141,7 +141,7 @@ def label_model_beats_guessing(y: np.ndarray, probs: np.ndarray, n_tried: int = 
     than chance could make it: the lower end of its Wilson interval at 95% confidence,
     Bonferroni-corrected for the ``n_tried`` candidates the best was picked from (the
     best of three models on random labels beats chance more often than one does)."""
-    from ..evaluation._metrics import wilson_interval
+    from ..evaluation import wilson_interval
 
     k = int(np.sum(np.argmax(probs, axis=1) == y))
     return wilson_interval(k, len(y), confidence=1 - 0.05 / max(1, n_tried))[0] > np.bincount(y).max() / len(y)

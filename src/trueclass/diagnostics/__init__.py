@@ -8,3 +8,19 @@ from ._stress import PERTURBATIONS, ood_check, perturb, stress_test, unknown_ima
 
 __all__ = ["PERTURBATIONS", "explain", "ood_check", "perturb", "saliency", "shortcut_check", "stress_test",
            "unknown_images", "with_unknown_class"]
+
+#: What other trueclass packages use besides the names above, loaded on first use.
+_FACE = {
+    "explain_images": "._explain",
+    "resolve_method": "._explain",
+}
+
+
+def __getattr__(name: str):
+    if name in _FACE:  # read from its module each time (not kept here), so a patch of it holds
+        import importlib
+
+        return getattr(importlib.import_module(_FACE[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+__all__ += sorted(_FACE)

@@ -144,7 +144,7 @@ def _gradcam(model: Any, disp: np.ndarray, targets: np.ndarray) -> np.ndarray:
     import torch
     from captum.attr import LayerAttribution, LayerGradCam
 
-    from ..training._trainer import _prep_input
+    from ..training import prep_input
 
     est = _network(model)
     rt = est.runtime("fp32")  # the model's own device, gradients in full precision
@@ -153,7 +153,7 @@ def _gradcam(model: Any, disp: np.ndarray, targets: np.ndarray) -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(disp.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0)
 
     def forward(t):
-        return net((_prep_input(t, est.expand_, est.resize_) - mean) / std)
+        return net((prep_input(t, est.expand_, est.resize_) - mean) / std)
 
     cam = LayerGradCam(forward, _last_conv(net))
     out = []
@@ -243,7 +243,7 @@ def shortcut_check(model: Any, train: Any, test: Any, *, per_class: int = PER_CL
     the centre covered by the image's background."""
     from scipy.stats import mannwhitneyu
 
-    from ..evaluation._metrics import wilson_interval
+    from ..evaluation import wilson_interval
 
     if test.multilabel:
         raise TrueclassError("The shortcut check is for single-label models; this data has several labels per image.")
@@ -324,7 +324,7 @@ def explain_images(model: Any, images: np.ndarray, *, value_max: int = 255,
                    method: str = "auto") -> list[dict[str, Any]]:
     """Per image: the predicted class, its confidence, the saliency map, the share on the
     border and an overlay picture (RGB uint8)."""
-    from ..data._dataset import to_display
+    from ..data import to_display
 
     disp = _display_float(images, value_max)
     probs = _probs_fn(model)(disp)
@@ -355,7 +355,7 @@ def explain(model: Any, images: Any, *, method: str = "auto") -> list[dict[str, 
         return explain_images(model, images.images, value_max=images.value_max, method=method)
     if isinstance(images, (str, Path)) or (isinstance(images, (list, tuple)) and images
                                            and isinstance(images[0], (str, Path))):
-        from ..data._sources import read_images_for
+        from ..data import read_images_for
 
         arr, _, bad = read_images_for(model.image_shape_,
                                       [str(p) for p in ([images] if isinstance(images, (str, Path)) else images)])

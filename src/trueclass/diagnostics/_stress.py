@@ -112,8 +112,8 @@ def stress_test(model: Any, test: Any, *, perturbations: dict[str, list[float]] 
     Returns (stress.json data, examples) where each example holds the perturbed image
     (uint8) of a test image that flipped from right to wrong at the strongest severity.
     """
-    from ..data._dataset import to_display
-    from ..evaluation._metrics import wilson_interval
+    from ..data import to_display
+    from ..evaluation import wilson_interval
 
     if test.multilabel:
         raise TrueclassError("Stress tests are for single-label models; this data has several labels per image.")
@@ -205,9 +205,9 @@ def _other_dataset(shape: tuple[int, int, int], own_source: str | None) -> tuple
     downloaded for this)."""
     from PIL import Image
 
-    from ..data._dataset import to_display
+    from ..data import to_display
 
-    from ..data._builtin import load_builtin
+    from ..data import load_builtin
 
     h, w, c = shape
     name = "digits" if own_source != "digits" else "fashion-mnist"
@@ -255,7 +255,7 @@ def embedding_distances(reference: np.ndarray, images: list[np.ndarray]) -> list
     an image's embedding to the ``reference`` images' (standardised by the reference's
     mean and spread), 0 for a copy of a reference image; None where the pretrained
     backbone cannot look at these images (not installed, or images under 16 pixels)."""
-    from ..checks._labels import EMBED_MIN_SIDE
+    from ..checks import EMBED_MIN_SIDE
 
     if min(reference.shape[1:3]) < EMBED_MIN_SIDE:
         return None
@@ -293,7 +293,7 @@ def ood_check(model: Any, test: Any, *, threshold: float | None, n: int = 200, s
     images. With ``reference`` (the training images), also a score beside the confidence:
     the distance of each image's pretrained embedding to the nearest training image's,
     and how well each of the two tells images of no class from real test images."""
-    from ..data._dataset import to_display
+    from ..data import to_display
 
     real = to_display(test.images, test.value_max)
     to_model = test.value_max / 255.0
@@ -351,7 +351,7 @@ def with_unknown_class(ds: Any, seed: int) -> Any:
     """``ds`` plus a class UNKNOWN_CLASS of images that belong to none of its classes
     (noise, blank pages, inverted images, another data set), about one class's worth,
     so the model learns to answer "none of these" instead of guessing."""
-    from ..data._dataset import PER_IMAGE_KEYS, Dataset, to_display
+    from ..data import PER_IMAGE_KEYS, Dataset, to_display
 
     if ds.multilabel:
         raise TrueclassError("unknown_class=True is for single-label data; with several labels per image, an image "

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..evaluation._metrics import wilson_interval
+from ..evaluation import wilson_interval
 
 __all__ = ["quick_baseline", "shuffled_label_check", "QUICK_BASELINE_NAME", "SHUFFLE_SEED_OFFSET"]
 
@@ -47,7 +47,7 @@ def quick_baseline(train_ds: Any, test_ds: Any, clf: Any, seed: int, limit: int 
     out = {"accuracy": k / len(yt), "accuracy_ci": list(wilson_interval(k, len(yt))), "n_train": int(len(idx)),
            "model": QUICK_BASELINE_NAME}
     if model_pred is not None and len(yt):
-        from ..evaluation._compare import paired_test
+        from ..evaluation import paired_test
 
         out["paired"] = paired_test(right, np.asarray(model_pred) == yt, seed=seed)
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..evaluation._diagnosis import stability_summary
+from ..evaluation import stability_summary
 
 __all__ = ["repeat_runs", "headline"]
 

@@ -291,15 +291,15 @@ def evaluate(
     what the model answers. ``test_probs`` are the model's raw probabilities of
     ``dataset`` when they were computed elsewhere (in shards, under torchrun).
     """
-    from ..data._dataset import Dataset
+    from ..data import Dataset
 
     if not hasattr(model, "classes_"):
-        from ..models._not_fitted import NotFittedError
+        from .._errors import NotFittedError
 
         raise NotFittedError("This model is not fitted yet: call fit(...) first, then evaluate it.")
     pair = isinstance(dataset, tuple) and len(dataset) == 2
     if pair:  # (X_test, y_test), as the lesson has them
-        from ..data._sources import from_arrays
+        from ..data import from_arrays
 
         dataset = from_arrays(*dataset, value_max=getattr(model, "value_max_", None), source="arrays")
     if not isinstance(dataset, Dataset):

@@ -29,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .._errors import TrueclassError
-from ..data._builtin import cache_dir
+from ..data import cache_dir
 
 __all__ = ["ARCH", "EMBED_DIM", "DEFAULT_SIZE", "cache_dir", "weights_file", "build_backbone", "Embedder",
            "image_keys", "embed"]
@@ -113,7 +113,7 @@ def onnx_file(size: int) -> Path:
     import onnx
     import torch
 
-    from ..models._onnx_files import torch_to_onnx
+    from ._onnx_files import torch_to_onnx
 
     proto, _ = torch_to_onnx(build_backbone(), torch.zeros(2, 3, size, size), "x", ["features"])
     tmp = out.with_name(out.name + f".{os.getpid()}.tmp")

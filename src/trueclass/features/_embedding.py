@@ -19,7 +19,7 @@ def embedding_features(images: np.ndarray, value_max: int, on_progress: Any = No
                        size: int | None = None) -> np.ndarray:
     """(N, H, W, C) images in the data's units -> (N, 1280) backbone embeddings;
     ``on_progress`` hears how the embedding goes (minutes for tens of thousands)."""
-    from ..data._dataset import to_display
+    from ..data import to_display
     from ._backbone import DEFAULT_SIZE, embed
 
     display = to_display(np.asarray(images), value_max)

@@ -21,6 +21,10 @@ __all__ = [
 
 
 def __getattr__(name: str):
+    if name in _FACE:
+        import importlib
+
+        return getattr(importlib.import_module(_FACE[name], __name__), name)
     # The estimator imports scikit-learn (about a second); load it on first use only.
     if name in ("ImageClassifier", "NotFittedError", "DEFAULT_MODEL"):
         from . import _estimator
@@ -41,3 +45,24 @@ def load_model(path: Any) -> Any:
     from ._estimator import ImageClassifier
 
     return ImageClassifier._from_saved(*read_saved(path))
+
+#: What other trueclass packages use besides the names above, loaded on first use.
+_FACE = {
+    "AUTO": "._choice",
+    "FINETUNE": "._choice",
+    "Fingerprints": "._fingerprints",
+    "INPUT": "._onnx",
+    "MIN_VAL_IMAGES": "._torch",
+    "OUTPUTS": "._onnx",
+    "PLAIN_SHARE": "._choice",
+    "choose_model": "._choice",
+    "export_onnx": "._onnx",
+    "input_stats": "._fingerprints",
+    "load_fingerprints": "._io",
+    "model_for_params": "._choice",
+    "plain_background_share": "._choice",
+    "read_for_onnx": "._onnx",
+    "unlike_training": "._fingerprints",
+}
+
+__all__ += sorted(_FACE)

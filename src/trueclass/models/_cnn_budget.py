@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..training._batches import as_tensor
+from ..training import as_tensor
 
 __all__ = ["plan_budget"]
 
@@ -22,8 +22,7 @@ def plan_budget(backend: Any, x_all, scale: float, y: np.ndarray, n_val: int, ru
 
     import torch
 
-    from ..training._budget import LADDER, measure, plan
-    from ..training._trainer import BN_IMAGES, TrainConfig, Trainer, predict_logits
+    from ..training import BN_IMAGES, LADDER, TrainConfig, Trainer, measure, plan, predict_logits
     from ._nets import build_cnn
 
     t0 = time.perf_counter()

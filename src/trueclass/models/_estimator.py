@@ -8,10 +8,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from .._errors import TrueclassError
-from ..data._dataset import Dataset
-from ..data._sources import infer_value_max, labels_problem
-from ._not_fitted import NotFittedError
+from .._errors import NotFittedError, TrueclassError
+from ..data import Dataset, infer_value_max, labels_problem
 from ._inputs import as_images, check_type, checked_array, checked_labels, need_two_classes, type_of
 from ._registry import get_spec
 
@@ -242,7 +240,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             self.held_out_ = held_out_predictions(self, images, y_idx, classes, seed, on_progress)
         self.thresholds_ = np.full(len(classes), 0.5)
         if multilabel and val is not None and len(val):
-            from ..evaluation._multilabel import choose_label_thresholds
+            from ..evaluation import choose_label_thresholds
 
             self.thresholds_ = choose_label_thresholds(self.label_indices(val, "validation"), self.predict_proba(val))
         self._calibrate_after_fit(val, backend)
@@ -252,8 +250,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     def _review(self) -> tuple[float, str | None, float | None]:
         """The review threshold, what chose it, and the accuracy it aims at: chosen, as
         ``evaluate`` chooses it, on the calibrated held-out predictions; else 0.5."""
-        from ..evaluation import _metrics as m
-        from ..evaluation._calibration import calibrated
+        from ..evaluation import _metrics as m, calibrated
 
         held = getattr(self, "held_out_", None)
         if held is None:
@@ -265,7 +262,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     def _calibrate_after_fit(self, val: Any, backend: Any) -> None:
         """The temperature from the validation images: ``val``, else the ones a network
         set aside from its training images (``val_fraction``); else none."""
-        from ..evaluation._calibration import fit_calibration, uncalibrated
+        from ..evaluation import fit_calibration, uncalibrated
 
         carved = getattr(backend, "carved_val_", None)
         if carved is not None:
@@ -294,7 +291,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         gives the raw scores. ``fit(..., val=val)`` calls it. With too few held-out
         images no temperature is fitted, and ``calibration_`` says why.
         Returns self."""
-        from ..evaluation._calibration import fit_calibration
+        from ..evaluation import fit_calibration
 
         self._check_fitted()
         if getattr(self, "multilabel_", False):
@@ -303,7 +300,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if not isinstance(X, Dataset):
             if y is None:
                 raise TrueclassError("calibrate(X, y) needs the labels y of the held-out images X (or pass a Dataset).")
-            from ..data._sources import from_arrays
+            from ..data import from_arrays
 
             X = from_arrays(X, y, value_max=self.value_max_, source="arrays")  # as evaluate takes (X, y)
         elif y is not None:
@@ -315,7 +312,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     @classmethod
     def _from_saved(cls, meta: dict[str, Any], backend: Any) -> "ImageClassifier":
         """The estimator of a model folder: its parameters, fitted attributes and backend."""
-        from ..evaluation._calibration import uncalibrated
+        from ..evaluation import uncalibrated
 
         model = cls(meta["model"], **meta.get("params", {}))
         dtype = {"int": np.int64, "float": np.float64, "bool": bool, "str": str}[meta.get("classes_type", "str")]
@@ -389,7 +386,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         """Probabilities (N, n_classes), columns in the order of ``classes_``: calibrated
         by the temperature fitted on validation images (``calibration_``), or with
         ``raw=True`` the model's own scores. Calibration never changes which class wins."""
-        from ..evaluation._calibration import calibrated
+        from ..evaluation import calibrated
 
         probs = self._answer(self._features(X))
         return probs if raw or self.multilabel_ else calibrated(probs, getattr(self, "calibration_", None))
@@ -471,7 +468,7 @@ def _fingerprints_of(images: np.ndarray, value_max: int, val: Any) -> Any:
     """Fingerprints of the training images (any units) and of the validation Dataset;
     None for images that are not grey or colour (nothing to compare them with)."""
     from ._fingerprints import Fingerprints
-    from ..data._dataset import to_display
+    from ..data import to_display
 
     if images.shape[-1] not in (1, 3):
         return None

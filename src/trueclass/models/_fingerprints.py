@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import TrueclassError
-from ..data._hashing import (NEAR_CORRELATION, NEAR_MIN_SIDE, PHASH_BITS, PHASH_CANDIDATE_DISTANCE, close_pairs,
+from ..data import (NEAR_CORRELATION, NEAR_MIN_SIDE, PHASH_BITS, PHASH_CANDIDATE_DISTANCE, close_pairs,
                              phash_bits, unit_rows)
-from ..data._rows import CHUNK_ROWS
+from ..data import CHUNK_ROWS
 
 __all__ = ["Fingerprints", "FINGERPRINTS_FILE", "input_stats", "unlike_training"]
 

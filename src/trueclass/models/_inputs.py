@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import TrueclassError
-from ..data._sources import labels_problem
+from ..data import labels_problem
 
 
 _KINDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a word"}

@@ -296,7 +296,7 @@ def is_onnx(path: str | Path) -> bool:
 
 
 def _folder_of_export(path: str | Path) -> Path | None:
-    from ._onnx_files import read_onnx_meta
+    from ..features import read_onnx_meta
 
     d = Path(path).expanduser().resolve().parent.parent / "model"
     if not (d / "model.json").is_file():

@@ -38,7 +38,7 @@ import numpy as np
 from .._errors import TrueclassError
 from .._jsonio import sha256_file
 from ._estimator import ImageClassifier
-from ._onnx_files import OPSET, read_onnx_meta, session_of, torch_to_onnx
+from ..features import OPSET, read_onnx_meta, session_of, torch_to_onnx
 
 __all__ = ["export_onnx", "load_onnx", "read_for_onnx", "torch_to_onnx", "ExportedClassifier", "OPSET", "INPUT",
            "OUTPUTS"]
@@ -120,7 +120,7 @@ def _deployed_module(clf: Any, temperature: float | None):
     t = float(temperature or 1.0)
     backend = clf.estimator_
     if hasattr(backend, "net_"):  # cnn and timm networks
-        from ..training._trainer import _prep_input
+        from ..training import prep_input
 
         net = backend.net_.eval().float()
         mean = torch.tensor(backend.mean_, dtype=torch.float32).view(1, -1, 1, 1)
@@ -137,7 +137,7 @@ def _deployed_module(clf: Any, temperature: float | None):
 
             def forward(self, image):
                 x = image.permute(0, 3, 1, 2).to(torch.float32) * (1.0 / 255.0)
-                x = _prep_input(x, expand, resize)
+                x = prep_input(x, expand, resize)
                 views = [x]
                 if tta == "hflip":
                     views.append(x.flip(3))
@@ -312,7 +312,7 @@ class ExportedClassifier(ImageClassifier):
 
 def load_onnx(path: str | Path) -> ExportedClassifier:
     """An exported file as an estimator (see :class:`ExportedClassifier`)."""
-    from ..evaluation._calibration import uncalibrated
+    from ..evaluation import uncalibrated
 
     p = Path(path).expanduser()
     meta = read_onnx_meta(p)

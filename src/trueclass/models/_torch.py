@@ -14,9 +14,8 @@ from typing import Any
 import numpy as np
 
 from .._errors import TrueclassError
-from ..data._rows import is_on_disk
-from ..training._batches import DiskNCHW, as_tensor, subset_rows
-from ..training._trainer import TrainConfig
+from ..data import is_on_disk
+from ..training import DiskNCHW, TrainConfig, as_tensor, subset_rows
 from ._cnn_budget import plan_budget
 from ._registry import ModelSpec, register_model, register_prefix
 
@@ -90,7 +89,7 @@ def check_tta(tta: Any) -> None:
 
 
 def _check_params(params: dict[str, Any]) -> None:
-    from ..training._device import resolve_device
+    from ..training import resolve_device
 
     check_tta(params.get("tta"))
     resolve_device(params.get("device"))  # a GPU asked for on a machine without one: before any work
@@ -100,7 +99,7 @@ def _check_params(params: dict[str, Any]) -> None:
     if params.get("lr") is not None and params["lr"] < 0:
         raise TrueclassError(f"lr must not be negative; got {params['lr']!r}.")
     if params.get("time_budget") is not None:
-        from ..training._budget import parse_duration
+        from ..training import parse_duration
 
         parse_duration(params["time_budget"])
         if params.get("epochs") is not None:
@@ -186,9 +185,7 @@ class TorchBackend:
             on_progress=None, checkpoint=None, resume: bool = False, source: str | None = None):
         import torch
 
-        from ..training._augment import default_preset_for, preset
-        from ..training._device import pick_runtime
-        from ..training._trainer import Trainer
+        from ..training import Trainer, default_preset_for, pick_runtime, preset
 
         p = self.params
         x_all, scale = X["x"], X["scale"]
@@ -255,9 +252,7 @@ class TorchBackend:
     def _budget(self, x_all, scale: float, y: np.ndarray, val, runtime, aug, checkpoint) -> dict[str, Any]:
         """The width and epochs that fit ``time_budget`` on this machine (training._budget);
         a resumed fit keeps the choice written in its checkpoint."""
-        from ..training import _distributed as dist
-        from ..training._budget import parse_duration
-        from ..training._checkpoint import checkpoint_meta
+        from ..training import _distributed as dist, checkpoint_meta, parse_duration
 
         if checkpoint is not None and Path(checkpoint).is_file():
             kept = (checkpoint_meta(checkpoint) or {}).get("note", {}).get("budget")
@@ -312,7 +307,7 @@ class TorchBackend:
         """Where this model's network runs now: its ``device`` and ``precision`` parameters
         resolved on this machine (a model trained on a GPU predicts on a CPU-only machine,
         and the other way round). ``precision="fp32"`` for gradients."""
-        from ..training._device import pick_runtime
+        from ..training import pick_runtime
 
         return pick_runtime(precision or self.params.get("precision", "auto"), device=self.params.get("device"))
 
@@ -335,7 +330,7 @@ class TorchBackend:
         return cache[key]
 
     def logits(self, X: dict[str, Any], tta: bool | str | None = None):
-        from ..training._trainer import predict_logits
+        from ..training import predict_logits
 
         rt = self.runtime()
         mode = self.tta_mode(self.params.get("tta") if tta is None else tta)
@@ -390,7 +385,7 @@ class TorchBackend:
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, folder: Path) -> dict[str, Any]:
-        from ..training._checkpoint import save_tensors
+        from ..training import save_tensors
 
         save_tensors(folder / "weights.safetensors", self.net_.to("cpu").state_dict())
         return {
@@ -435,7 +430,7 @@ class TorchBackend:
         backend.mean_, backend.std_ = info["input"]["mean"], info["input"]["std"]
         backend.expand_ = info["input"]["expand_channels"]
         backend.resize_ = tuple(info["input"]["resize"]) if info["input"]["resize"] else None
-        from ..training._augment import preset
+        from ..training import preset
 
         backend.augment_ = preset(info.get("augment"))
         backend.history_ = info.get("history", [])
@@ -476,7 +471,7 @@ def _head_from_probe(net, X, y: np.ndarray, trainer: Any, *, seed: int) -> dict[
     epochs: 0.32 from a random head (benchmarks/transfer_fewshot.py)."""
     import torch
 
-    from ..training._trainer import predict_logits
+    from ..training import predict_logits
     from ..features import probe
 
     head = net.get_classifier() if hasattr(net, "get_classifier") else None

@@ -126,7 +126,7 @@ def _audit_indices(report: dict[str, Any]) -> list[int]:
 
 def save_audit_thumbnails(path: Path, ds: Any, report: dict[str, Any]) -> None:
     """audit.npz: thumbnails of the images the card shows in its audit section."""
-    from ..data._dataset import to_display
+    from ..data import to_display
 
     idx = np.asarray(_audit_indices(report), dtype=np.int64)
     thumbs = make_thumbnails(to_display(ds.images[idx], ds.value_max)) if len(idx) else np.zeros((0, 1, 1, 1), np.uint8)
@@ -249,7 +249,7 @@ def card_data(m: dict[str, Any], arrays: dict[str, np.ndarray] | None) -> dict[s
     flag_thr = (m.get("flagged") or {}).get("threshold")
     if single:
         data["confusion"] = _confusion_cells(m)
-        from ..evaluation._evaluation import prediction_rows
+        from ..evaluation import prediction_rows
 
         rows = prediction_rows(classes, y, P, ids, flag_thr, top_k=3, index=idx)
         for pos, r in enumerate(rows):
@@ -331,6 +331,12 @@ def _env():
                       autoescape=select_autoescape(["j2", "html"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = format_percent
     return env
+
+
+def render_template(name: str, **context: Any) -> str:
+    """One of report/templates (``name``) rendered with ``context``: the card's Jinja2
+    environment, for pages made elsewhere (a comparison of runs)."""
+    return _env().get_template(name).render(**context)
 
 
 def render_card(m: dict[str, Any], data: dict[str, Any], thumbs: list[str], plots: dict[str, str],

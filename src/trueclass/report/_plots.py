@@ -65,8 +65,7 @@ def plot_misread(ev: Any, images: Any, *, n: int = 16, fig: Any = None, value_ma
     lesson's ``X_test``). The white level comes from the Dataset, else ``value_max``,
     else the data (16 for pixels that never pass 16, as the digits). Returns the Figure.
     """
-    from ..data._dataset import Dataset, to_display
-    from ..data._sources import array_to_images, infer_value_max
+    from ..data import Dataset, array_to_images, infer_value_max, to_display
 
     if isinstance(images, Dataset):
         images, value_max = images.images, images.value_max

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .._errors import TrueclassError
-from ..evaluation._compare import compare_answers, names_for
+from ..evaluation import compare_answers, names_for
 
 __all__ = ["Comparison", "compare"]
 
@@ -89,9 +89,9 @@ class Comparison:
 
 
 def _render(c: Comparison, *, standalone: bool) -> str:
-    from ..report._card import _env
+    from ..report import render_template
 
-    return _env().get_template("comparison.html.j2").render(c=c, standalone=standalone)
+    return render_template("comparison.html.j2", c=c, standalone=standalone)
 
 
 def compare(*items: Any, names: Sequence[str] | None = None, out: str | Path | None = None,

@@ -130,7 +130,7 @@ def budget_for_fit(config: RunConfig, started: float) -> RunConfig:
     training needs."""
     if config.params.get("time_budget") is None:
         return config
-    from ..training._budget import parse_duration
+    from ..training import parse_duration
 
     whole = parse_duration(config.params["time_budget"])
     left = whole - (time.monotonic() - started) - AFTER_TRAINING["share"] * whole - AFTER_TRAINING["seconds"]

@@ -51,7 +51,7 @@ class Export:
     parity: dict[str, Any]
 
     def summary(self) -> str:
-        from ..report._text import format_parity
+        from ..report import format_parity
 
         return format_parity(self.info, self.parity, str(self.path))
 
@@ -66,9 +66,8 @@ class Export:
 def export(run: Any, format: str = "onnx", *, on_progress: Progress | None = None) -> Export:  # noqa: A002
     """Export the model of ``run`` (a run folder or a :class:`Run`) to ``RUN/export/model.onnx``
     and check it on the run's held-out test images (``RUN/export/parity.json``)."""
-    from ..models import load_model
-    from ..models._onnx import export_onnx
-    from ..report._card import CARD_HTML, CARD_JSON
+    from ..models import export_onnx, load_model
+    from ..report import CARD_HTML, CARD_JSON
     from .metrics import METRICS_FILE, add_section
 
     if format not in FORMATS:
@@ -195,7 +194,7 @@ def _test_files(ds: Any, ids: list[str], folder: Path) -> tuple[list[str], str]:
     the images written as 8-bit PNG files into ``folder``."""
     from PIL import Image
 
-    from ..data._dataset import to_display
+    from ..data import to_display
 
     index = {str(i): n for n, i in enumerate(ds.ids)}
     missing = [i for i in ids if i not in index]
@@ -221,9 +220,10 @@ def parity_check(onnx_path: str | Path, clf: Any, files: list[str], true: list[s
                  show_files: bool = True) -> dict[str, Any]:
     """The exported file run as a deployment runs it against the trained model as
     ``trueclass predict`` runs it, on the same image files (see the module's notes)."""
-    from ..data._sources import read_images
-    from ..evaluation._metrics import wilson_interval
-    from ..models._onnx import INPUT, OUTPUTS, read_for_onnx, session_of
+    from ..data import read_images
+    from ..evaluation import wilson_interval
+    from ..features import session_of
+    from ..models import INPUT, OUTPUTS, read_for_onnx
 
     h, w, c = clf.image_shape_
     mode = "L" if c == 1 else "RGB"
@@ -270,7 +270,7 @@ def parity_check(onnx_path: str | Path, clf: Any, files: list[str], true: list[s
 def _references(clf: Any) -> list[tuple[str, str]]:
     """What the exported file is compared with: the trained model in fp32 ("reference"),
     and as ``trueclass predict`` runs it by default where that is not fp32 ("default")."""
-    from ..training._device import pick_runtime
+    from ..training import pick_runtime
 
     params = getattr(clf.estimator_, "params", None)
     out = [("reference", "fp32")]

@@ -37,8 +37,7 @@ def source_folder(source: Any) -> Path | None:
     """The folder a source is read from by walking it (a folder of class subfolders, a
     studio project, a folder with labels.csv), or None: a built-in set, idx:, a file,
     arrays, a Dataset not loaded from a folder."""
-    from ..data._builtin import BUILTIN_DATASETS
-    from ..data._dataset import Dataset
+    from ..data import BUILTIN_DATASETS, Dataset
 
     if isinstance(source, Dataset):
         source = source.provenance.get("source")
@@ -193,7 +192,7 @@ class RunFolder:
                 w.writerow({k: row.get(k, "") for k in HISTORY_KEYS})
 
     def write_audit(self, report: dict[str, Any], ds: Any) -> None:
-        from ..report._card import AUDIT_ARRAYS, save_audit_thumbnails
+        from ..report import AUDIT_ARRAYS, save_audit_thumbnails
 
         self.write_json("audit.json", report)
         save_audit_thumbnails(self.path / AUDIT_ARRAYS, ds, report)
@@ -220,8 +219,8 @@ class RunFolder:
                          on_progress: Progress | None = None) -> None:
         """predictions.csv, errors/, confusion_matrix.png, evaluation.npz, metrics.json and
         the evidence card: what every run folder has, trained or evaluated."""
-        from ..data._dataset import to_display
-        from ..report._card import EVAL_ARRAYS, build_card, save_arrays
+        from ..data import to_display
+        from ..report import EVAL_ARRAYS, build_card, save_arrays
         from .metrics import write_metrics
 
         self._write_predictions(evaluation)
@@ -243,7 +242,7 @@ class RunFolder:
             w.writerows(rows)
 
     def _write_confusion(self, ev: Any) -> None:
-        from ..report._plots import figure, plot_confusion_matrix
+        from ..report import figure, plot_confusion_matrix
 
         k = len(ev.classes)
         fig = figure(max(4.0, 0.55 * k + 2), max(3.5, 0.5 * k + 1.5))
@@ -253,8 +252,8 @@ class RunFolder:
     def _write_errors(self, ev: Any, display: np.ndarray, on_progress: Progress | None) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
-        from ..data._images import n_workers
-        from ..report._plots import captioned_image
+        from ..data import n_workers
+        from ..report import captioned_image
 
         folder = self.path / "errors"
         folder.mkdir(exist_ok=True)

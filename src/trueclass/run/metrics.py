@@ -34,7 +34,7 @@ def assemble_metrics(evaluation: dict[str, Any], run: dict[str, Any], sections: 
     sections (a section that is None was not run, or failed). ``failed`` are the
     optional steps that failed (``{"step", "error"}``): they lead the warnings. Pure:
     changes none of its inputs."""
-    from ..evaluation._diagnosis import data_warnings
+    from ..evaluation import data_warnings
 
     m = {**evaluation, **run}
     extra = {k: v for k, v in sections.items() if v is not None}
@@ -63,7 +63,7 @@ def add_section(run_dir: str | Path, key: str, data: Any) -> dict[str, Any]:
     """metrics.json with ``key`` set to ``data``, written, and the card rebuilt from it;
     the new metrics. The caller keeps the folder's files as they were if this fails
     (``run.export.restored_on_failure``)."""
-    from ..report._card import build_card
+    from ..report import build_card
 
     metrics = read_metrics(run_dir)
     metrics[key] = data

@@ -24,10 +24,8 @@ from .._errors import TrueclassError
 from ..diagnostics.stability import headline
 from ..data import Dataset, Split
 from ..evaluation import Evaluation, evaluate
-from ..models import get_spec
-from ..models._choice import AUTO, choose_model, model_for_params
-from ..training import TrainingInterrupted
-from ..training import _distributed as dist
+from ..models import AUTO, choose_model, get_spec, model_for_params
+from ..training import TrainingInterrupted, _distributed as dist
 from .config import DEFAULT_MODEL_NAME, RunConfig, as_budgeted, budget_for_fit
 from .folder import RUNS_DIR, RunFolder
 from .provenance import counts_by_split, dataset_info, environment, model_record, source_name
@@ -60,13 +58,13 @@ class Run:
     config: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
-        from ..report._text import format_report_card
+        from ..report import format_report_card
 
         return format_report_card(self.metrics, str(self.path))
 
     @property
     def card_path(self) -> Path:
-        from ..report._card import CARD_HTML
+        from ..report import CARD_HTML
 
         return self.path / CARD_HTML
 
@@ -176,11 +174,11 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
                               source=config.source if dataset is None else dataset)
     ds = load_step(config, dataset, on_progress)
     if config.slice_by:
-        from ..data._slices import check_slice_by
+        from ..data import check_slice_by
 
         check_slice_by(ds, config.slice_by)  # a missing column fails before any training
     if config.model == AUTO:
-        from ..data._dataset import to_display
+        from ..data import to_display
 
         choice = choose_model(to_display(ds.images[:500], ds.value_max))
         config = replace(config, model=choice[0])
@@ -226,7 +224,7 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
     """Fit, score and evaluate (required: a failure removes the folder), write the model,
     then the checks and diagnostics, each through :func:`_optional`: a failure there is
     reported in metrics.json's warnings and costs nothing else."""
-    from ..report._card import AUDIT_ARRAYS
+    from ..report import AUDIT_ARRAYS
 
     fingerprints = fingerprint_step(ds, parts, dups)
     clf = fit_step(budget_for_fit(config, started), parts, config.seed, folder=folder, resume=resume,
@@ -312,7 +310,7 @@ def _write_results(folder: RunFolder, ev: Any, test: Dataset, metrics: dict[str,
     when the card failed. What comes before the card is required (its failure is raised);
     the card is not: its failure is added to ``failed`` and nothing of it is left, so
     metrics.json can be written again, saying so."""
-    from ..report._card import CARD_HTML, CARD_JSON
+    from ..report import CARD_HTML, CARD_JSON
 
     metrics_file = folder.path / "metrics.json"
     metrics_file.unlink(missing_ok=True)  # (a resumed folder's) so that it tells how far the writing went
@@ -327,7 +325,7 @@ def _write_results(folder: RunFolder, ev: Any, test: Dataset, metrics: dict[str,
 
 
 def warn_if_incomplete(run: Run) -> None:
-    from ..report._text import failed_steps
+    from ..report import failed_steps
 
     failures = failed_steps(run.metrics)
     if failures:

@@ -9,8 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._errors import TrueclassError
-from ..data._images import IMAGE_SUFFIXES, is_hidden, iter_files
-from ..data._sources import read_images_for
+from ..data import IMAGE_SUFFIXES, is_hidden, iter_files, read_images_for
 
 __all__ = ["collect_images", "predict_arrays", "predict_files", "predict_to_csv", "CSV_COLUMNS"]
 
@@ -43,7 +42,7 @@ SIZE_FACTOR = 16.0
 
 def _size_unlike_training(files: Sequence[str], meta: dict[str, Any]) -> list[str | None]:
     """Per file, a reason when its size before resizing is far from the training images'."""
-    from ..data._images import probe
+    from ..data import probe
 
     src = meta.get("source") or {}
     th, tw = src.get("resized_from") or src.get("image_size") or meta["image_size"]
@@ -108,8 +107,8 @@ def predict_arrays(clf: Any, arrays: np.ndarray, names: Sequence[str], *, top_k:
     """Rows of :func:`predict_files` for decoded 0-255 images already of the model's
     size and colour mode (``names`` label the rows; ``sizes``: a reason per image when
     its original size was unlike the training images')."""
-    from ..models._fingerprints import unlike_training
-    from ..evaluation._calibration import calibrated
+    from ..models import unlike_training
+    from ..evaluation import calibrated
 
     thr = threshold if threshold is not None else (clf.metadata_.get("threshold") or 0.5)
     sizes = sizes if sizes is not None else [None] * len(arrays)

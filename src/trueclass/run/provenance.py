@@ -73,8 +73,8 @@ def counts_by_split(parts: Split) -> dict[str, dict[str, int]]:
 def image_properties(ds: Dataset, idx: np.ndarray | None = None) -> dict[str, list[float]]:
     """Brightness, contrast, colour and file size (mean, spread) of ``ds``'s images at
     ``idx`` (up to 20,000 of them when None)."""
-    from ..models._fingerprints import input_stats
-    from ..data._dataset import PER_IMAGE_KEYS, to_display
+    from ..models import input_stats
+    from ..data import PER_IMAGE_KEYS, to_display
 
     if idx is None:
         idx = np.arange(min(len(ds), 20000))

@@ -36,7 +36,7 @@ def unseen_images(model_path: str | Path, ds: Dataset) -> Scored:
     """The images of ``ds`` a saved model may be scored on: the source's own test part
     when it comes split, else every image; less each exact or near copy of an image the
     model was trained or validated on (its fingerprints), whatever the source."""
-    from ..models._io import load_fingerprints
+    from ..models import load_fingerprints
 
     if ds.predefined_split is not None:
         candidates, what = np.flatnonzero(ds.predefined_split == "test"), "the source's own test part"
@@ -79,7 +79,7 @@ def evaluate_run(
     meta = clf.metadata_
     ds = _load_for(clf, source, data_dir, on_progress)
     if slice_by:
-        from ..data._slices import check_slice_by
+        from ..data import check_slice_by
 
         check_slice_by(ds, slice_by)
     scored = unseen_images(model_path, ds)
@@ -153,10 +153,9 @@ def stress_run(
     ``robustness`` and its evidence card is rebuilt with the new section; if any of that
     fails, the run folder is left as it was.
     """
-    from ..diagnostics._explain import shortcut_check
-    from ..diagnostics._stress import ood_check, stress_test
+    from ..diagnostics import ood_check, shortcut_check, stress_test
     from ..models import load_model
-    from ..report._card import CARD_HTML, CARD_JSON
+    from ..report import CARD_HTML, CARD_JSON
     from .export import restored_on_failure
     from .metrics import METRICS_FILE, add_section
 

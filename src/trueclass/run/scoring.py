@@ -83,6 +83,6 @@ def test_copies(parts: Split, dups: Any) -> np.ndarray | None:
 def copies_for_saved_model(fingerprints: Any, ds: Dataset, candidates: np.ndarray) -> np.ndarray:
     """Per candidate image: whether it is a copy of an image the saved model was trained
     or validated on."""
-    from ..data._dataset import to_display
+    from ..data import to_display
 
     return fingerprints.copies(to_display(ds.images[candidates], ds.value_max))

@@ -17,8 +17,7 @@ import numpy as np
 from ..diagnostics.stability import headline
 from ..data import Dataset, Split, load, split
 from ..evaluation import evaluate
-from ..models import get_spec
-from ..models._choice import FINETUNE
+from ..models import FINETUNE, get_spec
 from ..training import _distributed as dist
 from .config import RunConfig
 from .folder import RunFolder
@@ -86,7 +85,7 @@ def load_step(config: RunConfig, dataset: Dataset | None, on_progress: Progress 
             ds = load(config.source, image_size=config.image_size, color_mode=config.color_mode,
                       data_dir=config.data_dir, on_progress=on_progress)
     if config.unknown_class:
-        from ..diagnostics._stress import with_unknown_class
+        from ..diagnostics import with_unknown_class
 
         ds = with_unknown_class(ds, config.seed)
     return ds
@@ -107,7 +106,7 @@ def split_step(ds: Dataset, config: RunConfig, spec: Any, seed: int, dups: Any, 
     side."""
     val_size = spec.default_val_size if config.val_size is None else config.val_size
     if config.val_size is None and spec.is_network:
-        from ..models._torch import MIN_VAL_IMAGES
+        from ..models import MIN_VAL_IMAGES
 
         n_fit = len(ds) * (1 - config.test_size) if ds.predefined_split is None else np.sum(ds.predefined_split != "test")
         if val_size * n_fit < MIN_VAL_IMAGES:
@@ -127,7 +126,7 @@ def split_step(ds: Dataset, config: RunConfig, spec: Any, seed: int, dups: Any, 
         # within a session (where they go together anyway); exact copies (one image
         # uploaded twice) still join their sessions. The audit's pairs follow the rule, so
         # a test frame is not left out of the score for resembling another session.
-        from ..data._hashing import groups_from_pairs
+        from ..data import groups_from_pairs
 
         s = np.asarray(sessions).astype(str)
         keep = [p for p in dups.pairs if p.get("kind") != "near" or s[p["i"]] == s[p["j"]]]
@@ -194,8 +193,8 @@ def finetune_step(config: RunConfig, parts: Split, clf: Any, chosen: dict[str, A
 
 def fingerprint_step(ds: Dataset, parts: Split, dups: Any) -> Any:
     """Fingerprints of every training and validation image, kept with the model."""
-    from ..models._fingerprints import Fingerprints
-    from ..data._dataset import to_display
+    from ..models import Fingerprints
+    from ..data import to_display
 
     seen = np.sort(np.concatenate([parts.indices["train"], parts.indices.get("val", np.zeros(0, np.int64))]))
     phash = None if dups is None or dups.phash is None else dups.phash[seen]
@@ -254,7 +253,7 @@ def diagnose(clf: Any, ev: Any, train_ds: Dataset, training: dict[str, Any] | No
     explains (the paired test the baseline made on the same test images)."""
     from functools import partial
 
-    from ..evaluation._diagnosis import training_verdict
+    from ..evaluation import training_verdict
 
     acc, ci = headline(ev)
     n = min(len(train_ds), TRAIN_ACCURACY_SAMPLE)
@@ -311,9 +310,9 @@ def stress_step(clf: Any, scored: Scored, ev: Any, config: RunConfig, folder: Ru
                 on_progress: Progress | None, *, train: Dataset | None = None) -> dict[str, Any] | None:
     if not config.stress or scored.test.multilabel:
         return None
-    from ..diagnostics._stress import ood_check, stress_test
+    from ..diagnostics import ood_check, stress_test
 
-    from ..diagnostics._explain import shortcut_check
+    from ..diagnostics import shortcut_check
 
     data, examples = stress_test(clf, scored.test, seed=config.seed, on_progress=on_progress)
     data["ood"] = ood_check(clf, scored.test, threshold=ev.flagged["threshold"], seed=config.seed,

@@ -58,8 +58,8 @@ def explain_misread(clf: Any, test: Dataset, ev: Any, folder: Path | None, *, n:
     """Saliency of the ``n`` most confident misread test images, written to
     ``folder``/explain/ and returned as the card's section."""
     from .._extras import has_extra
-    from ..diagnostics._explain import explain_images
-    from ..data._dataset import to_display
+    from ..diagnostics import explain_images
+    from ..data import to_display
 
     if test.multilabel or not hasattr(ev, "y_pred"):
         return None
@@ -92,8 +92,8 @@ def slices_section(by: str | None, test: Dataset, ev: Any, *, seed: int = 0) -> 
     """Accuracy per group of the test images by ``by`` (evaluation._groups.slice_report)."""
     if not by:
         return None
-    from ..data._slices import slice_groups
-    from ..evaluation._groups import slice_report
+    from ..data import slice_groups
+    from ..evaluation import slice_report
 
     if test.multilabel:
         return {"column": by, "skipped": "accuracy per group is for single-label models"}
@@ -105,7 +105,7 @@ def slices_section(by: str | None, test: Dataset, ev: Any, *, seed: int = 0) -> 
 def shift_section(meta: dict[str, Any], ev: Any, test: Dataset) -> dict[str, Any] | None:
     """The score on these images beside the model's own held-out score, and the image
     properties of both sets (evaluation._groups.shift_report)."""
-    from ..evaluation._groups import shift_report
+    from ..evaluation import shift_report
     from .provenance import image_properties
 
     if test.multilabel or not hasattr(ev, "n_wrong"):
@@ -120,8 +120,8 @@ def explain_run(model_path: str | Path, images: Sequence[str | Path], *, out: st
     per image its predicted class, confidence and border share; the pictures (image |
     overlay) go to ``out`` (default: the run's explain/ folder). An unreadable file gets
     a row with its reason and no picture."""
-    from ..diagnostics._explain import explain_images, resolve_method
-    from ..data._sources import read_images_for
+    from ..diagnostics import explain_images, resolve_method
+    from ..data import read_images_for
     from ..models import load_model
     from .predict import collect_images
 

@@ -367,7 +367,7 @@ def add_builtin(project: Project, name: str, per_class: int = 30, *, beside: boo
     from PIL import Image
 
     import trueclass as tc
-    from ..data._dataset import to_display
+    from ..data import to_display
 
     if name != "digits":
         raise TrueclassError("The studio can start from the built-in 'digits' set.")

@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import TrueclassError
-from ..data._images import DEFAULT_MAX_PIXELS
-from ..data._sources import PROJECT_FILE, read_project_manifest
+from ..data import DEFAULT_MAX_PIXELS, PROJECT_FILE, read_project_manifest
 
 __all__ = ["Project", "ImageRefused", "MAX_FILE_BYTES", "MAX_PROJECT_BYTES", "check_class_name"]
 

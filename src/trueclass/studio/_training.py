@@ -202,7 +202,7 @@ def _read_run(out_dir: str) -> dict[str, Any]:
 def page_warnings(warnings: list[dict[str, Any]]) -> list[str]:
     """The run's warnings as sentences for the page, each said once: the classes with few
     test images in one sentence rather than one per class."""
-    from ..evaluation._diagnosis import FEW_TEST_IMAGES
+    from ..evaluation import FEW_TEST_IMAGES
 
     few = [w for w in warnings if w.get("kind") == "few_test_images"]
     out: list[str] = []

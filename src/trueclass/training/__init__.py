@@ -23,3 +23,29 @@ __all__ = [
     "preset",
     "save_checkpoint",
 ]
+
+#: What other trueclass packages use besides the names above, loaded on first use.
+_FACE = {
+    "BN_IMAGES": "._trainer",
+    "DiskNCHW": "._batches",
+    "LADDER": "._budget",
+    "as_tensor": "._batches",
+    "checkpoint_meta": "._checkpoint",
+    "measure": "._budget",
+    "parse_duration": "._budget",
+    "plan": "._budget",
+    "prep_input": "._trainer",
+    "resolve_device": "._device",
+    "save_tensors": "._checkpoint",
+    "subset_rows": "._batches",
+}
+
+
+def __getattr__(name: str):
+    if name in _FACE:  # read from its module each time (not kept here), so a patch of it holds
+        import importlib
+
+        return getattr(importlib.import_module(_FACE[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+__all__ += sorted(_FACE)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data._rows import ImageRows
+from ..data import ImageRows
 
 __all__ = ["DiskNCHW", "subset_rows", "as_tensor"]
 

@@ -120,7 +120,7 @@ def predict_logits(net, X, *, scale: float, mean, std, runtime: Runtime, batch_s
     outs = []
     with torch.inference_mode(), runtime.autocast():
         for i in range(0, len(X), batch_size):
-            x = _prep_input(_to_float(X[i : i + batch_size], scale, runtime), expand_channels, resize)
+            x = prep_input(_to_float(X[i : i + batch_size], scale, runtime), expand_channels, resize)
             views = [x]
             if tta == "hflip":
                 views.append(x.flip(3))
@@ -131,7 +131,7 @@ def predict_logits(net, X, *, scale: float, mean, std, runtime: Runtime, batch_s
     return torch.cat(outs) if outs else torch.zeros((0,))
 
 
-def _prep_input(x, expand_channels: int | None, resize: tuple[int, int] | None):
+def prep_input(x, expand_channels: int | None, resize: tuple[int, int] | None):
     """Grey to 3 channels and resizing, for backbones that expect RGB at a set size."""
     import torch.nn.functional as F
 
@@ -161,7 +161,7 @@ class Trainer:
         import torch
 
         rt = self.rt
-        x = _prep_input(_to_float(xb, self.scale, rt), self.expand_channels, self.resize)
+        x = prep_input(_to_float(xb, self.scale, rt), self.expand_channels, self.resize)
         x = augment_batch(x, self.cfg.augment, gen)
         x = _normalize(x, self.mean, self.std, rt)
         with rt.autocast():
@@ -307,7 +307,7 @@ class Trainer:
         gen = torch.Generator().manual_seed(seed * 1009 + 7)
         idx = torch.randperm(len(X), generator=gen)[:max_images]
         bs = min(self.cfg.batch_size, len(idx))
-        batches = (_normalize(_prep_input(_to_float(X[idx[i : i + bs]], self.scale, rt), self.expand_channels, self.resize),
+        batches = (_normalize(prep_input(_to_float(X[idx[i : i + bs]], self.scale, rt), self.expand_channels, self.resize),
                               self.mean, self.std, rt)
                    for i in range(0, len(idx), bs) if len(idx) - i >= 2)  # a batch of 1 has no variance
         with torch.no_grad(), rt.autocast():
