@@ -2,21 +2,16 @@
 class balance, odd images and likely label errors. It looks at the data, before and
 around the split; what looks at a trained model is in ``trueclass.diagnostics``."""
 
+from .._face import face, face_names
 from ._audit import Audit, Duplicates, audit, class_balance, find_duplicates, find_label_issues, image_outliers
 
 __all__ = ["Audit", "Duplicates", "audit", "class_balance", "find_duplicates", "find_label_issues", "image_outliers"]
 
 #: What other trueclass packages use besides the names above, loaded on first use.
 _FACE = {
-    "EMBED_MIN_SIDE": "._labels",
+    "._labels": "EMBED_MIN_SIDE",
 }
 
+__getattr__ = face(__name__, _FACE)
 
-def __getattr__(name: str):
-    if name in _FACE:  # read from its module each time (not kept here), so a patch of it holds
-        import importlib
-
-        return getattr(importlib.import_module(_FACE[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-__all__ += sorted(_FACE)
+__all__ += [n for n in face_names(_FACE) if n not in __all__]

@@ -1,5 +1,6 @@
 """Sources, the Dataset, and the split. Never imports torch."""
 
+from .._face import face, face_names
 from ._builtin import download_fashion_mnist, list_datasets
 from ._dataset import Dataset, Skipped
 from ._idx import read_idx, write_idx
@@ -21,47 +22,17 @@ __all__ = [
 
 #: What other trueclass packages use besides the names above, loaded on first use.
 _FACE = {
-    "BUILTIN_DATASETS": "._builtin",
-    "CHUNK_ROWS": "._rows",
-    "DEFAULT_MAX_PIXELS": "._images",
-    "IMAGE_SUFFIXES": "._images",
-    "ImageRows": "._rows",
-    "NEAR_CORRELATION": "._hashing",
-    "NEAR_MIN_SIDE": "._hashing",
-    "PER_IMAGE_KEYS": "._dataset",
-    "PHASH_BITS": "._hashing",
-    "PHASH_CANDIDATE_DISTANCE": "._hashing",
-    "PROJECT_FILE": "._sources",
-    "cache_dir": "._builtin",
-    "check_slice_by": "._slices",
-    "close_pairs": "._hashing",
-    "file_hashes": "._hashing",
-    "from_arrays": "._sources",
-    "groups_from_pairs": "._hashing",
-    "infer_value_max": "._sources",
-    "is_hidden": "._images",
-    "is_on_disk": "._rows",
-    "iter_files": "._images",
-    "labels_problem": "._sources",
-    "load_builtin": "._builtin",
-    "n_workers": "._images",
-    "phash_bits": "._hashing",
-    "pixel_hashes": "._hashing",
-    "probe": "._images",
-    "read_images": "._sources",
-    "read_images_for": "._sources",
-    "read_project_manifest": "._sources",
-    "slice_groups": "._slices",
-    "to_display": "._dataset",
-    "unit_rows": "._hashing",
+    "._builtin": "BUILTIN_DATASETS cache_dir load_builtin",
+    "._dataset": "PER_IMAGE_KEYS to_display",
+    "._hashing": ("NEAR_CORRELATION NEAR_MIN_SIDE PHASH_BITS PHASH_CANDIDATE_DISTANCE close_pairs "
+        "file_hashes groups_from_pairs phash_bits pixel_hashes unit_rows"),
+    "._images": "DEFAULT_MAX_PIXELS IMAGE_SUFFIXES is_hidden iter_files n_workers probe",
+    "._rows": "CHUNK_ROWS ImageRows is_on_disk",
+    "._slices": "check_slice_by slice_groups",
+    "._sources": ("PROJECT_FILE from_arrays infer_value_max labels_problem read_images "
+        "read_images_for read_project_manifest"),
 }
 
+__getattr__ = face(__name__, _FACE)
 
-def __getattr__(name: str):
-    if name in _FACE:  # read from its module each time (not kept here), so a patch of it holds
-        import importlib
-
-        return getattr(importlib.import_module(_FACE[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-__all__ += sorted(_FACE)
+__all__ += [n for n in face_names(_FACE) if n not in __all__]

@@ -1,5 +1,6 @@
 """Pure metric functions and the Evaluation they fill."""
 
+from .._face import face, face_names
 from ._evaluation import Evaluation, evaluate, evaluate_predictions
 from ._multilabel import MultiLabelEvaluation, choose_label_thresholds, evaluate_multilabel
 from ._metrics import (
@@ -36,29 +37,14 @@ __all__ = [
 
 #: What other trueclass packages use besides the names above, loaded on first use.
 _FACE = {
-    "FEW_TEST_IMAGES": "._diagnosis",
-    "STRONG_IMBALANCE": "._diagnosis",
-    "calibrated": "._calibration",
-    "compare_answers": "._compare",
-    "data_warnings": "._diagnosis",
-    "fit_calibration": "._calibration",
-    "names_for": "._compare",
-    "paired_test": "._compare",
-    "prediction_rows": "._evaluation",
-    "set_renderers": "._render",
-    "shift_report": "._groups",
-    "slice_report": "._groups",
-    "stability_summary": "._diagnosis",
-    "training_verdict": "._diagnosis",
-    "uncalibrated": "._calibration",
+    "._calibration": "calibrated fit_calibration uncalibrated",
+    "._compare": "compare_answers names_for paired_test",
+    "._diagnosis": "FEW_TEST_IMAGES STRONG_IMBALANCE data_warnings stability_summary training_verdict",
+    "._evaluation": "prediction_rows",
+    "._groups": "shift_report slice_report",
+    "._render": "set_renderers",
 }
 
+__getattr__ = face(__name__, _FACE)
 
-def __getattr__(name: str):
-    if name in _FACE:  # read from its module each time (not kept here), so a patch of it holds
-        import importlib
-
-        return getattr(importlib.import_module(_FACE[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-__all__ += sorted(_FACE)
+__all__ += [n for n in face_names(_FACE) if n not in __all__]

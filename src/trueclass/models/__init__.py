@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from .._face import face, face_names
 from ._registry import ModelSpec, get_spec, list_models, register_model
 
 # The backends register their names on import; neither imports torch or scikit-learn
@@ -20,19 +21,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name in _FACE:
-        import importlib
-
-        return getattr(importlib.import_module(_FACE[name], __name__), name)
-    # The estimator imports scikit-learn (about a second); load it on first use only.
-    if name in ("ImageClassifier", "NotFittedError", "DEFAULT_MODEL"):
-        from . import _estimator
-
-        return getattr(_estimator, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def load_model(path: Any) -> Any:
     """Load a model saved with ``save`` (a model or run folder), or a file exported to
     ONNX (``trueclass export``); never runs code stored in the file."""
@@ -46,23 +34,17 @@ def load_model(path: Any) -> Any:
 
     return ImageClassifier._from_saved(*read_saved(path))
 
-#: What other trueclass packages use besides the names above, loaded on first use.
+
+#: What other trueclass packages use besides the names above, loaded on first use (the
+#: estimator imports scikit-learn, about a second).
 _FACE = {
-    "AUTO": "._choice",
-    "FINETUNE": "._choice",
-    "Fingerprints": "._fingerprints",
-    "INPUT": "._onnx",
-    "MIN_VAL_IMAGES": "._torch",
-    "OUTPUTS": "._onnx",
-    "PLAIN_SHARE": "._choice",
-    "choose_model": "._choice",
-    "export_onnx": "._onnx",
-    "input_stats": "._fingerprints",
-    "load_fingerprints": "._io",
-    "model_for_params": "._choice",
-    "plain_background_share": "._choice",
-    "read_for_onnx": "._onnx",
-    "unlike_training": "._fingerprints",
+    "._choice": "AUTO FINETUNE PLAIN_SHARE choose_model model_for_params plain_background_share",
+    "._estimator": "DEFAULT_MODEL ImageClassifier NotFittedError",
+    "._fingerprints": "Fingerprints input_stats unlike_training",
+    "._io": "load_fingerprints",
+    "._onnx": "INPUT OUTPUTS export_onnx read_for_onnx",
+    "._torch": "MIN_VAL_IMAGES",
 }
 
-__all__ += sorted(_FACE)
+__getattr__ = face(__name__, _FACE)
+__all__ += [n for n in face_names(_FACE) if n not in __all__]

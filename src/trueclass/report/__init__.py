@@ -1,5 +1,6 @@
 """Rendering: text, plots and the evidence card. Nothing here computes a metric."""
 
+from .._face import face, face_names
 from ..evaluation import set_renderers
 from ._card import build_card, render_summary_html
 from ._plots import (captioned_image, plot_class_counts, plot_confusion_matrix, plot_coverage, plot_history,
@@ -14,25 +15,11 @@ set_renderers(text=format_report_card, html=render_summary_html)  # how an Evalu
 
 #: What other trueclass packages use besides the names above, loaded on first use.
 _FACE = {
-    "AUDIT_ARRAYS": "._card",
-    "CARD_HTML": "._card",
-    "CARD_JSON": "._card",
-    "EVAL_ARRAYS": "._card",
-    "failed_steps": "._text",
-    "figure": "._plots",
-    "format_audit": "._text",
-    "format_parity": "._text",
-    "render_template": "._card",
-    "save_arrays": "._card",
-    "save_audit_thumbnails": "._card",
+    "._card": "AUDIT_ARRAYS CARD_HTML CARD_JSON EVAL_ARRAYS render_template save_arrays save_audit_thumbnails",
+    "._plots": "figure",
+    "._text": "failed_steps format_audit format_parity",
 }
 
+__getattr__ = face(__name__, _FACE)
 
-def __getattr__(name: str):
-    if name in _FACE:  # read from its module each time (not kept here), so a patch of it holds
-        import importlib
-
-        return getattr(importlib.import_module(_FACE[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-__all__ += sorted(_FACE)
+__all__ += [n for n in face_names(_FACE) if n not in __all__]

@@ -1,5 +1,6 @@
 """The torch trainer, batched augmentation, checkpoints and the runtime choice. Imports torch."""
 
+from .._face import face, face_names
 from ._augment import PRESETS, Augment, augment_batch, default_preset_for, preset
 from ._checkpoint import load_checkpoint, save_checkpoint
 from ._device import Runtime, cpu_has_bf16, pick_runtime
@@ -26,26 +27,13 @@ __all__ = [
 
 #: What other trueclass packages use besides the names above, loaded on first use.
 _FACE = {
-    "BN_IMAGES": "._trainer",
-    "DiskNCHW": "._batches",
-    "LADDER": "._budget",
-    "as_tensor": "._batches",
-    "checkpoint_meta": "._checkpoint",
-    "measure": "._budget",
-    "parse_duration": "._budget",
-    "plan": "._budget",
-    "prep_input": "._trainer",
-    "resolve_device": "._device",
-    "save_tensors": "._checkpoint",
-    "subset_rows": "._batches",
+    "._batches": "DiskNCHW as_tensor subset_rows",
+    "._budget": "LADDER measure parse_duration plan",
+    "._checkpoint": "checkpoint_meta save_tensors",
+    "._device": "resolve_device",
+    "._trainer": "BN_IMAGES prep_input",
 }
 
+__getattr__ = face(__name__, _FACE)
 
-def __getattr__(name: str):
-    if name in _FACE:  # read from its module each time (not kept here), so a patch of it holds
-        import importlib
-
-        return getattr(importlib.import_module(_FACE[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-__all__ += sorted(_FACE)
+__all__ += [n for n in face_names(_FACE) if n not in __all__]
