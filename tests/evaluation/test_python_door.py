@@ -103,3 +103,21 @@ def test_the_checks_refits_and_held_out_false_skip_the_cross_validation(lesson):
         assert refit.review_threshold_ == 0.5
     few = tc.ImageClassifier("logreg", random_state=0).fit(X_train[:12], y_train[:12])  # under 2 a class
     assert few.held_out_ is None and few.review_threshold_ == 0.5
+
+
+@pytest.mark.parametrize("model", ["logreg", "knn"])
+def test_both_doors_flag_the_same_images_with_the_same_seed(model, tmp_path):
+    # regression: `trueclass train --seed 1` seeded the cross-validation of a model with no
+    # randomness of its own (logreg, knn) with 0, ImageClassifier(random_state=1) with 1:
+    # two review thresholds and two sets of flagged images for one model on one split
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=1)
+    ev = tc.evaluate(tc.ImageClassifier(model, random_state=1).fit(X_train, y_train), (X_test, y_test))
+    run = tc.train("digits", model=model, test_size=0.2, seed=1, stratify=False, audit=False, out=tmp_path / "r")
+    assert run.metrics["flagged"]["threshold"] == ev.flagged["threshold"]
+    np.testing.assert_allclose(run.evaluation.probs, ev.probs)
+    flagged_cli = run.evaluation.confidence < run.metrics["flagged"]["threshold"]
+    np.testing.assert_array_equal(flagged_cli, ev.confidence < ev.flagged["threshold"])

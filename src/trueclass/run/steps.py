@@ -68,11 +68,15 @@ def record_failure(step: str, exc: Exception, failed: list[dict[str, str]], leav
 
 # -- the steps ------------------------------------------------------------------------------------
 def make_classifier(config: RunConfig, seed: int) -> Any:
-    """The unfitted estimator of ``config`` (its seed as random_state unless given)."""
+    """The unfitted estimator of ``config`` (its seed as random_state unless given). A pixel
+    model takes it even when its estimator has no randomness (logreg, knn): it seeds the
+    cross-validation that chooses its temperature and review threshold, so ``--seed 1``
+    here and ``ImageClassifier(..., random_state=1)`` in Python flag the same images."""
     from ..models import ImageClassifier
 
     params = dict(config.params)
-    if get_spec(config.model).accepts_random_state:
+    spec = get_spec(config.model)
+    if spec.accepts_random_state or not spec.is_network:
         params.setdefault("random_state", seed)
     return ImageClassifier(config.model, **params)
 
