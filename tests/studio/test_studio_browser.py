@@ -232,3 +232,55 @@ def test_webcam_sessions_train_and_the_live_preview_is_live(tmp_path):
             page.screenshot(path=str(OUTPUT / "studio-webcam-digits.png"), full_page=True)
         browser.close()
     assert not errors, errors
+
+
+def test_drawings_after_start_from_digits_are_read_as_drawn_in_the_browser(tmp_path):
+    """Issue 26 item 7: after "Start from digits", a 7, a 1 and a 0 drawn with the mouse on
+    the page's canvas are read as drawn (before: each "not sure (maybe 3)")."""
+    from .test_issue26 import STROKES
+
+    exe = chromium_path()
+    sync_playwright = playwright()
+    from playwright.sync_api import expect
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu",
+                                                               "--disable-dev-shm-usage"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        with studio_server(tmp_path / "proj") as url:
+            page.goto(url)
+            page.click("#builtin")
+            page.wait_for_selector('.class-card[data-name="7"]', timeout=60_000)
+            page.click("#advanced summary")
+            page.select_option("#model", "logreg")
+            page.click("#train")
+            page.wait_for_selector("#results:not([hidden])", timeout=240_000)
+            canvas = page.locator("#draw-canvas")
+            canvas.scroll_into_view_if_needed()  # the mouse draws where the canvas is on screen
+            box = canvas.bounding_box()
+            scale = box["width"] / 280  # the strokes are in the canvas's own 280 x 280 pixels
+            for digit in ("7", "1", "0"):
+                page.click("#clear-drawing")
+                for line in STROKES[digit]:
+                    points = [(box["x"] + x * scale, box["y"] + y * scale) for x, y in line]
+                    page.mouse.move(*points[0])
+                    page.mouse.down()
+                    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+                        for t in range(1, 9):  # a stroke as the mouse makes it: many small moves
+                            page.mouse.move(x0 + (x1 - x0) * t / 8, y0 + (y1 - y0) * t / 8)
+                    page.mouse.up()
+                page.click("#preview-drawing")
+                said = page.locator('.message[data-slot="draw"]')
+                expect(said).to_contain_text("Read as", timeout=30_000)  # else the page's sentence shows why
+                expect(page.locator("#preview-label")).to_contain_text(digit)
+                # read as drawn (before: "not sure (maybe 3)"); "not sure" stays for an answer below the
+                # review threshold or a drawing unlike the training digits, and then the page says why
+                label = page.inner_text("#preview-label")
+                assert label in (digit, f"not sure (maybe {digit})"), (digit, label)
+                said = page.inner_text('.message[data-slot="draw"]')
+                assert said.startswith(f"Read as {label}: see Preview."), said
+                page.screenshot(path=str(OUTPUT / f"studio-drawing-{digit}.png"))
+        browser.close()
+    assert not errors, errors

@@ -362,8 +362,10 @@ async function preview(blob, kind = "image", slot = "preview") {
                  Object.assign(document.createElement("span"), { textContent: pct(p) }));
       bars.append(row);
     }
-    say(r.unlike_training ? `This image is unlike the training images: ${r.unlike_training}` : "", !!r.unlike_training, slot);
-    if (slot !== "preview") say(`Read as ${label.textContent}: see Preview.`, false, slot);
+    const unlike = r.unlike_training ? `This image is unlike the training images: ${r.unlike_training}` : "";
+    // beside the button that asked: what it was read as, and why it is not sure when it is unlike the training images
+    say(slot === "preview" ? unlike : `Read as ${label.textContent}: see Preview.${unlike ? " " + unlike : ""}`,
+        !!unlike, slot);
     return r;
   } catch (e) { say(e.message, true, slot); return null; }
 }
