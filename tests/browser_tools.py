@@ -33,3 +33,19 @@ def playwright():
     return sync_playwright
 
 
+
+
+def open_page(p, *, width: int, height: int, camera: bool = False):
+    """A headless Chromium page through Playwright's ``p``: (browser, context, page, the
+    list the page's script errors go to). ``camera``: Chromium's fake camera, allowed."""
+    args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+    if camera:
+        args += ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+    browser = p.chromium.launch(executable_path=chromium_path(), args=args)
+    context = browser.new_context(viewport={"width": width, "height": height})
+    if camera:
+        context.grant_permissions(["camera"])
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return browser, context, page, errors

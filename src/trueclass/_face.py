@@ -7,14 +7,65 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable
 
-__all__ = ["face", "face_names"]
+__all__ = ["face", "face_names", "FACES"]
+
+#: What each package gives the others beyond the names its ``__init__`` imports, by the
+#: module that holds them: the one place the packages' faces are declared.
+FACES: dict[str, dict[str, str]] = {
+    "trueclass.checks": {
+        "._labels": "EMBED_MIN_SIDE",
+    },
+    "trueclass.data": {
+        "._builtin": "BUILTIN_DATASETS cache_dir load_builtin",
+        "._dataset": "PER_IMAGE_KEYS to_display",
+        "._hashing": ("NEAR_CORRELATION NEAR_MIN_SIDE PHASH_BITS PHASH_CANDIDATE_DISTANCE "
+            "close_pairs file_hashes groups_from_pairs phash_bits pixel_hashes "
+            "unit_rows"),
+        "._images": "DEFAULT_MAX_PIXELS IMAGE_SUFFIXES is_hidden iter_files n_workers probe",
+        "._rows": "CHUNK_ROWS ImageRows is_on_disk",
+        "._slices": "check_slice_by slice_groups",
+        "._sources": ("PROJECT_FILE from_arrays infer_value_max labels_problem read_images "
+            "read_images_for read_project_manifest"),
+    },
+    "trueclass.diagnostics": {
+        "._explain": "explain_images resolve_method",
+    },
+    "trueclass.evaluation": {
+        "._calibration": "calibrated fit_calibration uncalibrated",
+        "._compare": "compare_answers names_for paired_test",
+        "._diagnosis": "FEW_TEST_IMAGES STRONG_IMBALANCE data_warnings stability_summary training_verdict",
+        "._evaluation": "prediction_rows",
+        "._groups": "shift_report slice_report",
+        "._render": "set_renderers",
+    },
+    "trueclass.models": {
+        "._choice": "AUTO FINETUNE PLAIN_SHARE choose_model model_for_params plain_background_share",
+        "._estimator": "DEFAULT_MODEL ImageClassifier NotFittedError",
+        "._fingerprints": "Fingerprints input_stats unlike_training",
+        "._io": "load_fingerprints",
+        "._onnx": "INPUT OUTPUTS export_onnx read_for_onnx",
+        "._torch": "MIN_VAL_IMAGES",
+    },
+    "trueclass.report": {
+        "._card": "AUDIT_ARRAYS CARD_HTML CARD_JSON EVAL_ARRAYS render_template save_arrays save_audit_thumbnails",
+        "._plots": "figure",
+        "._text": "failed_steps format_audit format_parity",
+    },
+    "trueclass.training": {
+        "._batches": "DiskNCHW as_tensor subset_rows",
+        "._budget": "LADDER measure parse_duration plan",
+        "._checkpoint": "checkpoint_meta save_tensors",
+        "._device": "resolve_device",
+        "._trainer": "BN_IMAGES prep_input",
+    },
+}
 
 
-def face(package: str, modules: dict[str, str]) -> Callable[[str], Any]:
-    """The module ``__getattr__`` of ``package`` for ``modules`` (a module relative to the
-    package -> the names it gives, separated by spaces). A name is read from its module
-    each time, not kept, so a patch of the module's attribute holds."""
-    names = {name: module for module, listed in modules.items() for name in listed.split()}
+def face(package: str) -> Callable[[str], Any]:
+    """The module ``__getattr__`` of ``package`` for its entry of :data:`FACES` (a module
+    relative to the package -> the names it gives, separated by spaces). A name is read
+    from its module each time, not kept, so a patch of the module's attribute holds."""
+    names = {name: module for module, listed in FACES[package].items() for name in listed.split()}
 
     def __getattr__(name: str) -> Any:
         if name in names:
@@ -24,6 +75,6 @@ def face(package: str, modules: dict[str, str]) -> Callable[[str], Any]:
     return __getattr__
 
 
-def face_names(modules: dict[str, str]) -> list[str]:
-    """Every name of a face table, sorted (for the package's ``__all__``)."""
-    return sorted(name for listed in modules.values() for name in listed.split())
+def face_names(package: str) -> list[str]:
+    """Every name of ``package``'s face, sorted (for its ``__all__``)."""
+    return sorted(name for listed in FACES[package].values() for name in listed.split())

@@ -10,22 +10,18 @@ import pytest
 
 import trueclass as tc
 
-from browser_tools import OUTPUT, chromium_path, playwright
+from browser_tools import OUTPUT, chromium_path, open_page, playwright
 
 pytestmark = pytest.mark.slow  # drives a real browser
 
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    exe = chromium_path()
+    chromium_path()  # skipped (or failed, in CI) before any work where there is none
     sync_playwright = playwright()
     run = tc.train("digits", model="logreg", val_size=0.1, out=tmp_path_factory.mktemp("browser") / "run")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu",
-                                                               "--disable-dev-shm-usage"])
-        pg = browser.new_page(viewport={"width": 1100, "height": 900})
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
+        browser, _, pg, errors = open_page(p, width=1100, height=900)
         pg.goto((run.path / "card.html").resolve().as_uri())
         yield pg, run, errors
         browser.close()

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from browser_tools import OUTPUT, chromium_path, playwright
+from browser_tools import OUTPUT, chromium_path, open_page, playwright
 from trueclass.studio import Project, create_app
 
 from .conftest import burst
@@ -239,16 +239,11 @@ def test_drawings_after_start_from_digits_are_read_as_drawn_in_the_browser(tmp_p
     the page's canvas are read as drawn (before: each "not sure (maybe 3)")."""
     from .test_issue26 import STROKES
 
-    exe = chromium_path()
     sync_playwright = playwright()
     from playwright.sync_api import expect
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu",
-                                                               "--disable-dev-shm-usage"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        browser, _, page, errors = open_page(p, width=1280, height=900)
         with studio_server(tmp_path / "proj") as url:
             page.goto(url)
             page.click("#builtin")

@@ -7,11 +7,7 @@ from ._audit import Audit, Duplicates, audit, class_balance, find_duplicates, fi
 
 __all__ = ["Audit", "Duplicates", "audit", "class_balance", "find_duplicates", "find_label_issues", "image_outliers"]
 
-#: What other trueclass packages use besides the names above, loaded on first use.
-_FACE = {
-    "._labels": "EMBED_MIN_SIDE",
-}
 
-__getattr__ = face(__name__, _FACE)
+__getattr__ = face(__name__)
 
-__all__ += [n for n in face_names(_FACE) if n not in __all__]
+__all__ += [n for n in face_names(__name__) if n not in __all__]

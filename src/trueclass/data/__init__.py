@@ -20,19 +20,7 @@ __all__ = [
     "write_idx",
 ]
 
-#: What other trueclass packages use besides the names above, loaded on first use.
-_FACE = {
-    "._builtin": "BUILTIN_DATASETS cache_dir load_builtin",
-    "._dataset": "PER_IMAGE_KEYS to_display",
-    "._hashing": ("NEAR_CORRELATION NEAR_MIN_SIDE PHASH_BITS PHASH_CANDIDATE_DISTANCE close_pairs "
-        "file_hashes groups_from_pairs phash_bits pixel_hashes unit_rows"),
-    "._images": "DEFAULT_MAX_PIXELS IMAGE_SUFFIXES is_hidden iter_files n_workers probe",
-    "._rows": "CHUNK_ROWS ImageRows is_on_disk",
-    "._slices": "check_slice_by slice_groups",
-    "._sources": ("PROJECT_FILE from_arrays infer_value_max labels_problem read_images "
-        "read_images_for read_project_manifest"),
-}
 
-__getattr__ = face(__name__, _FACE)
+__getattr__ = face(__name__)
 
-__all__ += [n for n in face_names(_FACE) if n not in __all__]
+__all__ += [n for n in face_names(__name__) if n not in __all__]

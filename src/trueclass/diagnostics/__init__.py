@@ -10,11 +10,7 @@ from ._stress import PERTURBATIONS, ood_check, perturb, stress_test, unknown_ima
 __all__ = ["PERTURBATIONS", "explain", "ood_check", "perturb", "saliency", "shortcut_check", "stress_test",
            "unknown_images", "with_unknown_class"]
 
-#: What other trueclass packages use besides the names above, loaded on first use.
-_FACE = {
-    "._explain": "explain_images resolve_method",
-}
 
-__getattr__ = face(__name__, _FACE)
+__getattr__ = face(__name__)
 
-__all__ += [n for n in face_names(_FACE) if n not in __all__]
+__all__ += [n for n in face_names(__name__) if n not in __all__]

@@ -35,16 +35,7 @@ __all__ = [
     "wilson_interval",
 ]
 
-#: What other trueclass packages use besides the names above, loaded on first use.
-_FACE = {
-    "._calibration": "calibrated fit_calibration uncalibrated",
-    "._compare": "compare_answers names_for paired_test",
-    "._diagnosis": "FEW_TEST_IMAGES STRONG_IMBALANCE data_warnings stability_summary training_verdict",
-    "._evaluation": "prediction_rows",
-    "._groups": "shift_report slice_report",
-    "._render": "set_renderers",
-}
 
-__getattr__ = face(__name__, _FACE)
+__getattr__ = face(__name__)
 
-__all__ += [n for n in face_names(_FACE) if n not in __all__]
+__all__ += [n for n in face_names(__name__) if n not in __all__]

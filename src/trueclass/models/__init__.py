@@ -35,16 +35,5 @@ def load_model(path: Any) -> Any:
     return ImageClassifier._from_saved(*read_saved(path))
 
 
-#: What other trueclass packages use besides the names above, loaded on first use (the
-#: estimator imports scikit-learn, about a second).
-_FACE = {
-    "._choice": "AUTO FINETUNE PLAIN_SHARE choose_model model_for_params plain_background_share",
-    "._estimator": "DEFAULT_MODEL ImageClassifier NotFittedError",
-    "._fingerprints": "Fingerprints input_stats unlike_training",
-    "._io": "load_fingerprints",
-    "._onnx": "INPUT OUTPUTS export_onnx read_for_onnx",
-    "._torch": "MIN_VAL_IMAGES",
-}
-
-__getattr__ = face(__name__, _FACE)
-__all__ += [n for n in face_names(_FACE) if n not in __all__]
+__getattr__ = face(__name__)
+__all__ += [n for n in face_names(__name__) if n not in __all__]

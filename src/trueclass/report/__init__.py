@@ -13,13 +13,7 @@ __all__ = ["build_card", "captioned_image", "format_report_card", "format_skippe
 
 set_renderers(text=format_report_card, html=render_summary_html)  # how an Evaluation shows itself
 
-#: What other trueclass packages use besides the names above, loaded on first use.
-_FACE = {
-    "._card": "AUDIT_ARRAYS CARD_HTML CARD_JSON EVAL_ARRAYS render_template save_arrays save_audit_thumbnails",
-    "._plots": "figure",
-    "._text": "failed_steps format_audit format_parity",
-}
 
-__getattr__ = face(__name__, _FACE)
+__getattr__ = face(__name__)
 
-__all__ += [n for n in face_names(_FACE) if n not in __all__]
+__all__ += [n for n in face_names(__name__) if n not in __all__]

@@ -25,15 +25,7 @@ __all__ = [
     "save_checkpoint",
 ]
 
-#: What other trueclass packages use besides the names above, loaded on first use.
-_FACE = {
-    "._batches": "DiskNCHW as_tensor subset_rows",
-    "._budget": "LADDER measure parse_duration plan",
-    "._checkpoint": "checkpoint_meta save_tensors",
-    "._device": "resolve_device",
-    "._trainer": "BN_IMAGES prep_input",
-}
 
-__getattr__ = face(__name__, _FACE)
+__getattr__ = face(__name__)
 
-__all__ += [n for n in face_names(_FACE) if n not in __all__]
+__all__ += [n for n in face_names(__name__) if n not in __all__]
