@@ -3,11 +3,13 @@ install in one sentence."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from trueclass._extras import EXTRAS
@@ -16,11 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 BLOCK = ", ".join(repr(m) for modules in EXTRAS.values() for m in modules)
 
 
-def _without_extras(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
+def _without_extras(code: str, tmp_path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``code`` in a fresh interpreter where no module of any extra can be imported."""
     prelude = f"import sys\nfor m in ({BLOCK},):\n    sys.modules[m] = None\n"
     return subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, timeout=300,
-                          cwd=tmp_path)
+                          cwd=tmp_path, env=None if env is None else os.environ | env)
 
 
 def test_the_core_install_declares_none_of_the_extras():
@@ -95,3 +97,31 @@ print("ok")
 """
     done = _without_extras(code, tmp_path)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_the_backbone_embeds_in_pytorch_without_the_exporter_with_the_onnx_numbers(tmp_path):
+    from trueclass.features import _backbone
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (4, 40, 40, 3), dtype=np.uint8)
+    np.save(tmp_path / "images.npy", images)
+    onnx = _backbone.Embedder(engine="onnx")(images)  # the ONNX file in this session's cache
+    code = f"""
+import os, shutil
+import numpy as np
+from trueclass.features import _backbone
+os.environ.pop("TRUECLASS_PRECISION", None)  # the fallback's own precision
+images = np.load("images.npy")
+torch_path = _backbone.Embedder()  # a cache of its own: no ONNX file, and no exporter to make one
+np.save("torch.npy", torch_path(images))
+shutil.copy({str(_backbone.onnx_file(_backbone.DEFAULT_SIZE))!r}, _backbone._onnx_path(_backbone.DEFAULT_SIZE))
+onnx_path = _backbone.Embedder()  # an ONNX file made before runs without the exporter
+np.save("onnx.npy", onnx_path(images))
+print(torch_path.key, onnx_path.key)
+"""
+    done = _without_extras(code, tmp_path, env={"TRUECLASS_CACHE": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [f"{_backbone.ARCH}-{_backbone.PTH_SHA256[:8]}-160px-torch-fp32-f32",
+                                   f"{_backbone.ARCH}-{_backbone.PTH_SHA256[:8]}-160px-onnx-fp32-f32"]
+    np.testing.assert_allclose(np.load(tmp_path / "torch.npy"), onnx, atol=1e-4)
+    np.testing.assert_array_equal(np.load(tmp_path / "onnx.npy"), onnx)

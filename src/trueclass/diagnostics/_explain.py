@@ -10,6 +10,8 @@ The maps come from Captum, PyTorch's own interpretability library, rather than o
   activations of the last convolution, one forward and one backward pass an image.
   Coarser (the last convolution of the cnn sees a 3x3 grid of a 28x28 image), much
   cheaper. ``auto`` picks it for networks and occlusion for the rest.
+Captum comes with the optional 'explain' extra: without it a map asks for the extra in one
+sentence, and a training run notes its explanations as skipped (run/why.py).
 
 The shortcut check asks whether a class is recognised by the image's border rather than
 its object: the share of each image's saliency that falls on the outer ring of the image,
@@ -31,9 +33,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .._extras import require
-
 from .._errors import TrueclassError
+from .._extras import require
 
 __all__ = ["explain", "saliency", "overlay", "border_mask", "border_shares", "content_shares", "shortcut_check", "explain_images",
            "METHODS", "FLAG_LIFT"]
