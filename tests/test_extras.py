@@ -48,6 +48,9 @@ with warnings.catch_warnings():
 m = run.metrics
 assert not [w for w in m["warnings"] if w.get("kind") == "step_failed"], m["warnings"]
 assert "explain" in m["explanations"]["skipped"] and (run.path / "card.html").is_file()
+from trueclass.report._text import format_train_summary
+assert any(line.startswith("Explained: not done; saliency maps need the optional 'explain' extra")
+           for line in format_train_summary(m))
 print("ok", round(m["accuracy"], 4))
 """
     done = _without_extras(code, tmp_path)
@@ -125,3 +128,20 @@ print(torch_path.key, onnx_path.key)
                                    f"{_backbone.ARCH}-{_backbone.PTH_SHA256[:8]}-160px-onnx-fp32-f32"]
     np.testing.assert_allclose(np.load(tmp_path / "torch.npy"), onnx, atol=1e-4)
     np.testing.assert_array_equal(np.load(tmp_path / "onnx.npy"), onnx)
+
+
+def test_the_stress_test_keeps_its_results_without_the_explain_extra(tmp_path):
+    code = """
+import trueclass as tc
+from trueclass.run.steps import IncompleteRunWarning
+import warnings
+with warnings.catch_warnings():
+    warnings.simplefilter("error", IncompleteRunWarning)
+    run = tc.train("digits", model="logreg", stress=True, out="run")
+rob = run.metrics["robustness"]
+assert rob["shortcuts"] is None and "trueclass[explain]" in rob["shortcuts_skipped"]
+assert rob["accuracy"] and rob["ood"]
+print("ok")
+"""
+    done = _without_extras(code, tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -28,7 +28,7 @@ FACES: dict[str, dict[str, str]] = {
             "read_images_for read_project_manifest"),
     },
     "trueclass.diagnostics": {
-        "._explain": "explain_images resolve_method",
+        "._explain": "explain_images resolve_method shortcuts_if_installed",
     },
     "trueclass.evaluation": {
         "._calibration": "calibrated fit_calibration uncalibrated",

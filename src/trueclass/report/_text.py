@@ -377,6 +377,8 @@ def format_why(m: dict[str, Any]) -> list[str]:
     if xp and xp.get("images"):
         lines.append(f"Explained: where the model looked on its {len(xp['images'])} most confident mistakes "
                      f"({xp['method']}), in explain/ and on the card")
+    elif xp and xp.get("skipped"):
+        lines.append(f"Explained: not done; {xp['skipped']}")
     return lines
 
 
@@ -404,6 +406,8 @@ def format_stress(data: dict[str, Any]) -> str:
         lines.append(f"  {name:<12} {curve}" + (f"   breaks first: {bf['class']}" if bf else ""))
     if data["label_changing"]:
         lines.append(f"Label-changing for this data: {', '.join(data['label_changing'])}")
+    if data.get("shortcuts_skipped"):
+        lines.append(f"Shortcuts: not checked ({data['shortcuts_skipped']})")
     sc = data.get("shortcuts")
     if sc:
         cov = sc["covered"]

@@ -153,7 +153,7 @@ def stress_run(
     ``robustness`` and its evidence card is rebuilt with the new section; if any of that
     fails, the run folder is left as it was.
     """
-    from ..diagnostics import ood_check, shortcut_check, stress_test
+    from ..diagnostics import ood_check, shortcuts_if_installed, stress_test
     from ..models import load_model
     from ..report import CARD_HTML, CARD_JSON
     from .export import restored_on_failure
@@ -176,7 +176,9 @@ def stress_run(
     data, examples = stress_test(clf, scored.test, max_images=max_images, seed=seed, on_progress=on_progress)
     data["evaluated_on"] = scored.note
     data["ood"] = ood_check(clf, scored.test, threshold=clf.metadata_.get("threshold"), seed=seed)
-    data["shortcuts"] = shortcut_check(clf, None, scored.test, seed=seed, on_progress=on_progress)
+    data["shortcuts"], skipped = shortcuts_if_installed(clf, None, scored.test, seed=seed, on_progress=on_progress)
+    if skipped:
+        data["shortcuts_skipped"] = skipped
     path = run_dir if in_run else Path(out).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     folder = RunFolder(path)

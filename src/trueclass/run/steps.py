@@ -316,12 +316,15 @@ def stress_step(clf: Any, scored: Scored, ev: Any, config: RunConfig, folder: Ru
         return None
     from ..diagnostics import ood_check, stress_test
 
-    from ..diagnostics import shortcut_check
+    from ..diagnostics import shortcuts_if_installed
 
     data, examples = stress_test(clf, scored.test, seed=config.seed, on_progress=on_progress)
     data["ood"] = ood_check(clf, scored.test, threshold=ev.flagged["threshold"], seed=config.seed,
                             reference=train)
-    data["shortcuts"] = shortcut_check(clf, train, scored.test, seed=config.seed, on_progress=on_progress)
+    data["shortcuts"], skipped = shortcuts_if_installed(clf, train, scored.test, seed=config.seed,
+                                                        on_progress=on_progress)
+    if skipped:
+        data["shortcuts_skipped"] = skipped
     return folder.write_stress(data, examples)
 
 
