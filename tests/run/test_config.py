@@ -96,8 +96,7 @@ def test_a_setting_declared_once_reaches_the_cli_the_config_and_the_command():
 import json, shlex
 from trueclass.run import fields
 fields.RUN_FIELDS = fields.RUN_FIELDS + (
-    fields.RunField("crop_margin", 0, "A setting that exists only in this test.", "--crop-margin", int,
-                    annotation="int"),)
+    fields.RunField("crop_margin", 0, "A setting that exists only in this test.", "--crop-margin", int),)
 from trueclass.cli import config_from_argv, train
 from trueclass.run import RunConfig
 assert "--crop-margin" in [o for p in train.params for o in p.opts]

@@ -14,10 +14,10 @@ import time
 from dataclasses import asdict, field, fields, make_dataclass, replace
 from typing import Any, Mapping
 
-from .._errors import TrueclassError
 from .fields import DEFAULT_MODEL_NAME, argv_for, run_fields
 
 __all__ = ["RunConfig", "DEFAULT_MODEL_NAME", "AFTER_TRAINING", "budget_for_fit", "as_budgeted"]
+
 
 def _size_text(size: Any) -> str | None:
     """An image size as the command line writes it: "32" or "WIDTHxHEIGHT"."""
@@ -41,10 +41,8 @@ class _RunConfigMethods:
         object.__setattr__(self, "image_size", _size_text(self.image_size))
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", str(self.data_dir))
-        if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or self.repeats < 1:
-            raise TrueclassError(f"repeats must be a whole number of 1 or more; got {self.repeats!r}.")
-        if self.color_mode not in ("auto", "L", "RGB"):
-            raise TrueclassError(f"color_mode must be 'auto', 'L' or 'RGB', not {self.color_mode!r}.")
+        for f in run_fields():  # the table's choices and minimums
+            f.check(getattr(self, f.name))
 
     # -- JSON ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -14,7 +14,9 @@ model's own").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
+
+from .._errors import TrueclassError
 
 __all__ = ["RunField", "RUN_FIELDS", "DEFAULT_MODEL_NAME", "run_fields", "param_fields", "cli_options", "settings_from_options",
            "argv_for"]
@@ -29,12 +31,25 @@ class RunField:
     type: type = str  # the value's type
     choices: tuple[str, ...] | None = None
     minimum: int | None = None
-    annotation: str = "Any"  # RunConfig's type hint
     aliases: tuple[str, ...] = ()  # other flags for the same setting ("-m", "--random-state")
     switch: bool = False  # a flag without a value: giving it sets ``not default`` (or True for a param)
     of: str = "run"  # "run": a RunConfig field; "param": a model hyperparameter with a flag of its own
     metavar: str | None = None
     none_text: str | None = None  # a choice that means None ("none" for --class-weight)
+
+    @property
+    def annotation(self) -> str:
+        """RunConfig's type hint, from the value's type and default."""
+        kind = "bool" if self.switch else "str" if self.choices else self.type.__name__
+        return f"{kind} | None" if self.default is None else kind
+
+    def check(self, value: Any) -> None:
+        """A sentence for a value outside the field's choices or below its minimum."""
+        if self.choices and value not in self.choices:
+            allowed = ", ".join(repr(c) for c in self.choices[:-1]) + f" or {self.choices[-1]!r}"
+            raise TrueclassError(f"{self.name} must be {allowed}, not {value!r}.")
+        if self.minimum is not None and (isinstance(value, bool) or not isinstance(value, int) or value < self.minimum):
+            raise TrueclassError(f"{self.name} must be a whole number of {self.minimum} or more; got {value!r}.")
 
     def to_value(self, given: Any) -> Any:
         """The setting for what click parsed (None: not given, for a param)."""
@@ -70,38 +85,35 @@ RUN_FIELDS: tuple[RunField, ...] = (
     # -- the data and the split -----------------------------------------------------------
     RunField("model", DEFAULT_MODEL_NAME, "Model name (see `trueclass models`). Default: auto, chosen from the "
              "data (cnn for drawings on a plain background such as digits, lite0 for photographs; "
-             "config.json says why).", "--model", aliases=("-m",), annotation="str"),
-    RunField("test_size", 0.2, "Fraction of images held out for testing.", "--test-size", float,
-             annotation="float"),
+             "config.json says why).", "--model", aliases=("-m",)),
+    RunField("test_size", 0.2, "Fraction of images held out for testing.", "--test-size", float),
     RunField("val_size", None, "Fraction of the training part held out for validation (early stopping, review "
-             "threshold). Default: 0.1 for neural networks, 0 for pixel models.", "--val-size", float,
-             annotation="float | None"),
+             "threshold). Default: 0.1 for neural networks, 0 for pixel models.", "--val-size", float),
     RunField("seed", 0, "Seed for the split and the model (--random-state is scikit-learn's name for it).",
-             "--seed", int, aliases=("--random-state",), annotation="int"),
+             "--seed", int, aliases=("--random-state",)),
     RunField("stratify", True, "Split at random instead of keeping class proportions.", "--no-stratify",
-             switch=True, annotation="bool"),
+             switch=True),
     RunField("image_size", None, "Resize every image: 32 or WIDTHxHEIGHT. Default: the most common size.",
-             "--image-size", annotation="str | None"),
+             "--image-size"),
     RunField("color_mode", "auto", "Colour mode of the images: auto (from their content), L or RGB.",
-             "--color-mode", choices=("auto", "L", "RGB"), annotation="str"),
-    RunField("data_dir", None, "Where to look first for a built-in data set's files.", "--data-dir",
-             annotation="str | None"),
+             "--color-mode", choices=("auto", "L", "RGB")),
+    RunField("data_dir", None, "Where to look first for a built-in data set's files.", "--data-dir"),
     # -- what else the run checks -----------------------------------------------------------
     RunField("repeats", 1, "Also re-split and re-train K-1 more times with other seeds; the card shows the "
-             "spread.", "--repeats", int, minimum=1, annotation="int"),
+             "spread.", "--repeats", int, minimum=1),
     RunField("audit", True, "Skip the data audit (duplicates, leaks, label errors) and the leak gate.",
-             "--no-audit", switch=True, annotation="bool"),
+             "--no-audit", switch=True),
     RunField("allow_leakage", False, "Split without keeping duplicate groups together (the card says so).",
-             "--allow-leakage", switch=True, annotation="bool"),
+             "--allow-leakage", switch=True),
     RunField("stress", False, "Also test the model under perturbations and on images of no class.", "--stress",
-             switch=True, annotation="bool"),
+             switch=True),
     RunField("shuffle_check", False, "Also train on shuffled labels: the score must fall to chance, else "
-             "something leaks.", "--shuffle-check", switch=True, annotation="bool"),
+             "something leaks.", "--shuffle-check", switch=True),
     RunField("unknown_class", False, 'Add a "none of these" class of images that belong to no class.',
-             "--unknown-class", switch=True, annotation="bool"),
+             "--unknown-class", switch=True),
     RunField("slice_by", None, "Accuracy per group of test images: a column of the manifest (camera, site, ...), "
              "or folder for the subfolders inside each class folder (folder:2 the level below).", "--slice-by",
-             metavar="COLUMN", annotation="str | None"),
+             metavar="COLUMN"),
     # -- network hyperparameters with flags of their own (None: the model's default) ------------
     RunField("time_budget", None, "Wall time for the whole run, e.g. 2m or 90s: the cnn's width and epochs are "
              "chosen from a quick measure of this machine's speed so that the run ends within it "
@@ -136,14 +148,12 @@ def param_fields() -> tuple[RunField, ...]:
     return tuple(f for f in RUN_FIELDS if f.of == "param")
 
 
-def cli_options(fields: Iterable[RunField] | None = None) -> Callable[[Callable], Callable]:
-    """A decorator that adds a click option for each field (all of them by default)."""
+def cli_options() -> Callable[[Callable], Callable]:
+    """A decorator that adds a click option for each field."""
     import click
 
-    chosen = tuple(RUN_FIELDS if fields is None else fields)
-
     def decorate(func: Callable) -> Callable:
-        for f in reversed(chosen):
+        for f in reversed(RUN_FIELDS):
             decls = [f.flag, *f.aliases, f.name]
             if f.switch:
                 func = click.option(*decls, is_flag=True, default=False, help=f.help)(func)
