@@ -28,7 +28,8 @@ FACES: dict[str, dict[str, str]] = {
             "read_images_for read_project_manifest"),
     },
     "trueclass.diagnostics": {
-        "._explain": "explain_images resolve_method shortcuts_if_installed",
+        "._explain": "explain_images resolve_method",
+        "._stress": "robustness",
     },
     "trueclass.evaluation": {
         "._calibration": "calibrated fit_calibration uncalibrated",

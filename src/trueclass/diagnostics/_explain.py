@@ -321,21 +321,6 @@ def shortcut_check(model: Any, train: Any, test: Any, *, per_class: int = PER_CL
     }
 
 
-#: What the stress test says of its shortcut check when captum is not installed.
-SHORTCUTS_SKIPPED = "the shortcut check needs saliency maps: the optional 'explain' extra, pip install 'trueclass[explain]'"
-
-
-def shortcuts_if_installed(model: Any, train: Any, test: Any, *, seed: int = 0,
-                           on_progress: Callable[..., None] | None = None) -> tuple[dict[str, Any] | None, str | None]:
-    """(the shortcut check, None), or (None, why it was skipped) without the 'explain'
-    extra: the stress test keeps its other results either way."""
-    from .._extras import has_extra
-
-    if not has_extra("explain"):
-        return None, SHORTCUTS_SKIPPED
-    return shortcut_check(model, train, test, seed=seed, on_progress=on_progress), None
-
-
 def explain_images(model: Any, images: np.ndarray, *, value_max: int = 255,
                    method: str = "auto") -> list[dict[str, Any]]:
     """Per image: the predicted class, its confidence, the saliency map, the share on the

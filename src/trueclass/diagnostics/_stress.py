@@ -284,6 +284,29 @@ def _auroc(negatives: np.ndarray, positives: np.ndarray) -> float:
     return float(roc_auc_score(y, np.r_[negatives, positives]))
 
 
+#: What the stress section says of its shortcut check when captum is not installed.
+SHORTCUTS_SKIPPED = "the shortcut check needs saliency maps: the optional 'explain' extra, pip install 'trueclass[explain]'"
+
+
+def robustness(model: Any, test: Any, *, threshold: float | None, seed: int = 0, train: Any = None,
+               max_images: int | None = None, on_progress: Progress | None = None
+               ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The stress section of a run (``trueclass train --stress`` and ``trueclass stress``):
+    the perturbations (:func:`stress_test`), images of no class (:func:`ood_check`, against
+    the ``train`` images when given) and the shortcut check, which needs the 'explain'
+    extra and is noted as not checked without it. (data, examples)."""
+    from .._extras import has_extra
+    from . import _explain
+
+    data, examples = stress_test(model, test, max_images=max_images, seed=seed, on_progress=on_progress)
+    data["ood"] = ood_check(model, test, threshold=threshold, seed=seed, reference=train)
+    if has_extra("explain"):
+        data["shortcuts"] = _explain.shortcut_check(model, train, test, seed=seed, on_progress=on_progress)
+    else:
+        data["shortcuts"], data["shortcuts_skipped"] = None, SHORTCUTS_SKIPPED
+    return data, examples
+
+
 def ood_check(model: Any, test: Any, *, threshold: float | None, n: int = 200, seed: int = 0,
               reference: Any = None) -> dict[str, Any]:
     """How the model answers images of no class: its confidence on each kind, how often

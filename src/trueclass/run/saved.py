@@ -153,7 +153,7 @@ def stress_run(
     ``robustness`` and its evidence card is rebuilt with the new section; if any of that
     fails, the run folder is left as it was.
     """
-    from ..diagnostics import ood_check, shortcuts_if_installed, stress_test
+    from ..diagnostics import robustness
     from ..models import load_model
     from ..report import CARD_HTML, CARD_JSON
     from .export import restored_on_failure
@@ -173,12 +173,9 @@ def stress_run(
     check_writable(target, what="results folder")  # before the data loads
     ds = _load_for(clf, source, data_dir, on_progress)
     scored = unseen_images(model_path, ds)
-    data, examples = stress_test(clf, scored.test, max_images=max_images, seed=seed, on_progress=on_progress)
+    data, examples = robustness(clf, scored.test, threshold=clf.metadata_.get("threshold"), seed=seed,
+                                max_images=max_images, on_progress=on_progress)
     data["evaluated_on"] = scored.note
-    data["ood"] = ood_check(clf, scored.test, threshold=clf.metadata_.get("threshold"), seed=seed)
-    data["shortcuts"], skipped = shortcuts_if_installed(clf, None, scored.test, seed=seed, on_progress=on_progress)
-    if skipped:
-        data["shortcuts_skipped"] = skipped
     path = run_dir if in_run else Path(out).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     folder = RunFolder(path)

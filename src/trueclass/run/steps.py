@@ -314,17 +314,10 @@ def stress_step(clf: Any, scored: Scored, ev: Any, config: RunConfig, folder: Ru
                 on_progress: Progress | None, *, train: Dataset | None = None) -> dict[str, Any] | None:
     if not config.stress or scored.test.multilabel:
         return None
-    from ..diagnostics import ood_check, stress_test
+    from ..diagnostics import robustness
 
-    from ..diagnostics import shortcuts_if_installed
-
-    data, examples = stress_test(clf, scored.test, seed=config.seed, on_progress=on_progress)
-    data["ood"] = ood_check(clf, scored.test, threshold=ev.flagged["threshold"], seed=config.seed,
-                            reference=train)
-    data["shortcuts"], skipped = shortcuts_if_installed(clf, train, scored.test, seed=config.seed,
-                                                        on_progress=on_progress)
-    if skipped:
-        data["shortcuts_skipped"] = skipped
+    data, examples = robustness(clf, scored.test, threshold=ev.flagged["threshold"], seed=config.seed, train=train,
+                                on_progress=on_progress)
     return folder.write_stress(data, examples)
 
 
