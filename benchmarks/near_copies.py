@@ -1,7 +1,12 @@
 """Near copies the perceptual hash misses: shifted, cropped and rescaled copies, planted
 among photographs, and the pairs reported that are not planted copies.
 
-The set: 8 classes x 60 colour photo crops of 101x101 (benchmarks/photo_sets.py; a crop is
+First the audit's whole copy rule on small grey pictures (10,000 Fashion-MNIST training
+images; the 1,797 digits drawn at 32x32) with 20 copies planted of each kind: exact,
+brightened, JPEG, shifted 1 and 2 px, shifted and JPEG, rescaled, cropped; found per kind,
+and the pairs reported between two original images (false pairs, or the set's own copies).
+
+Then the window search of photographs. The set: 8 classes x 60 colour photo crops of 101x101 (benchmarks/photo_sets.py; a crop is
 30-70% of the photo's short side at a random place), plus 30 copies of each kind made
 from other crops: shifted by 10% (the edge strip repeated), cropped to 80% at a random
 place and resized back, and rescaled to half and back. For every reported pair that is
@@ -15,7 +20,6 @@ Then the same planting in 3,000 Fashion-MNIST images, where the window search is
 
 from __future__ import annotations
 
-import os
 import platform
 import sys
 import time
@@ -56,15 +60,70 @@ def rescale(im, rng, f=0.5):
     return np.asarray(small.resize((w, h), Image.Resampling.BILINEAR)).reshape(im.shape)
 
 
+def exact(im, rng):
+    return im.copy()
+
+
+def brighten(im, rng):
+    return np.clip(im.astype(np.float32) * 1.15 + 15, 0, 255).astype(np.uint8)
+
+
+def jpeg(im, rng, quality=70):
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(im.squeeze()).save(buf, "JPEG", quality=quality)
+    return np.asarray(Image.open(buf)).reshape(im.shape)
+
+
+def move(im, rng, px=1):
+    """Moved by ``px`` pixels along each axis (the uncovered strip repeats the edge)."""
+    h, w = im.shape[:2]
+    return shift(im, rng, frac=px / h)
+
+
 KINDS = {"shifted 10%": shift, "cropped to 80%": crop, "rescaled to 50%": rescale}
+#: The copies of small grey pictures the issue names, for the audit's whole rule.
+SMALL_KINDS = {"exact": exact, "brightened": brighten, "JPEG (quality 70)": jpeg,
+               "shifted 1 px": move, "shifted 2 px": lambda im, rng: move(im, rng, 2),
+               "shifted 1 px + JPEG": lambda im, rng: jpeg(move(im, rng, 1), rng),
+               "rescaled to 50%": rescale, "cropped to 90%": lambda im, rng: crop(im, rng, 0.9)}
 
 
-def plant(images, per_kind=30, seed=1):
+def plant(images, per_kind=30, seed=1, kinds=None):
+    """``images`` followed by ``per_kind`` copies of each kind, of distinct other images:
+    (all images, the source of each copy, the kind of each copy)."""
+    kinds_of = KINDS if kinds is None else kinds
     rng = np.random.default_rng(seed)
-    src = rng.choice(len(images), per_kind * len(KINDS), replace=False)
-    kinds = [k for k in KINDS for _ in range(per_kind)]
-    new = np.stack([KINDS[k](images[i], rng) for k, i in zip(kinds, src)])
+    src = rng.choice(len(images), per_kind * len(kinds_of), replace=False)
+    kinds = [k for k in kinds_of for _ in range(per_kind)]
+    new = np.stack([kinds_of[k](images[i], rng) for k, i in zip(kinds, src)])
     return np.concatenate([images, new]), src, kinds
+
+
+def audit_rule(name, images, per_kind=20):
+    """The audit's whole copy rule (find_duplicates) on ``images`` with SMALL_KINDS planted:
+    table rows per kind, and the false pairs."""
+    import trueclass as tc
+    from trueclass.checks import find_duplicates
+
+    X, src, kinds = plant(images, per_kind, kinds=SMALL_KINDS)
+    n0 = len(images)
+    ds = tc.load((X, (np.arange(len(X)) % 2).astype(str)), value_max=255)
+    t = time.perf_counter()
+    dups = find_duplicates(ds)
+    seconds = time.perf_counter() - t
+    found = {(p["i"], p["j"]) for p in dups.pairs}
+    planted = {(int(src[j]), n0 + j) for j in range(len(kinds))}
+    rows = []
+    for k in SMALL_KINDS:
+        js = [j for j, kk in enumerate(kinds) if kk == k]
+        rows.append(f"| {name} | {k} | {sum((int(src[j]), n0 + j) in found for j in js)}/{len(js)} |")
+    false = [p for p in found - planted if p[1] < n0]
+    via_copy = [p for p in found - planted if p[1] >= n0]
+    return rows, (f"{name}: {len(false)} pairs of two original images ({len(false) / n0 * 1000:.1f} per 1,000 "
+                  f"images; the set's own near duplicates among them), {len(via_copy)} of a copy with another original;"
+                  f" {seconds:.1f} s for {len(X):,} images")
 
 
 def photo_crops():
@@ -125,8 +184,26 @@ def report(name, images, boxes=None):
 
 def main() -> None:
     import trueclass as tc
+    from audit_labels import cpu
 
-    print(f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}\n", flush=True)
+    print(f"{cpu()}, Python {platform.python_version()}\n", flush=True)
+    fm = tc.load("fashion-mnist")
+    train = np.flatnonzero(fm.predefined_split == "train")
+    sample = fm.images[np.random.default_rng(0).permutation(train)[:10_000]]
+    digits = tc.load("digits")
+    big = np.stack([np.asarray(Image.fromarray((im[..., 0] * 15).astype(np.uint8)).resize((32, 32),
+                    Image.Resampling.BILINEAR)) for im in digits.images])[..., None]
+    print("The audit's copy rule (hash, correlation and the shift search), 20 planted copies of each kind:\n")
+    print("| data | copy | found |")
+    print("|---|---|---|")
+    notes = []
+    for name, images in (("Fashion-MNIST (10,000)", sample), ("digits at 32x32 (1,797)", big)):
+        rows, note = audit_rule(name, images)
+        print("\n".join(rows), flush=True)
+        notes.append(note)
+    print()
+    print("\n".join(notes))
+    print("\nThe window search of photographs:\n")
     photos, boxes = photo_crops()
     fm = tc.load("fashion-mnist")
     pick = np.random.default_rng(0).permutation(len(fm))[:3000]

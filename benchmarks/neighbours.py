@@ -1,6 +1,6 @@
 """The audit's nearest-neighbour search for copies at scale: every vector's nearest
 neighbours among all the others (a self-join), exact (blocked matrix products) against
-the faiss index the audit switches to past ``EXACT_MAX`` vectors (checks/_neighbours.py).
+the faiss index the audit switches to past ``EXACT_MAX`` vectors (data/_neighbours.py).
 
 Generated vectors, 64-d like the copy search's window thumbnails: N/50 clusters of look-
 alikes (unit centres plus noise, cosine about 0.8 to their centre), and 1,000 planted near
@@ -63,7 +63,7 @@ def vectors(n: int, d: int = 64, copies: int = 1000, seed: int = 0):
 
 
 def main() -> None:
-    from trueclass.checks._neighbours import EXACT_MAX, NPROBE, nearest
+    from trueclass.data._neighbours import EXACT_MAX, NPROBE, nearest
     from trueclass.data._images import n_workers
 
     ap = argparse.ArgumentParser()

@@ -86,7 +86,7 @@ def test_the_command_line_says_it_in_one_line(tmp_path):
 def test_the_copy_search_past_the_exact_limit_falls_back_without_faiss(tmp_path):
     code = """
 import warnings, numpy as np
-from trueclass.checks import _neighbours as nb
+from trueclass.data import _neighbours as nb
 nb.EXACT_MAX = 50
 rng = np.random.default_rng(0)
 base = rng.normal(size=(200, 8)).astype(np.float32)

@@ -18,9 +18,10 @@ FACES: dict[str, dict[str, str]] = {
     "trueclass.data": {
         "._builtin": "BUILTIN_DATASETS cache_dir load_builtin",
         "._dataset": "PER_IMAGE_KEYS to_display",
-        "._hashing": ("NEAR_CORRELATION NEAR_MIN_SIDE PHASH_BITS PHASH_CANDIDATE_DISTANCE "
-            "close_pairs file_hashes groups_from_pairs phash_bits pixel_hashes "
-            "unit_rows"),
+        "._copyrule": ("COPY_SIDE NEAR_CORRELATION NEAR_MIN_SIDE PHASH_CANDIDATE_DISTANCE SHIFT_CORRELATION SHIFT_PX "
+            "copy_views describe_near_pair featureless near_pairs near_rule_text"),
+        "._hashing": "PHASH_BITS close_pairs file_hashes groups_from_pairs phash_bits pixel_hashes",
+        "._neighbours": "EXACT_MAX nearest",
         "._images": "DEFAULT_MAX_PIXELS IMAGE_SUFFIXES is_hidden iter_files n_workers probe",
         "._rows": "CHUNK_ROWS ImageRows is_on_disk",
         "._slices": "check_slice_by slice_groups",
@@ -50,7 +51,7 @@ FACES: dict[str, dict[str, str]] = {
     "trueclass.report": {
         "._card": "AUDIT_ARRAYS CARD_HTML CARD_JSON EVAL_ARRAYS render_template save_arrays save_audit_thumbnails",
         "._plots": "figure",
-        "._text": "failed_steps format_audit format_parity",
+        "._text": "failed_steps format_audit format_label_issues format_parity label_issue_words",
     },
     "trueclass.training": {
         "._batches": "DiskNCHW as_tensor subset_rows",

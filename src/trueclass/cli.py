@@ -375,7 +375,6 @@ def audit(source: str, out: str | None, strict: bool, no_label_issues: bool, ima
     split, conflicting labels, imbalance, odd images and likely label errors."""
     from pathlib import Path
 
-    from ._jsonio import write_json
     from .checks import audit as run_audit
     from .data import load
 
@@ -388,8 +387,8 @@ def audit(source: str, out: str | None, strict: bool, no_label_issues: bool, ima
         if path.exists() and not path.is_dir():
             raise TrueclassError(f"{str(path)!r} is a file; give --out a folder name.")
         path.mkdir(parents=True, exist_ok=True)
-        write_json(path / "audit.json", result.to_dict())
-        click.echo(f"Audit written to {path / 'audit.json'}")
+        written = result.write(path)
+        click.echo(f"Audit written to {', '.join(str(f) for f in written)}")
     if strict and (result.n_leaks or result.n_conflicts):
         click.echo(f"Strict audit failed: {result.report['n_leaked_test_images']} leaked test images, "
                    f"{result.n_conflicts} conflicting duplicate groups.", err=True)

@@ -244,7 +244,9 @@ def test_the_audit_says_which_label_model_looked_and_what_it_found():
     rep = audit(digits.subset(idx)).to_dict()  # 0s and 1s, 40 of each: nothing mislabelled
     text = format_audit(rep)
     lm = rep["label_model"]
-    assert lm["model"] in lm["tried"] and lm["accuracy"] == max(lm["tried"].values())
+    best = max(lm["tried"].values(), key=lambda t: (t["self_check_f1"], t["accuracy"]))  # the self-check's choice
+    assert lm["model"] in lm["tried"] and lm["tried"][lm["model"]] == best
+    assert rep["label_self_check"]["planted"] == 50  # 10 (the least) in each of 5 copies: 80 images are few
     assert rep["n_label_issues"] == 0 and f"Label issues   none flagged (checked by {lm['model']}" in text
     assert "Balance        every class has as many images as the others" in text
     from trueclass.checks._labels import LABEL_MODEL_TEXT
@@ -289,7 +291,8 @@ def test_the_index_search_for_copies_finds_what_the_exact_search_finds(monkeypat
     import sys
     from pathlib import Path
 
-    from trueclass.checks import _copies, _neighbours
+    from trueclass.checks import _copies
+    from trueclass.data import _neighbours
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     from near_copies import KINDS

@@ -10,15 +10,18 @@ cleanlab. ``audit()`` returns an :class:`Audit`; ``Audit.to_dict()`` is ``audit.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from .._errors import TrueclassError
 from ._copies import WINDOW_CORRELATION, WINDOW_MAX_IMAGES, WINDOW_MIN_SIDE, window_search_suits
-from ..data import (NEAR_CORRELATION, NEAR_MIN_SIDE, PHASH_CANDIDATE_DISTANCE, close_pairs, file_hashes,
-                             groups_from_pairs, phash_bits, pixel_hashes, unit_rows)
+from ..data import (NEAR_CORRELATION, NEAR_MIN_SIDE, copy_views, describe_near_pair, file_hashes,
+                   featureless, groups_from_pairs, near_pairs, near_rule_text, phash_bits, pixel_hashes,
+                   to_display)
 from ._labels import LABEL_CANDIDATES, LABEL_FOLDS, LABEL_MODEL_TEXT, find_label_issues, label_model_accuracy
 
 __all__ = ["Audit", "Duplicates", "audit", "find_duplicates", "find_label_issues", "image_outliers",
@@ -38,6 +41,22 @@ CLASS_MIN_IMAGES = 10
 BLANK_STD = 3.0
 #: Images kept per list in audit.json (counts always cover every image).
 LIST_LIMIT = 1000
+AUDIT_JSON = "audit.json"
+#: Every image the label check looked at, most likely mislabelled first.
+LABEL_RANKING_CSV = "label_issues.csv"
+LABEL_RANKING_COLUMNS = ("rank", "id", "given", "suggested", "score", "p_given", "p_suggested", "flagged")
+
+
+def write_label_ranking(path: Path, ranking: list[dict[str, Any]]) -> Path:
+    """label_issues.csv: one row per image, most likely mislabelled first (written beside
+    and then moved, so a half-written file never stands)."""
+    tmp = path.with_name(path.name + ".part")
+    with tmp.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=LABEL_RANKING_COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(ranking)
+    tmp.replace(path)
+    return path
 
 Progress = Callable[..., None]
 
@@ -79,9 +98,22 @@ class Audit:
 
     report: dict[str, Any]
     duplicates: Duplicates
+    label_ranking: list[dict[str, Any]] = field(default_factory=list, repr=False)  # every checked image
 
     def to_dict(self) -> dict[str, Any]:
         return self.report
+
+    def write(self, folder: str | Path) -> list[Path]:
+        """audit.json and label_issues.csv (every checked image, most likely mislabelled
+        first) into ``folder``; the paths written."""
+        from .._jsonio import write_json
+
+        folder = Path(folder)
+        write_json(folder / AUDIT_JSON, self.report)
+        out = [folder / AUDIT_JSON]
+        if self.label_ranking:
+            out.append(write_label_ranking(folder / LABEL_RANKING_CSV, self.label_ranking))
+        return out
 
     @property
     def n_leaks(self) -> int:
@@ -103,20 +135,15 @@ class Audit:
 
 
 # -- duplicates ----------------------------------------------------------------------------------
-#: Larger images are compared at this size (grey) when confirming near duplicates, so a
-#: folder of photos needs kilobytes, not gigabytes, per image.
-CORRELATION_SIDE = 32
-
-
-def _standardised(images: np.ndarray) -> np.ndarray:
-    """Mean-centred, unit-length pixel vectors (large images first shrunk to grey
-    CORRELATION_SIDE x CORRELATION_SIDE)."""
-    if images.shape[1] * images.shape[2] * images.shape[3] > CORRELATION_SIDE * CORRELATION_SIDE * 3:
-        from PIL import Image
-
-        images = np.stack([np.asarray(Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).convert("L").resize(
-            (CORRELATION_SIDE, CORRELATION_SIDE), Image.Resampling.BILINEAR)) for im in images])[..., None]
-    return unit_rows(images.reshape(len(images), -1))
+def _hashes_and_views(ds: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Perceptual hashes and copy views of the images as shown (0-255, as a model's
+    fingerprints see them), a chunk at a time (images on disk are never read whole)."""
+    bits, views = [], []
+    for s in range(0, len(ds), 4096):
+        shown = to_display(np.asarray(ds.images[s : s + 4096]), ds.value_max)
+        bits.append(phash_bits(shown))
+        views.append(copy_views(shown))
+    return np.concatenate(bits), np.concatenate(views)
 
 
 def find_duplicates(ds: Any, *, near: bool = True, near_correlation: float = NEAR_CORRELATION,
@@ -125,7 +152,7 @@ def find_duplicates(ds: Any, *, near: bool = True, near_correlation: float = NEA
     n = len(ds)
     pairs: list[dict[str, Any]] = []
     linked: set[tuple[int, int]] = set()
-    bits = None
+    bits = views = None
 
     def link_equal(keys: list[Any], how: str) -> None:
         first: dict[Any, int] = {}
@@ -150,34 +177,23 @@ def find_duplicates(ds: Any, *, near: bool = True, near_correlation: float = NEA
     link_equal(pixel_hashes(ds.images), "same pixels")
     if near and n > 1 and min(ds.images.shape[1:3]) >= NEAR_MIN_SIDE:
         if on_progress:
-            on_progress("audit: perceptual hashes", 0, 0)
-        bits = phash_bits(ds.images)
-        cand = close_pairs(bits, PHASH_CANDIDATE_DISTANCE)
-        if len(cand):
-            involved = np.unique(cand[:, :2])  # only images in a candidate pair are compared
-            row = np.full(n, -1, dtype=np.int64)
-            row[involved] = np.arange(len(involved))
-            x = _standardised(ds.images[involved])
-            corr = np.empty(len(cand), dtype=np.float32)
-            for s in range(0, len(cand), 50_000):  # in chunks: the gathered rows are big
-                c = cand[s : s + 50_000]
-                corr[s : s + len(c)] = np.einsum("ij,ij->i", x[row[c[:, 0]]], x[row[c[:, 1]]])
-            for (i, j, d), r in zip(cand, corr):
-                if r >= near_correlation and (int(i), int(j)) not in linked:
-                    linked.add((int(i), int(j)))
-                    pairs.append({"i": int(i), "j": int(j), "kind": "near", "how": "perceptual hash",
-                                  "distance": int(d), "correlation": round(float(r), 4)})
+            on_progress("audit: perceptual hashes and shifted copies", 0, 0)
+        bits, views = _hashes_and_views(ds)
+        for pair in near_pairs(views, bits):
+            i, j = pair[0], pair[1]
+            if (i, j) not in linked and pair[4] >= near_correlation:
+                linked.add((i, j))
+                pairs.append(describe_near_pair(pair))
     windows = near and window_search_suits(ds)
     if windows:
         from ._copies import window_copies
 
         if on_progress:
             on_progress("audit: shifted and cropped copies", 0, 0)
-        from ..data import to_display
-
+        plain = featureless(views if views is not None else _hashes_and_views(ds)[1])
         for i, j, r in window_copies(to_display(ds.images, ds.value_max)):
             i, j = int(i), int(j)
-            if (i, j) not in linked:
+            if (i, j) not in linked and not (plain[i] or plain[j]):  # featureless crops would chain
                 linked.add((i, j))
                 pairs.append({"i": i, "j": j, "kind": "near", "how": "shifted, cropped or rescaled copy",
                               "distance": None, "correlation": round(float(r), 4)})
@@ -302,27 +318,28 @@ def _label_text(ds: Any, i: int) -> str:
 
 
 def _label_section(ds: Any, parts: np.ndarray | None, label_part: str | None, seed: int,
-                   label_models: tuple[str, ...] | None, on_progress: Progress | None) -> dict[str, Any]:
-    """audit.json's label-error entries for the ``label_part`` images (all when None)."""
+                   label_models: tuple[str, ...] | None, on_progress: Progress | None) -> tuple[dict[str, Any], Any]:
+    """audit.json's label-error entries for the ``label_part`` images (all when None), and
+    the whole ranking (label_issues.csv)."""
     if on_progress:
-        on_progress("audit: looking for label errors (cross-validation)", 0, 0)
+        on_progress("audit: looking for label errors (cross-validation and a self-check)", 0, 0)
     sel = np.flatnonzero(parts == label_part) if label_part is not None and parts is not None else np.arange(len(ds))
     sub = ds.subset(sel)
-    label_model: dict[str, Any] = {}
-    issues, probs, skipped_reason = find_label_issues(
-        sub, seed=seed, candidates=LABEL_CANDIDATES if label_models is None else tuple(label_models),
-        model_info=label_model)
-    for it in issues:
-        it["index"] = int(sel[it["index"]])
-    accuracy = None if probs is None else label_model_accuracy(sub.labels, probs)
-    checked_on = None if skipped_reason else (
+    found = find_label_issues(sub, seed=seed, candidates=LABEL_CANDIDATES if label_models is None else tuple(label_models))
+    for row in found.ranking:
+        row["index"] = int(sel[row["index"]])
+    accuracy = None if found.probs is None else label_model_accuracy(sub.labels, found.probs)
+    lm = found.model or {}
+    checked_on = None if found.skipped else (
         f"{'all' if label_part is None or parts is None else label_part} images ({len(sel):,}): {LABEL_FOLDS}-fold "
-        f"out-of-fold probabilities of {LABEL_MODEL_TEXT.get(label_model.get('model'), label_model.get('model'))}, "
-        f"chosen for the best out-of-fold accuracy of {len(label_model.get('tried', {}))} tried ({accuracy:.1%}: how "
-        "far its word goes), ranked by cleanlab")
-    return {"label_issues": issues[:LIST_LIMIT], "n_label_issues": len(issues), "label_issues_checked_on": checked_on,
-            "label_model": label_model or None, "label_issues_skipped": skipped_reason,
-            "label_model_out_of_fold_accuracy": accuracy}
+        f"out-of-fold probabilities of {LABEL_MODEL_TEXT.get(lm.get('model'), lm.get('model'))} ({accuracy:.1%} right "
+        f"out of fold; chosen of {len(lm.get('tried', {}))} tried"
+        + (" by how well it found flips planted in a copy of the labels" if found.self_check else "")
+        + f", {lm.get('seconds', 0):.0f} s in all), ranked by cleanlab's label quality score")
+    return {"label_issues": found.issues[:LIST_LIMIT], "n_label_issues": len(found.issues),
+            "label_issues_checked_on": checked_on, "label_model": found.model, "label_issues_skipped": found.skipped,
+            "label_model_out_of_fold_accuracy": accuracy, "label_self_check": found.self_check,
+            "label_issues_wording": None if found.skipped else found.wording}, found.ranking
 
 
 # -- the whole audit -----------------------------------------------------------------------------------
@@ -375,17 +392,17 @@ def audit(
     if on_progress:
         on_progress("audit: image properties", 0, 0)
     outliers = image_outliers(ds)
-    labels = (_label_section(ds, parts, label_part, seed, label_models, on_progress) if label_issues
-              else {"label_issues": [], "n_label_issues": 0, "label_issues_checked_on": None, "label_model": None,
-                    "label_issues_skipped": "turned off", "label_model_out_of_fold_accuracy": None})
+    labels, ranking = (_label_section(ds, parts, label_part, seed, label_models, on_progress) if label_issues else (
+        {"label_issues": [], "n_label_issues": 0, "label_issues_checked_on": None, "label_model": None,
+         "label_issues_skipped": "turned off", "label_model_out_of_fold_accuracy": None, "label_self_check": None,
+         "label_issues_wording": None}, []))
     balance = class_balance(ds, parts)
     skipped = [k.to_dict() if hasattr(k, "to_dict") else dict(k) for k in ds.skipped]
     report = {
         "n_images": len(ds),
         "n_skipped_files": len(skipped),
         "skipped_files": skipped[:LIST_LIMIT],
-        "near_duplicate_rule": (f"perceptual hash (imagehash phash) within {PHASH_CANDIDATE_DISTANCE} of 64 bits "
-                                f"and pixel correlation >= {NEAR_CORRELATION}"
+        "near_duplicate_rule": (near_rule_text()
                                 + (f"; shifted, cropped and rescaled copies: a grid of windows of each photograph, "
                                    f"aligned at 24x24 and correlating >= {WINDOW_CORRELATION}" if dups.windows else
                                    "; shifted and cropped copies looked for only among up to "
@@ -408,4 +425,4 @@ def audit(
         "n_outliers": len(outliers),
         **labels,
     }
-    return Audit(report=report, duplicates=dups)
+    return Audit(report=report, duplicates=dups, label_ranking=ranking)

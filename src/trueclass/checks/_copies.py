@@ -113,7 +113,7 @@ def _coarse_index(Q: np.ndarray, G: np.ndarray, V: int) -> np.ndarray:
     view's (TOP_K + 1) * V nearest windows (enough, searched exactly, to hold the best
     window of each of the TOP_K best partners, past the image's own V windows), grouped
     by partner image."""
-    from ._neighbours import nearest
+    from ..data import nearest
 
     n, Qn = Q.shape[:2]
     sims, idx = nearest(G, Q.reshape(n * Qn, -1), (TOP_K + 1) * V)

@@ -123,25 +123,3 @@ def groups_from_pairs(n: int, pairs: np.ndarray) -> np.ndarray:
     first = np.full(comp.max() + 1, n, dtype=np.int64)
     np.minimum.at(first, comp, np.arange(n))
     return first[comp]
-
-
-# -- the copy rule: one for the audit (data) and the fingerprints a model keeps ----------------
-#: Candidate near duplicates differ in at most this many of the 64 perceptual-hash bits...
-PHASH_CANDIDATE_DISTANCE = 6
-#: ... and are confirmed when their mean-centred pixels correlate at least this much.
-#: Measured on Fashion-MNIST: a JPEG re-encoding (quality 70), a brightness or contrast
-#: change or mild noise keeps a copy at 0.977-1.0 (median 0.997); different garments that
-#: merely look alike rarely pass 0.985 (0.1% of the candidate pairs).
-NEAR_CORRELATION = 0.985
-#: Images smaller than this (short side, pixels) are checked for exact duplicates only: a
-#: perceptual hash works on a 32x32 picture, and at 8x8 two samples of the same digit by
-#: one writer look as alike as a copy does.
-NEAR_MIN_SIDE = 16
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """Mean-centred, unit-length rows: their dot products are pixel correlations."""
-    x = x.astype(np.float32)
-    x -= x.mean(axis=1, keepdims=True)
-    x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-6
-    return x

@@ -2,15 +2,15 @@
 evaluation can score one of them, or a copy of one, as unseen.
 
 Per image: the SHA-1 of its pixels as shown (0-255, whatever units the data set uses),
-its perceptual hash (the audit's imagehash phash) and a 16x16 grey thumbnail. An image
-is a copy of a training image when its pixels are the same, or when the perceptual
-hashes differ in at most PHASH_CANDIDATE_DISTANCE bits and the mean-centred thumbnails
-correlate at least NEAR_CORRELATION: the audit's own rule for near duplicates, with the
-thumbnail standing in for the training pixels a model folder does not keep. Images
-smaller than NEAR_MIN_SIDE are matched exactly only, as the audit does.
+its perceptual hash (the audit's imagehash phash) and its copy view (grey, at most 32x32:
+data.copy_views). An image is a copy of a training image by the audit's own rule
+(data._copyrule: same pixels; or hash and correlation; or moved by a pixel or two), the
+copy view standing in for the training pixels a model folder does not keep, so that
+``evaluate`` leaves out exactly what the audit would call a copy.
 
 Stored as plain numpy arrays (``np.savez_compressed``, read with ``allow_pickle=False``):
-about 300 bytes an image.
+about 0.1-1 KB an image (a 28x28 view is 784 bytes before compression). Folders written
+before the copy views kept 16x16 thumbnails; they are compared at 16x16.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import TrueclassError
-from ..data import (NEAR_CORRELATION, NEAR_MIN_SIDE, PHASH_BITS, PHASH_CANDIDATE_DISTANCE, close_pairs,
-                             phash_bits, unit_rows)
+from ..data import NEAR_MIN_SIDE, PHASH_BITS, copy_views, near_pairs, phash_bits
 from ..data import CHUNK_ROWS
 
 __all__ = ["Fingerprints", "FINGERPRINTS_FILE", "input_stats", "unlike_training"]
@@ -82,39 +81,32 @@ def unlike_training(display: np.ndarray, stats: dict[str, list[float]] | None) -
     return out
 
 FINGERPRINTS_FILE = "fingerprints.npz"
-THUMB_SIDE = 16
-
-
-def _thumbnails(display: np.ndarray) -> np.ndarray:
-    from PIL import Image
-
-    out = np.empty((len(display), THUMB_SIDE * THUMB_SIDE), dtype=np.uint8)
-    for i, im in enumerate(display):
-        pil = Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).convert("L")
-        out[i] = np.asarray(pil.resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR)).ravel()
-    return out
+#: The side of the thumbnails that fingerprints kept before copy views (read, not written).
+OLD_THUMB_SIDE = 16
 
 
 @dataclass(frozen=True, eq=False)
 class Fingerprints:
     """Fingerprints of N images: ``pixel`` (N, 20) SHA-1 digests, ``phash`` (N, 64)
-    bits (empty for images under NEAR_MIN_SIDE), ``thumbs`` (N, 256) uint8."""
+    bits (empty for images under NEAR_MIN_SIDE), ``views`` (N, h, w) uint8 copy views."""
 
     pixel: np.ndarray
     phash: np.ndarray
-    thumbs: np.ndarray
+    views: np.ndarray
 
     def __len__(self) -> int:
         return len(self.pixel)
 
     @classmethod
-    def of(cls, display: np.ndarray, *, phash: np.ndarray | None = None) -> "Fingerprints":
+    def of(cls, display: np.ndarray, *, phash: np.ndarray | None = None, side: int | None = None) -> "Fingerprints":
         """Fingerprints of uint8 images (N, H, W, C) in 0-255; ``phash`` reuses the bits
-        the audit already computed for them."""
+        the audit already computed for them; ``side`` makes views of at most that side
+        (to meet fingerprints of another side)."""
 
         if len(display) > CHUNK_ROWS:  # images on disk are read a chunk at a time
             return cls.concat([
-                cls.of(np.asarray(display[s : s + CHUNK_ROWS]), phash=None if phash is None else phash[s : s + CHUNK_ROWS])
+                cls.of(np.asarray(display[s : s + CHUNK_ROWS]), phash=None if phash is None else phash[s : s + CHUNK_ROWS],
+                       side=side)
                 for s in range(0, len(display), CHUNK_ROWS)])
         display = np.asarray(display)
         pixel = np.array([np.frombuffer(hashlib.sha1(np.ascontiguousarray(x).tobytes()).digest(), np.uint8)
@@ -124,19 +116,20 @@ class Fingerprints:
         else:
             bits = phash if phash is not None else phash_bits(display)
             assert bits.shape == (len(display), PHASH_BITS)
-        return cls(pixel=pixel, phash=np.asarray(bits, dtype=bool), thumbs=_thumbnails(display))
+        views = copy_views(display) if side is None else copy_views(display, side)
+        return cls(pixel=pixel, phash=np.asarray(bits, dtype=bool), views=views)
 
     @classmethod
     def concat(cls, parts: "list[Fingerprints]") -> "Fingerprints":
         """The fingerprints of several sets of images (of one size), one after another."""
         return cls(pixel=np.concatenate([p.pixel for p in parts]), phash=np.concatenate([p.phash for p in parts]),
-                   thumbs=np.concatenate([p.thumbs for p in parts]))
+                   views=np.concatenate([p.views for p in parts]))
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez_compressed(tmp, pixel=self.pixel, phash=np.packbits(self.phash, axis=1),
-                            n_bits=np.array(self.phash.shape[1]), thumbs=self.thumbs)
+                            n_bits=np.array(self.phash.shape[1]), views=self.views)
         tmp.replace(path)
 
     @classmethod
@@ -145,28 +138,30 @@ class Fingerprints:
             with np.load(path, allow_pickle=False) as z:
                 n_bits = int(z["n_bits"])
                 bits = np.unpackbits(z["phash"], axis=1)[:, :n_bits].astype(bool)
-                return cls(pixel=z["pixel"], phash=bits, thumbs=z["thumbs"])
+                if "views" in z.files:
+                    views = z["views"]
+                else:  # written before copy views: 16x16 thumbnails, flat
+                    views = z["thumbs"].reshape(len(z["thumbs"]), OLD_THUMB_SIDE, OLD_THUMB_SIDE)
+                return cls(pixel=z["pixel"], phash=bits, views=views)
         except (OSError, KeyError, ValueError) as exc:
             raise TrueclassError(f"The fingerprints file {str(path)!r} is damaged ({exc}).") from None
 
     def copies(self, display: np.ndarray) -> np.ndarray:
         """Per image of ``display`` (uint8, N, H, W, C): True where it is an exact or near
         copy of one of these images."""
-        other = Fingerprints.of(display)
-        return self.copies_of(other)
+        side = self.views.shape[1] if self.views.shape[1:] != copy_views(display[:1]).shape[1:] else None
+        return self.copies_of(Fingerprints.of(display, side=side))
 
     def copies_of(self, other: "Fingerprints") -> np.ndarray:
-
+        """Per image of ``other``: True where it is a copy of one of these images, by the
+        audit's rule (data._copyrule)."""
         mine = {d.tobytes() for d in self.pixel}
         hit = np.array([d.tobytes() in mine for d in other.pixel], dtype=bool)
-        if self.phash.shape[1] and other.phash.shape[1] == self.phash.shape[1] and len(self) and (~hit).any():
+        near = self.phash.shape[1] and other.phash.shape[1] == self.phash.shape[1]  # (images under NEAR_MIN_SIDE have none)
+        if near and (~hit).any() and len(self) and other.views.shape[1:] == self.views.shape[1:]:
             rest = np.flatnonzero(~hit)
             n = len(self)
-            pairs = close_pairs(np.concatenate([self.phash, other.phash[rest]]), PHASH_CANDIDATE_DISTANCE)
-            pairs = pairs[(pairs[:, 0] < n) & (pairs[:, 1] >= n)]  # one image of each side
-            if len(pairs):
-                a = unit_rows(self.thumbs[pairs[:, 0]])
-                b = unit_rows(other.thumbs[rest[pairs[:, 1] - n]])
-                near = np.einsum("ij,ij->i", a, b) >= NEAR_CORRELATION
-                hit[rest[pairs[near, 1] - n]] = True
+            bits = np.concatenate([self.phash, other.phash[rest]])
+            for pair in near_pairs(np.concatenate([self.views, other.views[rest]]), bits, n_first=n):
+                hit[rest[pair[1] - n]] = True
         return hit

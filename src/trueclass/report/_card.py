@@ -153,7 +153,7 @@ def _audit_view(report: dict[str, Any], path: Path) -> dict[str, Any] | None:
         "leaks": [{"kind": lk["kind"], "images": [pic(lk["test_index"], f"test: {lk['test_id']}"),
                                                  pic(lk["train_index"], f"{lk['other_part']}: {lk['train_id']}")]}
                   for lk in shown["leaks"]],
-        "label_issues": [pic(it["index"], f"{it['given']} → {it['suggested']}?") | {"id": it["id"]}
+        "label_issues": [pic(it["index"], f"{it['given']} → {it['suggested']}? score {it['score']:.3f}") | {"id": it["id"]}
                          for it in shown["label_issues"]],
         "outliers": [pic(o["index"], ", ".join(o["reasons"])) | {"id": o["id"]} for o in shown["outliers"]],
     }
@@ -377,7 +377,11 @@ def build_card(run_dir: str | Path) -> Path:
     thumbs = [] if arrays is None else [_thumb_png(t) for t in arrays["thumbs"]]
     extra = {}
     if m.get("audit"):
+        from ._text import format_label_issues, label_issue_words
+
         extra["audit_view"] = _audit_view(m["audit"], path)
+        extra["label_words"] = label_issue_words(m["audit"])
+        extra["label_sentence"] = format_label_issues(m["audit"])
     if m.get("robustness"):
         extra["stress_examples"] = _inline_files(m["robustness"].get("examples", []), path)
     if m.get("explanations"):

@@ -260,20 +260,46 @@ def format_audit(a: dict[str, Any], limit: int = 5) -> str:
         lines.append(f"Outliers       {a['n_outliers']:,} images: " + ", ".join(f"{k} {v}" for k, v in kinds.most_common()))
     else:
         lines.append("Outliers       none")
-    if a.get("label_issues_skipped"):
-        lines.append(f"Label issues   none flagged: {a['label_issues_skipped']}")
-    else:
-        lm = a.get("label_model") or {}
-        by = f" (checked by {lm['model']}, out-of-fold accuracy {lm['accuracy']:.1%})" if lm.get("model") else ""
-        if not a["n_label_issues"]:
-            lines.append(f"Label issues   none flagged{by}")
-        else:
-            lines.append(f"Label issues   {_count(a['n_label_issues'], 'image')} look{'s' if a['n_label_issues'] == 1 else ''} "
-                         f"mislabelled{by}, most likely first:")
-        for it in a["label_issues"][:limit]:
-            lines.append(f"  {it['id']}: labelled '{it['given']}', looks like '{it['suggested']}' "
-                         f"(p {it['p_given']:.2f} vs {it['p_suggested']:.2f})")
+    lines.append(f"Label issues   {format_label_issues(a)}")
+    for it in a["label_issues"][:limit]:
+        lines.append(f"  {it['id']}: labelled '{it['given']}', looks like '{it['suggested']}' "
+                     f"(p {it['p_given']:.2f} vs {it['p_suggested']:.2f})")
+    if a.get("n_label_issues"):
+        lines.append("  (every image, ranked: label_issues.csv)")
     return "\n".join(lines)
+
+
+def label_issue_words(a: dict[str, Any]) -> str:
+    """"N likely label errors" or "N images ranked for review": what the audit calls its
+    label flags, by the self-check's measured precision."""
+    n = a["n_label_issues"]
+    if a.get("label_issues_wording") == "likely":
+        return f"{n:,} likely label error{'s' if n != 1 else ''}"
+    return f"{n:,} image{'s' if n != 1 else ''} ranked for review as possible label errors"
+
+
+def format_label_issues(a: dict[str, Any]) -> str:
+    """One sentence on the label check of an audit report: how many flags, what they are
+    called (by the self-check's precision) and what the self-check measured."""
+    if a.get("label_issues_skipped"):
+        return f"none flagged: {a['label_issues_skipped']}"
+    n, lm, sc = a["n_label_issues"], a.get("label_model") or {}, a.get("label_self_check")
+    by = f"checked by {lm['model']}, {lm['accuracy']:.1%} right out of fold" if lm.get("model") else ""
+    if sc:
+        prec = ("flagged nothing else" if sc["precision"] is None else
+                f"of the images it newly flagged there, {sc['precision'] * 10:.0f} in 10 were planted flips "
+                f"(95% CI {sc['precision_ci'][0]:.2f}-{sc['precision_ci'][1]:.2f})")
+        where = "a copy" if sc.get("copies", 1) == 1 else f"{sc['copies']} copies"
+        check = (f"on {sc['planted']:,} flips planted in {where} of these labels the check found "
+                 f"{sc['found']:,} ({sc['recall']:.0%}), and {prec}")
+    else:
+        check = "too few images to measure how precise the flags are"
+    if not n:
+        return f"none flagged ({'; '.join(x for x in (by, check) if x)})"
+    head = label_issue_words(a) + (" to check first" if a.get("label_issues_wording") == "likely" else "")
+    if sc and a.get("label_issues_wording") != "likely":
+        check += ": too few to call them likely errors"
+    return f"{head} ({check}; {by})" if by else f"{head} ({check})"
 
 
 def _count(n: int, word: str) -> str:
@@ -305,7 +331,7 @@ def format_train_summary(m: dict[str, Any]) -> list[str]:
     au = m.get("audit")
     if au:
         lines.append(f"Audit: {_count(au['n_duplicate_groups'], 'duplicate group')}, {au['n_conflicts']} with "
-                     f"conflicting labels, {_count(au['n_label_issues'], 'likely label error')}, "
+                     f"conflicting labels, {label_issue_words(au)}, "
                      f"{_count(au['n_outliers'], 'odd image')} (audit.json)")
     base = (m.get("baselines") or {}).get("logistic_regression")
     if base and base.get("accuracy") is not None:

@@ -191,11 +191,12 @@ class RunFolder:
             for row in history:
                 w.writerow({k: row.get(k, "") for k in HISTORY_KEYS})
 
-    def write_audit(self, report: dict[str, Any], ds: Any) -> None:
+    def write_audit(self, audit: Any, ds: Any) -> None:
+        """audit.json, label_issues.csv and the thumbnails the card's audit section shows."""
         from ..report import AUDIT_ARRAYS, save_audit_thumbnails
 
-        self.write_json("audit.json", report)
-        save_audit_thumbnails(self.path / AUDIT_ARRAYS, ds, report)
+        audit.write(self.path)
+        save_audit_thumbnails(self.path / AUDIT_ARRAYS, ds, audit.to_dict())
 
     def write_stress(self, data: dict[str, Any], examples: list[dict[str, Any]]) -> dict[str, Any]:
         """stress.json and stress/ (one PNG per example that flipped from right to wrong);

@@ -260,7 +260,7 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
                                                               baseline=quick), failed),
         "leakage": leakage,
         "audit": optional("audit", lambda: _audit_written(folder, ds, parts, dups, config, on_progress), failed,
-                           leaves=[folder.path / "audit.json", folder.path / AUDIT_ARRAYS]),
+                           leaves=[folder.path / "audit.json", folder.path / "label_issues.csv", folder.path / AUDIT_ARRAYS]),
         "quick_baseline": quick,
         "sanity": optional("shuffle_check", lambda: shuffle_step(refits, parts, scored, ev, on_progress), failed),
         "robustness": optional("stress", lambda: stress_step(clf, scored, ev, config, folder, on_progress,
@@ -298,10 +298,11 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
 def _audit_written(folder: RunFolder, ds: Dataset, parts: Split, dups: Any, config: RunConfig,
                    on_progress: Progress | None) -> dict[str, Any] | None:
     """The audit's section, with audit.json and its thumbnails written."""
-    report = audit_step(ds, parts, dups, config, on_progress)
-    if report is not None:
-        folder.write_audit(report, ds)
-    return report
+    found = audit_step(ds, parts, dups, config, on_progress)
+    if found is None:
+        return None
+    folder.write_audit(found, ds)
+    return found.to_dict()
 
 
 def _write_results(folder: RunFolder, ev: Any, test: Dataset, metrics: dict[str, Any],

@@ -281,13 +281,15 @@ def diagnose(clf: Any, ev: Any, train_ds: Dataset, training: dict[str, Any] | No
 
 
 def audit_step(ds: Dataset, parts: Split, dups: Any, config: RunConfig,
-               on_progress: Progress | None) -> dict[str, Any] | None:
+               on_progress: Progress | None) -> Any:
+    """The audit of the data (an Audit), its label check on the training images; None
+    when the audit is turned off."""
     if dups is None:
         return None
     from ..checks import audit as run_audit
 
     return run_audit(ds, parts=parts.assignment, duplicates=dups, label_part="train", seed=config.seed,
-                     on_progress=on_progress).to_dict()
+                     on_progress=on_progress)
 
 
 def quick_baseline_step(parts: Split, scored: Scored, clf: Any, config: RunConfig, ev: Any = None) -> dict[str, Any]:

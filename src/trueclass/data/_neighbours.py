@@ -65,7 +65,7 @@ def _faiss(base: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, n
     require("scale", "The approximate search for copies (exact=False)")
     import faiss
 
-    from ..data import n_workers
+    from ._images import n_workers
 
     faiss.omp_set_num_threads(n_workers())
     d = base.shape[1]

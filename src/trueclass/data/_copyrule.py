@@ -1,0 +1,211 @@
+"""The copy rule: when two images are the same picture. One rule, used by the audit (pairs
+within a set) and by a model's fingerprints (new images against the images it was trained
+and validated on), so train, evaluate, predict and the studio decide "copy" alike.
+
+Two images are copies when
+- their pixels are the same (SHA-1 of the decoded pixels, or of the files' bytes), or, for
+  images of at least NEAR_MIN_SIDE pixels a side that are not featureless,
+- their perceptual hashes (imagehash's phash) differ in at most PHASH_CANDIDATE_DISTANCE
+  of 64 bits and their copy views correlate at least NEAR_CORRELATION (a JPEG re-encoding,
+  a brightness or contrast change), or
+- one is the other moved by up to SHIFT_PX pixels: among each image's SHIFT_NEIGHBOURS
+  nearest neighbours by the magnitude of the low frequencies of its Fourier transform
+  (which a shift does not change), the best correlation over shifts of up to SHIFT_PX
+  pixels reaches SHIFT_CORRELATION.
+
+The copy view of an image is grey, at most COPY_SIDE pixels a side (larger images are
+shrunk), the same in the audit and in the fingerprints a model keeps. A featureless image
+(plain sky, a blank page: little left once its smooth shading is taken away) is matched
+exactly only: two of them correlate as copies do, and chained into one group they forced a
+class's images to one side of the split.
+
+Measured (benchmarks/near_copies.py): on 10,000 Fashion-MNIST images with 60 planted
+copies (exact, brightened, JPEG, shifted 1 and 2 px) the shift search finds the shifted
+ones that the hash misses; garments of one cut correlate 0.985-0.99 when shifted onto
+each other (trousers, plain tees), hence the stricter SHIFT_CORRELATION for a shifted match.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._hashing import close_pairs
+
+__all__ = ["COPY_SIDE", "NEAR_CORRELATION", "NEAR_MIN_SIDE", "PHASH_CANDIDATE_DISTANCE", "SHIFT_CORRELATION",
+           "SHIFT_PX", "copy_views", "describe_near_pair", "featureless", "near_pairs", "near_rule_text"]
+
+#: Candidate near duplicates differ in at most this many of the 64 perceptual-hash bits...
+PHASH_CANDIDATE_DISTANCE = 6
+#: ... and are confirmed when their mean-centred copy views correlate at least this much.
+#: Measured on Fashion-MNIST: a JPEG re-encoding (quality 70), a brightness or contrast
+#: change or mild noise keeps a copy at 0.977-1.0 (median 0.997); different garments that
+#: merely look alike rarely pass 0.985 (0.1% of the candidate pairs).
+NEAR_CORRELATION = 0.985
+#: A match found by the shift search (not by the hash) needs this much: the best of 25
+#: shifts is higher by chance than one comparison, and the search looks at each image's
+#: closest look-alikes, which on Fashion-MNIST are different trousers of one cut at
+#: 0.985-0.993 (37 such pairs among 10,000 images at 0.985; 1-px and 2-px shifted copies,
+#: even JPEG re-encoded, reach 0.995 and more).
+SHIFT_CORRELATION = 0.995
+#: Shifts tried, in pixels of the copy view, along each axis.
+SHIFT_PX = 2
+#: Partners compared per image in the shift search (nearest by Fourier magnitude).
+SHIFT_NEIGHBOURS = 3
+#: Images smaller than this (short side, pixels) are checked for exact duplicates only: a
+#: perceptual hash works on a 32x32 picture, and at 8x8 two samples of the same digit by
+#: one writer look as alike as a copy does.
+NEAR_MIN_SIDE = 16
+#: Copy views are at most this many pixels a side.
+COPY_SIDE = 32
+#: An image whose detail (the spread of its copy view once a 5x5 blur of it is taken away,
+#: 0-255) is below this is featureless: matched exactly only.
+FEATURELESS_DETAIL = 2.0
+#: Pairs of views compared at once in the shift search.
+_CHUNK = 2048
+
+
+def copy_views(display: np.ndarray, side: int = COPY_SIDE) -> np.ndarray:
+    """(N, h, w) uint8 grey views of uint8 (N, H, W, C) images in 0-255, at most ``side``
+    pixels a side (larger images are shrunk to side x side), a chunk at a time."""
+    from PIL import Image
+
+    n, h, w = display.shape[:3]
+    out_hw = (h, w) if max(h, w) <= side else (side, side)
+    out = np.empty((n,) + out_hw, dtype=np.uint8)
+    for s in range(0, n, 4096):
+        x = np.asarray(display[s : s + 4096])
+        if x.shape[-1] == 3:  # ITU-R 601 luma, as Pillow's convert("L")
+            x = np.rint(x.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.uint8)
+        else:
+            x = x[..., 0]
+        if out_hw != (h, w):
+            x = np.stack([np.asarray(Image.fromarray(im).resize((out_hw[1], out_hw[0]), Image.Resampling.BILINEAR))
+                          for im in x])
+        out[s : s + len(x)] = x
+    return out
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float32).reshape(len(x), -1)
+    x -= x.mean(axis=1, keepdims=True)
+    x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-6
+    return x
+
+
+def featureless(views: np.ndarray) -> np.ndarray:
+    """Per view, whether it has almost no detail (see FEATURELESS_DETAIL)."""
+    from scipy.ndimage import uniform_filter
+
+    out = np.empty(len(views), dtype=bool)
+    for s in range(0, len(views), 4096):
+        v = views[s : s + 4096].astype(np.float32)
+        detail = v - uniform_filter(v, size=(1, 5, 5), mode="nearest")
+        out[s : s + len(v)] = detail.reshape(len(v), -1).std(axis=1) < FEATURELESS_DETAIL
+    return out
+
+
+def _spectra(views: np.ndarray) -> np.ndarray:
+    """Unit vectors of the log-magnitudes of the lowest spatial frequencies (the constant
+    left out): a shift moves the phases of the Fourier transform, not its magnitudes."""
+    k = 6
+    out = []
+    for s in range(0, len(views), 4096):
+        f = np.abs(np.fft.rfft2(views[s : s + 4096].astype(np.float32)))
+        low = np.concatenate([f[:, :k, :k], f[:, -(k - 1):, :k]], axis=1).reshape(len(f), -1)[:, 1:]
+        out.append(_unit(np.log1p(low)))
+    return np.concatenate(out)
+
+
+def _best_shift(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For pairs of views, the best correlation of ``a`` with ``b`` moved by up to SHIFT_PX
+    pixels, over the part they share (what a shift pushed out of the frame is not held
+    against the copy), and whether it was found in place."""
+    import torch
+
+    r = SHIFT_PX
+    h, w = a.shape[1:]
+    ta, tb = torch.from_numpy(a.astype(np.float32)), torch.from_numpy(b.astype(np.float32))
+    best = torch.full((len(a),), -1.0)
+    in_place = None
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            x = ta[:, max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)].reshape(len(a), -1)
+            y = tb[:, max(0, -dy) : h + min(0, -dy), max(0, -dx) : w + min(0, -dx)].reshape(len(a), -1)
+            x = x - x.mean(dim=1, keepdim=True)
+            y = y - y.mean(dim=1, keepdim=True)
+            corr = (x * y).sum(dim=1) / (x.norm(dim=1) * y.norm(dim=1) + 1e-6)
+            if dy == 0 and dx == 0:
+                in_place = corr
+            best = torch.maximum(best, corr)
+    return best.numpy(), (in_place >= best).numpy()
+
+
+def _shift_candidates(spec: np.ndarray, n_first: int | None) -> np.ndarray:
+    """(P, 2) pairs i < j of each image and its nearest SHIFT_NEIGHBOURS by spectrum
+    (only pairs across the two parts when ``n_first`` is given)."""
+    from ._neighbours import nearest
+
+    if n_first is None:
+        base, queries, offset = spec, spec, 0
+    else:
+        base, queries, offset = spec[:n_first], spec[n_first:], n_first
+    k = min(SHIFT_NEIGHBOURS + (1 if n_first is None else 0), len(base))
+    if k == 0 or len(queries) == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    _, idx = nearest(base, queries, k)
+    q = np.repeat(np.arange(len(queries)) + offset, idx.shape[1])
+    b = idx.ravel()
+    keep = (b >= 0) & (b != q)
+    pairs = np.stack([np.minimum(q[keep], b[keep]), np.maximum(q[keep], b[keep])], axis=1)
+    return np.unique(pairs, axis=0) if len(pairs) else pairs.reshape(0, 2)
+
+
+def near_pairs(views: np.ndarray, bits: np.ndarray | None, *, n_first: int | None = None,
+               shifts: bool = True) -> list[tuple[int, int, str, int | None, float]]:
+    """Near copies among ``views`` (N, h, w) with their perceptual hashes ``bits`` (N, 64),
+    by the rule above: (i, j, how, hash distance or None, correlation) with i < j. With
+    ``n_first``, only pairs joining one of the first ``n_first`` images to one of the rest."""
+    n = len(views)
+    if n < 2 or min(views.shape[1:3]) < NEAR_MIN_SIDE:
+        return []
+    plain = featureless(views)
+    found: dict[tuple[int, int], tuple[int, int, str, int | None, float]] = {}
+    if bits is not None and len(bits):
+        cand = close_pairs(bits, PHASH_CANDIDATE_DISTANCE)
+        if n_first is not None:
+            cand = cand[(cand[:, 0] < n_first) & (cand[:, 1] >= n_first)]
+        cand = cand[~plain[cand[:, 0]] & ~plain[cand[:, 1]]]
+        for s in range(0, len(cand), 50_000):  # in chunks: the gathered rows are big
+            c = cand[s : s + 50_000]
+            corr = np.einsum("ij,ij->i", _unit(views[c[:, 0]]), _unit(views[c[:, 1]]))
+            for (i, j, d), r in zip(c, corr):
+                if r >= NEAR_CORRELATION:
+                    found[(int(i), int(j))] = (int(i), int(j), "perceptual hash", int(d), round(float(r), 4))
+    if shifts:
+        cand = _shift_candidates(_spectra(views), n_first)
+        cand = cand[~plain[cand[:, 0]] & ~plain[cand[:, 1]]]
+        cand = np.array([p for p in cand.tolist() if tuple(p) not in found], dtype=np.int64).reshape(-1, 2)
+        for s in range(0, len(cand), _CHUNK):
+            c = cand[s : s + _CHUNK]
+            best, in_place = _best_shift(views[c[:, 0]], views[c[:, 1]])
+            ok = best >= SHIFT_CORRELATION
+            for (i, j), r, still in zip(c[ok], best[ok], in_place[ok]):
+                found[(int(i), int(j))] = (int(i), int(j), "same framing, pixels changed" if still else f"shifted by up to {SHIFT_PX} px",
+                                           None, round(float(r), 4))
+    return [found[k] for k in sorted(found)]
+
+
+def near_rule_text() -> str:
+    """The near-copy rule in words (audit.json's near_duplicate_rule)."""
+    return (f"perceptual hash (imagehash phash) within {PHASH_CANDIDATE_DISTANCE} of 64 bits and pixel correlation "
+            f">= {NEAR_CORRELATION}, or moved by up to {SHIFT_PX} px (nearest by Fourier magnitude) and correlating "
+            f">= {SHIFT_CORRELATION} once aligned, on grey views of at most {COPY_SIDE}x{COPY_SIDE} pixels; "
+            "featureless images exactly only")
+
+
+def describe_near_pair(pair: tuple[int, int, str, int | None, float]) -> dict[str, Any]:
+    """audit.json's entry of a near pair."""
+    i, j, how, d, r = pair
+    return {"i": i, "j": j, "kind": "near", "how": how, "distance": d, "correlation": r}
