@@ -114,6 +114,7 @@ def _decode_entries(
     # the decoded images of one chunk are in memory at once, into the cache too
     per_chunk = max(1, min(DECODE_CHUNK, CHUNK_BYTES // max(1, int(np.prod(shape[1:])))))
     kept: list[int] = []
+    content_grey: dict[int, bool] = {}
     try:
         if images is None:
             images = np.empty(shape, dtype=np.uint8)
@@ -121,19 +122,21 @@ def _decode_entries(
         for start in range(0, len(good), per_chunk):
             chunk = good[start : start + per_chunk]
             results = decode([entries[i][0] for i, _ in chunk], size, grey, max_pixels=how.max_pixels)
-            for (i, _), (arr, reason) in zip(chunk, results):
+            for (i, _), (arr, reason, grey_content) in zip(chunk, results):
                 if arr is None:
                     bad.append((i, reason))
                     continue
                 images[len(kept)] = arr
                 kept.append(i)
+                content_grey[i] = grey_content
             if report is not None:
                 report(start + len(chunk), len(good))
         # per image, in image order: what the file was before resizing and conversion (the
-        # audit looks for unusual sizes and colour modes, and hashes the files' bytes)
+        # audit looks for unusual sizes and colour modes, and hashes the files' bytes); grey
+        # by content, so grey pictures saved as RGB are grey
         by_index = dict(good)
         meta = {"kept": kept, "bad": sorted(bad), "resized_from": notes.get("resized_from"),
-                "sizes": [list(by_index[i].size) for i in kept], "greys": [by_index[i].grey for i in kept]}
+                "sizes": [list(by_index[i].size) for i in kept], "greys": [content_grey[i] for i in kept]}
         if store is not None:
             images = store.finish(images, len(kept), {**meta, "pixel_digest": pixel_digest(images[: len(kept)])})
             return _from_cache(store, entries, skipped, images=images)

@@ -169,37 +169,54 @@ def _to_mode(im: Image.Image, grey: bool) -> Image.Image:
     return im
 
 
-def _decode_one(path: str, size: tuple[int, int], grey: bool, max_pixels: int) -> tuple[np.ndarray | None, str]:
+def content_is_grey(rgb: np.ndarray) -> bool:
+    """Whether a uint8 (H, W, 3) picture is grey in content (its channels equal but for
+    the odd unit a JPEG's colour subsampling leaves), whatever mode its file was saved in."""
+    x = rgb.astype(np.int16)
+    return bool(np.abs(x[..., 0] - x[..., 1]).mean() < 1.0 and np.abs(x[..., 1] - x[..., 2]).mean() < 1.0)
+
+
+def _decode_one(path: str, size: tuple[int, int], grey: bool, max_pixels: int
+                ) -> tuple[np.ndarray | None, str, bool]:
     h, w = size
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 if im.width * im.height > max_pixels:
-                    return None, f"oversized image ({im.width}x{im.height}): possible decompression bomb"
+                    return None, f"oversized image ({im.width}x{im.height}): possible decompression bomb", False
                 if im.format in ("JPEG", "MPO"):
                     im.draft("L" if grey else "RGB", (w, h))  # decode JPEGs at reduced scale: much faster
                 im.load()
                 im = ImageOps.exif_transpose(im)
+                colour_file = im.mode not in _GREY_MODES
+                if grey and colour_file:  # (converted to grey below): is its content grey already?
+                    small = im.convert("RGB")
+                    small.thumbnail((64, 64))
+                    grey_content = content_is_grey(np.asarray(small))
                 im = _to_mode(im, grey)
                 if im.size != (w, h):
                     im = im.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=3.0)
                 arr = np.asarray(im, dtype=np.uint8)
     except Image.DecompressionBombWarning as exc:
-        return None, f"oversized image: possible decompression bomb ({exc})"
+        return None, f"oversized image: possible decompression bomb ({exc})", False
     except Image.DecompressionBombError as exc:
-        return None, f"oversized image: possible decompression bomb ({exc})"
+        return None, f"oversized image: possible decompression bomb ({exc})", False
     except FileNotFoundError:
-        return None, "file not found"
+        return None, "file not found", False
     except PermissionError:
-        return None, "cannot read file (permission denied)"
+        return None, "cannot read file (permission denied)", False
     except UnidentifiedImageError:
-        return None, "not an image (or an unknown format)"
+        return None, "not an image (or an unknown format)", False
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        return None, f"truncated or corrupt image ({exc})"
+        return None, f"truncated or corrupt image ({exc})", False
     if arr.ndim == 2:
         arr = arr[..., None]
-    return arr, ""
+    if not colour_file:
+        grey_content = True
+    elif not grey:
+        grey_content = content_is_grey(arr)
+    return arr, "", grey_content
 
 
 def decode(
@@ -209,10 +226,11 @@ def decode(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     on_progress: Callable[[int, int], None] | None = None,
-) -> list[tuple[np.ndarray | None, str]]:
+) -> list[tuple[np.ndarray | None, str, bool]]:
     """Decode ``paths`` to uint8 arrays of ``size`` (height, width), in order.
 
-    Each result is ``(array, "")`` or ``(None, reason)``.
+    Each result is ``(array, "", grey content)`` or ``(None, reason, False)``: whether the
+    picture is grey in content, whatever mode its file was saved in.
     """
     return _map(lambda p: _decode_one(p, size, grey, max_pixels), paths, on_progress)
 
