@@ -109,3 +109,20 @@ def test_a_model_evaluated_on_its_own_source_leaves_out_only_what_it_saw(garment
     assert scored == {str(ids[i]) for i in test if int(i) not in leaked}  # every distinct test image, no other
     assert ev.metrics["n_left_out_as_seen"] == len(seen) + len(leaked)
     assert ev.metrics["n_test"] == run.metrics["n_test"]
+
+
+def test_the_shift_search_of_a_large_set_finds_what_the_exact_search_finds(garments, monkeypatch):
+    """Past SHIFT_EXACT_MAX images the shift search asks faiss's index (the scale extra) for
+    neighbours; forced here on 2,000 images, it must find the exact search's copies."""
+    pytest.importorskip("faiss")
+    from near_copies import SMALL_KINDS, plant
+    from trueclass.data import _copyrule, copy_views, phash_bits
+
+    images, _ = garments
+    X, src, kinds = plant(images, 6, seed=4, kinds={k: SMALL_KINDS[k] for k in ("shifted 1 px", "shifted 2 px")})
+    views, bits = copy_views(X), phash_bits(X)
+    exact = {p[:2] for p in _copyrule.near_pairs(views, bits)}
+    monkeypatch.setattr(_copyrule, "SHIFT_EXACT_MAX", 100)
+    indexed = {p[:2] for p in _copyrule.near_pairs(views, bits)}
+    planted = {(int(src[j]), len(images) + j) for j in range(len(kinds))}
+    assert len(exact & planted) >= 10 and (exact & planted) <= indexed

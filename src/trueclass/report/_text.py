@@ -332,7 +332,7 @@ def format_train_summary(m: dict[str, Any]) -> list[str]:
     if au:
         lines.append(f"Audit: {_count(au['n_duplicate_groups'], 'duplicate group')}, {au['n_conflicts']} with "
                      f"conflicting labels, {label_issue_words(au)}, "
-                     f"{_count(au['n_outliers'], 'odd image')} (audit.json)")
+                     f"{_count(au['n_outliers'], 'odd image')} (audit.json, label_issues.csv)")
     base = (m.get("baselines") or {}).get("logistic_regression")
     if base and base.get("accuracy") is not None:
         lines.append(format_baseline_line(base, m))
