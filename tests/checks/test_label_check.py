@@ -118,3 +118,17 @@ def test_too_few_images_for_a_self_check_are_ranked_for_review():
     found = find_label_issues(small, seed=0)
     assert found.self_check is None and found.wording == "review"
     assert len(found.ranking) == len(small)
+
+
+def test_the_studio_shows_the_top_of_the_same_ranking(tmp_path):
+    from trueclass.studio._training import LABEL_FLAGS_SHOWN, run_result
+
+    noisy, _ = _digits_with_flips(0.03, seed=1)
+    run = tc.train(noisy, model="logreg", out=tmp_path / "run")
+    shown = run_result(run.path)
+    au = run.metrics["audit"]
+    assert [w["file"] for w in shown["label_issues"]] == [it["id"] for it in au["label_issues"][:LABEL_FLAGS_SHOWN]]
+    from trueclass.report import format_label_issues
+
+    assert shown["label_issues"] and shown["label_issues_text"] == format_label_issues(au)
+    assert shown["label_issues_text"].startswith(f"{au['n_label_issues']} ")

@@ -189,7 +189,7 @@ def _read_run(out_dir: str) -> dict[str, Any]:
                 wrong.append({"file": row["id"], "true": row["true"], "pred": row["pred"],
                               "confidence": float(row["confidence"])})
     wrong.sort(key=lambda r: -r["confidence"])
-    return {
+    return {**_label_flags(m.get("audit")),
         "run": out.name, "accuracy": m["accuracy"], "accuracy_ci": m["accuracy_ci"], "n_test": m["n_test"],
         "n_wrong": m["n_wrong"], "n_train": m["n_train"], "classes": m["classes"],
         "confusion_matrix": m["confusion_matrix"], "model": m["model"], "split": m["split"],
@@ -197,6 +197,22 @@ def _read_run(out_dir: str) -> dict[str, Any]:
         "card": f"/runs/{out.name}/card.html", "warnings": page_warnings(m.get("warnings") or [])[:5],
         "model_chosen": m.get("model_chosen"),
     }
+
+
+def _label_flags(audit: dict[str, Any] | None) -> dict[str, Any]:
+    """The audit's label flags as the page shows them: the top of the ranking (the card and
+    label_issues.csv hold all of it) and what they are called, by the self-check."""
+    if not audit or audit.get("label_issues_skipped"):
+        return {"label_issues": [], "label_issues_text": None}
+    from ..report import format_label_issues
+
+    return {"label_issues": [{"file": it["id"], "given": it["given"], "suggested": it["suggested"],
+                              "score": it["score"]} for it in audit["label_issues"][:LABEL_FLAGS_SHOWN]],
+            "label_issues_text": format_label_issues(audit)}
+
+
+#: Label flags the page shows (most likely wrong first).
+LABEL_FLAGS_SHOWN = 24
 
 
 def page_warnings(warnings: list[dict[str, Any]]) -> list[str]:
@@ -234,4 +250,5 @@ def current_result(result: dict[str, Any] | None, project: Project) -> dict[str,
         return None
     out = dict(result)
     out["misread"] = [w for w in result.get("misread", []) if project.has_image(w["file"])]
+    out["label_issues"] = [w for w in result.get("label_issues", []) if project.has_image(w["file"])]
     return out

@@ -338,6 +338,21 @@ function showResult(r) {
     d.append(img, cap);
     m.append(d);
   }
+  // training images whose label the audit doubts, most likely wrong first
+  $("#label-issues-text").textContent = r.label_issues_text
+    ? `Label check: ${r.label_issues_text}.` : "Label check: not run for this training.";
+  const li = $("#label-issues");
+  li.replaceChildren();
+  for (const w of r.label_issues || []) {
+    const d = document.createElement("div");
+    d.className = "misread";
+    const img = document.createElement("img");
+    img.src = imageUrl(w.file); img.alt = w.file;
+    const cap = document.createElement("span");
+    cap.textContent = `filed as ${w.given}, looks like ${w.suggested}`;
+    d.append(img, cap);
+    li.append(d);
+  }
 }
 
 // -- preview ------------------------------------------------------------------------------
