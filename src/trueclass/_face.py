@@ -13,6 +13,7 @@ __all__ = ["face", "face_names", "FACES"]
 #: module that holds them: the one place the packages' faces are declared.
 FACES: dict[str, dict[str, str]] = {
     "trueclass.checks": {
+        "._audit": "audit_folder",
         "._labels": "EMBED_MIN_SIDE",
     },
     "trueclass.data": {

@@ -373,21 +373,18 @@ def audit(source: str, out: str | None, strict: bool, no_label_issues: bool, ima
           color_mode: str, data_dir: str | None, seed: int) -> None:
     """Look for what can make a test score lie in SOURCE: duplicates, leaks across its
     split, conflicting labels, imbalance, odd images and likely label errors."""
-    from pathlib import Path
-
     from .checks import audit as run_audit
+    from .checks import audit_folder
     from .data import load
 
+    if out:
+        audit_folder(out)  # a file given as --out is refused before the audit runs
     with _Progress() as progress:
         ds = load(source, image_size=image_size, color_mode=color_mode, data_dir=data_dir, on_progress=progress)
         result = run_audit(ds, label_issues=not no_label_issues, seed=seed, on_progress=progress)
     click.echo(result.summary())
     if out:
-        path = Path(out).expanduser()
-        if path.exists() and not path.is_dir():
-            raise TrueclassError(f"{str(path)!r} is a file; give --out a folder name.")
-        path.mkdir(parents=True, exist_ok=True)
-        written = result.write(path)
+        written = result.write(out)
         click.echo(f"Audit written to {', '.join(str(f) for f in written)}")
     if strict and (result.n_leaks or result.n_conflicts):
         click.echo(f"Strict audit failed: {result.report['n_leaked_test_images']} leaked test images, "

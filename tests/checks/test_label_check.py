@@ -8,6 +8,7 @@ import json
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 import trueclass as tc
@@ -132,3 +133,20 @@ def test_the_studio_shows_the_top_of_the_same_ranking(tmp_path):
 
     assert shown["label_issues"] and shown["label_issues_text"] == format_label_issues(au)
     assert shown["label_issues_text"].startswith(f"{au['n_label_issues']} ")
+
+
+def test_an_audit_written_to_a_file_is_a_sentence_and_writes_nothing(tmp_path):
+    from trueclass.cli import cli
+
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    result = CliRunner().invoke(cli, ["audit", "digits", "--no-label-issues", "--out", str(taken)])
+    assert result.exit_code != 0 and "is a file; give the audit a folder name" in result.output
+    assert "Traceback" not in result.output and "Leaks" not in result.output  # refused before the audit ran
+    assert taken.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    digits = tc.load("digits")
+    found = tc.audit(digits.subset(np.arange(200)), near=False)
+    with pytest.raises(tc.TrueclassError, match="is a file"):
+        found.write(taken)
+    written = found.write(tmp_path / "new" / "audit")  # a new folder is made
+    assert [p.name for p in written] == ["audit.json", "label_issues.csv"]

@@ -47,6 +47,15 @@ LABEL_RANKING_CSV = "label_issues.csv"
 LABEL_RANKING_COLUMNS = ("rank", "id", "given", "suggested", "score", "p_given", "p_suggested", "flagged")
 
 
+def audit_folder(folder: str | Path) -> Path:
+    """The folder an audit is written into, refused with a sentence when it is a file
+    (checked before the audit runs, and again when it is written)."""
+    folder = Path(folder).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise TrueclassError(f"{str(folder)!r} is a file; give the audit a folder name to write into.")
+    return folder
+
+
 def write_label_ranking(path: Path, ranking: list[dict[str, Any]]) -> Path:
     """label_issues.csv: one row per image, most likely mislabelled first (written beside
     and then moved, so a half-written file never stands)."""
@@ -108,7 +117,8 @@ class Audit:
         first) into ``folder``; the paths written."""
         from .._jsonio import write_json
 
-        folder = Path(folder)
+        folder = audit_folder(folder)
+        folder.mkdir(parents=True, exist_ok=True)
         write_json(folder / AUDIT_JSON, self.report)
         out = [folder / AUDIT_JSON]
         if self.label_ranking:
@@ -334,7 +344,7 @@ def _label_section(ds: Any, parts: np.ndarray | None, label_part: str | None, se
         f"{'all' if label_part is None or parts is None else label_part} images ({len(sel):,}): {LABEL_FOLDS}-fold "
         f"out-of-fold probabilities of {LABEL_MODEL_TEXT.get(lm.get('model'), lm.get('model'))} ({accuracy:.1%} right "
         f"out of fold; chosen of {len(lm.get('tried', {}))} tried"
-        + (" by how well it found flips planted in a copy of the labels" if found.self_check else "")
+        + (" by how well it found flips planted in copies of the labels" if found.self_check else "")
         + f", {lm.get('seconds', 0):.0f} s in all), ranked by cleanlab's label quality score")
     return {"label_issues": found.issues[:LIST_LIMIT], "n_label_issues": len(found.issues),
             "label_issues_checked_on": checked_on, "label_model": found.model, "label_issues_skipped": found.skipped,
