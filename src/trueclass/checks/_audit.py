@@ -345,7 +345,7 @@ def _label_section(ds: Any, parts: np.ndarray | None, label_part: str | None, se
         f"out-of-fold probabilities of {LABEL_MODEL_TEXT.get(lm.get('model'), lm.get('model'))} ({accuracy:.1%} right "
         f"out of fold; chosen of {len(lm.get('tried', {}))} tried"
         + (" by how well it found flips planted in copies of the labels" if found.self_check else "")
-        + f", {lm.get('seconds', 0):.0f} s in all), ranked by cleanlab's label quality score")
+        + "), ranked by cleanlab's label quality score")
     return {"label_issues": found.issues[:LIST_LIMIT], "n_label_issues": len(found.issues),
             "label_issues_checked_on": checked_on, "label_model": found.model, "label_issues_skipped": found.skipped,
             "label_model_out_of_fold_accuracy": accuracy, "label_self_check": found.self_check,

@@ -284,7 +284,8 @@ def format_label_issues(a: dict[str, Any]) -> str:
     if a.get("label_issues_skipped"):
         return f"none flagged: {a['label_issues_skipped']}"
     n, lm, sc = a["n_label_issues"], a.get("label_model") or {}, a.get("label_self_check")
-    by = f"checked by {lm['model']}, {lm['accuracy']:.1%} right out of fold" if lm.get("model") else ""
+    by = (f"checked by {lm['model']}, {lm['accuracy']:.1%} right out of fold"
+          + (f", {lm['seconds']:.0f} s" if lm.get("seconds") is not None else "")) if lm.get("model") else ""
     if sc:
         prec = ("flagged nothing else" if sc["precision"] is None else
                 f"of the images it newly flagged there, {sc['precision'] * 10:.0f} in 10 were planted flips "
