@@ -77,6 +77,7 @@ class Duplicates:
     pairs: list[dict[str, Any]]  # {i, j, kind: exact|near, how, distance}
     groups: np.ndarray  # per image: the smallest index of its group (itself if alone)
     phash: np.ndarray | None = field(default=None, repr=False)  # (N, 64) bits, when near copies were sought
+    views: np.ndarray | None = field(default=None, repr=False)  # (N, h, w) copy views, then too
     windows: bool = False  # whether shifted and cropped copies were searched for (checks._copies)
 
     def test_leaks(self, parts: np.ndarray) -> list[tuple[int, int, dict[str, Any]]]:
@@ -200,7 +201,7 @@ def find_duplicates(ds: Any, *, near: bool = True, near_correlation: float = NEA
 
         if on_progress:
             on_progress("audit: shifted and cropped copies", 0, 0)
-        plain = featureless(views if views is not None else _hashes_and_views(ds)[1])
+        plain = featureless(views)  # (set: the window search asks for images of 64 pixels and more)
         for i, j, r in window_copies(to_display(ds.images, ds.value_max)):
             i, j = int(i), int(j)
             if (i, j) not in linked and not (plain[i] or plain[j]):  # featureless crops would chain
@@ -208,7 +209,7 @@ def find_duplicates(ds: Any, *, near: bool = True, near_correlation: float = NEA
                 pairs.append({"i": i, "j": j, "kind": "near", "how": "shifted, cropped or rescaled copy",
                               "distance": None, "correlation": round(float(r), 4)})
     arr = np.array([[p["i"], p["j"]] for p in pairs], dtype=np.int64).reshape(-1, 2)
-    return Duplicates(pairs=pairs, groups=groups_from_pairs(n, arr), phash=bits, windows=windows)
+    return Duplicates(pairs=pairs, groups=groups_from_pairs(n, arr), phash=bits, views=views, windows=windows)
 
 
 # -- class balance ----------------------------------------------------------------------------------
@@ -335,7 +336,8 @@ def _label_section(ds: Any, parts: np.ndarray | None, label_part: str | None, se
         on_progress("audit: looking for label errors (cross-validation and a self-check)", 0, 0)
     sel = np.flatnonzero(parts == label_part) if label_part is not None and parts is not None else np.arange(len(ds))
     sub = ds.subset(sel)
-    found = find_label_issues(sub, seed=seed, candidates=LABEL_CANDIDATES if label_models is None else tuple(label_models))
+    found = find_label_issues(sub, seed=seed,
+                              candidates=LABEL_CANDIDATES if label_models is None else tuple(label_models))
     for row in found.ranking:
         row["index"] = int(sel[row["index"]])
     accuracy = None if found.probs is None else label_model_accuracy(sub.labels, found.probs)

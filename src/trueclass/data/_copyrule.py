@@ -21,8 +21,8 @@ class's images to one side of the split.
 
 Measured (benchmarks/near_copies.py): on 10,000 Fashion-MNIST images with 60 planted
 copies (exact, brightened, JPEG, shifted 1 and 2 px) the shift search finds the shifted
-ones that the hash misses; garments of one cut correlate 0.985-0.99 when shifted onto
-each other (trousers, plain tees), hence the stricter SHIFT_CORRELATION for a shifted match.
+ones that the hash misses; garments of one cut (trousers, plain tees) correlate up to
+0.993 with each other, hence the stricter thresholds for a pair the search alone finds.
 """
 
 from __future__ import annotations
@@ -197,8 +197,8 @@ def near_pairs(views: np.ndarray, bits: np.ndarray | None, *, n_first: int | Non
             best, in_place = _best_shift(views[c[:, 0]], views[c[:, 1]])
             ok = best >= np.where(in_place, SHIFT_IN_PLACE_CORRELATION, SHIFT_CORRELATION)
             for (i, j), r, still in zip(c[ok], best[ok], in_place[ok]):
-                found[(int(i), int(j))] = (int(i), int(j), "same framing, pixels changed" if still else f"shifted by up to {SHIFT_PX} px",
-                                           None, round(float(r), 4))
+                how = "same framing, pixels changed" if still else f"shifted by up to {SHIFT_PX} px"
+                found[(int(i), int(j))] = (int(i), int(j), how, None, round(float(r), 4))
     return [found[k] for k in sorted(found)]
 
 
@@ -206,8 +206,8 @@ def near_rule_text() -> str:
     """The near-copy rule in words (audit.json's near_duplicate_rule)."""
     return (f"perceptual hash (imagehash phash) within {PHASH_CANDIDATE_DISTANCE} of 64 bits and pixel correlation "
             f">= {NEAR_CORRELATION}, or moved by up to {SHIFT_PX} px (nearest by Fourier magnitude) and correlating "
-            f">= {SHIFT_CORRELATION} once aligned ({SHIFT_IN_PLACE_CORRELATION} unmoved), on grey views of at most {COPY_SIDE}x{COPY_SIDE} pixels; "
-            "featureless images exactly only")
+            f">= {SHIFT_CORRELATION} once aligned ({SHIFT_IN_PLACE_CORRELATION} unmoved), on grey views of at most "
+            f"{COPY_SIDE}x{COPY_SIDE} pixels; featureless images exactly only")
 
 
 def describe_near_pair(pair: tuple[int, int, str, int | None, float]) -> dict[str, Any]:

@@ -98,16 +98,19 @@ class Fingerprints:
         return len(self.pixel)
 
     @classmethod
-    def of(cls, display: np.ndarray, *, phash: np.ndarray | None = None, side: int | None = None) -> "Fingerprints":
-        """Fingerprints of uint8 images (N, H, W, C) in 0-255; ``phash`` reuses the bits
-        the audit already computed for them; ``side`` makes views of at most that side
-        (to meet fingerprints of another side)."""
+    def of(cls, display: np.ndarray, *, phash: np.ndarray | None = None, views: np.ndarray | None = None,
+           side: int | None = None) -> "Fingerprints":
+        """Fingerprints of uint8 images (N, H, W, C) in 0-255; ``phash`` and ``views`` reuse
+        the bits and copy views the audit already made of them; ``side`` makes views of at
+        most that side (to meet fingerprints of another side)."""
 
         if len(display) > CHUNK_ROWS:  # images on disk are read a chunk at a time
-            return cls.concat([
-                cls.of(np.asarray(display[s : s + CHUNK_ROWS]), phash=None if phash is None else phash[s : s + CHUNK_ROWS],
-                       side=side)
-                for s in range(0, len(display), CHUNK_ROWS)])
+            def part(x, s):
+                return None if x is None else x[s : s + CHUNK_ROWS]
+
+            return cls.concat([cls.of(np.asarray(display[s : s + CHUNK_ROWS]), phash=part(phash, s),
+                                      views=part(views, s), side=side)
+                               for s in range(0, len(display), CHUNK_ROWS)])
         display = np.asarray(display)
         pixel = np.array([np.frombuffer(hashlib.sha1(np.ascontiguousarray(x).tobytes()).digest(), np.uint8)
                           for x in display], dtype=np.uint8).reshape(len(display), 20)
@@ -116,7 +119,8 @@ class Fingerprints:
         else:
             bits = phash if phash is not None else phash_bits(display)
             assert bits.shape == (len(display), PHASH_BITS)
-        views = copy_views(display) if side is None else copy_views(display, side)
+        if views is None or side is not None:
+            views = copy_views(display) if side is None else copy_views(display, side)
         return cls(pixel=pixel, phash=np.asarray(bits, dtype=bool), views=views)
 
     @classmethod
@@ -157,7 +161,8 @@ class Fingerprints:
         audit's rule (data._copyrule)."""
         mine = {d.tobytes() for d in self.pixel}
         hit = np.array([d.tobytes() in mine for d in other.pixel], dtype=bool)
-        near = self.phash.shape[1] and other.phash.shape[1] == self.phash.shape[1]  # (images under NEAR_MIN_SIDE have none)
+        # (images under NEAR_MIN_SIDE have no hash: exact copies only)
+        near = self.phash.shape[1] and other.phash.shape[1] == self.phash.shape[1]
         if near and (~hit).any() and len(self) and other.views.shape[1:] == self.views.shape[1:]:
             rest = np.flatnonzero(~hit)
             n = len(self)

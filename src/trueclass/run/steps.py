@@ -202,7 +202,8 @@ def fingerprint_step(ds: Dataset, parts: Split, dups: Any) -> Any:
 
     seen = np.sort(np.concatenate([parts.indices["train"], parts.indices.get("val", np.zeros(0, np.int64))]))
     phash = None if dups is None or dups.phash is None else dups.phash[seen]
-    return Fingerprints.of(to_display(ds.images[seen], ds.value_max), phash=phash)
+    views = None if dups is None or dups.views is None else dups.views[seen]  # the audit's, not made again
+    return Fingerprints.of(to_display(ds.images[seen], ds.value_max), phash=phash, views=views)
 
 
 def score_step(ds: Dataset, parts: Split, dups: Any, fingerprints: Any, config: RunConfig) -> Scored:
