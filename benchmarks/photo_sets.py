@@ -48,8 +48,9 @@ def photo(name: str) -> Image.Image:
     return Image.open(path).convert("RGB")
 
 
-def crops(name: str, n: int, *, size: int = 101, seed: int = 0) -> list[Image.Image]:
-    """``n`` random crops of the photo of class ``name``, each ``size`` x ``size``."""
+def crops(name: str, n: int, *, size: int | tuple[int, int] = 101, seed: int = 0) -> list[Image.Image]:
+    """``n`` random crops of the photo of class ``name``, each ``size`` x ``size`` (or, for
+    ``size=(lo, hi)``, each of a side drawn from lo..hi: a folder of mixed sizes)."""
     im = photo(name)
     w, h = im.size
     rng = np.random.default_rng([seed, sum(map(ord, name))])
@@ -57,7 +58,8 @@ def crops(name: str, n: int, *, size: int = 101, seed: int = 0) -> list[Image.Im
     for _ in range(n):
         side = int(min(w, h) * rng.uniform(0.3, 0.7))
         x, y = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
-        c = im.crop((x, y, x + side, y + side)).resize((size, size), Image.Resampling.BICUBIC)
+        px = size if isinstance(size, int) else int(rng.integers(size[0], size[1] + 1))
+        c = im.crop((x, y, x + side, y + side)).resize((px, px), Image.Resampling.BICUBIC)
         out.append(c.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.3 else c)
     return out
 
@@ -72,7 +74,7 @@ BAD_FILES = {  # name -> bytes: what a real folder of photos holds besides photo
 
 
 def build(root: str | Path, classes: tuple[str, ...] = ("astronaut", "cat", "coffee", "rocket"), *,
-          per_class: int = 60, size: int = 101, seed: int = 0, bad: int = 0,
+          per_class: int = 60, size: int | tuple[int, int] = 101, seed: int = 0, bad: int = 0,
           split: dict[str, int] | None = None) -> Path:
     """Write a folder ``root/<class>/<class>_NNN.jpg`` (or ``root/<part>/<class>/...``
     when ``split`` gives images per class for each part) and ``bad`` unreadable files

@@ -73,8 +73,8 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path):
 
 
 def test_default_run_names_never_collide(tmp_path):
-    a = tc.train("digits", model="knn", runs_dir=tmp_path)
-    b = tc.train("digits", model="knn", runs_dir=tmp_path)
+    a = tc.train("digits", model="knn", runs_dir=tmp_path, audit=False)
+    b = tc.train("digits", model="knn", runs_dir=tmp_path, audit=False)
     assert a.path.name == "digits-knn" and b.path.name == "digits-knn-2"
 
 

@@ -44,7 +44,7 @@ def test_same_seed_same_weights(parts):
 
 def _start(args, tmp_path):
     cmd = [sys.executable, "-m", "trueclass.cli", "train", "digits", "--model", "cnn", "--seed", "1",
-           "-p", "width=8", "--image-size", "24", *args]
+           "-p", "width=8", "--image-size", "24", "--no-audit", *args]
     return subprocess.Popen(cmd, cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -236,7 +236,7 @@ def _sample(labels: np.ndarray, n_classes: int, per_class: int, rng: np.random.G
     return np.sort(np.concatenate(idx)) if idx else np.zeros(0, np.int64)
 
 
-def shortcut_check(model: Any, train: Any, test: Any, *, per_class: int = PER_CLASS, seed: int = 0,
+def shortcut_check(model: Any, train: Any, test: Any, *, per_class: int | None = None, seed: int = 0,
                    method: str = "auto", on_progress: Any = None) -> dict[str, Any]:
     """Where each class's saliency falls (border ring against the centre) on training and
     test images, the classes that lean on their border far more than the others, and the
@@ -249,6 +249,7 @@ def shortcut_check(model: Any, train: Any, test: Any, *, per_class: int = PER_CL
     if test.multilabel:
         raise TrueclassError("The shortcut check is for single-label models; this data has several labels per image.")
     method = resolve_method(model, method)
+    per_class = PER_CLASS if per_class is None else per_class
     classes = [str(c) for c in model.classes_]
     rng = np.random.default_rng(seed)
     h, w = test.images.shape[1:3]

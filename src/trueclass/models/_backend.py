@@ -59,6 +59,48 @@ class Backend(Protocol):
         runs code stored in the file."""
 
 
+def _l2_logreg(estimator: Any) -> bool:
+    from sklearn.linear_model import LogisticRegression
+
+    if type(estimator) is not LogisticRegression:
+        return False
+    p = estimator.get_params()
+    return (p["solver"] == "lbfgs" and not p["l1_ratio"] and p["penalty"] in ("l2", "deprecated")
+            and p["class_weight"] is None and not p["warm_start"])
+
+
+def fit_wide_logreg(estimator: Any, X: np.ndarray, y: np.ndarray) -> bool:
+    """Fit an L2 logistic regression on more pixels than images (a folder of photos:
+    240 images of 120x120x3 = 43,200 pixels) in the images' own span, and leave
+    ``estimator`` fitted as if scikit-learn had fitted it on ``X``. False (nothing done)
+    for any other estimator, or where the images outnumber a third of the pixels.
+
+    Exact, not an approximation: with an L2 penalty the optimal weights lie in the span of
+    the images (a part orthogonal to every image changes no prediction and only adds to the
+    penalty; the intercept is not penalised). With ``X = U S Vt`` (thin SVD), the weights
+    ``w = Vt.T b`` and ``|w| = |b|``, so fitting ``b`` on the n features ``U S`` minimises the
+    same objective; each of the solver's steps then costs n x n instead of n x pixels (the
+    steps are as many: the features keep the pixels' singular values). Any orthonormal basis
+    of the span serves: a QR of ``X.T`` (``X = R.T Q.T``) gives it in a quarter of an SVD's time. Why our own: scikit-
+    learn's lbfgs works on the pixels, and on 0-255 photo pixels it took about 12,000 loss
+    evaluations of 240 x 43,200 each, six times over (the model and the review threshold's
+    five folds): minutes for 240 photos."""
+    n, d = X.shape
+    if d < 3 * n or not _l2_logreg(estimator):
+        return False
+    from sklearn.base import clone
+
+    from scipy.linalg import qr
+
+    q, r = qr(np.asarray(X, dtype=np.float64).T, mode="economic")
+    small = clone(estimator).fit(r.T, y)
+    estimator.coef_ = small.coef_ @ q.T
+    for name in ("intercept_", "classes_", "n_iter_"):
+        setattr(estimator, name, getattr(small, name))
+    estimator.n_features_in_ = d
+    return True
+
+
 class PixelBackend:
     """A scikit-learn classifier on flattened pixels, stored with skops.
 
@@ -73,7 +115,8 @@ class PixelBackend:
 
     def fit(self, X: np.ndarray, y: np.ndarray, **_: Any) -> "PixelBackend":
         # val, on_progress, checkpoint and resume are for models that train in epochs
-        self.estimator.fit(X, y)
+        if not fit_wide_logreg(self.estimator, X, y):
+            self.estimator.fit(X, y)
         self.classes_ = self.estimator.classes_
         if hasattr(self.estimator, "n_iter_"):  # solvers that iterate (logreg) say how long they ran
             self.n_iter_ = int(np.max(self.estimator.n_iter_))
