@@ -369,8 +369,12 @@ def _tta(value: str | None) -> bool | str:
 @click.option("--color-mode", type=click.Choice(["auto", "L", "RGB"]), default="auto", show_default=True)
 @click.option("--data-dir", default=None, help="Where to look first for a built-in data set's files.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the cross-validation folds.")
+@click.option("--label-model", "label_models", multiple=True,
+              type=click.Choice(["pca-logreg", "pca-svc", "embeddings-logreg", "cnn-folds"]),
+              help="Label-error model to try (repeat for several; default: those that suit the data and this "
+                   "machine, cnn-folds on a CUDA GPU only).")
 def audit(source: str, out: str | None, strict: bool, no_label_issues: bool, image_size: str | None,
-          color_mode: str, data_dir: str | None, seed: int) -> None:
+          color_mode: str, data_dir: str | None, seed: int, label_models: tuple[str, ...]) -> None:
     """Look for what can make a test score lie in SOURCE: duplicates, leaks across its
     split, conflicting labels, imbalance, odd images and likely label errors."""
     from .checks import audit as run_audit
@@ -381,7 +385,8 @@ def audit(source: str, out: str | None, strict: bool, no_label_issues: bool, ima
         audit_folder(out)  # a file given as --out is refused before the audit runs
     with _Progress() as progress:
         ds = load(source, image_size=image_size, color_mode=color_mode, data_dir=data_dir, on_progress=progress)
-        result = run_audit(ds, label_issues=not no_label_issues, seed=seed, on_progress=progress)
+        result = run_audit(ds, label_issues=not no_label_issues, seed=seed, label_models=label_models or None,
+                           on_progress=progress)
     click.echo(result.summary())
     if out:
         written = result.write(out)

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 import trueclass as tc
 from trueclass.checks import audit
-from trueclass.checks._labels import best_cut, find_label_issues, plant_flips, self_check_size
+from trueclass.checks._labels import (best_cut, find_label_issues, label_model_beats_guessing, plant_flips,
+                                      self_check_size)
 
 
 def _digits_with_flips(rate: float, seed: int = 0):
@@ -150,3 +151,45 @@ def test_an_audit_written_to_a_file_is_a_sentence_and_writes_nothing(tmp_path):
         found.write(taken)
     written = found.write(tmp_path / "new" / "audit")  # a new folder is made
     assert [p.name for p in written] == ["audit.json", "label_issues.csv"]
+
+
+def _few_digits(n_per_class: int = 4) -> tc.Dataset:
+    digits = tc.load("digits")
+    pick = np.concatenate([np.flatnonzero(digits.labels == k)[:n_per_class] for k in range(10)])
+    return digits.subset(pick)
+
+
+def test_the_network_on_the_other_folds_is_a_candidate_on_a_gpu_or_by_name(monkeypatch):
+    from trueclass.checks import _labels
+
+    small = _few_digits()  # 40 images: one out-of-fold pass, too few for a self-check
+    on_cpu = find_label_issues(small, seed=0)
+    assert "cnn-folds" not in on_cpu.model["tried"]  # on a CPU the default leaves it out (its cost)
+    asked = find_label_issues(small, seed=0, candidates=("cnn-folds",))
+    assert asked.model["model"] == "cnn-folds"
+    assert label_model_beats_guessing(small.labels, asked.probs)  # 8 short epochs on 32 images: far above 1 in 10
+    again = find_label_issues(small, seed=0, candidates=("cnn-folds",))  # seeded: the same ranking
+    assert [r["index"] for r in again.ranking] == [r["index"] for r in asked.ranking]
+    monkeypatch.setattr(_labels, "_on_gpu", lambda: True)  # where the cnn trains on a GPU, it is tried by default
+    assert "cnn-folds" in find_label_issues(small, seed=0).model["tried"]
+
+
+def test_the_cli_tries_the_label_models_it_is_given(tmp_path):
+    from trueclass.checks._labels import LABEL_CANDIDATES
+    from trueclass.cli import cli
+
+    option = next(p for p in cli.commands["audit"].params if p.name == "label_models")
+    assert tuple(option.type.choices) == LABEL_CANDIDATES  # the CLI's list is the check's
+    small = _few_digits(8)
+    np.savez(tmp_path / "few.npz", X=small.images[..., 0], y=small.labels)
+    res = CliRunner().invoke(cli, ["audit", str(tmp_path / "few.npz"), "--label-model", "pca-logreg",
+                                   "--out", str(tmp_path / "a")])
+    assert res.exit_code == 0, res.output
+    assert list(json.loads((tmp_path / "a" / "audit.json").read_text())["label_model"]["tried"]) == ["pca-logreg"]
+    in_cli = json.loads((tmp_path / "a" / "audit.json").read_text())
+    in_python = audit(small, label_models="pca-logreg").to_dict()  # one name, as in the CLI: the same check
+    assert list(in_python["label_model"]["tried"]) == ["pca-logreg"]
+    assert in_python["label_model"]["accuracy"] == in_cli["label_model"]["accuracy"]
+    assert in_python["n_label_issues"] == in_cli["n_label_issues"]
+    res = CliRunner().invoke(cli, ["audit", str(tmp_path / "few.npz"), "--label-model", "forest"])
+    assert res.exit_code == 2 and "'forest' is not one of" in res.output and not (tmp_path / "b").exists()

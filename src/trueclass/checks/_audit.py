@@ -22,7 +22,7 @@ from ._copies import WINDOW_CORRELATION, WINDOW_MAX_IMAGES, WINDOW_MIN_SIDE, win
 from ..data import (NEAR_CORRELATION, NEAR_MIN_SIDE, copy_views, describe_near_pair, file_hashes,
                    featureless, groups_from_pairs, near_pairs, near_rule_text, phash_bits, pixel_hashes,
                    to_display)
-from ._labels import LABEL_CANDIDATES, LABEL_FOLDS, LABEL_MODEL_TEXT, find_label_issues, label_model_accuracy
+from ._labels import LABEL_FOLDS, LABEL_MODEL_TEXT, find_label_issues, label_model_accuracy
 
 __all__ = ["Audit", "Duplicates", "audit", "find_duplicates", "find_label_issues", "image_outliers",
            "class_balance", "NEAR_CORRELATION"]
@@ -329,15 +329,16 @@ def _label_text(ds: Any, i: int) -> str:
 
 
 def _label_section(ds: Any, parts: np.ndarray | None, label_part: str | None, seed: int,
-                   label_models: tuple[str, ...] | None, on_progress: Progress | None) -> tuple[dict[str, Any], Any]:
+                   label_models: Any, on_progress: Progress | None) -> tuple[dict[str, Any], Any]:
     """audit.json's label-error entries for the ``label_part`` images (all when None), and
     the whole ranking (label_issues.csv)."""
     if on_progress:
         on_progress("audit: looking for label errors (cross-validation and a self-check)", 0, 0)
     sel = np.flatnonzero(parts == label_part) if label_part is not None and parts is not None else np.arange(len(ds))
     sub = ds.subset(sel)
-    found = find_label_issues(sub, seed=seed,
-                              candidates=LABEL_CANDIDATES if label_models is None else tuple(label_models))
+    if isinstance(label_models, str):  # one name, not its letters
+        label_models = (label_models,)
+    found = find_label_issues(sub, seed=seed, candidates=None if label_models is None else tuple(label_models))
     for row in found.ranking:
         row["index"] = int(sel[row["index"]])
     accuracy = None if found.probs is None else label_model_accuracy(sub.labels, found.probs)
@@ -364,14 +365,15 @@ def audit(
     label_part: str | None = None,
     near: bool = True,
     seed: int = 0,
-    label_models: tuple[str, ...] | None = None,
+    label_models: str | tuple[str, ...] | list[str] | None = None,
     on_progress: Progress | None = None,
 ) -> Audit:
     """Audit ``ds``. ``parts`` (per image "train"/"val"/"test") defaults to the source's own
     split; leaks are duplicates across the test part and the others. Label issues are
     looked for among the ``label_part`` images (all images when None), with out-of-fold
     probabilities from the best of ``label_models`` (default: every one of
-    LABEL_CANDIDATES that suits the data)."""
+    LABEL_CANDIDATES that suits the data and this machine; named ones are tried whatever
+    they cost, "cnn-folds" on a CPU too)."""
     from ..data import Dataset
 
     if not isinstance(ds, Dataset):
