@@ -138,7 +138,7 @@ def main() -> None:
     print(f"\n| figure (median of {args.repeats}) | value | target |\n|---|---|---|")
     print(f"| train 3 classes x 30 webcam frames (run + random-split comparison) | {np.median(train_s):.1f} s | < 10 s |")
     print(f"| page load (HTML, script, style, project state) | {np.median(page_s) * 1000:.0f} ms | < 1 s |")
-    print(f"\n| phase | requests | p50 ms | p99 ms | errors |\n|---|---|---|---|---|")
+    print("\n| phase | requests | p50 ms | p99 ms | errors |\n|---|---|---|---|---|")
     for name in ("predictions alone", "predictions + uploads + a training"):
         mine = [r for r in rows if r[1] == name]
         print(f"| {args.clients} clients x {args.predictions} predictions, {name} | {sum(r[2] for r in mine)} | "
