@@ -159,3 +159,18 @@ def test_cnn_starts_from_another_runs_weights(cnn, parts, tmp_path):
     # with a zero learning rate the network is still exactly the one it started from
     a, b = warm.estimator_.net_.state_dict(), cnn.estimator_.net_.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a if "running" not in k and "num_batches" not in k)
+
+
+def test_a_run_on_a_busy_machine_says_so_with_the_load_it_saw(parts, monkeypatch):
+    from trueclass.report._text import format_training
+    from trueclass.training import _trainer
+
+    seen = iter([0.5, 6.2, 3.0])  # the load at the start and after each of 2 epochs
+    monkeypatch.setattr(_trainer, "machine_load", lambda: next(seen))
+    monkeypatch.setattr(_trainer, "usable_cores", lambda: 2)
+    record = tc.ImageClassifier("cnn", epochs=2, width=8, random_state=0).fit(parts.train).estimator_.training_record()
+    assert (record["machine_load"], record["cores"]) == (6.2, 2)  # the busiest it saw
+    assert "the machine was busy while it trained (load 6.2 on 2 cores)" in format_training(record)
+    calm = record | {"machine_load": 2.9}  # its own 2 threads and a little more: not called busy
+    assert "busy" not in format_training(calm)
+    assert "busy" not in format_training(record | {"machine_load": None})  # a system that does not say

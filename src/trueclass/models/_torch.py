@@ -366,6 +366,8 @@ class TorchBackend:
                 "best_epoch": res.best_epoch,
                 "stopped_early": res.stopped_early,
                 "images_per_second": res.images_per_second,
+                "machine_load": None if res.load is None else round(res.load, 1),
+                "cores": res.cores,
                 "resumed_from_epoch": None if res.resumed_from is None else res.resumed_from + 1,
                 "runtime": self.runtime_.describe(),
                 "recipe": self.config_.to_dict(),

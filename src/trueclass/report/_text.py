@@ -125,6 +125,21 @@ def format_progress(info: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
+#: Other work on the cores slows a training run without a word: the same cnn fit took 6 s
+#: on an idle 2-core machine and 138 s at a load of 6. A run that saw a load (the one-minute
+#: average, its own threads included) above this many times its cores says so.
+BUSY_LOAD_PER_CORE = 1.5
+
+
+def busy_machine(load: float | None, cores: int | None) -> str:
+    """Words for a run that shared its cores with other work (``load`` as the trainer saw
+    it at its busiest, training._device.machine_load), or "" for one that had them."""
+    if load is None or not cores or load <= BUSY_LOAD_PER_CORE * cores:
+        return ""
+    return (f"the machine was busy while it trained (load {load:.1f} on {cores} cores): this speed is below what "
+            "it reaches alone")
+
+
 def format_training(training: dict[str, Any], metrics: dict[str, Any] | None = None) -> str:
     """One line on how a neural network's training went. With no validation images (no
     validation loss in its history) it says so: no early stopping, the final epoch kept;
@@ -133,6 +148,9 @@ def format_training(training: dict[str, Any], metrics: dict[str, Any] | None = N
     if "epochs_run" not in training:
         return ""
     text = f"{training['epochs_run']} epochs on {training['runtime']}, {training['images_per_second']:,.0f} images/s; "
+    busy = busy_machine(training.get("machine_load"), training.get("cores"))
+    if busy:
+        text += busy + "; "
     hist = training.get("history") or []
     if hist and all(h.get("val_loss") in (None, "") for h in hist):
         text += "no validation images, so no early stopping: the final epoch's weights were kept"

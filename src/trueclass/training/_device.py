@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Runtime", "pick_runtime", "resolve_device", "cpu_has_bf16", "free_cores"]
+__all__ = ["Runtime", "pick_runtime", "resolve_device", "cpu_has_bf16", "free_cores", "usable_cores", "machine_load"]
 
 
 def free_cores() -> int:
@@ -20,10 +20,25 @@ def free_cores() -> int:
     env = os.environ.get("TRUECLASS_THREADS")
     if env and env.isdigit() and int(env) > 0:
         return int(env)
+    return usable_cores()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def machine_load() -> float | None:
+    """The machine's one-minute load average (runnable threads, this process's included),
+    or None where the system does not say (Windows). Read by the trainer at the start and
+    after each epoch; report._text.busy_machine words it."""
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return None
 
 
 @functools.cache

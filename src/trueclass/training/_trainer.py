@@ -23,7 +23,7 @@ from . import _distributed as dist
 from ._augment import Augment, augment_batch
 from ._batches import subset_rows
 from ._checkpoint import load_checkpoint, save_checkpoint
-from ._device import Runtime
+from ._device import Runtime, machine_load, usable_cores
 
 __all__ = ["TrainConfig", "TrainResult", "Trainer", "TrainingInterrupted", "lr_factor", "predict_logits"]
 
@@ -75,6 +75,10 @@ class TrainResult:
     seconds: float
     images_per_second: float
     resumed_from: int | None = None
+    #: the highest one-minute load average seen at the start and after each epoch, and the
+    #: cores the run could use (the report says when the machine was busy: report._text.busy_machine)
+    load: float | None = None
+    cores: int | None = None
 
 
 def lr_factor(step: int, total: int, schedule: str, warmup: float) -> float:
@@ -158,8 +162,6 @@ class Trainer:
     # -- pieces ---------------------------------------------------------------------------------
     def step(self, net, xb, yb, opt, loss_fn, gen, ema) -> float:
         """One training step on a batch (augmented here); returns its loss."""
-        import torch
-
         rt = self.rt
         x = prep_input(_to_float(xb, self.scale, rt), self.expand_channels, self.resize)
         x = augment_batch(x, self.cfg.augment, gen)
@@ -238,7 +240,6 @@ class Trainer:
         raise TrueclassError(f"optimizer must be 'sgd' or 'adamw', not {self.cfg.optimizer!r}.")
 
     def loss_fn(self, y_train: np.ndarray, n_classes: int):
-        import torch
         import torch.nn.functional as F
 
         if self.cfg.multilabel:
@@ -367,6 +368,7 @@ class Trainer:
             history, stale, start_epoch = meta["history"], meta["stale"], meta["epoch"] + 1
             resumed_from = meta["epoch"]
         t_start = time.perf_counter()
+        loads = [machine_load()]
         images_seen = 0
         stopped_early = False
         epoch = start_epoch - 1
@@ -397,6 +399,7 @@ class Trainer:
                     elif epoch + 1 > warm_epochs:  # no early stop while the learning rate still warms up
                         stale += 1
                 history.append(record)
+                loads.append(machine_load())
                 if on_progress is not None:
                     on_progress(f"epoch {epoch + 1}/{cfg.epochs}", steps_per_epoch, steps_per_epoch,
                                 loss=record["train_loss"], val_accuracy=record.get("val_accuracy"))
@@ -427,4 +430,6 @@ class Trainer:
             seconds=seconds,
             images_per_second=images_seen / seconds if seconds > 0 else 0.0,
             resumed_from=resumed_from,
+            load=max((v for v in loads if v is not None), default=None),
+            cores=usable_cores(),
         )
