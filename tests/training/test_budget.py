@@ -86,6 +86,7 @@ def test_fit_builds_the_chosen_width_and_records_it(parts, fixed_speed, tmp_path
     clf = tc.ImageClassifier("cnn", time_budget="30s", random_state=0).fit(parts.train, val=parts.val)
     budget = clf.estimator_.budget_
     assert (budget["width"], budget["epochs"], budget["fits"], budget["seconds"]) == (16, 20, True, 30)
+    assert budget["tta"] == "flip" and clf.estimator_.params["tta"] == "flip"  # as the quick preset, its width
     assert clf.estimator_.net_.body[0].out_channels == 16
     record = clf.estimator_.training_record()
     assert record["budget"] == budget and record["epochs_run"] <= 20 and record["recipe"]["epochs"] == 20
@@ -109,6 +110,7 @@ def test_a_resumed_fit_keeps_the_width_its_checkpoint_was_trained_with(parts, fi
     assert resumed.estimator_.budget_ == first.estimator_.budget_
     fresh = tc.ImageClassifier("cnn", time_budget="30s", random_state=0).fit(parts.train, val=parts.val)
     assert fresh.estimator_.budget_["width"] == 32
+    assert fresh.estimator_.budget_["tta"] is False and fresh.estimator_.params["tta"] is False  # as the default
 
 
 @pytest.mark.parametrize("params,message", [

@@ -206,7 +206,9 @@ class TorchBackend:
         self.budget_ = None
         if p.get("time_budget") is not None:
             self.budget_ = self._budget(x_all, scale, y, val, runtime, aug, checkpoint if resume else None)
-            p = self.params = {**p, "width": self.budget_["width"], "epochs": self.budget_["epochs"]}
+            p = self.params = {**p, "width": self.budget_["width"], "epochs": self.budget_["epochs"],
+                               # the rung's test-time augmentation, unless some was asked for
+                               **({"tta": self.budget_["tta"]} if self.budget_.get("tta") and not p.get("tta") else {})}
         torch.manual_seed(self.random_state)
         net = self._build_net(int(channels), (int(h), int(w)))
         self.loaded_weights_ = self._load_weights(net) if p.get("weights") else None
