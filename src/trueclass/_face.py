@@ -17,6 +17,7 @@ FACES: dict[str, dict[str, str]] = {
         "._labels": "EMBED_MIN_SIDE",
     },
     "trueclass.data": {
+        "._archives": "ARCHIVE_SUFFIXES archive_members open_source read_bytes split_member",
         "._builtin": "BUILTIN_DATASETS cache_dir load_builtin",
         "._dataset": "PER_IMAGE_KEYS to_display",
         "._copyrule": ("COPY_SIDE NEAR_CORRELATION NEAR_MIN_SIDE PHASH_CANDIDATE_DISTANCE SHIFT_CORRELATION SHIFT_PX "
@@ -42,23 +43,25 @@ FACES: dict[str, dict[str, str]] = {
         "._render": "set_renderers",
     },
     "trueclass.models": {
+        "._backend": "fit_wide_logreg",
         "._choice": "AUTO FINETUNE PLAIN_SHARE choose_model model_for_params plain_background_share",
         "._estimator": "DEFAULT_MODEL ImageClassifier NotFittedError",
         "._fingerprints": "Fingerprints input_stats unlike_training",
         "._io": "load_fingerprints",
-        "._onnx": "INPUT OUTPUTS export_onnx read_for_onnx",
+        "._onnx": "INPUT OUTPUTS export_onnx quantize_onnx read_for_onnx",
         "._torch": "MIN_VAL_IMAGES",
     },
     "trueclass.report": {
         "._card": "AUDIT_ARRAYS CARD_HTML CARD_JSON EVAL_ARRAYS render_template save_arrays save_audit_thumbnails",
         "._plots": "figure",
-        "._text": "failed_steps format_audit format_label_issues format_parity label_issue_words",
+        "._text": ("failed_steps format_audit format_int8 format_label_issues format_parity format_seconds int8_verdict "
+            "label_issue_words"),
     },
     "trueclass.training": {
         "._batches": "DiskNCHW as_tensor subset_rows",
         "._budget": "LADDER measure parse_duration plan",
         "._checkpoint": "checkpoint_meta save_tensors",
-        "._device": "resolve_device",
+        "._device": "cpu_name resolve_device",
         "._trainer": "BN_IMAGES prep_input",
     },
 }

@@ -548,13 +548,16 @@ def compare_cmd(runs: tuple[str, ...], out: str | None, seed: int) -> None:
 @click.argument("run_dir", metavar="RUN")
 @click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True,
               help="File format of the exported model.")
-def export_cmd(run_dir: str, fmt: str) -> None:
+@click.option("--int8", is_flag=True,
+              help="Also write model.int8.onnx (static quantization calibrated on training images) and check it "
+                   "against the fp32 file.")
+def export_cmd(run_dir: str, fmt: str, int8: bool) -> None:
     """Export the model of a training RUN to RUN/export/model.onnx (uint8 images in,
     calibrated probabilities out) and check it on the run's held-out test images."""
     from .run.export import export
 
     with _Progress() as progress:
-        result = export(run_dir, fmt, on_progress=progress)
+        result = export(run_dir, fmt, int8=int8, on_progress=progress)
     click.echo(result.summary())
 
 

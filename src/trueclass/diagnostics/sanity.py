@@ -30,6 +30,8 @@ def quick_baseline(train_ds: Any, test_ds: Any, clf: Any, seed: int, limit: int 
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
+    from ..models import fit_wide_logreg
+
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(train_ds), min(limit, len(train_ds)), replace=False))
     x = train_ds.images[idx].reshape(len(idx), -1) / float(train_ds.value_max)
@@ -40,7 +42,9 @@ def quick_baseline(train_ds: Any, test_ds: Any, clf: Any, seed: int, limit: int 
         # a quick baseline: 100 steps, converged or not. On 5,000 Fashion-MNIST images 300
         # steps took 8.4 s against 2.8 s and scored no better (0.814 vs 0.817 on test images)
         warnings.simplefilter("ignore", ConvergenceWarning)
-        lr = LogisticRegression(max_iter=100).fit(x, y)
+        lr = LogisticRegression(max_iter=100)
+        if not fit_wide_logreg(lr, x, y):  # photos: in the images' span, the same steps (3.7 s -> 0.3 s on 240)
+            lr.fit(x, y)
     yt = clf.label_indices(test_ds)
     right = lr.predict(test_ds.images.reshape(len(test_ds), -1) / float(test_ds.value_max)) == yt
     k = int(np.sum(right))

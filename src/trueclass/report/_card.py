@@ -18,7 +18,7 @@ import numpy as np
 from .. import __version__
 from .._errors import TrueclassError
 from .._jsonio import json_default, write_json
-from ._text import failed_steps, format_percent, format_report_card, format_training, model_card
+from ._text import failed_steps, format_percent, format_report_card, format_seconds, format_training, model_card
 
 __all__ = ["render_card", "render_summary_html", "build_card", "save_arrays", "select_thumbnails",
            "png_base64", "CARD_HTML", "CARD_JSON", "EVAL_ARRAYS"]
@@ -239,6 +239,7 @@ def card_data(m: dict[str, Any], arrays: dict[str, np.ndarray] | None) -> dict[s
         "warnings": [w["message"] for w in m.get("warnings") or [] if w.get("kind") != "step_failed"],
         "incomplete": [{"step": w["step"], "error": w["error"]} for w in failed_steps(m)],
         "training_line": format_training(m.get("training") or {}),
+        "time_line": format_seconds(m.get("seconds")),
         "items": [],
     }
     if arrays is None:

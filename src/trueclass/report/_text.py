@@ -67,9 +67,30 @@ def format_report_card(metrics: dict[str, Any], run_dir: str | None = None) -> s
     flagged = metrics.get("flagged")
     if flagged and flagged.get("n"):
         lines += format_review(flagged, metrics.get("accuracy"))
+    spent = format_seconds(metrics.get("seconds"))
+    if spent:
+        lines.append(f"Time           {spent}")
     if run_dir:
         lines.append(f"Run folder     {run_dir}")
     return "\n".join(lines + incomplete)
+
+
+#: Steps of a run, as metrics.json's ``seconds`` names them, in the words the time line uses.
+STEP_WORDS = {"shuffle_check": "shuffled-label check", "quick_baseline": "quick baseline", "repeats": "repeats",
+              "stress": "stress tests"}
+
+
+def format_seconds(seconds: dict[str, float] | None, *, most: int = 5) -> str:
+    """Where a run's time went (metrics.json's ``seconds``), costliest first: "34.4 s in
+    all: audit 20.1 s, stress tests 6.0 s, training 0.2 s ..."; "" without a total."""
+    if not seconds or not seconds.get("total"):
+        return ""
+    parts = sorted(((v, k) for k, v in seconds.items() if k != "total" and v >= 0.05), reverse=True)
+    shown = ", ".join(f"{STEP_WORDS.get(k, k)} {v:.1f} s" for v, k in parts[:most])
+    rest = sum(v for v, _ in parts[most:])
+    if rest >= 0.05:
+        shown += f", the rest {rest:.1f} s"
+    return f"{seconds['total']:.1f} s in all: {shown}"
 
 
 def format_review(flagged: dict[str, Any], accuracy: float | None) -> list[str]:
@@ -490,6 +511,40 @@ def format_parity(info: dict[str, Any], parity: dict[str, Any], path: str | None
     for f in ref["flips"][:5]:
         lines.append(f"  flipped {f.get('file') or f['id']}: true {f['true']}, trained model {f['trueclass']} "
                      f"({f['p_trueclass']:.2f}), exported {f['onnx']} ({f['p_onnx']:.2f})")
+    return "\n".join(lines)
+
+
+def int8_verdict(check: dict[str, Any]) -> str:
+    """One sentence: which file to deploy, and why (the int8 targets it met or missed)."""
+    if check["deploy"] == "int8":
+        return ("Deploy the int8 file: it agrees with the fp32 file on "
+                f"{format_percent(check['agreement'])} of the held-out images, its accuracy is not clearly lower, "
+                f"and it is {check['bytes']['int8'] / check['bytes']['fp32']:.0%} of the size and "
+                f"{check['images_per_second']['int8'] / check['images_per_second']['fp32']:.1f}x as fast on this CPU.")
+    return "Keep the fp32 file as the one to deploy: " + "; ".join(check["missed"]) + "."
+
+
+def format_int8(info: dict[str, Any], check: dict[str, Any], path: str | None = None) -> str:
+    """The int8 file and its check against the fp32 file in a few lines (``trueclass export --int8``)."""
+    lo, hi = check["agreement_ci"]
+    acc, ci, ips, paired = check["accuracy"], check["accuracy_ci"], check["images_per_second"], check["paired"]
+    lines = [
+        f"Int8           {path or info['file']} ({check['bytes']['int8'] / 1e6:.2f} MB against "
+        f"{check['bytes']['fp32'] / 1e6:.2f} MB; {info['quantization']})",
+        f"Agreement      top-1 {format_percent(check['agreement'])} (95% CI {format_percent(lo)} to "
+        f"{format_percent(hi)}) with the fp32 file; {check['n_flips']} answer{'s' if check['n_flips'] != 1 else ''} "
+        "flipped",
+        f"Accuracy       int8 {format_percent(acc['int8'])} ({format_percent(ci['int8'][0])} to "
+        f"{format_percent(ci['int8'][1])}), fp32 {format_percent(acc['fp32'])}; difference "
+        f"{100 * paired['difference']:+.2f} points, McNemar mid-p {paired['mcnemar_midp']:.2g} "
+        f"({'clear' if paired['significant'] else 'no clear difference'})",
+        f"Speed          int8 {ips['int8']:,.0f} images/s, fp32 {ips['fp32']:,.0f} on {check['cpu']} "
+        "(ONNX Runtime, batches of 64)",
+        int8_verdict(check),
+    ]
+    for f in check["flips"][:5]:
+        lines.append(f"  flipped {f.get('file') or f['id']}: true {f['true']}, fp32 {f['fp32']} ({f['p_fp32']:.2f}), "
+                     f"int8 {f['int8']} ({f['p_int8']:.2f})")
     return "\n".join(lines)
 
 

@@ -10,6 +10,14 @@ probability, and both accuracies. Sources without image files (the digits,
 Fashion-MNIST, arrays) have their test images written as 8-bit PNG files first, which
 is what a deployment of such a model would be given.
 
+With ``int8``, ONNX Runtime's static quantization writes ``model.int8.onnx`` beside it,
+calibrated on up to :data:`CALIBRATION_IMAGES` of the run's training and validation images
+(split.csv; never test images), and the int8 check runs both files on the same held-out
+files: top-1 agreement with its interval, the flipped images, both accuracies with the
+paired McNemar test of their difference, file sizes and images/s on this CPU. The int8
+file is the one to deploy only when it meets :data:`INT8_TARGETS`; otherwise the check
+says which it missed, in one sentence, and the fp32 file stays the one to deploy.
+
 Everything goes to ``RUN/export/`` (``model.onnx``, ``parity.json``), written whole or
 not at all; ``metrics.json`` gains ``export`` and the evidence card its section. A
 failure anywhere leaves the run as it was: model/ is only read, and export/,
@@ -32,10 +40,17 @@ from .._errors import TrueclassError
 from .._extras import require
 from .._jsonio import write_json
 
-__all__ = ["Export", "export", "parity_check", "restored_on_failure", "EXPORT_DIR", "FORMATS"]
+__all__ = ["Export", "export", "parity_check", "int8_check", "restored_on_failure", "EXPORT_DIR", "FORMATS",
+           "CALIBRATION_IMAGES", "INT8_TARGETS"]
 
 EXPORT_DIR = "export"
 FORMATS = ("onnx",)
+#: Training and validation images (a seeded sample) that set the int8 activation ranges.
+CALIBRATION_IMAGES = 512
+#: When the int8 file is the one to deploy: top-1 agreement with the fp32 file, an accuracy
+#: drop the paired test cannot tell from zero or smaller than max_drop, at most a third of
+#: the fp32 file's size, and faster than it on this CPU.
+INT8_TARGETS = {"min_agreement": 0.99, "max_drop": 0.005, "max_size_ratio": 1 / 3, "min_speedup": 1.0}
 #: Flipped images listed in parity.json and on the card.
 MAX_FLIPS_LISTED = 50
 
@@ -49,11 +64,23 @@ class Export:
     path: Path
     info: dict[str, Any]
     parity: dict[str, Any]
+    #: the int8 file and its check (``export(..., int8=True)``), else None
+    int8: dict[str, Any] | None = None
+
+    @property
+    def deploy(self) -> Path:
+        """The file to deploy: the int8 one where it met :data:`INT8_TARGETS`, else fp32."""
+        if self.int8 and self.int8["check"]["deploy"] == "int8":
+            return self.path.with_name(self.int8["info"]["file"])
+        return self.path
 
     def summary(self) -> str:
-        from ..report import format_parity
+        from ..report import format_int8, format_parity
 
-        return format_parity(self.info, self.parity, str(self.path))
+        text = format_parity(self.info, self.parity, str(self.path))
+        if self.int8:
+            text += "\n" + format_int8(self.int8["info"], self.int8["check"], str(self.path.with_name(self.int8["info"]["file"])))
+        return text
 
     def __repr__(self) -> str:
         p = self.parity["reference"]
@@ -63,9 +90,11 @@ class Export:
     __str__ = summary
 
 
-def export(run: Any, format: str = "onnx", *, on_progress: Progress | None = None) -> Export:  # noqa: A002
+def export(run: Any, format: str = "onnx", *, int8: bool = False,  # noqa: A002
+           on_progress: Progress | None = None) -> Export:
     """Export the model of ``run`` (a run folder or a :class:`Run`) to ``RUN/export/model.onnx``
-    and check it on the run's held-out test images (``RUN/export/parity.json``)."""
+    and check it on the run's held-out test images (``RUN/export/parity.json``); with
+    ``int8``, also ``model.int8.onnx`` and its check against the fp32 file."""
     from ..models import export_onnx, load_model
     from ..report import CARD_HTML, CARD_JSON
     from .metrics import METRICS_FILE, add_section
@@ -78,6 +107,9 @@ def export(run: Any, format: str = "onnx", *, on_progress: Progress | None = Non
     if getattr(clf, "multilabel_", False):
         raise TrueclassError("A multi-label model cannot be exported yet: its per-label thresholds have no place in "
                              "the graph. Export a single-label model.")
+    if int8 and clf.metadata_.get("family") == "pixel":
+        raise TrueclassError(f"int8 export is for the networks and the lite0 probe; {clf.metadata_['model']} is a "
+                             "scikit-learn pixel model, whose ONNX file stays fp32. Export it without --int8.")
     ids, true = _scored_test(run_dir)
     if on_progress is not None:
         on_progress("loading the held-out test images", 0, 0)
@@ -93,10 +125,15 @@ def export(run: Any, format: str = "onnx", *, on_progress: Progress | None = Non
             on_progress(f"checking the exported file on {len(files):,} held-out test images", 0, 0)
         parity = parity_check(work / "model.onnx", clf, files, true, ids, show_files=images_from.startswith("the original"))
         parity["images_from"] = images_from
+        quantized = None
+        if int8:
+            quantized = _int8(run_dir, ds, clf, work, files, true, ids, images_from, on_progress)
         shutil.rmtree(work / "images", ignore_errors=True)
-        write_json(work / "parity.json", {"export": info, **parity})
+        write_json(work / "parity.json", {"export": info, **parity, **({"int8": quantized} if quantized else {})})
         section = {"onnx": {**info, "path": f"{EXPORT_DIR}/{info['file']}"},
                    "parity": {k: v for k, v in parity.items() if k != "images"}}
+        if quantized:
+            section["int8"] = {**quantized, "info": {**quantized["info"], "path": f"{EXPORT_DIR}/{quantized['info']['file']}"}}
         # export/, metrics.json and the card change together or not at all
         with restored_on_failure(run_dir, [EXPORT_DIR, METRICS_FILE, CARD_HTML, CARD_JSON]):
             work.rename(final)
@@ -104,7 +141,122 @@ def export(run: Any, format: str = "onnx", *, on_progress: Progress | None = Non
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)  # nothing half-made is left behind
         raise
-    return Export(path=final / info["file"], info=info, parity=parity)
+    return Export(path=final / info["file"], info=info, parity=parity, int8=quantized)
+
+
+def _int8(run_dir: Path, ds: Any, clf: Any, work: Path, files: list[str], true: list[str], ids: list[str],
+          images_from: str, on_progress: Progress | None) -> dict[str, Any]:
+    """Quantize ``work/model.onnx`` on training and validation images and check it."""
+    from ..models import quantize_onnx, read_for_onnx
+
+    h, w, c = clf.image_shape_
+    cal_ids = _calibration_ids(run_dir, seed=int((clf.metadata_.get("params") or {}).get("random_state") or 0))
+    if on_progress is not None:
+        on_progress(f"quantizing to int8, calibrated on {len(cal_ids):,} training and validation images", 0, 0)
+    cal_files, _ = _test_files(ds, cal_ids, work / "calibration")
+    calibration = np.stack([read_for_onnx(f, w, h, "L" if c == 1 else "RGB") for f in cal_files])
+    shutil.rmtree(work / "calibration", ignore_errors=True)
+    info = quantize_onnx(work / "model.onnx", work / "model.int8.onnx", calibration)
+    if on_progress is not None:
+        on_progress(f"checking the int8 file against the fp32 one on {len(files):,} held-out test images", 0, 0)
+    from ..report import int8_verdict
+
+    check = int8_check(work / "model.onnx", work / "model.int8.onnx", clf, files, true, ids,
+                       show_files=images_from.startswith("the original"))
+    check["verdict"] = int8_verdict(check)
+    return {"info": info, "check": check}
+
+
+def _calibration_ids(run_dir: Path, *, seed: int) -> list[str]:
+    """Up to CALIBRATION_IMAGES ids of the run's training and validation images (split.csv),
+    a seeded sample; never a test image."""
+    split = run_dir / "split.csv"
+    try:
+        with open(split, newline="", encoding="utf-8") as fh:
+            rows = [r["id"] for r in csv.DictReader(fh) if r.get("split") in ("train", "val") and r.get("id")]
+    except (OSError, KeyError, csv.Error) as exc:
+        raise TrueclassError(f"int8 calibration reads the run's training images from {str(split)!r}, which cannot be "
+                             f"read ({exc}).") from None
+    if not rows:
+        raise TrueclassError(f"{str(split)!r} names no training or validation images to calibrate int8 on.")
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(rows), size=min(CALIBRATION_IMAGES, len(rows)), replace=False))
+    return [rows[i] for i in pick]
+
+
+def _images_per_second(session: Any, images: np.ndarray, repeats: int = 3) -> float:
+    """Median images/s of ``session`` over ``repeats`` passes through ``images`` in batches of 64."""
+    import time
+
+    from ..models import INPUT, OUTPUTS
+
+    batch = images[: max(64, min(len(images), 1024))]
+    session.run([OUTPUTS[0]], {INPUT: batch[:64]})  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for i in range(0, len(batch), 64):
+            session.run([OUTPUTS[0]], {INPUT: batch[i:i + 64]})
+        times.append(time.perf_counter() - t)
+    return len(batch) / float(np.median(times))
+
+
+def int8_check(fp32_path: str | Path, int8_path: str | Path, clf: Any, files: list[str], true: list[str],
+               ids: list[str], *, show_files: bool = True) -> dict[str, Any]:
+    """The int8 file against the fp32 file on the same held-out image files: agreement with
+    its 95% interval, the flipped images, both accuracies and the paired test of their
+    difference, sizes and speeds; ``deploy`` says which file meets :data:`INT8_TARGETS`."""
+    from ..evaluation import paired_test, wilson_interval
+    from ..features import session_of
+    from ..models import INPUT, OUTPUTS, read_for_onnx
+    from ..training import cpu_name
+
+    h, w, c = clf.image_shape_
+    images = np.stack([read_for_onnx(f, w, h, "L" if c == 1 else "RGB") for f in files])
+    sessions = {"fp32": session_of(fp32_path), "int8": session_of(int8_path)}
+    probs = {k: np.concatenate([s.run([OUTPUTS[0]], {INPUT: images[i:i + 256]})[0] for i in range(0, len(images), 256)])
+             for k, s in sessions.items()}
+    classes = [str(x) for x in clf.classes_]
+    y = np.array([classes.index(t) for t in true])
+    pred = {k: p.argmax(1) for k, p in probs.items()}
+    agree = int(np.sum(pred["fp32"] == pred["int8"]))
+    flips = [{"id": ids[i], **({"file": files[i]} if show_files else {}), "true": true[i],
+              "fp32": classes[pred["fp32"][i]], "int8": classes[pred["int8"][i]],
+              "p_fp32": float(probs["fp32"][i, pred["fp32"][i]]), "p_int8": float(probs["int8"][i, pred["int8"][i]])}
+             for i in np.flatnonzero(pred["fp32"] != pred["int8"])]
+    right = {k: pred[k] == y for k in pred}
+    paired = paired_test(right["fp32"], right["int8"])
+    size = {"fp32": Path(fp32_path).stat().st_size, "int8": Path(int8_path).stat().st_size}
+    speed = {k: _images_per_second(s, images) for k, s in sessions.items()}
+    t = INT8_TARGETS
+    missed = []
+    if agree / len(y) < t["min_agreement"]:
+        missed.append(f"it agrees with the fp32 file on {100 * agree / len(y):.1f}% of the test images "
+                      f"(target {100 * t['min_agreement']:.0f}%)")
+    if paired["significant"] and paired["difference"] < 0 and -paired["difference"] >= t["max_drop"]:
+        missed.append(f"it is clearly less accurate ({100 * -paired['difference']:.1f} points, McNemar mid-p "
+                      f"{paired['mcnemar_midp']:.2g})")
+    if size["int8"] > t["max_size_ratio"] * size["fp32"]:
+        missed.append(f"the file is {size['int8'] / size['fp32']:.0%} of the fp32 file's size (target at most a third)")
+    if speed["int8"] <= t["min_speedup"] * speed["fp32"]:
+        missed.append(f"it runs at {speed['int8']:,.0f} images/s against fp32's {speed['fp32']:,.0f} on this CPU")
+    return {
+        "n_images": len(files),
+        "agreement": agree / len(y),
+        "agreement_ci": list(wilson_interval(agree, len(y))),
+        "n_flips": len(flips),
+        "flips": flips[:MAX_FLIPS_LISTED],
+        "max_abs_diff": float(np.abs(probs["fp32"] - probs["int8"]).max()),
+        "accuracy": {k: float(np.mean(r)) for k, r in right.items()},
+        "accuracy_ci": {k: list(wilson_interval(int(np.sum(r)), len(y))) for k, r in right.items()},
+        "paired": paired,
+        "bytes": size,
+        "images_per_second": {k: round(v, 1) for k, v in speed.items()},
+        "cpu": cpu_name(),
+        "targets": dict(t),
+        "missed": missed,
+        "deploy": "fp32" if missed else "int8",
+    }
 
 
 @contextmanager

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -35,7 +37,7 @@ Progress = Callable[..., None]
 #: The steps after training whose failure is reported (metrics.json's warnings) instead
 #: of costing the run, in the order they run.
 OPTIONAL_STEPS = ("quick_baseline", "diagnosis", "audit", "shuffle_check", "stress", "explanations", "slices",
-                  "repeats", "card")
+                  "repeats", "card", "trackers")
 
 
 class IncompleteRunWarning(UserWarning):
@@ -44,16 +46,29 @@ class IncompleteRunWarning(UserWarning):
 
 
 def optional(step: str, fn: Callable[[], Any], failed: list[dict[str, str]], *,
-              leaves: Sequence[Path] = ()) -> Any:
+              leaves: Sequence[Path] = (), seconds: dict[str, float] | None = None) -> Any:
     """``fn()``, or None when it raises an ``Exception``: the failure is appended to
     ``failed`` as ``{"step", "error"}`` (the exception's type and message on one line)
     and what the step had written (``leaves``) is removed. KeyboardInterrupt and other
-    BaseExceptions pass through."""
+    BaseExceptions pass through. ``seconds`` gets the step's wall time, failed or not."""
+    with timed(seconds, step):
+        try:
+            return fn()
+        except Exception as exc:  # a bug in a check must not cost the trained model
+            record_failure(step, exc, failed, leaves)
+            return None
+
+
+@contextmanager
+def timed(seconds: dict[str, float] | None, step: str) -> Iterator[None]:
+    """Add the block's wall time to ``seconds[step]`` (metrics.json's ``seconds``: what
+    each part of a run cost); nothing when ``seconds`` is None."""
+    t0 = time.perf_counter()
     try:
-        return fn()
-    except Exception as exc:  # a bug in a check must not cost the trained model
-        record_failure(step, exc, failed, leaves)
-        return None
+        yield
+    finally:
+        if seconds is not None:
+            seconds[step] = round(seconds.get(step, 0.0) + time.perf_counter() - t0, 2)
 
 
 def record_failure(step: str, exc: Exception, failed: list[dict[str, str]], leaves: Sequence[Path]) -> None:

@@ -3,7 +3,7 @@
 from .._face import face, face_names
 from ._augment import PRESETS, Augment, augment_batch, default_preset_for, preset
 from ._checkpoint import load_checkpoint, save_checkpoint
-from ._device import Runtime, cpu_has_bf16, pick_runtime, resolve_device
+from ._device import Runtime, cpu_has_bf16, pick_runtime
 from ._trainer import TrainConfig, Trainer, TrainingInterrupted, TrainResult, lr_factor, predict_logits
 
 __all__ = [
@@ -22,7 +22,6 @@ __all__ = [
     "pick_runtime",
     "predict_logits",
     "preset",
-    "resolve_device",
     "save_checkpoint",
 ]
 

@@ -42,6 +42,21 @@ def machine_load() -> float | None:
 
 
 @functools.cache
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo), named beside every speed trueclass reports."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@functools.cache
 def cpu_has_bf16() -> bool:
     """True when the CPU computes bf16 natively (AVX512-BF16 or AMX) and oneDNN uses it."""
     try:
