@@ -30,6 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ._archives import stamp as file_stamp
 from ._builtin import cache_dir
 
 __all__ = ["DecodedCache", "DISK_CACHE_MIN_IMAGES", "decoded_cache_limit"]
@@ -57,8 +58,7 @@ def files_key(paths: Sequence[str], request: dict[str, Any]) -> str:
     h = hashlib.sha256(json.dumps({"version": VERSION, **request}, sort_keys=True).encode())
     for p in paths:
         try:
-            st = os.stat(p)
-            stamp = f"{st.st_size}:{st.st_mtime_ns}"
+            stamp = file_stamp(p)  # an archive member: the archive's and the member's
         except OSError as exc:  # a file that cannot be read now is a different set
             stamp = f"error:{type(exc).__name__}"
         h.update(f"{p}\x00{stamp}\x00".encode("utf-8", "surrogateescape"))

@@ -28,12 +28,13 @@ def pixel_hashes(images: np.ndarray) -> list[str]:
 
 def file_hashes(paths: Sequence[str | Path]) -> list[str | None]:
     """SHA-1 of each file's bytes (None where the file cannot be read any more)."""
-    from ..data._images import n_workers
+    from ._archives import read_bytes
+    from ._images import n_workers
     from concurrent.futures import ThreadPoolExecutor
 
     def one(p: str | Path) -> str | None:
         try:
-            return hashlib.sha1(Path(p).read_bytes()).hexdigest()
+            return hashlib.sha1(read_bytes(p)).hexdigest()
         except OSError:
             return None
 

@@ -18,6 +18,8 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ._archives import open_source, source_size
+
 from .._errors import TrueclassError
 
 __all__ = [
@@ -96,11 +98,10 @@ class Probe:
 
 
 def _probe_one(path: str, max_pixels: int) -> Probe:
-    p = Path(path)
     try:
-        if p.stat().st_size == 0:
+        if source_size(path) == 0:
             return Probe(path, False, "empty file (0 bytes)")
-        with Image.open(p) as im:
+        with Image.open(open_source(path)) as im:
             fmt = im.format or "unknown"
             if fmt not in SUPPORTED_FORMATS:
                 return Probe(path, False, f"unsupported image format {fmt}")
@@ -182,7 +183,7 @@ def _decode_one(path: str, size: tuple[int, int], grey: bool, max_pixels: int
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(open_source(path)) as im:
                 if im.width * im.height > max_pixels:
                     return None, f"oversized image ({im.width}x{im.height}): possible decompression bomb", False
                 if im.format in ("JPEG", "MPO"):

@@ -20,6 +20,7 @@ from ._builtin import BUILTIN_DATASETS, load_builtin
 from ._dataset import PER_IMAGE_KEYS, Dataset, Skipped
 from ._decoding import DEFAULT_MAX_SIDE, MEMORY_LIMIT_BYTES, Decoding, Progress, _decode_entries, read_images
 from ._decoding import available_memory, check_fits_in_memory, read_images_for
+from ._archives import ARCHIVE_SUFFIXES, archive_members
 from ._idx import read_idx
 from ._images import DEFAULT_MAX_PIXELS, is_hidden, iter_files, parse_image_size, trueclass_folder
 
@@ -97,13 +98,16 @@ def load(
     if path.is_dir():
         return _load_folder(path, how)
     suffix = path.suffix.lower()
+    if suffix in ARCHIVE_SUFFIXES:
+        return _load_zip(path, how)
     if suffix == ".npz":
         return _resize_arrays(_load_npz(path), size, color_mode)
     if suffix in (".csv", ".tsv", ".txt"):
         return _load_csv(path, how)
     raise TrueclassError(
         f"{text!r} is a file trueclass does not know how to read as a labelled set; give a folder of "
-        "class subfolders, a .csv manifest with path,label columns, an .npz with X and y, or idx:IMAGES,LABELS."
+        "class subfolders (or a .zip of one), a .csv manifest with path,label columns, an .npz with X and y, or "
+        "idx:IMAGES,LABELS."
     )
 
 
@@ -434,6 +438,59 @@ def _load_folder(root: Path, how: Decoding) -> Dataset:
                 )
     ds = _build(images, kept, names, skipped, str(root), root, notes)
     return _check_classes(ds, repr(str(root)))
+
+
+#: Folders that zip tools add beside the files: never read as images.
+ARCHIVE_NOISE = ("__MACOSX/",)
+
+
+def _load_zip(archive: Path, how: Decoding) -> Dataset:
+    """A zip of class folders (``cats/1.jpg``; with ``train/`` and ``test/`` for a split
+    made in advance; all of it inside one top folder, as zipping a folder makes it), read
+    from the archive as a folder is read from the disk. Ids are the members' names."""
+    members = [m for m in archive_members(archive) if not m.startswith(ARCHIVE_NOISE)]
+    parts = [tuple(m.split("/")) for m in members]
+    tops = {p[0] for p in parts if len(p) > 1}
+    at_root = [p for p in parts if len(p) == 1 and not p[0].startswith(".")]
+    prefix = ()
+    if len(tops) == 1 and not at_root and any(len(p) > 2 for p in parts):
+        prefix = (next(iter(tops)),)  # the zipped folder itself: its class folders are one level down
+    skipped: list[Skipped] = []
+    entries: list[tuple[str, str, str | None]] = []
+    # in the order a folder is read (class by class, names sorted), whatever order the archive has
+    inner = sorted(((m, p[len(prefix):]) for m, p in zip(members, parts) if p[:len(prefix)] == prefix),
+                   key=lambda e: e[1])
+    firsts = {p[0].lower() for _, p in inner if len(p) > 1 and not p[0].startswith(".")}
+    presplit = "train" in firsts and "test" in firsts and firsts <= set(SPLIT_FOLDERS)
+    class_names: set[str] = set()
+    for member, p in inner:
+        path = f"{archive}/{member}"
+        part, rest = (SPLIT_FOLDERS[p[0].lower()], p[1:]) if presplit and len(p) > 1 else (None, p)
+        if any(x.startswith(".") for x in p):
+            skipped.append(Skipped(path, "hidden file or folder"))
+        elif len(rest) < 2:
+            skipped.append(Skipped(path, "not inside a class folder"))
+        else:
+            class_names.add(rest[0])
+            entries.append((path, rest[0], part))
+    if not class_names:
+        raise TrueclassError(
+            f"No class folders in {str(archive)!r}. Zip a folder that holds one subfolder per class "
+            "(cats/..., dogs/...), or give the folder itself.")
+    names = sorted(class_names)
+    images, kept, notes = _decode_entries(entries, skipped, how)
+    have = Counter(e[1] for e in kept)
+    for name in names:
+        if have[name] == 0:
+            raise _empty_class_error(name, repr(str(archive)), skipped)
+    if presplit:
+        have_train = Counter(e[1] for e in kept if e[2] == "train")
+        missing = [n for n in names if have_train[n] == 0]
+        if missing:
+            raise TrueclassError(f"Class {missing[0]!r} has no usable training images in the train/ folder of "
+                                 f"{str(archive)!r}; add some there or remove the class.")
+    ds = _build(images, kept, names, skipped, str(archive), archive, notes)
+    return _check_classes(ds, repr(str(archive)))
 
 
 def read_project_manifest(root: Path) -> dict[str, Any]:

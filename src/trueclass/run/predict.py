@@ -9,13 +9,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._errors import TrueclassError
-from ..data import IMAGE_SUFFIXES, is_hidden, iter_files, read_images_for
+from ..data import ARCHIVE_SUFFIXES, IMAGE_SUFFIXES, archive_members, is_hidden, iter_files, read_images_for
 
 __all__ = ["collect_images", "predict_arrays", "predict_files", "predict_to_csv", "CSV_COLUMNS"]
 
 
 def collect_images(inputs: Sequence[str | Path]) -> tuple[list[str], list[dict[str, str]]]:
-    """Image files named directly or found in folders (hidden ones skipped, and listed)."""
+    """Image files named directly or found in folders and zip archives (hidden ones
+    skipped, and listed); an archive's members are named ``ARCHIVE.zip/member``."""
     files: list[str] = []
     skipped: list[dict[str, str]] = []
     for item in inputs:
@@ -28,6 +29,15 @@ def collect_images(inputs: Sequence[str | Path]) -> tuple[list[str], list[dict[s
                     files.append(str(f))
                 else:
                     skipped.append({"path": str(f), "reason": "not an image file name"})
+        elif p.is_file() and p.suffix.lower() in ARCHIVE_SUFFIXES:
+            for m in sorted(archive_members(p)):
+                f = f"{p}/{m}"
+                if any(x.startswith(".") for x in m.split("/")) or m.startswith("__MACOSX/"):
+                    skipped.append({"path": f, "reason": "hidden file or folder"})
+                elif Path(m).suffix.lower() in IMAGE_SUFFIXES:
+                    files.append(f)
+                else:
+                    skipped.append({"path": f, "reason": "not an image file name"})
         elif p.is_file():
             files.append(str(p))
         else:
