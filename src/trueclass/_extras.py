@@ -17,6 +17,8 @@ EXTRAS = {
     "export": ("onnx", "onnxscript", "skl2onnx"),
     "scale": ("faiss",),
     "explain": ("captum",),
+    "tensorboard": ("tensorboard",),
+    "mlflow": ("mlflow",),
 }
 
 

@@ -41,6 +41,9 @@ class _RunConfigMethods:
         object.__setattr__(self, "image_size", _size_text(self.image_size))
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", str(self.data_dir))
+        from .trackers import parse_trackers
+
+        object.__setattr__(self, "log", parse_trackers(self.log))  # ["mlflow", "tensorboard"] -> "tensorboard,mlflow"
         for f in run_fields():  # the table's choices and minimums
             f.check(getattr(self, f.name))
 

@@ -114,6 +114,9 @@ RUN_FIELDS: tuple[RunField, ...] = (
     RunField("slice_by", None, "Accuracy per group of test images: a column of the manifest (camera, site, ...), "
              "or folder for the subfolders inside each class folder (folder:2 the level below).", "--slice-by",
              metavar="COLUMN"),
+    RunField("log", None, "Also log the run to experiment trackers: tensorboard, mlflow, or both as "
+             "tensorboard,mlflow (each needs its extra: pip install 'trueclass[tensorboard]').", "--log",
+             metavar="TRACKERS"),
     # -- network hyperparameters with flags of their own (None: the model's default) ------------
     RunField("time_budget", None, "Wall time for the whole run, e.g. 2m or 90s: the cnn's width and epochs are "
              "chosen from a quick measure of this machine's speed so that the run ends within it "

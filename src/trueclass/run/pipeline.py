@@ -15,7 +15,7 @@ import time
 import warnings
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -34,7 +34,8 @@ from .scoring import Scored
 from .steps import (OPTIONAL_STEPS, TRAIN_ACCURACY_SAMPLE, IncompleteRunWarning, audit_step, diagnose,
                     duplicates_step, fingerprint_step, finetune_step, fit_step, held_out_step, leakage_section,
                     load_step, make_classifier, optional, quick_baseline_step, record_failure, repeats_step,
-                    score_step, shuffle_step, split_step, stress_step)
+                    score_step, shuffle_step, split_step, stress_step, timed)
+from .trackers import check_trackers, log_run
 from .why import EXPLAIN_DIR, explain_misread, slices_section
 
 __all__ = ["Run", "train", "run_training", "resume", "assemble_metrics", "IncompleteRunWarning", "OPTIONAL_STEPS",
@@ -172,7 +173,11 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
     if resume_folder is None:  # writable, outside a folder source: before any work
         RunFolder.check_place(out, overwrite=overwrite, runs_dir=runs_dir,
                               source=config.source if dataset is None else dataset)
-    ds = load_step(config, dataset, on_progress)
+    if config.log:
+        check_trackers(config.log)  # a tracker that is not installed: one sentence, before any work
+    spent: dict[str, float] = {}  # metrics.json's seconds: what each part of the run cost
+    with timed(spent, "load"):
+        ds = load_step(config, dataset, on_progress)
     if config.slice_by:
         from ..data import check_slice_by
 
@@ -183,9 +188,10 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
         choice = choose_model(to_display(ds.images[:500], ds.value_max))
         config = replace(config, model=choice[0])
     spec = get_spec(config.model)
-    dups = duplicates_step(ds, config, on_progress)
     may_finetune = choice is not None and config.model == "lite0" and not config.params
-    parts = split_step(ds, config, spec, config.seed, dups, val_for_finetuning=may_finetune)
+    with timed(spent, "duplicates and split"):
+        dups = duplicates_step(ds, config, on_progress)
+        parts = split_step(ds, config, spec, config.seed, dups, val_for_finetuning=may_finetune)
     if not spec.is_network:
         dist.teardown()  # nothing to share: rank 0 goes on alone
     if not dist.is_main():
@@ -201,7 +207,7 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
         chosen = None if choice is None else {"model": choice[0], "why": choice[1]}
         folder.write_json("config.json", config_json(config, ds, chosen=chosen))  # first, so a killed run can resume
         run = _train_in(folder, config, ds, dups, parts, resume=resume_folder is not None, on_progress=on_progress,
-                        chosen=chosen, started=started)
+                        chosen=chosen, started=started, spent=spent)
     except KeyboardInterrupt:
         raise
     except TrainingInterrupted as exc:
@@ -220,59 +226,66 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
 
 
 def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, parts: Split, *, resume: bool,
-              on_progress: Progress | None, chosen: dict[str, str] | None = None, started: float = 0.0) -> Run:
+              on_progress: Progress | None, chosen: dict[str, str] | None = None, started: float = 0.0,
+              spent: dict[str, float] | None = None) -> Run:
     """Fit, score and evaluate (required: a failure removes the folder), write the model,
     then the checks and diagnostics, each through :func:`_optional`: a failure there is
     reported in metrics.json's warnings and costs nothing else."""
     from ..report import AUDIT_ARRAYS
 
-    fingerprints = fingerprint_step(ds, parts, dups)
-    clf = fit_step(budget_for_fit(config, started), parts, config.seed, folder=folder, resume=resume,
-                   on_progress=on_progress, fingerprints=fingerprints)
+    spent = {} if spent is None else spent
+    with timed(spent, "fingerprints"):
+        fingerprints = fingerprint_step(ds, parts, dups)
+    with timed(spent, "training"):  # the fit with its calibration and review threshold (held-out folds)
+        clf = fit_step(budget_for_fit(config, started), parts, config.seed, folder=folder, resume=resume,
+                       on_progress=on_progress, fingerprints=fingerprints)
     refits = as_budgeted(config, clf)  # the checks' refits repeat the recipe the budget chose
     if chosen is not None and config.model == "lite0" and not config.params:
-        config, clf, chosen = finetune_step(config, parts, clf, chosen, folder, on_progress, fingerprints)
-    scored = score_step(ds, parts, dups, fingerprints, config)
-    if on_progress is not None:
-        on_progress("evaluating", 0, 0)
-    train_labels = None if ds.multilabel else clf.label_indices(parts.train, "training")
-    held_out = held_out_step(clf)  # fitted with the model: its temperature came from them
-    test_probs = sharded_test_probs(clf, scored)
-    dist.teardown()  # the checks and the writing run in this process alone
-    ev = evaluate(clf, scored.test, val=parts.val, train_labels=train_labels, held_out=held_out,
-                  test_probs=test_probs)
-    training = clf.estimator_.training_record()
-    leakage = leakage_section(scored, ev, clf, parts, dups, config, train_labels)
+        with timed(spent, "fine-tuning"):
+            config, clf, chosen = finetune_step(config, parts, clf, chosen, folder, on_progress, fingerprints)
+    with timed(spent, "evaluation"):
+        scored = score_step(ds, parts, dups, fingerprints, config)
+        if on_progress is not None:
+            on_progress("evaluating", 0, 0)
+        train_labels = None if ds.multilabel else clf.label_indices(parts.train, "training")
+        held_out = held_out_step(clf)  # fitted with the model: its temperature came from them
+        test_probs = sharded_test_probs(clf, scored)
+        dist.teardown()  # the checks and the writing run in this process alone
+        ev = evaluate(clf, scored.test, val=parts.val, train_labels=train_labels, held_out=held_out,
+                      test_probs=test_probs)
+        training = clf.estimator_.training_record()
+        leakage = leakage_section(scored, ev, clf, parts, dups, config, train_labels)
     cfg = config_json(config, ds, clf, chosen=chosen)
     # the trained model is on disk before any check runs
-    folder.write_json("config.json", cfg)
-    folder.write_split(parts)
-    folder.write_model(clf, **model_record(ev, ds, parts, fingerprints))
-    if training is not None:
-        folder.write_history(training["history"])
+    with timed(spent, "writing the model"):
+        folder.write_json("config.json", cfg)
+        folder.write_split(parts)
+        folder.write_model(clf, **model_record(ev, ds, parts, fingerprints))
+        if training is not None:
+            folder.write_history(training["history"])
 
     failed: list[dict[str, str]] = []
-    quick = None if ds.multilabel else optional(
-        "quick_baseline", lambda: quick_baseline_step(parts, scored, clf, config, ev), failed)
+
+    def opt(step: str, fn: Callable[[], Any], leaves: Sequence[Path] = ()) -> Any:
+        return optional(step, fn, failed, leaves=leaves, seconds=spent)
+
+    quick = None if ds.multilabel else opt("quick_baseline",
+                                           lambda: quick_baseline_step(parts, scored, clf, config, ev))
     sections: dict[str, Any] = {
         "training": training,
-        "diagnosis": optional("diagnosis", lambda: diagnose(clf, ev, parts.train, training, config.seed,
-                                                              baseline=quick), failed),
+        "diagnosis": opt("diagnosis", lambda: diagnose(clf, ev, parts.train, training, config.seed, baseline=quick)),
         "leakage": leakage,
-        "audit": optional("audit", lambda: _audit_written(folder, ds, parts, dups, config, on_progress), failed,
-                           leaves=[folder.path / "audit.json", folder.path / "label_issues.csv",
-                                   folder.path / AUDIT_ARRAYS]),
+        "audit": opt("audit", lambda: _audit_written(folder, ds, parts, dups, config, on_progress),
+                     leaves=[folder.path / "audit.json", folder.path / "label_issues.csv", folder.path / AUDIT_ARRAYS]),
         "quick_baseline": quick,
-        "sanity": optional("shuffle_check", lambda: shuffle_step(refits, parts, scored, ev, on_progress), failed),
-        "robustness": optional("stress", lambda: stress_step(clf, scored, ev, config, folder, on_progress,
-                                                              train=parts.train), failed,
-                                leaves=[folder.path / "stress.json", folder.path / "stress"]),
-        "explanations": optional("explanations", lambda: explain_misread(clf, scored.test, ev, folder.path,
-                                                                          on_progress=on_progress), failed,
-                                  leaves=[folder.path / EXPLAIN_DIR]),
-        "slices": optional("slices", lambda: slices_section(config.slice_by, scored.test, ev, seed=config.seed),
-                            failed),
-        "stability": optional("repeats", lambda: repeats_step(ds, ev, refits, dups, on_progress), failed),
+        "sanity": opt("shuffle_check", lambda: shuffle_step(refits, parts, scored, ev, on_progress)),
+        "robustness": opt("stress", lambda: stress_step(clf, scored, ev, config, folder, on_progress, train=parts.train),
+                          leaves=[folder.path / "stress.json", folder.path / "stress"]),
+        "explanations": opt("explanations", lambda: explain_misread(clf, scored.test, ev, folder.path,
+                                                                     on_progress=on_progress),
+                            leaves=[folder.path / EXPLAIN_DIR]),
+        "slices": opt("slices", lambda: slices_section(config.slice_by, scored.test, ev, seed=config.seed)),
+        "stability": opt("repeats", lambda: repeats_step(ds, ev, refits, dups, on_progress)),
     }
     run_facts = {
         "n_train": parts.n_train,
@@ -288,10 +301,21 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
         **({"allow_leakage": True} if config.allow_leakage else {}),
     }
     numbers = ev.to_dict()
+    # the card is written with what came before it; its own seconds are in the total
+    run_facts["seconds"] = {**spent, "total": round(time.monotonic() - started, 2)} if started else dict(spent)
     metrics = assemble_metrics(numbers, run_facts, sections, failed=failed)
     if _write_results(folder, ev, scored.test, metrics, on_progress, failed):
         metrics = assemble_metrics(numbers, run_facts, sections, failed=failed)
         folder.write_json("metrics.json", metrics)  # now saying that the card failed
+    if config.log:  # the trackers log the finished folder; one that fails is reported, the run kept
+        logged = optional("trackers", lambda: log_run(folder.path, config.log), failed, seconds=spent)
+        run_facts["trackers"] = logged
+        run_facts["seconds"] = {**run_facts["seconds"], "trackers": spent["trackers"]}
+        metrics = assemble_metrics(numbers, run_facts, sections, failed=failed)
+        if logged is None:
+            _write_results(folder, ev, scored.test, metrics, on_progress, failed)  # the card says so too
+        else:
+            folder.write_json("metrics.json", metrics)
     folder.checkpoint.unlink(missing_ok=True)  # the finished weights are in model/
     return Run(path=folder.path, model=clf, evaluation=ev, dataset=ds, split=parts, metrics=metrics, config=cfg)
 
