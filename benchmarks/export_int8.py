@@ -33,6 +33,13 @@ def train_and_export(args: list[str], out: Path) -> dict:
     return json.loads((out / "export" / "parity.json").read_text())["int8"]["check"]
 
 
+def time_line(out: Path) -> str:
+    """Where the training run's time went (metrics.json's seconds)."""
+    from trueclass.report import format_seconds
+
+    return format_seconds(json.loads((out / "metrics.json").read_text()).get("seconds"), most=8)
+
+
 def main() -> None:
     from trueclass.training import cpu_has_bf16, cpu_name
 
@@ -55,8 +62,10 @@ def main() -> None:
 
             folder = build(d / "photos", per_class=60)
             runs.append(("photo crops", "lite0 probe", [str(folder), "--model", "lite0"]))
+        times = []
         for n, (data, name, train_args) in enumerate(runs):
             q = train_and_export(train_args, d / f"run{n}")
+            times.append(f"- {data}, {name}: {time_line(d / f'run{n}')}")
             lo, hi = q["agreement_ci"]
             p, b, s = q["paired"], q["bytes"], q["images_per_second"]
             print(f"| {data} | {name} | {q['n_images']:,} | {100 * q['agreement']:.2f}% ({100 * lo:.2f}-{100 * hi:.2f}%) "
@@ -65,6 +74,8 @@ def main() -> None:
                   f"{b['int8'] / 1e6:.2f} ({b['int8'] / b['fp32']:.0%}) | {s['fp32']:,.0f} / {s['int8']:,.0f} "
                   f"({s['int8'] / s['fp32']:.2f}x) | {q['deploy']}{'' if not q['missed'] else ': ' + '; '.join(q['missed'])} |",
                   flush=True)
+
+        print("\nThe training runs (`trueclass train`, metrics.json's seconds):\n" + "\n".join(times))
 
 
 if __name__ == "__main__":

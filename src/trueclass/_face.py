@@ -17,7 +17,7 @@ FACES: dict[str, dict[str, str]] = {
         "._labels": "EMBED_MIN_SIDE",
     },
     "trueclass.data": {
-        "._archives": "ARCHIVE_SUFFIXES archive_members open_source read_bytes split_member",
+        "._archives": "ARCHIVE_NOISE ARCHIVE_SUFFIXES archive_members open_source read_bytes split_member",
         "._builtin": "BUILTIN_DATASETS cache_dir load_builtin",
         "._dataset": "PER_IMAGE_KEYS to_display",
         "._copyrule": ("COPY_SIDE NEAR_CORRELATION NEAR_MIN_SIDE PHASH_CANDIDATE_DISTANCE SHIFT_CORRELATION SHIFT_PX "

@@ -37,13 +37,15 @@ PLANTED = {
     "slices": ("trueclass.evaluation._groups", "slice_report", {"slice_by": "pen"}),
     "repeats": ("trueclass.diagnostics.stability", "repeat_runs", {"repeats": 2}),
     "card": ("trueclass.report._card", "build_card", {}),
+    "trackers": ("trueclass.run.trackers", "_tensorboard", {"log": "tensorboard"}),
 }
 #: what each step adds to metrics.json (and what its failure leaves out)
 SECTION = {"quick_baseline": None, "diagnosis": "diagnosis", "audit": "audit", "shuffle_check": "sanity",
            "stress": "robustness", "explanations": "explanations", "slices": "slices", "repeats": "stability",
-           "card": None}
+           "card": None, "trackers": "trackers"}
 #: files a step writes into the run folder, gone when it failed
-WRITES = {"audit": ["audit.json", "audit.npz"], "stress": ["stress.json", "stress"], "explanations": ["explain"]}
+WRITES = {"audit": ["audit.json", "audit.npz"], "stress": ["stress.json", "stress"], "explanations": ["explain"],
+          "trackers": ["tensorboard"]}
 
 
 @pytest.fixture(scope="module")

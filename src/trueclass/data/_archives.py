@@ -18,10 +18,12 @@ import zipfile
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["ARCHIVE_SUFFIXES", "MAX_MEMBER_BYTES", "split_member", "open_source", "read_bytes", "source_size",
+__all__ = ["ARCHIVE_NOISE", "ARCHIVE_SUFFIXES", "MAX_MEMBER_BYTES", "split_member", "open_source", "read_bytes", "source_size",
            "stamp", "archive_members"]
 
 ARCHIVE_SUFFIXES = (".zip",)
+#: Folders that zip tools add beside the files: never read as images.
+ARCHIVE_NOISE = ("__MACOSX/",)
 #: A member larger than this once unpacked is not read (a zip bomb, or no image).
 MAX_MEMBER_BYTES = 512 * 1024**2
 

@@ -4,7 +4,9 @@ a chunk at a time into memory or into the disk cache of decoded images (``_cache
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -259,3 +261,37 @@ def _stage(on_progress: Progress | None, stage: str) -> Callable[[int, int], Non
     if on_progress is None:
         return None
     return lambda done, total: on_progress(stage, done, total)
+
+
+def _empty_class_error(name: str, where: str, skipped: list[Skipped]) -> TrueclassError:
+    mine = [s for s in skipped if f"/{name}/" in "/" + Path(s.path).as_posix()]
+    detail = ""
+    if mine:
+        shown = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in mine[:3])
+        more = f" and {len(mine) - 3} more" if len(mine) > 3 else ""
+        detail = f" ({len(mine)} files skipped: {shown}{more})"
+    return TrueclassError(
+        f"Class folder {name!r} in {where} has no usable images{detail}; add images to it or remove it."
+    )
+
+
+
+def _decode_classes(entries: list[tuple[str, str, str | None]], skipped: list[Skipped], how: Decoding,
+                    names: list[str], where: str, train_where: str | None
+                    ) -> tuple[np.ndarray, list[tuple[str, str, str | None]], dict[str, object]]:
+    """Decode the (path, class, part) entries of a folder or an archive; a sentence for a
+    class left with no usable image (``where``), or, for a split made in advance
+    (``train_where``: its train folder), with no usable training image."""
+    images, kept, notes = _decode_entries(entries, skipped, how)
+    have = Counter(e[1] for e in kept)
+    for name in names:
+        if have[name] == 0:
+            raise _empty_class_error(name, where, skipped)
+    if train_where is not None:
+        have_train = Counter(e[1] for e in kept if e[2] == "train")
+        for name in names:
+            if have_train[name] == 0:
+                raise TrueclassError(f"Class {name!r} has no usable training images in {train_where}; "
+                                     "add some there or remove the class.")
+    return images, kept, notes
+

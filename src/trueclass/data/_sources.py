@@ -18,9 +18,10 @@ import numpy as np
 from .._errors import TrueclassError
 from ._builtin import BUILTIN_DATASETS, load_builtin
 from ._dataset import PER_IMAGE_KEYS, Dataset, Skipped
-from ._decoding import DEFAULT_MAX_SIDE, MEMORY_LIMIT_BYTES, Decoding, Progress, _decode_entries, read_images
+from ._decoding import DEFAULT_MAX_SIDE, MEMORY_LIMIT_BYTES, Decoding, Progress, _decode_classes, _decode_entries
+from ._decoding import read_images
 from ._decoding import available_memory, check_fits_in_memory, read_images_for
-from ._archives import ARCHIVE_SUFFIXES, archive_members
+from ._archives import ARCHIVE_NOISE, ARCHIVE_SUFFIXES, archive_members
 from ._idx import read_idx
 from ._images import DEFAULT_MAX_PIXELS, is_hidden, iter_files, parse_image_size, trueclass_folder
 
@@ -351,18 +352,6 @@ def _relative(path: str, root: Path) -> str:
         return path
 
 
-def _empty_class_error(name: str, where: str, skipped: list[Skipped]) -> TrueclassError:
-    mine = [s for s in skipped if f"/{name}/" in "/" + Path(s.path).as_posix()]
-    detail = ""
-    if mine:
-        shown = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in mine[:3])
-        more = f" and {len(mine) - 3} more" if len(mine) > 3 else ""
-        detail = f" ({len(mine)} files skipped: {shown}{more})"
-    return TrueclassError(
-        f"Class folder {name!r} in {where} has no usable images{detail}; add images to it or remove it."
-    )
-
-
 def _load_folder(root: Path, how: Decoding) -> Dataset:
     if (root / PROJECT_FILE).is_file():
         return _load_project(root, how)
@@ -423,25 +412,10 @@ def _load_folder(root: Path, how: Decoding) -> Dataset:
             f"the class ({root.name}/cats/..., {root.name}/dogs/...)."
         )
     names = sorted(class_names)
-    images, kept, notes = _decode_entries(entries, skipped, how)
-    have = Counter(e[1] for e in kept)
-    for name in names:
-        if have[name] == 0:
-            raise _empty_class_error(name, repr(str(root)), skipped)
-    if presplit:
-        have_train = Counter(e[1] for e in kept if e[2] == "train")
-        for name in names:
-            if have_train[name] == 0:
-                raise TrueclassError(
-                    f"Class {name!r} has no usable training images in {str(root / 'train')!r}; "
-                    "add some there or remove the class."
-                )
+    images, kept, notes = _decode_classes(entries, skipped, how, names, repr(str(root)),
+                                          repr(str(root / "train")) if presplit else None)
     ds = _build(images, kept, names, skipped, str(root), root, notes)
     return _check_classes(ds, repr(str(root)))
-
-
-#: Folders that zip tools add beside the files: never read as images.
-ARCHIVE_NOISE = ("__MACOSX/",)
 
 
 def _load_zip(archive: Path, how: Decoding) -> Dataset:
@@ -478,17 +452,8 @@ def _load_zip(archive: Path, how: Decoding) -> Dataset:
             f"No class folders in {str(archive)!r}. Zip a folder that holds one subfolder per class "
             "(cats/..., dogs/...), or give the folder itself.")
     names = sorted(class_names)
-    images, kept, notes = _decode_entries(entries, skipped, how)
-    have = Counter(e[1] for e in kept)
-    for name in names:
-        if have[name] == 0:
-            raise _empty_class_error(name, repr(str(archive)), skipped)
-    if presplit:
-        have_train = Counter(e[1] for e in kept if e[2] == "train")
-        missing = [n for n in names if have_train[n] == 0]
-        if missing:
-            raise TrueclassError(f"Class {missing[0]!r} has no usable training images in the train/ folder of "
-                                 f"{str(archive)!r}; add some there or remove the class.")
+    images, kept, notes = _decode_classes(entries, skipped, how, names, repr(str(archive)),
+                                          f"the train/ folder of {str(archive)!r}" if presplit else None)
     ds = _build(images, kept, names, skipped, str(archive), archive, notes)
     return _check_classes(ds, repr(str(archive)))
 

@@ -35,7 +35,7 @@ from .steps import (OPTIONAL_STEPS, TRAIN_ACCURACY_SAMPLE, IncompleteRunWarning,
                     duplicates_step, fingerprint_step, finetune_step, fit_step, held_out_step, leakage_section,
                     load_step, make_classifier, optional, quick_baseline_step, record_failure, repeats_step,
                     score_step, shuffle_step, split_step, stress_step, timed)
-from .trackers import check_trackers, log_run
+from .trackers import TENSORBOARD_DIR, check_trackers, log_run
 from .why import EXPLAIN_DIR, explain_misread, slices_section
 
 __all__ = ["Run", "train", "run_training", "resume", "assemble_metrics", "IncompleteRunWarning", "OPTIONAL_STEPS",
@@ -308,8 +308,10 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
         metrics = assemble_metrics(numbers, run_facts, sections, failed=failed)
         folder.write_json("metrics.json", metrics)  # now saying that the card failed
     if config.log:  # the trackers log the finished folder; one that fails is reported, the run kept
-        logged = optional("trackers", lambda: log_run(folder.path, config.log), failed, seconds=spent)
-        run_facts["trackers"] = logged
+        logged = optional("trackers", lambda: log_run(folder.path, config.log), failed, seconds=spent,
+                          leaves=[folder.path / TENSORBOARD_DIR])
+        if logged is not None:
+            run_facts["trackers"] = logged
         run_facts["seconds"] = {**run_facts["seconds"], "trackers": spent["trackers"]}
         metrics = assemble_metrics(numbers, run_facts, sections, failed=failed)
         if logged is None:
