@@ -123,11 +123,13 @@ def export(run: Any, format: str = "onnx", *, int8: bool = False,  # noqa: A002
         info = export_onnx(clf, work / "model.onnx")
         if on_progress is not None:
             on_progress(f"checking the exported file on {len(files):,} held-out test images", 0, 0)
-        parity = parity_check(work / "model.onnx", clf, files, true, ids, show_files=images_from.startswith("the original"))
+        deployed = _deployed(files, clf)  # read once by the deployment code, for both checks
+        parity = parity_check(work / "model.onnx", clf, files, true, ids, images=deployed,
+                              show_files=images_from.startswith("the original"))
         parity["images_from"] = images_from
         quantized = None
         if int8:
-            quantized = _int8(run_dir, ds, clf, work, files, true, ids, images_from, on_progress)
+            quantized = _int8(run_dir, ds, clf, work, files, true, ids, images_from, on_progress, deployed)
         shutil.rmtree(work / "images", ignore_errors=True)
         write_json(work / "parity.json", {"export": info, **parity, **({"int8": quantized} if quantized else {})})
         section = {"onnx": {**info, "path": f"{EXPORT_DIR}/{info['file']}"},
@@ -145,26 +147,42 @@ def export(run: Any, format: str = "onnx", *, int8: bool = False,  # noqa: A002
 
 
 def _int8(run_dir: Path, ds: Any, clf: Any, work: Path, files: list[str], true: list[str], ids: list[str],
-          images_from: str, on_progress: Progress | None) -> dict[str, Any]:
-    """Quantize ``work/model.onnx`` on training and validation images and check it."""
-    from ..models import quantize_onnx, read_for_onnx
+          images_from: str, on_progress: Progress | None, images: np.ndarray) -> dict[str, Any]:
+    """Quantize ``work/model.onnx`` on training and validation images and check it on the
+    held-out ``images`` (``files`` as the deployment code read them for the parity check)."""
+    from ..models import quantize_onnx
 
-    h, w, c = clf.image_shape_
     cal_ids = _calibration_ids(run_dir, seed=int((clf.metadata_.get("params") or {}).get("random_state") or 0))
     if on_progress is not None:
         on_progress(f"quantizing to int8, calibrated on {len(cal_ids):,} training and validation images", 0, 0)
     cal_files, _ = _test_files(ds, cal_ids, work / "calibration")
-    calibration = np.stack([read_for_onnx(f, w, h, "L" if c == 1 else "RGB") for f in cal_files])
+    calibration = _deployed(cal_files, clf)
     shutil.rmtree(work / "calibration", ignore_errors=True)
     info = quantize_onnx(work / "model.onnx", work / "model.int8.onnx", calibration)
     if on_progress is not None:
         on_progress(f"checking the int8 file against the fp32 one on {len(files):,} held-out test images", 0, 0)
     from ..report import int8_verdict
 
-    check = int8_check(work / "model.onnx", work / "model.int8.onnx", clf, files, true, ids,
+    check = int8_check(work / "model.onnx", work / "model.int8.onnx", clf, files, true, ids, images=images,
                        show_files=images_from.startswith("the original"))
     check["verdict"] = int8_verdict(check)
     return {"info": info, "check": check}
+
+
+def _deployed(files: list[str], clf: Any) -> np.ndarray:
+    """The image files as the exported graph takes them: read by the deployment code."""
+    from ..models import read_for_onnx
+
+    h, w, c = clf.image_shape_
+    return np.stack([read_for_onnx(f, w, h, "L" if c == 1 else "RGB") for f in files])
+
+
+def _probabilities(session: Any, images: np.ndarray) -> np.ndarray:
+    """An exported file's calibrated probabilities for uint8 images, 256 at a time."""
+    from ..models import INPUT, OUTPUTS
+
+    return np.concatenate([session.run([OUTPUTS[0]], {INPUT: images[i:i + 256]})[0]
+                           for i in range(0, len(images), 256)]).astype(np.float64)
 
 
 def _calibration_ids(run_dir: Path, *, seed: int) -> list[str]:
@@ -202,20 +220,17 @@ def _images_per_second(session: Any, images: np.ndarray, repeats: int = 3) -> fl
 
 
 def int8_check(fp32_path: str | Path, int8_path: str | Path, clf: Any, files: list[str], true: list[str],
-               ids: list[str], *, show_files: bool = True) -> dict[str, Any]:
+               ids: list[str], *, images: np.ndarray | None = None, show_files: bool = True) -> dict[str, Any]:
     """The int8 file against the fp32 file on the same held-out image files: agreement with
     its 95% interval, the flipped images, both accuracies and the paired test of their
     difference, sizes and speeds; ``deploy`` says which file meets :data:`INT8_TARGETS`."""
     from ..evaluation import paired_test, wilson_interval
     from ..features import session_of
-    from ..models import INPUT, OUTPUTS, read_for_onnx
     from ..training import cpu_name
 
-    h, w, c = clf.image_shape_
-    images = np.stack([read_for_onnx(f, w, h, "L" if c == 1 else "RGB") for f in files])
+    images = _deployed(files, clf) if images is None else images
     sessions = {"fp32": session_of(fp32_path), "int8": session_of(int8_path)}
-    probs = {k: np.concatenate([s.run([OUTPUTS[0]], {INPUT: images[i:i + 256]})[0] for i in range(0, len(images), 256)])
-             for k, s in sessions.items()}
+    probs = {k: _probabilities(s, images) for k, s in sessions.items()}
     classes = [str(x) for x in clf.classes_]
     y = np.array([classes.index(t) for t in true])
     pred = {k: p.argmax(1) for k, p in probs.items()}
@@ -369,20 +384,17 @@ def _test_files(ds: Any, ids: list[str], folder: Path) -> tuple[list[str], str]:
 
 
 def parity_check(onnx_path: str | Path, clf: Any, files: list[str], true: list[str], ids: list[str], *,
-                 show_files: bool = True) -> dict[str, Any]:
+                 images: np.ndarray | None = None, show_files: bool = True) -> dict[str, Any]:
     """The exported file run as a deployment runs it against the trained model as
     ``trueclass predict`` runs it, on the same image files (see the module's notes)."""
     from ..data import read_images
     from ..evaluation import wilson_interval
     from ..features import session_of
-    from ..models import INPUT, OUTPUTS, read_for_onnx
 
     h, w, c = clf.image_shape_
     mode = "L" if c == 1 else "RGB"
-    session = session_of(onnx_path)
-    deployed = np.stack([read_for_onnx(f, w, h, mode) for f in files])
-    p_onnx = np.concatenate([session.run([OUTPUTS[0]], {INPUT: deployed[i:i + 256]})[0]
-                             for i in range(0, len(deployed), 256)]).astype(np.float64)
+    deployed = _deployed(files, clf) if images is None else images
+    p_onnx = _probabilities(session_of(onnx_path), deployed)
     arrays, good, bad = read_images(files, (h, w), mode)
     if bad:
         raise TrueclassError(f"{len(bad)} test image files could not be read for the parity check "
