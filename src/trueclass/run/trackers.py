@@ -31,6 +31,8 @@ TRACKERS = ("tensorboard", "mlflow")
 TENSORBOARD_DIR = "tensorboard"
 MLFLOW_EXPERIMENT = "trueclass"
 #: The headline numbers logged as final metrics (those metrics.json has), with their intervals.
+#: The run folder's drawing of the test confusion matrix (run.folder writes it).
+CONFUSION_PNG = "confusion_matrix.png"
 HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1", "n_wrong", "n_test")
 
 
@@ -107,33 +109,6 @@ def params_of(config: dict[str, Any]) -> dict[str, str]:
     return {k: json.dumps(v) if not isinstance(v, str) else v for k, v in flat.items()}
 
 
-def _confusion_png(metrics: dict[str, Any], path: Path) -> Path | None:
-    """The test confusion matrix drawn as a PNG (None for a run without one)."""
-    cm, classes = metrics.get("confusion_matrix"), metrics.get("classes")
-    if not cm or not classes:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    side = min(12.0, 2.0 + 0.5 * len(classes))
-    fig, ax = plt.subplots(figsize=(side, side))
-    ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(len(classes)), [str(c) for c in classes], rotation=90)
-    ax.set_yticks(range(len(classes)), [str(c) for c in classes])
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    for i, row in enumerate(cm):
-        for j, v in enumerate(row):
-            if v:
-                ax.text(j, i, str(v), ha="center", va="center", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
-
-
 # -- the trackers --------------------------------------------------------------------------
 def _tensorboard(run_dir: Path, metrics: dict[str, Any], config: dict[str, Any],
                  history: list[dict[str, float]]) -> dict[str, Any]:
@@ -155,12 +130,10 @@ def _tensorboard(run_dir: Path, metrics: dict[str, Any], config: dict[str, Any],
             writer.add_scalar(f"test/{key}", value, 0)
         writer.add_text("params", "\n".join(f"    {k}: {v}" for k, v in params_of(config).items()), 0)
         writer.add_text("report", "\n".join("    " + line for line in format_report_card(metrics).splitlines()), 0)
-        png = _confusion_png(metrics, run_dir / ".confusion.png")
-        if png is not None:
-            try:
-                writer.add_image("confusion_matrix", np.asarray(Image.open(png).convert("RGB")), 0, dataformats="HWC")
-            finally:
-                png.unlink(missing_ok=True)
+        png = run_dir / CONFUSION_PNG  # the run folder's own drawing
+        if png.is_file():
+            with Image.open(png) as im:
+                writer.add_image("confusion_matrix", np.asarray(im.convert("RGB")), 0, dataformats="HWC")
     finally:
         writer.close()
     return {"log_dir": str(folder)}
@@ -175,7 +148,6 @@ def mlflow_uri() -> str:
 
 def _mlflow(run_dir: Path, metrics: dict[str, Any], config: dict[str, Any],
             history: list[dict[str, float]]) -> dict[str, Any]:
-    import tempfile
     import time
 
     from mlflow import MlflowClient
@@ -193,17 +165,14 @@ def _mlflow(run_dir: Path, metrics: dict[str, Any], config: dict[str, Any],
         series = [Metric(f"epoch_{k}", v, now, int(row.get("epoch", 0)))
                   for row in history for k, v in row.items() if k != "epoch"]
         final = [Metric(k, v, now, 0) for k, v in headline(metrics).items()]
-        for s in range(0, max(len(params), len(series) + len(final)), 900):  # the client's batch limits
-            client.log_batch(rid, metrics=(series + final)[s:s + 900], params=params[s:s + 90] if s == 0 else [])
-        for s in range(90, len(params), 90):
+        values = series + final
+        for s in range(0, len(params), 90):  # the client's batch limits: 100 parameters, 1,000 metrics
             client.log_batch(rid, params=params[s:s + 90])
-        for name in ("card.html", "metrics.json", "config.json", "history.csv"):
+        for s in range(0, len(values), 900):
+            client.log_batch(rid, metrics=values[s:s + 900])
+        for name in ("card.html", "metrics.json", "config.json", "history.csv", CONFUSION_PNG):
             if (run_dir / name).is_file():
                 client.log_artifact(rid, str(run_dir / name))
-        with tempfile.TemporaryDirectory() as d:
-            png = _confusion_png(metrics, Path(d) / "confusion_matrix.png")
-            if png is not None:
-                client.log_artifact(rid, str(png))
         client.log_artifacts(rid, str(run_dir / "model"), "model")
     except BaseException:
         client.set_terminated(rid, "FAILED")
