@@ -19,6 +19,7 @@ EXTRAS = {
     "explain": ("captum",),
     "tensorboard": ("tensorboard",),
     "mlflow": ("mlflow",),
+    "parquet": ("pyarrow",),
 }
 
 

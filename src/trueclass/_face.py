@@ -17,7 +17,8 @@ FACES: dict[str, dict[str, str]] = {
         "._labels": "EMBED_MIN_SIDE",
     },
     "trueclass.data": {
-        "._archives": "ARCHIVE_NOISE ARCHIVE_SUFFIXES archive_members open_source read_bytes split_member",
+        "._archives": ("ARCHIVE_NOISE ARCHIVE_SUFFIXES CONTAINER_SUFFIXES archive_members open_source parquet_file "
+            "read_bytes split_member"),
         "._builtin": "BUILTIN_DATASETS cache_dir load_builtin",
         "._dataset": "PER_IMAGE_KEYS to_display",
         "._copyrule": ("COPY_SIDE NEAR_CORRELATION NEAR_MIN_SIDE PHASH_CANDIDATE_DISTANCE SHIFT_CORRELATION SHIFT_PX "
@@ -27,7 +28,7 @@ FACES: dict[str, dict[str, str]] = {
         "._images": "DEFAULT_MAX_PIXELS IMAGE_SUFFIXES is_hidden iter_files n_workers probe",
         "._rows": "CHUNK_ROWS ImageRows is_on_disk",
         "._slices": "check_slice_by slice_groups",
-        "._sources": ("PROJECT_FILE from_arrays infer_value_max labels_problem read_images "
+        "._sources": ("PROJECT_FILE WDS_LABEL_SUFFIXES from_arrays infer_value_max labels_problem read_images "
             "read_images_for read_project_manifest"),
     },
     "trueclass.diagnostics": {

@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ._archives import open_source, source_size
+from ._archives import MissingImage, open_source, source_size
 
 from .._errors import TrueclassError
 
@@ -116,6 +116,8 @@ def _probe_one(path: str, max_pixels: int) -> Probe:
                 w, h = h, w
             grey = im.mode in _GREY_MODES or (im.mode == "P" and _palette_is_grey(im))
             return Probe(path, True, size=(h, w), grey=grey)
+    except MissingImage as exc:
+        return Probe(path, False, str(exc))
     except FileNotFoundError:
         return Probe(path, False, "file not found")
     except PermissionError:
@@ -203,6 +205,8 @@ def _decode_one(path: str, size: tuple[int, int], grey: bool, max_pixels: int
         return None, f"oversized image: possible decompression bomb ({exc})", False
     except Image.DecompressionBombError as exc:
         return None, f"oversized image: possible decompression bomb ({exc})", False
+    except MissingImage as exc:
+        return None, str(exc), False
     except FileNotFoundError:
         return None, "file not found", False
     except PermissionError:

@@ -1,7 +1,9 @@
 """``trueclass.load(source)``: every kind of source becomes a Dataset.
 
 A source is a built-in name (``digits``), ``idx:IMAGES,LABELS``, an ``.npz`` file, a
-``.csv`` manifest, or a folder of class subfolders (optionally inside train/ and test/).
+``.csv`` manifest, a folder of class subfolders (optionally inside train/ and test/) or a
+zip or tar archive of one, Hugging Face style Parquet files, or WebDataset tar shards
+(a file, or a folder of shards).
 Bad files never crash a load: each is skipped and listed, with its reason, in
 ``dataset.provenance["skipped"]``.
 """
@@ -9,6 +11,8 @@ Bad files never crash a load: each is skipped and listed, with its reason, in
 from __future__ import annotations
 
 import csv
+import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,9 +25,9 @@ from ._dataset import PER_IMAGE_KEYS, Dataset, Skipped
 from ._decoding import DEFAULT_MAX_SIDE, MEMORY_LIMIT_BYTES, Decoding, Progress, _decode_classes, _decode_entries
 from ._decoding import read_images
 from ._decoding import available_memory, check_fits_in_memory, read_images_for
-from ._archives import ARCHIVE_NOISE, ARCHIVE_SUFFIXES, archive_members
+from ._archives import ARCHIVE_NOISE, archive_members, parquet_file, parquet_image_column, read_bytes
 from ._idx import read_idx
-from ._images import DEFAULT_MAX_PIXELS, is_hidden, iter_files, parse_image_size, trueclass_folder
+from ._images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, is_hidden, iter_files, parse_image_size, trueclass_folder
 
 __all__ = ["load", "read_images", "read_images_for", "array_to_images", "SPLIT_FOLDERS", "DEFAULT_MAX_SIDE", "MEMORY_LIMIT_BYTES"]
 
@@ -52,9 +56,14 @@ def load(
     ----------
     source : "digits" (default), "fashion-mnist", "idx:IMAGES,LABELS", a pair of arrays
         ``(X, y)``, a path to an ``.npz`` (arrays ``X`` and ``y``, optional ``value_max``), a ``.csv`` manifest (``path,label`` columns,
-        paths relative to the CSV, optional ``split`` column), or a folder with one
+        paths relative to the CSV, optional ``split`` column), a folder with one
         subfolder per class, or with ``train/`` and ``test/`` (and ``val/``) subfolders
-        each holding class subfolders.
+        each holding class subfolders, a ``.zip`` or ``.tar`` of such a folder, a
+        Hugging Face style ``.parquet`` file (an ``image`` column and a ``label``
+        column), a WebDataset ``.tar`` shard (``KEY.jpg`` beside ``KEY.cls`` or
+        ``KEY.json``), or a folder of Parquet files or of tar shards. Shards named
+        ``train-*``/``test-*``/``validation-*`` (or inside folders of those names) keep
+        their split.
     image_size : every image is resized to this: one number (32) or "WIDTHxHEIGHT".
         Default: the most common size in the set (longer side capped at 256 for photos).
     color_mode : "auto" (the most common of grey and colour in the set), "L" or "RGB".
@@ -99,16 +108,25 @@ def load(
     if path.is_dir():
         return _load_folder(path, how)
     suffix = path.suffix.lower()
-    if suffix in ARCHIVE_SUFFIXES:
-        return _load_zip(path, how)
+    if suffix == ".zip":
+        return _load_archive(path, how)
+    if suffix == ".tar":
+        if _is_webdataset(path):
+            return _load_shards([path], path.parent, how)
+        return _load_archive(path, how)
+    if suffix == ".parquet":
+        return _load_shards([path], path.parent, how)
+    if path.name.lower().endswith((".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")):
+        raise TrueclassError(f"{text!r} is a compressed tar archive, which cannot be read in place; unpack it, or "
+                             "give an uncompressed .tar (WebDataset shards are uncompressed tars).")
     if suffix == ".npz":
         return _resize_arrays(_load_npz(path), size, color_mode)
     if suffix in (".csv", ".tsv", ".txt"):
         return _load_csv(path, how)
     raise TrueclassError(
         f"{text!r} is a file trueclass does not know how to read as a labelled set; give a folder of "
-        "class subfolders (or a .zip of one), a .csv manifest with path,label columns, an .npz with X and y, or "
-        "idx:IMAGES,LABELS."
+        "class subfolders (or a .zip or .tar of one), a .csv manifest with path,label columns, an .npz with X and y, "
+        "a Parquet file, WebDataset .tar shards, or idx:IMAGES,LABELS."
     )
 
 
@@ -362,6 +380,9 @@ def _load_folder(root: Path, how: Decoding) -> Dataset:
     if own_kind is not None:
         raise TrueclassError(f"{str(root)!r} is {own_kind}, not a folder of images; give the folder of class "
                              "subfolders the model should learn from.")
+    shards = _shard_files(root)
+    if shards:
+        return _load_shards(shards, root, how)
     skipped: list[Skipped] = []
     own: list[tuple[Path, str]] = []  # the folders trueclass wrote: never read as images
     subdirs = sorted(d for d in root.iterdir() if d.is_dir())
@@ -418,10 +439,10 @@ def _load_folder(root: Path, how: Decoding) -> Dataset:
     return _check_classes(ds, repr(str(root)))
 
 
-def _load_zip(archive: Path, how: Decoding) -> Dataset:
-    """A zip of class folders (``cats/1.jpg``; with ``train/`` and ``test/`` for a split
-    made in advance; all of it inside one top folder, as zipping a folder makes it), read
-    from the archive as a folder is read from the disk. Ids are the members' names."""
+def _load_archive(archive: Path, how: Decoding) -> Dataset:
+    """A zip or tar of class folders (``cats/1.jpg``; with ``train/`` and ``test/`` for a
+    split made in advance; all of it inside one top folder, as archiving a folder makes it),
+    read from the archive as a folder is read from the disk. Ids are the members' names."""
     members = [m for m in archive_members(archive) if not m.startswith(ARCHIVE_NOISE)]
     parts = [tuple(m.split("/")) for m in members]
     tops = {p[0] for p in parts if len(p) > 1}
@@ -449,13 +470,174 @@ def _load_zip(archive: Path, how: Decoding) -> Dataset:
             entries.append((path, rest[0], part))
     if not class_names:
         raise TrueclassError(
-            f"No class folders in {str(archive)!r}. Zip a folder that holds one subfolder per class "
+            f"No class folders in {str(archive)!r}. Archive a folder that holds one subfolder per class "
             "(cats/..., dogs/...), or give the folder itself.")
     names = sorted(class_names)
     images, kept, notes = _decode_classes(entries, skipped, how, names, repr(str(archive)),
                                           f"the train/ folder of {str(archive)!r}" if presplit else None)
     ds = _build(images, kept, names, skipped, str(archive), archive, notes)
     return _check_classes(ds, repr(str(archive)))
+
+
+# -- shards: Hugging Face style Parquet files and WebDataset tars -------------------------
+SHARD_SUFFIXES = (".parquet", ".tar")
+#: WebDataset: a sample's label lies beside its image as KEY.cls (the class) or KEY.json.
+WDS_LABEL_SUFFIXES = (".cls", ".json")
+#: The keys of a sample's .json that may hold its class, in the order they are tried.
+WDS_JSON_KEYS = ("label", "cls", "class", "category")
+
+
+def _shard_files(root: Path) -> list[Path]:
+    """The Parquet or tar shards of a folder that holds shards and no image files (a
+    Hugging Face dataset's ``data/train-00000-of-00002.parquet``, a WebDataset's
+    ``shard-000000.tar``); empty for a folder of images."""
+    shards, images = [], False
+    for f in iter_files(root):
+        if is_hidden(f, root):
+            continue
+        if f.suffix.lower() in SHARD_SUFFIXES:
+            shards.append(f)
+        elif f.suffix.lower() in IMAGE_SUFFIXES:
+            images = True
+            break
+    return [] if images else shards
+
+
+def _shard_part(shard: Path, root: Path) -> str | None:
+    """The split a shard holds, from its name (``train-00000-of-00002.parquet``,
+    ``test.tar``) or a folder it lies in (``validation/0000.parquet``); None if neither says."""
+    first = re.split(r"[-_.]", shard.name.lower(), maxsplit=1)[0]
+    if first in SPLIT_FOLDERS:
+        return SPLIT_FOLDERS[first]
+    try:
+        folders = shard.relative_to(root).parent.parts
+    except ValueError:
+        folders = ()
+    return next((SPLIT_FOLDERS[f.lower()] for f in reversed(folders) if f.lower() in SPLIT_FOLDERS), None)
+
+
+def _is_webdataset(tar: Path) -> bool:
+    """A tar whose samples carry their labels (``KEY.cls`` or ``KEY.json``) rather than
+    class folders."""
+    return any(Path(m).suffix.lower() in WDS_LABEL_SUFFIXES for m in archive_members(tar))
+
+
+def _class_order(values: set[str], declared: Sequence[str] = ()) -> list[str]:
+    """The classes found: in the order the file declares them (a Hugging Face ClassLabel),
+    then the rest sorted, numbers by value (``2`` before ``10``)."""
+    rest = sorted(values - set(declared), key=lambda v: (0, int(v), v) if v.isdigit() else (1, 0, v))
+    return [c for c in declared if c in values] + rest
+
+
+def _load_shards(shards: list[Path], root: Path, how: Decoding) -> Dataset:
+    """Parquet files or WebDataset tars as one set. Shards named for a split keep it when a
+    train and a test shard are among them; ids name the shard and the row or member."""
+    kinds = {s.suffix.lower() for s in shards}
+    if len(kinds) > 1:
+        raise TrueclassError(f"{str(root)!r} holds both Parquet files and tar shards; give a folder of one kind.")
+    parts = {s: _shard_part(s, root) for s in shards}
+    presplit = {"train", "test"} <= set(parts.values())
+    skipped: list[Skipped] = []
+    entries: list[tuple[str, str, str | None]] = []
+    declared: list[str] = []
+    for shard in shards:
+        part = parts[shard] if presplit else None
+        if presplit and part is None:
+            skipped.append(Skipped(str(shard), "a shard outside the train, validation and test shards"))
+            continue
+        if shard.suffix.lower() == ".parquet":
+            found, names = _parquet_entries(shard, skipped)
+            declared += [n for n in names if n not in declared]
+        else:
+            found = _webdataset_entries(shard, skipped)
+        entries += [(path, label, part) for path, label in found]
+    if not entries:
+        raise TrueclassError(f"No labelled images were found in {str(root if len(shards) > 1 else shards[0])!r}.")
+    names = _class_order({e[1] for e in entries}, declared)
+    where = repr(str(root if len(shards) > 1 else shards[0]))
+    images, kept, notes = _decode_classes(entries, skipped, how, names, where,
+                                          f"the train shards of {where}" if presplit else None)
+    ds = _build(images, kept, names, skipped, str(root if len(shards) > 1 else shards[0]), root, notes)
+    return _check_classes(ds, where)
+
+
+def _parquet_entries(shard: Path, skipped: list[Skipped]) -> tuple[list[tuple[str, str]], list[str]]:
+    """(``SHARD/ROW``, class) of each labelled row of a Hugging Face style Parquet file, and
+    the class names its metadata declares (a ClassLabel's names, in their order)."""
+    pf = parquet_file(shard)
+    schema = pf.schema_arrow
+    columns = [f.name for f in schema]
+    image_col = parquet_image_column(schema)
+    if image_col is None:
+        raise TrueclassError(
+            f"{str(shard)!r} has no image column: trueclass reads an 'image' column of {{bytes, path}} structs "
+            f"(as Hugging Face datasets writes it) or of image bytes; its columns are {', '.join(columns)}.")
+    try:
+        features = json.loads((schema.metadata or {}).get(b"huggingface", b"{}")).get("info", {}).get("features", {})
+    except (ValueError, AttributeError):
+        features = {}
+    label_col = next((c for c in ("label", "labels") if c in columns), None) or next(
+        (c for c, f in features.items() if isinstance(f, dict) and f.get("_type") == "ClassLabel"), None)
+    if label_col is None:
+        raise TrueclassError(f"{str(shard)!r} has no label column (named 'label', or a ClassLabel); its columns are "
+                             f"{', '.join(columns)}.")
+    names = [str(n) for n in (features.get(label_col) or {}).get("names") or []]
+    out = []
+    values = pf.read(columns=[label_col]).column(0).to_pylist()
+    for row, value in enumerate(values):
+        path = f"{shard}/{row}"
+        if isinstance(value, (list, tuple, dict)):
+            raise TrueclassError(f"{str(shard)!r}: the column {label_col!r} holds several labels a row; trueclass "
+                                 "reads one class an image from Parquet (give a manifest with a labels column for "
+                                 "several).")
+        if value is None or (isinstance(value, int) and value < 0) or str(value).strip() == "":
+            skipped.append(Skipped(path, f"no label (row {row})"))  # -1: Hugging Face's "no label"
+        elif names and isinstance(value, int):
+            if value >= len(names):
+                skipped.append(Skipped(path, f"label {value} is not one of the file's {len(names)} classes (row {row})"))
+            else:
+                out.append((path, names[value]))
+        else:
+            out.append((path, str(value).strip()))
+    return out, names
+
+
+def _webdataset_entries(shard: Path, skipped: list[Skipped]) -> list[tuple[str, str]]:
+    """(``SHARD/KEY.ext``, class) of each sample of a WebDataset tar: the image and its
+    ``KEY.cls`` (the class, as text) or ``KEY.json`` (the class under label, cls, class or
+    category). A sample is its members whose names share the part before the first dot of
+    the file name, as WebDataset groups them."""
+    samples: dict[str, dict[str, str]] = {}
+    for member in archive_members(shard):
+        folder, _, name = member.rpartition("/")
+        if any(x.startswith(".") for x in member.split("/")) or member.startswith(ARCHIVE_NOISE):
+            skipped.append(Skipped(f"{shard}/{member}", "hidden file or folder"))
+            continue
+        key, dot, ext = name.partition(".")
+        samples.setdefault(f"{folder}/{key}" if folder else key, {})["." + ext.lower() if dot else ""] = member
+    out = []
+    for key, parts in samples.items():
+        image = next((m for ext, m in parts.items() if ext in IMAGE_SUFFIXES), None)
+        if image is None:
+            skipped.append(Skipped(f"{shard}/{key}", "a sample with no image file"))
+            continue
+        path = f"{shard}/{image}"
+        label = None
+        try:
+            if ".cls" in parts:
+                label = read_bytes(f"{shard}/{parts['.cls']}").decode("utf-8").strip()
+            elif ".json" in parts:
+                meta = json.loads(read_bytes(f"{shard}/{parts['.json']}").decode("utf-8"))
+                label = next((meta[k] for k in WDS_JSON_KEYS if isinstance(meta, dict) and k in meta), None)
+                label = None if label is None or isinstance(label, (list, dict)) else str(label).strip()
+        except (OSError, ValueError) as exc:
+            skipped.append(Skipped(path, f"its label file cannot be read ({exc})"))
+            continue
+        if not label:
+            skipped.append(Skipped(path, "no label beside it (KEY.cls, or KEY.json with a label)"))
+        else:
+            out.append((path, label))
+    return out
 
 
 def read_project_manifest(root: Path) -> dict[str, Any]:

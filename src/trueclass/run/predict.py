@@ -9,14 +9,16 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._errors import TrueclassError
-from ..data import ARCHIVE_NOISE, ARCHIVE_SUFFIXES, IMAGE_SUFFIXES, archive_members, is_hidden, iter_files, read_images_for
+from ..data import (ARCHIVE_NOISE, ARCHIVE_SUFFIXES, IMAGE_SUFFIXES, archive_members, is_hidden, iter_files,
+                                    WDS_LABEL_SUFFIXES, parquet_file, read_images_for)
 
 __all__ = ["collect_images", "predict_arrays", "predict_files", "predict_to_csv", "CSV_COLUMNS"]
 
 
 def collect_images(inputs: Sequence[str | Path]) -> tuple[list[str], list[dict[str, str]]]:
-    """Image files named directly or found in folders and zip archives (hidden ones
-    skipped, and listed); an archive's members are named ``ARCHIVE.zip/member``."""
+    """Image files named directly or found in folders, zip and tar archives (WebDataset
+    shards too) and Parquet files (hidden ones skipped, and listed); an archive's members
+    are named ``ARCHIVE.zip/member``, a Parquet file's rows ``FILE.parquet/ROW``."""
     files: list[str] = []
     skipped: list[dict[str, str]] = []
     for item in inputs:
@@ -36,8 +38,10 @@ def collect_images(inputs: Sequence[str | Path]) -> tuple[list[str], list[dict[s
                     skipped.append({"path": f, "reason": "hidden file or folder"})
                 elif Path(m).suffix.lower() in IMAGE_SUFFIXES:
                     files.append(f)
-                else:
+                elif Path(m).suffix.lower() not in WDS_LABEL_SUFFIXES:  # a WebDataset sample's label
                     skipped.append({"path": f, "reason": "not an image file name"})
+        elif p.is_file() and p.suffix.lower() == ".parquet":
+            files += [f"{p}/{row}" for row in range(parquet_file(p).metadata.num_rows)]
         elif p.is_file():
             files.append(str(p))
         else:
