@@ -159,9 +159,14 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
-def test_one_ctrl_c_stops_the_studio_mid_training_and_leaves_no_process(tmp_path):
+@pytest.mark.parametrize("inherited", ["default", "ignored"])
+def test_one_ctrl_c_stops_the_studio_mid_training_and_leaves_no_process(tmp_path, inherited):
+    # "ignored": started with SIGINT ignored, as a background job of a script is; uvicorn
+    # still stops on it, and the studio must still end as a Ctrl-C does (130), not with 0
+    disposition = signal.SIG_IGN if inherited == "ignored" else signal.SIG_DFL
     proc = subprocess.Popen([sys.executable, "-m", "trueclass.cli", "studio", str(tmp_path / "proj"), "--port", "0",
-                             "--no-browser"], stderr=subprocess.PIPE, text=True)
+                             "--no-browser"], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, disposition))
     try:
         lines = []
         while not any("Open http" in x for x in lines):

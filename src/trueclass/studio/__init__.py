@@ -29,6 +29,7 @@ def serve(project_dir: str = "studio-project", *, host: str = "127.0.0.1", port:
     project. On Ctrl-C a training in progress stops at its next progress report; with
     ``exit_process`` (``trueclass studio``), one that does not within a few seconds ends
     with the process."""
+    import signal
     import socket
     import threading
 
@@ -66,9 +67,24 @@ def serve(project_dir: str = "studio-project", *, host: str = "127.0.0.1", port:
     echo(f"trueclass studio: project {project.root}\nOpen {url} (Ctrl-C stops the studio)")
     if open_browser:
         threading.Timer(0.8, lambda: webbrowser.open(url)).start()
+    class Server(uvicorn.Server):
+        """uvicorn's server, remembering the signals that stopped it."""
+
+        stopped_by: tuple[int, ...] = ()
+
+        def handle_exit(self, sig, frame):
+            self.stopped_by += (sig,)
+            super().handle_exit(sig, frame)
+
     # the first Ctrl-C stops the studio: requests still answering after 5 s are cancelled
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=5))
+    server = Server(uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=5))
     try:
         server.run(sockets=[sock])
+        if signal.SIGINT in server.stopped_by:
+            # uvicorn raises the Ctrl-C again once it has stopped, but a process started with
+            # SIGINT ignored (a background job of a script inherits that) would then end as if
+            # nothing had happened: it ends as a Ctrl-C does, whatever it inherited
+            raise KeyboardInterrupt
     finally:
         stop_training(app.state.trainer, echo, exit_process=exit_process)
+
