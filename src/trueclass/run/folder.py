@@ -23,6 +23,7 @@ __all__ = ["RunFolder", "RUNS_DIR", "safe_name", "check_outside_source", "check_
 
 RUNS_DIR = "runs"
 CHECKPOINT = "checkpoint.safetensors"
+CONFUSION_PNG = "confusion_matrix.png"
 HISTORY_KEYS = ["epoch", "train_loss", "train_eval_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
                 "seconds"]
 
@@ -248,7 +249,7 @@ class RunFolder:
         k = len(ev.classes)
         fig = figure(max(4.0, 0.55 * k + 2), max(3.5, 0.5 * k + 1.5))
         plot_confusion_matrix(ev, ax=fig.add_subplot())
-        fig.savefig(self.path / "confusion_matrix.png", dpi=100)
+        fig.savefig(self.path / CONFUSION_PNG, dpi=100)
 
     def _write_errors(self, ev: Any, display: np.ndarray, on_progress: Progress | None) -> None:
         from concurrent.futures import ThreadPoolExecutor

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .._errors import TrueclassError
+from .folder import CONFUSION_PNG
 
 __all__ = ["TRACKERS", "parse_trackers", "check_trackers", "log_run", "TENSORBOARD_DIR", "MLFLOW_EXPERIMENT"]
 
@@ -31,8 +32,6 @@ TRACKERS = ("tensorboard", "mlflow")
 TENSORBOARD_DIR = "tensorboard"
 MLFLOW_EXPERIMENT = "trueclass"
 #: The headline numbers logged as final metrics (those metrics.json has), with their intervals.
-#: The run folder's drawing of the test confusion matrix (run.folder writes it).
-CONFUSION_PNG = "confusion_matrix.png"
 HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1", "n_wrong", "n_test")
 
 
