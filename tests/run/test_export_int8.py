@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,6 +64,21 @@ def test_the_int8_file_is_quantized_and_its_check_is_what_onnxruntime_answers(in
     # the metadata travel: predict and evaluate take the int8 file as they take the fp32 one
     model = tc.load_model(int8_path)
     assert [str(c) for c in model.predict(test.images)] == [classes[i] for i in preds["int8"]]
+
+
+def test_exported_files_carry_no_exporter_notes_or_paths_of_this_machine(int8_export):
+    import onnx
+
+    import trueclass
+
+    run, ex = int8_export
+    source = str(Path(trueclass.__file__).parent)
+    for path in (ex.path, run.path / "export" / "model.int8.onnx"):
+        proto = onnx.load(str(path))
+        assert not any(n.metadata_props or n.doc_string for n in proto.graph.node)
+        assert not proto.graph.metadata_props
+        assert source.encode() not in path.read_bytes()  # the exporter's stack traces named our files
+        assert {p.key for p in proto.metadata_props} >= {"trueclass", "classes"}  # the file's own metadata stays
 
 
 def test_the_calibration_images_are_training_and_validation_images_only(int8_export):
