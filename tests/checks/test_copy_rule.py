@@ -126,3 +126,20 @@ def test_the_shift_search_of_a_large_set_finds_what_the_exact_search_finds(garme
     indexed = {p[:2] for p in _copyrule.near_pairs(views, bits)}
     planted = {(int(src[j]), len(images) + j) for j in range(len(kinds))}
     assert len(exact & planted) >= 10 and (exact & planted) <= indexed
+
+
+def test_the_batched_perceptual_hash_is_imagehash_phash_bit_for_bit():
+    import imagehash
+    from PIL import Image
+
+    from trueclass.data import phash_bits
+
+    rng = np.random.default_rng(0)
+    ds = tc.load("digits")
+    grey = np.round(np.asarray(ds.images[:300], dtype=np.float64) * 255 / 16).astype(np.uint8)
+    colour = rng.integers(0, 256, (40, 37, 53, 3), dtype=np.uint8)
+    smooth = np.repeat(np.linspace(0, 255, 64, dtype=np.uint8)[None, :, None, None], 5, axis=0).repeat(64, axis=2)
+    for images in (grey, colour, smooth):
+        ref = np.array([imagehash.phash(Image.fromarray(i[..., 0] if i.shape[-1] == 1 else i)).hash.ravel()
+                        for i in images])
+        assert np.array_equal(phash_bits(images), ref)

@@ -124,24 +124,57 @@ def _spectra(views: np.ndarray) -> np.ndarray:
     return np.concatenate(out)
 
 
+def _window_sums(x: np.ndarray, r: int) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+    """For each column range a shift of up to ``r`` px leaves, the running sums down the rows
+    of ``x`` and of its square (N, h+1), in float64: any window's sum in two look-ups."""
+    n, h, w = x.shape
+    out = {}
+    for dx in range(-r, r + 1):
+        cols = (max(0, dx), w + min(0, dx))
+        part = x[:, :, cols[0]:cols[1]]
+        s1 = np.zeros((n, h + 1))
+        s2 = np.zeros((n, h + 1))
+        s1[:, 1:] = np.cumsum(part.sum(axis=2), axis=1)
+        s2[:, 1:] = np.cumsum(np.einsum("ijk,ijk->ij", part, part), axis=1)
+        out[cols] = (s1, s2)
+    return out
+
+
 def _best_shift(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For pairs of views, the best correlation of ``a`` with ``b`` moved by up to SHIFT_PX
     pixels, over the part they share (what a shift pushed out of the frame is not held
-    against the copy), and whether it was found in place."""
+    against the copy), and whether it was found in place.
+
+    Pearson's correlation of each pair of windows from its sums: the windows' sums and sums
+    of squares from running sums down the rows, and only the sum of products computed per shift
+    (one pass over the shared part, no copies). Done as the textbook way (centring and
+    normalising copies of both windows, 25 times) it took 57 s of Fashion-MNIST's 100-s
+    copy search on 2 cores. The images are centred on their own mean first, which leaves
+    every window's correlation unchanged and keeps the float32 products' sums small."""
     r = SHIFT_PX
     h, w = a.shape[1:]
-    fa, fb = a.astype(np.float32), b.astype(np.float32)
-    best = np.full(len(a), -1.0, dtype=np.float32)
+    fa = a.astype(np.float32)
+    fb = b.astype(np.float32)
+    fa -= fa.mean(axis=(1, 2), keepdims=True)
+    fb -= fb.mean(axis=(1, 2), keepdims=True)
+    sums_a, sums_b = _window_sums(fa, r), _window_sums(fb, r)
+    best = np.full(len(a), -1.0)
     in_place = best
     for dy in range(-r, r + 1):
         for dx in range(-r, r + 1):
-            x = _unit(fa[:, max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)])
-            y = _unit(fb[:, max(0, -dy) : h + min(0, -dy), max(0, -dx) : w + min(0, -dx)])
-            corr = np.einsum("ij,ij->i", x, y)
+            ya, yb = (max(0, dy), h + min(0, dy)), (max(0, -dy), h + min(0, -dy))
+            xa, xb = (max(0, dx), w + min(0, dx)), (max(0, -dx), w + min(0, -dx))
+            m = (ya[1] - ya[0]) * (xa[1] - xa[0])
+            sxy = np.einsum("ijk,ijk->i", fa[:, ya[0]:ya[1], xa[0]:xa[1]], fb[:, yb[0]:yb[1], xb[0]:xb[1]])
+            (a1, a2), (b1, b2) = sums_a[xa], sums_b[xb]
+            sx, sy = a1[:, ya[1]] - a1[:, ya[0]], b1[:, yb[1]] - b1[:, yb[0]]
+            vx = np.maximum(a2[:, ya[1]] - a2[:, ya[0]] - sx * sx / m, 0.0)
+            vy = np.maximum(b2[:, yb[1]] - b2[:, yb[0]] - sy * sy / m, 0.0)
+            corr = (sxy - sx * sy / m) / (np.sqrt(vx * vy) + 1e-6)
             if dy == 0 and dx == 0:
                 in_place = corr
             best = np.maximum(best, corr)
-    return best, in_place >= best
+    return best.astype(np.float32), in_place >= best
 
 
 def _shift_candidates(spec: np.ndarray, n_first: int | None) -> np.ndarray:

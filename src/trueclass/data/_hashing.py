@@ -2,8 +2,7 @@
 pairs of images whose perceptual hashes differ in at most a few bits.
 
 The perceptual hash is imagehash's ``phash`` (32x32 grey, 2-D DCT, the 8x8 lowest
-frequencies against their median): about 90 microseconds an image here, 6 s for
-Fashion-MNIST's 70,000. Finding the close pairs among all of them is ours (multi-index
+frequencies against their median), computed a batch at a time (see phash_bits). Finding the close pairs among all of them is ours (multi-index
 hashing, see close_pairs): comparing hash objects pair by pair in Python would take
 hours.
 """
@@ -43,13 +42,26 @@ def file_hashes(paths: Sequence[str | Path]) -> list[str | None]:
 
 
 def phash_bits(images: np.ndarray) -> np.ndarray:
-    """(N, 64) bool: imagehash.phash of each uint8 (N, H, W, C) image."""
-    import imagehash
+    """(N, 64) bool: imagehash.phash of each uint8 (N, H, W, C) image, bit for bit.
+
+    imagehash's own steps, with the transform done on the whole batch: each image grey and
+    resized to 32x32 by Pillow (Lanczos) as imagehash does, then scipy's DCT along both axes
+    of the stack, the 8x8 lowest frequencies against their median. Calling imagehash image
+    by image took 15.6 s of Fashion-MNIST's 18.5-s hashing on 2 cores, most of it per-call
+    overhead around a 32x32 transform."""
+    import scipy.fftpack
     from PIL import Image
 
-    out = np.empty((len(images), PHASH_BITS), dtype=bool)
+    side = 8 * 4  # imagehash.phash's hash_size * highfreq_factor
+    small = np.empty((len(images), side, side), dtype=np.uint8)
     for i, img in enumerate(images):
-        out[i] = imagehash.phash(Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img)).hash.ravel()
+        im = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).convert("L")
+        small[i] = np.asarray(im.resize((side, side), Image.Resampling.LANCZOS))
+    out = np.empty((len(images), PHASH_BITS), dtype=bool)
+    for s in range(0, len(images), 8192):
+        dct = scipy.fftpack.dct(scipy.fftpack.dct(small[s : s + 8192], axis=1), axis=2)[:, :8, :8]
+        med = np.median(dct.reshape(len(dct), -1), axis=1)
+        out[s : s + len(dct)] = (dct > med[:, None, None]).reshape(len(dct), -1)
     return out
 
 
