@@ -28,7 +28,8 @@ FACES: dict[str, dict[str, str]] = {
         "._images": "DEFAULT_MAX_PIXELS IMAGE_SUFFIXES is_hidden iter_files n_workers probe",
         "._rows": "CHUNK_ROWS ImageRows is_on_disk",
         "._slices": "check_slice_by slice_groups",
-        "._sources": ("PROJECT_FILE WDS_LABEL_SUFFIXES from_arrays infer_value_max labels_problem read_images "
+        "._shards": "WDS_LABEL_SUFFIXES",
+        "._sources": ("PROJECT_FILE from_arrays infer_value_max labels_problem read_images "
             "read_images_for read_project_manifest"),
     },
     "trueclass.diagnostics": {

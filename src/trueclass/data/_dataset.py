@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -16,7 +17,7 @@ import numpy as np
 from .._errors import TrueclassError
 from ._rows import is_on_disk, iter_chunks, take_rows
 
-__all__ = ["Dataset", "content_hash", "Skipped"]
+__all__ = ["Dataset", "content_hash", "Skipped", "SPLIT_FOLDERS"]
 
 #: Provenance entries that hold one value per image (sliced along with the images):
 #: the file's own (height, width), whether it was grey, its path, its capture session (a
@@ -256,3 +257,66 @@ def to_display(images: np.ndarray, value_max: int) -> np.ndarray:
 def most_common(values: Sequence[Any]) -> Any:
     """The most frequent value; ties go to the first seen."""
     return Counter(values).most_common(1)[0][0]
+
+
+#: Folder names recognised as a ready-made split, and the part each stands for.
+SPLIT_FOLDERS = {"train": "train", "test": "test", "val": "val", "valid": "val", "validation": "val"}
+
+
+# -- what every file source ends with: the Dataset and its checks -------------------------
+def _build(
+    images: np.ndarray,
+    kept: list[tuple[str, str, str | None]],
+    class_names: Sequence[str],
+    skipped: list[Skipped],
+    source: str,
+    root: Path,
+    notes: dict[str, object],
+    *,
+    multilabel: bool = False,
+) -> Dataset:
+    index = {c: i for i, c in enumerate(class_names)}
+    parts = [e[2] for e in kept]
+    if multilabel:
+        labels = np.zeros((len(kept), len(class_names)), dtype=np.int64)
+        for row, e in enumerate(kept):
+            labels[row, [index[n] for n in e[1]]] = 1
+    else:
+        labels = np.array([index[e[1]] for e in kept], dtype=np.int64)
+    ds = Dataset(
+        images=images,
+        labels=labels,
+        classes=tuple(class_names),
+        ids=np.array([_relative(e[0], root) for e in kept]),
+        provenance={
+            "source": source,
+            "skipped": sorted(skipped, key=lambda s: s.path),
+            **notes,
+        },
+        predefined_split=np.array(parts) if parts and parts[0] is not None else None,
+    )
+    return ds
+
+
+def _relative(path: str, root: Path) -> str:
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return path
+
+
+def _check_classes(ds: Dataset, where: str) -> Dataset:
+    counts = ds.counts()
+    if len(ds) == 0:
+        raise TrueclassError(f"No usable images were found in {where}.")
+    empty = [c for c, n in counts.items() if n == 0]
+    if empty:
+        raise TrueclassError(
+            f"Class {empty[0]!r} has no usable images in {where}; add images to it or remove it."
+        )
+    if ds.n_classes < 2 and not ds.multilabel:
+        raise TrueclassError(
+            f"Only one class ({ds.classes[0]!r}) was found in {where}; a classifier needs at least two. "
+            "Put each class's images in its own subfolder."
+        )
+    return ds

@@ -11,8 +11,6 @@ Bad files never crash a load: each is skipped and listed, with its reason, in
 from __future__ import annotations
 
 import csv
-import json
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,18 +19,16 @@ import numpy as np
 
 from .._errors import TrueclassError
 from ._builtin import BUILTIN_DATASETS, load_builtin
-from ._dataset import PER_IMAGE_KEYS, Dataset, Skipped
+from ._dataset import PER_IMAGE_KEYS, SPLIT_FOLDERS, Dataset, Skipped, _build, _check_classes
 from ._decoding import DEFAULT_MAX_SIDE, MEMORY_LIMIT_BYTES, Decoding, Progress, _decode_classes, _decode_entries
 from ._decoding import read_images
 from ._decoding import available_memory, check_fits_in_memory, read_images_for
-from ._archives import ARCHIVE_NOISE, archive_members, parquet_file, parquet_image_column, read_bytes
+from ._archives import ARCHIVE_NOISE, archive_members
 from ._idx import read_idx
-from ._images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, is_hidden, iter_files, parse_image_size, trueclass_folder
+from ._images import DEFAULT_MAX_PIXELS, is_hidden, iter_files, parse_image_size, trueclass_folder
 
 __all__ = ["load", "read_images", "read_images_for", "array_to_images", "SPLIT_FOLDERS", "DEFAULT_MAX_SIDE", "MEMORY_LIMIT_BYTES"]
 
-#: Folder names recognised as a ready-made split, and the part each stands for.
-SPLIT_FOLDERS = {"train": "train", "test": "test", "val": "val", "valid": "val", "validation": "val"}
 #: A folder holding one of these is read as a manifest (path,label or path,labels).
 LABEL_FILES = ("labels.csv",)
 #: A studio project: class folders plus this manifest, which names each image's class and
@@ -110,12 +106,12 @@ def load(
     suffix = path.suffix.lower()
     if suffix == ".zip":
         return _load_archive(path, how)
-    if suffix == ".tar":
-        if _is_webdataset(path):
-            return _load_shards([path], path.parent, how)
-        return _load_archive(path, how)
-    if suffix == ".parquet":
-        return _load_shards([path], path.parent, how)
+    if suffix in (".tar", ".parquet"):
+        from ._shards import is_webdataset, load_shards
+
+        if suffix == ".tar" and not is_webdataset(path):
+            return _load_archive(path, how)
+        return load_shards([path], path.parent, how)
     if path.name.lower().endswith((".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")):
         raise TrueclassError(f"{text!r} is a compressed tar archive, which cannot be read in place; unpack it, or "
                              "give an uncompressed .tar (WebDataset shards are uncompressed tars).")
@@ -177,23 +173,6 @@ def _labels_to_indices(y: np.ndarray, classes: Sequence[str] | None = None) -> t
         return y.astype(np.int64), tuple(str(c) for c in classes)
     values, idx = np.unique(y, return_inverse=True)
     return idx.astype(np.int64), tuple(str(v) for v in values)
-
-
-def _check_classes(ds: Dataset, where: str) -> Dataset:
-    counts = ds.counts()
-    if len(ds) == 0:
-        raise TrueclassError(f"No usable images were found in {where}.")
-    empty = [c for c, n in counts.items() if n == 0]
-    if empty:
-        raise TrueclassError(
-            f"Class {empty[0]!r} has no usable images in {where}; add images to it or remove it."
-        )
-    if ds.n_classes < 2 and not ds.multilabel:
-        raise TrueclassError(
-            f"Only one class ({ds.classes[0]!r}) was found in {where}; a classifier needs at least two. "
-            "Put each class's images in its own subfolder."
-        )
-    return ds
 
 
 def _resize_arrays(ds: Dataset, size: tuple[int, int] | None, color_mode: str) -> Dataset:
@@ -329,47 +308,6 @@ def _load_npz(path: Path) -> Dataset:
 
 
 # -- files -------------------------------------------------------------------------------
-def _build(
-    images: np.ndarray,
-    kept: list[tuple[str, str, str | None]],
-    class_names: Sequence[str],
-    skipped: list[Skipped],
-    source: str,
-    root: Path,
-    notes: dict[str, object],
-    *,
-    multilabel: bool = False,
-) -> Dataset:
-    index = {c: i for i, c in enumerate(class_names)}
-    parts = [e[2] for e in kept]
-    if multilabel:
-        labels = np.zeros((len(kept), len(class_names)), dtype=np.int64)
-        for row, e in enumerate(kept):
-            labels[row, [index[n] for n in e[1]]] = 1
-    else:
-        labels = np.array([index[e[1]] for e in kept], dtype=np.int64)
-    ds = Dataset(
-        images=images,
-        labels=labels,
-        classes=tuple(class_names),
-        ids=np.array([_relative(e[0], root) for e in kept]),
-        provenance={
-            "source": source,
-            "skipped": sorted(skipped, key=lambda s: s.path),
-            **notes,
-        },
-        predefined_split=np.array(parts) if parts and parts[0] is not None else None,
-    )
-    return ds
-
-
-def _relative(path: str, root: Path) -> str:
-    try:
-        return Path(path).relative_to(root).as_posix()
-    except ValueError:
-        return path
-
-
 def _load_folder(root: Path, how: Decoding) -> Dataset:
     if (root / PROJECT_FILE).is_file():
         return _load_project(root, how)
@@ -380,9 +318,11 @@ def _load_folder(root: Path, how: Decoding) -> Dataset:
     if own_kind is not None:
         raise TrueclassError(f"{str(root)!r} is {own_kind}, not a folder of images; give the folder of class "
                              "subfolders the model should learn from.")
-    shards = _shard_files(root)
+    from ._shards import load_shards, shard_files
+
+    shards = shard_files(root)
     if shards:
-        return _load_shards(shards, root, how)
+        return load_shards(shards, root, how)
     skipped: list[Skipped] = []
     own: list[tuple[Path, str]] = []  # the folders trueclass wrote: never read as images
     subdirs = sorted(d for d in root.iterdir() if d.is_dir())
@@ -477,167 +417,6 @@ def _load_archive(archive: Path, how: Decoding) -> Dataset:
                                           f"the train/ folder of {str(archive)!r}" if presplit else None)
     ds = _build(images, kept, names, skipped, str(archive), archive, notes)
     return _check_classes(ds, repr(str(archive)))
-
-
-# -- shards: Hugging Face style Parquet files and WebDataset tars -------------------------
-SHARD_SUFFIXES = (".parquet", ".tar")
-#: WebDataset: a sample's label lies beside its image as KEY.cls (the class) or KEY.json.
-WDS_LABEL_SUFFIXES = (".cls", ".json")
-#: The keys of a sample's .json that may hold its class, in the order they are tried.
-WDS_JSON_KEYS = ("label", "cls", "class", "category")
-
-
-def _shard_files(root: Path) -> list[Path]:
-    """The Parquet or tar shards of a folder that holds shards and no image files (a
-    Hugging Face dataset's ``data/train-00000-of-00002.parquet``, a WebDataset's
-    ``shard-000000.tar``); empty for a folder of images."""
-    shards, images = [], False
-    for f in iter_files(root):
-        if is_hidden(f, root):
-            continue
-        if f.suffix.lower() in SHARD_SUFFIXES:
-            shards.append(f)
-        elif f.suffix.lower() in IMAGE_SUFFIXES:
-            images = True
-            break
-    return [] if images else shards
-
-
-def _shard_part(shard: Path, root: Path) -> str | None:
-    """The split a shard holds, from its name (``train-00000-of-00002.parquet``,
-    ``test.tar``) or a folder it lies in (``validation/0000.parquet``); None if neither says."""
-    first = re.split(r"[-_.]", shard.name.lower(), maxsplit=1)[0]
-    if first in SPLIT_FOLDERS:
-        return SPLIT_FOLDERS[first]
-    try:
-        folders = shard.relative_to(root).parent.parts
-    except ValueError:
-        folders = ()
-    return next((SPLIT_FOLDERS[f.lower()] for f in reversed(folders) if f.lower() in SPLIT_FOLDERS), None)
-
-
-def _is_webdataset(tar: Path) -> bool:
-    """A tar whose samples carry their labels (``KEY.cls`` or ``KEY.json``) rather than
-    class folders."""
-    return any(Path(m).suffix.lower() in WDS_LABEL_SUFFIXES for m in archive_members(tar))
-
-
-def _class_order(values: set[str], declared: Sequence[str] = ()) -> list[str]:
-    """The classes found: in the order the file declares them (a Hugging Face ClassLabel),
-    then the rest sorted, numbers by value (``2`` before ``10``)."""
-    rest = sorted(values - set(declared), key=lambda v: (0, int(v), v) if v.isdigit() else (1, 0, v))
-    return [c for c in declared if c in values] + rest
-
-
-def _load_shards(shards: list[Path], root: Path, how: Decoding) -> Dataset:
-    """Parquet files or WebDataset tars as one set. Shards named for a split keep it when a
-    train and a test shard are among them; ids name the shard and the row or member."""
-    kinds = {s.suffix.lower() for s in shards}
-    if len(kinds) > 1:
-        raise TrueclassError(f"{str(root)!r} holds both Parquet files and tar shards; give a folder of one kind.")
-    parts = {s: _shard_part(s, root) for s in shards}
-    presplit = {"train", "test"} <= set(parts.values())
-    skipped: list[Skipped] = []
-    entries: list[tuple[str, str, str | None]] = []
-    declared: list[str] = []
-    for shard in shards:
-        part = parts[shard] if presplit else None
-        if presplit and part is None:
-            skipped.append(Skipped(str(shard), "a shard outside the train, validation and test shards"))
-            continue
-        if shard.suffix.lower() == ".parquet":
-            found, names = _parquet_entries(shard, skipped)
-            declared += [n for n in names if n not in declared]
-        else:
-            found = _webdataset_entries(shard, skipped)
-        entries += [(path, label, part) for path, label in found]
-    if not entries:
-        raise TrueclassError(f"No labelled images were found in {str(root if len(shards) > 1 else shards[0])!r}.")
-    names = _class_order({e[1] for e in entries}, declared)
-    where = repr(str(root if len(shards) > 1 else shards[0]))
-    images, kept, notes = _decode_classes(entries, skipped, how, names, where,
-                                          f"the train shards of {where}" if presplit else None)
-    ds = _build(images, kept, names, skipped, str(root if len(shards) > 1 else shards[0]), root, notes)
-    return _check_classes(ds, where)
-
-
-def _parquet_entries(shard: Path, skipped: list[Skipped]) -> tuple[list[tuple[str, str]], list[str]]:
-    """(``SHARD/ROW``, class) of each labelled row of a Hugging Face style Parquet file, and
-    the class names its metadata declares (a ClassLabel's names, in their order)."""
-    pf = parquet_file(shard)
-    schema = pf.schema_arrow
-    columns = [f.name for f in schema]
-    image_col = parquet_image_column(schema)
-    if image_col is None:
-        raise TrueclassError(
-            f"{str(shard)!r} has no image column: trueclass reads an 'image' column of {{bytes, path}} structs "
-            f"(as Hugging Face datasets writes it) or of image bytes; its columns are {', '.join(columns)}.")
-    try:
-        features = json.loads((schema.metadata or {}).get(b"huggingface", b"{}")).get("info", {}).get("features", {})
-    except (ValueError, AttributeError):
-        features = {}
-    label_col = next((c for c in ("label", "labels") if c in columns), None) or next(
-        (c for c, f in features.items() if isinstance(f, dict) and f.get("_type") == "ClassLabel"), None)
-    if label_col is None:
-        raise TrueclassError(f"{str(shard)!r} has no label column (named 'label', or a ClassLabel); its columns are "
-                             f"{', '.join(columns)}.")
-    names = [str(n) for n in (features.get(label_col) or {}).get("names") or []]
-    out = []
-    values = pf.read(columns=[label_col]).column(0).to_pylist()
-    for row, value in enumerate(values):
-        path = f"{shard}/{row}"
-        if isinstance(value, (list, tuple, dict)):
-            raise TrueclassError(f"{str(shard)!r}: the column {label_col!r} holds several labels a row; trueclass "
-                                 "reads one class an image from Parquet (give a manifest with a labels column for "
-                                 "several).")
-        if value is None or (isinstance(value, int) and value < 0) or str(value).strip() == "":
-            skipped.append(Skipped(path, f"no label (row {row})"))  # -1: Hugging Face's "no label"
-        elif names and isinstance(value, int):
-            if value >= len(names):
-                skipped.append(Skipped(path, f"label {value} is not one of the file's {len(names)} classes (row {row})"))
-            else:
-                out.append((path, names[value]))
-        else:
-            out.append((path, str(value).strip()))
-    return out, names
-
-
-def _webdataset_entries(shard: Path, skipped: list[Skipped]) -> list[tuple[str, str]]:
-    """(``SHARD/KEY.ext``, class) of each sample of a WebDataset tar: the image and its
-    ``KEY.cls`` (the class, as text) or ``KEY.json`` (the class under label, cls, class or
-    category). A sample is its members whose names share the part before the first dot of
-    the file name, as WebDataset groups them."""
-    samples: dict[str, dict[str, str]] = {}
-    for member in archive_members(shard):
-        folder, _, name = member.rpartition("/")
-        if any(x.startswith(".") for x in member.split("/")) or member.startswith(ARCHIVE_NOISE):
-            skipped.append(Skipped(f"{shard}/{member}", "hidden file or folder"))
-            continue
-        key, dot, ext = name.partition(".")
-        samples.setdefault(f"{folder}/{key}" if folder else key, {})["." + ext.lower() if dot else ""] = member
-    out = []
-    for key, parts in samples.items():
-        image = next((m for ext, m in parts.items() if ext in IMAGE_SUFFIXES), None)
-        if image is None:
-            skipped.append(Skipped(f"{shard}/{key}", "a sample with no image file"))
-            continue
-        path = f"{shard}/{image}"
-        label = None
-        try:
-            if ".cls" in parts:
-                label = read_bytes(f"{shard}/{parts['.cls']}").decode("utf-8").strip()
-            elif ".json" in parts:
-                meta = json.loads(read_bytes(f"{shard}/{parts['.json']}").decode("utf-8"))
-                label = next((meta[k] for k in WDS_JSON_KEYS if isinstance(meta, dict) and k in meta), None)
-                label = None if label is None or isinstance(label, (list, dict)) else str(label).strip()
-        except (OSError, ValueError) as exc:
-            skipped.append(Skipped(path, f"its label file cannot be read ({exc})"))
-            continue
-        if not label:
-            skipped.append(Skipped(path, "no label beside it (KEY.cls, or KEY.json with a label)"))
-        else:
-            out.append((path, label))
-    return out
 
 
 def read_project_manifest(root: Path) -> dict[str, Any]:
