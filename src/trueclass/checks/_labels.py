@@ -98,6 +98,8 @@ def _fold_net(seed: int) -> Any:
     from ..models import ImageClassifier
 
     class FoldNet(ClassifierMixin, BaseEstimator):
+        uses_every_core = True  # its folds fit one after another (see _oof)
+
         def __init__(self, seed: int = 0):
             self.seed = seed
 
@@ -211,11 +213,19 @@ def _oof(feats: np.ndarray, model: Any, y: np.ndarray, seed: int, folds: int) ->
     cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # stopped early on purpose, see LABEL_MAX_ITER
-        # n_jobs=1: the folds fit one after another in this process. The audit also runs in the
-        # studio's training thread, and a process pool started from a thread forks a copy of
-        # locks other threads hold (a classic deadlock); the models use the cores themselves.
+        # The folds fit in threads of this process, one a core, never in a process pool: the
+        # audit also runs in the studio's training thread, and a pool started from a thread
+        # forks a copy of locks other threads hold (a classic deadlock). scikit-learn's fits
+        # spend their time in numpy and scipy, which let go of the GIL; the network on folds
+        # uses every core itself, so its folds go one after another.
+        from joblib import parallel_config
+
+        from ..data import n_workers
+
+        jobs = 1 if getattr(model, "uses_every_core", False) else min(k, n_workers())
         try:
-            return cross_val_predict(model, feats, y, cv=cv, method="predict_proba", n_jobs=1)
+            with parallel_config(backend="threading", n_jobs=jobs):
+                return cross_val_predict(model, feats, y, cv=cv, method="predict_proba", n_jobs=jobs)
         except ValueError as exc:
             if "cross-validation but provided less than" in str(exc):
                 return None
