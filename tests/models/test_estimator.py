@@ -120,3 +120,18 @@ def test_registry_lists_models():
     assert tc.list_models() == ["logreg", "knn", "svm", "forest", "cnn", "lite0", "timm:<name>"]
     assert tc.list_models("*s*") == ["svm", "forest"]
     assert tc.list_models("k*") == ["knn"]
+
+
+def test_held_out_predictions_follow_the_sets_class_order_when_it_is_not_sorted():
+    # a Parquet file's ClassLabel order ("zero", "one", ...) is not sorted: the out-of-fold
+    # probabilities the temperature and review threshold are fitted on must follow it
+    from dataclasses import replace
+
+    ds = tc.load("digits")
+    names = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+    unsorted = replace(ds, classes=names)
+    clf = tc.ImageClassifier("logreg").fit(unsorted)
+    y, probs, _ = clf.held_out_
+    assert np.mean(probs.argmax(1) == y) > 0.9  # scrambled columns would score about 0.1
+    assert 0.5 < clf.calibration_["temperature"] < 5
+    assert [str(c) for c in clf.classes_] == list(names)

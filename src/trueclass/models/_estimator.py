@@ -461,7 +461,13 @@ def held_out_predictions(model: ImageClassifier, images: np.ndarray, y_idx: np.n
                                   n_jobs=1)  # in this process: the studio trains from a thread (no fork)
     except TrueclassError:  # a fold too small for the model (knn's k, svm's calibration)
         return None
-    return y, probs, f"{folds}-fold cross-validation on {n:,} training images"
+    # the copies learn the class names as scikit-learn does, sorted; ``y`` counts in the order
+    # of ``classes`` (a Parquet file's ClassLabel order, for one): the columns follow it too
+    names = [str(c) for c in classes]
+    column = {c: i for i, c in enumerate(names)}
+    out = np.zeros((len(probs), len(names)))
+    out[:, [column[str(c)] for c in np.unique(np.asarray(classes)[y])]] = probs
+    return y, out, f"{folds}-fold cross-validation on {n:,} training images"
 
 
 def _fingerprints_of(images: np.ndarray, value_max: int, val: Any) -> Any:
