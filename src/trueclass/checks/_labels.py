@@ -205,7 +205,7 @@ def _oof(feats: np.ndarray, model: Any, y: np.ndarray, seed: int, folds: int) ->
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import StratifiedKFold
 
     k = int(min(folds, np.bincount(y).min()))
     if k < 2:
@@ -218,14 +218,24 @@ def _oof(feats: np.ndarray, model: Any, y: np.ndarray, seed: int, folds: int) ->
         # forks a copy of locks other threads hold (a classic deadlock). scikit-learn's fits
         # spend their time in numpy and scipy, which let go of the GIL; the network on folds
         # uses every core itself, so its folds go one after another.
-        from joblib import parallel_config
+        from concurrent.futures import ThreadPoolExecutor
+
+        from sklearn.base import clone
 
         from ..data import n_workers
 
+        def fold(split: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+            train, test = split
+            # every class is in every training part (k <= the smallest class): columns 0..P-1
+            return test, clone(model).fit(feats[train], y[train]).predict_proba(feats[test])
+
         jobs = 1 if getattr(model, "uses_every_core", False) else min(k, n_workers())
         try:
-            with parallel_config(backend="threading", n_jobs=jobs):
-                return cross_val_predict(model, feats, y, cv=cv, method="predict_proba", n_jobs=jobs)
+            out = np.zeros((len(y), int(y.max()) + 1))
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                for test, probs in pool.map(fold, cv.split(feats, y)):
+                    out[test] = probs
+            return out
         except ValueError as exc:
             if "cross-validation but provided less than" in str(exc):
                 return None
