@@ -98,8 +98,6 @@ def _fold_net(seed: int) -> Any:
     from ..models import ImageClassifier
 
     class FoldNet(ClassifierMixin, BaseEstimator):
-        uses_every_core = True  # its folds fit one after another (see _oof)
-
         def __init__(self, seed: int = 0):
             self.seed = seed
 
@@ -205,7 +203,7 @@ def _oof(feats: np.ndarray, model: Any, y: np.ndarray, seed: int, folds: int) ->
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     k = int(min(folds, np.bincount(y).min()))
     if k < 2:
@@ -213,29 +211,11 @@ def _oof(feats: np.ndarray, model: Any, y: np.ndarray, seed: int, folds: int) ->
     cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # stopped early on purpose, see LABEL_MAX_ITER
-        # The folds fit in threads of this process, one a core, never in a process pool: the
-        # audit also runs in the studio's training thread, and a pool started from a thread
-        # forks a copy of locks other threads hold (a classic deadlock). scikit-learn's fits
-        # spend their time in numpy and scipy, which let go of the GIL; the network on folds
-        # uses every core itself, so its folds go one after another.
-        from concurrent.futures import ThreadPoolExecutor
-
-        from sklearn.base import clone
-
-        from ..data import n_workers
-
-        def fold(split: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-            train, test = split
-            # every class is in every training part (k <= the smallest class): columns 0..P-1
-            return test, clone(model).fit(feats[train], y[train]).predict_proba(feats[test])
-
-        jobs = 1 if getattr(model, "uses_every_core", False) else min(k, n_workers())
+        # n_jobs=1: the folds fit one after another in this process. The audit also runs in the
+        # studio's training thread, and a process pool started from a thread forks a copy of
+        # locks other threads hold (a classic deadlock); the models use the cores themselves.
         try:
-            out = np.zeros((len(y), int(y.max()) + 1))
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
-                for test, probs in pool.map(fold, cv.split(feats, y)):
-                    out[test] = probs
-            return out
+            return cross_val_predict(model, feats, y, cv=cv, method="predict_proba", n_jobs=1)
         except ValueError as exc:
             if "cross-validation but provided less than" in str(exc):
                 return None
