@@ -17,7 +17,7 @@ FACES: dict[str, dict[str, str]] = {
         "._labels": "EMBED_MIN_SIDE",
     },
     "trueclass.data": {
-        "._archives": ("ARCHIVE_NOISE ARCHIVE_SUFFIXES CONTAINER_SUFFIXES archive_members open_source parquet_file "
+        "._archives": ("ARCHIVE_NOISE ARCHIVE_SUFFIXES CONTAINER_SUFFIXES archive_members hidden_member open_source parquet_file "
             "read_bytes split_member"),
         "._builtin": "BUILTIN_DATASETS cache_dir load_builtin",
         "._dataset": "PER_IMAGE_KEYS to_display",

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 __all__ = ["ARCHIVE_NOISE", "ARCHIVE_SUFFIXES", "CONTAINER_SUFFIXES", "MAX_MEMBER_BYTES", "split_member", "open_source",
-           "read_bytes", "source_size", "stamp", "archive_members", "parquet_file", "parquet_image_column", "MissingImage"]
+           "read_bytes", "source_size", "stamp", "archive_members", "hidden_member", "parquet_file", "parquet_image_column", "MissingImage"]
 
 #: Archives of files (members named by path).
 ARCHIVE_SUFFIXES = (".zip", ".tar")
@@ -50,6 +50,12 @@ def split_member(path: str | Path) -> tuple[str, str] | None:
                 return container, text[i + len(suffix) + 1 :]
             start = i + 1
     return None
+
+
+def hidden_member(member: str) -> bool:
+    """Whether an archive member is hidden (a name or folder starting with a dot) or the
+    archiving tool's own (``__MACOSX/``): never read as an image."""
+    return any(x.startswith(".") for x in member.split("/")) or member.startswith(ARCHIVE_NOISE)
 
 
 def _kind(container: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .._errors import TrueclassError
-from ._archives import ARCHIVE_NOISE, archive_members, parquet_file, parquet_image_column, read_bytes
+from ._archives import archive_members, hidden_member, parquet_file, parquet_image_column, read_bytes
 from ._dataset import SPLIT_FOLDERS, Dataset, Skipped, _build, _check_classes
 from ._decoding import Decoding, _decode_classes
 from ._images import IMAGE_SUFFIXES, is_hidden, iter_files
@@ -147,7 +147,7 @@ def _webdataset_entries(shard: Path, skipped: list[Skipped]) -> list[tuple[str, 
     samples: dict[str, dict[str, str]] = {}
     for member in archive_members(shard):
         folder, _, name = member.rpartition("/")
-        if any(x.startswith(".") for x in member.split("/")) or member.startswith(ARCHIVE_NOISE):
+        if hidden_member(member):
             skipped.append(Skipped(f"{shard}/{member}", "hidden file or folder"))
             continue
         key, dot, ext = name.partition(".")

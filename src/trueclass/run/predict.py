@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._errors import TrueclassError
-from ..data import (ARCHIVE_NOISE, ARCHIVE_SUFFIXES, IMAGE_SUFFIXES, archive_members, is_hidden, iter_files,
+from ..data import (ARCHIVE_SUFFIXES, IMAGE_SUFFIXES, archive_members, hidden_member, is_hidden, iter_files,
                                     WDS_LABEL_SUFFIXES, parquet_file, read_images_for)
 
 __all__ = ["collect_images", "predict_arrays", "predict_files", "predict_to_csv", "CSV_COLUMNS"]
@@ -34,7 +34,7 @@ def collect_images(inputs: Sequence[str | Path]) -> tuple[list[str], list[dict[s
         elif p.is_file() and p.suffix.lower() in ARCHIVE_SUFFIXES:
             for m in sorted(archive_members(p)):
                 f = f"{p}/{m}"
-                if any(x.startswith(".") for x in m.split("/")) or m.startswith(ARCHIVE_NOISE):
+                if hidden_member(m):
                     skipped.append({"path": f, "reason": "hidden file or folder"})
                 elif Path(m).suffix.lower() in IMAGE_SUFFIXES:
                     files.append(f)
