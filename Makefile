@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
 # the quick benchmarks (a few minutes); benchmarks/fashion_mnist.py (about 15 minutes),
-# transfer.py (about 5), transfer_fewshot.py (about 15), photo_runs.py, embedding_speed.py,
+# transfer.py (about 5), transfer_fewshot.py (about 15), fewshot_probe.py (about 5), photo_runs.py, embedding_speed.py,
 # default_choice.py and audit_labels.py (a few minutes each) run on their own
 bench: $(STAMP)
 	$(BIN)/python benchmarks/classic_digits.py

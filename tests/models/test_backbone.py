@@ -156,3 +156,61 @@ def test_auto_tries_fine_tuning_only_where_the_probe_is_weak_on_validation(tmp_p
         assert chosen["model"] == best and "fine-tuning the whole backbone" in chosen["why"]
         meta = json.loads((run.path / "model" / "model.json").read_text())
         assert meta["model"] == best
+
+
+def test_train_views_are_mirrored_and_corner_crops_of_every_image():
+    from trueclass.features import train_views
+
+    images = np.arange(2 * 20 * 20 * 3, dtype=np.float32).reshape(2, 20, 20, 3)
+    with_flips = train_views(images, flips=True)
+    assert len(with_flips) == 5
+    np.testing.assert_array_equal(with_flips[0], images[:, :, ::-1])
+    crops17 = with_flips[1:]
+    assert all(v.shape == (2, 17, 17, 3) for v in crops17)  # 85% of the side
+    np.testing.assert_array_equal(crops17[0], images[:, :17, :17])
+    np.testing.assert_array_equal(crops17[3], images[:, 3:, 3:])
+    shifts = train_views(images, flips=False)
+    assert len(shifts) == 4 and all(np.array_equal(a, b) for a, b in zip(shifts, crops17))
+
+
+def _rows_trained_on(clf) -> int:
+    return int(clf.estimator_.estimator[0].n_samples_seen_)  # the probe's StandardScaler
+
+
+def test_the_probe_trains_on_views_of_a_small_set_and_predicts_on_the_images_alone(tmp_path, monkeypatch):
+    from trueclass.models import _pretrained
+
+    monkeypatch.setenv("TRUECLASS_CACHE", str(tmp_path / "cache"))
+    X = np.stack([np.asarray(c) for name in ("rocket", "coffee") for c in crops(name, 6, size=48)])
+    y = np.repeat(["rocket", "coffee"], 6)
+    auto = tc.ImageClassifier("lite0", random_state=0).fit(X, y, fingerprints=False, held_out=False)
+    assert _rows_trained_on(auto) == 12 * 6  # photographs: the images, mirrored, four corner crops
+    none = tc.ImageClassifier("lite0", random_state=0, augment="none").fit(X, y, fingerprints=False, held_out=False)
+    assert _rows_trained_on(none) == 12
+    assert auto.predict_proba(X).shape == none.predict_proba(X).shape == (12, 2)
+    again = tc.ImageClassifier("lite0", random_state=0).fit(X, y, fingerprints=False, held_out=False)
+    np.testing.assert_array_equal(again.predict_proba(X), auto.predict_proba(X))  # same seed, same model
+    # a drawing on a plain background is never mirrored (a mirrored 2 is not a 2): shifts only
+    drawings = np.zeros_like(X)
+    drawings[:, 16:32, 20:24] = 255
+    drawings[6:, 16:20, 16:32] = 255
+    shifts = tc.ImageClassifier("lite0", random_state=0).fit(drawings, y, fingerprints=False, held_out=False)
+    assert _rows_trained_on(shifts) == 12 * 5
+    # a larger training part is not made six times slower
+    monkeypatch.setattr(_pretrained, "VIEWS_MAX_IMAGES", 11)
+    big = tc.ImageClassifier("lite0", random_state=0).fit(X, y, fingerprints=False, held_out=False)
+    assert _rows_trained_on(big) == 12
+
+
+def test_an_unknown_augment_for_the_probe_is_one_sentence_before_any_work(tmp_path):
+    from click.testing import CliRunner
+
+    from trueclass.cli import cli
+
+    root = build(tmp_path / "photos", per_class=4, size=32)
+    with pytest.raises(tc.TrueclassError, match="lite0's augment must be one of auto, flips\\+shifts, shifts, none"):
+        tc.ImageClassifier("lite0", augment="mirror").fit(tc.load(root))
+    res = CliRunner().invoke(cli, ["train", str(root), "--model", "lite0", "-p", "augment=mirror", "--out",
+                                   str(tmp_path / "run")])
+    assert res.exit_code == 1 and "lite0's augment must be one of" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "run").exists()

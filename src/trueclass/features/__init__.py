@@ -7,9 +7,9 @@ it."""
 
 from ._backbone import (ARCH, DEFAULT_SIZE, MEAN, STD, Embedder, EmbeddingCache, build_backbone, cache_dir, describe,
                         embed, weights_file)
-from ._embedding import PROBE_C, embedding_features, probe
+from ._embedding import PROBE_C, embedding_features, probe, train_views
 from ._onnx_files import OPSET, read_onnx_meta, session_of, torch_to_onnx
 
 __all__ = ["ARCH", "DEFAULT_SIZE", "MEAN", "STD", "Embedder", "EmbeddingCache", "PROBE_C", "build_backbone", "cache_dir",
-           "describe", "embed", "embedding_features", "probe", "weights_file", "OPSET", "read_onnx_meta",
+           "describe", "embed", "embedding_features", "probe", "train_views", "weights_file", "OPSET", "read_onnx_meta",
            "session_of", "torch_to_onnx"]

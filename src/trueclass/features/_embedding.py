@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["embedding_features", "probe", "PROBE_C"]
+__all__ = ["embedding_features", "probe", "train_views", "PROBE_C"]
 
 #: C=0.1 on validation images (benchmarks/probe_regularisation.py): within 0.005 of the best
 #: C from 0.01 to 1 on photo crops, Fashion-MNIST (200 and 2,000 images) and digits.
@@ -28,6 +28,22 @@ def embedding_features(images: np.ndarray, value_max: int, on_progress: Any = No
 
         raise TrueclassError("lite0 takes grey or colour images (1 or 3 channels).")
     return embed(display, size=size or DEFAULT_SIZE, on_progress=on_progress)
+
+
+#: A shifted view is the corner crop of this share of each side (the backbone resizes it).
+_CROP = 0.85
+
+
+def train_views(images: np.ndarray, *, flips: bool) -> list[np.ndarray]:
+    """More training images for a probe, each a copy of every image (same labels): the
+    mirrored images when ``flips``, and four corner crops of 85% of the side (shifts of
+    up to 15%, slightly enlarged by the backbone's resize). Images in any units."""
+    images = np.asarray(images)
+    h, w = images.shape[1:3]
+    ch, cw = max(1, round(h * _CROP)), max(1, round(w * _CROP))
+    views = [images[:, :, ::-1]] if flips else []
+    views += [images[:, y:y + ch, x:x + cw] for y in (0, h - ch) for x in (0, w - cw)]
+    return [np.ascontiguousarray(v) for v in views]
 
 
 def probe(C: float = PROBE_C, max_iter: int = 2000):

@@ -223,7 +223,12 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if spec.is_network and val is not None and len(val):
             val_data = (spec.prepare(self._raw_images(val), self.value_max_), self.label_indices(val, "validation"))
         t0 = time.perf_counter()
-        backend.fit(spec.prepare(images, self.value_max_, on_progress), y_idx, val=val_data, on_progress=on_progress,
+        x_fit, y_fit = spec.prepare(images, self.value_max_, on_progress), y_idx
+        views = [] if spec.train_views is None else spec.train_views(images, self.value_max_, params)
+        if views:  # the probe's mirrored and shifted copies: training only
+            x_fit = np.concatenate([x_fit] + [spec.prepare(v, self.value_max_, on_progress) for v in views])
+            y_fit = np.tile(y_idx, 1 + len(views))
+        backend.fit(x_fit, y_fit, val=val_data, on_progress=on_progress,
                     checkpoint=checkpoint, resume=resume, source=info.get("source"))
         self.train_seconds_ = time.perf_counter() - t0
         self.estimator_ = backend

@@ -32,6 +32,9 @@ class ModelSpec:
     names the type, or a tuple of types, where the default does not); ``check(params)``, when given, raises a
     TrueclassError for a value that means nothing, before any run folder or training.
     ``family`` is "pixel" (scikit-learn on flattened pixels) or "torch" (a network).
+    ``train_views(images, value_max, params)``, when given, returns more training images
+    (copies of ``images`` in the same units and order, each with the same labels) that
+    ``fit`` prepares and trains on beside them; prediction never sees them.
     """
 
     name: str
@@ -44,6 +47,7 @@ class ModelSpec:
     types: dict[str, Any] = field(default_factory=dict)  # where a default (None) does not tell the type
     accepts_random_state: bool = False
     check: Callable[[dict[str, Any]], None] | None = None
+    train_views: Callable[..., list[Any]] | None = None
 
     @property
     def is_network(self) -> bool:
