@@ -49,6 +49,29 @@ def need_fashion_mnist():
         pytest.skip("Debian's dataset-fashion-mnist is not installed")
 
 
+def train_evaluate_predict(source: Path, tmp_path: Path) -> tuple[Path, list[str], list[dict[str, str]]]:
+    """``trueclass train`` (logreg, no audit), ``evaluate`` and ``predict`` on ``source``
+    through the CLI, each asserted to succeed: the run folder, the ids of its
+    predictions.csv and the rows of predict's CSV."""
+    import csv
+
+    from click.testing import CliRunner
+
+    from trueclass.cli import cli
+
+    runner, out = CliRunner(), tmp_path / "run"
+    r = runner.invoke(cli, ["train", str(source), "--model", "logreg", "--no-audit", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    with open(out / "predictions.csv", newline="") as fh:
+        ids = [row["id"] for row in csv.DictReader(fh)]
+    r = runner.invoke(cli, ["evaluate", str(out), str(source), "--out", str(tmp_path / "ev")])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(cli, ["predict", str(out), str(source), "--csv", str(tmp_path / "pred.csv")])
+    assert r.exit_code == 0, r.output
+    with open(tmp_path / "pred.csv", newline="") as fh:
+        return out, ids, list(csv.DictReader(fh))
+
+
 def shape_image(kind: int, size: int = 16, rng: np.random.Generator | None = None, color=None) -> Image.Image:
     """A synthetic picture of class ``kind``: 0 = horizontal bar, 1 = vertical bar, 2 = square."""
     rng = rng or np.random.default_rng(0)

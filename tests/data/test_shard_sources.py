@@ -5,7 +5,6 @@ train, evaluate and predict take them."""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import sys
@@ -19,6 +18,8 @@ from PIL import Image
 
 import trueclass as tc
 from trueclass.cli import cli
+
+from tests.conftest import train_evaluate_predict
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -182,19 +183,9 @@ def test_train_evaluate_and_predict_take_shards(folder, tmp_path, kind):
         source = _parquet(tmp_path / "set.parquet", rows)
     else:
         source = _tar(tmp_path / "set.tar", _webdataset(rows))
-    runner = CliRunner()
-    out = tmp_path / "run"
-    r = runner.invoke(cli, ["train", str(source), "--model", "logreg", "--no-audit", "--out", str(out)])
-    assert r.exit_code == 0, r.output
-    with open(out / "predictions.csv", newline="") as fh:
-        ids = [row["id"] for row in csv.DictReader(fh)]
+    out, ids, predicted = train_evaluate_predict(source, tmp_path)
     assert ids and all(i.startswith("set.") for i in ids)
-    r = runner.invoke(cli, ["evaluate", str(out), str(source), "--out", str(tmp_path / "ev")])
-    assert r.exit_code == 0, r.output
-    r = runner.invoke(cli, ["predict", str(out), str(source), "--csv", str(tmp_path / "pred.csv")])
-    assert r.exit_code == 0, r.output
-    with open(tmp_path / "pred.csv", newline="") as fh:
-        got = {row["file"]: row for row in csv.DictReader(fh)}
+    got = {row["file"]: row for row in predicted}
     assert len(got) == 30 and not any(row["skipped"] for row in got.values())  # the labels are no images
     # the same answer from Python for the same image
     model = tc.load_model(out)

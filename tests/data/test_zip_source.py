@@ -4,7 +4,6 @@ evaluate and predict take it."""
 
 from __future__ import annotations
 
-import csv
 import io
 import zipfile
 from pathlib import Path
@@ -16,6 +15,8 @@ from PIL import Image
 
 import trueclass as tc
 from trueclass.cli import cli
+
+from tests.conftest import train_evaluate_predict
 
 
 def _zip_of(folder: Path, archive: Path, *, top: str | None = "photos", extra: dict[str, bytes] | None = None) -> Path:
@@ -98,21 +99,10 @@ def _png(value: int) -> bytes:
 
 def test_train_evaluate_and_predict_take_a_zip(zipped, tmp_path):
     _, archive = zipped
-    runner = CliRunner()
-    out = tmp_path / "run"
-    r = runner.invoke(cli, ["train", str(archive), "--model", "logreg", "--no-audit", "--out", str(out)])
-    assert r.exit_code == 0, r.output
-    with open(out / "predictions.csv", newline="") as fh:
-        ids = [row["id"] for row in csv.DictReader(fh)]
+    out, ids, rows = train_evaluate_predict(archive, tmp_path)
     assert ids and all(i.startswith("photos/") for i in ids)
     with zipfile.ZipFile(archive) as zf:
         assert set(ids) <= set(zf.namelist())  # each id is a member
-    r = runner.invoke(cli, ["evaluate", str(out), str(archive), "--out", str(tmp_path / "ev")])
-    assert r.exit_code == 0, r.output
-    r = runner.invoke(cli, ["predict", str(out), str(archive), "--csv", str(tmp_path / "pred.csv")])
-    assert r.exit_code == 0, r.output
-    with open(tmp_path / "pred.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
     paths = [row["file"] for row in rows]
     assert f"{archive}/photos/bars/bars_000.png" in paths
     reasons = {row["file"].rsplit("/", 1)[1]: row["skipped"] for row in rows if row["skipped"]}
