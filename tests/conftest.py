@@ -35,9 +35,15 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session", autouse=True)
 def _cache_of_this_session(tmp_path_factory):
-    """Converted backbone weights and embeddings go to this test session's folder, not ~/.cache."""
+    """Converted backbone weights and embeddings go to this test session's folder, not ~/.cache:
+    one folder for all the session's xdist workers (they share pytest's base folder), so the
+    backbone is converted and exported about once, not once a worker; every cache file is
+    written under a temporary name and renamed, so two workers never see half a file."""
     if "TRUECLASS_CACHE" not in os.environ:
-        os.environ["TRUECLASS_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+        base = tmp_path_factory.getbasetemp()
+        shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+        (shared / "cache").mkdir(exist_ok=True)
+        os.environ["TRUECLASS_CACHE"] = str(shared / "cache")
     yield
 
 

@@ -95,14 +95,21 @@ def demo_command() -> list[str]:
     return shlex.split(line.replace("$(BIN)/", ""))
 
 
-def test_the_demo_run_has_misread_images_to_discuss(tmp_path):
+def test_the_demo_is_the_lesson_in_the_cli_with_misread_images_to_discuss(tmp_path):
+    # one CLI run for two promises: `make demo` trains the lesson (its model, split and
+    # numbers, exactly), and the run has mistakes to discuss
+    from tests.test_lesson import lesson
+
     argv = demo_command()
     assert argv[:2] == ["trueclass", "train"]
+    assert " ".join(argv[2:]).startswith("digits --model logreg --test-size 0.2 --seed 1 --no-stratify")
     out = subprocess.run([sys.executable, "-m", "trueclass.cli", *argv[1:]], cwd=tmp_path, capture_output=True,
-                         text=True)
+                         text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     run = tmp_path / "runs" / "demo"
     m = json.loads((run / "metrics.json").read_text())
+    accuracy, wrong, n = lesson()
+    assert m["accuracy"] == accuracy and m["n_wrong"] == wrong and m["n_test"] == n
     assert 5 <= m["n_wrong"] <= 30, m["n_wrong"]  # mistakes to discuss, and still a good model
     assert len(list((run / "errors").glob("*.png"))) == m["n_wrong"]
     assert f"Wrong          {m['n_wrong']} of {m['n_test']}" in out.stdout
