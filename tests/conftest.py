@@ -18,14 +18,8 @@ FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
 def pytest_collection_modifyitems(config, items):
-    """The files that hold a test marked ``slow`` (subprocesses, the notebook, the browser)
-    run first, each file whole and in its own order: with two workers, long tests started
-    last leave one worker busy while the other has nothing left to do.
-
-    Tests marked ``cuda`` run where torch sees a GPU; elsewhere they are skipped, or fail
+    """Tests marked ``cuda`` run where torch sees a GPU; elsewhere they are skipped, or fail
     where TRUECLASS_REQUIRE_CUDA=1 says a GPU must be there (the GPU check)."""
-    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items[:] = sorted(items, key=lambda item: item.path not in slow_files)  # stable: the rest keep their order
     marked = [item for item in items if item.get_closest_marker("cuda")]
     if not marked:
         return
