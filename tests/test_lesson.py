@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split

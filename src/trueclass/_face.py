@@ -46,7 +46,7 @@ FACES: dict[str, dict[str, str]] = {
     },
     "trueclass.models": {
         "._backend": "fit_wide_logreg",
-        "._choice": "AUTO FINETUNE PLAIN_SHARE choose_model model_for_params plain_background_share",
+        "._choice": "AUTO FINETUNE PLAIN_SHARE choose_model is_photograph model_for_params plain_background_share",
         "._estimator": "DEFAULT_MODEL ImageClassifier NotFittedError",
         "._fingerprints": "Fingerprints input_stats unlike_training",
         "._io": "load_fingerprints",

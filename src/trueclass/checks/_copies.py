@@ -19,7 +19,7 @@ or more (a real partial copy), none of different content. On small grey drawings
 plain background (Fashion-MNIST) garments of one cut look like shifted copies of each
 other (3,044 such pairs among 3,000), and so do grey shapes on smooth noise, so the search
 is only run on colour photographs of at least 64 pixels
-(models._choice.plain_background_share tells photographs from drawings).
+(models._choice.is_photograph tells photographs from drawings).
 """
 
 from __future__ import annotations
@@ -176,9 +176,7 @@ def window_search_suits(ds: Any) -> bool:
     """Whether shifted and cropped copies are searched for: colour photographs (not drawings
     on a plain background, where different items of one cut look like shifted copies) of at
     least WINDOW_MIN_SIDE pixels, at most WINDOW_MAX_IMAGES images."""
-    from ..data import to_display
-    from ..models import PLAIN_SHARE, plain_background_share
+    from ..models import is_photograph
 
     return (1 < len(ds) <= WINDOW_MAX_IMAGES and min(ds.images.shape[1:3]) >= WINDOW_MIN_SIDE
-            and ds.images.shape[-1] == 3
-            and plain_background_share(to_display(ds.images[:500], ds.value_max)) < PLAIN_SHARE)
+            and ds.images.shape[-1] == 3 and is_photograph(ds.images, ds.value_max))

@@ -18,7 +18,8 @@ import numpy as np
 from .._errors import TrueclassError
 from ._registry import get_spec
 
-__all__ = ["AUTO", "PLAIN_SHARE", "FINETUNE", "choose_model", "model_for_params", "plain_background_share"]
+__all__ = ["AUTO", "PLAIN_SHARE", "FINETUNE", "choose_model", "is_photograph", "model_for_params",
+           "plain_background_share"]
 
 AUTO = "auto"
 #: Images whose median has at least this share of its pixels at the background level are
@@ -67,6 +68,15 @@ def plain_background_share(images: np.ndarray) -> float:
     lo = (flat <= flat.min(axis=1, keepdims=True) + 3).mean(axis=1)
     hi = (flat >= flat.max(axis=1, keepdims=True) - 3).mean(axis=1)
     return float(np.median(np.maximum(lo, hi)))
+
+
+def is_photograph(images: np.ndarray, value_max: int) -> bool:
+    """The rule that picks the default model, for images in their own units (0..value_max):
+    a photograph, not a drawing on a plain background. The copy search and the probe's
+    mirrored views ask it too."""
+    from ..data import to_display
+
+    return plain_background_share(to_display(np.asarray(images[:500]), value_max)) < PLAIN_SHARE
 
 
 def choose_model(images: np.ndarray) -> tuple[str, str]:

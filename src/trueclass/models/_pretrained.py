@@ -23,7 +23,7 @@ import numpy as np
 from .._errors import TrueclassError
 from ..features import PROBE_C, embedding_features, probe, train_views
 from ._backend import PixelBackend
-from ._choice import PLAIN_SHARE, plain_background_share
+from ._choice import is_photograph
 from ._registry import ModelSpec, register_model
 
 #: What the probe's ``augment`` may be: "auto" (flips and shifts for photographs, shifts
@@ -42,12 +42,7 @@ def _views(images: np.ndarray, value_max: int, params: dict[str, Any]) -> list[n
     augment = params.get("augment", "auto")
     if augment == "none" or len(images) > VIEWS_MAX_IMAGES:
         return []
-    if augment == "auto":
-        from ..data import to_display
-
-        flips = plain_background_share(to_display(np.asarray(images[:500]), value_max)) < PLAIN_SHARE
-    else:
-        flips = augment == "flips+shifts"
+    flips = is_photograph(images, value_max) if augment == "auto" else augment == "flips+shifts"
     return train_views(images, flips=flips)
 
 
