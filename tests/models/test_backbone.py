@@ -140,7 +140,9 @@ def test_embedding_reports_its_progress(tmp_path, monkeypatch):
     heard = []
     tc.ImageClassifier("lite0").fit(images, np.repeat(["cat", "rocket"], 40),
                                     on_progress=lambda stage, done, total, **_: heard.append((stage, done, total)))
-    assert ("embedding images", 80, 80) in heard and heard[0][1] < 80  # step by step, to the end
+    # step by step, to the end: the 80 images and their 5 training views (mirrored, 4 crops)
+    embedded = [h for h in heard if h[0] == "embedding images"]
+    assert embedded[0][1] < 80 and ("embedding images", 480, 480) in embedded
 
 
 @pytest.mark.parametrize("probe_is_weak", [False, True])
@@ -192,8 +194,14 @@ def test_the_probe_trains_on_views_of_a_small_set_and_predicts_on_the_images_alo
     monkeypatch.setenv("TRUECLASS_CACHE", str(tmp_path / "cache"))
     X = np.stack([np.asarray(c) for name in ("rocket", "coffee") for c in crops(name, 6, size=48)])
     y = np.repeat(["rocket", "coffee"], 6)
-    auto = tc.ImageClassifier("lite0", random_state=0).fit(X, y, fingerprints=False, held_out=False)
+    heard = []
+    auto = tc.ImageClassifier("lite0", random_state=0).fit(
+        X, y, fingerprints=False, held_out=False,
+        on_progress=lambda stage, done, total, **_: heard.append((done, total)) if "embedding" in stage else None)
     assert _rows_trained_on(auto) == 12 * 6  # photographs: the images, mirrored, four corner crops
+    # one bar for the images and their views: it never restarts, and ends at all 72
+    assert heard[-1] == (72, 72) and {t for _, t in heard} == {72}
+    assert [d for d, _ in heard] == sorted(d for d, _ in heard)
     none = tc.ImageClassifier("lite0", random_state=0, augment="none").fit(X, y, fingerprints=False, held_out=False)
     assert _rows_trained_on(none) == 12
     assert auto.predict_proba(X).shape == none.predict_proba(X).shape == (12, 2)

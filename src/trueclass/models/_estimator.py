@@ -223,11 +223,14 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if spec.is_network and val is not None and len(val):
             val_data = (spec.prepare(self._raw_images(val), self.value_max_), self.label_indices(val, "validation"))
         t0 = time.perf_counter()
-        x_fit, y_fit = spec.prepare(images, self.value_max_, on_progress), y_idx
         views = [] if spec.train_views is None else spec.train_views(images, self.value_max_, params)
-        if views:  # the probe's mirrored and shifted copies: training only
-            x_fit = np.concatenate([x_fit] + [spec.prepare(v, self.value_max_, on_progress) for v in views])
+        if views:  # the probe's mirrored and shifted copies: training only, told as one bar
+            total = len(images) * (1 + len(views))
+            x_fit = np.concatenate([spec.prepare(v, self.value_max_, _part_of(on_progress, k * len(images), total))
+                                    for k, v in enumerate([images, *views])])
             y_fit = np.tile(y_idx, 1 + len(views))
+        else:
+            x_fit, y_fit = spec.prepare(images, self.value_max_, on_progress), y_idx
         backend.fit(x_fit, y_fit, val=val_data, on_progress=on_progress,
                     checkpoint=checkpoint, resume=resume, source=info.get("source"))
         self.train_seconds_ = time.perf_counter() - t0
@@ -487,3 +490,15 @@ def _fingerprints_of(images: np.ndarray, value_max: int, val: Any) -> Any:
     if isinstance(val, Dataset) and len(val) and val.images.shape[1:] == images.shape[1:]:
         prints = Fingerprints.concat([prints, Fingerprints.of(to_display(val.images, val.value_max))])
     return prints
+
+
+def _part_of(on_progress: Any, before: int, total: int) -> Any:
+    """``on_progress`` for one part of a longer job, told as the progress of the whole:
+    ``before`` items are done ahead of this part, ``total`` in all."""
+    if on_progress is None:
+        return None
+
+    def tell(stage: str, done: int = 0, _part_total: int = 0, **kw: Any) -> None:
+        on_progress(stage, before + done, total, **kw)
+
+    return tell
