@@ -182,8 +182,10 @@ def test_parameter_values_are_checked_before_anything_runs(tmp_path):
     assert res.exit_code == 1 and "epochs must be 1 or more" in res.output
     assert not (tmp_path / "r").exists()
     res = CliRunner().invoke(cli, ["train", "digits", "--model", "svm", "-p", "gamma=0.01", "-p", "C=3",
-                                   "--out", str(tmp_path / "ok")])
+                                   "--no-audit", "--out", str(tmp_path / "ok")])
     assert res.exit_code == 0, res.output  # a number where the default is a word ('scale') is fine
+    params = json.loads((tmp_path / "ok" / "model" / "model.json").read_text())["params"]
+    assert params["gamma"] == 0.01 and params["C"] == 3
 
 
 def test_predict_an_empty_folder_is_one_sentence(trained, tmp_path):

@@ -34,7 +34,8 @@ def _overlapping(n: int = 400, gap: float = 3.0) -> tc.Dataset:
 
 def test_planted_flips_are_found_and_the_summary_reads_the_measured_precision():
     noisy, flipped = _digits_with_flips(0.02)
-    report = audit(noisy, near=False).to_dict()
+    result = audit(noisy, near=False)
+    report = result.to_dict()
     got = {it["index"] for it in report["label_issues"]}
     hit = len(got & set(flipped.tolist()))
     assert hit / len(got) >= 0.6 and hit / len(flipped) >= 0.8  # the issue's target: precision 0.6 at recall 0.8
@@ -42,7 +43,7 @@ def test_planted_flips_are_found_and_the_summary_reads_the_measured_precision():
     assert sc["planted"] >= 100 and 0 < sc["found"] <= sc["planted"]  # several copies: 36 flips each
     assert sc["precision_ci"][0] <= sc["precision"] <= sc["precision_ci"][1]
     assert report["label_issues_wording"] == "likely"
-    text = audit(noisy, near=False).summary()
+    text = result.summary()
     assert f"{len(got)} likely label errors to check first (on {sc['planted']} flips planted in" in text
     assert f"{sc['precision'] * 10:.0f} in 10 were planted flips" in text
 
@@ -51,8 +52,8 @@ def test_a_clean_set_reads_nothing_or_ranked_for_review():
     # clean and easy: 0s and 1s, nothing flagged
     digits = tc.load("digits")
     easy = digits.subset(np.concatenate([np.flatnonzero(digits.labels == k)[:60] for k in (0, 1)]))
-    rep = audit(easy, near=False).to_dict()
-    assert rep["n_label_issues"] == 0 and "Label issues   none flagged" in audit(easy, near=False).summary()
+    easy_audit = audit(easy, near=False)
+    assert easy_audit.to_dict()["n_label_issues"] == 0 and "Label issues   none flagged" in easy_audit.summary()
     # clean and hard: what is flagged is only ranked for review, since the self-check finds the
     # detector unable to tell a planted flip from an image that merely looks like the other class
     hard = audit(_overlapping(), near=False)
@@ -100,9 +101,15 @@ def test_same_seed_same_flags():
         **b.self_check, "seconds": a.self_check["seconds"]}
 
 
-def test_the_run_folder_and_card_show_the_ranking(tmp_path):
-    noisy, flipped = _digits_with_flips(0.03)
-    run = tc.train(noisy, model="logreg", out=tmp_path / "run")
+@pytest.fixture(scope="module")
+def noisy_run(tmp_path_factory):
+    """One run on the digits with 3% of the labels flipped, for the card's and the studio's view."""
+    noisy, _ = _digits_with_flips(0.03)
+    return tc.train(noisy, model="logreg", out=tmp_path_factory.mktemp("noisy") / "run")
+
+
+def test_the_run_folder_and_card_show_the_ranking(noisy_run):
+    run = noisy_run
     rows = list(csv.DictReader(open(run.path / "label_issues.csv")))
     assert len(rows) == run.metrics["n_train"]  # the training images, the ones the label check looks at
     au = run.metrics["audit"]
@@ -122,11 +129,10 @@ def test_too_few_images_for_a_self_check_are_ranked_for_review():
     assert len(found.ranking) == len(small)
 
 
-def test_the_studio_shows_the_top_of_the_same_ranking(tmp_path):
+def test_the_studio_shows_the_top_of_the_same_ranking(noisy_run):
     from trueclass.studio._training import LABEL_FLAGS_SHOWN, run_result
 
-    noisy, _ = _digits_with_flips(0.03, seed=1)
-    run = tc.train(noisy, model="logreg", out=tmp_path / "run")
+    run = noisy_run
     shown = run_result(run.path)
     au = run.metrics["audit"]
     assert [w["file"] for w in shown["label_issues"]] == [it["id"] for it in au["label_issues"][:LABEL_FLAGS_SHOWN]]
