@@ -32,6 +32,10 @@ ROWS = {
     "w32e10": {"epochs": 10},
     "w24e12": {"epochs": 12, "width": 24},
     "w16e10": {"epochs": 10, "width": 16},
+    "w28e12": {"epochs": 12, "width": 28},
+    # towards a recipe for 0.95 within 15 minutes in the automatic precision (bf16 here); no
+    # early stopping in these rows (val_fraction=0)
+    "auto30": {"epochs": 30, "precision": "auto"},
 }
 
 
