@@ -111,9 +111,10 @@ def test_early_stopping(parts):
     clf.fit(parts.train, val=noisy_val)
     res = clf.estimator_.result_
     assert res.stopped_early
-    # two epochs without a better validation loss, counted only after the 4 warm-up epochs
-    # (20 epochs x warmup 0.2), then stop
-    assert len(clf.history_) == max(res.best_epoch, 4) + 2
+    # two epochs without a better validation loss, counted only once the one-cycle rate has
+    # fallen to half its peak (20 epochs: 4 of warm-up, then 16 of decay, half-way after 12),
+    # then stop
+    assert len(clf.history_) == max(res.best_epoch, 12) + 2 < 20
     assert {"train_loss", "val_loss", "val_accuracy", "train_accuracy"} <= set(clf.history_[0])
 
 
