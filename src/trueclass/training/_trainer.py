@@ -104,6 +104,18 @@ def lr_factor(step: int, total: int, schedule: str, warmup: float) -> float:
     raise TrueclassError(f"schedule must be 'onecycle', 'cosine' or 'constant', not {schedule!r}.")
 
 
+def _counts_toward_patience(epoch: int, steps_per_epoch: int, cfg: TrainConfig) -> bool:
+    """Whether an epoch (0-based) without a better validation loss counts toward early
+    stopping: never during the warm-up, and with a decaying schedule only once the rate at
+    the epoch's last step has fallen to PATIENCE_BELOW_RATE of its peak."""
+    if epoch + 1 <= int(np.ceil(cfg.warmup * cfg.epochs)):
+        return False
+    if cfg.schedule == "constant":
+        return True
+    last_step = (epoch + 1) * steps_per_epoch - 1
+    return lr_factor(last_step, steps_per_epoch * cfg.epochs, cfg.schedule, cfg.warmup) <= PATIENCE_BELOW_RATE
+
+
 def _to_float(xb, scale: float, runtime: Runtime):
     x = runtime.to_device(xb).float()
     if scale != 1.0:
@@ -380,7 +392,6 @@ class Trainer:
         images_seen = 0
         stopped_early = False
         epoch = start_epoch - 1
-        warm_epochs = int(np.ceil(cfg.warmup * cfg.epochs))
         try:
             for epoch in range(start_epoch, cfg.epochs):
                 if cfg.patience and stale >= cfg.patience:
@@ -404,9 +415,7 @@ class Trainer:
                     if v_loss < best["loss"] - 1e-4:
                         best = {"loss": v_loss, "epoch": epoch, "state": copy.deepcopy(model_for_eval.state_dict())}
                         stale = 0
-                    elif epoch + 1 > warm_epochs and (cfg.schedule == "constant" or lr_factor(
-                            (epoch + 1) * steps_per_epoch - 1, steps_per_epoch * cfg.epochs, cfg.schedule,
-                            cfg.warmup) <= PATIENCE_BELOW_RATE):
+                    elif _counts_toward_patience(epoch, steps_per_epoch, cfg):
                         stale += 1
                 history.append(record)
                 loads.append(machine_load())
