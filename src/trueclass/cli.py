@@ -246,8 +246,8 @@ def _print_run(run: Any, lines: list[str]) -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing run folder given with --out.")
 @click.option("--data-dir", default=None, help="Where to look first for a built-in data set's files.")
 @click.option("--tta", is_flag=False, flag_value="true", default=None, type=click.Choice(["true", "flip"]),
-              help="Average predictions over flipped or shifted copies (--tta), or flipped ones only "
-                   "(--tta flip); neural networks.")
+              help="Average predictions over copies shifted by a pixel, and mirrored ones for a net trained "
+                   "with flips (--tta), or over mirrored ones only (--tta flip); neural networks.")
 @click.option("--slice-by", default=None, metavar="COLUMN",
               help="Accuracy per group of images: a column of the manifest, or folder (subfolders of each class).")
 @_device_option
@@ -279,8 +279,8 @@ def evaluate_cmd(model_path: str, source: str, out: str | None, overwrite: bool,
               help="Flag answers below this confidence for review (default: the model's own).")
 @click.option("--csv", "csv_path", default=None, help="Also write the predictions to this CSV file.")
 @click.option("--tta", is_flag=False, flag_value="true", default=None, type=click.Choice(["true", "flip"]),
-              help="Average predictions over flipped or shifted copies (--tta), or flipped ones only "
-                   "(--tta flip); neural networks.")
+              help="Average predictions over copies shifted by a pixel, and mirrored ones for a net trained "
+                   "with flips (--tta), or over mirrored ones only (--tta flip); neural networks.")
 @click.option("--raw", is_flag=True,
               help="Show the model's raw scores instead of its calibrated probabilities (the review flag still uses "
                    "the calibrated confidence its threshold was chosen on).")

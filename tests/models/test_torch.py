@@ -55,8 +55,8 @@ def test_cnn_tta_and_the_same_estimator_api(cnn, parts):
     from trueclass.training import PRESETS
 
     backend = copy.copy(cnn.estimator_)
-    backend.augment_ = PRESETS["clothing"]  # a model trained with flips gets the flip
-    assert backend.tta_mode("flip") == "hflip" and backend.tta_mode(True) == "hflip" and backend.tta_mode(False) is None
+    backend.augment_ = PRESETS["clothing"]  # a model trained with flips gets the flip, and with True the shifts too
+    assert backend.tta_mode("flip") == "hflip" and backend.tta_mode(True) == "hflip+shift" and backend.tta_mode(False) is None
     with pytest.raises(tc.TrueclassError, match="tta must be False, True or 'flip', not 'mirror'"):
         tc.ImageClassifier("cnn", tta="mirror", epochs=1).fit(parts.train)
     from sklearn.base import clone

@@ -220,3 +220,13 @@ def test_a_pretrained_photo_model_exports_with_full_agreement(tmp_path):
     assert ref["agreement"] == 1.0 and ref["max_abs_diff"] < 1e-3, ref
     assert ex.parity["images_from"].startswith("the original files")  # JPEG crops read by the snippet
     assert ex.parity["same_input_pixels"]
+
+
+def test_a_cnn_with_flip_and_shift_tta_exports_the_same_ten_views(tmp_path):
+    # the ONNX graph averages over the same views as PyTorch (training.tta_views): a net
+    # trained with flips and tta=True predicts from the image, its mirror and their 1-pixel shifts
+    run = tc.train("digits", model="cnn", params={"epochs": 1, "width": 8, "tta": True, "augment": "clothing"},
+                   audit=False, out=tmp_path / "tta")
+    assert run.model.estimator_.tta_mode(run.model.get_params()["tta"]) == "hflip+shift"
+    ref = tc.export(run).parity["reference"]
+    assert ref["agreement"] == 1.0 and ref["max_abs_diff"] < 1e-3, ref

@@ -81,3 +81,22 @@ def test_whole_pixel_shifts_move_each_image_by_whole_pixels_without_blur():
     reflected = augment_batch(x, Augment("s", shift=2, fill="reflection"), torch.Generator().manual_seed(3))
     assert (reflected > 0).all()  # the border repeats the image instead of black
     assert PRESETS["clothing"].shift == 2 and PRESETS["clothing"].to_dict()["shift"] == 2
+
+
+def test_tta_views_shift_by_a_whole_pixel_and_fill_the_edge_with_black():
+    from trueclass.training import TTA_MODES, tta_views
+
+    x = torch.arange(2 * 1 * 4 * 5, dtype=torch.float32).reshape(2, 1, 4, 5) + 1
+    assert [len(tta_views(x, m)) for m in (None, "hflip", "shift", "hflip+shift")] == [1, 2, 5, 10]
+    assert set(TTA_MODES) == {"hflip", "shift", "hflip+shift"}
+    views = tta_views(x, "hflip+shift")
+    assert views[0] is x and torch.equal(views[1], x.flip(3))
+    down, up, right, left = views[2:6]
+    assert torch.equal(down[:, :, 1:], x[:, :, :-1]) and (down[:, :, 0] == 0).all()  # nothing wraps around
+    assert torch.equal(up[:, :, :-1], x[:, :, 1:]) and (up[:, :, -1] == 0).all()
+    assert torch.equal(right[..., 1:], x[..., :-1]) and (right[..., 0] == 0).all()
+    assert torch.equal(left[..., :-1], x[..., 1:]) and (left[..., -1] == 0).all()
+    assert torch.equal(views[6][:, :, 1:], x.flip(3)[:, :, :-1])  # the mirrored image's shifts follow
+    assert all(v.shape == x.shape for v in views)
+    with pytest.raises(TrueclassError, match="Unknown test-time augmentation 'roll'"):
+        tta_views(x, "roll")

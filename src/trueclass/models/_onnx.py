@@ -177,7 +177,7 @@ def _deployed_module(clf: Any, temperature: float | None):
     t = float(temperature or 1.0)
     backend = clf.estimator_
     if hasattr(backend, "net_"):  # cnn and timm networks
-        from ..training import prep_input
+        from ..training import prep_input, tta_views
 
         net = backend.net_.eval().float()
         mean = torch.tensor(backend.mean_, dtype=torch.float32).view(1, -1, 1, 1)
@@ -195,11 +195,7 @@ def _deployed_module(clf: Any, temperature: float | None):
             def forward(self, image):
                 x = image.permute(0, 3, 1, 2).to(torch.float32) * (1.0 / 255.0)
                 x = prep_input(x, expand, resize)
-                views = [x]
-                if tta == "hflip":
-                    views.append(x.flip(3))
-                elif tta == "shift":
-                    views += [torch.roll(x, s, d) for s, d in ((1, 2), (-1, 2), (1, 3), (-1, 3))]
+                views = tta_views(x, tta)
                 # the views as one batch through one copy of the network: a graph that ran the
                 # network once a view would hold its weights once a view after quantization
                 # (ONNX Runtime folds BatchNorm into each Conv node separately)

@@ -53,7 +53,7 @@ CNN_DEFAULTS: dict[str, Any] = {
     "lr": None,  # auto: 0.1 for a batch of 256, scaled with the batch
     "augment": "auto",
     "val_fraction": 0.1,
-    "tta": False,  # True: flips (when trained with flips) or 1-pixel shifts; "flip": flips only
+    "tta": False,  # True: 1-pixel shifts, and flips when trained with flips (10 views); "flip": flips only
     "precision": "auto",
     "device": "auto",  # "cpu", "cuda" or "cuda:K"; auto: $TRUECLASS_DEVICE, else a CUDA GPU when torch sees one
     "weights": None,
@@ -331,23 +331,26 @@ class TorchBackend:
             cache[key] = rt.place(copy.deepcopy(self.net_))
         return cache[key]
 
-    def logits(self, X: dict[str, Any], tta: bool | str | None = None):
+    def logits(self, X: dict[str, Any], tta: bool | str | None = None, *, mode: str | None = None):
+        """Logits of every image; ``mode`` names the views (training.TTA_MODES) directly,
+        for benchmarks that compare them, where ``tta`` is the user's setting."""
         from ..training import predict_logits
 
         rt = self.runtime()
-        mode = self.tta_mode(self.params.get("tta") if tta is None else tta)
+        mode = mode or self.tta_mode(self.params.get("tta") if tta is None else tta)
         out = predict_logits(self.device_net(rt), as_tensor(X["x"]), scale=X["scale"],
                              mean=rt.channel_stats(self.mean_), std=rt.channel_stats(self.std_), runtime=rt, tta=mode,
                              expand_channels=self.expand_, resize=self.resize_)
         return out.numpy().astype(np.float64)
 
     def tta_mode(self, tta: bool | str | None) -> str | None:
-        """What test-time augmentation ``tta`` means for this model: "hflip" for a model
-        trained with flips, else "shift" (1-pixel shifts) for True and nothing for "flip"."""
+        """What test-time augmentation ``tta`` means for this model (training.TTA_MODES):
+        True averages over 1-pixel shifts, and over mirrored copies too for a model trained
+        with flips; "flip" over mirrored copies only (nothing for a model trained without)."""
         check_tta(tta)
         flips = getattr(self, "augment_", None) is not None and self.augment_.hflip
         if tta is True:
-            return "hflip" if flips else "shift"
+            return "hflip+shift" if flips else "shift"
         return "hflip" if tta == "flip" and flips else None
 
     def predict_proba(self, X: dict[str, Any], tta: bool | str | None = None) -> np.ndarray:

@@ -132,7 +132,8 @@ RUN_FIELDS: tuple[RunField, ...] = (
              "--weights", of=_P),
     RunField("freeze", None, "Train only a new head on a frozen backbone (linear probe).", "--freeze",
              switch=True, of=_P),
-    RunField("tta", None, "Average predictions over flipped or shifted copies at test time.", "--tta",
+    RunField("tta", None, "Average predictions over copies shifted by a pixel (and mirrored ones, for a net "
+             "trained with flips) at test time.", "--tta",
              switch=True, of=_P),
     RunField("class_weight", None, "Weigh classes by the inverse of their frequency (imbalanced sets).",
              "--class-weight", choices=("none", "balanced"), none_text="none", of=_P),

@@ -4,10 +4,12 @@ from .._face import face, face_names
 from ._augment import PRESETS, Augment, augment_batch, default_preset_for, preset
 from ._checkpoint import load_checkpoint, save_checkpoint
 from ._device import Runtime, cpu_has_bf16, pick_runtime
-from ._trainer import TrainConfig, Trainer, TrainingInterrupted, TrainResult, lr_factor, predict_logits
+from ._trainer import (TTA_MODES, TrainConfig, Trainer, TrainingInterrupted, TrainResult, lr_factor, predict_logits,
+                       tta_views)
 
 __all__ = [
     "PRESETS",
+    "TTA_MODES",
     "Augment",
     "Runtime",
     "TrainConfig",
@@ -23,6 +25,7 @@ __all__ = [
     "predict_logits",
     "preset",
     "save_checkpoint",
+    "tta_views",
 ]
 
 
