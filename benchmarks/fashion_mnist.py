@@ -152,6 +152,7 @@ RECIPE_ROWS = [  # (name, extra arguments, TRUECLASS_PRECISION)
     # a candidate for 0.95 within 15 minutes (30 epochs: 0.9510 on validation images, see
     # fp32_levers.py); patience=0 runs the one-cycle schedule to its end
     ("--epochs 30 -p patience=0", ["--epochs", "30", "-p", "patience=0"], "auto"),
+    ("--preset best", ["--preset", "best"], "auto"),
 ]
 
 
@@ -163,8 +164,9 @@ def recipe_rows(names: list[str] | None = None) -> None:
 
     from trueclass.models._torch import CNN_DEFAULTS
 
-    print("| command | precision | test accuracy (95% CI) | whole command s | width, epochs | training images/s |")
-    print("|---|---|---|---|---|---|")
+    print("| command | precision | test accuracy (95% CI) | whole command s | width, epochs | test-time augmentation "
+          "| training images/s |")
+    print("|---|---|---|---|---|---|---|")
     for name, extra, precision in RECIPE_ROWS:
         if names and not any(n in name for n in names):
             continue
@@ -182,8 +184,9 @@ def recipe_rows(names: list[str] | None = None) -> None:
         width = (tr.get("budget") or {}).get("width") or m["params"].get("width") or CNN_DEFAULTS["width"]
         label = "automatic (" + ("bf16 autocast" if "bf16" in tr["runtime"] else "fp32") + ")" \
             if precision == "auto" else "fp32 (forced)"
+        tta = m["params"].get("tta") or (tr.get("budget") or {}).get("tta") or "none"
         print(f"| {name} | {label} | {acc:.4f} ({lo:.3f}-{hi:.3f}) | {wall:.0f} | {width}, {recipe['epochs']} "
-              f"(ran {tr['epochs_run']}) | {tr['images_per_second']:,.0f} |", flush=True)
+              f"(ran {tr['epochs_run']}) | {tta} | {tr['images_per_second']:,.0f} |", flush=True)
 
 
 def throughput(parts, n_images=16384, epochs=2, repeats=3):

@@ -61,7 +61,7 @@ FACES: dict[str, dict[str, str]] = {
     },
     "trueclass.training": {
         "._batches": "DiskNCHW as_tensor subset_rows",
-        "._budget": "LADDER measure parse_duration plan",
+        "._budget": "LADDER budgeted_params measure parse_duration plan",
         "._checkpoint": "checkpoint_meta save_tensors",
         "._device": "cpu_name resolve_device",
         "._trainer": "BN_IMAGES prep_input",

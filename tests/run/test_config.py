@@ -41,6 +41,9 @@ def test_presets_and_network_flags_become_parameters():
     cfg = config_from_argv(["digits", "--preset", "quick", "--epochs", "7", "--tta", "-p", "width=8"])
     assert cfg.params == {"epochs": 7, "batch_size": 256, "lr": 0.1, "tta": True, "width": 8}
     assert config_from_argv(cfg.to_argv()) == cfg
+    best = config_from_argv(["fashion-mnist", "--preset", "best"])
+    assert best.params == {"epochs": 30, "patience": 0, "tta": True}  # as docs/models.md gives it for Python
+    assert config_from_argv(["fashion-mnist", "--preset", "best", "--epochs", "3"]).params["epochs"] == 3
 
 
 def test_the_default_model_chooses_itself_from_the_data():

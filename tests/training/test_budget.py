@@ -110,7 +110,9 @@ def test_a_resumed_fit_keeps_the_width_its_checkpoint_was_trained_with(parts, fi
     assert resumed.estimator_.budget_ == first.estimator_.budget_
     fresh = tc.ImageClassifier("cnn", time_budget="30s", random_state=0).fit(parts.train, val=parts.val)
     assert fresh.estimator_.budget_["width"] == 32
-    assert fresh.estimator_.budget_["tta"] is False and fresh.estimator_.params["tta"] is False  # as the default
+    # widths 32 and 24 predict with shifts (and mirrors, for nets trained with flips; not the digits')
+    assert fresh.estimator_.budget_["tta"] is True and fresh.estimator_.params["tta"] is True
+    assert fresh.estimator_.tta_mode(True) == "shift"
 
 
 @pytest.mark.parametrize("params,message", [
@@ -145,6 +147,8 @@ def test_the_run_gives_the_fit_what_is_left_of_the_budget():
 
     refit = as_budgeted(config, Fitted())
     assert refit.params == {"lr": 0.05, "width": 24, "epochs": 9}
+    Fitted.estimator_.budget_ = {"width": 24, "epochs": 9, "tta": True}  # the checks' refits predict as it does
+    assert as_budgeted(config, Fitted()).params == {"lr": 0.05, "width": 24, "epochs": 9, "tta": True}
 
 
 def test_a_budgeted_run_records_its_choice(fixed_speed, tmp_path):

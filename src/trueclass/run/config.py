@@ -139,10 +139,12 @@ def budget_for_fit(config: RunConfig, started: float) -> RunConfig:
 
 
 def as_budgeted(config: RunConfig, clf: Any) -> RunConfig:
-    """``config`` with the width and epochs that the fit's time budget chose in place of
-    the budget (the configuration itself as it is otherwise)."""
+    """``config`` with the width, epochs and test-time augmentation that the fit's time
+    budget chose in place of the budget (the configuration itself as it is otherwise)."""
     budget = getattr(getattr(clf, "estimator_", None), "budget_", None)
     if not budget:
         return config
-    params = {k: v for k, v in config.params.items() if k != "time_budget"}
-    return replace(config, params={**params, "width": budget["width"], "epochs": budget["epochs"]})
+    from ..training import budgeted_params
+
+    return replace(config, params=budgeted_params({k: v for k, v in config.params.items() if k != "time_budget"},
+                                                  budget))

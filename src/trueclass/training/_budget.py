@@ -5,9 +5,10 @@ data itself, at the precision the run will use, and picks the widest net that af
 its minimum number of epochs, with as many epochs as fit (up to the recipe's own). The
 choice is a pure function of the measured speeds, so it is recorded with the model
 (``budget`` in the training record) and the same width and epochs repeat the run exactly
-with ``--epochs`` and ``-p width=`` (and ``--tta flip`` where the budget chose width 16,
-which predicts with flips as the quick preset does). A slow laptop gets a narrower net or fewer epochs,
-never an unfinished schedule: the learning rate still runs its whole one-cycle.
+with ``--epochs``, ``-p width=`` and ``--tta`` (``--tta flip`` where the budget chose width
+16, which predicts with flips as the quick preset does). A slow laptop gets a narrower net
+or fewer epochs, never an unfinished schedule: the learning rate still runs its whole
+one-cycle.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 from .._errors import TrueclassError
 
-__all__ = ["LADDER", "parse_duration", "plan", "epoch_seconds"]
+__all__ = ["LADDER", "budgeted_params", "parse_duration", "plan", "epoch_seconds"]
 
 #: Widths from the most to the least accurate per epoch, each with the fewest epochs worth
 #: training it for, and the most (None: the recipe's own epochs for this data). Chosen on
@@ -30,9 +31,14 @@ __all__ = ["LADDER", "parse_duration", "plan", "epoch_seconds"]
 #: width 24 for 15 epochs 0.9437 / 535 s; width 16 for 20 epochs 0.9393 / 354 s, for 5
 #: epochs 0.9293 / 89 s; below a rung's minimum the next narrower net trained for more
 #: epochs scores higher in the same time (width 32 for 3 epochs 0.9272 / 154 s).
+#: Widths 32 and 24 predict with test-time augmentation over 1-pixel shifts (and mirrored
+#: copies, for a net trained with flips): on the same validation images it lifted width 24
+#: for 15 epochs (fp32) from 0.9437 to 0.9495 and width 32 for 15 epochs (bf16) from 0.9480
+#: to 0.9520 (benchmarks/fp32_levers.py --tta), for 10 times the prediction time (6,000
+#: images: 1.1 s and 10.9 s at width 24 in fp32 on 2 cores).
 LADDER: tuple[dict[str, Any], ...] = (
-    {"width": 32, "min_epochs": 12, "max_epochs": None},
-    {"width": 24, "min_epochs": 8, "max_epochs": 15},
+    {"width": 32, "min_epochs": 12, "max_epochs": None, "tta": True},
+    {"width": 24, "min_epochs": 8, "max_epochs": 15, "tta": True},
     # the quick preset's width: it predicts with flip test-time augmentation as that preset
     # does (models._torch.RECIPES; a budget of 2m on Fashion-MNIST scored 0.9184 without it
     # where the preset scored 0.9200 with it)
@@ -58,6 +64,14 @@ def parse_duration(value: Any) -> float:
     if not math.isfinite(seconds) or seconds <= 0:
         raise TrueclassError(f"A time budget must be more than 0 seconds; got {value!r}.")
     return seconds
+
+
+def budgeted_params(params: dict[str, Any], budget: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with what a time budget chose: its width and epochs, and its rung's
+    test-time augmentation unless some was asked for. The fit trains with them and the
+    run's checks refit with them (run.config.as_budgeted)."""
+    tta = {"tta": budget["tta"]} if budget.get("tta") and not params.get("tta") else {}
+    return {**params, "width": budget["width"], "epochs": budget["epochs"], **tta}
 
 
 def epoch_seconds(speed: dict[str, float], n_train: int, n_eval: int, batch_size: int) -> float:
