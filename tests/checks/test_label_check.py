@@ -96,7 +96,9 @@ def test_every_image_is_ranked_in_label_issues_csv_through_both_doors(tmp_path):
 
 def test_same_seed_same_flags():
     noisy, _ = _digits_with_flips(0.05, seed=3)
+    noisy = noisy.subset(np.arange(600))  # a third of the digits: the same code path, a third of the time
     a, b = find_label_issues(noisy, seed=4), find_label_issues(noisy, seed=4)
+    assert a.issues  # something to compare: the planted flips are ranked
     assert [r["id"] for r in a.issues] == [r["id"] for r in b.issues] and a.self_check == {
         **b.self_check, "seconds": a.self_check["seconds"]}
 

@@ -45,7 +45,11 @@ def test_same_seed_same_weights(parts):
 def _start(args, tmp_path):
     cmd = [sys.executable, "-m", "trueclass.cli", "train", "digits", "--model", "cnn", "--seed", "1",
            "-p", "width=8", "--image-size", "24", "--no-audit", *args]
-    return subprocess.Popen(cmd, cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as in a terminal: SIGINT at its default in the child, whatever the test worker's
+    # own disposition (a child inherits an ignored SIGINT, and Python then never raises
+    # KeyboardInterrupt: the run went on to the end once the suite ran in another order)
+    return subprocess.Popen(cmd, cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_checkpoint(run_dir, proc, timeout=240):
@@ -88,7 +92,7 @@ def test_ctrl_c_keeps_the_checkpoint_and_says_how_to_resume(tmp_path):
     _wait_for_checkpoint(run_dir, proc)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 1
+    assert proc.returncode == 1, (signal.getsignal(signal.SIGINT), err[-800:])
     assert "Training stopped during epoch" in err and f"trueclass train --resume {run_dir}" in err
     assert "Traceback" not in err
     assert (run_dir / "checkpoint.safetensors").exists() and (run_dir / "config.json").exists()
