@@ -21,7 +21,7 @@ demo: $(STAMP)
 	@echo "Open runs/demo/card.html: it starts in plain words, with a misread image to discuss."
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadscope -q
+	$(BIN)/python -m pytest -n 2 -q
 
 # the quick benchmarks (a few minutes); benchmarks/fashion_mnist.py (about 15 minutes),
 # transfer.py (about 5), transfer_fewshot.py (about 15), fewshot_probe.py (about 5), photo_runs.py, embedding_speed.py,
