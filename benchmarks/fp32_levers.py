@@ -80,23 +80,24 @@ def main() -> None:
         acc = clf.score(parts.test)
         ips = clf.estimator_.training_record()["images_per_second"]
         feats, y = clf._features(parts.test), clf.label_indices(parts.test)
-        cells = f"{acc:.4f}" + (f" ({predict_seconds(clf.estimator_, feats, None):.2f} s)" if modes else "") + " | "
+        cells = f"{acc:.4f}" + (f" ({timed_logits(clf.estimator_, feats, None)[1]:.2f} s)" if modes else "") + " | "
         for m in modes:
-            z = clf.estimator_.logits(feats, mode=m)
-            cells += f"{(z.argmax(1) == y).mean():.4f} ({predict_seconds(clf.estimator_, feats, m):.2f} s) | "
+            z, seconds = timed_logits(clf.estimator_, feats, m)
+            cells += f"{(z.argmax(1) == y).mean():.4f} ({seconds:.2f} s) | "
         print(f"| {name} | {ROWS[name]} | {cells}{secs:.0f} | {ips:.0f} |", flush=True)
 
 
-def predict_seconds(backend, feats, mode, repeats: int = 3) -> float:
-    """Median seconds of the backend's logits for ``feats`` with test-time augmentation ``mode``."""
+def timed_logits(backend, feats, mode, repeats: int = 3):
+    """The backend's logits for ``feats`` with test-time augmentation ``mode``, and the
+    median seconds of ``repeats`` calls."""
     import statistics
 
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        backend.logits(feats, tta=False, mode=mode)
+        z = backend.logits(feats, tta=False, mode=mode)
         times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return z, statistics.median(times)
 
 
 if __name__ == "__main__":
