@@ -43,6 +43,10 @@ ROWS = {
     # early stopping in these rows (val_fraction=0)
     "auto30": {"epochs": 30, "precision": "auto"},
     "auto15": {"epochs": 15, "precision": "auto"},
+    # levers not tried before (airbench's list and random erasing), each on auto30, chosen
+    # by the hflip+shift column of --tta
+    "auto30er": {"epochs": 30, "precision": "auto", "augment": {"erase": 0.5}},
+    "auto30la": {"epochs": 30, "precision": "auto", "lookahead": 5},
     # one epoch: for the prediction seconds of --tta at widths 24 (fp32) and 32 (automatic)
     "w24e1": {"epochs": 1, "width": 24},
     "auto1": {"epochs": 1, "precision": "auto"},
@@ -66,7 +70,7 @@ def main() -> None:
         t = time.perf_counter()
         audit(ds)
         print(f"audit of the 70,000 images: {time.perf_counter() - t:.1f} s\n")
-    from trueclass.training import TTA_MODES
+    from trueclass.training import PRESETS, TTA_MODES, preset
 
     modes = list(TTA_MODES) if args.tta else []
     print("| Row | Parameters | Validation accuracy | " + "".join(f"with {m} (prediction s) | " for m in modes)
@@ -74,8 +78,12 @@ def main() -> None:
     print("|---|---|---|" + "---|" * len(modes) + "---|---|")
     for name in args.rows.split(","):
         params = {"precision": "fp32", **ROWS[name], "val_fraction": 0}
+        augment = "clothing"
+        if "augment" in params:  # a variant of the clothing preset, registered for this process only
+            augment = f"clothing-{name}"
+            PRESETS[augment] = preset({**PRESETS["clothing"].to_dict(), **params.pop("augment"), "name": augment})
         t = time.perf_counter()
-        clf = tc.ImageClassifier("cnn", random_state=0, augment="clothing", **params).fit(parts.train)
+        clf = tc.ImageClassifier("cnn", random_state=0, augment=augment, **params).fit(parts.train)
         secs = time.perf_counter() - t
         acc = clf.score(parts.test)
         ips = clf.estimator_.training_record()["images_per_second"]

@@ -202,3 +202,46 @@ def test_ctrl_c_in_python_says_how_to_resume_in_python(tmp_path):
     with pytest.raises(tc.TrueclassError, match=r"kept in .*ck\.safetensors.*checkpoint=\.\.\., resume=True"):
         tc.ImageClassifier("cnn", epochs=3, width=8).fit(parts.train, val=parts.val, on_progress=stop_in_epoch_2,
                                                          checkpoint=tmp_path / "ck.safetensors")
+
+
+def test_lookahead_pulls_the_weights_halfway_back_every_k_steps():
+    from trueclass.training._trainer import _add_lookahead
+
+    p = torch.nn.Parameter(torch.zeros(3))
+    opt = torch.optim.SGD([p], lr=1.0)
+    _add_lookahead(opt, 2)
+    seen = []
+    for _ in range(4):
+        p.grad = torch.ones(3)  # each plain SGD step moves p by -1
+        opt.step()
+        seen.append(float(p[0].detach()))
+    # fast -1, then -2 -> slow 0 + (-2 - 0)/2 = -1; fast -2, then -3 -> slow -1 + (-3 + 1)/2 = -2
+    assert seen == [-1.0, -1.0, -2.0, -2.0]
+    assert opt.state[p]["lookahead_steps"] == 4 and torch.equal(opt.state[p]["lookahead_slow"], p.detach())
+    q = torch.nn.Parameter(torch.zeros(3))
+    adamw = torch.optim.AdamW([q], lr=0.1)  # fills its state on the first step: the hooks leave it room
+    _add_lookahead(adamw, 2)
+    for _ in range(2):
+        q.grad = torch.ones(3)
+        adamw.step()
+    assert {"step", "exp_avg", "lookahead_slow"} <= set(adamw.state[q])
+
+
+def test_lookahead_resumes_from_a_checkpoint_to_the_same_weights(parts, tmp_path):
+    def stop_in_epoch_2(stage, done, total, **info):
+        if stage.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+
+    kw = dict(epochs=3, width=8, random_state=0, lookahead=3, patience=0)
+    whole = tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val)
+    plain = tc.ImageClassifier("cnn", **{**kw, "lookahead": 0}).fit(parts.train, val=parts.val)
+    ck = tmp_path / "ck.safetensors"
+    with pytest.raises(tc.TrueclassError, match="resume=True"):
+        tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val, checkpoint=ck, on_progress=stop_in_epoch_2)
+    resumed = tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val, checkpoint=ck, resume=True)
+    a, b, c = (m.estimator_.net_.state_dict() for m in (whole, resumed, plain))
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the slow weights and the count came back
+    assert not all(torch.equal(a[k], c[k]) for k in a)  # and the lever changes the weights
+    assert resumed.estimator_.training_record()["resumed_from_epoch"] == 1
+    with pytest.raises(tc.TrueclassError, match="lookahead of model 'cnn' must be"):
+        tc.ImageClassifier("cnn", lookahead="often").fit(parts.train)

@@ -45,7 +45,8 @@ RECIPES: dict[str, dict[str, Any]] = {
 #: stopping once); below it a network trains on every image for its full epochs.
 MIN_VAL_IMAGES = 30
 
-_TRAIN_KEYS = ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "label_smoothing", "ema", "schedule",
+_TRAIN_KEYS = ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "label_smoothing", "ema", "lookahead",
+               "schedule",
                "warmup", "patience", "class_weight", "balanced_sampling")
 
 #: The trainer's own defaults (TrainConfig), defined once there: the optimiser and its schedule.

@@ -50,6 +50,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
     ema: float = 0.0  # decay of an exponential moving average of the weights; 0 = off
+    lookahead: int = 0  # every this many steps, pull the weights halfway back to slow weights (Lookahead); 0 = off
     schedule: str = "onecycle"  # "onecycle", "cosine" or "constant"
     warmup: float = 0.2  # share of the steps spent warming up
     patience: int = 5  # stop after this many epochs without a better validation loss; 0 = never
@@ -195,6 +196,42 @@ def prep_input(x, expand_channels: int | None, resize: tuple[int, int] | None):
     return x
 
 
+def _add_lookahead(opt, k: int, alpha: float = 0.5) -> None:
+    """Lookahead (Zhang et al., 2019) on an optimiser, as step hooks: every ``k`` steps the
+    slow weights move ``alpha`` of the way to the fast ones, and the fast ones restart there.
+
+    torch has no Lookahead; these hooks are its whole algorithm. The slow weights and the
+    step count live in the optimiser's per-parameter state, so a checkpoint keeps them and a
+    resumed run ends with the same weights. They are put there after the first step: AdamW
+    fills an empty state on its first step and would find it taken."""
+    import torch
+
+    first: dict = {}  # the weights before the first step, until the step has run
+
+    def params():
+        return (p for group in opt.param_groups for p in group["params"] if p.requires_grad)
+
+    def before(opt_, args, kwargs) -> None:
+        for p in params():
+            if "lookahead_slow" not in opt.state.get(p, {}):
+                first[p] = p.detach().clone()
+
+    def after(opt_, args, kwargs) -> None:
+        with torch.no_grad():
+            for p in params():
+                st = opt.state[p]
+                if p in first:
+                    st["lookahead_slow"], st["lookahead_steps"] = first.pop(p), 0  # an int: no device sync
+                st["lookahead_steps"] += 1
+                if st["lookahead_steps"] % k == 0:
+                    slow = st["lookahead_slow"]
+                    slow.add_(p - slow, alpha=alpha)
+                    p.copy_(slow)
+
+    opt.register_step_pre_hook(before)
+    opt.register_step_post_hook(after)
+
+
 class Trainer:
     """Trains a torch module on in-memory tensors. One instance per fit."""
 
@@ -283,10 +320,14 @@ class Trainer:
         for g in groups:
             g["lr"] = g["base_lr"]
         if self.cfg.optimizer == "sgd":
-            return torch.optim.SGD(groups, lr=self.cfg.lr, momentum=0.9, nesterov=True, weight_decay=self.cfg.weight_decay)
-        if self.cfg.optimizer == "adamw":
-            return torch.optim.AdamW(groups, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
-        raise TrueclassError(f"optimizer must be 'sgd' or 'adamw', not {self.cfg.optimizer!r}.")
+            opt = torch.optim.SGD(groups, lr=self.cfg.lr, momentum=0.9, nesterov=True, weight_decay=self.cfg.weight_decay)
+        elif self.cfg.optimizer == "adamw":
+            opt = torch.optim.AdamW(groups, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        else:
+            raise TrueclassError(f"optimizer must be 'sgd' or 'adamw', not {self.cfg.optimizer!r}.")
+        if self.cfg.lookahead:
+            _add_lookahead(opt, int(self.cfg.lookahead))
+        return opt
 
     def loss_fn(self, y_train: np.ndarray, n_classes: int):
         import torch.nn.functional as F
