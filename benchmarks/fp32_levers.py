@@ -47,6 +47,14 @@ ROWS = {
     # by the hflip+shift column of --tta
     "auto30er": {"epochs": 30, "precision": "auto", "augment": {"erase": 0.5}},
     "auto30la": {"epochs": 30, "precision": "auto", "lookahead": 5},
+    # wider or deeper stages for about the compute of auto30: width 40 costs (40/32)^2 = 1.56x
+    # an epoch, a third convolution in each stage about 1.67x
+    "auto19w40": {"epochs": 19, "precision": "auto", "width": 40},
+    "auto18d3": {"epochs": 18, "precision": "auto", "depth": 3},
+    # auto30 with other training seeds (the same validation images): how far two runs of
+    # one recipe lie apart, to read the differences above
+    "auto30s1": {"epochs": 30, "precision": "auto", "seed": 1},
+    "auto30s2": {"epochs": 30, "precision": "auto", "seed": 2},
     # one epoch: for the prediction seconds of --tta at widths 24 (fp32) and 32 (automatic)
     "w24e1": {"epochs": 1, "width": 24},
     "auto1": {"epochs": 1, "precision": "auto"},
@@ -78,12 +86,13 @@ def main() -> None:
     print("|---|---|---|" + "---|" * len(modes) + "---|---|")
     for name in args.rows.split(","):
         params = {"precision": "fp32", **ROWS[name], "val_fraction": 0}
+        seed = params.pop("seed", 0)
         augment = "clothing"
         if "augment" in params:  # a variant of the clothing preset, registered for this process only
             augment = f"clothing-{name}"
             PRESETS[augment] = preset({**PRESETS["clothing"].to_dict(), **params.pop("augment"), "name": augment})
         t = time.perf_counter()
-        clf = tc.ImageClassifier("cnn", random_state=0, augment=augment, **params).fit(parts.train)
+        clf = tc.ImageClassifier("cnn", random_state=seed, augment=augment, **params).fit(parts.train)
         secs = time.perf_counter() - t
         acc = clf.score(parts.test)
         ips = clf.estimator_.training_record()["images_per_second"]

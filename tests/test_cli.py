@@ -181,6 +181,9 @@ def test_parameter_values_are_checked_before_anything_runs(tmp_path):
     res = CliRunner().invoke(cli, ["train", "digits", "--epochs", "0", "--out", str(tmp_path / "r")])
     assert res.exit_code == 1 and "epochs must be 1 or more" in res.output
     assert not (tmp_path / "r").exists()
+    res = CliRunner().invoke(cli, ["train", "digits", "--model", "cnn", "-p", "lookahead=-2", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 1 and "lookahead is a number of steps (0 = off, 5 is usual); got -2" in res.output
+    assert not (tmp_path / "r").exists()
     res = CliRunner().invoke(cli, ["train", "digits", "--model", "svm", "-p", "gamma=0.01", "-p", "C=3",
                                    "--no-audit", "--out", str(tmp_path / "ok")])
     assert res.exit_code == 0, res.output  # a number where the default is a word ('scale') is fine

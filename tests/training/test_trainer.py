@@ -245,3 +245,5 @@ def test_lookahead_resumes_from_a_checkpoint_to_the_same_weights(parts, tmp_path
     assert resumed.estimator_.training_record()["resumed_from_epoch"] == 1
     with pytest.raises(tc.TrueclassError, match="lookahead of model 'cnn' must be"):
         tc.ImageClassifier("cnn", lookahead="often").fit(parts.train)
+    with pytest.raises(tc.TrueclassError, match=r"lookahead is a number of steps \(0 = off, 5 is usual\); got -2"):
+        tc.ImageClassifier("cnn", lookahead=-2).fit(parts.train)

@@ -106,6 +106,8 @@ def _check_params(params: dict[str, Any]) -> None:
             raise TrueclassError(f"{key} must be 1 or more; got {params[key]!r}, which would train nothing.")
     if params.get("lr") is not None and params["lr"] < 0:
         raise TrueclassError(f"lr must not be negative; got {params['lr']!r}.")
+    if params.get("lookahead") is not None and params["lookahead"] < 0:
+        raise TrueclassError(f"lookahead is a number of steps (0 = off, 5 is usual); got {params['lookahead']!r}.")
     if params.get("time_budget") is not None:
         from ..training import parse_duration
 
