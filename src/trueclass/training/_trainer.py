@@ -320,7 +320,8 @@ class Trainer:
         for g in groups:
             g["lr"] = g["base_lr"]
         if self.cfg.optimizer == "sgd":
-            opt = torch.optim.SGD(groups, lr=self.cfg.lr, momentum=0.9, nesterov=True, weight_decay=self.cfg.weight_decay)
+            opt = torch.optim.SGD(groups, lr=self.cfg.lr, momentum=0.9, nesterov=True,
+                                  weight_decay=self.cfg.weight_decay)
         elif self.cfg.optimizer == "adamw":
             opt = torch.optim.AdamW(groups, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         else:
