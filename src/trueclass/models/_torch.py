@@ -46,8 +46,7 @@ RECIPES: dict[str, dict[str, Any]] = {
 MIN_VAL_IMAGES = 30
 
 _TRAIN_KEYS = ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "label_smoothing", "ema", "lookahead",
-               "schedule",
-               "warmup", "patience", "class_weight", "balanced_sampling")
+               "schedule", "warmup", "patience", "class_weight", "balanced_sampling")
 
 #: The trainer's own defaults (TrainConfig), defined once there: the optimiser and its schedule.
 _TRAINER_DEFAULTS = {f.name: f.default for f in fields(TrainConfig) if f.name in _TRAIN_KEYS}
