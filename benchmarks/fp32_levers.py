@@ -72,6 +72,8 @@ def main() -> None:
     ap.add_argument("--rows", default=",".join(ROWS))
     ap.add_argument("--audit", action="store_true")
     ap.add_argument("--tta", action="store_true", help="also score each test-time augmentation")
+    ap.add_argument("--tta-grid", action="store_true",
+                    help="also score mirrors with every shift of a 3x3 and a 5x5 grid (18 and 50 views)")
     args = ap.parse_args()
     ds = tc.load("fashion-mnist")
     train = ds.subset([i for i, p in enumerate(ds.predefined_split) if p == "train"])
@@ -84,9 +86,10 @@ def main() -> None:
     from trueclass.training import PRESETS, TTA_MODES, preset
 
     modes = list(TTA_MODES) if args.tta else []
+    grids = ["mirrors and 3x3 shifts (s) | ", "mirrors and 5x5 shifts (s) | "] if args.tta_grid else []
     print("| Row | Parameters | Validation accuracy | " + "".join(f"with {m} (prediction s) | " for m in modes)
-          + "Training s | Trainer images/s |")
-    print("|---|---|---|" + "---|" * len(modes) + "---|---|")
+          + "".join(grids) + "Training s | Trainer images/s |")
+    print("|---|---|---|" + "---|" * (len(modes) + len(grids)) + "---|---|")
     for name in args.rows.split(","):
         params = {"precision": "fp32", **ROWS[name], "val_fraction": 0}
         seed = params.pop("seed", 0)
@@ -104,7 +107,30 @@ def main() -> None:
         for m in modes:
             z, seconds = timed_logits(clf.estimator_, feats, m)
             cells += f"{(z.argmax(1) == y).mean():.4f} ({seconds:.2f} s) | "
+        if args.tta_grid:
+            for r in (1, 2):
+                t = time.perf_counter()
+                z = grid_logits(clf.estimator_, feats, r)
+                cells += f"{(z.argmax(1) == y).mean():.4f} ({time.perf_counter() - t:.1f} s) | "
         print(f"| {name} | {ROWS[name]} | {cells}{secs:.0f} | {ips:.0f} |", flush=True)
+
+
+def grid_logits(backend, feats, r: int):
+    """The mean logits over the mirror and the image, each moved by every whole-pixel shift
+    of up to ``r`` rows and columns with the edge filled with black: 2 (2r+1)^2 views, a
+    wider version of the hflip+shift mode (whose shifts are the grid's centre and its four
+    neighbours), measured before any of it is offered."""
+    import numpy as np
+
+    x = np.asarray(feats["x"])
+    h, w = x.shape[2], x.shape[3]
+    padded = np.pad(x, ((0, 0), (0, 0), (r, r), (r, r)))
+    shifts = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
+    total = 0.0
+    for dy, dx in shifts:
+        moved = np.ascontiguousarray(padded[:, :, r + dy:r + dy + h, r + dx:r + dx + w])
+        total = total + backend.logits({**feats, "x": moved}, tta=False, mode="hflip")
+    return total / len(shifts)
 
 
 def timed_logits(backend, feats, mode, repeats: int = 3):
