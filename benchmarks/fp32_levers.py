@@ -117,20 +117,19 @@ def main() -> None:
 
 def grid_logits(backend, feats, r: int):
     """The mean logits over the mirror and the image, each moved by every whole-pixel shift
-    of up to ``r`` rows and columns with the edge filled with black: 2 (2r+1)^2 views, a
-    wider version of the hflip+shift mode (whose shifts are the grid's centre and its four
-    neighbours), measured before any of it is offered."""
+    of up to ``r`` rows and columns with the edge filled with black (training.shifted, as
+    the hflip+shift mode moves them): 2 (2r+1)^2 views, a wider version of that mode (whose
+    shifts are the grid's centre and its four neighbours), measured before any of it is
+    offered."""
     import numpy as np
+    import torch
 
-    x = np.asarray(feats["x"])
-    h, w = x.shape[2], x.shape[3]
-    padded = np.pad(x, ((0, 0), (0, 0), (r, r), (r, r)))
-    shifts = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
-    total = 0.0
-    for dy, dx in shifts:
-        moved = np.ascontiguousarray(padded[:, :, r + dy:r + dy + h, r + dx:r + dx + w])
-        total = total + backend.logits({**feats, "x": moved}, tta=False, mode="hflip")
-    return total / len(shifts)
+    from trueclass.training import shifted
+
+    grid = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
+    views = shifted(torch.as_tensor(np.asarray(feats["x"])), grid)
+    total = sum(backend.logits({**feats, "x": v.contiguous().numpy()}, tta=False, mode="hflip") for v in views)
+    return total / len(views)
 
 
 def timed_logits(backend, feats, mode, repeats: int = 3):

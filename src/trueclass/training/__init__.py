@@ -5,7 +5,7 @@ from ._augment import PRESETS, Augment, augment_batch, default_preset_for, prese
 from ._checkpoint import load_checkpoint, save_checkpoint
 from ._device import Runtime, cpu_has_bf16, pick_runtime
 from ._trainer import (TTA_MODES, TrainConfig, Trainer, TrainingInterrupted, TrainResult, lr_factor, predict_logits,
-                       tta_views)
+                       shifted, tta_views)
 
 __all__ = [
     "PRESETS",
@@ -25,6 +25,7 @@ __all__ = [
     "predict_logits",
     "preset",
     "save_checkpoint",
+    "shifted",
     "tta_views",
 ]
 

@@ -26,7 +26,7 @@ from ._checkpoint import load_checkpoint, save_checkpoint
 from ._device import Runtime, machine_load, usable_cores
 
 __all__ = ["TTA_MODES", "TrainConfig", "TrainResult", "Trainer", "TrainingInterrupted", "lr_factor", "predict_logits",
-           "tta_views"]
+           "shifted", "tta_views"]
 
 
 BN_IMAGES = 4096  # training images for the final BatchNorm statistics
@@ -172,17 +172,24 @@ def tta_views(x, tta: str | None) -> list:
     in the 0-1 scale, as the clothing preset's training shifts pad), never wrapping the far
     edge around. One function for PyTorch's predictions and the exported ONNX graph, so both
     see the same views."""
-    import torch.nn.functional as F
-
     if tta is not None and tta not in TTA_MODES:
         raise TrueclassError(f"Unknown test-time augmentation {tta!r}; one of {', '.join(TTA_MODES)}.")
     parts = TTA_MODES.get(tta, ())
     views = [x] + ([x.flip(3)] if "hflip" in parts else [])
     if "shift" in parts:
-        h, w = x.shape[2], x.shape[3]
-        padded = [F.pad(v, (1, 1, 1, 1)) for v in views]
-        views += [p[:, :, 1 - dy:1 - dy + h, 1 - dx:1 - dx + w] for p in padded for dy, dx in _SHIFTS]
+        views += [moved for base in list(views) for moved in shifted(base, _SHIFTS)]
     return views
+
+
+def shifted(x, shifts) -> list:
+    """The batch (N, C, H, W) moved by each whole-pixel ``(rows, columns)`` of ``shifts``,
+    the uncovered edge filled with 0 and nothing wrapped around: slices of one padded copy."""
+    import torch.nn.functional as F
+
+    r = max(max(abs(dy), abs(dx)) for dy, dx in shifts)
+    h, w = x.shape[2], x.shape[3]
+    padded = F.pad(x, (r, r, r, r))
+    return [padded[:, :, r - dy:r - dy + h, r - dx:r - dx + w] for dy, dx in shifts]
 
 
 def prep_input(x, expand_channels: int | None, resize: tuple[int, int] | None):
