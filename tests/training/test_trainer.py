@@ -46,9 +46,11 @@ def _start(args, tmp_path):
     cmd = [sys.executable, "-m", "trueclass.cli", "train", "digits", "--model", "cnn", "--seed", "1",
            "-p", "width=8", "--image-size", "24", "--no-audit", *args]
     # Ctrl-C as in a terminal: SIGINT at its default in the child, whatever the test worker's
-    # own disposition (a child inherits an ignored SIGINT, and Python then never raises
-    # KeyboardInterrupt). Once, with the suite in another order (--dist loadscope), the run
-    # went on to the end; that an ignored SIGINT caused it is a guess no check confirmed.
+    # own disposition. A suite started as a background job of a script (`make test &`) runs
+    # with SIGINT ignored; a child inherits that, Python then never raises KeyboardInterrupt,
+    # and the run went on to the end with exit 0 (seen once under --dist loadscope). Checked:
+    # with SIGINT ignored in the parent this test fails (exit 0) without preexec_fn and passes
+    # with it.
     return subprocess.Popen(cmd, cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
