@@ -102,3 +102,48 @@ def test_groups_that_leave_a_class_nothing_to_train_on_are_refused():
         # where the group landed on the training side, b trains on all of it
         assert np.sum(parts.train.labels == 1) == 20
     assert refused  # some seed sends the group's first image, and so the whole class, to the test side
+
+
+def _uploads(sizes_per_class: dict[str, list[int]]) -> tuple[tc.Dataset, np.ndarray]:
+    """A data set whose classes come in uploads (sessions) of the given sizes."""
+    rng = np.random.default_rng(0)
+    labels, sessions = [], []
+    for k, sizes in enumerate(sizes_per_class.values()):
+        for s, n in enumerate(sizes):
+            labels += [k] * n
+            sessions += [f"{k}-{s}"] * n
+    images = rng.integers(0, 255, (len(labels), 8, 8, 1), dtype=np.uint8)
+    ds = tc.Dataset(images, np.array(labels), tuple(sizes_per_class), np.array([str(i) for i in range(len(labels))]))
+    return ds, np.array(sessions)
+
+
+def test_the_sessions_sent_to_test_come_closest_to_the_test_share():
+    # a teacher's uploads: 75 images of each class, then a second batch of 25. Taking sessions
+    # in a random order until 20% was passed sent the 75 to the test part in most classes
+    # (63% of the images tested, 37% trained on).
+    ds, sessions = _uploads({"zero": [75, 25], "one": [75, 25], "three": [25, 75], "seven": [75, 25]})
+    for seed in range(5):
+        parts = tc.split(ds, test_size=0.2, val_size=0.0, sessions=sessions, seed=seed)
+        assert len(parts.test) == 100 and len(parts.train) == 300
+        assert np.bincount(parts.test.labels).tolist() == [25, 25, 25, 25]
+    # many sessions of one size: as many as make about the share, a different few per seed
+    ds, sessions = _uploads({"a": [10] * 10, "b": [10] * 10})
+    chosen = set()
+    for seed in range(4):
+        parts = tc.split(ds, test_size=0.2, val_size=0.0, sessions=sessions, seed=seed)
+        assert len(parts.test) == 40
+        chosen.add(tuple(sorted(set(sessions[parts.indices["test"]]))))
+    assert len(chosen) > 1
+    # two sessions that both overshoot: the test part still gets one, the training part the other
+    ds, sessions = _uploads({"a": [50, 60], "b": [40, 40]})
+    parts = tc.split(ds, test_size=0.2, val_size=0.0, sessions=sessions, seed=0)
+    assert np.bincount(parts.test.labels).tolist() == [50, 40]
+
+
+def test_every_class_with_one_session_is_named_in_one_sentence():
+    ds, sessions = _uploads({"zero": [30], "one": [20, 10], "three": [30], "seven": [30]})
+    with pytest.raises(TrueclassError) as err:
+        tc.split(ds, sessions=sessions)
+    msg = str(err.value)
+    assert "Classes 'zero', 'three', 'seven' each have images from only one capture session" in msg
+    assert "'one'" not in msg and "second batch of each" in msg

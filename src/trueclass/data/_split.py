@@ -112,33 +112,54 @@ def _split_indices(
 def _session_split(idx: np.ndarray, labels: np.ndarray, sessions: np.ndarray, frac: float, seed: int,
                    classes: tuple[str, ...], what: str, *, strict: bool = True,
                    joined: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
-    """Whole capture sessions of ``idx`` to the ``what`` part: per class, its sessions in a
-    seeded order are taken until about ``frac`` of the class's images, and every class
-    keeps at least one session on each side. A class with one session cannot be split:
-    a sentence when ``strict``, else None."""
+    """Whole capture sessions of ``idx`` to the ``what`` part: per class, the sessions whose
+    images come closest to ``frac`` of the class's (``_closest_sessions``), and every class
+    keeps at least one session on each side. A class with one session cannot be split: one
+    sentence naming every such class when ``strict``, else None."""
     rng = np.random.default_rng(seed)
-    out = []
+    per_class, single = [], []
     for k in np.unique(labels[idx]):
         mine = idx[labels[idx] == k]
         names, sizes = np.unique(sessions[mine], return_counts=True)
         if len(names) < 2:
-            if not strict:
-                return None
-            raise TrueclassError(
-                f"Class {classes[k]!r} has images from only one capture session, so none can be kept apart for the "
-                f"{what}: frames of one burst look alike, and testing on a burst the model trained on would "
-                f"flatter it. Record or upload a second batch of {classes[k]!r}"
-                + (" (sessions that share a copy of the same image count as one)." if joined else "."))
-        order = rng.permutation(len(names))
-        taken, n = [], 0
-        for j in order[:-1]:  # the last session always stays on the other side
-            taken.append(names[j])
-            n += sizes[j]
-            if n >= frac * len(mine):
-                break
-        out.append(mine[np.isin(sessions[mine], taken)])
+            single.append(classes[k])
+        per_class.append((mine, names, sizes))
+    if single:
+        if not strict:
+            return None
+        which = (f"Class {single[0]!r} has" if len(single) == 1
+                 else f"Classes {', '.join(repr(c) for c in single)} each have")
+        batch = f"a second batch of {single[0]!r}" if len(single) == 1 else "a second batch of each"
+        raise TrueclassError(
+            f"{which} images from only one capture session (one recording or one upload), so none can be kept "
+            f"apart for the {what}: frames of one burst look alike, and testing on a burst the model trained on "
+            f"would flatter it. Record or upload {batch}"
+            + (" (sessions that share a copy of the same image count as one)." if joined else "."))
+    out = []
+    for mine, names, sizes in per_class:
+        taken = _closest_sessions(sizes, frac * len(mine), rng)
+        out.append(mine[np.isin(sessions[mine], names[taken])])
     b = np.sort(np.concatenate(out))
     return np.setdiff1d(idx, b), b
+
+
+def _closest_sessions(sizes: np.ndarray, target: float, rng: np.random.Generator) -> list[int]:
+    """Which sessions (of two or more, with these sizes) to send to a part meant to hold
+    about ``target`` images: in a seeded order, a session is taken where it brings the
+    total closer to the target; at least one is taken and at least one left. Taking
+    sessions until the target is passed, in any order, sent a class's 75-image upload to
+    the test part and trained on its 25-image one."""
+    order = rng.permutation(len(sizes))
+    taken, n = [], 0
+    for j in order:
+        if len(taken) == len(sizes) - 1:
+            break
+        if abs(n + sizes[j] - target) < abs(n - target):
+            taken.append(int(j))
+            n += int(sizes[j])
+    if not taken:  # every session alone overshoots more than none at all: the one nearest the target
+        taken = [int(min(order, key=lambda j: abs(sizes[j] - target)))]
+    return taken
 
 
 def _join_sessions(sessions: np.ndarray, groups: np.ndarray | None) -> tuple[np.ndarray, int]:
