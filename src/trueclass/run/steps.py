@@ -282,17 +282,20 @@ def diagnose(clf: Any, ev: Any, train_ds: Dataset, training: dict[str, Any] | No
         training_verdict = partial(training_verdict, baseline_accuracy=baseline["accuracy"],
                                    baseline_name=f"the quick baseline ({baseline['model']})",
                                    baseline_paired=baseline.get("paired"), baseline_ci=baseline.get("accuracy_ci"))
-    if training and training.get("history"):
-        hist = training["history"]
-        best = training.get("best_epoch") or len(hist)
-        row = hist[min(len(hist), int(best)) - 1]
-        return training_verdict(acc, ci, row.get("train_accuracy"), hist, best_epoch=best,
-                                stopped_early=bool(training.get("stopped_early")),
-                                train_accuracy_on=f"{n:,} training images (epoch {best}, no augmentation)")
+    # The model that was tested, scored on training images: for a network, the epoch's own
+    # training accuracy in its history was taken before the best weights came back and their
+    # BatchNorm statistics were recomputed, and after a short fit it read 20% where the same
+    # net scored 50% on the test images.
     rng = np.random.default_rng(seed)
     sub = train_ds.subset(np.sort(rng.choice(len(train_ds), n, replace=False)))
     train_acc = clf.score(sub)  # subset accuracy for several labels per image
     what = "all training images" if n == len(train_ds) else f"{n:,} training images drawn at random"
+    if training and training.get("history"):
+        hist = training["history"]
+        best = training.get("best_epoch") or len(hist)
+        return training_verdict(acc, ci, train_acc, hist, best_epoch=best,
+                                stopped_early=bool(training.get("stopped_early")),
+                                train_accuracy_on=f"{what} (the final weights, no augmentation)")
     return training_verdict(acc, ci, train_acc, None, train_accuracy_on=what)
 
 
