@@ -56,8 +56,8 @@ FACES: dict[str, dict[str, str]] = {
     "trueclass.report": {
         "._card": "AUDIT_ARRAYS CARD_HTML CARD_JSON EVAL_ARRAYS render_template save_arrays save_audit_thumbnails",
         "._plots": "figure",
-        "._text": ("failed_steps format_audit format_int8 format_label_issues format_parity format_seconds int8_verdict "
-            "label_issue_words"),
+        "._text": ("failed_steps format_audit format_audit_counts format_int8 format_label_issues format_parity "
+            "format_seconds format_verdict int8_verdict label_issue_words"),
     },
     "trueclass.training": {
         "._batches": "DiskNCHW as_tensor subset_rows",

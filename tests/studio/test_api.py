@@ -204,6 +204,11 @@ def test_train_from_the_page_evaluates_on_unseen_sessions_and_previews(client):
         part_of.setdefault(file.rsplit("-", 1)[0], set()).add(part)
     assert all(len(v) == 1 for v in part_of.values())  # no session on both sides
     assert "random_split" in res
+    # what the command line prints is on the page too: the audit's counts, the verdict where not "fine"
+    m = json.loads((client.root / ".trueclass" / "runs" / res["run"] / "metrics.json").read_text())
+    assert res["audit_text"].startswith(f"Audit: {m['audit']['n_duplicate_groups']} duplicate group")
+    assert len(res["odd_images"]) == min(m["audit"]["n_outliers"], 24)
+    assert (res["verdict"] is None) == (m["diagnosis"]["verdict"] == "fine")
     card = client.get(res["card"])
     assert card.status_code == 200 and "<html" in card.text.lower()
     p = client.post("/api/predict", content=burst("cat", 9, 1)[0], headers=H).json()
@@ -280,3 +285,27 @@ def test_start_from_the_digits(client):
     assert ds.images.shape[1:] == (8, 8, 1) and ds.images.max() > 200  # the digits, as 8x8 grey PNGs
     r = client.post("/api/builtin", json={"name": "cifar"}, headers=H)
     assert r.status_code == 400 and "'digits'" in r.json()["error"]
+
+
+def test_advanced_settings_the_model_cannot_take_get_a_sentence_before_training(client):
+    fill(client, classes=("astronaut", "cat"), sessions=2, frames=4)
+    for settings, words in (({"model": "logreg", "epochs": 3}, "Epochs are for the networks; logreg trains"),
+                            ({"model": "cnn", "epochs": 0}, "Epochs must be 1 or more"),
+                            ({"model": "cnn", "epochs": -3}, "Epochs must be 1 or more"),
+                            ({"model": "cnn", "epochs": "many"}, "Epochs must be a whole number")):
+        r = client.post("/api/train", json=settings, headers=H)
+        assert r.status_code == 400 and words in r.json()["error"], (settings, r.json())
+    assert not list((client.root / ".trueclass").glob("runs/*"))  # nothing started, nothing half-made
+
+
+def test_the_random_split_comparison_says_why_only_as_far_as_measured():
+    from trueclass.studio._training import random_split_comparison
+
+    ours = {"accuracy": 0.50, "n_train": 150}
+    theirs = {"accuracy": 0.99, "accuracy_ci": [0.93, 1.0], "n_test": 81, "n_wrong": 1, "n_train": 321}
+    why = random_split_comparison(ours, {**theirs, "leakage": None})["why"]
+    assert "trained on 321) against 50% here (trained on 150)" in why
+    assert "no copy among its training images" in why and "burst" not in why
+    why = random_split_comparison(ours, {**theirs, "leakage": {"n_leaked_test_images": 12}})["why"]
+    assert "12 of its test images have a near copy among its training images" in why
+    assert "why" not in random_split_comparison({"accuracy": 0.995, "n_train": 300}, theirs)

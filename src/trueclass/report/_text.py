@@ -357,8 +357,7 @@ def format_train_summary(m: dict[str, Any]) -> list[str]:
     if "training" in m:
         lines.append(format_training(m["training"], m))
     if m.get("diagnosis"):
-        lines.append(f"Training verdict: {m['diagnosis']['verdict']}"
-                     + (f" ({m['diagnosis']['reasons'][0]})" if m["diagnosis"].get("reasons") else ""))
+        lines.append(format_verdict(m["diagnosis"]))
     lk = m.get("leakage")
     if lk and lk.get("with_leaks"):
         lines.append(f"LEAKS: {lk['n_leaked_test_images']} test images have a copy among the training images; the "
@@ -370,9 +369,7 @@ def format_train_summary(m: dict[str, Any]) -> list[str]:
         lines.append(f"Leak gate: {lk['images_moved']} duplicate images moved so each group sits on one side.")
     au = m.get("audit")
     if au:
-        lines.append(f"Audit: {_count(au['n_duplicate_groups'], 'duplicate group')}, {au['n_conflicts']} with "
-                     f"conflicting labels, {label_issue_words(au)}, "
-                     f"{_count(au['n_outliers'], 'odd image')} (audit.json, label_issues.csv)")
+        lines.append(f"Audit: {format_audit_counts(au)} (audit.json, label_issues.csv)")
     base = (m.get("baselines") or {}).get("logistic_regression")
     if base and base.get("accuracy") is not None:
         lines.append(format_baseline_line(base, m))
@@ -387,6 +384,18 @@ def format_train_summary(m: dict[str, Any]) -> list[str]:
         lines.append(f"Over {st['repeats']} seeds: accuracy mean {st['mean']:.2%}, sd {100 * st['sd']:.2f} points, "
                      f"from {st['min']:.2%} to {st['max']:.2%}")
     return lines + format_why(m)
+
+
+def format_verdict(diagnosis: dict[str, Any]) -> str:
+    """The training verdict in one line, with its first reason."""
+    return (f"Training verdict: {diagnosis['verdict']}"
+            + (f" ({diagnosis['reasons'][0]})" if diagnosis.get("reasons") else ""))
+
+
+def format_audit_counts(au: dict[str, Any]) -> str:
+    """What the audit found, counted: duplicate groups, conflicts, label flags, odd images."""
+    return (f"{_count(au['n_duplicate_groups'], 'duplicate group')}, {au['n_conflicts']} with conflicting labels, "
+            f"{label_issue_words(au)}, {_count(au['n_outliers'], 'odd image')}")
 
 
 def format_baseline_line(base: dict[str, Any], m: dict[str, Any]) -> str:

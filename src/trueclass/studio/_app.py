@@ -22,7 +22,7 @@ import numpy as np
 
 from .._errors import TrueclassError
 from ._project import MAX_FILE_BYTES, Project, check_image
-from ._training import Trainer, check_model_choice, current_result, run_result, studio_models
+from ._training import Trainer, check_settings, current_result, run_result, studio_models
 
 __all__ = ["create_app", "MAX_REQUEST_BYTES", "TOKEN_HEADER"]
 
@@ -286,7 +286,8 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
     predictor = Predictor(project)
 
     async def index(request: Request) -> Response:
-        html = (STATIC / "index.html").read_text(encoding="utf-8").replace("{{TOKEN}}", token)
+        html = (STATIC / "index.html").read_text(encoding="utf-8").replace("{{TOKEN}}", token).replace(
+            "{{MAX_FILE_BYTES}}", str(MAX_FILE_BYTES))  # the page refuses a file the server would, before sending
         return HTMLResponse(html, headers={
             "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: "
                                        "mediastream:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
@@ -308,7 +309,7 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
 
     async def start_training(request: Request) -> Response:
         settings = await _body_json(request)
-        check_model_choice(settings.get("model"))
+        check_settings(settings)  # a sentence (400) before anything starts
         return JSONResponse(trainer.start(settings))
 
     async def models(request: Request) -> Response:

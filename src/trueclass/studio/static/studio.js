@@ -3,6 +3,7 @@
 "use strict";
 
 const TOKEN = document.querySelector('meta[name="trueclass-token"]').content;
+const MAX_FILE_BYTES = Number(document.querySelector('meta[name="trueclass-max-file-bytes"]').content);
 const $ = (sel) => document.querySelector(sel);
 let project = null;
 let cameraStream = null;
@@ -62,6 +63,9 @@ function setTraining(on) {
   training = on;
   $("#train").disabled = on;
   for (const b of document.querySelectorAll(".class-card .delete, .class-card .rename")) b.disabled = on;
+  // the result on screen is the previous training's while a new one runs: say so, greyed
+  $("#results").classList.toggle("previous", on);
+  $("#previous-note").hidden = !on;
 }
 
 async function loadModels() {
@@ -96,7 +100,9 @@ function renderClasses() {
     title.textContent = c.name;
     const count = document.createElement("span");
     count.className = "count";
-    count.textContent = `${c.count} image${c.count === 1 ? "" : "s"}, ${c.sessions} session${c.sessions === 1 ? "" : "s"}`;
+    count.textContent = `${c.count} image${c.count === 1 ? "" : "s"}, ${c.sessions} session${c.sessions === 1 ? "" : "s"}` +
+      // the split tests on whole sessions the model never saw: one session cannot be split
+      (c.count && c.sessions < 2 ? ": add a second batch to test on" : "");
     const tools = document.createElement("div");
     tools.className = "row";
     const upload = document.createElement("label");
@@ -160,7 +166,7 @@ async function addClass(ev) {
 async function renameClass(old) {
   const name = prompt(`New name for '${old}':`, old);
   if (!name || name === old) return;
-  try { await api("/api/classes/rename", { method: "POST", json: { old, new: name } }); say(`Renamed '${old}' to '${name}'.`, false, `class:${name}`); await refresh(); }
+  try { await api("/api/classes/rename", { method: "POST", json: { old, new: name } }); await refresh(); say(`Renamed '${old}' to '${name}'.`, false, `class:${name}`); }  // once its card is drawn
   catch (e) { say(e.message, true, `class:${old}`); }
 }
 
@@ -172,16 +178,24 @@ async function deleteClass(name, count) {
 
 async function uploadFiles(name, files, kind, slot = `class:${name}`) {
   if (!files || !files.length) return;
+  // a file the server would refuse for its size is named here and not sent: one such file
+  // made the whole request too large, and nothing of the upload was kept
+  const mb = (n) => `${Math.round(n / 1024 ** 2)} MB`;
+  const big = [...files].filter((f) => f.size > MAX_FILE_BYTES);
+  const refusedHere = big.map((f) => `${f.name || "an image"} is ${mb(f.size)}; an image may be at most ${mb(MAX_FILE_BYTES)}.`);
+  const sent = [...files].filter((f) => f.size <= MAX_FILE_BYTES);
+  if (!sent.length) { say("Refused: " + refusedHere.join(" "), true, slot); return; }
   const form = new FormData();
   form.append("class", name);
   form.append("kind", kind);
-  for (const f of files) form.append("files", f, f.name || "image.png");
-  say(`Adding ${files.length} image${files.length === 1 ? "" : "s"} to '${name}'...`, false, slot);
+  for (const f of sent) form.append("files", f, f.name || "image.png");
+  say(`Adding ${sent.length} image${sent.length === 1 ? "" : "s"} to '${name}'...`, false, slot);
   try {
     const r = await api("/api/images", { method: "POST", body: form });
+    const refused = refusedHere.concat(r.refused.map((x) => x.reason));
     let text = `Added ${r.added.length} image${r.added.length === 1 ? "" : "s"} to '${name}'.`;
-    if (r.refused.length) text += " Refused: " + r.refused.map((x) => x.reason).join(" ");
-    say(text, r.refused.length > 0, slot);
+    if (refused.length) text += " Refused: " + refused.join(" ");
+    say(text, r.added.length === 0, slot);  // red only where nothing was added
     await refresh();
   } catch (e) { say(e.message, true, slot); }
 }
@@ -304,6 +318,8 @@ function showResult(r) {
     `95% interval ${pct(r.accuracy_ci[0])} to ${pct(r.accuracy_ci[1])}: ${r.n_wrong} wrong of ${r.n_test} test images` +
     (r.split && r.split.by_capture_session ? ", from capture sessions kept apart from training" : "") +
     ` (model ${r.model}, ${r.n_train} training images).`;
+  const vd = $("#verdict");  // said where it is not "fine": over- or under-fitting, below its baseline
+  vd.hidden = !r.verdict; vd.textContent = r.verdict || "";
   const rs = $("#random-split");
   if (r.random_split && r.random_split.why) { rs.hidden = false; rs.textContent = r.random_split.why; }
   else rs.hidden = true;
@@ -353,6 +369,19 @@ function showResult(r) {
     d.append(img, cap);
     li.append(d);
   }
+  $("#audit-text").textContent = r.audit_text || "The audit was not run for this training.";
+  const odd = $("#odd-images");
+  odd.replaceChildren();
+  for (const w of r.odd_images || []) {
+    const d = document.createElement("div");
+    d.className = "misread";
+    const img = document.createElement("img");
+    img.src = imageUrl(w.file); img.alt = w.file;
+    const cap = document.createElement("span");
+    cap.textContent = `odd: ${w.reasons.join(", ")}`;
+    d.append(img, cap);
+    odd.append(d);
+  }
 }
 
 // -- preview ------------------------------------------------------------------------------
@@ -381,8 +410,14 @@ async function preview(blob, kind = "image", slot = "preview") {
     // beside the button that asked: what it was read as, and why it is not sure when it is unlike the training images
     say(slot === "preview" ? unlike : `Read as ${label.textContent}: see Preview.${unlike ? " " + unlike : ""}`,
         !!unlike, slot);
+    if (slot !== "preview") say("", false, "preview");  // the panel's note was about the image before
     return r;
-  } catch (e) { say(e.message, true, slot); return null; }
+  } catch (e) {
+    // no answer: the panel must not keep the last image's label and bars under this message
+    $("#preview-label").textContent = ""; $("#preview-bars").replaceChildren();
+    say(e.message, true, slot);
+    return null;
+  }
 }
 
 // The live preview shows and reads its own <video>, in the Preview panel, on the same
