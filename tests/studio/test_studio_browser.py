@@ -277,5 +277,26 @@ def test_drawings_after_start_from_digits_are_read_as_drawn_in_the_browser(tmp_p
                 said = page.inner_text('.message[data-slot="draw"]')
                 assert said.startswith(f"Read as {label}: see Preview."), said
                 page.screenshot(path=str(OUTPUT / f"studio-drawing-{digit}.png"))
+            # what the command line prints of the audit is on the page too
+            m = json.loads(sorted((tmp_path / "proj" / ".trueclass" / "runs").glob("2*/metrics.json"))[-1].read_text())
+            expect(page.locator("#audit-text")).to_contain_text(
+                f"Audit: {m['audit']['n_duplicate_groups']} duplicate group")
+            # a file the server would refuse for its size is named and left out; the rest is added
+            big = tmp_path / "huge.png"
+            with open(big, "wb") as f:
+                f.truncate(21 * 1024**2)
+            small = tmp_path / "seven.png"
+            small.write_bytes(burst("cat", 0, 1)[0])
+            page.set_input_files('.class-card[data-name="7"] input[type=file]', [str(big), str(small)])
+            said = page.locator('.message[data-slot="class:7"]')
+            expect(said).to_contain_text("Added 1 image to '7'. Refused: huge.png is 21 MB; an image may be at most "
+                                         "20 MB.", timeout=20_000)
+            assert "error" not in (said.get_attribute("class") or "")  # not red: something was added
+            # a preview that fails leaves no bars of the image before under its message
+            bad = tmp_path / "notes.png"
+            bad.write_text("not an image")
+            page.set_input_files("#preview-file", str(bad))
+            expect(page.locator('.message[data-slot="preview"]')).to_contain_text("not an image", timeout=20_000)
+            assert page.inner_text("#preview-label") == "" and page.locator("#preview-bars .bar").count() == 0
         browser.close()
     assert not errors, errors
