@@ -53,7 +53,7 @@ def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
 
 #: The library's messages name parameters; the command line names its options.
 _FLAGS = {
-    "overwrite=True": "--overwrite", "out=FOLDER": "--out FOLDER", "top_k": "--top-k",
+    "overwrite=True": "--overwrite", "out=FOLDER": "--out FOLDER", "csv_path=FILE": "--csv FILE", "top_k": "--top-k",
     'class_weight="balanced"': "--class-weight balanced", "balanced_sampling=True": "--balanced-sampling",
     "unknown_class=True": "--unknown-class", "weights=PATH": "--weights PATH", "image_size=N": "--image-size N",
     "data_dir=FOLDER": "--data-dir FOLDER", "stratify=False": "--no-stratify", "test_size / val_size":
@@ -439,6 +439,10 @@ def explain(model_path: str, inputs: tuple[str, ...], method: str, out: str | No
     from .run.why import explain_run
 
     if not inputs:
+        if out is not None:
+            raise TrueclassError(f"--out is where the pictures of the images named go; without images, the run's own "
+                                 f"mistakes are already explained in {str(Path(model_path) / 'explain')!r}. Name "
+                                 "image files to explain, or leave out --out.")
         p = Path(model_path).expanduser()
         mfile = p / "metrics.json"
         if not mfile.is_file():
@@ -539,9 +543,8 @@ def compare_cmd(runs: tuple[str, ...], out: str | None, seed: int) -> None:
 
     if len(runs) < 2:
         raise TrueclassError("trueclass compare needs at least two run folders.")
-    c = compare(*runs, seed=seed)
     folder = Path(out) if out else Path(RUNS_DIR) / f"compare-{Path(runs[0]).name}-{Path(runs[1]).name}"
-    c.write(folder)
+    c = compare(*runs, seed=seed, out=folder)  # the folder is checked before the runs are read
     click.echo(c.summary())
     click.echo(f"\nComparison card  {folder / 'comparison.html'}")
 

@@ -222,3 +222,66 @@ def test_a_folder_that_turns_read_only_after_the_check_is_still_a_sentence(tmp_p
                                                 r"out=FOLDER"):
         RunFolder.create(tmp_path / "run", "x")
     shutil.rmtree(tmp_path / "run", ignore_errors=True)
+
+
+# -- the other commands' output places: predict --csv, audit, compare, explain -------------
+
+@pytest.fixture(scope="module")
+def knn_run(tmp_path_factory):
+    return tc.train("digits", model="knn", audit=False, out=tmp_path_factory.mktemp("k") / "run")
+
+
+def test_predict_audit_compare_and_explain_refuse_a_place_they_cannot_write_before_any_work(
+        knn_run, tmp_path, monkeypatch):
+    (tmp_path / "notes.txt").write_text("keep me")
+    (tmp_path / "a_folder").mkdir()
+    img = tmp_path / "img.png"
+    from PIL import Image
+
+    Image.fromarray((knn_run.dataset.images[0, ..., 0] * 16).astype("uint8")).save(img)
+    under_file, run = str(tmp_path / "notes.txt" / "x"), str(knn_run.path)
+    cases = [
+        (["predict", run, str(img), "--csv", under_file + ".csv"],
+         "cannot create the folder of the predictions CSV", "choose --csv FILE in a folder you can write"),
+        (["predict", run, str(img), "--csv", str(tmp_path / "a_folder")],
+         "a_folder' is a folder; choose --csv FILE for the predictions CSV", "a_folder/predictions.csv'"),
+        (["audit", "digits", "--no-label-issues", "--out", under_file],
+         "cannot create the audit folder", "choose --out FOLDER"),
+        (["compare", run, run, "--out", under_file], "cannot create the comparison folder", "choose --out FOLDER"),
+        (["explain", run, str(img), "--out", under_file], "cannot create the folder of the pictures",
+         "choose --out FOLDER"),
+        (["explain", run, "--out", str(tmp_path / "own")], "--out is where the pictures of the images named go",
+         "Name image files to explain, or leave out --out"),
+    ]
+    import trueclass.checks as checks
+
+    # the audit's refusal comes before the audit runs
+    monkeypatch.setattr(checks, "audit", lambda *a, **k: (_ for _ in ()).throw(AssertionError("audited")))
+    before = listing(tmp_path)
+    for args, first, second in cases:
+        text = refused(CliRunner().invoke(cli, args))
+        assert first in text and second in text, (args, text)
+    assert listing(tmp_path) == before  # nothing made, nothing changed
+    with pytest.raises(tc.TrueclassError, match="choose csv_path=FILE in a folder"):
+        tc.run.predict_to_csv(run, [img], tmp_path / "notes.txt" / "p.csv")
+    with pytest.raises(tc.TrueclassError, match="cannot create the comparison folder"):
+        tc.compare(run, run, out=under_file)
+
+
+def test_a_place_that_refuses_a_real_write_is_refused_like_a_read_only_one(tmp_path, monkeypatch):
+    """Root passes every permission check; a file system such as /sys refuses all the
+    same, so the check makes (and removes) a folder there for real."""
+    import tempfile
+
+    def refuse(*a, **k):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    with pytest.raises(tc.TrueclassError, match=f"cannot write the audit folder '{tmp_path / 'x'}': "
+                                                f"'{tmp_path}' is read-only"):
+        from trueclass.checks import audit_folder
+
+        audit_folder(tmp_path / "x")
+    monkeypatch.undo()
+    folder_mod.check_writable(tmp_path / "y")  # a real folder passes, and the probe leaves nothing
+    assert list(tmp_path.iterdir()) == []

@@ -103,6 +103,10 @@ def compare(*items: Any, names: Sequence[str] | None = None, out: str | Path | N
         items = tuple(items[0])
     if len(items) < 2:
         raise TrueclassError("compare() needs at least two runs (or evaluations) to compare.")
+    if out is not None:
+        from .folder import check_writable
+
+        check_writable(Path(out).expanduser(), what="comparison folder")  # before the runs are read
     got = [_answers(x) for x in items]
     if names is not None and len(names) != len(items):
         raise TrueclassError(f"names has {len(names)} entries for {len(items)} models.")

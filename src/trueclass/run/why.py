@@ -12,6 +12,7 @@ import numpy as np
 
 from .._errors import TrueclassError
 from ..data import Dataset
+from .folder import check_writable
 
 __all__ = ["explain_misread", "slices_section", "shift_section", "explain_run", "EXPLAINED", "EXPLAIN_DIR"]
 
@@ -130,6 +131,7 @@ def explain_run(model_path: str | Path, images: Sequence[str | Path], *, out: st
     p = Path(model_path).expanduser()
     run_dir = p.parent if p.is_file() or (p / "model.json").is_file() else p
     target = Path(out).expanduser() if out is not None else run_dir / EXPLAIN_DIR
+    check_writable(target, what="folder of the pictures")
     if not images:
         raise TrueclassError("Name one or more image files to explain (the run's own misread images are explained "
                              f"on its card and in {str(run_dir / EXPLAIN_DIR)!r}).")
