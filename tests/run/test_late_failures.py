@@ -191,6 +191,24 @@ def test_ctrl_c_in_a_check_is_not_taken_for_a_failed_step(digits, tmp_path, monk
     with pytest.raises(KeyboardInterrupt):
         tc.train(digits, **BASE, out=tmp_path / "run")
     assert calls and not (tmp_path / "run" / "metrics.json").exists()
+    assert (tmp_path / "run" / "model" / "model.json").is_file()  # the trained model is kept
+
+
+def test_ctrl_c_before_anything_is_saved_leaves_no_half_made_folder(digits, tmp_path, monkeypatch):
+    # a pixel model stopped in its fit left config.json, split.csv and an empty model/, and the
+    # same command run again was refused: "already exists and is not empty"
+    import trueclass.models._estimator as est
+
+    def stopped(self, *a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(est.ImageClassifier, "fit", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        tc.train(digits, **BASE, out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    monkeypatch.undo()
+    tc.train(digits, **BASE, out=tmp_path / "run")  # the same call again trains
+    assert (tmp_path / "run" / "metrics.json").is_file()
 
 
 # -- export and stress write into an existing run ---------------------------------------------

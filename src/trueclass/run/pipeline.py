@@ -209,6 +209,11 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
         run = _train_in(folder, config, ds, dups, parts, resume=resume_folder is not None, on_progress=on_progress,
                         chosen=chosen, started=started, spent=spent)
     except KeyboardInterrupt:
+        saved = folder.checkpoint.is_file() or (folder.path / "model" / "model.json").is_file()
+        if resume_folder is None and not saved:
+            # nothing to go on from (a pixel model's fit, the steps before it): no half-made
+            # folder is left to block the same command run again
+            shutil.rmtree(folder.path, ignore_errors=True)
         raise
     except TrainingInterrupted as exc:
         if exc.checkpoint is None and resume_folder is None:
