@@ -115,6 +115,22 @@ def test_several_processes_need_a_csv(model_and_folder):
     assert r.exit_code == 1 and "writes its rows to one CSV file; add --csv OUT" in r.output
 
 
+def test_a_threshold_outside_0_to_1_is_a_sentence_in_both_doors(model_and_folder, tmp_path):
+    # 1.5 flagged every answer with a bare REVIEW, -2 none
+    model, folder = model_and_folder
+    for bad in ("1.5", "-2"):
+        r = CliRunner().invoke(cli, ["predict", str(model), str(folder / "0001.png"), "--threshold", bad])
+        assert r.exit_code == 1 and "Traceback" not in r.output
+        assert f"The threshold is a confidence from 0 to 1 (answers below it are flagged for a human); got {bad}." in r.output
+    with pytest.raises(tc.TrueclassError, match="got 1.5"):
+        tc.run.predict_files(model, [folder / "0001.png"], threshold=1.5)
+    with pytest.raises(tc.TrueclassError, match="got -2"):
+        predict_to_csv(model, [folder], tmp_path / "p.csv", threshold=-2)
+    assert not list(tmp_path.iterdir())
+    rows, _ = tc.run.predict_files(model, [folder / "0001.png"], threshold=1.0)  # the ends are allowed
+    assert rows[0]["flagged"]
+
+
 @pytest.mark.slow
 def test_two_processes_predict_their_shares_into_one_csv(model_and_folder, tmp_path):
     import os

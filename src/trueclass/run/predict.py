@@ -88,17 +88,20 @@ def predict_files(
     Confidences are the model's calibrated probabilities; ``raw=True`` gives its raw
     scores instead (the review flag still uses the calibrated confidence).
     """
-    clf = _model_for_prediction(model_path, top_k, tta)
+    clf = _model_for_prediction(model_path, top_k, tta, threshold)
     files, skipped = collect_images(inputs)
     rows, bad = _predict_chunk(clf, files, top_k=top_k, threshold=threshold, raw=raw)
     return rows, skipped + [b.to_dict() for b in bad]
 
 
-def _model_for_prediction(model_path: str | Path, top_k: int, tta: bool | str) -> Any:
+def _model_for_prediction(model_path: str | Path, top_k: int, tta: bool | str, threshold: float | None) -> Any:
     from ..models import load_model
 
     if top_k < 1:
         raise TrueclassError("top_k must be 1 or more.")
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise TrueclassError(f"The threshold is a confidence from 0 to 1 (answers below it are flagged for a "
+                             f"human); got {threshold:g}.")
     clf = load_model(model_path)
     if tta:
         clf.set_params(tta=tta)
@@ -200,7 +203,7 @@ def predict_to_csv(
 
     from ..training import _distributed as dist
 
-    clf = _model_for_prediction(model_path, top_k, tta)
+    clf = _model_for_prediction(model_path, top_k, tta, threshold)
     out = Path(csv_path).expanduser()
     check_writable_file(out, what="predictions CSV", param="csv_path=FILE")  # before any image is read
     files, hidden = collect_images(inputs)
