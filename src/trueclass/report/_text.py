@@ -63,10 +63,13 @@ def format_report_card(metrics: dict[str, Any], run_dir: str | None = None) -> s
         t = cal.get("temperature") or {}
         lines.append(f"Confidence     calibrated (temperature {t['value']:.2f}): test ECE {t['ece_before']:.3f} raw, "
                      f"{cal['ece']:.3f} as answered" if t.get("value") else
-                     f"Confidence     uncalibrated (no temperature fitted); test ECE {cal['ece']:.3f}")
+                     f"Confidence     uncalibrated ({t.get('reason') or 'no temperature fitted'}); test ECE "
+                     f"{cal['ece']:.3f}")
     flagged = metrics.get("flagged")
     if flagged and flagged.get("n"):
         lines += format_review(flagged, metrics.get("accuracy"))
+    elif flagged and flagged.get("threshold") is not None:  # said too when none: the threshold is a choice made
+        lines.append(f"For review     none: every test image at or above confidence {flagged['threshold']:.2f}")
     spent = format_seconds(metrics.get("seconds"))
     if spent:
         lines.append(f"Time           {spent}")
