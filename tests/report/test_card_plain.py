@@ -113,6 +113,17 @@ def test_the_demo_is_the_lesson_in_the_cli_with_misread_images_to_discuss(tmp_pa
     assert 5 <= m["n_wrong"] <= 30, m["n_wrong"]  # mistakes to discuss, and still a good model
     assert len(list((run / "errors").glob("*.png"))) == m["n_wrong"]
     assert f"Wrong          {m['n_wrong']} of {m['n_test']}" in out.stdout
+    # the README quotes this output: every line as printed, seconds aside (its Time line was missing)
+    readme = (ROOT / "README.md").read_text()
+    quoted = re.search(r"It prints:\n\n```\n(.*?)```", readme, re.S).group(1).splitlines()
+    printed = out.stdout.splitlines()
+
+    def shape(line: str) -> str:
+        if line.startswith("Time "):  # its steps come in the order of their seconds, which vary
+            return "Time"
+        return re.sub(r"\d+\.\d s", "N s", line).replace(str(tmp_path / "runs"), "runs")
+
+    assert [shape(ln) for ln in quoted if ln.strip()] == [shape(ln) for ln in printed if ln.strip()]
     # the card's plain-words top shows the most confident mistake, with how sure it was
     wrong = [r for r in csv.DictReader(open(run / "predictions.csv")) if r["correct"] == "False"]
     surest = max(wrong, key=lambda r: float(r["confidence"]))
