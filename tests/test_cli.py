@@ -197,3 +197,18 @@ def test_predict_an_empty_folder_is_one_sentence(trained, tmp_path):
     res = CliRunner().invoke(cli, ["predict", str(out), str(tmp_path / "empty")])
     assert res.exit_code == 1 and "No image files were found there." in res.output
     assert "0 images predicted" not in res.output
+
+
+def test_every_door_names_every_kind_of_source():
+    # train --help, `trueclass datasets` and the missing-path error left out archives, Parquet and WebDataset
+    from trueclass.data import SOURCE_KINDS
+
+    kinds = ["class subfolders", "train/ and test/", ".zip or .tar", ".csv manifest", ".npz", "Parquet", "WebDataset",
+             "idx:IMAGES,LABELS"]
+    assert all(k in SOURCE_KINDS for k in kinds)
+    texts = {"help": CliRunner().invoke(cli, ["train", "--help"]).output,
+             "datasets": CliRunner().invoke(cli, ["datasets"]).output,
+             "missing": CliRunner().invoke(cli, ["train", "no/such/folder"]).output}
+    for door, text in texts.items():
+        flat = " ".join(text.split())
+        assert all(k in flat for k in kinds), (door, text)

@@ -29,7 +29,7 @@ FACES: dict[str, dict[str, str]] = {
         "._rows": "CHUNK_ROWS ImageRows is_on_disk",
         "._slices": "check_slice_by slice_groups",
         "._shards": "WDS_LABEL_SUFFIXES",
-        "._sources": ("PROJECT_FILE from_arrays infer_value_max labels_problem read_images "
+        "._sources": ("PROJECT_FILE SOURCE_KINDS from_arrays infer_value_max labels_problem read_images "
             "read_images_for read_project_manifest"),
     },
     "trueclass.diagnostics": {

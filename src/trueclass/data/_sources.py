@@ -29,6 +29,12 @@ from ._images import DEFAULT_MAX_PIXELS, is_hidden, iter_files, parse_image_size
 
 __all__ = ["load", "read_images", "read_images_for", "array_to_images", "SPLIT_FOLDERS", "DEFAULT_MAX_SIDE", "MEMORY_LIMIT_BYTES"]
 
+#: The kinds of labelled source trueclass reads, in the words every message and help text
+#: uses (the built-in names aside): one list, so no door names fewer.
+SOURCE_KINDS = ("a folder of class subfolders (or of train/ and test/ holding them, or a .zip or .tar of one), a .csv "
+                "manifest with path,label columns, an .npz with X and y, a Parquet file, WebDataset .tar shards, or "
+                "idx:IMAGES,LABELS")
+
 #: A folder holding one of these is read as a manifest (path,label or path,labels).
 LABEL_FILES = ("labels.csv",)
 #: A studio project: class folders plus this manifest, which names each image's class and
@@ -97,8 +103,8 @@ def load(
     path = Path(text).expanduser()
     if not path.exists():
         raise TrueclassError(
-            f"No such file or folder: {text!r}. Give a folder of class subfolders, a .csv manifest, "
-            f"an .npz file, idx:IMAGES,LABELS, or a built-in name ({', '.join(BUILTIN_DATASETS)})."
+            f"No such file or folder: {text!r}. Give {SOURCE_KINDS.replace(', or idx:', ', idx:')}, or a built-in "
+            f"name ({', '.join(BUILTIN_DATASETS)})."
         )
     how = Decoding(size, color_mode, max_pixels, on_progress, cache)
     if path.is_dir():
@@ -119,11 +125,8 @@ def load(
         return _resize_arrays(_load_npz(path), size, color_mode)
     if suffix in (".csv", ".tsv", ".txt"):
         return _load_csv(path, how)
-    raise TrueclassError(
-        f"{text!r} is a file trueclass does not know how to read as a labelled set; give a folder of "
-        "class subfolders (or a .zip or .tar of one), a .csv manifest with path,label columns, an .npz with X and y, "
-        "a Parquet file, WebDataset .tar shards, or idx:IMAGES,LABELS."
-    )
+    raise TrueclassError(f"{text!r} is a file trueclass does not know how to read as a labelled set; give "
+                         f"{SOURCE_KINDS}.")
 
 
 # -- arrays ------------------------------------------------------------------------------
