@@ -127,11 +127,11 @@ def cli() -> None:
     """Train image classifiers and evaluate them honestly.
 
     \b
-    trueclass train                      the default model on the digits
+    trueclass train                      the default model on the digits: runs/digits-cnn
     trueclass train photos/ --model knn  a folder with one subfolder per class
-    trueclass evaluate runs/digits-svm other.csv
-    trueclass predict runs/digits-svm my_digit.png
-    trueclass export runs/digits-svm     an ONNX file, checked on the held-out images
+    trueclass evaluate runs/digits-cnn other.csv
+    trueclass predict runs/digits-cnn my_digit.png
+    trueclass export runs/digits-cnn     an ONNX file, checked on the held-out images
     """
 
 
@@ -156,7 +156,9 @@ def train(out: str | None, overwrite: bool, resume_dir: str | None, nproc: int, 
     """Train a model on SOURCE, test it on held-out images, and write a run folder.
 
     SOURCE is digits (default), fashion-mnist, a folder of class subfolders (or of
-    train/ and test/ holding them), a .csv manifest, an .npz, or idx:IMAGES,LABELS.
+    train/ and test/ holding them, or a .zip or .tar of one), a .csv manifest with
+    path,label columns, an .npz with X and y, a Parquet file, WebDataset .tar shards,
+    or idx:IMAGES,LABELS.
     """
     import warnings
 
@@ -488,7 +490,7 @@ def report(run_dir: str) -> None:
     mfile = Path(run_dir) / "metrics.json"
     if not mfile.is_file():
         raise TrueclassError(f"{run_dir!r} is not a run folder with metrics.json; give a folder that "
-                             "`trueclass train` or `trueclass evaluate` wrote, such as runs/digits-svm.")
+                             "`trueclass train` or `trueclass evaluate` wrote, such as runs/digits-cnn.")
     click.echo(format_per_class(json.loads(mfile.read_text()), run_dir))
 
 
@@ -499,8 +501,9 @@ def datasets() -> None:
 
     for d in list_datasets():
         click.echo(f"{d['name']:<15} {d['description']}  [{d['where']}]")
-    click.echo("\nAlso: a folder of class subfolders (or train/ and test/ of them), a .csv manifest with "
-               "path,label columns, an .npz with X and y, or idx:IMAGES,LABELS.")
+    from .data import SOURCE_KINDS
+
+    click.echo(f"\nAlso: {SOURCE_KINDS}.")
 
 
 @cli.command()

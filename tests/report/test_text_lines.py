@@ -20,3 +20,17 @@ def test_an_uncalibrated_model_says_why_and_an_empty_review_says_so():
     # without a recorded reason (older runs), the old words
     card = format_report_card(_metrics(calibration={"ece": 0.02, "temperature": {}}))
     assert "Confidence     uncalibrated (no temperature fitted); test ECE 0.020" in card and "For review" not in card
+
+
+def test_the_training_line_counts_epochs_and_says_when_the_time_budget_could_not_be_kept():
+    from trueclass.report._text import format_training
+
+    training = {"epochs_run": 1, "runtime": "cpu", "images_per_second": 8971.0, "best_epoch": 1, "history": [],
+                "budget": {"seconds": 1.0, "width": 16, "epochs": 1, "fits": False, "expected_seconds": 1.8}}
+    line = format_training(training)
+    assert line.startswith("1 epoch on cpu, 8,971 images/s; the time budget left 1 s for training: width 16, 1 epoch "
+                           "(the budget is too short for even that, which takes about 1.8 s; it was trained anyway)")
+    training["budget"] = {"seconds": 420.0, "width": 24, "epochs": 12, "fits": True, "expected_seconds": 400.0}
+    training["epochs_run"] = 12
+    line = format_training(training)
+    assert line.startswith("12 epochs on cpu") and "width 24, 12 epochs; " in line and "too short" not in line

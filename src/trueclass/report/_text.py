@@ -171,10 +171,18 @@ def format_training(training: dict[str, Any], metrics: dict[str, Any] | None = N
     default review threshold."""
     if "epochs_run" not in training:
         return ""
-    text = f"{training['epochs_run']} epochs on {training['runtime']}, {training['images_per_second']:,.0f} images/s; "
+    text = (f"{_count(training['epochs_run'], 'epoch')} on {training['runtime']}, "
+            f"{training['images_per_second']:,.0f} images/s; ")
     busy = busy_machine(training.get("machine_load"), training.get("cores"))
     if busy:
         text += busy + "; "
+    budget = training.get("budget")
+    if budget:
+        text += (f"the time budget left {budget['seconds']:g} s for training: width {budget['width']}, "
+                 f"{_count(budget['epochs'], 'epoch')}"
+                 + ("" if budget.get("fits", True) else
+                    f" (the budget is too short for even that, which takes about {budget['expected_seconds']:g} s; "
+                    "it was trained anyway)") + "; ")
     hist = training.get("history") or []
     if hist and all(h.get("val_loss") in (None, "") for h in hist):
         text += "no validation images, so no early stopping: the final epoch's weights were kept"
