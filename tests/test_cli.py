@@ -212,3 +212,23 @@ def test_every_door_names_every_kind_of_source():
     for door, text in texts.items():
         flat = " ".join(text.split())
         assert all(k in flat for k in kinds), (door, text)
+
+
+def test_a_preset_is_the_same_recipe_from_python_and_the_command_line(monkeypatch):
+    # tc.train(preset="quick") was "train() has no setting 'preset'"
+    import trueclass.run.pipeline as pipeline
+    from trueclass.cli import config_from_argv
+
+    seen = []
+    monkeypatch.setattr(pipeline, "run_training", lambda config, **k: seen.append(config))
+    for preset in ("quick", "best"):
+        tc.train("digits", preset=preset, seed=1)
+        assert seen[-1] == config_from_argv(["digits", "--preset", preset, "--seed", "1"])
+    tc.train("digits", preset="quick", params={"epochs": 2})  # a value given wins over the preset's
+    assert seen[-1].params["epochs"] == 2 and seen[-1].params["width"] == 16
+    with pytest.raises(tc.TrueclassError, match="There is no preset 'fast'; choose 'default', 'quick', 'best'"):
+        tc.train("digits", preset="fast")
+    with pytest.raises(tc.TrueclassError, match="A time_budget chooses the recipe itself; leave out preset=NAME"):
+        tc.train("digits", preset="quick", params={"time_budget": "1m"})
+    r = CliRunner().invoke(cli, ["train", "digits", "--preset", "quick", "--time-budget", "1m"])
+    assert r.exit_code == 1 and "--time-budget chooses the recipe itself; leave out --preset." in r.output

@@ -53,6 +53,7 @@ def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
 
 #: The library's messages name parameters; the command line names its options.
 _FLAGS = {
+    "A time_budget": "--time-budget", "preset=NAME": "--preset",
     "overwrite=True": "--overwrite", "out=FOLDER": "--out FOLDER", "csv_path=FILE": "--csv FILE", "top_k": "--top-k",
     'class_weight="balanced"': "--class-weight balanced", "balanced_sampling=True": "--balanced-sampling",
     "unknown_class=True": "--unknown-class", "weights=PATH": "--weights PATH", "image_size=N": "--image-size N",
@@ -206,18 +207,15 @@ def _launch_torchrun(nproc: int) -> int:
 def _train_config(options: dict[str, Any]) -> Any:
     """The RunConfig of ``trueclass train``'s parsed options (the network options and
     the preset become model parameters)."""
-    from .models._torch import RECIPES
     from .run import RunConfig
+    from .run.config import with_preset
     from .run.fields import DEFAULT_MODEL_NAME, settings_from_options
 
     settings, chosen = settings_from_options(options)
-    if chosen.get("time_budget") is not None:
-        if options["recipe"] != "default":
-            raise TrueclassError("--time-budget chooses the recipe itself; leave out --preset.")
-        if settings["model"] not in (DEFAULT_MODEL_NAME, "cnn"):
-            raise TrueclassError(f"--time-budget chooses the cnn's width and epochs; it does not apply to model "
-                                 f"{settings['model']!r}. Leave out --model, or give --model cnn.")
-    params = {**RECIPES[options["recipe"]], **chosen, **_parse_params(options["params"])}
+    if chosen.get("time_budget") is not None and settings["model"] not in (DEFAULT_MODEL_NAME, "cnn"):
+        raise TrueclassError(f"--time-budget chooses the cnn's width and epochs; it does not apply to model "
+                             f"{settings['model']!r}. Leave out --model, or give --model cnn.")
+    params = with_preset(options["recipe"], {**chosen, **_parse_params(options["params"])})
     return RunConfig(source=options["source"], params=params, **settings)
 
 

@@ -125,6 +125,20 @@ def parse_value(text: str) -> Any:
 AFTER_TRAINING = {"share": 0.12, "seconds": 5.0}
 
 
+def with_preset(preset: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` over a named network recipe's (models._torch.RECIPES: default, quick,
+    best), for ``trueclass train --preset`` and ``train(preset=...)`` alike; a sentence for
+    an unknown name, and for a preset beside a time budget, which chooses the recipe itself."""
+    from .._errors import TrueclassError
+    from ..models._torch import RECIPES
+
+    if preset not in RECIPES:
+        raise TrueclassError(f"There is no preset {preset!r}; choose {', '.join(map(repr, RECIPES))}.")
+    if preset != "default" and params.get("time_budget") is not None:
+        raise TrueclassError("A time_budget chooses the recipe itself; leave out preset=NAME.")
+    return {**RECIPES[preset], **params}
+
+
 def budget_for_fit(config: RunConfig, started: float) -> RunConfig:
     """``config`` with a whole-run ``time_budget`` turned into the fit's own: what is left
     of the budget after the work so far (load, audit, split), less what the work after

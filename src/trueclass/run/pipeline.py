@@ -87,7 +87,8 @@ class Run:
 
 # -- the front door ---------------------------------------------------------------------------
 def train(source: str | Path | Dataset = "digits", *, out: str | Path | None = None, overwrite: bool = False,
-          runs_dir: str | Path = RUNS_DIR, on_progress: Progress | None = None, **settings: Any) -> Run:
+          runs_dir: str | Path = RUNS_DIR, on_progress: Progress | None = None, preset: str | None = None,
+          **settings: Any) -> Run:
     """Load ``source``, split it, train a model, evaluate it on the held-out test part,
     and write the run folder. Returns the :class:`Run`.
 
@@ -101,8 +102,14 @@ def train(source: str | Path | Dataset = "digits", *, out: str | Path | None = N
     out of the headline, likely label errors are listed), ``allow_leakage``, ``stress``
     (perturbations and images of no class), ``shuffle_check`` (the same recipe on
     shuffled labels must score near chance) and ``unknown_class`` (a "none of these"
-    class). The test part is used for nothing but the score.
+    class). The test part is used for nothing but the score. ``preset`` names a network
+    recipe, as ``trueclass train --preset`` does: ``"quick"`` or ``"best"`` (its values
+    under any given in ``params``).
     """
+    if preset is not None:
+        from .config import with_preset
+
+        settings["params"] = with_preset(preset, settings.get("params") or {})
     if not isinstance(source, (str, Path, Dataset)):  # the lesson's arrays, (X, y): what tc.load takes
         from ..data import load
 
@@ -122,7 +129,8 @@ def train(source: str | Path | Dataset = "digits", *, out: str | Path | None = N
             raise TrueclassError(f"{unknown[0]!r} is a parameter of model {model!r}: pass it as params="
                                  f"{{{unknown[0]!r}: {settings[unknown[0]]!r}}}.")
         raise TrueclassError(f"train() has no setting {unknown[0]!r}; it takes "
-                             f"{', '.join(f.name for f in fields(RunConfig) if f.name != 'source')}.")
+                             f"{', '.join(f.name for f in fields(RunConfig) if f.name != 'source')}, and out, "
+                             "overwrite, runs_dir, on_progress and preset.")
     config = RunConfig(source=name, **settings)
     return run_training(config, dataset=dataset, out=out, overwrite=overwrite, runs_dir=runs_dir,
                         on_progress=on_progress)
