@@ -34,3 +34,19 @@ def test_the_training_line_counts_epochs_and_says_when_the_time_budget_could_not
     training["epochs_run"] = 12
     line = format_training(training)
     assert line.startswith("12 epochs on cpu") and "width 24, 12 epochs; " in line and "too short" not in line
+
+
+def test_an_evaluation_names_the_exported_model_and_reads_sizes_in_whole_pixels():
+    from trueclass.report._text import format_evaluate_summary
+
+    m = {"model": "onnx", "exported_from": "lite0", "n_test": 15, "evaluated_on": "every image of the source",
+         "shift": {"new": {"accuracy": 1.0, "n": 15}, "own": {"accuracy": 1.0, "n": 12, "source": "photos"},
+                   "difference": {"value": 0.0, "ci": [-0.204, 0.242], "clear_drop": False, "clear_gain": False},
+                   "properties": [{"property": "original width in pixels", "own": [124.53, 30.0], "new": [160.0, 5.0],
+                                   "shift_in_spreads": 1.18},
+                                  {"property": "brightness (0-1)", "own": [0.412, 0.1], "new": [0.61, 0.1],
+                                   "shift_in_spreads": 1.98}]}}
+    lines = format_evaluate_summary(m)
+    assert lines[0] == "Evaluated lite0 (its exported ONNX file) on 15 images: every image of the source."
+    assert ("The images differ: mean original width in pixels 160 against 125 in training; mean brightness (0-1) "
+            "0.61 against 0.41 in training") in lines

@@ -106,6 +106,7 @@ def test_evaluate_and_stress_out_inside_the_source_are_refused(make_folder, tmp_
     before = listing(root)
     text = refused(CliRunner().invoke(cli, ["evaluate", str(run.path), str(root), "--out", str(root / "ev")]))
     assert f"The run folder '{root / 'ev'}' lies inside the source folder '{root}'" in text
+    assert "which should hold only the images to test on" in text  # not "to learn from": evaluate learns nothing
     text = refused(CliRunner().invoke(cli, ["stress", str(run.path), str(root), "--out", str(root / "st")]))
     assert f"The results folder '{root / 'st'}' lies inside the source folder '{root}'" in text
     monkeypatch.chdir(root)

@@ -112,8 +112,8 @@ def shift_report(own: dict[str, Any] | None, new_right: int, new_n: int, own_sta
         out["why_no_own"] = "the model was saved without its held-out score (an earlier version of trueclass)"
     props = []
     for key, label in (("brightness", "brightness (0-1)"), ("contrast", "contrast (0-1)"),
-                       ("saturation", "colour saturation (0-1)"), ("height", "original height px"),
-                       ("width", "original width px")):
+                       ("saturation", "colour saturation (0-1)"), ("height", "original height in pixels"),
+                       ("width", "original width in pixels")):
         a = (own_stats or {}).get(key)
         b = (new_stats or {}).get(key)
         if a is None and b is None:

@@ -430,7 +430,8 @@ def format_baseline_line(base: dict[str, Any], m: dict[str, Any]) -> str:
 
 def format_evaluate_summary(m: dict[str, Any]) -> list[str]:
     """What an evaluation of a saved model scored, from its metrics.json."""
-    lines = [f"Evaluated {m['model']} on {m['n_test']:,} images: {m['evaluated_on']}."]
+    name = f"{m['exported_from']} (its exported {m['model'].upper()} file)" if m.get("exported_from") else m["model"]
+    lines = [f"Evaluated {name} on {m['n_test']:,} images: {m['evaluated_on']}."]
     sh = m.get("shift")
     if sh and sh.get("own"):
         d = sh["difference"]
@@ -442,8 +443,15 @@ def format_evaluate_summary(m: dict[str, Any]) -> list[str]:
         moved = [p for p in sh["properties"] if abs(p.get("shift_in_spreads") or 0) >= 1]
         if moved:
             lines.append("The images differ: " + "; ".join(
-                f"{p['property']} {p['new'][0]:.2f} against {p['own'][0]:.2f} in training" for p in moved))
+                f"mean {p['property']} {_mean_text(p, 'new')} against {_mean_text(p, 'own')} in training"
+                for p in moved))
     return lines + format_why(m)
+
+
+def _mean_text(row: dict[str, Any], side: str) -> str:
+    """A property's mean as people read it: whole pixels for sizes, two decimals for 0-1 values."""
+    mean = row[side][0]
+    return f"{mean:.0f}" if "pixels" in row["property"] else f"{mean:.2f}"
 
 
 def format_why(m: dict[str, Any]) -> list[str]:

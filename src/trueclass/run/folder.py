@@ -55,10 +55,12 @@ def source_folder(source: Any) -> Path | None:
         return None
 
 
-def check_outside_source(path: Path, source: Any, *, default: bool = False, what: str = "run folder") -> None:
+def check_outside_source(path: Path, source: Any, *, default: bool = False, what: str = "run folder",
+                         holds: str = "the images to learn from") -> None:
     """A sentence when ``path`` (a folder trueclass would write) is the folder ``source``
     or lies inside it, except under a hidden folder there (never read: the studio keeps
-    its runs in a project's .trueclass/). ``default``: ``path`` is the default runs/."""
+    its runs in a project's .trueclass/). ``default``: ``path`` is the default runs/;
+    ``holds``: what the source is for."""
     folder = source_folder(source)
     if folder is None:
         return
@@ -74,10 +76,10 @@ def check_outside_source(path: Path, source: Any, *, default: bool = False, what
     if default:
         raise TrueclassError(
             f"The {what} would be written to {str(path) + '/'!r} inside the source folder {str(folder)!r}{here}, "
-            f"which should hold only the images to learn from; give out=FOLDER outside {str(folder)!r}.")
+            f"which should hold only {holds}; give out=FOLDER outside {str(folder)!r}.")
     raise TrueclassError(
         f"The {what} {str(path)!r} lies inside the source folder {str(folder)!r}{here}, which should hold only "
-        f"the images to learn from; choose out=FOLDER outside {str(folder)!r}.")
+        f"{holds}; choose out=FOLDER outside {str(folder)!r}.")
 
 
 def check_writable(path: Path, *, removes: bool = False, default: bool = False, what: str = "run folder",
@@ -162,7 +164,7 @@ class RunFolder:
 
     @classmethod
     def check_place(cls, out: str | Path | None, *, overwrite: bool = False, runs_dir: str | Path = RUNS_DIR,
-                    source: Any = None) -> None:
+                    source: Any = None, holds: str = "the images to learn from") -> None:
         """Before any work, the place a run will be written: ``out`` (see
         :meth:`check_out`), else a new folder in ``runs_dir``; either must be a folder
         trueclass can write in, outside the folder ``source`` (a folder source should
@@ -170,10 +172,10 @@ class RunFolder:
         sentence; creates nothing."""
         if out is not None:
             path = cls.check_out(out, overwrite=overwrite)
-            check_outside_source(path, source)
+            check_outside_source(path, source, holds=holds)
             check_writable(path, removes=overwrite and path.is_dir() and any(path.iterdir()))
         else:
-            check_outside_source(Path(runs_dir), source, default=True)
+            check_outside_source(Path(runs_dir), source, default=True, holds=holds)
             check_writable(Path(runs_dir), default=True)
 
     @staticmethod

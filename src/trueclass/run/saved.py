@@ -75,7 +75,8 @@ def evaluate_run(
     if tta:
         clf.set_params(tta=tta)
         clf.check_params()
-    RunFolder.check_place(out, overwrite=overwrite, runs_dir=runs_dir, source=source)  # before the data loads
+    RunFolder.check_place(out, overwrite=overwrite, runs_dir=runs_dir, source=source,
+                          holds="the images to test on")  # before the data loads
     meta = clf.metadata_
     ds = _load_for(clf, source, data_dir, on_progress)
     if slice_by:
@@ -101,6 +102,7 @@ def evaluate_run(
         "n_train": (meta.get("training") or {}).get("n_images"),
         "n_val": None,
         "model": meta["model"],
+        **({"exported_from": meta["exported_from"]} if meta.get("exported_from") else {}),
         "params": meta.get("params"),
         "seed": (meta.get("split") or {}).get("seed"),
         "train_seconds": (meta.get("training") or {}).get("train_seconds"),
@@ -169,7 +171,7 @@ def stress_run(
     if not in_run:
         if target.exists() and not target.is_dir():
             raise TrueclassError(f"{str(target)!r} is a file; choose a folder for the results (out=FOLDER).")
-        check_outside_source(target, source, what="results folder")
+        check_outside_source(target, source, what="results folder", holds="the images to test on")
     check_writable(target, what="results folder")  # before the data loads
     ds = _load_for(clf, source, data_dir, on_progress)
     scored = unseen_images(model_path, ds)
