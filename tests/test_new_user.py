@@ -243,3 +243,11 @@ def test_the_readme_says_how_to_install_into_a_notebook(tmp_path, monkeypatch):
     exec(compile(code, "README", "exec"), scope)  # noqa: S102 - our README
     run = scope["run"]
     assert run.metrics["n_wrong"] == 10 and run._repr_html_().startswith("<iframe")
+
+
+def test_tab_completion_shows_the_api_not_the_packages_own_imports():
+    import trueclass as tc
+
+    names = dir(tc)
+    assert {"train", "load", "ImageClassifier", "evaluate", "TrueclassError"} <= set(names)
+    assert not {"annotations", "importlib", "install_notebook_handler"} & set(names)

@@ -104,7 +104,9 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    # the public names and the modules (tab completion), not what this file imports for itself
+    own = {"annotations", "importlib", "install_notebook_handler"}
+    return sorted((set(globals()) - own) | set(__all__))
 
 
 install_notebook_handler()
