@@ -50,3 +50,10 @@ def test_an_evaluation_names_the_exported_model_and_reads_sizes_in_whole_pixels(
     assert lines[0] == "Evaluated lite0 (its exported ONNX file) on 15 images: every image of the source."
     assert ("The images differ: mean original width in pixels 160 against 125 in training; mean brightness (0-1) "
             "0.61 against 0.41 in training") in lines
+
+
+def test_a_threshold_near_one_is_not_rounded_up_to_one():
+    from trueclass.report._text import format_confidence
+
+    assert [format_confidence(x) for x in (0.5, 0.83, 0.9949, 0.99871, 1.0)] == ["0.50", "0.83", "0.99", "0.9987",
+                                                                                 "1.00"]

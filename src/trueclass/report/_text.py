@@ -13,6 +13,12 @@ def format_percent(x: float | None, digits: int = 1) -> str:
     return "n/a" if x is None else f"{100 * x:.{digits}f}%"
 
 
+def format_confidence(x: float) -> str:
+    """A confidence threshold: two decimals, or four where two would round it up to 1.00
+    (a threshold of 0.9987 is not 'confidence 1')."""
+    return f"{x:.4f}" if 0.995 <= x < 1 else f"{x:.2f}"
+
+
 def failed_steps(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """The warnings of metrics.json that say a step after training failed (the run is
     incomplete): ``{"kind": "step_failed", "step", "error", "message"}``."""
@@ -512,7 +518,7 @@ def format_stress(data: dict[str, Any]) -> str:
                        f"{cov['border covered']['accuracy']:.1%}, centre covered {cov['centre covered']['accuracy']:.1%}")
     ood = data["ood"]
     lines.append(f"Images of no class answered with confidence >= {ood['threshold']:.2f}: "
-                 f"{ood['confidently_answered']:.0%}; a threshold of {ood['threshold_for_95_percent']:.2f} would send "
+                 f"{ood['confidently_answered']:.0%}; a threshold of {format_confidence(ood['threshold_for_95_percent'])} would send "
                  f"95% of them to a human (and {ood['real_test_images_flagged_at_that_threshold']:.0%} of real test "
                  "images)")
     return "\n".join(lines)
@@ -557,8 +563,8 @@ def format_int8(info: dict[str, Any], check: dict[str, Any], path: str | None = 
     lo, hi = check["agreement_ci"]
     acc, ci, ips, paired = check["accuracy"], check["accuracy_ci"], check["images_per_second"], check["paired"]
     lines = [
-        f"Int8           {path or info['file']} ({check['bytes']['int8'] / 1e6:.2f} MB against "
-        f"{check['bytes']['fp32'] / 1e6:.2f} MB; {info['quantization']})",
+        f"Int8           {path or info['file']} ({check['bytes']['int8'] / 1e6:.1f} MB against "
+        f"{check['bytes']['fp32'] / 1e6:.1f} MB; {info['quantization']})",
         f"Agreement      top-1 {format_percent(check['agreement'])} (95% CI {format_percent(lo)} to "
         f"{format_percent(hi)}) with the fp32 file; {check['n_flips']} answer{'s' if check['n_flips'] != 1 else ''} "
         "flipped",
