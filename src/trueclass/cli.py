@@ -578,8 +578,12 @@ def studio(project_dir: str, host: str, port: int, no_browser: bool) -> None:
     from .studio import serve
 
     # exit_process: this process is the studio, so a training that does not stop on Ctrl-C ends with it
-    serve(project_dir, host=host, port=port, open_browser=not no_browser, echo=lambda m: click.echo(m, err=True),
-          exit_process=True)
+    try:
+        serve(project_dir, host=host, port=port, open_browser=not no_browser, echo=lambda m: click.echo(m, err=True),
+              exit_process=True)
+    except KeyboardInterrupt:  # the usual way to stop it: nothing was lost, unlike what the general message says
+        click.echo(f"\nStudio stopped; the project and its runs are kept in {project_dir!r}.", err=True)
+        click.get_current_context().exit(130)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -206,6 +206,7 @@ def test_one_ctrl_c_stops_the_studio_mid_training_and_leaves_no_process(tmp_path
         assert proc.returncode == 130, (proc.returncode, err)  # not killed by a signal (an abort is -6)
         assert "Traceback" not in err and "FATAL" not in err, err
         assert "Stopping the training in progress" in err
+        assert "Studio stopped; the project and its runs are kept in" in err  # not "nothing further was written"
         assert took < 20
         assert not [p for p in seen if _alive(p)], f"left behind: {seen}"
     finally:
