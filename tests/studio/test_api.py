@@ -44,7 +44,8 @@ def test_classes_add_rename_delete_and_the_folder_follows(client):
                                            for e in m["images"])
     assert not (root / "thumbs up").exists()
     r = client.post("/api/classes", json={"name": "YES"}, headers=H)
-    assert r.status_code == 400 and "already a class" in r.json()["error"]
+    assert r.status_code == 400 and r.json()["error"] == ("There is already a class 'yes'; names that differ only "
+                                                          "in capitals count as one.")  # named as it is
     gone = client.post("/api/classes/delete", json={"name": "yes"}, headers=H).json()
     assert gone["images"] == 3 and len(list(Path(gone["kept_in"]).glob("*.jpg"))) == 3  # kept, not destroyed
     assert manifest(root) ["classes"] == [] and not (root / "yes").exists()

@@ -201,8 +201,11 @@ class Project:
 
     def _check_new(self, name: str) -> str:
         name = check_class_name(name)
-        if any(c.casefold() == name.casefold() for c in self._classes):
-            raise TrueclassError(f"There is already a class {name!r}.")
+        same = [c for c in self._classes if c.casefold() == name.casefold()]
+        if same:  # names differing in case only would be one folder on some disks
+            raise TrueclassError(f"There is already a class {same[0]!r}." if same[0] == name else
+                                 f"There is already a class {same[0]!r}; names that differ only in capitals "
+                                 "count as one.")
         return name
 
     def add_class(self, name: str) -> str:
