@@ -51,13 +51,14 @@ FACES: dict[str, dict[str, str]] = {
         "._fingerprints": "Fingerprints input_stats unlike_training",
         "._io": "load_fingerprints",
         "._onnx": "INPUT OUTPUTS export_onnx quantize_onnx read_for_onnx",
-        "._torch": "MIN_VAL_IMAGES",
+        "._torch": "MIN_VAL_IMAGES RECIPES",
     },
     "trueclass.report": {
         "._card": "AUDIT_ARRAYS CARD_HTML CARD_JSON EVAL_ARRAYS render_template save_arrays save_audit_thumbnails",
         "._plots": "figure",
-        "._text": ("failed_steps format_audit format_audit_counts format_int8 format_label_issues format_parity "
-            "format_seconds format_verdict int8_verdict label_issue_words"),
+        "._export_text": "format_int8 format_parity int8_verdict",
+        "._text": ("failed_steps format_audit format_audit_counts format_label_issues format_seconds format_verdict "
+            "label_issue_words"),
     },
     "trueclass.training": {
         "._batches": "DiskNCHW as_tensor subset_rows",

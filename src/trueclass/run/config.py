@@ -130,7 +130,7 @@ def with_preset(preset: str, params: Mapping[str, Any]) -> dict[str, Any]:
     best), for ``trueclass train --preset`` and ``train(preset=...)`` alike; a sentence for
     an unknown name, and for a preset beside a time budget, which chooses the recipe itself."""
     from .._errors import TrueclassError
-    from ..models._torch import RECIPES
+    from ..models import RECIPES
 
     if preset not in RECIPES:
         raise TrueclassError(f"There is no preset {preset!r}; choose {', '.join(map(repr, RECIPES))}.")
