@@ -348,44 +348,29 @@ function showResult(r) {
     m.append(Object.assign(document.createElement("p"), {
       className: "hint", textContent: `The ${r.misread.length} the model was surest of, of ${r.n_wrong}; the evidence card shows every one.` }));
   }
-  for (const w of r.misread) {
-    const d = document.createElement("div");
-    d.className = "misread";
-    const img = document.createElement("img");
-    img.src = imageUrl(w.file); img.alt = w.file;
-    const cap = document.createElement("span");
-    cap.textContent = `${w.true} read as ${w.pred} (${pct(w.confidence)})`;
-    d.append(img, cap);
-    m.append(d);
-  }
+  for (const w of r.misread) m.append(thumb(w.file, `${w.true} read as ${w.pred} (${pct(w.confidence)})`));
   // training images whose label the audit doubts, most likely wrong first
   $("#label-issues-text").textContent = r.label_issues_text
     ? `Label check: ${r.label_issues_text}.` : "Label check: not run for this training.";
   const li = $("#label-issues");
   li.replaceChildren();
-  for (const w of r.label_issues || []) {
-    const d = document.createElement("div");
-    d.className = "misread";
-    const img = document.createElement("img");
-    img.src = imageUrl(w.file); img.alt = w.file;
-    const cap = document.createElement("span");
-    cap.textContent = `filed as ${w.given}, looks like ${w.suggested}`;
-    d.append(img, cap);
-    li.append(d);
-  }
+  for (const w of r.label_issues || []) li.append(thumb(w.file, `filed as ${w.given}, looks like ${w.suggested}`));
   $("#audit-text").textContent = r.audit_text || "The audit was not run for this training.";
   const odd = $("#odd-images");
   odd.replaceChildren();
-  for (const w of r.odd_images || []) {
-    const d = document.createElement("div");
-    d.className = "misread";
-    const img = document.createElement("img");
-    img.src = imageUrl(w.file); img.alt = w.file;
-    const cap = document.createElement("span");
-    cap.textContent = `odd: ${w.reasons.join(", ")}`;
-    d.append(img, cap);
-    odd.append(d);
-  }
+  for (const w of r.odd_images || []) odd.append(thumb(w.file, `odd: ${w.reasons.join(", ")}`));
+}
+
+// one of the project's images with a caption under it (misread, label to check, odd)
+function thumb(file, caption) {
+  const d = document.createElement("div");
+  d.className = "misread";
+  const img = document.createElement("img");
+  img.src = imageUrl(file); img.alt = file;
+  const cap = document.createElement("span");
+  cap.textContent = caption;
+  d.append(img, cap);
+  return d;
 }
 
 // -- preview ------------------------------------------------------------------------------
