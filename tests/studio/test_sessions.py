@@ -147,3 +147,17 @@ def test_every_class_with_one_session_is_named_in_one_sentence():
     msg = str(err.value)
     assert "Classes 'zero', 'three', 'seven' each have images from only one capture session" in msg
     assert "'one'" not in msg and "second batch of each" in msg
+
+
+def test_a_test_part_far_from_the_share_asked_is_said():
+    from trueclass.evaluation import data_warnings
+
+    ds, sessions = _uploads({"a": [50, 60], "b": [40, 40]})  # every session overshoots 20%
+    parts = tc.split(ds, test_size=0.2, val_size=0.0, sessions=sessions, seed=0)
+    assert parts.params["test_share"] == round(90 / 190, 4)
+    counts = {"test": {"a": 50, "b": 40}, "train": {"a": 60, "b": 40}}
+    w = [x for x in data_warnings(counts, None, parts.params) if x["kind"] == "test_share"]
+    assert w and w[0]["message"].startswith("The test part holds 47% of the images, not the 20% asked")
+    ds, sessions = _uploads({"a": [10] * 10, "b": [10] * 10})  # close enough: nothing said
+    parts = tc.split(ds, test_size=0.2, val_size=0.0, sessions=sessions, seed=0)
+    assert not [x for x in data_warnings(counts, None, parts.params) if x["kind"] == "test_share"]

@@ -380,10 +380,10 @@ def split(
         "stratify": bool(stratify),
         "predefined": predefined,
         **({"group_aware": True, "images_moved_to_keep_duplicates_together": moved} if groups is not None else {}),
-        **({"by_capture_session": True} if sessions is not None and not predefined else {}),
-        **({"sessions_joined_by_copies": joined} if sessions is not None and not predefined and groups is not None
-           else {}),
     }
+    if sessions is not None and not predefined:  # the share the test part got, whole sessions being kept together
+        params |= {"by_capture_session": True, "test_share": round(len(test_idx) / max(n, 1), 4),
+                   **({"sessions_joined_by_copies": joined} if groups is not None else {})}
     return Split(
         train=dataset.subset(train_idx, part="train"),
         test=dataset.subset(test_idx, part="test"),

@@ -191,10 +191,18 @@ def training_verdict(
 
 
 def data_warnings(counts_by_split: dict[str, dict[str, int]], per_class: dict[str, dict[str, Any]] | None = None,
-                  ) -> list[dict[str, Any]]:
+                  split: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Warnings about the data behind the numbers: classes with few test images (wide
-    intervals), strong imbalance among training classes, empty classes."""
+    intervals), strong imbalance among training classes, empty classes, and a split by
+    capture sessions (``split``: its parameters) whose test part is far from the share asked."""
     warnings: list[dict[str, Any]] = []
+    sp = split or {}
+    asked, got = sp.get("test_size"), sp.get("test_share")
+    if sp.get("by_capture_session") and asked and got is not None and not asked / 1.5 <= got <= asked * 1.5:
+        warnings.append({"kind": "test_share", "asked": asked, "got": got,
+                         "message": f"The test part holds {got:.0%} of the images, not the {asked:.0%} asked: whole "
+                                    "capture sessions stay on one side, and these sessions are too few or too uneven "
+                                    "in size to come closer. More sessions of about the same size let it come nearer."})
     test = counts_by_split.get("test") or {}
     for name, n in test.items():
         if n == 0:

@@ -44,7 +44,7 @@ def assemble_metrics(evaluation: dict[str, Any], run: dict[str, Any], sections: 
     m |= extra
     m["warnings"] = [{"kind": "step_failed", "step": f["step"], "error": f["error"],
                       "message": step_failure_message(f["step"], f["error"])} for f in failed]
-    m["warnings"] += data_warnings(m["dataset"]["counts_by_split"], m.get("per_class"))
+    m["warnings"] += data_warnings(m["dataset"]["counts_by_split"], m.get("per_class"), m.get("split"))
     return m
 
 
