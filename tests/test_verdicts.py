@@ -208,13 +208,17 @@ def test_a_cnn_with_no_validation_images_says_so_from_the_cli(small_digits, tmp_
     assert "uncalibrated (raw scores) and the review threshold is the default 0.50" in r.output
 
 
-def test_a_networks_training_accuracy_is_the_tested_models(tmp_path):
+def test_a_networks_training_accuracy_is_the_tested_models():
     # the history's accuracy of an epoch was taken before the best weights came back and
     # their BatchNorm statistics were recomputed: after a short fit the card said "even on
     # its training images the model reaches only 20.0%" of a net that scored 50% on test
-    run = tc.train("digits", model="cnn", params={"epochs": 1, "width": 8}, out=tmp_path / "r", audit=False, seed=2)
-    d = run.metrics["diagnosis"]
-    train = run.split.train
-    assert len(train) <= 2000 and d["train_accuracy_on"] == "all training images (the final weights, no augmentation)"
-    assert d["train_accuracy"] == pytest.approx(run.model.score(train), abs=1e-12)
-    assert d["gap"] == pytest.approx(d["train_accuracy"] - run.metrics["accuracy"])
+    from trueclass.run.steps import diagnose
+
+    parts = tc.split(tc.load("digits"), val_size=0.1, seed=2)
+    clf = tc.ImageClassifier("cnn", epochs=1, width=8, random_state=0).fit(parts.train, val=parts.val)
+    ev = tc.evaluate(clf, parts.test)
+    history = [{"epoch": 1, "train_loss": 2.0, "train_accuracy": 0.2, "val_loss": 1.0, "val_accuracy": 0.5}]
+    d = diagnose(clf, ev, parts.train, {"history": history, "best_epoch": 1}, seed=0)
+    assert len(parts.train) <= 2000 and d["train_accuracy_on"] == "all training images (the final weights, no augmentation)"
+    assert d["train_accuracy"] == pytest.approx(clf.score(parts.train), abs=1e-12) and d["train_accuracy"] > 0.5
+    assert d["gap"] == pytest.approx(d["train_accuracy"] - ev.accuracy)
