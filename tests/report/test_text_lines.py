@@ -15,11 +15,11 @@ def test_an_uncalibrated_model_says_why_and_an_empty_review_says_so():
     card = format_report_card(_metrics(
         calibration={"ece": 0.0014, "temperature": {"value": None, "fitted_on": None, "reason": reason}},
         flagged={"threshold": 0.9913, "n": 0, "accuracy_accepted": 1.0}))
-    assert f"Confidence     uncalibrated ({reason}); test ECE 0.001" in card
+    assert f"Confidence     uncalibrated, test ECE 0.001: {reason}" in card
     assert "For review     none: every test image at or above confidence 0.99" in card
     # without a recorded reason (older runs), the old words
     card = format_report_card(_metrics(calibration={"ece": 0.02, "temperature": {}}))
-    assert "Confidence     uncalibrated (no temperature fitted); test ECE 0.020" in card and "For review" not in card
+    assert "Confidence     uncalibrated, test ECE 0.020: no temperature was fitted" in card and "For review" not in card
 
 
 def test_the_training_line_counts_epochs_and_says_when_the_time_budget_could_not_be_kept():
@@ -55,5 +55,8 @@ def test_an_evaluation_names_the_exported_model_and_reads_sizes_in_whole_pixels(
 def test_a_threshold_near_one_is_not_rounded_up_to_one():
     from trueclass.report._text import format_confidence
 
-    assert [format_confidence(x) for x in (0.5, 0.83, 0.9949, 0.99871, 1.0)] == ["0.50", "0.83", "0.99", "0.9987",
-                                                                                 "1.00"]
+    assert [format_confidence(x) for x in (0.5, 0.83, 0.9949, 0.99871, 0.99996, 1.0)] == [
+        "0.50", "0.83", "0.99", "0.9987", "0.99996", "1.00"]
+    # the review line too: a model's own threshold can be a validation confidence of 0.99..
+    card = format_report_card(_metrics(flagged={"threshold": 0.9987, "n": 3, "accuracy_accepted": 1.0}))
+    assert "For review     3 images below confidence 0.9987;" in card

@@ -14,9 +14,12 @@ def format_percent(x: float | None, digits: int = 1) -> str:
 
 
 def format_confidence(x: float) -> str:
-    """A confidence threshold: two decimals, or four where two would round it up to 1.00
-    (a threshold of 0.9987 is not 'confidence 1')."""
-    return f"{x:.4f}" if 0.995 <= x < 1 else f"{x:.2f}"
+    """A confidence threshold: two decimals, or as many more as keep one below 1 from
+    reading 1 (a threshold of 0.9987 is not 'confidence 1.00')."""
+    digits = 2
+    while x < 1 and round(x, digits) >= 1 and digits < 8:
+        digits += 1
+    return f"{x:.{max(digits, 4) if digits > 2 else 2}f}"
 
 
 def failed_steps(metrics: dict[str, Any]) -> list[dict[str, Any]]:
@@ -69,13 +72,13 @@ def format_report_card(metrics: dict[str, Any], run_dir: str | None = None) -> s
         t = cal.get("temperature") or {}
         lines.append(f"Confidence     calibrated (temperature {t['value']:.2f}): test ECE {t['ece_before']:.3f} raw, "
                      f"{cal['ece']:.3f} as answered" if t.get("value") else
-                     f"Confidence     uncalibrated ({t.get('reason') or 'no temperature fitted'}); test ECE "
-                     f"{cal['ece']:.3f}")
+                     f"Confidence     uncalibrated, test ECE {cal['ece']:.3f}: "
+                     f"{t.get('reason') or 'no temperature was fitted'}")
     flagged = metrics.get("flagged")
     if flagged and flagged.get("n"):
         lines += format_review(flagged, metrics.get("accuracy"))
     elif flagged and flagged.get("threshold") is not None:  # said too when none: the threshold is a choice made
-        lines.append(f"For review     none: every test image at or above confidence {flagged['threshold']:.2f}")
+        lines.append(f"For review     none: every test image at or above confidence {format_confidence(flagged['threshold'])}")
     spent = format_seconds(metrics.get("seconds"))
     if spent:
         lines.append(f"Time           {spent}")
@@ -110,13 +113,13 @@ def format_review(flagged: dict[str, Any], accuracy: float | None) -> list[str]:
     pad = " " * 15
     rest = flagged.get("accuracy_accepted")
     lines = [f"For review     {flagged['n']:,} image{'s' if flagged['n'] != 1 else ''} below confidence "
-             f"{flagged['threshold']:.2f}; accuracy on the rest {format_percent(rest)}"
+             f"{format_confidence(flagged['threshold'])}; accuracy on the rest {format_percent(rest)}"
              + (f", against {format_percent(accuracy)} on all test images" if rest is not None and accuracy is not None
                 and rest < accuracy else "")]
     chosen = str(flagged.get("chosen_on") or "")
     target = flagged.get("target_accuracy")
     if chosen.startswith("default"):
-        lines.append(f"{pad}the default threshold {flagged['threshold']:.2f}: there were no validation images to choose "
+        lines.append(f"{pad}the default threshold {format_confidence(flagged['threshold'])}: there were no validation images to choose "
                      "one on, so it is not tuned to any accuracy")
     elif flagged.get("target_reached") is False:
         best = flagged.get("held_out_accuracy_accepted")
@@ -199,7 +202,7 @@ def format_training(training: dict[str, Any], metrics: dict[str, Any] | None = N
                 text += "; its confidence is uncalibrated (raw scores)"
             if chosen.startswith("default"):
                 text += (f"{' and' if not cal else ';'} the review threshold is the default "
-                         f"{metrics['flagged']['threshold']:.2f}, not chosen on any images")
+                         f"{format_confidence(metrics['flagged']['threshold'])}, not chosen on any images")
         return text
     text += f"best validation loss at epoch {training['best_epoch']}"
     if training.get("stopped_early"):
@@ -517,7 +520,7 @@ def format_stress(data: dict[str, Any]) -> str:
                      + f"; accuracy as is {cov['as is']['accuracy']:.1%}, border covered "
                        f"{cov['border covered']['accuracy']:.1%}, centre covered {cov['centre covered']['accuracy']:.1%}")
     ood = data["ood"]
-    lines.append(f"Images of no class answered with confidence >= {ood['threshold']:.2f}: "
+    lines.append(f"Images of no class answered with confidence >= {format_confidence(ood['threshold'])}: "
                  f"{ood['confidently_answered']:.0%}; a threshold of {format_confidence(ood['threshold_for_95_percent'])} would send "
                  f"95% of them to a human (and {ood['real_test_images_flagged_at_that_threshold']:.0%} of real test "
                  "images)")
