@@ -288,8 +288,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             self.calibration_ = fit_calibration(*self.held_out_)
         else:
             self.calibration_ = uncalibrated(
-                "it was fitted without validation images, so it answers its raw scores: calibrate(X_val, y_val) "
-                "fits a temperature on images it never trained on (never the test images)")
+                "it was fitted without validation images, so it answers its raw scores; calibrate(X_val, y_val) in "
+                "Python, or --val-size in trueclass train, fits a temperature on images it never trained on, never "
+                "the test images")
 
     def calibrate(self, X: Any, y: Any = None) -> "ImageClassifier":
         """Fit the temperature that makes the model's confidence honest, on held-out
