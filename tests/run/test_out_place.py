@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 import trueclass as tc
+import trueclass._paths as paths_mod
 import trueclass.run.folder as folder_mod
 import trueclass.run.pipeline as pipeline
 from trueclass.cli import cli
@@ -133,7 +134,7 @@ def read_only(monkeypatch, *folders: Path) -> None:
     chmod cannot stand for it in a suite run as root)."""
     real = os.access
     frozen = {f.resolve() for f in folders}
-    monkeypatch.setattr(folder_mod.os, "access",
+    monkeypatch.setattr(paths_mod.os, "access",
                         lambda p, mode, *a, **k: False if Path(p).resolve() in frozen and mode & os.W_OK
                         else real(p, mode, *a, **k))
 
@@ -247,7 +248,7 @@ def test_predict_audit_compare_and_explain_refuse_a_place_they_cannot_write_befo
         (["predict", run, str(img), "--csv", str(tmp_path / "a_folder")],
          "a_folder' is a folder; choose --csv FILE for the predictions CSV", "a_folder/predictions.csv'"),
         (["audit", "digits", "--no-label-issues", "--out", under_file],
-         "cannot create the audit folder", "choose --out FOLDER"),
+         "cannot create the audit folder", "choose a folder for the audit in a folder you can write"),
         (["compare", run, run, "--out", under_file], "cannot create the comparison folder", "choose --out FOLDER"),
         (["explain", run, str(img), "--out", under_file], "cannot create the folder of the pictures",
          "choose --out FOLDER"),

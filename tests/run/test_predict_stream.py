@@ -115,6 +115,17 @@ def test_several_processes_need_a_csv(model_and_folder):
     assert r.exit_code == 1 and "writes its rows to one CSV file; add --csv OUT" in r.output
 
 
+def test_a_csv_it_cannot_write_is_refused_before_the_processes_start(model_and_folder, tmp_path, monkeypatch):
+    import trueclass.cli as cli_mod
+
+    model, folder = model_and_folder
+    (tmp_path / "notes.txt").write_text("keep me")
+    monkeypatch.setattr(cli_mod, "_launch_torchrun", lambda n: (_ for _ in ()).throw(AssertionError("launched")))
+    r = CliRunner().invoke(cli, ["predict", str(model), str(folder), "--nproc", "2", "--csv",
+                                 str(tmp_path / "notes.txt" / "p.csv")])
+    assert r.exit_code == 1 and "cannot create the folder of the predictions CSV" in r.output, r.output
+
+
 def test_a_threshold_outside_0_to_1_is_a_sentence_in_both_doors(model_and_folder, tmp_path):
     # 1.5 flagged every answer with a bare REVIEW, -2 none
     model, folder = model_and_folder

@@ -50,12 +50,13 @@ LABEL_RANKING_COLUMNS = ("rank", "id", "given", "suggested", "score", "p_given",
 def audit_folder(folder: str | Path) -> Path:
     """The folder an audit is written into, refused with a sentence when it is a file
     (checked before the audit runs, and again when it is written)."""
-    from ..run.folder import check_writable
+    from .._paths import check_writable
 
     folder = Path(folder).expanduser()
     if folder.exists() and not folder.is_dir():
         raise TrueclassError(f"{str(folder)!r} is a file; give the audit a folder name to write into.")
-    check_writable(folder, what="audit folder")  # a read-only place, or one under a file
+    # a read-only place, or one under a file; in words for both doors (--out, or write(folder))
+    check_writable(folder, what="audit folder", param="a folder for the audit")
     return folder
 
 

@@ -7,7 +7,6 @@ Layout (DESIGN.md): model/, metrics.json, predictions.csv, split.csv, errors/, c
 from __future__ import annotations
 
 import csv
-import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .._errors import TrueclassError
+from .._paths import check_writable, check_writable_file
 from .._jsonio import write_json
 
 __all__ = ["RunFolder", "RUNS_DIR", "safe_name", "check_outside_source", "check_writable", "check_writable_file",
@@ -80,57 +80,6 @@ def check_outside_source(path: Path, source: Any, *, default: bool = False, what
     raise TrueclassError(
         f"The {what} {str(path)!r} lies inside the source folder {str(folder)!r}{here}, which should hold only "
         f"{holds}; choose out=FOLDER outside {str(folder)!r}.")
-
-
-def check_writable(path: Path, *, removes: bool = False, default: bool = False, what: str = "run folder",
-                   param: str = "out=FOLDER") -> None:
-    """A sentence when trueclass could not create (or, ``removes``, replace) the folder
-    ``path``: its nearest existing folder is read-only, or is a file. ``default``: a
-    new folder in the default runs/; ``param``: the setting the sentence asks to change.
-    Creates nothing."""
-    place = path
-    try:
-        while not place.exists() and place != place.parent:
-            place = place.parent
-        is_dir = place.is_dir()
-    except OSError as exc:
-        raise TrueclassError(f"trueclass cannot reach {str(place)!r} to write the {what} there "
-                             f"({exc.strerror or exc}); choose {param} in a folder you can write.") from None
-    shown = f"{str(path)}/" if default else str(path)
-    what = f"the default {what} " if default else f"the {what} "
-    to_do = f"{'give' if default else 'choose'} {param} in a folder you can write"
-    if not is_dir:
-        raise TrueclassError(f"trueclass cannot create {what}{shown!r}: {str(place)!r} is a file, not a folder; "
-                             f"{to_do}.")
-    places = [place] + ([place.parent] if removes and place == path else [])
-    for p in places:
-        if not os.access(p, os.W_OK | os.X_OK) or not _can_create_in(p):
-            here = p.resolve() == Path.cwd().resolve()
-            where = f"the current folder {str(Path.cwd())!r}" if here else repr(str(p))
-            raise TrueclassError(f"trueclass cannot write {what}{shown!r}: {where} is read-only "
-                                 f"(or not yours to write); {to_do}.")
-
-
-def _can_create_in(folder: Path) -> bool:
-    """Whether a folder can really be made in ``folder`` (made and removed at once): the
-    permission bits say yes for root, and for file systems such as /sys that refuse
-    anyway, where the first write would fail after all the work."""
-    import tempfile
-
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".trueclass-probe-", dir=folder))
-    except OSError:
-        return False
-    return True
-
-
-def check_writable_file(path: Path, *, what: str, param: str) -> None:
-    """A sentence when trueclass could not write the file ``path`` (``what``, set by
-    ``param``): it is a folder, or its folder cannot be created or written. Creates nothing."""
-    if path.is_dir():
-        raise TrueclassError(f"{str(path)!r} is a folder; choose {param} for the {what}, a file name such as "
-                             f"{str(path / 'predictions.csv')!r}.")
-    check_writable(path.parent, what=f"folder of the {what}", param=param)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import numpy as np
 from .._errors import TrueclassError
 from ..data import (ARCHIVE_SUFFIXES, IMAGE_SUFFIXES, archive_members, hidden_member, is_hidden, iter_files,
                                     WDS_LABEL_SUFFIXES, parquet_file, read_images_for)
-from .folder import check_writable_file
+from .._paths import check_writable_file
 
 __all__ = ["collect_images", "predict_arrays", "predict_files", "predict_to_csv", "CSV_COLUMNS"]
 
@@ -203,9 +203,9 @@ def predict_to_csv(
 
     from ..training import _distributed as dist
 
-    clf = _model_for_prediction(model_path, top_k, tta, threshold)
     out = Path(csv_path).expanduser()
-    check_writable_file(out, what="predictions CSV", param="csv_path=FILE")  # before any image is read
+    check_writable_file(out, what="predictions CSV", param="csv_path=FILE")  # before the model or any image is read
+    clf = _model_for_prediction(model_path, top_k, tta, threshold)
     files, hidden = collect_images(inputs)
     marker = out.with_name(out.name + ".progress.json")
     model_id = (clf.metadata_.get("weights") or {}).get("sha256")

@@ -12,7 +12,7 @@ import numpy as np
 
 from .._errors import TrueclassError
 from ..data import Dataset
-from .folder import check_writable
+from .._paths import check_writable
 
 __all__ = ["explain_misread", "slices_section", "shift_section", "explain_run", "EXPLAINED", "EXPLAIN_DIR"]
 
@@ -131,10 +131,10 @@ def explain_run(model_path: str | Path, images: Sequence[str | Path], *, out: st
     p = Path(model_path).expanduser()
     run_dir = p.parent if p.is_file() or (p / "model.json").is_file() else p
     target = Path(out).expanduser() if out is not None else run_dir / EXPLAIN_DIR
-    check_writable(target, what="folder of the pictures")
     if not images:
         raise TrueclassError("Name one or more image files to explain (the run's own misread images are explained "
                              f"on its card and in {str(run_dir / EXPLAIN_DIR)!r}).")
+    check_writable(target, what="folder of the pictures")
     files, hidden = collect_images(images)
     arrays, kept, failed = read_images_for(clf.image_shape_, files) if files else (None, [], [])
     rows: list[dict[str, Any]] = [{"id": b.path, "error": b.reason} for b in failed]
