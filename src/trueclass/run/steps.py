@@ -295,7 +295,7 @@ def diagnose(clf: Any, ev: Any, train_ds: Dataset, training: dict[str, Any] | No
         best = training.get("best_epoch") or len(hist)
         return training_verdict(acc, ci, train_acc, hist, best_epoch=best,
                                 stopped_early=bool(training.get("stopped_early")),
-                                train_accuracy_on=f"{what} (the final weights, no augmentation)")
+                                train_accuracy_on=f"{what} (the model as tested)")
     return training_verdict(acc, ci, train_acc, None, train_accuracy_on=what)
 
 
