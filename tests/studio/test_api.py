@@ -293,7 +293,9 @@ def test_advanced_settings_the_model_cannot_take_get_a_sentence_before_training(
     for settings, words in (({"model": "logreg", "epochs": 3}, "Epochs are for the networks; logreg trains"),
                             ({"model": "cnn", "epochs": 0}, "Epochs must be 1 or more"),
                             ({"model": "cnn", "epochs": -3}, "Epochs must be 1 or more"),
-                            ({"model": "cnn", "epochs": "many"}, "Epochs must be a whole number")):
+                            ({"model": "cnn", "epochs": "many"}, "Epochs must be a whole number"),
+                            ({"model": "cnn", "epochs": 2.5}, "Epochs must be a whole number; got 2.5"),
+                            ({"model": "cnn", "epochs": True}, "Epochs must be a whole number; got True")):
         r = client.post("/api/train", json=settings, headers=H)
         assert r.status_code == 400 and words in r.json()["error"], (settings, r.json())
     assert not list((client.root / ".trueclass").glob("runs/*"))  # nothing started, nothing half-made

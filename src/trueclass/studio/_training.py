@@ -143,10 +143,13 @@ def check_settings(settings: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     params: dict[str, Any] = {}
     epochs = settings.get("epochs")
     if epochs not in (None, ""):
-        try:
-            params["epochs"] = int(epochs)
-        except (TypeError, ValueError):
-            raise TrueclassError(f"Epochs must be a whole number; got {epochs!r}.") from None
+        try:  # 2.5 is not 2, and true is not 1
+            whole = not isinstance(epochs, bool) and float(epochs) == int(float(epochs))
+        except (TypeError, ValueError, OverflowError):
+            whole = False
+        if not whole:
+            raise TrueclassError(f"Epochs must be a whole number; got {epochs!r}.")
+        params["epochs"] = int(float(epochs))
         if params["epochs"] < 1:
             raise TrueclassError(f"Epochs must be 1 or more (or left empty for the model's own); got {epochs!r}.")
         from ..models import get_spec
@@ -226,7 +229,8 @@ def _read_run(out_dir: str) -> dict[str, Any]:
         "run": out.name, "accuracy": m["accuracy"], "accuracy_ci": m["accuracy_ci"], "n_test": m["n_test"],
         "n_wrong": m["n_wrong"], "n_train": m["n_train"], "classes": m["classes"],
         "confusion_matrix": m["confusion_matrix"], "model": m["model"], "split": m["split"],
-        "threshold": (m.get("flagged") or {}).get("threshold"), "misread": wrong[:60],
+        "threshold": (m.get("flagged") or {}).get("threshold"), "misread": wrong[:MISREAD_SHOWN],
+        "misread_capped": len(wrong) > MISREAD_SHOWN,
         "card": f"/runs/{out.name}/card.html", "warnings": page_warnings(m.get("warnings") or [])[:5],
         "model_chosen": m.get("model_chosen"), **_verdict_and_audit(m),
     }
@@ -254,6 +258,9 @@ def _label_flags(audit: dict[str, Any] | None) -> dict[str, Any]:
                               "score": it["score"]} for it in audit["label_issues"][:LABEL_FLAGS_SHOWN]],
             "label_issues_text": format_label_issues(audit)}
 
+
+#: Misread test images the page shows (the surest first); the card shows them all.
+MISREAD_SHOWN = 60
 
 #: Label flags the page shows (most likely wrong first).
 LABEL_FLAGS_SHOWN = 24
@@ -293,6 +300,6 @@ def current_result(result: dict[str, Any] | None, project: Project) -> dict[str,
     if sorted(result.get("classes") or []) != sorted(c["name"] for c in summary["classes"]):
         return None
     out = dict(result)
-    out["misread"] = [w for w in result.get("misread", []) if project.has_image(w["file"])]
-    out["label_issues"] = [w for w in result.get("label_issues", []) if project.has_image(w["file"])]
+    for key in ("misread", "label_issues", "odd_images"):  # thumbnails of images still there
+        out[key] = [w for w in result.get(key, []) if project.has_image(w["file"])]
     return out

@@ -343,8 +343,10 @@ function showResult(r) {
   });
   const m = $("#misread");
   m.replaceChildren();
-  if (!r.misread.length) m.textContent = "None: every test image was read right.";
-  else if (r.n_wrong > r.misread.length) {  // the page holds the surest mistakes; the card holds them all
+  if (!r.misread.length) {
+    m.textContent = r.n_wrong ? "Their images are no longer in the project." : "None: every test image was read right.";
+  }
+  else if (r.misread_capped) {  // the page holds the surest mistakes; the card holds them all
     m.append(Object.assign(document.createElement("p"), {
       className: "hint", textContent: `The ${r.misread.length} the model was surest of, of ${r.n_wrong}; the evidence card shows every one.` }));
   }
