@@ -16,10 +16,12 @@ def format_percent(x: float | None, digits: int = 1) -> str:
 def format_confidence(x: float) -> str:
     """A confidence threshold: two decimals, or as many more as keep one below 1 from
     reading 1 (a threshold of 0.9987 is not 'confidence 1.00')."""
-    digits = 2
-    while x < 1 and round(x, digits) >= 1 and digits < 8:
+    if x >= 1 or round(x, 2) < 1:
+        return f"{x:.2f}"
+    digits = 4
+    while round(x, digits) >= 1 and digits < 8:
         digits += 1
-    return f"{x:.{max(digits, 4) if digits > 2 else 2}f}"
+    return f"{x:.{digits}f}"
 
 
 def failed_steps(metrics: dict[str, Any]) -> list[dict[str, Any]]:
