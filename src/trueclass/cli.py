@@ -304,11 +304,9 @@ def predict(model_path: str, inputs: tuple[str, ...], top_k: int, threshold: flo
     if (nproc > 1 or world_size() > 1) and not csv_path:
         raise TrueclassError("Prediction on several processes writes its rows to one CSV file; add --csv OUT.")
     if csv_path and nproc > 1:  # once, before the processes start (each would say it again)
-        from pathlib import Path
+        from .run.predict import check_csv_place
 
-        from ._paths import check_writable_file
-
-        check_writable_file(Path(csv_path).expanduser(), what="predictions CSV", param="csv_path=FILE")
+        check_csv_place(csv_path)
     if nproc > 1 and world_size() == 1:
         check_gpus_for(nproc)
         raise SystemExit(_launch_torchrun(nproc))

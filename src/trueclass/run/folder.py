@@ -16,11 +16,10 @@ from typing import Any, Callable
 import numpy as np
 
 from .._errors import TrueclassError
-from .._paths import check_writable, check_writable_file
+from .._paths import check_writable
 from .._jsonio import write_json
 
-__all__ = ["RunFolder", "RUNS_DIR", "safe_name", "check_outside_source", "check_writable", "check_writable_file",
-           "source_folder"]
+__all__ = ["RunFolder", "RUNS_DIR", "safe_name", "check_outside_source", "check_writable", "source_folder"]
 
 RUNS_DIR = "runs"
 CHECKPOINT = "checkpoint.safetensors"

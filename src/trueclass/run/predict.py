@@ -94,6 +94,15 @@ def predict_files(
     return rows, skipped + [b.to_dict() for b in bad]
 
 
+def check_csv_place(csv_path: str | Path) -> Path:
+    """The predictions CSV's path, or a sentence when it cannot be written there (a folder,
+    a path under a file, a read-only place): for predict_to_csv, and for the command line
+    once before it starts several processes."""
+    out = Path(csv_path).expanduser()
+    check_writable_file(out, what="predictions CSV", param="csv_path=FILE")
+    return out
+
+
 def _model_for_prediction(model_path: str | Path, top_k: int, tta: bool | str, threshold: float | None) -> Any:
     from ..models import load_model
 
@@ -203,8 +212,7 @@ def predict_to_csv(
 
     from ..training import _distributed as dist
 
-    out = Path(csv_path).expanduser()
-    check_writable_file(out, what="predictions CSV", param="csv_path=FILE")  # before the model or any image is read
+    out = check_csv_place(csv_path)  # before the model or any image is read
     clf = _model_for_prediction(model_path, top_k, tta, threshold)
     files, hidden = collect_images(inputs)
     marker = out.with_name(out.name + ".progress.json")
