@@ -9,6 +9,7 @@ caught by :func:`_optional` and reported in metrics.json's warnings, and the run
 
 from __future__ import annotations
 
+import inspect
 import logging
 import shutil
 import time
@@ -128,9 +129,10 @@ def train(source: str | Path | Dataset = "digits", *, out: str | Path | None = N
         if spec is not None and unknown[0] in spec.defaults:
             raise TrueclassError(f"{unknown[0]!r} is a parameter of model {model!r}: pass it as params="
                                  f"{{{unknown[0]!r}: {settings[unknown[0]]!r}}}.")
+        own = [n for n, a in inspect.signature(train).parameters.items() if a.kind is a.KEYWORD_ONLY]
         raise TrueclassError(f"train() has no setting {unknown[0]!r}; it takes "
-                             f"{', '.join(f.name for f in fields(RunConfig) if f.name != 'source')}, and out, "
-                             "overwrite, runs_dir, on_progress and preset.")
+                             f"{', '.join(f.name for f in fields(RunConfig) if f.name != 'source')}, and "
+                             f"{', '.join(own[:-1])} and {own[-1]}.")
     config = RunConfig(source=name, **settings)
     return run_training(config, dataset=dataset, out=out, overwrite=overwrite, runs_dir=runs_dir,
                         on_progress=on_progress)
