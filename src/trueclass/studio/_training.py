@@ -244,7 +244,8 @@ def _verdict_and_audit(m: dict[str, Any]) -> dict[str, Any]:
     d, au = m.get("diagnosis"), m.get("audit")
     return {"verdict": format_verdict(d) if d and d.get("verdict") != "fine" else None,
             "audit_text": f"Audit: {format_audit_counts(au)}." if au else None,
-            "odd_images": [{"file": o["id"], "reasons": o["reasons"]} for o in (au or {}).get("outliers", [])[:24]]}
+            "odd_images": [{"file": o["id"], "reasons": o["reasons"]}
+                           for o in (au or {}).get("outliers", [])[:ODD_IMAGES_SHOWN]]}
 
 
 def _label_flags(audit: dict[str, Any] | None) -> dict[str, Any]:
@@ -264,6 +265,9 @@ MISREAD_SHOWN = 60
 
 #: Label flags the page shows (most likely wrong first).
 LABEL_FLAGS_SHOWN = 24
+
+#: Odd images the page shows, in the audit's order (audit.json lists them all).
+ODD_IMAGES_SHOWN = 24
 
 
 def page_warnings(warnings: list[dict[str, Any]]) -> list[str]:
