@@ -58,7 +58,13 @@ def test_the_default_model_chooses_itself_from_the_data():
     rng = np.random.default_rng(0)
     photo_like = rng.normal(120, 30, (50, 28, 28, 1)).clip(0, 255).astype(np.uint8)  # texture everywhere
     assert inverted[0] == "cnn" and choose_model(photo_like)[0] == "lite0"
-    assert model_for_params({"epochs": 3})[0] == "cnn"  # parameters name their model
+    assert model_for_params({"epochs": 3}) == ("cnn", "the parameters given (epochs) are the cnn's")
+    # a preset with auto is named as the preset, not as its five parameters
+    from trueclass.run.config import with_preset
+
+    assert model_for_params(with_preset("quick", {})) == ("cnn", "the preset 'quick' is a recipe of the cnn's")
+    assert model_for_params(with_preset("best", {"width": 8}))[1] == (
+        "the preset 'best' is a recipe of the cnn's, as are the parameters given (width)")
     with pytest.raises(tc.TrueclassError, match="No one model takes the parameters C, epochs"):
         model_for_params({"epochs": 3, "C": 1.0})
 

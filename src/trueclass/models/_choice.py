@@ -51,9 +51,21 @@ def model_for_params(params: Mapping[str, Any]) -> tuple[str, str] | None:
         return None
     for name in ("cnn", "lite0"):
         if set(params) <= set(get_spec(name).defaults):
-            return name, f"the parameters given ({', '.join(sorted(params))}) are the {name}'s"
+            return name, _why_params(name, params)
     raise TrueclassError(f"No one model takes the parameters {', '.join(sorted(params))}: name the model "
                          "(model=NAME) when you give it parameters.")
+
+
+def _why_params(name: str, params: Mapping[str, Any]) -> str:
+    """Why ``params`` chose model ``name``: a preset named as a preset, the rest by name."""
+    from ._torch import RECIPES
+
+    preset = next((p for p, r in RECIPES.items() if r and all(params.get(k) == v for k, v in r.items())), None)
+    rest = sorted(set(params) - set(RECIPES[preset] if preset else ()))
+    given = f"the parameters given ({', '.join(rest)})" if rest else ""
+    if preset is None:
+        return f"{given} are the {name}'s"
+    return f"the preset {preset!r} is a recipe of the {name}'s" + (f", as are {given}" if given else "")
 
 
 def plain_background_share(images: np.ndarray) -> float:

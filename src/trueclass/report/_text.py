@@ -375,7 +375,8 @@ def format_train_summary(m: dict[str, Any]) -> list[str]:
              f"tested on {m['n_test']:,} held-out images"
              f"{' (whole capture sessions the model never saw)' if (m.get('split') or {}).get('by_capture_session') else ''}."]
     if m.get("model_chosen"):
-        lines.append(f"Model {m['model']}, chosen from the data: {m['model_chosen']['why']}; name a model to use another")
+        lines.append(f"Model {m['model']}, chosen by {m['model_chosen'].get('by', 'the data')}: "
+                     f"{m['model_chosen']['why']}; name a model to use another")
     if "training" in m:
         lines.append(format_training(m["training"], m))
     if m.get("diagnosis"):

@@ -175,6 +175,7 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
     started = time.monotonic()  # a time budget counts the whole run
     dist.setup()
     choice = model_for_params(config.params) if config.model == AUTO else None  # parameters name their model
+    chosen_by = "its parameters"
     if choice is not None:
         config = replace(config, model=choice[0])
     if config.model != AUTO:
@@ -195,7 +196,7 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
     if config.model == AUTO:
         from ..data import to_display
 
-        choice = choose_model(to_display(ds.images[:500], ds.value_max))
+        choice, chosen_by = choose_model(to_display(ds.images[:500], ds.value_max)), "the data"
         config = replace(config, model=choice[0])
     spec = get_spec(config.model)
     may_finetune = choice is not None and config.model == "lite0" and not config.params
@@ -214,7 +215,7 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
         raise
     dist.broadcast_flag(True)
     try:
-        chosen = None if choice is None else {"model": choice[0], "why": choice[1]}
+        chosen = None if choice is None else {"model": choice[0], "why": choice[1], "by": chosen_by}
         folder.write_json("config.json", config_json(config, ds, chosen=chosen))  # first, so a killed run can resume
         run = _train_in(folder, config, ds, dups, parts, resume=resume_folder is not None, on_progress=on_progress,
                         chosen=chosen, started=started, spent=spent)
