@@ -123,6 +123,14 @@ def test_after_a_restart_the_result_of_deleted_classes_is_not_shown(client, tmp_
     c2, _ = make_client(client.root)
     with c2:
         assert c2.get("/api/project").json()["last_result"]["classes"] == ["astronaut", "cat"]
+        assert c2.post("/api/predict", content=burst("cat", 0, 1)[0], headers=H).json()["label"] in ("astronaut", "cat")
+        # a renamed class: the preview says so (it read the old names after a rename)
+        assert c2.post("/api/classes/rename", json={"old": "cat", "new": "kitten"}, headers=H).status_code == 200
+        r = c2.post("/api/predict", content=burst("cat", 0, 1)[0], headers=H)
+        assert r.status_code == 400 and r.json()["error"] == (
+            "The classes changed since the last training (the model knows astronaut, cat; the project now has "
+            "astronaut, kitten): train again to preview.")
+        assert c2.post("/api/classes/rename", json={"old": "kitten", "new": "cat"}, headers=H).status_code == 200
         for name in ("astronaut", "cat"):
             assert c2.post("/api/classes/delete", json={"name": name}, headers=H).status_code == 200
         state = c2.get("/api/project").json()

@@ -73,6 +73,10 @@ class Predictor:
 
         check_image(data, "the preview image")
         run, clf = self.model()
+        known, now = [str(c) for c in clf.classes_], self.project.class_names()
+        if sorted(known) != sorted(now):  # a class renamed, added or deleted since: its result is hidden too
+            raise TrueclassError(f"The classes changed since the last training (the model knows {', '.join(known)}; "
+                                 f"the project now has {', '.join(now) or 'none'}): train again to preview.")
         h, w, c = clf.image_shape_
         if drawing:
             arr = drawing_as_training_image(data, (h, w), c).reshape(1, h, w, c)

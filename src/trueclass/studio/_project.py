@@ -176,6 +176,10 @@ class Project:
             return {"root": str(self.root), "classes": out, "n_images": len(self._images),
                     "bytes": sum(int(e.get("bytes", 0)) for e in self._images)}
 
+    def class_names(self) -> list[str]:
+        with self._lock:
+            return list(self._classes)
+
     def has_image(self, rel: str) -> bool:
         with self._lock:
             return any(e["file"] == rel for e in self._images)
