@@ -74,6 +74,8 @@ def test_from_an_empty_project_to_an_honest_evaluation_in_the_browser(tmp_path):
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        missing: list[str] = []  # a file the page asks for and the studio lacks (the favicon was one)
+        page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
         with studio_server(root) as url:
             t = time.perf_counter()
             page.goto(url)
@@ -145,6 +147,7 @@ def test_from_an_empty_project_to_an_honest_evaluation_in_the_browser(tmp_path):
             page.wait_for_selector("#results:not([hidden])")  # the last run's evidence is shown again
         browser.close()
     assert not errors, errors
+    assert not missing, missing
     assert load_seconds < 5  # a generous bound; the page-load figure is measured in benchmarks/studio_load.py
 
 
@@ -157,7 +160,7 @@ def test_webcam_sessions_train_and_the_live_preview_is_live(tmp_path):
     sync_playwright = playwright()
     from playwright.sync_api import expect
 
-    from trueclass.models import list_models
+    from trueclass.models import get_spec, list_models
 
     OUTPUT.mkdir(parents=True, exist_ok=True)
     root = tmp_path / "proj"
@@ -194,7 +197,11 @@ def test_webcam_sessions_train_and_the_live_preview_is_live(tmp_path):
                     page.mouse.up()
                     expect(count_of(page, name)).to_contain_text(f"{s + 1} session", timeout=20_000)
             page.click("#advanced summary")
+            # each model's description in full below the list (a closed list cut it at 24em)
+            page.select_option("#model", "lite0")
+            expect(page.locator("#model-about")).to_have_text(get_spec("lite0").description)
             page.select_option("#model", "auto")  # lite0 on webcam frames, as a class would get
+            expect(page.locator("#model-about")).to_have_text("chosen from the images")
             page.click("#train")
             expect(page.locator(".class-card .delete").first).to_be_disabled()  # not while training
             train_msg = page.locator('.message[data-slot="train"]')

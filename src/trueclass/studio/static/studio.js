@@ -75,9 +75,13 @@ async function loadModels() {
   for (const m of models) {
     const opt = document.createElement("option");
     opt.value = m.name;
-    opt.textContent = `${m.name}: ${m.description}`;
+    opt.textContent = m.name;  // the description goes below: a closed list cuts long text
+    opt.dataset.about = m.description;
     select.append(opt);
   }
+  const about = () => { $("#model-about").textContent = select.selectedOptions[0]?.dataset.about || ""; };
+  select.addEventListener("change", about);
+  about();
 }
 
 function renderClasses() {
