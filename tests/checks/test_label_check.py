@@ -138,10 +138,29 @@ def test_the_studio_shows_the_top_of_the_same_ranking(noisy_run):
     shown = run_result(run.path)
     au = run.metrics["audit"]
     assert [w["file"] for w in shown["label_issues"]] == [it["id"] for it in au["label_issues"][:LABEL_FLAGS_SHOWN]]
-    from trueclass.report import format_label_issues
+    from trueclass.report import format_label_issues, format_label_issues_plain
 
     assert shown["label_issues"] and shown["label_issues_text"] == format_label_issues(au)
     assert shown["label_issues_text"].startswith(f"{au['n_label_issues']} ")
+    assert shown["label_issues_plain"] == format_label_issues_plain(au)  # the page's words, same measurement
+
+
+def test_the_studio_says_the_label_check_in_plain_words():
+    from trueclass.report import format_label_issues_plain as plain
+
+    sc = {"planted": 60, "found": 50, "recall": 0.83, "precision": 0.7, "precision_ci": [0.6, 0.8]}
+    measured = "To test the check, 60 labels were swapped on purpose in a copy: it found 50 of them, and about 7 in 10 " \
+               "of the images it pointed at were swapped ones."
+    assert plain({"n_label_issues": 12, "label_issues_wording": "likely", "label_self_check": sc}) == (
+        "12 images look filed under the wrong class: check these first. " + measured)
+    assert plain({"n_label_issues": 1, "label_issues_wording": "review", "label_self_check": sc}) == (
+        "1 image might be filed under the wrong class; the check is not sure enough to call it a mistake. " + measured)
+    assert plain({"n_label_issues": 0, "label_self_check": {**sc, "precision": None}}) == (
+        "No image looks filed under the wrong class. To test the check, 60 labels were swapped on purpose in a "
+        "copy: it found 50 of them.")
+    assert plain({"n_label_issues": 3, "label_issues_wording": "review", "label_self_check": None}).endswith(
+        "There are too few images to test how often the check is right.")
+    assert plain({"label_issues_skipped": "one class only"}) == "Not done: one class only."
 
 
 def test_an_audit_written_to_a_file_is_a_sentence_and_writes_nothing(tmp_path):

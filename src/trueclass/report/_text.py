@@ -364,6 +364,29 @@ def format_label_issues(a: dict[str, Any]) -> str:
     return f"{head} ({check}; {by})" if by else f"{head} ({check})"
 
 
+def format_label_issues_plain(a: dict[str, Any]) -> str:
+    """The label check in a classroom's words, for the studio page: what to look at and how
+    often the check was right when tested (the same measurement as ``format_label_issues``,
+    without its terms)."""
+    if a.get("label_issues_skipped"):
+        return f"Not done: {a['label_issues_skipped']}."
+    n, sc = a["n_label_issues"], a.get("label_self_check")
+    if not n:
+        head = "No image looks filed under the wrong class."
+    elif a.get("label_issues_wording") == "likely":
+        head = f"{_count(n, 'image')} look{'s' if n == 1 else ''} filed under the wrong class: check {'it' if n == 1 else 'these'} first."
+    else:
+        head = (f"{_count(n, 'image')} might be filed under the wrong class{', most doubtful first' if n > 1 else ''}; "
+                f"the check is not sure enough to call {'it a mistake' if n == 1 else 'them mistakes'}.")
+    if not sc:
+        return f"{head} There are too few images to test how often the check is right."
+    test = (f"To test the check, {sc['planted']:,} labels were swapped on purpose in a copy: it found "
+            f"{sc['found']:,} of them")
+    if sc["precision"] is not None:
+        test += f", and about {sc['precision'] * 10:.0f} in 10 of the images it pointed at were swapped ones"
+    return f"{head} {test}."
+
+
 def _count(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 

@@ -251,13 +251,14 @@ def _verdict_and_audit(m: dict[str, Any]) -> dict[str, Any]:
 def _label_flags(audit: dict[str, Any] | None) -> dict[str, Any]:
     """The audit's label flags as the page shows them: the top of the ranking (the card and
     label_issues.csv hold all of it) and what they are called, by the self-check."""
-    if not audit or audit.get("label_issues_skipped"):
-        return {"label_issues": [], "label_issues_text": None}
-    from ..report import format_label_issues
+    if not audit:
+        return {"label_issues": [], "label_issues_text": None, "label_issues_plain": None}
+    from ..report import format_label_issues, format_label_issues_plain
 
     return {"label_issues": [{"file": it["id"], "given": it["given"], "suggested": it["suggested"],
-                              "score": it["score"]} for it in audit["label_issues"][:LABEL_FLAGS_SHOWN]],
-            "label_issues_text": format_label_issues(audit)}
+                              "score": it["score"]} for it in audit.get("label_issues", [])[:LABEL_FLAGS_SHOWN]],
+            "label_issues_text": format_label_issues(audit),  # the command line's words, on hover
+            "label_issues_plain": format_label_issues_plain(audit)}
 
 
 #: Misread test images the page shows (the surest first); the card shows them all.

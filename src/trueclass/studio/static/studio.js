@@ -356,8 +356,9 @@ function showResult(r) {
   }
   for (const w of r.misread) m.append(thumb(w.file, `${w.true} read as ${w.pred} (${pct(w.confidence)})`));
   // training images whose label the audit doubts, most likely wrong first
-  $("#label-issues-text").textContent = r.label_issues_text
-    ? `Label check: ${r.label_issues_text}.` : "Label check: not run for this training.";
+  const lt = $("#label-issues-text");
+  lt.textContent = r.label_issues_plain || "Not run for this training.";
+  lt.title = r.label_issues_text ? `As the command line says it: ${r.label_issues_text}.` : "";
   const li = $("#label-issues");
   li.replaceChildren();
   for (const w of r.label_issues || []) li.append(thumb(w.file, `filed as ${w.given}, looks like ${w.suggested}`));
