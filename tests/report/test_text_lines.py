@@ -60,3 +60,18 @@ def test_a_threshold_near_one_is_not_rounded_up_to_one():
     # the review line too: a model's own threshold can be a validation confidence of 0.99..
     card = format_report_card(_metrics(flagged={"threshold": 0.9987, "n": 3, "accuracy_accepted": 1.0}))
     assert "For review     3 images below confidence 0.9987;" in card
+
+
+def test_the_studio_says_the_review_in_plain_words_with_its_intervals():
+    from trueclass.report import format_review_plain
+
+    flagged = {"threshold": 0.847, "n": 33, "accuracy_flagged": 0.848, "accuracy_flagged_ci": [0.691, 0.933],
+               "accuracy_accepted": 0.988, "accuracy_accepted_ci": [0.969, 0.995], "chosen_on": "validation"}
+    assert format_review_plain(flagged, 360) == (
+        "33 of the 360 test images were read with confidence below 0.85: cases like these go to a person. The model "
+        "was right on 85% (95% interval 69% to 93%) of them and on 99% (95% interval 97% to 100%) of the others.")
+    one = format_review_plain({**flagged, "n": 1, "chosen_on": "default (no validation images)"}, 12)
+    assert one.startswith("1 of the 12 test images was read") and "cases like this go" in one
+    assert one.endswith("0.85 is a default: there were too few images to choose the threshold on.")
+    assert format_review_plain({"threshold": 0.99, "n": 0}, 12) == (
+        "None: the model was at least 0.99 sure of every test image.")

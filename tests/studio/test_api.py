@@ -210,6 +210,15 @@ def test_train_from_the_page_evaluates_on_unseen_sessions_and_previews(client):
     assert res["audit_text"].startswith(f"Audit: {m['audit']['n_duplicate_groups']} duplicate group")
     assert len(res["odd_images"]) == min(m["audit"]["n_outliers"], 24)
     assert (res["verdict"] is None) == (m["diagnosis"]["verdict"] == "fine")
+    # the cases to hand to a person: the test images below the review threshold, least sure first
+    from trueclass.report import format_review_plain
+
+    assert res["review_text"] == format_review_plain(m["flagged"], m["n_test"])
+    flagged = [line.split(",")[0] for line in (client.root / ".trueclass" / "runs" / res["run"] / "predictions.csv")
+               .read_text().splitlines()[1:] if line.endswith(",True")]
+    assert res["review_capped"] == (len(flagged) > 60) and len(res["review"]) == min(len(flagged), 60)
+    assert {w["file"] for w in res["review"]} <= set(flagged)
+    assert [w["confidence"] for w in res["review"]] == sorted(w["confidence"] for w in res["review"])
     card = client.get(res["card"])
     assert card.status_code == 200 and "<html" in card.text.lower()
     p = client.post("/api/predict", content=burst("cat", 9, 1)[0], headers=H).json()

@@ -135,6 +135,30 @@ def format_review(flagged: dict[str, Any], accuracy: float | None) -> list[str]:
     return lines
 
 
+def format_review_plain(flagged: dict[str, Any], n_test: int) -> str:
+    """The review lines of ``format_review`` in a classroom's words, for the studio page:
+    how many test images the model was unsure of, and how often it was right on those and
+    on the rest (with their 95% intervals)."""
+    conf = format_confidence(flagged["threshold"])
+    if not flagged["n"]:
+        return f"None: the model was at least {conf} sure of every test image."
+
+    def right(key: str) -> str:
+        ci = flagged.get(f"{key}_ci")
+        return format_percent(flagged.get(key), 0) + (
+            f" (95% interval {format_percent(ci[0], 0)} to {format_percent(ci[1], 0)})" if ci else "")
+
+    n = flagged["n"]
+    out = (f"{n} of the {n_test} test images {'was' if n == 1 else 'were'} read with confidence below {conf}: "
+           f"cases like {'this' if n == 1 else 'these'} go to a person. The model was right on "
+           f"{right('accuracy_flagged')} of them and on {right('accuracy_accepted')} of the others.")
+    if str(flagged.get("chosen_on") or "").startswith("default"):
+        out += f" {conf} is a default: there were too few images to choose the threshold on."
+    elif flagged.get("target_reached") is False:
+        out += " No threshold reached the accuracy aimed for, so it only sets the least sure images aside."
+    return out
+
+
 def format_skipped(skipped: Sequence[dict[str, str]], limit: int = 10, listed_in: str | None = "metrics.json") -> str:
     """'Skipped 3 files (listed in metrics.json):' and one line per file with its reason."""
     if not skipped:

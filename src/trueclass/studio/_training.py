@@ -216,21 +216,28 @@ def run_result(out: Path) -> dict[str, Any]:
 def _read_run(out_dir: str) -> dict[str, Any]:
     """A finished run folder never changes, and the page asks for its result at every
     poll of the project's state: read its files once."""
+    from ..report import format_review_plain
+
     out = Path(out_dir)
     m = json.loads((out / "metrics.json").read_text())
-    wrong = []
+    wrong, unsure = [], []
     with open(out / "predictions.csv", newline="") as f:
         for row in csv.DictReader(f):
+            seen = {"file": row["id"], "true": row["true"], "pred": row["pred"], "confidence": float(row["confidence"])}
             if row["correct"] != "True":
-                wrong.append({"file": row["id"], "true": row["true"], "pred": row["pred"],
-                              "confidence": float(row["confidence"])})
+                wrong.append(seen)
+            if row.get("flagged") == "True":
+                unsure.append(seen)
     wrong.sort(key=lambda r: -r["confidence"])
+    unsure.sort(key=lambda r: r["confidence"])  # the least sure first
     return {**_label_flags(m.get("audit")),
         "run": out.name, "accuracy": m["accuracy"], "accuracy_ci": m["accuracy_ci"], "n_test": m["n_test"],
         "n_wrong": m["n_wrong"], "n_train": m["n_train"], "classes": m["classes"],
         "confusion_matrix": m["confusion_matrix"], "model": m["model"], "split": m["split"],
         "threshold": (m.get("flagged") or {}).get("threshold"), "misread": wrong[:MISREAD_SHOWN],
         "misread_capped": len(wrong) > MISREAD_SHOWN,
+        "review": unsure[:MISREAD_SHOWN], "review_capped": len(unsure) > MISREAD_SHOWN,
+        "review_text": format_review_plain(m["flagged"], m["n_test"]) if m.get("flagged") else None,
         "card": f"/runs/{out.name}/card.html", "warnings": page_warnings(m.get("warnings") or [])[:5],
         "model_chosen": m.get("model_chosen"), **_verdict_and_audit(m),
     }
@@ -305,6 +312,6 @@ def current_result(result: dict[str, Any] | None, project: Project) -> dict[str,
     if sorted(result.get("classes") or []) != sorted(c["name"] for c in summary["classes"]):
         return None
     out = dict(result)
-    for key in ("misread", "label_issues", "odd_images"):  # thumbnails of images still there
+    for key in ("misread", "review", "label_issues", "odd_images"):  # thumbnails of images still there
         out[key] = [w for w in result.get(key, []) if project.has_image(w["file"])]
     return out

@@ -355,6 +355,13 @@ function showResult(r) {
       className: "hint", textContent: `The ${r.misread.length} the model was surest of, of ${r.n_wrong}; the evidence card shows every one.` }));
   }
   for (const w of r.misread) m.append(thumb(w.file, `${w.true} read as ${w.pred} (${pct(w.confidence)})`));
+  // the test images below the review threshold, least sure first: the cases to hand to a person
+  $("#review-text").textContent = r.review_text || "";
+  const rv = $("#review");
+  rv.replaceChildren();
+  if (r.review_capped) rv.append(Object.assign(document.createElement("p"), {
+    className: "hint", textContent: `The ${r.review.length} it was least sure of; predictions.csv in the run marks every one.` }));
+  for (const w of r.review || []) rv.append(thumb(w.file, `${w.true} read as ${w.pred} (${pct(w.confidence)})`));
   // training images whose label the audit doubts, most likely wrong first
   const lt = $("#label-issues-text");
   lt.textContent = r.label_issues_plain || "Not run for this training.";
