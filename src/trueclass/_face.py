@@ -57,7 +57,8 @@ FACES: dict[str, dict[str, str]] = {
         "._card": "AUDIT_ARRAYS CARD_HTML CARD_JSON EVAL_ARRAYS render_template save_arrays save_audit_thumbnails",
         "._plots": "figure",
         "._export_text": "format_int8 format_parity int8_verdict",
-        "._text": ("failed_steps format_audit format_audit_counts format_label_issues format_label_issues_plain format_review_plain format_seconds format_verdict "
+        "._plain": "format_label_issues_plain format_review_plain",
+        "._text": ("failed_steps format_audit format_audit_counts format_label_issues format_seconds format_verdict "
             "label_issue_words"),
     },
     "trueclass.training": {

@@ -175,7 +175,7 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
     started = time.monotonic()  # a time budget counts the whole run
     dist.setup()
     choice = model_for_params(config.params) if config.model == AUTO else None  # parameters name their model
-    chosen_by = "its parameters"
+    chosen_by = "by its parameters"
     if choice is not None:
         config = replace(config, model=choice[0])
     if config.model != AUTO:
@@ -196,7 +196,7 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
     if config.model == AUTO:
         from ..data import to_display
 
-        choice, chosen_by = choose_model(to_display(ds.images[:500], ds.value_max)), "the data"
+        choice, chosen_by = choose_model(to_display(ds.images[:500], ds.value_max)), "from the data"
         config = replace(config, model=choice[0])
     spec = get_spec(config.model)
     may_finetune = choice is not None and config.model == "lite0" and not config.params

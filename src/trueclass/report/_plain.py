@@ -1,0 +1,55 @@
+"""The studio page's words for what the card and the command line say in the field's terms
+(the review threshold, the label check's self-check): the same measurements, for a classroom."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._text import _count, format_confidence, format_percent
+
+
+def format_review_plain(flagged: dict[str, Any], n_test: int) -> str:
+    """The review lines of ``format_review`` in a classroom's words, for the studio page:
+    how many test images the model was unsure of, and how often it was right on those and
+    on the rest (with their 95% intervals)."""
+    conf = format_confidence(flagged["threshold"])
+    if not flagged["n"]:
+        return f"None: the model was at least {conf} sure of every test image."
+
+    def right(key: str) -> str:
+        ci = flagged.get(f"{key}_ci")
+        return format_percent(flagged.get(key), 0) + (
+            f" (95% interval {format_percent(ci[0], 0)} to {format_percent(ci[1], 0)})" if ci else "")
+
+    n = flagged["n"]
+    out = (f"{n} of the {n_test} test images {'was' if n == 1 else 'were'} read with confidence below {conf}: "
+           f"cases like {'this' if n == 1 else 'these'} go to a person. The model was right on "
+           f"{right('accuracy_flagged')} of them and on {right('accuracy_accepted')} of the others.")
+    if str(flagged.get("chosen_on") or "").startswith("default"):
+        out += f" {conf} is a default: there were too few images to choose the threshold on."
+    elif flagged.get("target_reached") is False:
+        out += " No threshold reached the accuracy aimed for, so it only sets the least sure images aside."
+    return out
+
+
+def format_label_issues_plain(a: dict[str, Any]) -> str:
+    """The label check in a classroom's words, for the studio page: what to look at and how
+    often the check was right when tested (the same measurement as ``format_label_issues``,
+    without its terms)."""
+    if a.get("label_issues_skipped"):
+        return f"Not done: {a['label_issues_skipped']}."
+    n, sc = a["n_label_issues"], a.get("label_self_check")
+    if not n:
+        head = "No image looks filed under the wrong class."
+    elif a.get("label_issues_wording") == "likely":
+        head = f"{_count(n, 'image')} look{'s' if n == 1 else ''} filed under the wrong class: check {'it' if n == 1 else 'these'} first."
+    else:
+        head = (f"{_count(n, 'image')} might be filed under the wrong class{', most doubtful first' if n > 1 else ''}; "
+                f"the check is not sure enough to call {'it a mistake' if n == 1 else 'them mistakes'}.")
+    if not sc:
+        return f"{head} There are too few images to test how often the check is right."
+    test = (f"To test the check, {sc['planted']:,} labels were swapped on purpose in a copy: it found "
+            f"{sc['found']:,} of them")
+    if sc["precision"] is not None:
+        test += f", and about {sc['precision'] * 10:.0f} in 10 of the images it pointed at were swapped ones"
+    return f"{head} {test}."
