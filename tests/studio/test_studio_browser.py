@@ -145,6 +145,22 @@ def test_from_an_empty_project_to_an_honest_evaluation_in_the_browser(tmp_path):
             page.wait_for_selector('.class-card[data-name="coffee"]')
             assert counts(page) == before
             page.wait_for_selector("#results:not([hidden])")  # the last run's evidence is shown again
+            # a second training: the result on screen is the previous one, greyed and said so, until it ends
+            page.click("#advanced summary")
+            page.select_option("#model", "logreg")
+            page.click("#train")
+            expect(page.locator("#previous-note")).to_be_visible()
+            assert "previous" in page.get_attribute("#results", "class")
+            expect(page.locator("#previous-note")).to_be_hidden(timeout=240_000)
+            assert "previous" not in (page.get_attribute("#results", "class") or "")
+            assert page.inner_text("#accuracy-detail").endswith(")."), page.inner_text("#accuracy-detail")
+            assert "model logreg" in page.inner_text("#accuracy-detail")
+            # a rename's sentence lands on the renamed class's card, and the stale result goes
+            page.once("dialog", lambda d: d.accept("espresso"))
+            page.click('.class-card[data-name="coffee"] .rename')
+            msg = page.locator('.class-card[data-name="espresso"] .message')
+            expect(msg).to_have_text("Renamed 'coffee' to 'espresso'.")
+            expect(page.locator("#results")).to_be_hidden()
         browser.close()
     assert not errors, errors
     assert not missing, missing
