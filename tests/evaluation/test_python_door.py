@@ -121,3 +121,21 @@ def test_both_doors_flag_the_same_images_with_the_same_seed(model, tmp_path):
     np.testing.assert_allclose(run.evaluation.probs, ev.probs)
     flagged_cli = run.evaluation.confidence < run.metrics["flagged"]["threshold"]
     np.testing.assert_array_equal(flagged_cli, ev.confidence < ev.flagged["threshold"])
+
+
+def test_a_source_given_to_tc_evaluate_is_read_as_trueclass_evaluate_reads_it(make_folder, tmp_path):
+    # tc.evaluate took a Dataset only: photos of another size were a sentence to resize them
+    # first, where `trueclass evaluate` resizes; a folder with train/ and test/ scores its test part
+    from trueclass.run.saved import evaluate_run
+
+    run = tc.train(make_folder({"bars": 10, "cols": 10}, size=16), model="knn", seed=0, audit=False,
+                   out=tmp_path / "run")
+    make_folder({"bars": 6, "cols": 6}, size=24, root=tmp_path / "other" / "test", seed=3)
+    make_folder({"bars": 5, "cols": 5}, size=24, root=tmp_path / "other" / "train", seed=4)
+    cli = evaluate_run(run.path / "model", tmp_path / "other", out=tmp_path / "eval")
+    py = tc.evaluate(run.model, tmp_path / "other")
+    assert py.n_test == cli.metrics["n_test"] == 12  # the test part only, at the model's 16x16
+    assert (py.n_wrong, py.accuracy) == (cli.metrics["n_wrong"], cli.metrics["accuracy"])
+    np.testing.assert_array_equal(cli.evaluation.probs, py.probs)
+    with pytest.raises(tc.TrueclassError, match=r"takes a trueclass Dataset, a source \(a folder"):
+        tc.evaluate(run.model, 42)

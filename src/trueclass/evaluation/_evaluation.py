@@ -7,6 +7,7 @@ metric.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -279,7 +280,9 @@ def evaluate(
     ``val`` (a Dataset the model did not train on) is used only to choose the review
     threshold; the majority baseline is the majority class of the training images
     (``train_labels``, indices into the model's classes, else the counts the model kept).
-    ``dataset`` may also be a pair ``(X_test, y_test)`` of arrays in the model's units.
+    ``dataset`` may also be a pair ``(X_test, y_test)`` of arrays in the model's units, or
+    a source (a folder, a file, a built-in name) read at the model's size and colour mode
+    as ``trueclass evaluate`` reads it, its own test part when it comes split.
     Images the model was trained or validated on are left out, by the rule of
     ``trueclass evaluate`` (run.scoring: the fingerprints the model keeps,
     ``fingerprints_``), and the Evaluation says how many (``extra["n_left_out_as_seen"]``,
@@ -298,13 +301,18 @@ def evaluate(
 
         raise NotFittedError("This model is not fitted yet: call fit(...) first, then evaluate it.")
     pair = isinstance(dataset, tuple) and len(dataset) == 2
+    if isinstance(dataset, (str, Path)):  # a source, read as `trueclass evaluate` reads it
+        from ..run.scoring import candidate_images, load_for
+
+        dataset = load_for(model, dataset)
+        dataset = dataset.subset(candidate_images(dataset)[0])  # its own test part when it comes split
     if pair:  # (X_test, y_test), as the lesson has them
         from ..data import from_arrays
 
         dataset = from_arrays(*dataset, value_max=getattr(model, "value_max_", None), source="arrays")
     if not isinstance(dataset, Dataset):
-        raise TrueclassError("evaluate(model, data) takes a trueclass Dataset or a pair (X_test, y_test); "
-                             "trueclass.load(...) makes a Dataset.")
+        raise TrueclassError("evaluate(model, data) takes a trueclass Dataset, a source (a folder, a file or a "
+                             "built-in name, read at the model's size) or a pair (X_test, y_test).")
     unseen = _unseen(model, dataset, pair) if test_probs is None else None
     if unseen is not None:
         dataset = unseen.test

@@ -7,29 +7,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 
 from .. import __version__
 from .._errors import TrueclassError
-from ..data import Dataset, load
+from ..data import Dataset
 from ..evaluation import evaluate
 from .folder import RUNS_DIR, RunFolder, check_outside_source, check_writable
 from .pipeline import Run, warn_if_incomplete
 from .provenance import dataset_info, environment, source_name
-from .scoring import Scored, copies_for_saved_model, scored_images
+from .scoring import Scored, candidate_images, copies_for_saved_model, load_for, scored_images
 
 __all__ = ["evaluate_run", "stress_run", "unseen_images"]
 
 Progress = Callable[..., None]
-
-
-def _load_for(clf: Any, source: str | Path | Dataset, data_dir: Any, on_progress: Progress | None) -> Dataset:
-    """``source`` at the model's image size and colour mode."""
-    if isinstance(source, Dataset):
-        return source
-    h, w, c = clf.image_shape_
-    return load(source, image_size=(h, w), color_mode="L" if c == 1 else "RGB", data_dir=data_dir,
-                on_progress=on_progress)
 
 
 def unseen_images(model_path: str | Path, ds: Dataset) -> Scored:
@@ -38,10 +28,7 @@ def unseen_images(model_path: str | Path, ds: Dataset) -> Scored:
     model was trained or validated on (its fingerprints), whatever the source."""
     from ..models import load_fingerprints
 
-    if ds.predefined_split is not None:
-        candidates, what = np.flatnonzero(ds.predefined_split == "test"), "the source's own test part"
-    else:
-        candidates, what = np.arange(len(ds)), "every image of the source"
+    candidates, what = candidate_images(ds)
     fingerprints = load_fingerprints(model_path)
     if fingerprints is None:
         return scored_images(ds, candidates, None, what=what + " (the model folder keeps no fingerprints of its "
@@ -78,7 +65,7 @@ def evaluate_run(
     RunFolder.check_place(out, overwrite=overwrite, runs_dir=runs_dir, source=source,
                           holds="the images to test on")  # before the data loads
     meta = clf.metadata_
-    ds = _load_for(clf, source, data_dir, on_progress)
+    ds = load_for(clf, source, data_dir, on_progress)
     if slice_by:
         from ..data import check_slice_by
 
@@ -173,7 +160,7 @@ def stress_run(
             raise TrueclassError(f"{str(target)!r} is a file; choose a folder for the results (out=FOLDER).")
         check_outside_source(target, source, what="results folder", holds="the images to test on")
     check_writable(target, what="results folder")  # before the data loads
-    ds = _load_for(clf, source, data_dir, on_progress)
+    ds = load_for(clf, source, data_dir, on_progress)
     scored = unseen_images(model_path, ds)
     data, examples = robustness(clf, scored.test, threshold=clf.metadata_.get("threshold"), seed=seed,
                                 max_images=max_images, on_progress=on_progress)

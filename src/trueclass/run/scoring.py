@@ -9,14 +9,16 @@ saved model has the fingerprints of its training images (models._fingerprints).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._errors import TrueclassError
-from ..data import Dataset, Split
+from ..data import Dataset, Split, load
 
-__all__ = ["Scored", "scored_images", "test_copies", "copies_for_saved_model", "UNSEEN_RULE"]
+__all__ = ["Scored", "scored_images", "test_copies", "copies_for_saved_model", "UNSEEN_RULE", "candidate_images",
+           "load_for"]
 
 #: The provenance key of the images :func:`scored_images` chose: which images they are
 #: (``Scored.note``). ``trueclass.evaluate`` applies the rule only to images without it,
@@ -86,3 +88,21 @@ def copies_for_saved_model(fingerprints: Any, ds: Dataset, candidates: np.ndarra
     from ..data import to_display
 
     return fingerprints.copies(to_display(ds.images[candidates], ds.value_max))
+
+
+def load_for(clf: Any, source: str | Path | Dataset, data_dir: Any = None, on_progress: Any = None) -> Dataset:
+    """``source`` at the model's image size and colour mode (``trueclass evaluate``'s
+    reading, and ``tc.evaluate``'s when given a source)."""
+    if isinstance(source, Dataset):
+        return source
+    h, w, c = clf.image_shape_
+    return load(source, image_size=(h, w), color_mode="L" if c == 1 else "RGB", data_dir=data_dir,
+                on_progress=on_progress)
+
+
+def candidate_images(ds: Dataset) -> tuple[np.ndarray, str]:
+    """The images of a source that a saved model may be scored on before its copies are
+    left out, and their name: the source's own test part when it comes split, else all."""
+    if ds.predefined_split is not None:
+        return np.flatnonzero(ds.predefined_split == "test"), "the source's own test part"
+    return np.arange(len(ds)), "every image of the source"
