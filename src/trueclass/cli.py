@@ -168,11 +168,12 @@ def train(out: str | None, overwrite: bool, resume_dir: str | None, nproc: int, 
     from .run.pipeline import IncompleteRunWarning
     from .training._distributed import check_gpus_for, is_main, world_size
 
-    if nproc > 1 and world_size() == 1:
-        check_gpus_for(nproc)  # one GPU a process: fewer GPUs than processes is a sentence, not a torch error
-        raise SystemExit(_launch_torchrun(nproc))
     if not resume_dir:
         config = _train_config(click.get_current_context().params)  # bad options fail before any work
+    if nproc > 1 and world_size() == 1:
+        # one GPU a process: fewer GPUs than processes, or one GPU named for all, is a sentence, not a torch error
+        check_gpus_for(nproc, None if resume_dir else config.params.get("device"))
+        raise SystemExit(_launch_torchrun(nproc))
     with _Progress(enabled=is_main()) as progress, warnings.catch_warnings():
         warnings.simplefilter("ignore", IncompleteRunWarning)  # the report card says it, and the exit status
         if resume_dir:

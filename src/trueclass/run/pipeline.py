@@ -173,7 +173,7 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
     runs the checks and writes the run folder, and the other processes return None.
     Models that are not networks train in rank 0 alone."""
     started = time.monotonic()  # a time budget counts the whole run
-    dist.setup()
+    dist.setup(config.params.get("device"))  # the model's own device decides gloo or nccl
     choice = model_for_params(config.params) if config.model == AUTO else None  # parameters name their model
     chosen_by = "by its parameters"
     if choice is not None:

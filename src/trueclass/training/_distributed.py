@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["rank", "world_size", "is_main", "active", "setup", "teardown", "shard", "all_sum", "all_concat", "barrier",
-           "broadcast_flag", "data_parallel", "machine_first", "check_gpus_for", "TIMEOUT_SECONDS"]
+           "broadcast_flag", "data_parallel", "machine_first", "backend_for", "check_gpus_for", "TIMEOUT_SECONDS"]
 
 #: A collective that waits longer than this fails instead of hanging the run.
 TIMEOUT_SECONDS = 600
@@ -53,9 +53,11 @@ def _active() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
-def setup() -> str | None:
+def setup(device: str | None = "auto") -> str | None:
     """Join the process group torchrun prepared (once); returns its backend, or None
-    outside torchrun. nccl where CUDA is available, gloo otherwise."""
+    outside torchrun. nccl where the processes' device (``device``: the model's own
+    setting, else $TRUECLASS_DEVICE, else a GPU when torch sees one) is a GPU, gloo
+    otherwise."""
     if world_size() <= 1:
         return None
     import torch
@@ -75,31 +77,46 @@ def setup() -> str | None:
         # frees the group and joins its threads while Python is alive.
         import torch.distributed.nn.functional  # noqa: F401
 
-        from ._device import resolve_device
-
-        # the runtime's device decides: nccl with one GPU per process, gloo on CPUs ($TRUECLASS_DEVICE=cpu
-        # on a GPU machine too)
-        backend = "nccl" if resolve_device("auto").startswith("cuda") else "gloo"
+        backend = backend_for(device)
+        mine = None
         if backend == "nccl":
-            check_gpus_for(int(os.environ.get("LOCAL_WORLD_SIZE", world_size())))
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=TIMEOUT_SECONDS))
+            check_gpus_for(int(os.environ.get("LOCAL_WORLD_SIZE", world_size())), device)
+            mine = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(mine)
+        # device_id binds the group to this process's GPU (nccl's barriers need to know it)
+        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=TIMEOUT_SECONDS),
+                                **({"device_id": mine} if mine is not None else {}))
     global BACKEND
     BACKEND = dist.get_backend()
     return BACKEND
 
 
-def check_gpus_for(nproc: int) -> None:
-    """One sentence, before anything starts, when ``nproc`` processes of one machine would
-    each need a GPU of their own and the machine has fewer (torch would fail in one of
-    them with "invalid device ordinal"). Nothing to check on the CPU."""
+def backend_for(device: str | None = "auto") -> str:
+    """The process group's backend for processes whose device is ``device`` (the model's
+    own setting, else $TRUECLASS_DEVICE, else a GPU when torch sees one): nccl with one GPU
+    a process, gloo on CPUs (device='cpu' on a GPU machine too)."""
     from ._device import resolve_device
 
-    if nproc <= 1 or not resolve_device("auto").startswith("cuda"):
+    return "nccl" if resolve_device(device).startswith("cuda") else "gloo"
+
+
+def check_gpus_for(nproc: int, device: str | None = "auto") -> None:
+    """One sentence, before anything starts, when ``nproc`` processes of one machine would
+    each need a GPU of their own and the machine has fewer (torch would fail in one of
+    them with "invalid device ordinal"), or when ``device`` names one GPU for all of them
+    (nccl refuses two processes on one GPU). Nothing to check on the CPU."""
+    from ._device import resolve_device
+
+    if nproc <= 1 or not resolve_device(device).startswith("cuda"):
         return
     import torch
 
     from .._errors import TrueclassError
+
+    named = str(device if device not in (None, "", "auto") else os.environ.get("TRUECLASS_DEVICE", "")).strip().lower()
+    if ":" in named:  # the user's own words; "auto" under torchrun is this process's GPU, fine
+        raise TrueclassError(f"device={named!r} would put all {nproc} processes on GPU {named.split(':')[1]}; "
+                             f"with nproc={nproc} use device='cuda' (one GPU a process) or device='cpu'.")
 
     count = torch.cuda.device_count()
     if nproc > count:
@@ -169,7 +186,7 @@ def data_parallel(net: Any) -> Any:
     from torch.nn.parallel import DistributedDataParallel
 
     if torch.distributed.get_backend() == "nccl":
-        return DistributedDataParallel(net, device_ids=[torch.cuda.current_device()])
+        return DistributedDataParallel(net, device_ids=[next(net.parameters()).device])  # where the net is
     return DistributedDataParallel(net)
 
 
