@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Runtime", "pick_runtime", "resolve_device", "cpu_has_bf16", "free_cores", "usable_cores", "machine_load"]
+__all__ = ["Runtime", "pick_runtime", "resolve_device", "cpu_has_bf16", "gpu_has_bf16", "cuda_numerics", "free_cores", "usable_cores", "machine_load"]
 
 
 def free_cores() -> int:
@@ -72,6 +72,28 @@ def cpu_has_bf16() -> bool:
         return False
 
 
+def gpu_has_bf16(device: str) -> bool:
+    """True when the GPU ``device`` computes bf16 natively: compute capability 8.0 or more
+    (Ampere on). torch.cuda.is_bf16_supported() also says yes where bf16 is emulated (T4,
+    V100, P100: Colab's usual GPUs), where cuDNN has no bf16 convolutions."""
+    import torch
+
+    return torch.cuda.get_device_capability(torch.device(device))[0] >= 8
+
+
+def cuda_numerics() -> None:
+    """fp32 on a GPU is fp32 (not TF32, which cuDNN uses for convolutions by default: the
+    fp32 reference of the export's parity check, Grad-CAM's full precision and
+    TRUECLASS_PRECISION=fp32 mean it), and cuDNN picks the same algorithms every time, so
+    the same seed gives the same weights on one machine, as on a CPU."""
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
 @dataclass(frozen=True)
 class Runtime:
     """Where and how tensors of a network live: the one place that decides it.
@@ -122,6 +144,14 @@ class Runtime:
             net.to(memory_format=torch.channels_last)
         return net
 
+    def sync(self) -> None:
+        """Wait for the work queued on this device (a GPU runs it asynchronously): what a
+        timing must do before it reads the clock."""
+        if self.is_cuda:
+            import torch
+
+            torch.cuda.synchronize(self.device)
+
     def autocast(self) -> Any:
         """bf16 autocast on this device when the runtime uses bf16, else a no-op context."""
         import torch
@@ -140,10 +170,10 @@ def resolve_device(device: str | None = "auto") -> str:
     if device in (None, "", "auto"):
         device = os.environ.get("TRUECLASS_DEVICE", "auto") or "auto"
     device = str(device).strip().lower()
+    local = int(os.environ.get("LOCAL_RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
     if device == "auto":
         if not torch.cuda.is_available():
             return "cpu"
-        local = int(os.environ.get("LOCAL_RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
         return f"cuda:{local}" if local else "cuda"
     if device == "cpu":
         return "cpu"
@@ -158,7 +188,7 @@ def resolve_device(device: str | None = "auto") -> str:
     if m.group(1) is not None and int(m.group(1)) >= count:
         raise TrueclassError(f"device={device!r} names GPU {m.group(1)}, but this machine has {count} "
                              f"(cuda:0{'' if count == 1 else f' to cuda:{count - 1}'}).")
-    return device
+    return f"cuda:{local}" if device == "cuda" and local else device  # under torchrun: this process's GPU
 
 
 def pick_runtime(precision: str = "auto", channels_last: str | bool = "auto", device: str | None = "auto") -> Runtime:
@@ -180,7 +210,8 @@ def pick_runtime(precision: str = "auto", channels_last: str | bool = "auto", de
         raise TrueclassError(f"precision must be 'auto', 'bf16' or 'fp32', not {precision!r}.")
     device = resolve_device(device)
     if device.startswith("cuda"):
-        bf16 = precision == "bf16" or (precision == "auto" and torch.cuda.is_bf16_supported())
+        bf16 = precision == "bf16" or (precision == "auto" and gpu_has_bf16(device))
+        cuda_numerics()
     else:
         bf16 = precision == "bf16" or (precision == "auto" and cpu_has_bf16())
     cl = True if channels_last == "auto" else bool(channels_last)
