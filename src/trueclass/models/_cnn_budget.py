@@ -45,11 +45,12 @@ def plan_budget(backend: Any, x_all, scale: float, y: np.ndarray, n_val: int, ru
         trainer = Trainer(cfg, runtime, mean=mean, std=std, scale=scale)
         opt = trainer.optimizer(trainer.param_groups(net))
         loss_fn = trainer.loss_fn(np.asarray(y), backend.n_classes)
-        gen = torch.Generator().manual_seed(0)
+        gen = torch.Generator(device=runtime.device).manual_seed(0)  # as training draws (on a GPU, there)
 
         def step(net=net, trainer=trainer, opt=opt, loss_fn=loss_fn, gen=gen):
             net.train()
             trainer.step(net, xb, yb, opt, loss_fn, gen, None)
+            runtime.sync()  # the step is timed: on a GPU it has only been queued
 
         def predict(net=net):
             predict_logits(net, xp, scale=scale, mean=mean, std=std, runtime=runtime)

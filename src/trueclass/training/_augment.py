@@ -88,8 +88,8 @@ def augment_batch(x, aug: Augment, generator):
     n = x.shape[0]
     dev = x.device
 
-    def rand(*shape):
-        return torch.rand(*shape, generator=generator).to(dev)
+    def rand(*shape):  # drawn where the generator lives (on a GPU: no copy, no wait for the host)
+        return torch.rand(*shape, generator=generator, device=generator.device).to(dev)
 
     if aug.hflip:
         x = torch.where((rand(n) < 0.5)[:, None, None, None], x.flip(3), x)
@@ -145,8 +145,8 @@ def _shift_whole_pixels(x, r: int, fill: str, generator):
     if r <= 0:
         return x
     xp = F.pad(x, (r, r, r, r), mode="reflect" if fill == "reflection" else "constant")
-    dy = torch.randint(0, 2 * r + 1, (n,), generator=generator).to(x.device)
-    dx = torch.randint(0, 2 * r + 1, (n,), generator=generator).to(x.device)
+    dy = torch.randint(0, 2 * r + 1, (n,), generator=generator, device=generator.device).to(x.device)
+    dx = torch.randint(0, 2 * r + 1, (n,), generator=generator, device=generator.device).to(x.device)
     rows = (torch.arange(h, device=x.device)[None, :] + dy[:, None])[:, None, :, None].expand(n, c, h, w + 2 * r)
     xp = xp.gather(2, rows)
     cols = (torch.arange(w, device=x.device)[None, :] + dx[:, None])[:, None, None, :].expand(n, c, h, w)

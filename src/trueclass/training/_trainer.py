@@ -253,8 +253,9 @@ class Trainer:
         self.head_prefixes = head_prefixes
 
     # -- pieces ---------------------------------------------------------------------------------
-    def step(self, net, xb, yb, opt, loss_fn, gen, ema) -> float:
-        """One training step on a batch (augmented here); returns its loss."""
+    def step(self, net, xb, yb, opt, loss_fn, gen, ema) -> Any:
+        """One training step on a batch (augmented here); returns its loss, a tensor on the
+        device: reading it as a number would make the host wait for the GPU at every step."""
         rt = self.rt
         x = prep_input(_to_float(xb, self.scale, rt), self.expand_channels, self.resize)
         x = augment_batch(x, self.cfg.augment, gen)
@@ -266,7 +267,7 @@ class Trainer:
         opt.step()
         if ema is not None:
             ema.update_parameters(net)
-        return float(loss.detach())
+        return loss.detach()
 
     def _load_epoch(self, checkpoint, net, ema, opt, best: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Weights, EMA and optimiser from the last checkpoint; (best so far, where training stood)."""
@@ -423,7 +424,7 @@ class Trainer:
         total_steps = steps_per_epoch * cfg.epochs
         sharded = step_net is not net
         t_epoch = time.perf_counter()
-        running = 0.0
+        running = torch.zeros((), dtype=torch.float64, device=self.rt.device)  # summed where the losses are
         for b in range(steps_per_epoch):
             f = lr_factor(epoch * steps_per_epoch + b, total_steps, cfg.schedule, cfg.warmup)
             for g in opt.param_groups:
@@ -431,11 +432,12 @@ class Trainer:
             batch = order[b * bs : (b + 1) * bs]
             idx = batch[torch.from_numpy(dist.shard(len(batch)))] if sharded else batch
             running += self.step(step_net, X[idx], y_t[idx], opt, loss_fn, gen, ema)
-            if on_progress is not None and (b % 10 == 0 or b == steps_per_epoch - 1):
+            if on_progress is not None and (b % 10 == 0 or b == steps_per_epoch - 1):  # the one wait: every 10 steps
+                loss_so_far = float(running) / (b + 1)
                 el = time.perf_counter() - t_epoch
                 on_progress(f"epoch {epoch + 1}/{cfg.epochs}", b + 1, steps_per_epoch,
-                            loss=running / (b + 1), images_per_second=(b + 1) * bs / max(el, 1e-9))
-        return {"epoch": epoch + 1, "train_loss": running / steps_per_epoch,
+                            loss=loss_so_far, images_per_second=(b + 1) * bs / max(el, 1e-9))
+        return {"epoch": epoch + 1, "train_loss": float(running) / steps_per_epoch,
                 "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t_epoch}
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -479,8 +481,11 @@ class Trainer:
                 torch.manual_seed(seed)
                 gen = torch.Generator().manual_seed(seed)
                 order = self._order(y, gen)
+                # on a GPU the augmentation draws its random numbers there (a generator of its
+                # own); on a CPU it goes on drawing from the one that ordered the batches
+                aug_gen = torch.Generator(device=rt.device).manual_seed(seed) if rt.is_cuda else gen
                 self._train_mode(net)
-                record = self._train_epoch(epoch, step_net, net, X, y_t, order, opt, loss_fn, gen, ema,
+                record = self._train_epoch(epoch, step_net, net, X, y_t, order, opt, loss_fn, aug_gen, ema,
                                            bs, steps_per_epoch, on_progress)
                 images_seen += steps_per_epoch * bs
                 model_for_eval = ema.module if ema is not None else net
