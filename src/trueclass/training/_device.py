@@ -216,7 +216,8 @@ def pick_runtime(precision: str = "auto", channels_last: str | bool = "auto", de
         bf16 = precision == "bf16" or (precision == "auto" and cpu_has_bf16())
     cl = True if channels_last == "auto" else bool(channels_last)
     # under torchrun the processes of one machine share its cores
-    threads = max(1, free_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    if device == "cpu":
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    threads = max(1, free_cores() // local_world)
+    if device == "cpu" or local_world > 1:  # GPU processes of one machine share its cores for their CPU work too
         torch.set_num_threads(threads)
     return Runtime(device=device, bf16=bf16, channels_last=cl, threads=threads)
