@@ -132,6 +132,39 @@ def test_timm_and_the_lite0_probe_and_a_pixel_model(tmp_path):
                           ("cnn", {"epochs": 2, "class_weight": "balanced", "ema": 0.99})):
         run = tc.train("digits", model=model, params=params, out=tmp_path / model.replace(":", "-"), audit=False)
         assert run.metrics["accuracy"] > 0.5, model
+        failed = [w for w in run.metrics.get("warnings") or [] if w.get("kind") == "step_failed"]
+        assert not failed, (model, failed)  # a late step (Grad-CAM on a timm net, ...) that failed on the GPU
+
+
+def test_same_seed_same_weights_on_the_gpu_and_fp32_is_not_tf32():
+    import trueclass as tc
+    from sklearn.datasets import load_digits
+
+    from trueclass.training import pick_runtime
+    from trueclass.training._device import gpu_has_bf16
+
+    rt = pick_runtime("fp32")
+    assert rt.is_cuda and not rt.bf16 and not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+    assert pick_runtime("auto").bf16 == (torch.cuda.get_device_capability()[0] >= 8) == gpu_has_bf16(rt.device)
+    d = load_digits()
+    probs = [tc.ImageClassifier("cnn", epochs=2, random_state=0).fit(d.images[:600], d.target[:600])
+             .predict_proba(d.images[600:700]) for _ in range(2)]
+    np.testing.assert_array_equal(probs[0], probs[1])  # cuDNN's deterministic algorithms
+
+
+def test_one_gpu_named_for_several_processes_is_one_sentence(tmp_path):
+    res = _cli("train", "digits", "--model", "cnn", "--nproc", "2", "--device", "cuda:0", "--out", "np", cwd=tmp_path)
+    assert res.returncode == 1 and "would put all 2 processes on GPU 0" in res.stderr, res.stderr[-2000:]
+    assert "Traceback" not in res.stderr and not (tmp_path / "np").exists()
+
+
+def test_the_models_own_cpu_device_runs_torchrun_on_gloo(tmp_path):
+    res = _cli("train", "digits", "--model", "cnn", "-p", "epochs=2", "-p", "device=cpu", "--nproc", "2", "--out",
+               "np", "--no-audit", cwd=tmp_path, timeout=400)
+    assert res.returncode == 0, res.stderr[-3000:]
+    cfg = json.loads((tmp_path / "np" / "config.json").read_text())
+    assert cfg["resolved"]["distributed"]["backend"] == "gloo"
+    assert cfg["resolved"]["runtime_used"].startswith("cpu")
 
 
 def test_nproc_with_more_processes_than_gpus_is_one_sentence(tmp_path):
