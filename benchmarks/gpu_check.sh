@@ -22,12 +22,12 @@ log env; { nvidia-smi --query-gpu=name,memory.total --format=csv; nproc
   $PY -c "import torch,sys;print(sys.version.split()[0], torch.__version__, torch.cuda.is_available())"
   $PY -m pip list 2>/dev/null | grep -iE "^(numpy|scikit-learn|scipy|pillow|matplotlib|jinja2|click|rich|skops|torch|torchvision|timm|safetensors|imagehash|cleanlab|onnxruntime|onnx|onnxscript|skl2onnx|starlette|uvicorn|python-multipart|faiss-cpu|captum|pytest|pytest-xdist|httpx|statsmodels|scikit-image) "
 } >> "$OUT/log.txt" 2>&1
-stage 230 cuda     env TRUECLASS_REQUIRE_CUDA=1 $PY -m pytest -q -p no:cacheprovider --timeout 220 -rfEs -m cuda tests/cuda
+stage 270 cuda     env TRUECLASS_REQUIRE_CUDA=1 $PY -m pytest -q -p no:cacheprovider --timeout 220 -rfEs -m cuda tests/cuda
 stage 110 fm       $TC train fashion-mnist --model cnn --preset quick --out $W/fm-quick
 stage 50  export   $TC export $W/fm-quick
 for r in fm-quick; do
   [ -d $W/$r ] && (cd $W && tar -rf $OUT/runs.tar $r/metrics.json $r/config.json $r/history.csv 2>/dev/null)
 done; gzip -f $OUT/runs.tar 2>/dev/null
 # the fast suite on a CUDA machine; threads per worker kept low so 8 workers share 16 cores
-stage ${PYTEST_S:-170} pytest env TRUECLASS_THREADS=${PYTEST_THREADS:-2} $PY -m pytest -v --tb=short -n ${PYTEST_N:-8} -p no:cacheprovider --timeout 160 -rfE -m "${PYTEST_MARK-not slow and not cuda}" tests
+stage ${PYTEST_S:-130} pytest env TRUECLASS_THREADS=${PYTEST_THREADS:-2} $PY -m pytest -v --tb=short -n ${PYTEST_N:-8} -p no:cacheprovider --timeout 160 -rfE -m "${PYTEST_MARK-not slow and not cuda}" tests
 log done
