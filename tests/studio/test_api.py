@@ -300,14 +300,26 @@ def test_start_from_the_digits(client):
 def test_advanced_settings_the_model_cannot_take_get_a_sentence_before_training(client):
     fill(client, classes=("astronaut", "cat"), sessions=2, frames=4)
     for settings, words in (({"model": "logreg", "epochs": 3}, "Epochs are for the networks; logreg trains"),
-                            ({"model": "cnn", "epochs": 0}, "Epochs must be 1 or more"),
-                            ({"model": "cnn", "epochs": -3}, "Epochs must be 1 or more"),
+                            ({"model": "cnn", "epochs": 0}, "Epochs must be 1 to 200"),
+                            ({"model": "cnn", "epochs": -3}, "Epochs must be 1 to 200"),
+                            ({"model": "cnn", "epochs": 500}, "Epochs must be 1 to 200 (or left empty"),
                             ({"model": "cnn", "epochs": "many"}, "Epochs must be a whole number"),
                             ({"model": "cnn", "epochs": 2.5}, "Epochs must be a whole number; got 2.5"),
                             ({"model": "cnn", "epochs": True}, "Epochs must be a whole number; got True")):
         r = client.post("/api/train", json=settings, headers=H)
         assert r.status_code == 400 and words in r.json()["error"], (settings, r.json())
     assert not list((client.root / ".trueclass").glob("runs/*"))  # nothing started, nothing half-made
+    assert 'max="200"' in client.get("/").text  # the page's field says the same limit
+
+
+def test_one_class_with_images_gets_the_pages_words_not_the_command_lines(client):
+    # it said "Put each class's images in its own subfolder": there are no folders on the page
+    fill(client, classes=("cats",), sessions=2, frames=3, photos=("cat",))
+    r = client.post("/api/train", json={}, headers=H)
+    assert r.status_code == 400 and r.json()["error"] == (
+        "Only 'cats' has images, and a model learns to tell classes apart: add a second class (for example "
+        "'not cats') and give it images.")
+    assert not list((client.root / ".trueclass").glob("runs/*"))
 
 
 def test_the_random_split_comparison_says_why_only_as_far_as_measured():

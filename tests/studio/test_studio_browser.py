@@ -275,6 +275,8 @@ def test_drawings_after_start_from_digits_are_read_as_drawn_in_the_browser(tmp_p
             page.select_option("#model", "logreg")
             page.click("#train")
             page.wait_for_selector("#results:not([hidden])", timeout=240_000)
+            # 150 a digit: a fifth of each class tested, 30 test images a digit (30 gave 6, and often no mistake)
+            assert "of 300 test images" in page.inner_text("#accuracy-detail")
             # the page settles first (the last poll's refresh, the thumbnails): in one full-suite
             # run of four a drawn 7 was read "not sure (maybe 2)"; a layout that moved under the
             # strokes is the suspect, not proven

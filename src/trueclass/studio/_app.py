@@ -22,7 +22,7 @@ import numpy as np
 
 from .._errors import TrueclassError
 from ._project import MAX_FILE_BYTES, Project, check_image
-from ._training import Trainer, check_settings, current_result, run_result, studio_models
+from ._training import MAX_EPOCHS, Trainer, check_project, check_settings, current_result, run_result, studio_models
 
 __all__ = ["create_app", "MAX_REQUEST_BYTES", "TOKEN_HEADER"]
 
@@ -234,7 +234,7 @@ def _project_routes(project: Project, trainer: "Trainer | None" = None) -> list[
     async def builtin(request: Request) -> Response:
         d = await _body_json(request)
         try:
-            per_class = int(d.get("per_class", 30))
+            per_class = int(d.get("per_class", 150))
         except (TypeError, ValueError):
             raise TrueclassError("per_class must be a whole number.") from None
         return JSONResponse(add_builtin(project, str(d.get("name", "digits")), per_class,
@@ -291,7 +291,8 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
 
     async def index(request: Request) -> Response:
         html = (STATIC / "index.html").read_text(encoding="utf-8").replace("{{TOKEN}}", token).replace(
-            "{{MAX_FILE_BYTES}}", str(MAX_FILE_BYTES))  # the page refuses a file the server would, before sending
+            "{{MAX_FILE_BYTES}}", str(MAX_FILE_BYTES)).replace(  # the page refuses a file the server would, before sending
+            "{{MAX_EPOCHS}}", str(MAX_EPOCHS))
         return HTMLResponse(html, headers={
             "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: "
                                        "mediastream:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
@@ -314,6 +315,7 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
     async def start_training(request: Request) -> Response:
         settings = await _body_json(request)
         check_settings(settings)  # a sentence (400) before anything starts
+        check_project(project)
         return JSONResponse(trainer.start(settings))
 
     async def models(request: Request) -> Response:
@@ -364,7 +366,7 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
     return app
 
 
-def add_builtin(project: Project, name: str, per_class: int = 30, *, beside: bool = False) -> dict[str, Any]:
+def add_builtin(project: Project, name: str, per_class: int = 150, *, beside: bool = False) -> dict[str, Any]:
     """Start a classroom project from a built-in set (digits): ``per_class`` images of
     each class, each its own capture session (a different child's handwriting). A project
     that already has classes is refused with a sentence unless ``beside`` (the page has

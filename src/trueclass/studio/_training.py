@@ -136,6 +136,11 @@ def check_model_choice(model: Any) -> str:
     return model
 
 
+#: The most epochs the page lets a network train for (hours on a laptop CPU beyond it, and
+#: no Stop button but closing the studio).
+MAX_EPOCHS = 200
+
+
 def check_settings(settings: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The page's Advanced settings as (model, params), or a sentence for the page: checked
     when Train is pressed, before anything starts."""
@@ -150,14 +155,23 @@ def check_settings(settings: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         if not whole:
             raise TrueclassError(f"Epochs must be a whole number; got {epochs!r}.")
         params["epochs"] = int(float(epochs))
-        if params["epochs"] < 1:
-            raise TrueclassError(f"Epochs must be 1 or more (or left empty for the model's own); got {epochs!r}.")
+        if not 1 <= params["epochs"] <= MAX_EPOCHS:
+            raise TrueclassError(f"Epochs must be 1 to {MAX_EPOCHS} (or left empty for the model's own); got {epochs!r}.")
         from ..models import get_spec
 
         if model != "auto" and not get_spec(model).is_network:
             raise TrueclassError(f"Epochs are for the networks; {model} trains until it has learnt what it can. "
                                  "Leave Epochs empty, or choose a network under Advanced.")
     return model, params
+
+
+def check_project(project: Project) -> None:
+    """A sentence in the page's words (no folders, no command line) when the project cannot
+    be trained on yet because only one class has images."""
+    named = [c["name"] for c in project.summary()["classes"] if c["count"]]
+    if len(named) == 1:
+        raise TrueclassError(f"Only '{named[0]}' has images, and a model learns to tell classes apart: add a second "
+                             f"class (for example 'not {named[0]}') and give it images.")
 
 
 def train_project(project: Project, settings: dict[str, Any], on_progress: Any = None) -> dict[str, Any]:
