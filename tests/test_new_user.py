@@ -74,11 +74,12 @@ def test_one_majority_baseline_for_train_evaluate_and_python(tmp_path, lesson):
 
 def test_evaluate_checks_the_model_path_before_loading_data(tmp_path, monkeypatch):
     import trueclass.run.saved as saved
+    import trueclass.run.scoring as scoring  # where a source is read at the model's size
 
     def slow_load(*a, **k):
         raise AssertionError("the data was loaded before the model path was checked")
 
-    monkeypatch.setattr(saved, "load", slow_load)
+    monkeypatch.setattr(scoring, "load", slow_load)
     with pytest.raises(tc.TrueclassError, match="No such model folder"):
         saved.evaluate_run(tmp_path / "nope", "digits")
 

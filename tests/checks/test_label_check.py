@@ -155,6 +155,8 @@ def test_the_studio_says_the_label_check_in_plain_words():
         "12 images look filed under the wrong class: check these first. " + measured)
     assert plain({"n_label_issues": 1, "label_issues_wording": "review", "label_self_check": sc}) == (
         "1 image might be filed under the wrong class; the check is not sure enough to call it a mistake. " + measured)
+    assert plain({"n_label_issues": 2, "label_issues_wording": "likely", "label_self_check": {**sc, "precision": 0.97}}
+                 ).endswith("it found 50 of them, and nearly all of the images it pointed at were swapped ones.")
     assert plain({"n_label_issues": 0, "label_self_check": {**sc, "precision": None}}) == (
         "No image looks filed under the wrong class. To test the check, 60 labels were swapped on purpose in a "
         "copy: it found 50 of them.")

@@ -69,9 +69,11 @@ def test_the_studio_says_the_review_in_plain_words_with_its_intervals():
                "accuracy_accepted": 0.988, "accuracy_accepted_ci": [0.969, 0.995], "chosen_on": "validation"}
     assert format_review_plain(flagged, 360) == (
         "33 of the 360 test images were read with confidence below 0.85: cases like these go to a person. The model "
-        "was right on 85% (95% interval 69% to 93%) of them and on 99% (95% interval 97% to 100%) of the others.")
-    one = format_review_plain({**flagged, "n": 1, "chosen_on": "default (no validation images)"}, 12)
+        "was right on 85% (95% interval 69% to 93%) of them, and right on 99% (95% interval 97% to 100%) of the others.")
+    one = format_review_plain({**flagged, "n": 1, "accuracy_flagged": 0.0, "chosen_on": "default (no validation images)"}, 12)
     assert one.startswith("1 of the 12 test images was read") and "cases like this go" in one
+    assert "The model was wrong on that one, and right on 99%" in one  # not "0% (95% interval 0% to 79%)" of one image
+    assert "was right on 2 of those 3, and" in format_review_plain({**flagged, "n": 3, "accuracy_flagged": 2 / 3}, 60)
     assert one.endswith("0.85 is a default: there were too few images to choose the threshold on.")
     assert format_review_plain({"threshold": 0.99, "n": 0}, 12) == (
         "None: the model was at least 0.99 sure of every test image.")

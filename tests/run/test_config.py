@@ -62,9 +62,9 @@ def test_the_default_model_chooses_itself_from_the_data():
     # a preset with auto is named as the preset, not as its five parameters
     from trueclass.run.config import with_preset
 
-    assert model_for_params(with_preset("quick", {})) == ("cnn", "the preset 'quick' is a recipe of the cnn's")
+    assert model_for_params(with_preset("quick", {})) == ("cnn", "the preset 'quick' is a recipe for the cnn")
     assert model_for_params(with_preset("best", {"width": 8}))[1] == (
-        "the preset 'best' is a recipe of the cnn's, as are the parameters given (width)")
+        "the preset 'best' is a recipe for the cnn, and the parameters given (width) are the cnn's")
     with pytest.raises(tc.TrueclassError, match="No one model takes the parameters C, epochs"):
         model_for_params({"epochs": 3, "C": 1.0})
 

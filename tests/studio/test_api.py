@@ -227,7 +227,7 @@ def test_train_from_the_page_evaluates_on_unseen_sessions_and_previews(client):
     assert p["label"] == "none of these" and p["none_of_these"]
     assert p["not_sure"] == (p["confidence"] < p["threshold"])
     r = client.post("/api/predict", content=b"not an image", headers=H)
-    assert r.status_code == 400 and "not an image" in r.json()["error"]
+    assert r.status_code == 400 and r.json()["error"].startswith("The preview image is not an image")
     z = client.get("/api/export")
     import zipfile
 

@@ -130,11 +130,15 @@ def test_after_a_restart_the_result_of_deleted_classes_is_not_shown(client, tmp_
         assert r.status_code == 400 and r.json()["error"] == (
             "The classes changed since the last training (the model knows astronaut, cat; the project now has "
             "astronaut, kitten): train again to preview.")
+        stale = c2.get("/api/project").json()["last_result"]  # kept, and says why it is greyed
+        assert stale["stale"] == ("This result is of the classes before they changed ('cat' no longer here; 'kitten' "
+                                  "new); train again for a result of the classes as they are.")
         assert c2.post("/api/classes/rename", json={"old": "kitten", "new": "cat"}, headers=H).status_code == 200
+        assert "stale" not in c2.get("/api/project").json()["last_result"]
         for name in ("astronaut", "cat"):
             assert c2.post("/api/classes/delete", json={"name": name}, headers=H).status_code == 200
         state = c2.get("/api/project").json()
-        assert state["last_result"] is None  # not the evaluation of classes that are gone, with broken images
+        assert state["last_result"] is None  # no class in common: not the evaluation of classes that are gone
     c3, _ = make_client(client.root)
     with c3:
         assert c3.get("/api/project").json().get("last_result") is None

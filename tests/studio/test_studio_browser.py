@@ -119,7 +119,7 @@ def test_from_an_empty_project_to_an_honest_evaluation_in_the_browser(tmp_path):
             run = sorted((root / ".trueclass" / "runs").glob("2*"))[-1]
             m = json.loads((run / "metrics.json").read_text())
             acc_text = page.inner_text("#accuracy")
-            assert acc_text.startswith(f"{100 * m['accuracy']:.0f}%"), (acc_text, m["accuracy"])
+            assert acc_text.startswith(f"{100 * m['accuracy']:.1f}%"), (acc_text, m["accuracy"])
             detail = page.inner_text("#accuracy-detail")
             assert f"{m['n_wrong']} wrong of {m['n_test']} test images" in detail
             assert "capture sessions kept apart" in detail and m["split"]["by_capture_session"]
@@ -155,12 +155,15 @@ def test_from_an_empty_project_to_an_honest_evaluation_in_the_browser(tmp_path):
             assert "previous" not in (page.get_attribute("#results", "class") or "")
             assert page.inner_text("#accuracy-detail").endswith(")."), page.inner_text("#accuracy-detail")
             assert "model logreg" in page.inner_text("#accuracy-detail")
-            # a rename's sentence lands on the renamed class's card, and the stale result goes
+            # a rename's sentence lands on the renamed class's card; the result stays, greyed, and says why
             page.once("dialog", lambda d: d.accept("espresso"))
             page.click('.class-card[data-name="coffee"] .rename')
             msg = page.locator('.class-card[data-name="espresso"] .message')
             expect(msg).to_have_text("Renamed 'coffee' to 'espresso'.")
-            expect(page.locator("#results")).to_be_hidden()
+            expect(page.locator("#previous-note")).to_have_text(
+                "This result is of the classes before they changed ('coffee' no longer here; 'espresso' new); "
+                "train again for a result of the classes as they are.")
+            assert "previous" in page.get_attribute("#results", "class")
         browser.close()
     assert not errors, errors
     assert not missing, missing
@@ -222,14 +225,14 @@ def test_webcam_sessions_train_and_the_live_preview_is_live(tmp_path):
             expect(page.locator(".class-card .delete").first).to_be_disabled()  # not while training
             train_msg = page.locator('.message[data-slot="train"]')
             expect(train_msg).not_to_have_text("Training...", timeout=240_000)
-            assert "Trained in" in train_msg.inner_text(), train_msg.inner_text()
+            assert "Done in" in train_msg.inner_text(), train_msg.inner_text()
             page.wait_for_selector("#results:not([hidden])")
             run = sorted((root / ".trueclass" / "runs").glob("2*"))[-1]
             m = json.loads((run / "metrics.json").read_text())
             assert m["split"]["by_capture_session"] and m["split"]["images_moved_to_keep_duplicates_together"] == 0
             n = m["n_train"] + m["n_test"] + m.get("n_val", 0)
             assert m["n_train"] >= n // 4 and m["n_test"] >= 2, m["split"]
-            expect(page.locator('.message[data-slot="train"]')).to_contain_text("Trained in")
+            expect(page.locator('.message[data-slot="train"]')).to_contain_text("Done in")
             assert not page.locator(".class-card .delete").first.is_disabled()
             page.screenshot(path=str(OUTPUT / "studio-webcam-results.png"), full_page=True)
             # live preview: its own video in the Preview panel, playing, with the top video scrolled away
@@ -250,8 +253,9 @@ def test_webcam_sessions_train_and_the_live_preview_is_live(tmp_path):
             expect(page.locator('.message[data-slot="classes"]')).to_contain_text("beside the 2 classes",
                                                                                    timeout=60_000)
             page.wait_for_selector('.class-card[data-name="7"]')
-            # the old result is of other classes now: not shown
-            expect(page.locator("#results")).to_be_hidden()
+            # the old result is of other classes now: greyed, and it says so
+            expect(page.locator("#previous-note")).to_contain_text("This result is of the classes before they changed")
+            assert "previous" in page.get_attribute("#results", "class")
             page.screenshot(path=str(OUTPUT / "studio-webcam-digits.png"), full_page=True)
         browser.close()
     assert not errors, errors

@@ -65,7 +65,7 @@ def _why_params(name: str, params: Mapping[str, Any]) -> str:
     given = f"the parameters given ({', '.join(rest)})" if rest else ""
     if preset is None:
         return f"{given} are the {name}'s"
-    return f"the preset {preset!r} is a recipe of the {name}'s" + (f", as are {given}" if given else "")
+    return f"the preset {preset!r} is a recipe for the {name}" + (f", and {given} are the {name}'s" if given else "")
 
 
 def plain_background_share(images: np.ndarray) -> float:

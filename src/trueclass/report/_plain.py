@@ -22,9 +22,16 @@ def format_review_plain(flagged: dict[str, Any], n_test: int) -> str:
             f" (95% interval {format_percent(ci[0], 0)} to {format_percent(ci[1], 0)})" if ci else "")
 
     n = flagged["n"]
+    n_right = round((flagged.get("accuracy_flagged") or 0) * n)
+    if n == 1:  # a percentage of one image (0%, interval 0% to 79%) says less than the count
+        on_them = "right on that one" if n_right else "wrong on that one"
+    elif n < 10:
+        on_them = f"right on {n_right} of those {n}"
+    else:
+        on_them = f"right on {right('accuracy_flagged')} of them"
     out = (f"{n} of the {n_test} test images {'was' if n == 1 else 'were'} read with confidence below {conf}: "
-           f"cases like {'this' if n == 1 else 'these'} go to a person. The model was right on "
-           f"{right('accuracy_flagged')} of them and on {right('accuracy_accepted')} of the others.")
+           f"cases like {'this' if n == 1 else 'these'} go to a person. The model was {on_them}, and right on "
+           f"{right('accuracy_accepted')} of the others.")
     if str(flagged.get("chosen_on") or "").startswith("default"):
         out += f" {conf} is a default: there were too few images to choose the threshold on."
     elif flagged.get("target_reached") is False:
@@ -51,5 +58,6 @@ def format_label_issues_plain(a: dict[str, Any]) -> str:
     test = (f"To test the check, {sc['planted']:,} labels were swapped on purpose in a copy: it found "
             f"{sc['found']:,} of them")
     if sc["precision"] is not None:
-        test += f", and about {sc['precision'] * 10:.0f} in 10 of the images it pointed at were swapped ones"
+        share = "nearly all" if sc["precision"] >= 0.95 else f"about {sc['precision'] * 10:.0f} in 10"
+        test += f", and {share} of the images it pointed at were swapped ones"
     return f"{head} {test}."

@@ -371,8 +371,10 @@ def _count(n: int, word: str) -> str:
 def format_train_summary(m: dict[str, Any]) -> list[str]:
     """What a training run did, line by line, from its metrics.json: data, training,
     verdict, leaks, audit, baseline, sanity, stress and stability."""
-    lines = [f"Trained {m['model']} on {m['n_train']:,} images in {m['train_seconds']:.1f} s; "
-             f"tested on {m['n_test']:,} held-out images"
+    n_val = m.get("n_val") or 0
+    lines = [f"Trained {m['model']} on {m['n_train']:,} images in {m['train_seconds']:.1f} s"
+             + (f" ({n_val:,} more kept aside to choose when to stop and to calibrate)" if n_val else "")
+             + f"; tested on {m['n_test']:,} held-out images"
              f"{' (whole capture sessions the model never saw)' if (m.get('split') or {}).get('by_capture_session') else ''}."]
     if m.get("model_chosen"):
         lines.append(f"Model {m['model']}, chosen {m['model_chosen'].get('by', 'from the data')}: "

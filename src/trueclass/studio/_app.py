@@ -71,7 +71,7 @@ class Predictor:
         from ..run.predict import predict_arrays
         from ._drawing import drawing_as_training_image
 
-        check_image(data, "the preview image")
+        check_image(data, "The preview image")  # the sentence starts with it
         run, clf = self.model()
         known, now = [str(c) for c in clf.classes_], self.project.class_names()
         if sorted(known) != sorted(now):  # a class renamed, added or deleted since: its result is hidden too

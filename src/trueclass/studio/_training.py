@@ -317,15 +317,22 @@ def page_warnings(warnings: list[dict[str, Any]]) -> list[str]:
 
 
 def current_result(result: dict[str, Any] | None, project: Project) -> dict[str, Any] | None:
-    """A run's result as the page may show it now: None once its classes are not the
-    project's classes (one was deleted, renamed or added since), and only the misread
-    images the project still has."""
+    """A run's result as the page may show it now, with only the images the project still
+    has. Once its classes are no longer the project's (one renamed, added or deleted since)
+    it is marked ``stale`` with a sentence saying so (the page greys it); None when it
+    shares no class with the project any more."""
     if not result:
         return None
-    summary = project.summary()
-    if sorted(result.get("classes") or []) != sorted(c["name"] for c in summary["classes"]):
-        return None
+    was, now = list(result.get("classes") or []), [c["name"] for c in project.summary()["classes"]]
     out = dict(result)
+    if sorted(was) != sorted(now):
+        if not set(was) & set(now):
+            return None
+        gone, new = [c for c in was if c not in now], [c for c in now if c not in was]
+        change = "; ".join(x for x in (f"{', '.join(map(repr, gone))} no longer here" if gone else "",
+                                       f"{', '.join(map(repr, new))} new" if new else "") if x)
+        out["stale"] = (f"This result is of the classes before they changed ({change}); train again for a result "
+                        "of the classes as they are.")
     for key in ("misread", "review", "label_issues", "odd_images"):  # thumbnails of images still there
         out[key] = [w for w in result.get(key, []) if project.has_image(w["file"])]
     return out

@@ -8,6 +8,7 @@ const $ = (sel) => document.querySelector(sel);
 let project = null;
 let cameraStream = null;
 let livePreview = null;
+let stale = "";  // why the result shown is of classes that have changed since, or ""
 let polling = null;
 let training = false;
 // each message is shown next to the control that caused it: a slot ("classes", "camera",
@@ -39,7 +40,7 @@ async function api(path, { method = "GET", json, body } = {}) {
   else if (body !== undefined) opts.body = body;
   let res;
   try { res = await fetch(path, opts); }
-  catch (e) { throw new Error("The studio is not answering; is `trueclass studio` still running?"); }
+  catch (e) { throw new Error("The studio is not answering: was it stopped? Start it again (trueclass studio) and reload this page."); }
   const data = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(data.error || `The studio answered ${res.status}.`);
   return data;
@@ -54,18 +55,27 @@ async function refresh() {
   setTraining(!!(project.training && project.training.status === "running"));
   renderClasses();
   const t = project.training || {};
-  // a result is shown only while its classes are the project's (the server says which)
+  // a result of classes that have changed since is greyed, and says so (the server says which)
   const r = (t.status === "done" ? t.result : null) || project.last_result;
+  stale = r && r.stale ? r.stale : "";
   if (r) showResult(r); else $("#results").hidden = true;
+  greyResult();
 }
 
 function setTraining(on) {
   training = on;
   $("#train").disabled = on;
   for (const b of document.querySelectorAll(".class-card .delete, .class-card .rename")) b.disabled = on;
-  // the result on screen is the previous training's while a new one runs: say so, greyed
-  $("#results").classList.toggle("previous", on);
-  $("#previous-note").hidden = !on;
+  greyResult();
+}
+
+// the result on screen is greyed, with the reason, while a new training runs or once its
+// classes have changed
+function greyResult() {
+  const why = training ? "The previous training's result, until this one ends:" : stale;
+  $("#results").classList.toggle("previous", !!why);
+  $("#previous-note").textContent = why;
+  $("#previous-note").hidden = !why;
 }
 
 async function loadModels() {
@@ -298,7 +308,8 @@ function poll() {
   clearTimeout(polling);
   polling = setTimeout(async () => {
     let state;
-    try { state = (await api("/api/project")).training; } catch (e) { say(e.message, true, "train"); return; }
+    try { state = (await api("/api/project")).training; }
+    catch (e) { $("#progress-box").hidden = true; say(e.message, true, "train"); return; }  // no frozen bar under it
     if (state.status === "running") {
       const p = $("#progress");
       if (state.total) { p.max = state.total; p.value = state.done; } else p.removeAttribute("value");
@@ -306,14 +317,19 @@ function poll() {
       poll();
       return;
     }
+    if (state.status === "done") stale = (state.result && state.result.stale) || "";
     setTraining(false);
     $("#progress-box").hidden = true;
     if (state.status === "failed") { say(state.message, true, "train"); $("#results").hidden = true; }
-    if (state.status === "done") { say(`Trained in ${state.seconds} s.`, false, "train"); if (state.result) showResult(state.result); }
+    // the whole wait: training, its checks and the comparison on a random split (the card times the run alone)
+    if (state.status === "done") { say(`Done in ${state.seconds} s.`, false, "train"); if (state.result) showResult(state.result); }
   }, 400);
 }
 
-const pct = (x) => `${(100 * x).toFixed(x > 0.995 && x < 1 ? 1 : 0)}%`;
+// accuracies to a tenth of a percent, as the card and the command line give them (99% beside
+// "1 wrong of 69" read as a mistake); a confidence in whole percents, said as one
+const pct = (x) => `${(100 * x).toFixed(1)}%`;
+const sure = (x) => `${(100 * x).toFixed(0)}% sure`;
 
 function showResult(r) {
   $("#results").hidden = false;
@@ -354,14 +370,14 @@ function showResult(r) {
     m.append(Object.assign(document.createElement("p"), {
       className: "hint", textContent: `The ${r.misread.length} the model was surest of, of ${r.n_wrong}; the evidence card shows every one.` }));
   }
-  for (const w of r.misread) m.append(thumb(w.file, `${w.true} read as ${w.pred} (${pct(w.confidence)})`));
+  for (const w of r.misread) m.append(thumb(w.file, `a ${w.true}, read as ${w.pred} (${sure(w.confidence)})`));
   // the test images below the review threshold, least sure first: the cases to hand to a person
   $("#review-text").textContent = r.review_text || "";
   const rv = $("#review");
   rv.replaceChildren();
   if (r.review_capped) rv.append(Object.assign(document.createElement("p"), {
     className: "hint", textContent: `The ${r.review.length} it was least sure of; predictions.csv in the run marks every one.` }));
-  for (const w of r.review || []) rv.append(thumb(w.file, `${w.true} read as ${w.pred} (${pct(w.confidence)})`));
+  for (const w of r.review || []) rv.append(thumb(w.file, `a ${w.true}, read as ${w.pred} (${sure(w.confidence)})`));
   // training images whose label the audit doubts, most likely wrong first
   const lt = $("#label-issues-text");
   lt.textContent = r.label_issues_plain || "Not run for this training.";
@@ -419,6 +435,7 @@ async function preview(blob, kind = "image", slot = "preview") {
     // no answer: the panel must not keep the last image's label and bars under this message
     $("#preview-label").textContent = ""; $("#preview-bars").replaceChildren();
     say(e.message, true, slot);
+    if (slot !== "preview") say("", false, "preview");  // nor an older image's note
     return null;
   }
 }
