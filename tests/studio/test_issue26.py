@@ -154,3 +154,22 @@ def test_the_few_test_images_warning_is_said_once_for_all_its_classes():
     out = page_warnings(ws)
     assert len(out) == 2 and out[1] == "Strong imbalance."
     assert out[0].startswith("Classes '0', '1'") and "only 6 test images each" in out[0]
+
+
+def test_the_stop_button_stops_a_training_and_the_next_one_starts(client):
+    # 500 epochs typed in was an hour with no way out but closing the studio
+    for name in ("astronaut", "cat"):
+        client.post("/api/classes", json={"name": name}, headers=H)
+        for s in range(2):
+            client.post("/api/images", data={"class": name, "kind": "webcam"},
+                        files=[("files", (f"f{i}.jpg", b, "image/jpeg")) for i, b in enumerate(burst(name, s, 6))],
+                        headers=H)
+    r = client.post("/api/train/stop", json={}, headers=H)
+    assert r.status_code == 400 and r.json()["error"] == "No training is running."
+    assert client.post("/api/train", json={"model": "cnn", "epochs": 200}, headers=H).status_code == 200
+    assert client.post("/api/train/stop", json={}, headers=H).status_code == 200
+    st = wait_for_training(client, timeout=120)
+    assert st["status"] == "failed" and st["message"] == "Stopped before the training finished. Train again when ready."
+    assert client.post("/api/train", json={"model": "logreg"}, headers=H).status_code == 200  # not stopped at once
+    assert wait_for_training(client, timeout=300)["status"] == "done"
+

@@ -318,6 +318,9 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
         check_project(project)
         return JSONResponse(trainer.start(settings))
 
+    async def stop_training_now(request: Request) -> Response:
+        return JSONResponse(trainer.request_stop())
+
     async def models(request: Request) -> Response:
         return JSONResponse({"models": studio_models()})
 
@@ -350,6 +353,7 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
         *_project_routes(project, trainer),
         Route("/api/models", models),
         Route("/api/train", start_training, methods=["POST"]),
+        Route("/api/train/stop", stop_training_now, methods=["POST"]),
         Route("/api/predict", predict, methods=["POST"]),
         Route("/api/export", export),
         Route("/runs/{run}/{path:path}", run_file),

@@ -39,11 +39,14 @@ class Trainer:
         self.state: dict[str, Any] = {"status": "idle"}
         self.thread: threading.Thread | None = None
         self.stopping = threading.Event()
+        self.stopped_by_page = False
 
     def start(self, settings: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             if self.state.get("status") == "running":
                 raise TrueclassError("A training is already running; wait for it to finish.")
+            self.stopping.clear()
+            self.stopped_by_page = False
             self.state = {"status": "running", "stage": "starting", "done": 0, "total": 0, "started": time.time()}
             self.thread = threading.Thread(target=self._run, args=(settings,), daemon=True)
             self.thread.start()
@@ -53,6 +56,17 @@ class Trainer:
         if self.stopping.is_set():
             raise TrainingStopped
         self.state.update(stage=str(stage), done=int(done or 0), total=int(total or 0))
+
+    def request_stop(self) -> dict[str, Any]:
+        """The page's Stop button: the training stops at its next progress report (a
+        network within 10 batches), without waiting here."""
+        with self.lock:
+            if self.state.get("status") != "running":
+                raise TrueclassError("No training is running.")
+            self.stopped_by_page = True
+            self.stopping.set()
+            self.state["stage"] = "stopping at the next step..."
+            return dict(self.state)
 
     def stop(self, timeout: float = STOP_WAIT_S) -> bool:
         """Ask a training in progress to stop at its next progress report and wait up to
@@ -69,8 +83,10 @@ class Trainer:
             self.state = {"status": "done", "result": result, "seconds": round(time.time() - self.state["started"], 1)}
         except TrueclassError as e:  # a network stopped by stop() says where it stood
             self.state = {"status": "failed", "message": str(e)}
-        except KeyboardInterrupt:  # stop(): the studio is stopping
-            self.state = {"status": "failed", "message": "The studio stopped before the training finished."}
+        except KeyboardInterrupt:  # stop(): the studio is stopping, or the page's Stop button
+            self.state = {"status": "failed", "message": (
+                "Stopped before the training finished. Train again when ready."
+                if self.stopped_by_page else "The studio stopped before the training finished.")}
         except Exception as e:  # noqa: BLE001 - the page shows a sentence, the console the detail
             import traceback
 

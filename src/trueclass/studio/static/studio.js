@@ -469,6 +469,11 @@ async function toggleLivePreview() {
   }, 300);
 }
 
+$("#stop-training").addEventListener("click", async () => {
+  try { await api("/api/train/stop", { method: "POST", json: {} }); $("#stage").textContent = "stopping at the next step..."; }
+  catch (e) { say(e.message, true, "train"); }
+});
+
 // -- start --------------------------------------------------------------------------------
 // the most the studio adds: enough for 30 test images a digit (a fifth of each class), the
 // fewest that make a class's score worth reading; with 30 a digit the test part held 6 and
