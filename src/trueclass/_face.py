@@ -59,7 +59,7 @@ FACES: dict[str, dict[str, str]] = {
         "._export_text": "format_int8 format_parity int8_verdict",
         "._plain": "format_label_issues_plain format_review_plain",
         "._text": ("failed_steps format_audit format_audit_counts format_label_issues format_seconds format_verdict "
-            "label_issue_words"),
+            "label_issue_words warning_sentences"),
     },
     "trueclass.training": {
         "._batches": "DiskNCHW as_tensor subset_rows",

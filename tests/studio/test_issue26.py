@@ -154,6 +154,13 @@ def test_the_few_test_images_warning_is_said_once_for_all_its_classes():
     out = page_warnings(ws)
     assert len(out) == 2 and out[1] == "Strong imbalance."
     assert out[0].startswith("Classes '0', '1'") and "only 6 test images each" in out[0]
+    # the card says it once too, in its warnings and its limitations (it said it ten times in each)
+    from trueclass.report._card import card_data
+
+    m = {"accuracy": 1.0, "accuracy_ci": [0.9, 1.0], "n_test": 60, "n_wrong": 0, "warnings": ws}
+    data = card_data(m, None)
+    assert data["warnings"] == out
+    assert data["model_card"]["limitations"][-2:] == out
 
 
 def test_the_stop_button_stops_a_training_and_the_next_one_starts(client):

@@ -18,7 +18,8 @@ import numpy as np
 from .. import __version__
 from .._errors import TrueclassError
 from .._jsonio import json_default, write_json
-from ._text import failed_steps, format_confidence, format_percent, format_report_card, format_seconds, format_training, model_card
+from ._text import (failed_steps, format_confidence, format_percent, format_report_card, format_seconds, format_training,
+                    model_card, warning_sentences)
 
 __all__ = ["render_card", "render_summary_html", "build_card", "save_arrays", "select_thumbnails",
            "png_base64", "CARD_HTML", "CARD_JSON", "EVAL_ARRAYS"]
@@ -236,7 +237,7 @@ def card_data(m: dict[str, Any], arrays: dict[str, np.ndarray] | None) -> dict[s
         "title": f"{m.get('model', 'model')} on {(m.get('dataset') or {}).get('source', 'data')}",
         "report_card": format_report_card(m),
         "model_card": model_card(m),
-        "warnings": [w["message"] for w in m.get("warnings") or [] if w.get("kind") != "step_failed"],
+        "warnings": warning_sentences([w for w in m.get("warnings") or [] if w.get("kind") != "step_failed"]),
         "incomplete": [{"step": w["step"], "error": w["error"]} for w in failed_steps(m)],
         "training_line": format_training(m.get("training") or {}),
         "time_line": format_seconds(m.get("seconds")),

@@ -275,15 +275,35 @@ def model_card(m: dict[str, Any]) -> dict[str, Any]:
                    f"{format_percent(st['min'])} to {format_percent(st['max'])} (sd {100 * st['sd']:.2f} points).")
     else:
         lim.append("Only one split was scored; repeats=K (--repeats K) shows how much the number moves with another split.")
-    for wng in m.get("warnings") or []:
-        if wng.get("kind") == "step_failed":
-            lim.append(f"This evaluation is incomplete: {wng['step'].replace('_', ' ')} failed, so its evidence is "
-                       "missing.")
-        else:
-            lim.append(wng["message"])
+    for wng in failed_steps(m):
+        lim.append(f"This evaluation is incomplete: {wng['step'].replace('_', ' ')} failed, so its evidence is "
+                   "missing.")
+    lim += warning_sentences([w for w in m.get("warnings") or [] if w.get("kind") != "step_failed"])
     if ds.get("n_skipped"):
         lim.append(f"{ds['n_skipped']} files of the source could not be read and were left out.")
     return {"intended_use": intended, "limitations": lim}
+
+
+def warning_sentences(warnings: Sequence[dict[str, Any]]) -> list[str]:
+    """A run's warnings as sentences, each said once: the classes with few test images in
+    one sentence rather than one per class (the card, its limitations and the studio)."""
+    from ..evaluation import FEW_TEST_IMAGES
+
+    few = [w for w in warnings if w.get("kind") == "few_test_images"]
+    out: list[str] = []
+    for w in warnings:
+        if w.get("kind") == "few_test_images" and len(few) > 1:
+            if w is few[0]:
+                ns = sorted({int(x.get("n", 0)) for x in few})
+                n = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]} to {ns[-1]}"
+                names = ", ".join(repr(str(x.get("class"))) for x in few)
+                out.append(f"Classes {names} have only {n} test images each; fewer than {FEW_TEST_IMAGES} a class "
+                           "make their scores unreliable.")
+            continue
+        text = str(w.get("message") or w.get("error") or "")
+        if text and text not in out:
+            out.append(text)
+    return out
 
 
 def format_audit(a: dict[str, Any], limit: int = 5) -> str:

@@ -309,27 +309,10 @@ ODD_IMAGES_SHOWN = 24
 
 
 def page_warnings(warnings: list[dict[str, Any]]) -> list[str]:
-    """The run's warnings as sentences for the page, each said once: the classes with few
-    test images in one sentence rather than one per class."""
-    from ..evaluation import FEW_TEST_IMAGES
+    """The run's warnings as sentences for the page, each said once (the card's words)."""
+    from ..report import warning_sentences
 
-    few = [w for w in warnings if w.get("kind") == "few_test_images"]
-    out: list[str] = []
-    for w in warnings:
-        if w.get("kind") == "few_test_images":
-            if w is not few[0]:
-                continue
-            if len(few) > 1:
-                ns = sorted({int(x.get("n", 0)) for x in few})
-                n = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]} to {ns[-1]}"
-                names = ", ".join(repr(str(x.get("class"))) for x in few)
-                out.append(f"Classes {names} have only {n} test images each; fewer than {FEW_TEST_IMAGES} a class "
-                           "make their scores unreliable.")
-                continue
-        text = str(w.get("message") or w.get("error") or "")
-        if text and text not in out:
-            out.append(text)
-    return out
+    return warning_sentences(warnings)
 
 
 def current_result(result: dict[str, Any] | None, project: Project) -> dict[str, Any] | None:
