@@ -309,10 +309,19 @@ ODD_IMAGES_SHOWN = 24
 
 
 def page_warnings(warnings: list[dict[str, Any]]) -> list[str]:
-    """The run's warnings as sentences for the page, each said once (the card's words)."""
+    """The run's warnings as sentences for the page, each said once (the card's words),
+    less what the page cannot do: class weights are a setting of Python and the command line."""
     from ..report import warning_sentences
 
-    return warning_sentences(warnings)
+    page = []
+    for w in warnings:
+        if w.get("kind") == "imbalance" and {"largest", "smallest", "ratio"} <= set(w):
+            w = {**w, "message": f"Strong imbalance: '{w['largest']}' has {w['ratio']:.1f} times the training images "
+                                 f"of '{w['smallest']}', and a model leans toward what it saw most. Look at each "
+                                 f"class's row of the confusion matrix rather than the accuracy; more images of "
+                                 f"'{w['smallest']}' may help."}
+        page.append(w)
+    return warning_sentences(page)
 
 
 def current_result(result: dict[str, Any] | None, project: Project) -> dict[str, Any] | None:
