@@ -67,3 +67,26 @@ def test_tiny_class_gets_a_sentence():
 def test_bad_fractions(digits, bad):
     with pytest.raises(tc.TrueclassError, match="test_size must be a fraction"):
         tc.split(digits, test_size=bad)
+
+
+def test_a_class_whose_images_copy_held_out_ones_is_refused_and_the_sentence_says_which():
+    # it said "its images are copies or near copies of each other", when they copied another class's test images
+    from trueclass.data import from_arrays
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (28, 8, 8), dtype=np.uint8)
+    labels = np.array(["cats"] * 20 + ["dogs"] * 8)
+    ds = from_arrays(images, labels, value_max=255)
+    plain = tc.split(ds, test_size=0.2, seed=0, val_size=0)
+    cats_tested = [i for i in plain.indices["test"] if labels[i] == "cats"]
+    groups = np.arange(28)
+    groups[20:] = [cats_tested[k % len(cats_tested)] for k in range(8)]  # each dog a copy of a tested cat
+    before = sum(labels[i] == "dogs" for i in plain.indices["train"])
+    with pytest.raises(tc.TrueclassError) as e:
+        tc.split(ds, test_size=0.2, seed=0, val_size=0, groups=groups)
+    assert str(e.value) == (
+        f"Keeping copies of the same image on one side of the split would leave class 'dogs' with 0 of its 8 images to "
+        f"train on (the split alone gave it {before}): {before} of them are copies or near copies of held-out images "
+        "(of 'dogs' or of another class) and went to the held-out side with them. No honest score can come from that; "
+        "add more images of 'dogs' that are not copies of other images, or remove the copies (an audit of the images "
+        "lists them).")

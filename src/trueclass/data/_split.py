@@ -258,12 +258,15 @@ def _check_training_left(dataset: Dataset, planned: np.ndarray, train_idx: np.nd
             continue
         name = dataset.classes[c]
         fix = (f"record (or upload) more capture sessions of {name!r} that differ from each other"
-               if by_session else f"add more images of {name!r} that are not copies of each other")
+               if by_session else f"add more images of {name!r} that are not copies of other images")
+        went = int(before[c] - after[c])
         raise TrueclassError(
             f"Keeping copies of the same image on one side of the split would leave class {name!r} with "
-            f"{after[c]} of its {total[c]} images to train on (the split alone gave it {before[c]}): its images "
-            f"are copies or near copies of each other. No honest score can come from that; {fix}, or remove "
-            "the copies (the audit lists them).")
+            f"{after[c]} of its {total[c]} images to train on (the split alone gave it {before[c]}): {went} of them "
+            f"{'is a copy or near copy' if went == 1 else 'are copies or near copies'} of held-out images (of "
+            f"{name!r} or of another class) and went to the held-out side with "
+            f"{'it' if went == 1 else 'them'}. No honest score can come from that; {fix}, or remove the copies "
+            "(an audit of the images lists them).")
 
 
 def _predefined_parts(dataset: Dataset, val_size: float, seed: int, stratify: bool,
