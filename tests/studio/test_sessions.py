@@ -161,3 +161,19 @@ def test_a_test_part_far_from_the_share_asked_is_said():
     ds, sessions = _uploads({"a": [10] * 10, "b": [10] * 10})  # close enough: nothing said
     parts = tc.split(ds, test_size=0.2, val_size=0.0, sessions=sessions, seed=0)
     assert not [x for x in data_warnings(counts, None, parts.params) if x["kind"] == "test_share"]
+
+
+def test_a_class_tested_on_a_share_far_from_the_one_asked_is_named():
+    # a class uploaded in two batches of 15 gave one of them to the test, unsaid while the whole was near 20%
+    from trueclass.evaluation import data_warnings
+
+    ds, sessions = _uploads({"seven": [15, 15], "one": [10] * 10, "two": [10] * 10})
+    parts = tc.split(ds, test_size=0.2, val_size=0.0, sessions=sessions, seed=0)
+    counts = {p: {c: int(np.sum(getattr(parts, p).labels == k)) for k, c in enumerate(ds.classes)}
+              for p in ("train", "test")}
+    assert counts["test"] == {"seven": 15, "one": 20, "two": 20}
+    ws = data_warnings(counts, None, parts.params)
+    assert not [x for x in ws if x["kind"] == "test_share"]  # 55 of 230: the whole is near the 20% asked
+    w = [x for x in ws if x["kind"] == "class_test_share"]
+    assert len(w) == 1 and w[0]["classes"] == ["seven"]
+    assert w[0]["message"].startswith("Tested on a share far from the 20% asked: 'seven' on 15 of its 30 images.")

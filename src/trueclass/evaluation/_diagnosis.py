@@ -204,6 +204,16 @@ def data_warnings(counts_by_split: dict[str, dict[str, int]], per_class: dict[st
                                     "capture sessions stay on one side, and these sessions are too few or too uneven "
                                     "in size to come closer. More sessions of about the same size let it come nearer."})
     test = counts_by_split.get("test") or {}
+    if sp.get("by_capture_session") and asked:  # a class of few, large sessions: its own share, far from the one asked
+        total = {c: sum((counts_by_split.get(p) or {}).get(c, 0) for p in ("train", "val", "test")) for c in test}
+        far = [c for c in test if total[c] and test[c] and not asked / 1.5 <= test[c] / total[c] <= asked * 1.5]
+        if far:
+            said = ", ".join(f"'{c}' on {test[c]} of its {total[c]}" for c in far)
+            warnings.append({"kind": "class_test_share", "classes": far, "asked": asked,
+                             "message": f"Tested on a share far from the {asked:.0%} asked: {said} images. Whole "
+                                        "capture sessions stay on one side, so a class of few, large sessions gives "
+                                        "up a large part to the test (and trains on the rest); more, smaller sessions "
+                                        "of it let the split come nearer."})
     for name, n in test.items():
         if n == 0:
             warnings.append({"kind": "no_test_images", "class": name,
