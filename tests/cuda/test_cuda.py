@@ -193,3 +193,14 @@ def test_nccl_on_every_gpu(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     cfg = json.loads((tmp_path / "nc" / "config.json").read_text())
     assert cfg["resolved"]["distributed"]["backend"] == "nccl"
+
+
+def test_the_backbone_embeds_on_the_gpu_as_onnx_runtime_does_on_the_cpu():
+    from trueclass.features import _backbone
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (4, 40, 40, 3), dtype=np.uint8)
+    gpu = _backbone.Embedder()  # auto: PyTorch on the GPU, fp32
+    assert gpu.session is None and gpu.rt.is_cuda and not gpu.rt.bf16 and gpu.key.endswith("torch-fp32-cuda-f32")
+    cpu = _backbone.Embedder(engine="onnx")  # ONNX Runtime on the CPU (the export extra)
+    np.testing.assert_allclose(gpu(images), cpu(images), atol=1e-4)

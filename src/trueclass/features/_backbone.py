@@ -139,6 +139,7 @@ class Embedder:
     features to 1e-5, where bf16 moves them by up to 3% of the largest
     (tests/test_extras.py).
     ``engine="torch"`` uses PyTorch with ``precision`` ("auto": bf16 where the CPU has it).
+    On a GPU, ``auto`` runs PyTorch there (ONNX Runtime's session here is the CPU's).
     """
 
     def __init__(self, size: int = DEFAULT_SIZE, *, engine: str = "auto", precision: str = "auto",
@@ -154,7 +155,8 @@ class Embedder:
 
         if engine == "onnx" and not _onnx_path(self.size).is_file():
             require("export", "engine='onnx' (the backbone exported to ONNX)")
-        if engine == "onnx" or (engine == "auto" and (has_extra("export") or _onnx_path(self.size).is_file())):
+        on_cpu = not self.rt.is_cuda  # a GPU embeds faster than ONNX Runtime's CPU session
+        if engine == "onnx" or (engine == "auto" and on_cpu and (has_extra("export") or _onnx_path(self.size).is_file())):
             try:
                 import onnxruntime as ort
             except ImportError:
