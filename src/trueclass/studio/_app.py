@@ -74,7 +74,7 @@ class Predictor:
         check_image(data, "The preview image")  # the sentence starts with it
         run, clf = self.model()
         known, now = [str(c) for c in clf.classes_], self.project.class_names()
-        if sorted(known) != sorted(now):  # a class renamed, added or deleted since: its result is hidden too
+        if sorted(known) != sorted(now):  # a class renamed, added or deleted since: its result is greyed too
             raise TrueclassError(f"The classes changed since the last training (the model knows {', '.join(known)}; "
                                  f"the project now has {', '.join(now) or 'none'}): train again to preview.")
         h, w, c = clf.image_shape_
@@ -395,10 +395,12 @@ def add_builtin(project: Project, name: str, per_class: int = 150, *, beside: bo
     for k, cls in enumerate(ds.classes):
         if not any(c["name"] == str(cls) for c in project.summary()["classes"]):
             project.add_class(str(cls))
+        files = []
         for i in np.flatnonzero(ds.labels == k)[:per_class]:
             buf = io.BytesIO()
             Image.fromarray(shown[i][..., 0]).save(buf, format="PNG")
-            added += len(project.add_images(str(cls), [(f"digit-{i}.png", buf.getvalue())], kind="builtin")["added"])
+            files.append((f"digit-{i}.png", buf.getvalue()))
+        added += len(project.add_images(str(cls), files, kind="builtin", each_its_own_session=True)["added"])
     return {"added": added, "classes": [str(c) for c in ds.classes],
             "message": f"Added {added} images of handwritten digits in ten classes, 0 to 9"
                        + (f", beside the {len(have)} classes already here." if have else ".")}

@@ -14,6 +14,7 @@ restart or a crash loses nothing. ``trueclass train PROJECT`` reads the manifest
 
 from __future__ import annotations
 
+import collections
 import io
 import json
 import os
@@ -259,10 +260,11 @@ class Project:
         return f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
     def add_images(self, name: str, files: list[tuple[str, bytes]], *, session: str | None = None,
-                   kind: str = "upload") -> dict[str, Any]:
-        """Add image files (original name, bytes) to class ``name`` as one capture session.
-        Files that are not usable images are refused one by one, with the reason; the
-        others are kept."""
+                   kind: str = "upload", each_its_own_session: bool = False) -> dict[str, Any]:
+        """Add image files (original name, bytes) to class ``name`` as one capture session
+        (or, ``each_its_own_session``, each file a session of its own: the built-in digits,
+        each a different child's hand). Files that are not usable images are refused one
+        by one, with the reason; the others are kept. The manifest is written once."""
         session = session or self.new_session(kind)
         if not re.match(r"^[\w\-]{1,80}$", session):
             raise TrueclassError("A capture session is named by letters, digits, - and _.")
@@ -270,8 +272,10 @@ class Project:
         with self._lock:
             name = self._find(name)
             total = sum(int(e.get("bytes", 0)) for e in self._images)
-            n_before = sum(e["session"] == session for e in self._images)
+            in_session = collections.Counter(e["session"] for e in self._images)  # numbers each file of a session
             for original, data in files:
+                if each_its_own_session:
+                    session = self.new_session(kind)
                 shown = repr(os.path.basename(str(original))[:80] or "an upload")
                 try:
                     ext, _ = check_image(data, shown)
@@ -281,9 +285,10 @@ class Project:
                 except ImageRefused as e:
                     refused.append({"file": str(original)[:80], "reason": str(e)})
                     continue
-                rel = f"{name}/{session}-{n_before + len(added):04d}{ext}"
+                rel = f"{name}/{session}-{in_session[session]:04d}{ext}"
                 atomic_write(self.root / rel, data)  # the image first, then the manifest names it
                 self._images.append({"file": rel, "class": name, "session": session, "bytes": len(data)})
+                in_session[session] += 1
                 total += len(data)
                 added.append(rel)
             if added:

@@ -152,8 +152,7 @@ def check_model_choice(model: Any) -> str:
     return model
 
 
-#: The most epochs the page lets a network train for (hours on a laptop CPU beyond it, and
-#: no Stop button but closing the studio).
+#: The most epochs the page lets a network train for (hours on a laptop CPU beyond it).
 MAX_EPOCHS = 200
 
 
