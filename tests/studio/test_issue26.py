@@ -110,13 +110,17 @@ def test_start_from_digits_asks_before_adding_to_a_project_with_classes(client):
     assert len(client.get("/api/project").json()["classes"]) == 11
 
 
-def test_after_a_restart_the_result_of_deleted_classes_is_not_shown(client, tmp_path):
+def two_classes_of_two_bursts(client) -> None:
     for name in ("astronaut", "cat"):
         client.post("/api/classes", json={"name": name}, headers=H)
         for s in range(2):
             client.post("/api/images", data={"class": name, "kind": "webcam"},
                         files=[("files", (f"f{i}.jpg", b, "image/jpeg")) for i, b in enumerate(burst(name, s, 6))],
                         headers=H)
+
+
+def test_after_a_restart_the_result_of_deleted_classes_is_not_shown(client, tmp_path):
+    two_classes_of_two_bursts(client)
     assert client.post("/api/train", json={"model": "logreg"}, headers=H).status_code == 200
     assert wait_for_training(client, timeout=300)["status"] == "done"
     # a restart: the last run is shown again while its classes are the project's
@@ -168,12 +172,7 @@ def test_the_few_test_images_warning_is_said_once_for_all_its_classes():
 
 def test_the_stop_button_stops_a_training_and_the_next_one_starts(client):
     # 500 epochs typed in was an hour with no way out but closing the studio
-    for name in ("astronaut", "cat"):
-        client.post("/api/classes", json={"name": name}, headers=H)
-        for s in range(2):
-            client.post("/api/images", data={"class": name, "kind": "webcam"},
-                        files=[("files", (f"f{i}.jpg", b, "image/jpeg")) for i, b in enumerate(burst(name, s, 6))],
-                        headers=H)
+    two_classes_of_two_bursts(client)
     r = client.post("/api/train/stop", json={}, headers=H)
     assert r.status_code == 400 and r.json()["error"] == "No training is running."
     assert client.post("/api/train", json={"model": "cnn", "epochs": 200}, headers=H).status_code == 200
