@@ -6,14 +6,25 @@ import io
 import os
 from pathlib import Path
 
-import numpy as np
-import pytest
-from PIL import Image
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # two test workers on two cores: one thread each, not two each, for torch and for the BLAS
+    # and OpenMP pools of numpy and scikit-learn (set before numpy loads here, and inherited by
+    # the commands the tests start). Two pools of two threads on two cores made a group of
+    # runs take 110 s against 50 s with one (tests/test_lesson.py, checks/test_audit.py, test_run.py)
+    os.environ.setdefault("TRUECLASS_THREADS", "1")
+    for _pool in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_pool, "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # a pool a plugin loaded before this file keeps one thread too
 
 REQUIRE_DATA = os.environ.get("TRUECLASS_REQUIRE_DATA") == "1"
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    # two test workers on two cores: one torch thread each, not two each
-    os.environ.setdefault("TRUECLASS_THREADS", "1")
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
