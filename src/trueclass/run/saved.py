@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-
 from .. import __version__
 from .._errors import TrueclassError
 from ..data import Dataset

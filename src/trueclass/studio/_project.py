@@ -181,9 +181,11 @@ class Project:
         with self._lock:
             return list(self._classes)
 
-    def has_image(self, rel: str) -> bool:
+    def image_files(self) -> set[str]:
+        """The files the manifest names (to keep only the thumbnails still there: one read
+        for a whole result, at every poll of the page)."""
         with self._lock:
-            return any(e["file"] == rel for e in self._images)
+            return {e["file"] for e in self._images}
 
     def sample_files(self, k: int = 50) -> list[Path]:
         """The files of the project's ``k`` most recent images."""

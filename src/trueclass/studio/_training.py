@@ -340,6 +340,7 @@ def current_result(result: dict[str, Any] | None, project: Project) -> dict[str,
                                        f"{', '.join(map(repr, new))} new" if new else "") if x)
         out["stale"] = (f"This result is of the classes before they changed ({change}); train again for a result "
                         "of the classes as they are.")
+    there = project.image_files()
     for key in ("misread", "review", "label_issues", "odd_images"):  # thumbnails of images still there
-        out[key] = [w for w in result.get(key, []) if project.has_image(w["file"])]
+        out[key] = [w for w in result.get(key, []) if w["file"] in there]
     return out

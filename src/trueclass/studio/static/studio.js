@@ -4,6 +4,8 @@
 
 const TOKEN = document.querySelector('meta[name="trueclass-token"]').content;
 const MAX_FILE_BYTES = Number(document.querySelector('meta[name="trueclass-max-file-bytes"]').content);
+// how many digits a class "Start from digits" adds (studio._app.DIGITS_PER_CLASS says why)
+const DIGITS_PER_CLASS = Number(document.querySelector('meta[name="trueclass-digits-per-class"]').content);
 const $ = (sel) => document.querySelector(sel);
 let project = null;
 let cameraStream = null;
@@ -475,10 +477,6 @@ $("#stop-training").addEventListener("click", async () => {
 });
 
 // -- start --------------------------------------------------------------------------------
-// the most the studio adds: enough for 30 test images a digit (a fifth of each class), the
-// fewest that make a class's score worth reading; with 30 a digit the test part held 6 and
-// a model often read all 60 right, leaving nothing to discuss
-const DIGITS_PER_CLASS = 150;
 $("#class-form").addEventListener("submit", addClass);
 $("#builtin").addEventListener("click", async () => {
   const have = project ? project.classes.map((c) => c.name) : [];
