@@ -45,6 +45,9 @@ def test_training_ran_on_the_gpu_and_every_late_step_finished(cuda_run):
     assert m["stability"] is not None
     assert m["calibration"]["temperature"]["value"] > 0
     assert m["accuracy"] > 0.9
+    use = m["training"]["device_use"]  # images/s against the GPU's measured matrix-multiply peak
+    assert 0 < use["share"] < 1 and use["peak_tflops"] > 1 and 0.01 < use["gflop_per_image"] < 1, use
+    assert f"{use['share']:.1%} of the" in (cuda_run.path / "card.html").read_text()
     for f in ("model/model.json", "model/weights.safetensors", "predictions.csv", "card.html", "metrics.json"):
         assert (cuda_run.path / f).is_file(), f
 
@@ -150,6 +153,23 @@ def test_same_seed_same_weights_on_the_gpu_and_fp32_is_not_tf32():
     probs = [tc.ImageClassifier("cnn", epochs=2, random_state=0).fit(d.images[:600], d.target[:600])
              .predict_proba(d.images[600:700]) for _ in range(2)]
     np.testing.assert_array_equal(probs[0], probs[1])  # cuDNN's deterministic algorithms
+
+
+def test_images_on_the_gpu_train_the_same_weights_as_images_copied_a_batch_at_a_time(monkeypatch):
+    import trueclass as tc
+    import trueclass.training._batches as batches
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+
+    def fit():
+        return tc.ImageClassifier("cnn", epochs=2, random_state=0).fit(d.images[:600], d.target[:600])
+
+    on_gpu = fit()
+    monkeypatch.setattr(batches, "RESIDENT_SHARE", 0.0)  # never fits: each batch copied from the host
+    copied = fit()
+    a, b = (m.estimator_.net_.state_dict() for m in (on_gpu, copied))
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_one_gpu_named_for_several_processes_is_one_sentence(tmp_path):

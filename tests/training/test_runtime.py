@@ -224,3 +224,65 @@ def test_network_code_places_tensors_only_through_the_runtime():
                 if call.args[0].value != "cpu" or path != SRC / "models" / "_torch.py":
                     found.append(f"{where} .to({call.args[0].value!r})")
     assert not found, "tensors placed outside the runtime:\n" + "\n".join(found)
+
+
+def test_training_images_live_on_a_gpu_only_when_they_fit():
+    """The steps index a GPU copy of the images when they take at most a quarter of its free
+    memory; on a CPU, for images read from disk, or when they do not fit, they stay as they are."""
+    from trueclass.training._batches import RESIDENT_SHARE, DiskNCHW, resident
+    from trueclass.training._device import Runtime
+
+    x = torch.zeros((100, 1, 8, 8), dtype=torch.uint8)  # 6,400 bytes
+    cpu = Runtime(device="cpu", bf16=False, channels_last=False, threads=1)
+    assert resident(x, cpu, free_bytes=10**9) is x
+
+    class Gpu(Runtime):  # a GPU runtime whose device is torch's meta device: a move is visible
+        @property
+        def is_cuda(self):
+            return True
+
+    gpu = Gpu(device="meta", bf16=False, channels_last=False, threads=1)
+    assert resident(x, gpu, free_bytes=x.numel() / RESIDENT_SHARE - 1) is x  # does not fit: left on the host
+    moved = resident(x, gpu, free_bytes=x.numel() / RESIDENT_SHARE)
+    assert moved.device.type == "meta" and moved.shape == x.shape and moved.dtype == torch.uint8  # moved as stored
+    disk = DiskNCHW(np.zeros((4, 8, 8, 1), dtype=np.uint8))
+    assert resident(disk, gpu, free_bytes=10**12) is disk  # read a batch at a time: never whole
+
+
+def test_the_share_of_the_device_a_training_run_used(monkeypatch):
+    """FLOPs a training image counted on a real forward and backward pass (the default cnn at
+    28x28: 179 MFLOP, docs/benchmarks.md), a measured matrix-multiply peak, and the words."""
+    from trueclass.models._nets import build_cnn
+    from trueclass.report._text import device_share, format_training
+    from trueclass.training._speed import device_use, flops_per_image, matmul_flops
+    from trueclass.training._trainer import TrainConfig, Trainer
+
+    rt = pick_runtime("fp32", device="cpu")
+    trainer = Trainer(TrainConfig(), rt, mean=rt.channel_stats([0.5]), std=rt.channel_stats([0.25]), scale=255.0)
+    net = build_cnn(1, 10, (28, 28))
+    net.train()
+    bn = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)][0]
+    before = bn.running_mean.clone()
+    xb = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8)
+    per_image = flops_per_image(trainer, net, xb)
+    # convolutions and the head, forward and backward: the figure the benchmarks table gives
+    assert 178e6 < per_image < 180e6
+    assert torch.equal(bn.running_mean, before) and all(p.grad is None for p in net.parameters())
+
+    frozen = build_cnn(1, 10, (28, 28))
+    for p in frozen.parameters():
+        p.requires_grad_(False)
+    assert flops_per_image(trainer, frozen, xb) < per_image / 2  # nothing differentiated: the forward pass only
+
+    peak = matmul_flops(rt, side=256, reps=3)
+    assert 1e8 < peak < 1e14  # a CPU's FLOP/s, measured
+    monkeypatch.setattr("trueclass.training._speed.matmul_flops", lambda rt_: 2e11)
+    use = device_use(trainer, net, xb, images_per_second=1000.0, processes=2)
+    assert use["peak_tflops"] == 0.2 and use["gflop_per_image"] == pytest.approx(0.1788, abs=1e-3)
+    assert use["share"] == pytest.approx(1000 * per_image / (2 * 2e11), abs=1e-4)  # of both processes' devices
+    words = device_share(use)
+    assert words.startswith(" (44.7% of the 0.2 TFLOP/s the ") and "large fp32 matrix multiply; 0.179 GFLOP" in words
+    line = format_training({"epochs_run": 3, "runtime": "cuda, bf16 autocast", "images_per_second": 1000.0,
+                            "device_use": use, "history": [], "best_epoch": 3})
+    assert line.startswith("3 epochs on cuda, bf16 autocast, 1,000 images/s (44.7% of the 0.2 TFLOP/s")
+    assert device_share({"unmeasured": "RuntimeError: out of memory"}) == "" and device_share(None) == ""

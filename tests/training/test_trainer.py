@@ -249,3 +249,33 @@ def test_lookahead_resumes_from_a_checkpoint_to_the_same_weights(parts, tmp_path
         tc.ImageClassifier("cnn", lookahead="often").fit(parts.train)
     with pytest.raises(tc.TrueclassError, match=r"lookahead is a number of steps \(0 = off, 5 is usual\); got -2"):
         tc.ImageClassifier("cnn", lookahead=-2).fit(parts.train)
+
+
+def test_the_weights_average_is_torchs_ema_and_resumes(tmp_path):
+    """make_ema gives the weights torch's AveragedModel with its EMA update gives, step by
+    step (BatchNorm's buffers and integer step count included), and comes back from its
+    state_dict where it was."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    from trueclass.models._nets import build_cnn
+    from trueclass.training._trainer import make_ema
+
+    torch.manual_seed(0)
+    net = build_cnn(1, 3, (8, 8), width=4)
+    ours, torchs = make_ema(net, 0.9), AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True)
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    for step in range(4):
+        net(torch.randn(6, 1, 8, 8)).logsumexp(1).mean().backward()
+        opt.step()
+        opt.zero_grad()
+        ours.update_parameters(net)
+        torchs.update_parameters(net)
+        a, b = ours.state_dict(), torchs.state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), step
+    assert int(ours.n_averaged) == 4 and not torch.equal(ours.module.head.weight, net.head.weight)
+    back = make_ema(net, 0.9)
+    back.load_state_dict(ours.state_dict())
+    assert back.begun and int(back.n_averaged) == 4  # a resumed average goes on averaging
+    back.update_parameters(net)
+    torchs.update_parameters(net)
+    assert all(torch.equal(back.state_dict()[k], torchs.state_dict()[k]) for k in back.state_dict())

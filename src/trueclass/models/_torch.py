@@ -385,6 +385,7 @@ class TorchBackend:
                 "recipe": self.config_.to_dict(),
                 "head_from_probe": getattr(self, "head_from_probe_", None),
                 **({"budget": self.budget_} if getattr(self, "budget_", None) else {}),
+                **({"device_use": res.device_use} if res.device_use else {}),
             }
         return info
 

@@ -175,6 +175,15 @@ def busy_machine(load: float | None, cores: int | None) -> str:
             "it reaches alone")
 
 
+def device_share(use: dict[str, Any] | None) -> str:
+    """Words for the share of its device a GPU run's training used (training._speed.device_use),
+    or "" where it was not measured."""
+    if not use or "share" not in use:
+        return ""
+    return (f" ({use['share']:.1%} of the {use['peak_tflops']:.3g} TFLOP/s the {use['device']} reaches on a large "
+            f"{use['precision']} matrix multiply; {use['gflop_per_image']:.3g} GFLOP a training image)")
+
+
 def format_training(training: dict[str, Any], metrics: dict[str, Any] | None = None) -> str:
     """One line on how a neural network's training went. With no validation images (no
     validation loss in its history) it says so: no early stopping, the final epoch kept;
@@ -183,7 +192,7 @@ def format_training(training: dict[str, Any], metrics: dict[str, Any] | None = N
     if "epochs_run" not in training:
         return ""
     text = (f"{_count(training['epochs_run'], 'epoch')} on {training['runtime']}, "
-            f"{training['images_per_second']:,.0f} images/s; ")
+            f"{training['images_per_second']:,.0f} images/s{device_share(training.get('device_use'))}; ")
     busy = busy_machine(training.get("machine_load"), training.get("cores"))
     if busy:
         text += busy + "; "

@@ -10,6 +10,7 @@ epoch's checkpoint ends with the same weights as one that was never stopped.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -21,7 +22,7 @@ import numpy as np
 from .._errors import TrueclassError
 from . import _distributed as dist
 from ._augment import Augment, augment_batch
-from ._batches import subset_rows
+from ._batches import resident, subset_rows
 from ._checkpoint import load_checkpoint, save_checkpoint
 from ._device import Runtime, machine_load, usable_cores
 
@@ -81,6 +82,8 @@ class TrainResult:
     #: cores the run could use (the report says when the machine was busy: report._text.busy_machine)
     load: float | None = None
     cores: int | None = None
+    #: on a GPU, the share of its measured peak the training used (training._speed.device_use)
+    device_use: dict[str, Any] | None = None
 
 
 #: Early stopping counts an epoch without a better validation loss only once the one-cycle
@@ -237,6 +240,52 @@ def _add_lookahead(opt, k: int, alpha: float = 0.5) -> None:
 
     opt.register_step_pre_hook(before)
     opt.register_step_post_hook(after)
+
+
+def make_ema(net, decay: float):
+    """An exponential moving average of ``net``'s weights and buffers: torch's AveragedModel
+    (its state_dict, so checkpoints keep their layout) with torch's EMA update
+    (get_ema_multi_avg_fn's lerp, so the same weights), less the host work AveragedModel does
+    at every step on a GPU: it copies its step counter, a host tensor, to the GPU for an
+    update that never reads it, and tests the counter twice. Here a Python flag says
+    whether the first copy was made, and the counter is only counted."""
+    return _ema_class()(net, decay)
+
+
+@functools.cache
+def _ema_class():
+    import itertools
+
+    import torch
+    from torch.optim.swa_utils import AveragedModel
+
+    class Ema(AveragedModel):
+        def __init__(self, net, decay: float):
+            super().__init__(net, use_buffers=True)
+            self.decay = float(decay)
+            self.begun = False  # mirrors n_averaged > 0 without reading the device
+
+        def update_parameters(self, model) -> None:
+            mine = [t.detach() for t in itertools.chain(self.module.parameters(), self.module.buffers())]
+            theirs = [t.detach() for t in itertools.chain(model.parameters(), model.buffers())]
+            with torch.no_grad():
+                if not self.begun:
+                    torch._foreach_copy_(mine, theirs)
+                else:
+                    floats = [i for i, t in enumerate(mine) if t.is_floating_point()]
+                    torch._foreach_lerp_([mine[i] for i in floats], [theirs[i] for i in floats], 1 - self.decay)
+                    for a, b in zip(mine, theirs, strict=True):
+                        if not a.is_floating_point():  # BatchNorm's step count, as torch's EMA does it
+                            a.copy_(a * self.decay + b * (1 - self.decay))
+            self.begun = True
+            self.n_averaged += 1  # stays on the device: no wait
+
+        def load_state_dict(self, state, *args, **kwargs):
+            out = super().load_state_dict(state, *args, **kwargs)
+            self.begun = bool(self.n_averaged > 0)  # one read, on resume
+            return out
+
+    return Ema
 
 
 class Trainer:
@@ -430,7 +479,7 @@ class Trainer:
             for g in opt.param_groups:
                 g["lr"] = g["base_lr"] * f
             batch = order[b * bs : (b + 1) * bs]
-            idx = batch[torch.from_numpy(dist.shard(len(batch)))] if sharded else batch
+            idx = batch[torch.from_numpy(dist.shard(len(batch))).to(batch.device)] if sharded else batch
             running += self.step(step_net, X[idx], y_t[idx], opt, loss_fn, gen, ema)
             if on_progress is not None and (b % 10 == 0 or b == steps_per_epoch - 1):  # the one wait: every 10 steps
                 loss_so_far = float(running) / (b + 1)
@@ -445,7 +494,6 @@ class Trainer:
             n_classes: int, checkpoint: str | Path | None = None, resume: bool = False,
             on_progress: Callable[..., None] | None = None) -> TrainResult:
         import torch
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
         cfg, rt = self.cfg, self.rt
         torch.manual_seed(cfg.seed)
@@ -454,9 +502,14 @@ class Trainer:
         # under torchrun: gradients averaged over the processes, each taking its share of every
         # global batch (the same batches, learning rate and schedule as one process)
         step_net = dist.data_parallel(net)
-        ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
+        ema = make_ema(net, cfg.ema) if cfg.ema else None
         loss_fn = self.loss_fn(y, n_classes)
+        # on a GPU the images (and labels) the steps index live there when they fit: a batch is
+        # then cut out where it is used, with no copy from the host and no wait for one
+        X_steps = resident(X, rt)
         y_t = torch.as_tensor(y, dtype=torch.float32 if cfg.multilabel else torch.long)
+        if X_steps is not X:
+            y_t = rt.to_device(y_t)
         n = len(y)
         bs = min(cfg.batch_size, n)
         steps_per_epoch = max(1, n // bs)  # the last partial batch is dropped: a batch of 1 breaks BatchNorm
@@ -472,6 +525,7 @@ class Trainer:
         images_seen = 0
         stopped_early = False
         epoch = start_epoch - 1
+        order = None
         try:
             for epoch in range(start_epoch, cfg.epochs):
                 if cfg.patience and stale >= cfg.patience:
@@ -480,17 +534,17 @@ class Trainer:
                 seed = cfg.seed * 1009 + epoch
                 torch.manual_seed(seed)
                 gen = torch.Generator().manual_seed(seed)
-                order = self._order(y, gen)
+                order = self._order(y, gen).to(y_t.device)  # one copy an epoch where the images are
                 # on a GPU the augmentation draws its random numbers there (a generator of its
                 # own); on a CPU it goes on drawing from the one that ordered the batches
                 aug_gen = torch.Generator(device=rt.device).manual_seed(seed) if rt.is_cuda else gen
                 self._train_mode(net)
-                record = self._train_epoch(epoch, step_net, net, X, y_t, order, opt, loss_fn, aug_gen, ema,
+                record = self._train_epoch(epoch, step_net, net, X_steps, y_t, order, opt, loss_fn, aug_gen, ema,
                                            bs, steps_per_epoch, on_progress)
                 images_seen += steps_per_epoch * bs
                 model_for_eval = ema.module if ema is not None else net
-                tr_loss, tr_acc = self._evaluate(model_for_eval, subset_rows(X, order[: min(n, 2000)]),
-                                                 y[order[: min(n, 2000)].numpy()], loss_fn)
+                first = order[: min(n, 2000)].cpu()
+                tr_loss, tr_acc = self._evaluate(model_for_eval, subset_rows(X, first), y[first.numpy()], loss_fn)
                 record["train_eval_loss"], record["train_accuracy"] = tr_loss, tr_acc
                 if X_val is not None and len(X_val):
                     v_loss, v_acc = self._evaluate(model_for_eval, X_val, y_val, loss_fn)
@@ -524,14 +578,28 @@ class Trainer:
             self._precise_batchnorm(final, X, seed=cfg.seed)
         if ema is not None:
             net.load_state_dict(final.state_dict())
+        del X_steps, y_t, order  # the GPU's copy of the training images is not needed any more
         seconds = time.perf_counter() - t_start
+        images_per_second = images_seen / seconds if seconds > 0 else 0.0
         return TrainResult(
             history=history,
             best_epoch=(best["epoch"] + 1) if best["state"] is not None else len(history),
             stopped_early=stopped_early,
             seconds=seconds,
-            images_per_second=images_seen / seconds if seconds > 0 else 0.0,
+            images_per_second=images_per_second,
             resumed_from=resumed_from,
             load=max((v for v in loads if v is not None), default=None),
             cores=usable_cores(),
+            device_use=self._device_use(final, X, images_per_second) if rt.is_cuda and images_seen else None,
         )
+
+    def _device_use(self, net, X, images_per_second: float) -> dict[str, Any]:
+        """The share of the GPU's measured peak the training used (training._speed): words for
+        the run's training line, never a reason to lose the trained model, so a failure to
+        measure is kept as its reason."""
+        from ._speed import device_use
+
+        try:
+            return device_use(self, net, X[: min(len(X), 8)], images_per_second, processes=dist.world_size())
+        except Exception as exc:  # noqa: BLE001 - informational; the model is trained
+            return {"unmeasured": f"{type(exc).__name__}: {exc}"}
