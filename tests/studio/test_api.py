@@ -51,6 +51,36 @@ def test_classes_add_rename_delete_and_the_folder_follows(client):
     assert manifest(root) ["classes"] == [] and not (root / "yes").exists()
 
 
+def test_an_image_is_moved_to_another_class_or_removed_and_nothing_is_lost(client):
+    """A label flag put right from the page: the image is filed under another class (its
+    capture session kept, so its split side too), or taken out into the trash; a stale or
+    foreign file, an unknown class and a move to its own class get sentences."""
+    root = client.root
+    for n in ("cat", "coffee"):
+        client.post("/api/classes", json={"name": n}, headers=H)
+    first, second = upload(client, "cat", burst("cat", 0, 2)).json()["added"]
+    moved = client.post("/api/images/move", json={"file": first, "to": "coffee"}, headers=H).json()
+    assert moved["from"] == "cat" and moved["to"] == "coffee" and moved["file"].startswith("coffee/")
+    entries = {e["file"]: e for e in manifest(root)["images"]}
+    assert first not in entries and not (root / first).exists() and (root / moved["file"]).is_file()
+    assert entries[moved["file"]]["class"] == "coffee" and entries[moved["file"]]["session"] == entries[second]["session"]
+    for body, words in (({"file": first, "to": "coffee"}, "no longer in this project"),
+                        ({"file": "../trueclass-project.json", "to": "coffee"}, "no longer in this project"),
+                        ({"file": second, "to": "dog"}, "There is no class 'dog'"),
+                        ({"file": second, "to": "cat"}, "already filed under 'cat'")):
+        r = client.post("/api/images/move", json=body, headers=H)
+        assert r.status_code == 400 and words in r.json()["error"], r.json()
+    back = client.post("/api/images/move", json={"file": moved["file"], "to": "cat"}, headers=H).json()
+    assert back["file"] == first  # its old name is free again
+    gone = client.post("/api/images/remove", json={"file": second}, headers=H).json()
+    assert Path(gone["kept_in"]).is_file() and not (root / second).exists()  # in the trash, not destroyed
+    assert [e["file"] for e in manifest(root)["images"]] == [first]
+    r = client.post("/api/images/remove", json={"file": second}, headers=H)
+    assert r.status_code == 400 and "no longer in this project" in r.json()["error"]
+    assert client.post("/api/images/remove", json={"file": first}).status_code == 403  # the page's token only
+    assert Project(root).image_files() == {first}  # what a restarted studio reads
+
+
 @pytest.mark.parametrize("name", ["../evil", "a/b", ".hidden", "", "x" * 41, "con\x00trol", "..", "~root"])
 def test_a_hostile_class_name_is_refused_and_changes_nothing(client, name):
     before = sorted(p.name for p in client.root.iterdir())

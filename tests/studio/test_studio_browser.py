@@ -314,6 +314,16 @@ def test_drawings_after_start_from_digits_are_read_as_drawn_in_the_browser(tmp_p
             m = json.loads(sorted((tmp_path / "proj" / ".trueclass" / "runs").glob("2*/metrics.json"))[-1].read_text())
             expect(page.locator("#audit-text")).to_contain_text(
                 f"Audit: {m['audit']['n_duplicate_groups']} duplicate group")
+            # a label flag put right from the page: the image is filed where it looks like it belongs
+            flag = m["audit"]["label_issues"][0]
+            first = page.locator("#label-issues .misread").first
+            expect(first.locator("button").first).to_have_text(f"Move to {flag['suggested']}")
+            first.locator("button").first.click()
+            expect(page.locator('.message[data-slot="labels"]')).to_have_text(
+                f"Moved it to '{flag['suggested']}'. Train again to see the change.")
+            entries = json.loads((tmp_path / "proj" / "trueclass-project.json").read_text())["images"]
+            assert [e["class"] for e in entries if e["file"].endswith(flag["id"].split("/", 1)[1])] == [flag["suggested"]]
+            expect(page.locator(f'#label-issues img[alt="{flag["id"]}"]')).to_have_count(0)
             # a file the server would refuse for its size is named and left out; the rest is added
             big = tmp_path / "huge.png"
             with open(big, "wb") as f:

@@ -236,6 +236,16 @@ def _project_routes(project: Project, trainer: "Trainer | None" = None) -> list[
             files = drawings_in_project_form(project, files)
         return JSONResponse(project.add_images(name, files, kind=kind))
 
+    async def move_image(request: Request) -> Response:
+        d = await _body_json(request)
+        _refuse_while_training(trainer, "move an image")
+        return JSONResponse(project.move_image(str(d.get("file", "")), str(d.get("to", ""))))
+
+    async def remove_image(request: Request) -> Response:
+        d = await _body_json(request)
+        _refuse_while_training(trainer, "remove an image")
+        return JSONResponse(project.remove_image(str(d.get("file", ""))))
+
     async def builtin(request: Request) -> Response:
         d = await _body_json(request)
         try:
@@ -257,6 +267,8 @@ def _project_routes(project: Project, trainer: "Trainer | None" = None) -> list[
         Route("/api/classes/rename", rename_class, methods=["POST"]),
         Route("/api/classes/delete", delete_class, methods=["POST"]),
         Route("/api/images", add_images, methods=["POST"]),
+        Route("/api/images/move", move_image, methods=["POST"]),
+        Route("/api/images/remove", remove_image, methods=["POST"]),
         Route("/api/builtin", builtin, methods=["POST"]),
         Route("/api/image", image),
     ]

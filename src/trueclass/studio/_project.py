@@ -256,6 +256,46 @@ class Project:
             return {"deleted": name, "images": n, "kept_in": str(trash)}
 
     # -- images --------------------------------------------------------------------------------
+    def _entry(self, rel: str) -> dict[str, Any]:
+        for e in self._images:
+            if e["file"] == rel:
+                return e
+        raise TrueclassError("That image is no longer in this project (moved or removed already?).")
+
+    def move_image(self, rel: str, to: str) -> dict[str, Any]:
+        """File one image under another class (a label the audit doubts, put right). It keeps
+        its capture session, so it stays on the same side of the split as its session's
+        other images."""
+        with self._lock:
+            e, to = self._entry(str(rel)), self._find(str(to))
+            if e["class"] == to:
+                raise TrueclassError(f"That image is already filed under {to!r}.")
+            name = e["file"].split("/", 1)[1]
+            new = f"{to}/{name}"
+            stem, dot, ext = name.rpartition(".")
+            k = 1
+            while (self.root / new).exists() or any(x["file"] == new for x in self._images):
+                new, k = f"{to}/{stem}-{k}{dot}{ext}", k + 1
+            (self.root / to).mkdir(exist_ok=True)
+            # the file first, then the manifest: a crash in between leaves the image in its new
+            # folder, which _recover adopts there, and forgets the old entry
+            os.replace(self.root / e["file"], self.root / new)
+            was, e["file"], e["class"] = e["class"], new, to
+            self._save()
+            return {"file": new, "from": was, "to": to}
+
+    def remove_image(self, rel: str) -> dict[str, Any]:
+        """Take one image out of the project; its file moves to .trueclass/trash, not away."""
+        with self._lock:
+            e = self._entry(str(rel))
+            trash = self.state_dir / "trash" / f"images-{time.strftime('%Y%m%d')}" / e["file"]
+            trash.parent.mkdir(parents=True, exist_ok=True)
+            self._images.remove(e)
+            self._save()
+            if (self.root / e["file"]).exists():
+                shutil.move(str(self.root / e["file"]), str(trash))
+            return {"removed": e["file"], "class": e["class"], "kept_in": str(trash)}
+
     @staticmethod
     def new_session(kind: str) -> str:
         kind = kind if kind in ("upload", "webcam", "drawing", "builtin") else "upload"

@@ -67,7 +67,7 @@ async function refresh() {
 function setTraining(on) {
   training = on;
   $("#train").disabled = on;
-  for (const b of document.querySelectorAll(".class-card .delete, .class-card .rename")) b.disabled = on;
+  for (const b of document.querySelectorAll(".class-card .delete, .class-card .rename, #label-issues button")) b.disabled = on;
   greyResult();
 }
 
@@ -386,11 +386,29 @@ function showResult(r) {
   lt.title = r.label_issues_text ? `As the command line says it: ${r.label_issues_text}.` : "";
   const li = $("#label-issues");
   li.replaceChildren();
-  for (const w of r.label_issues || []) li.append(thumb(w.file, `filed as ${w.given}, looks like ${w.suggested}`));
+  for (const w of r.label_issues || []) {
+    const t = thumb(w.file, `filed as ${w.given}, looks like ${w.suggested}`);
+    // put it right from here: file it under the class it looks like, or take it out (kept in the trash)
+    const move = Object.assign(document.createElement("button"), {
+      className: "secondary small", textContent: `Move to ${w.suggested}`, title: `File this image under '${w.suggested}'` });
+    move.onclick = () => fixImage("/api/images/move", { file: w.file, to: w.suggested }, `Moved it to '${w.suggested}'.`);
+    const remove = Object.assign(document.createElement("button"), {
+      className: "danger small", textContent: "Remove", title: "Take this image out of the project (kept in .trueclass/trash)" });
+    remove.onclick = () => fixImage("/api/images/remove", { file: w.file }, "Removed it; its file is kept in the project's trash.");
+    for (const b of [move, remove]) b.disabled = training || !!stale;
+    t.append(move, remove);
+    li.append(t);
+  }
   $("#audit-text").textContent = r.audit_text || "The audit was not run for this training.";
   const odd = $("#odd-images");
   odd.replaceChildren();
   for (const w of r.odd_images || []) odd.append(thumb(w.file, `odd: ${w.reasons.join(", ")}`));
+}
+
+// a label flag put right; the next training's audit looks again
+async function fixImage(path, json, done) {
+  try { await api(path, { method: "POST", json }); say(done + " Train again to see the change.", false, "labels"); await refresh(); }
+  catch (e) { say(e.message, true, "labels"); }
 }
 
 // one of the project's images with a caption under it (misread, label to check, odd)
