@@ -51,6 +51,40 @@ def test_classes_add_rename_delete_and_the_folder_follows(client):
     assert manifest(root) ["classes"] == [] and not (root / "yes").exists()
 
 
+def test_a_deleted_class_comes_back_as_it_was(client):
+    """Restore: the images with their capture sessions, in the class's old place; a name
+    taken again, a stray folder and an unknown id are sentences that move nothing."""
+    root = client.root
+    for n in ("cat", "coffee", "tea"):
+        client.post("/api/classes", json={"name": n}, headers=H)
+    upload(client, "coffee", burst("coffee", 0, 2))
+    upload(client, "coffee", burst("coffee", 1, 2))
+    before = [e for e in manifest(root)["images"]]
+    client.post("/api/classes/delete", json={"name": "coffee"}, headers=H)
+    listed = client.get("/api/project").json()["deleted_classes"]
+    assert [(d["name"], d["images"]) for d in listed] == [("coffee", 4)]
+    client.post("/api/classes", json={"name": "Coffee"}, headers=H)
+    r = client.post("/api/classes/restore", json={"id": listed[0]["id"]}, headers=H)
+    assert r.status_code == 400 and "There is a class 'coffee' again; rename it first" in r.json()["error"]
+    client.post("/api/classes/delete", json={"name": "Coffee"}, headers=H)
+    (root / "coffee").mkdir()
+    (root / "coffee" / "note.txt").write_text("mine")
+    r = client.post("/api/classes/restore", json={"id": listed[0]["id"]}, headers=H)
+    assert r.status_code == 400 and "A folder 'coffee' is in the project's folder" in r.json()["error"]
+    (root / "coffee" / "note.txt").unlink()
+    (root / "coffee").rmdir()
+    for bad in ("nothing-here", "../..", ".", ""):
+        r = client.post("/api/classes/restore", json={"id": bad}, headers=H)
+        assert r.status_code == 400 and "no longer in the trash" in r.json()["error"], bad
+    assert client.post("/api/classes/restore", json={"id": listed[0]["id"]}, headers=H).json() == {
+        "restored": "coffee", "images": 4}
+    m = manifest(root)
+    assert m["classes"] == ["cat", "coffee", "tea"]  # its old place, not last
+    assert m["images"] == before and all((root / e["file"]).is_file() for e in m["images"])  # sessions kept
+    assert [d["name"] for d in client.get("/api/project").json()["deleted_classes"]] == ["Coffee"]
+    assert not list(root.glob("coffee/*.json"))
+
+
 def test_an_image_is_moved_to_another_class_or_removed_and_nothing_is_lost(client):
     """A label flag put right from the page: the image is filed under another class (its
     capture session kept, so its split side too), or taken out into the trash; a stale or

@@ -164,6 +164,16 @@ def test_from_an_empty_project_to_an_honest_evaluation_in_the_browser(tmp_path):
                 "This result is of the classes before they changed ('coffee' no longer here; 'espresso' new); "
                 "train again for a result of the classes as they are.")
             assert "previous" in page.get_attribute("#results", "class")
+            # a class deleted by mistake comes back, in its place, with its images
+            cat_count = page.inner_text('.class-card[data-name="cat"] .count')
+            page.once("dialog", lambda d: d.accept())
+            page.click('.class-card[data-name="cat"] .delete')
+            expect(page.locator('.class-card[data-name="cat"]')).to_have_count(0)
+            page.click(".deleted-class .restore")
+            expect(page.locator('.message[data-slot="classes"]')).to_have_text("Restored 'cat'.")
+            assert page.inner_text('.class-card[data-name="cat"] .count') == cat_count
+            assert page.locator(".class-card").first.get_attribute("data-name") == "cat"
+            assert page.locator(".deleted-class").count() == 0
         browser.close()
     assert not errors, errors
     assert not missing, missing

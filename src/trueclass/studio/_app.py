@@ -236,6 +236,11 @@ def _project_routes(project: Project, trainer: "Trainer | None" = None) -> list[
             files = drawings_in_project_form(project, files)
         return JSONResponse(project.add_images(name, files, kind=kind))
 
+    async def restore_class(request: Request) -> Response:
+        d = await _body_json(request)
+        _refuse_while_training(trainer, "restore a class")
+        return JSONResponse(project.restore_class(str(d.get("id", ""))))
+
     async def move_image(request: Request) -> Response:
         d = await _body_json(request)
         _refuse_while_training(trainer, "move an image")
@@ -266,6 +271,7 @@ def _project_routes(project: Project, trainer: "Trainer | None" = None) -> list[
         Route("/api/classes", add_class, methods=["POST"]),
         Route("/api/classes/rename", rename_class, methods=["POST"]),
         Route("/api/classes/delete", delete_class, methods=["POST"]),
+        Route("/api/classes/restore", restore_class, methods=["POST"]),
         Route("/api/images", add_images, methods=["POST"]),
         Route("/api/images/move", move_image, methods=["POST"]),
         Route("/api/images/remove", remove_image, methods=["POST"]),
@@ -327,6 +333,7 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
             except (OSError, ValueError, KeyError):
                 pass
         out["recovered"] = project.recovered
+        out["deleted_classes"] = project.deleted_classes()[:5]  # the latest, for the page's Restore
         return JSONResponse(out)
 
     async def start_training(request: Request) -> Response:

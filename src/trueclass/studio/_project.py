@@ -39,6 +39,8 @@ MAX_PROJECT_BYTES = 2 * 1024**3
 #: Image formats the studio keeps (what browsers and cameras make), by Pillow's name.
 FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif"}
 STATE = ".trueclass"
+#: What a deleted class's folder in the trash keeps of the manifest (Project.restore_class).
+DELETED_FILE = "deleted-class.json"
 NAME_MAX = 40
 _NAME = re.compile(r"^[^\W_][\w \-]*$")
 
@@ -242,18 +244,67 @@ class Project:
             return new
 
     def delete_class(self, name: str) -> dict[str, Any]:
-        """Remove a class from the project; its images move to .trueclass/trash, not away."""
+        """Remove a class from the project; its images move to .trueclass/trash, not away,
+        with what the manifest said of them (capture sessions, the class's place), so
+        restore_class can bring it back as it was."""
         with self._lock:
             name = self._find(name)
-            n = sum(e["class"] == name for e in self._images)
+            mine = [e for e in self._images if e["class"] == name]
+            where = self._classes.index(name)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            trash = self.state_dir / "trash" / f"{name}-{stamp}"
+            k = 1
+            while trash.exists():  # deleted twice within a second
+                trash, k = self.state_dir / "trash" / f"{name}-{stamp}-{k}", k + 1
             self._classes.remove(name)
             self._images = [e for e in self._images if e["class"] != name]
             self._save()
-            trash = self.state_dir / "trash" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+            trash.parent.mkdir(parents=True, exist_ok=True)
             if (self.root / name).exists():
-                trash.parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(self.root / name), str(trash))
-            return {"deleted": name, "images": n, "kept_in": str(trash)}
+            else:
+                trash.mkdir()
+            atomic_write(trash / DELETED_FILE, json.dumps({"class": name, "position": where, "deleted": stamp,
+                                                           "images": mine}, indent=1).encode())
+            return {"deleted": name, "images": len(mine), "kept_in": str(trash)}
+
+    def deleted_classes(self) -> list[dict[str, Any]]:
+        """The classes in the trash that restore_class can bring back, the latest first."""
+        out = []
+        trash = self.state_dir / "trash"
+        for f in trash.glob(f"*/{DELETED_FILE}") if trash.is_dir() else []:
+            try:
+                d = json.loads(f.read_text(encoding="utf-8"))
+                out.append({"id": f.parent.name, "name": str(d["class"]), "images": len(d["images"]),
+                            "deleted": str(d["deleted"])})
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # not one of ours, or damaged: left where it is
+        return sorted(out, key=lambda c: (c["deleted"], c["id"]), reverse=True)
+
+    def restore_class(self, trash_id: str) -> dict[str, Any]:
+        """Bring a deleted class back from the trash: its images with their capture sessions,
+        in its old place among the classes. Refused (nothing moved) when a class of that name
+        exists again."""
+        with self._lock:
+            folder = self.state_dir / "trash" / str(trash_id)
+            if "/" in str(trash_id) or str(trash_id).startswith(".") or not (folder / DELETED_FILE).is_file():
+                raise TrueclassError("That deleted class is no longer in the trash.")
+            d = json.loads((folder / DELETED_FILE).read_text(encoding="utf-8"))
+            name = str(d["class"])
+            if any(c.casefold() == name.casefold() for c in self._classes):
+                raise TrueclassError(f"There is a class {name!r} again; rename it first, then restore the deleted one.")
+            name = self._check_new(name)
+            if (self.root / name).exists():
+                raise TrueclassError(f"A folder {name!r} is in the project's folder; move it away, then restore.")
+            back = [e for e in d["images"] if (folder / e["file"].split("/", 1)[1]).is_file()]
+            # the manifest first, then the folder: a crash in between leaves the images in the trash
+            # (the manifest's entries for them are forgotten at the next start), never nowhere
+            self._classes.insert(min(int(d.get("position", len(self._classes))), len(self._classes)), name)
+            self._images.extend(back)
+            self._save()
+            os.replace(folder, self.root / name)
+            (self.root / name / DELETED_FILE).unlink(missing_ok=True)
+            return {"restored": name, "images": len(back)}
 
     # -- images --------------------------------------------------------------------------------
     def _entry(self, rel: str) -> dict[str, Any]:

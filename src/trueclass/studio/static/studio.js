@@ -67,7 +67,7 @@ async function refresh() {
 function setTraining(on) {
   training = on;
   $("#train").disabled = on;
-  for (const b of document.querySelectorAll(".class-card .delete, .class-card .rename, #label-issues button")) b.disabled = on;
+  for (const b of document.querySelectorAll(".class-card .delete, .class-card .rename, #label-issues button, .deleted-class button")) b.disabled = on;
   greyResult();
 }
 
@@ -165,6 +165,22 @@ function renderClasses() {
     select.append(opt);
   }
   if (chosen) select.value = chosen;
+  // classes deleted lately, each with the way back (their images wait in the project's trash)
+  for (const d of project.deleted_classes || []) {
+    const row = document.createElement("p");
+    row.className = "hint deleted-class"; row.dataset.id = d.id;
+    row.textContent = `Deleted: '${d.name}' (${d.images} image${d.images === 1 ? "" : "s"}) `;
+    const back = Object.assign(document.createElement("button"), { type: "button", className: "secondary restore", textContent: "Restore" });
+    back.disabled = training;
+    back.addEventListener("click", () => restoreClass(d));
+    row.append(back);
+    box.append(row);
+  }
+}
+
+async function restoreClass(d) {
+  try { await api("/api/classes/restore", { method: "POST", json: { id: d.id } }); say(`Restored '${d.name}'.`, false, "classes"); await refresh(); }
+  catch (e) { say(e.message, true, "classes"); }
 }
 
 async function addClass(ev) {
