@@ -23,6 +23,7 @@ def plan_budget(backend: Any, x_all, scale: float, y: np.ndarray, n_val: int, ru
     import torch
 
     from ..training import BN_IMAGES, LADDER, TrainConfig, Trainer, measure, plan, predict_logits
+    from ..training._batches import resident
     from ._nets import build_cnn
 
     t0 = time.perf_counter()
@@ -30,10 +31,11 @@ def plan_budget(backend: Any, x_all, scale: float, y: np.ndarray, n_val: int, ru
     batch_size, lr, recipe_epochs = recipe
     n = min(len(y), batch_size)
     xt = as_tensor(x_all)
-    xb = xt[torch.arange(n)]
+    # the batch where training keeps its images (on a GPU, there: training._batches.resident)
+    xb = resident(xt[torch.arange(n)], runtime)
     n_pred = min(len(y), 512)
     xp = xt[torch.arange(n_pred)]
-    yb = torch.as_tensor(np.asarray(y)[:n], dtype=torch.long)
+    yb = torch.as_tensor(np.asarray(y)[:n], dtype=torch.long).to(xb.device)
     mean, std = runtime.channel_stats(backend.mean_), runtime.channel_stats(backend.std_)
     speeds: dict[int, dict[str, float]] = {}
     channels, h, w = xt.shape[1:]
