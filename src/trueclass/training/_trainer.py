@@ -263,7 +263,7 @@ def _ema_class():
         def __init__(self, net, decay: float):
             super().__init__(net, use_buffers=True)
             self.decay = float(decay)
-            self.begun = False  # mirrors n_averaged > 0 without reading the device
+            self.begun = False  # n_averaged > 0, without reading a tensor at every step
 
         def update_parameters(self, model) -> None:
             mine = [t.detach() for t in itertools.chain(self.module.parameters(), self.module.buffers())]
@@ -278,7 +278,7 @@ def _ema_class():
                         if not a.is_floating_point():  # BatchNorm's step count, as torch's EMA does it
                             a.copy_(a * self.decay + b * (1 - self.decay))
             self.begun = True
-            self.n_averaged += 1  # stays on the device: no wait
+            self.n_averaged += 1  # a host tensor (AveragedModel keeps it there): counting it waits for nothing
 
         def load_state_dict(self, state, *args, **kwargs):
             out = super().load_state_dict(state, *args, **kwargs)
