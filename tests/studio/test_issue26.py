@@ -95,6 +95,12 @@ def test_delete_and_rename_are_refused_while_a_model_trains(client):
     assert r.status_code == 400 and "training is running" in r.json()["error"]
     r = client.post("/api/classes/rename", json={"old": "cat", "new": "dog"}, headers=H)
     assert r.status_code == 400 and "training is running" in r.json()["error"]
+    for path, body, what in (("/api/images/move", {"file": "cat/x.png", "to": "cat"}, "move an image"),
+                             ("/api/images/remove", {"file": "cat/x.png"}, "remove an image"),
+                             ("/api/classes/restore", {"id": "cat-1"}, "restore a class")):
+        r = client.post(path, json=body, headers=H)  # the images a training reads stay as they are
+        assert r.status_code == 400 and r.json()["error"] == (
+            f"A training is running on this project's images; {what} once it has finished."), path
     assert (client.root / "cat").is_dir()
     client.app.state.trainer.state = {"status": "idle"}
     assert client.post("/api/classes/delete", json={"name": "cat"}, headers=H).status_code == 200

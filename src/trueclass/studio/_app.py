@@ -216,9 +216,14 @@ def _project_routes(project: Project, trainer: "Trainer | None" = None) -> list[
         _refuse_while_training(trainer, "rename a class")
         return JSONResponse({"name": project.rename_class(str(d.get("old")), d.get("new"))})
 
-    async def delete_class(request: Request) -> Response:
-        _refuse_while_training(trainer, "delete a class")
-        return JSONResponse(project.delete_class(str((await _body_json(request)).get("name"))))
+    def guarded(what: str, change: Any, *fields: str) -> Any:
+        """A POST that changes images a training may be reading: refused while one runs,
+        else ``change`` called with the request's ``fields`` (strings)."""
+        async def handler(request: Request) -> Response:
+            d = await _body_json(request)
+            _refuse_while_training(trainer, what)
+            return JSONResponse(change(*(str(d.get(f, "")) for f in fields)))
+        return handler
 
     async def add_images(request: Request) -> Response:
         from starlette.datastructures import UploadFile
@@ -235,21 +240,6 @@ def _project_routes(project: Project, trainer: "Trainer | None" = None) -> list[
         if kind == "drawing":
             files = drawings_in_project_form(project, files)
         return JSONResponse(project.add_images(name, files, kind=kind))
-
-    async def restore_class(request: Request) -> Response:
-        d = await _body_json(request)
-        _refuse_while_training(trainer, "restore a class")
-        return JSONResponse(project.restore_class(str(d.get("id", ""))))
-
-    async def move_image(request: Request) -> Response:
-        d = await _body_json(request)
-        _refuse_while_training(trainer, "move an image")
-        return JSONResponse(project.move_image(str(d.get("file", "")), str(d.get("to", ""))))
-
-    async def remove_image(request: Request) -> Response:
-        d = await _body_json(request)
-        _refuse_while_training(trainer, "remove an image")
-        return JSONResponse(project.remove_image(str(d.get("file", ""))))
 
     async def builtin(request: Request) -> Response:
         d = await _body_json(request)
@@ -270,11 +260,11 @@ def _project_routes(project: Project, trainer: "Trainer | None" = None) -> list[
     return [
         Route("/api/classes", add_class, methods=["POST"]),
         Route("/api/classes/rename", rename_class, methods=["POST"]),
-        Route("/api/classes/delete", delete_class, methods=["POST"]),
-        Route("/api/classes/restore", restore_class, methods=["POST"]),
+        Route("/api/classes/delete", guarded("delete a class", project.delete_class, "name"), methods=["POST"]),
+        Route("/api/classes/restore", guarded("restore a class", project.restore_class, "id"), methods=["POST"]),
         Route("/api/images", add_images, methods=["POST"]),
-        Route("/api/images/move", move_image, methods=["POST"]),
-        Route("/api/images/remove", remove_image, methods=["POST"]),
+        Route("/api/images/move", guarded("move an image", project.move_image, "file", "to"), methods=["POST"]),
+        Route("/api/images/remove", guarded("remove an image", project.remove_image, "file"), methods=["POST"]),
         Route("/api/builtin", builtin, methods=["POST"]),
         Route("/api/image", image),
     ]
