@@ -4,7 +4,7 @@
 # Stages, each with its own time-out: the versions the suite runs on (the floors in
 # pyproject.toml are these and this machine's), the CUDA lane (tests/cuda: every model kind,
 # explain, stress, export parity, calibration, preview, CPU<->GPU, torchrun), Fashion-MNIST's
-# quick recipe end to end and its export, then the fast suite on 8 workers.
+# default recipe end to end and its export, then the fast suite on 8 workers.
 # Output: $OUT/log.txt and $OUT/runs.tar.gz (metrics, config, history); $OUT defaults to /tmp/gpu-out.
 set -u
 OUT=${OUT:-/tmp/gpu-out}; mkdir -p "$OUT"
@@ -23,9 +23,13 @@ log env; { nvidia-smi --query-gpu=name,memory.total --format=csv; nproc
   $PY -m pip list 2>/dev/null | grep -iE "^(numpy|scikit-learn|scipy|pillow|matplotlib|jinja2|click|rich|skops|torch|torchvision|timm|safetensors|imagehash|cleanlab|onnxruntime|onnx|onnxscript|skl2onnx|starlette|uvicorn|python-multipart|faiss-cpu|captum|pytest|pytest-xdist|httpx|statsmodels|scikit-image) "
 } >> "$OUT/log.txt" 2>&1
 stage 270 cuda     env TRUECLASS_REQUIRE_CUDA=1 $PY -m pytest -q -p no:cacheprovider --timeout 220 -rfEs -m cuda tests/cuda
-stage 110 fm       $TC train fashion-mnist --model cnn --preset quick --out $W/fm-quick
-stage 50  export   $TC export $W/fm-quick
-for r in fm-quick; do
+# Fashion-MNIST's default recipe (issue 29's GPU targets: >= 0.94, <= 8 s of training, <= 25 s in
+# all; its training line gives images/s and the share of the GPU used); the quick preset only when
+# STAGES names fm-quick
+stage 110 fm       $TC train fashion-mnist --model cnn --out $W/fm
+[ -n "${STAGES:-}" ] && stage 80 fm-quick $TC train fashion-mnist --model cnn --preset quick --out $W/fm-quick
+stage 50  export   $TC export $W/fm
+for r in fm fm-quick; do
   [ -d $W/$r ] && (cd $W && tar -rf $OUT/runs.tar $r/metrics.json $r/config.json $r/history.csv 2>/dev/null)
 done; gzip -f $OUT/runs.tar 2>/dev/null
 # the fast suite on a CUDA machine; threads per worker kept low so 8 workers share 16 cores

@@ -174,3 +174,16 @@ def test_a_run_on_a_busy_machine_says_so_with_the_load_it_saw(parts, monkeypatch
     calm = record | {"machine_load": 2.9}  # its own 2 threads and a little more: not called busy
     assert "busy" not in format_training(calm)
     assert "busy" not in format_training(record | {"machine_load": None})  # a system that does not say
+
+
+def test_the_recipe_by_data_size_and_device():
+    """The batch grows with the set up to 256 images (512 on a GPU, the rate scaled with it);
+    the epochs follow the set's size, not the device; a batch or rate given is kept."""
+    from trueclass.models._torch import _recipe_for_data
+
+    assert _recipe_for_data({}, 54_000) == (256, 0.1, 15)
+    assert _recipe_for_data({}, 54_000, gpu=True) == (512, 0.2, 15)  # as many epochs, half the steps
+    assert _recipe_for_data({}, 1_440) == _recipe_for_data({}, 1_440, gpu=True) == (36, 0.1 * 36 / 256, 30)
+    assert _recipe_for_data({}, 12_000, gpu=True) == (300, 0.1 * 300 / 256, 27)  # 1,200 steps of the CPU's 256: 46 an epoch
+    assert _recipe_for_data({"batch_size": 128, "lr": 0.05}, 54_000, gpu=True) == (128, 0.05, 15)
+    assert _recipe_for_data({"optimizer": "adamw"}, 54_000, gpu=True) == (512, 1e-3 * 8, 15)

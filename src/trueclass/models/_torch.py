@@ -220,7 +220,7 @@ class TorchBackend:
         net = self._build_net(int(channels), (int(h), int(w)))
         self.loaded_weights_ = self._load_weights(net) if p.get("weights") else None
         pretrained = bool(p.get("pretrained") or p.get("weights"))
-        batch_size, lr, epochs = _recipe_for_data(p, len(y))
+        batch_size, lr, epochs = _recipe_for_data(p, len(y), gpu=runtime.is_cuda)
         cfg = TrainConfig(
             **{k: p[k] for k in _TRAIN_KEYS if k in p and k not in ("batch_size", "lr", "epochs")},
             batch_size=batch_size,
@@ -275,7 +275,7 @@ class TorchBackend:
                                  f"{self.kind!r}.")
         seconds = parse_duration(self.params["time_budget"])
         return plan_budget(self, x_all, scale, y, 0 if val is None else len(val[1]), runtime, aug, seconds,
-                           _recipe_for_data({**self.params, "epochs": None}, len(y)))
+                           _recipe_for_data({**self.params, "epochs": None}, len(y), gpu=runtime.is_cuda))
 
     def _carve_validation(self, X, y):
         """Hold out ``val_fraction`` of the training images: ((val X, val y), (train x, train y))."""
@@ -452,23 +452,37 @@ class TorchBackend:
         return backend
 
 
-def _recipe_for_data(params: dict[str, Any], n_train: int) -> tuple[int, float, int]:
+#: The largest batch the recipe chooses by itself: 256 images on a CPU, GPU_MAX_BATCH on a
+#: GPU, the learning rate scaled with it. A GPU runs a small network's step on 512 images in
+#: about the time of 256 (it waits on kernel launches more than on arithmetic), so half the
+#: steps are up to half the training time there. Chosen on Fashion-MNIST's validation images
+#: (54k/6k, the default net for 15 epochs, bf16; benchmarks/fp32_levers.py): batch 256 at
+#: rate 0.1 0.9480, 512 at 0.2 0.9512, 1024 at 0.4 0.9423 and at 0.2 (see docs/benchmarks.md):
+#: 512 keeps the accuracy, 1,024 does not. The GPU's seconds were not measured.
+CPU_MAX_BATCH = 256
+GPU_MAX_BATCH = 512
+
+
+def _recipe_for_data(params: dict[str, Any], n_train: int, *, gpu: bool = False) -> tuple[int, float, int]:
     """Batch size, peak learning rate and epochs, with None meaning "choose for this data".
 
-    Small sets get small batches (at least ~40 steps an epoch, between 32 and 256 images):
-    on digits' validation images (3 seeds, 15 epochs) batches of 32 reached 0.991, 64
-    0.989 and 256 0.984. The learning rate scales with the batch, 0.1 for 256 (SGD).
-    Epochs: 15, or as many as give about 1,200 steps up to 30, since a small set's epoch
-    is only a few dozen steps: on digits' validation images (10 seeds, 1,440 images)
-    15 epochs misread 10, 30 epochs 6 and 60 epochs 9; Fashion-MNIST keeps 15.
+    Small sets get small batches (at least ~40 steps an epoch, between 32 and 256 images,
+    512 on a GPU: GPU_MAX_BATCH): on digits' validation images (3 seeds, 15 epochs) batches
+    of 32 reached 0.991, 64 0.989 and 256 0.984. The learning rate scales with the batch,
+    0.1 for 256 (SGD). Epochs: 15, or as many as give about 1,200 steps (of the CPU's
+    batch, so a GPU trains as many epochs) up to 30, since a small set's epoch is only a
+    few dozen steps: on digits' validation images (10 seeds, 1,440 images) 15 epochs
+    misread 10, 30 epochs 6 and 60 epochs 9; Fashion-MNIST keeps 15.
     """
-    bs = params.get("batch_size") or int(np.clip(n_train // 40, 32, 256))
+    by_size = int(np.clip(n_train // 40, 32, CPU_MAX_BATCH))
+    bs = params.get("batch_size") or int(np.clip(n_train // 40, 32, GPU_MAX_BATCH if gpu else CPU_MAX_BATCH))
     lr = params.get("lr")
     if lr is None:
         lr = 0.1 * bs / 256 if params.get("optimizer", "sgd") == "sgd" else 1e-3 * bs / 64
     epochs = params.get("epochs")
     if epochs is None:
-        steps_per_epoch = max(1, n_train // min(bs, max(n_train, 1)))
+        ref = params.get("batch_size") or by_size
+        steps_per_epoch = max(1, n_train // min(ref, max(n_train, 1)))
         epochs = int(np.clip(math.ceil(1200 / steps_per_epoch), 15, 30))
     return int(bs), float(lr), int(epochs)
 
