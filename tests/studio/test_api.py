@@ -85,6 +85,43 @@ def test_a_deleted_class_comes_back_as_it_was(client):
     assert not list(root.glob("coffee/*.json"))
 
 
+def test_a_delete_or_restore_stopped_half_way_is_finished_or_undone_at_the_next_start(client):
+    """A crash (simulated: the steps done by hand) between a delete's or a restore's steps
+    loses no image and no capture session: the next start undoes a delete whose folder had
+    not moved and finishes a restore whose folder had come back; a damaged record in the
+    trash is not offered, and removing one file name twice keeps both copies."""
+    import shutil
+
+    from trueclass.studio._project import DELETED_FILE
+
+    root = client.root
+    for n in ("cat", "coffee"):
+        client.post("/api/classes", json={"name": n}, headers=H)
+    upload(client, "cat", burst("cat", 0, 2))
+    upload(client, "cat", burst("cat", 1, 2))
+    before = manifest(root)
+    (root / "cat" / DELETED_FILE).write_text("{}")  # a delete stopped before its folder moved
+    assert Project(root).class_names() == ["cat", "coffee"] and not (root / "cat" / DELETED_FILE).exists()
+    client.post("/api/classes/delete", json={"name": "cat"}, headers=H)
+    trash_id = client.get("/api/project").json()["deleted_classes"][0]["id"]
+    shutil.move(str(root / ".trueclass" / "trash" / trash_id), str(root / "cat"))  # a restore stopped there
+    again = Project(root)
+    assert manifest(root) == before and again.class_names() == ["cat", "coffee"]  # sessions and place kept
+    assert not (root / "cat" / DELETED_FILE).exists() and again.recovered == {"adopted": 0, "forgotten": 0}
+    damaged = root / ".trueclass" / "trash" / "dog-1"
+    damaged.mkdir(parents=True)
+    (damaged / DELETED_FILE).write_text("{not json")
+    assert again.deleted_classes() == []
+    r = client.post("/api/classes/restore", json={"id": "dog-1"}, headers=H)
+    assert r.status_code == 400 and "no longer in the trash" in r.json()["error"]
+    entry = before["images"][0]
+    data = (root / entry["file"]).read_bytes()
+    kept = [again.remove_image(entry["file"])["kept_in"]]
+    (root / entry["file"]).write_bytes(data)  # the same file name in the project again (a crash's adoption)
+    assert Project(root).remove_image(entry["file"])["kept_in"] not in kept
+    assert len(list((root / ".trueclass" / "trash").glob("images-*/cat/*.jpg"))) == 2  # both copies kept
+
+
 def test_an_image_is_moved_to_another_class_or_removed_and_nothing_is_lost(client):
     """A label flag put right from the page: the image is filed under another class (its
     capture session kept, so its split side too), or taken out into the trash; a stale or

@@ -279,3 +279,27 @@ def test_the_weights_average_is_torchs_ema_and_resumes(tmp_path):
     back.update_parameters(net)
     torchs.update_parameters(net)
     assert all(torch.equal(back.state_dict()[k], torchs.state_dict()[k]) for k in back.state_dict())
+
+
+def test_a_resumed_fit_keeps_the_batch_it_began_with(parts, tmp_path, monkeypatch):
+    """The automatic batch depends on the device (512 at most on a GPU, 256 on a CPU): a
+    checkpoint resumed where the automatic batch would differ goes on with the batch and
+    rate it began with, and ends with the weights of a fit never stopped."""
+    import trueclass.models._torch as backend
+
+    def stop_in_epoch_2(stage, done, total, **info):
+        if stage.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+
+    kw = dict(epochs=3, width=8, random_state=0, patience=0)
+    whole = tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val)
+    ck = tmp_path / "ck.safetensors"
+    with pytest.raises(tc.TrueclassError, match="resume=True"):
+        tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val, checkpoint=ck, on_progress=stop_in_epoch_2)
+    monkeypatch.setattr(backend, "CPU_MAX_BATCH", 16)  # where the automatic batch is another
+    resumed = tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val, checkpoint=ck, resume=True)
+    a, b = (m.estimator_.net_.state_dict() for m in (whole, resumed))
+    assert resumed.estimator_.config_.batch_size == whole.estimator_.config_.batch_size == 32
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    fresh = tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val)
+    assert fresh.estimator_.config_.batch_size == 16  # the lever the resumed fit ignored

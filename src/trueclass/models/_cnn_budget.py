@@ -23,7 +23,7 @@ def plan_budget(backend: Any, x_all, scale: float, y: np.ndarray, n_val: int, ru
     import torch
 
     from ..training import BN_IMAGES, LADDER, TrainConfig, Trainer, measure, plan, predict_logits
-    from ..training._batches import resident
+    from ..training._batches import fits_on_device
     from ._nets import build_cnn
 
     t0 = time.perf_counter()
@@ -31,8 +31,10 @@ def plan_budget(backend: Any, x_all, scale: float, y: np.ndarray, n_val: int, ru
     batch_size, lr, recipe_epochs = recipe
     n = min(len(y), batch_size)
     xt = as_tensor(x_all)
-    # the batch where training keeps its images (on a GPU, there: training._batches.resident)
-    xb = resident(xt[torch.arange(n)], runtime)
+    # the batch where training will keep its images: on a GPU when the whole set fits there
+    # (training._batches.resident), else on the host, copied at each step as training will
+    xb = xt[torch.arange(n)]
+    xb = runtime.to_device(xb) if fits_on_device(xt, runtime) else xb
     n_pred = min(len(y), 512)
     xp = xt[torch.arange(n_pred)]
     yb = torch.as_tensor(np.asarray(y)[:n], dtype=torch.long).to(xb.device)

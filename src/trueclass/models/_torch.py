@@ -194,7 +194,7 @@ class TorchBackend:
             on_progress=None, checkpoint=None, resume: bool = False, source: str | None = None):
         import torch
 
-        from ..training import Trainer, default_preset_for, pick_runtime, preset
+        from ..training import Trainer, checkpoint_meta, default_preset_for, pick_runtime, preset
 
         p = self.params
         x_all, scale = X["x"], X["scale"]
@@ -220,7 +220,13 @@ class TorchBackend:
         net = self._build_net(int(channels), (int(h), int(w)))
         self.loaded_weights_ = self._load_weights(net) if p.get("weights") else None
         pretrained = bool(p.get("pretrained") or p.get("weights"))
-        batch_size, lr, epochs = _recipe_for_data(p, len(y), gpu=runtime.is_cuda)
+        recipe_params = p
+        if resume and checkpoint is not None and Path(checkpoint).is_file():
+            # a resumed fit goes on with the batch and rate it began with: the automatic batch depends
+            # on the device, and a checkpoint may have been written on another
+            began = (checkpoint_meta(checkpoint) or {}).get("config") or {}
+            recipe_params = {**p, **{k: began[k] for k in ("batch_size", "lr") if p.get(k) is None and began.get(k)}}
+        batch_size, lr, epochs = _recipe_for_data(recipe_params, len(y), gpu=runtime.is_cuda)
         cfg = TrainConfig(
             **{k: p[k] for k in _TRAIN_KEYS if k in p and k not in ("batch_size", "lr", "epochs")},
             batch_size=batch_size,

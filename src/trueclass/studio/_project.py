@@ -110,6 +110,28 @@ def check_image(data: bytes, name: str = "the file", *, max_pixels: int = DEFAUL
     return FORMATS[fmt], (w, h)
 
 
+def _free_path(path: Path, taken: Any = None) -> Path:
+    """``path``, or ``stem-1.ext``, ``stem-2.ext``, ... beside it: the first that is neither
+    on disk nor ``taken`` (a predicate on a path), so nothing is written over."""
+    out, k = path, 1
+    while out.exists() or (taken is not None and taken(out)):
+        out, k = path.with_name(f"{path.stem}-{k}{path.suffix}"), k + 1
+    return out
+
+
+def _deleted(f: Path) -> dict[str, Any]:
+    """What a deleted class's file says (Project.delete_class), or a sentence when it is damaged."""
+    try:
+        d = json.loads(f.read_text(encoding="utf-8"))
+        d["class"], d["deleted"] = str(d["class"]), str(d["deleted"])
+        if not isinstance(d["images"], list) or not all(isinstance(e, dict) and "file" in e for e in d["images"]):
+            raise TypeError
+        return d
+    except (OSError, ValueError, KeyError, TypeError):
+        raise TrueclassError("That deleted class's record in the trash is damaged; its images are in "
+                             f"{str(f.parent)!r}.") from None
+
+
 class Project:
     """One project folder; every method is safe to call from several threads."""
 
@@ -140,6 +162,14 @@ class Project:
         """Adopt images a crash left out of the manifest, forget entries whose file is gone,
         remove half-written temporary files."""
         with self._lock:
+            for j in sorted(self.root.glob(f"*/{DELETED_FILE}")):
+                if j.parent.name in self._classes:  # a delete that stopped before its folder moved
+                    j.unlink(missing_ok=True)
+                else:  # a restore that stopped after its folder came back
+                    try:
+                        self._take_back(self._check_new(j.parent.name), _deleted(j))
+                    except TrueclassError:
+                        continue  # not ours to adopt: left as it is
             named = {e["file"] for e in self._images}
             adopted = removed = 0
             for c in self._classes:
@@ -245,27 +275,26 @@ class Project:
 
     def delete_class(self, name: str) -> dict[str, Any]:
         """Remove a class from the project; its images move to .trueclass/trash, not away,
-        with what the manifest said of them (capture sessions, the class's place), so
-        restore_class can bring it back as it was."""
+        with what the manifest said of them (capture sessions, the class's place) in a file
+        that travels with the folder, so restore_class can bring it back as it was.
+
+        The file first, then the folder moves, then the manifest forgets the class: a crash
+        at any point leaves every image either in the project's folder or in the trash with
+        that file (_recover finishes or undoes what it finds half-done)."""
         with self._lock:
             name = self._find(name)
             mine = [e for e in self._images if e["class"] == name]
-            where = self._classes.index(name)
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            trash = self.state_dir / "trash" / f"{name}-{stamp}"
-            k = 1
-            while trash.exists():  # deleted twice within a second
-                trash, k = self.state_dir / "trash" / f"{name}-{stamp}-{k}", k + 1
+            trash = _free_path(self.state_dir / "trash" / f"{name}-{stamp}")
+            (self.root / name).mkdir(exist_ok=True)
+            atomic_write(self.root / name / DELETED_FILE, json.dumps(
+                {"class": name, "position": self._classes.index(name), "deleted": stamp, "images": mine},
+                indent=1).encode())
+            trash.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(self.root / name), str(trash))
             self._classes.remove(name)
             self._images = [e for e in self._images if e["class"] != name]
             self._save()
-            trash.parent.mkdir(parents=True, exist_ok=True)
-            if (self.root / name).exists():
-                shutil.move(str(self.root / name), str(trash))
-            else:
-                trash.mkdir()
-            atomic_write(trash / DELETED_FILE, json.dumps({"class": name, "position": where, "deleted": stamp,
-                                                           "images": mine}, indent=1).encode())
             return {"deleted": name, "images": len(mine), "kept_in": str(trash)}
 
     def deleted_classes(self) -> list[dict[str, Any]]:
@@ -274,37 +303,54 @@ class Project:
         trash = self.state_dir / "trash"
         for f in trash.glob(f"*/{DELETED_FILE}") if trash.is_dir() else []:
             try:
-                d = json.loads(f.read_text(encoding="utf-8"))
-                out.append({"id": f.parent.name, "name": str(d["class"]), "images": len(d["images"]),
-                            "deleted": str(d["deleted"])})
-            except (OSError, ValueError, KeyError, TypeError):
-                continue  # not one of ours, or damaged: left where it is
+                d = _deleted(f)
+                out.append({"id": f.parent.name, "name": d["class"], "images": len(d["images"]),
+                            "deleted": d["deleted"]})
+            except TrueclassError:
+                continue  # damaged: left where it is
         return sorted(out, key=lambda c: (c["deleted"], c["id"]), reverse=True)
 
     def restore_class(self, trash_id: str) -> dict[str, Any]:
         """Bring a deleted class back from the trash: its images with their capture sessions,
         in its old place among the classes. Refused (nothing moved) when a class of that name
-        exists again."""
+        exists again.
+
+        The folder comes back first (its file with it), then the manifest names the class,
+        then the file goes: a crash in between leaves a folder that _recover adopts as the
+        class it was."""
         with self._lock:
-            folder = self.state_dir / "trash" / str(trash_id)
-            if "/" in str(trash_id) or str(trash_id).startswith(".") or not (folder / DELETED_FILE).is_file():
+            if str(trash_id) not in {c["id"] for c in self.deleted_classes()}:  # nothing but the trash's own
                 raise TrueclassError("That deleted class is no longer in the trash.")
-            d = json.loads((folder / DELETED_FILE).read_text(encoding="utf-8"))
-            name = str(d["class"])
+            folder = self.state_dir / "trash" / str(trash_id)
+            d = _deleted(folder / DELETED_FILE)
+            name = d["class"]
             if any(c.casefold() == name.casefold() for c in self._classes):
                 raise TrueclassError(f"There is a class {name!r} again; rename it first, then restore the deleted one.")
             name = self._check_new(name)
             if (self.root / name).exists():
                 raise TrueclassError(f"A folder {name!r} is in the project's folder; move it away, then restore.")
-            back = [e for e in d["images"] if (folder / e["file"].split("/", 1)[1]).is_file()]
-            # the manifest first, then the folder: a crash in between leaves the images in the trash
-            # (the manifest's entries for them are forgotten at the next start), never nowhere
-            self._classes.insert(min(int(d.get("position", len(self._classes))), len(self._classes)), name)
-            self._images.extend(back)
-            self._save()
             os.replace(folder, self.root / name)
-            (self.root / name / DELETED_FILE).unlink(missing_ok=True)
+            try:
+                back = self._take_back(name, d)
+            except BaseException:
+                os.replace(self.root / name, folder)  # the manifest was not written: the trash keeps it
+                raise
             return {"restored": name, "images": len(back)}
+
+    def _take_back(self, name: str, d: dict[str, Any]) -> list[dict[str, Any]]:
+        """The manifest names a class whose folder (with its deleted-class file) is back in the
+        project, with the entries whose files are there; then the file goes."""
+        back = [e for e in d["images"] if (self.root / e["file"]).is_file()]
+        classes, images = list(self._classes), list(self._images)
+        self._classes.insert(min(int(d.get("position", len(self._classes))), len(self._classes)), name)
+        self._images.extend(back)
+        try:
+            self._save()
+        except BaseException:
+            self._classes, self._images = classes, images
+            raise
+        (self.root / name / DELETED_FILE).unlink(missing_ok=True)
+        return back
 
     # -- images --------------------------------------------------------------------------------
     def _entry(self, rel: str) -> dict[str, Any]:
@@ -321,15 +367,15 @@ class Project:
             e, to = self._entry(str(rel)), self._find(str(to))
             if e["class"] == to:
                 raise TrueclassError(f"That image is already filed under {to!r}.")
-            name = e["file"].split("/", 1)[1]
-            new = f"{to}/{name}"
-            stem, dot, ext = name.rpartition(".")
-            k = 1
-            while (self.root / new).exists() or any(x["file"] == new for x in self._images):
-                new, k = f"{to}/{stem}-{k}{dot}{ext}", k + 1
+            if not (self.root / e["file"]).is_file():
+                raise TrueclassError("That image's file is gone from the project's folder; reload the page.")
+            taken = {x["file"] for x in self._images}
+            new = _free_path(self.root / to / e["file"].split("/", 1)[1], taken=lambda p: (
+                f"{to}/{p.name}" in taken)).relative_to(self.root).as_posix()
             (self.root / to).mkdir(exist_ok=True)
             # the file first, then the manifest: a crash in between leaves the image in its new
-            # folder, which _recover adopts there, and forgets the old entry
+            # folder, which _recover adopts there (as a capture session of its own), and forgets
+            # the old entry; the image is never lost, its session may be
             os.replace(self.root / e["file"], self.root / new)
             was, e["file"], e["class"] = e["class"], new, to
             self._save()
@@ -339,7 +385,7 @@ class Project:
         """Take one image out of the project; its file moves to .trueclass/trash, not away."""
         with self._lock:
             e = self._entry(str(rel))
-            trash = self.state_dir / "trash" / f"images-{time.strftime('%Y%m%d')}" / e["file"]
+            trash = _free_path(self.state_dir / "trash" / f"images-{time.strftime('%Y%m%d')}" / e["file"])
             trash.parent.mkdir(parents=True, exist_ok=True)
             self._images.remove(e)
             self._save()

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..data import ImageRows
 
-__all__ = ["DiskNCHW", "subset_rows", "as_tensor", "resident", "RESIDENT_SHARE"]
+__all__ = ["DiskNCHW", "subset_rows", "as_tensor", "resident", "fits_on_device", "RESIDENT_SHARE"]
 
 #: Training images move to a GPU once when they take at most this share of its free memory
 #: (Fashion-MNIST's 60,000 images are 47 MB as uint8; the network, its activations and the
@@ -60,17 +60,22 @@ def as_tensor(x: Any):
 
 def resident(x: Any, runtime: Any, free_bytes: int | None = None) -> Any:
     """The training images where the training steps run. On a GPU, a tensor in memory is
-    moved there once, as stored (uint8 stays uint8), when it takes at most RESIDENT_SHARE of
-    the GPU's free memory (``free_bytes``, asked of the GPU when None): each step then
-    indexes its batch on the GPU instead of copying it from the host, and the host never
-    waits for a copy. On a CPU, for images read from disk a batch at a time, or when they
-    do not fit, ``x`` as it is (each batch is copied when it is used)."""
+    moved there once, as stored (uint8 stays uint8), when it fits (:func:`fits_on_device`):
+    each step then indexes its batch on the GPU instead of copying it from the host, and the
+    host never waits for a copy. On a CPU, for images read from disk a batch at a time, or
+    when they do not fit, ``x`` as it is (each batch is copied when it is used)."""
+    return x.to(runtime.device) if fits_on_device(x, runtime, free_bytes) else x
+
+
+def fits_on_device(x: Any, runtime: Any, free_bytes: int | None = None) -> bool:
+    """Whether :func:`resident` moves ``x`` to the runtime's GPU: a tensor in memory taking at
+    most RESIDENT_SHARE of the GPU's free memory (``free_bytes``; asked of the GPU when None,
+    with what torch holds cached but unused counted as free)."""
     if not runtime.is_cuda or isinstance(x, DiskNCHW):
-        return x
+        return False
     if free_bytes is None:
         import torch
 
-        free_bytes = torch.cuda.mem_get_info(runtime.device)[0]
-    if x.numel() * x.element_size() > RESIDENT_SHARE * free_bytes:
-        return x
-    return x.to(runtime.device)
+        free_bytes = (torch.cuda.mem_get_info(runtime.device)[0] + torch.cuda.memory_reserved(runtime.device)
+                      - torch.cuda.memory_allocated(runtime.device))
+    return x.numel() * x.element_size() <= RESIDENT_SHARE * free_bytes

@@ -2,7 +2,9 @@
 
 The network's arithmetic per training image is counted by torch's ``FlopCounterMode`` on
 one real forward and backward pass (convolutions and matrix products; what a frozen
-backbone does not differentiate is not counted), times the images/s the trainer measured,
+backbone does not differentiate is not counted), times the images/s of the training steps
+(the epochs' evaluations and checkpoints left out; the optimiser, augmentation and the
+layers FlopCounterMode does not count are in their time, so the share is a lower bound),
 against what the same device does on a large matrix multiply in the run's precision. The
 peak is measured, not read from a spec sheet: clocks, power caps, the precision the run
 used (bf16 or fp32 without TF32) and a GPU shared with other work all count, and a device
@@ -18,8 +20,8 @@ from typing import Any
 __all__ = ["flops_per_image", "matmul_flops", "device_use"]
 
 #: The side of the square matrices of the peak measure: large enough that a GPU runs at its
-#: peak (8192: 1.1 TFLOP a product, about 1.5 ms in bf16 on an H100, three 268 MB bf16
-#: operands), small enough to take well under a second on a CPU's cores (1024).
+#: peak (8192: 1.1 TFLOP a product, about 1.5 ms in bf16 on an H100; three operands of 134 MB
+#: in bf16, 268 MB in fp32), small enough to take well under a second on a CPU's cores (1024).
 MATMUL_SIDE = {"cuda": 8192, "cpu": 1024}
 
 

@@ -474,12 +474,14 @@ class Trainer:
         sharded = step_net is not net
         t_epoch = time.perf_counter()
         running = torch.zeros((), dtype=torch.float64, device=self.rt.device)  # summed where the losses are
+        mine = dist.shard(bs)  # this process's rows of every batch: contiguous, so a slice (no index to copy)
+        lo, hi = (int(mine[0]), int(mine[-1]) + 1) if len(mine) else (0, 0)
         for b in range(steps_per_epoch):
             f = lr_factor(epoch * steps_per_epoch + b, total_steps, cfg.schedule, cfg.warmup)
             for g in opt.param_groups:
                 g["lr"] = g["base_lr"] * f
             batch = order[b * bs : (b + 1) * bs]
-            idx = batch[torch.from_numpy(dist.shard(len(batch))).to(batch.device)] if sharded else batch
+            idx = batch[lo:hi] if sharded else batch
             running += self.step(step_net, X[idx], y_t[idx], opt, loss_fn, gen, ema)
             if on_progress is not None and (b % 10 == 0 or b == steps_per_epoch - 1):  # the one wait: every 10 steps
                 loss_so_far = float(running) / (b + 1)
@@ -504,12 +506,6 @@ class Trainer:
         step_net = dist.data_parallel(net)
         ema = make_ema(net, cfg.ema) if cfg.ema else None
         loss_fn = self.loss_fn(y, n_classes)
-        # on a GPU the images (and labels) the steps index live there when they fit: a batch is
-        # then cut out where it is used, with no copy from the host and no wait for one
-        X_steps = resident(X, rt)
-        y_t = torch.as_tensor(y, dtype=torch.float32 if cfg.multilabel else torch.long)
-        if X_steps is not X:
-            y_t = rt.to_device(y_t)
         n = len(y)
         bs = min(cfg.batch_size, n)
         steps_per_epoch = max(1, n // bs)  # the last partial batch is dropped: a batch of 1 breaks BatchNorm
@@ -520,9 +516,15 @@ class Trainer:
             best, meta = self._load_epoch(checkpoint, net, ema, opt, best)
             history, stale, start_epoch = meta["history"], meta["stale"], meta["epoch"] + 1
             resumed_from = meta["epoch"]
+        # on a GPU the images (and labels) the steps index live there when they fit: a batch is
+        # then cut out where it is used, with no copy from the host and no wait for one
+        X_steps = resident(X, rt) if start_epoch < cfg.epochs else X
+        y_t = torch.as_tensor(y, dtype=torch.float32 if cfg.multilabel else torch.long)
+        if X_steps is not X:
+            y_t = rt.to_device(y_t)
         t_start = time.perf_counter()
         loads = [machine_load()]
-        images_seen = 0
+        images_seen, step_seconds = 0, 0.0
         stopped_early = False
         epoch = start_epoch - 1
         order = None
@@ -542,6 +544,9 @@ class Trainer:
                 record = self._train_epoch(epoch, step_net, net, X_steps, y_t, order, opt, loss_fn, aug_gen, ema,
                                            bs, steps_per_epoch, on_progress)
                 images_seen += steps_per_epoch * bs
+                # the steps alone (not the evaluations, checkpoints and BatchNorm pass): what the
+                # device's share of use speaks of
+                step_seconds += record["seconds"]
                 model_for_eval = ema.module if ema is not None else net
                 first = order[: min(n, 2000)].cpu()
                 tr_loss, tr_acc = self._evaluate(model_for_eval, subset_rows(X, first), y[first.numpy()], loss_fn)
@@ -571,6 +576,8 @@ class Trainer:
                 f"{stopped}; the checkpoint after epoch {len(history)} is kept in {str(checkpoint)!r}. Go on with "
                 "the same fit(..., checkpoint=..., resume=True).", checkpoint=Path(checkpoint), stopped=stopped,
             ) from None
+        finally:  # the GPU's copy of the training images goes now, even where a traceback keeps this frame
+            del X_steps, y_t, order
         final = ema.module if ema is not None else net
         if best["state"] is not None:
             final.load_state_dict(best["state"])
@@ -578,7 +585,6 @@ class Trainer:
             self._precise_batchnorm(final, X, seed=cfg.seed)
         if ema is not None:
             net.load_state_dict(final.state_dict())
-        del X_steps, y_t, order  # the GPU's copy of the training images is not needed any more
         seconds = time.perf_counter() - t_start
         images_per_second = images_seen / seconds if seconds > 0 else 0.0
         return TrainResult(
@@ -590,7 +596,8 @@ class Trainer:
             resumed_from=resumed_from,
             load=max((v for v in loads if v is not None), default=None),
             cores=usable_cores(),
-            device_use=self._device_use(final, X, images_per_second) if rt.is_cuda and images_seen else None,
+            device_use=(self._device_use(final, X, images_seen / step_seconds)
+                        if rt.is_cuda and images_seen and step_seconds > 0 else None),
         )
 
     def _device_use(self, net, X, images_per_second: float) -> dict[str, Any]:

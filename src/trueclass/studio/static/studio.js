@@ -67,7 +67,8 @@ async function refresh() {
 function setTraining(on) {
   training = on;
   $("#train").disabled = on;
-  for (const b of document.querySelectorAll(".class-card .delete, .class-card .rename, #label-issues button, .deleted-class button")) b.disabled = on;
+  for (const b of document.querySelectorAll(".class-card .delete, .class-card .rename, .deleted-class button")) b.disabled = on;
+  for (const b of document.querySelectorAll("#label-issues button")) b.disabled = on || !!stale;  // a stale result's flags stay as shown
   greyResult();
 }
 
