@@ -462,9 +462,10 @@ class TorchBackend:
 #: GPU, the learning rate scaled with it. A GPU runs a small network's step on 512 images in
 #: about the time of 256 (it waits on kernel launches more than on arithmetic), so half the
 #: steps are up to half the training time there. Chosen on Fashion-MNIST's validation images
-#: (54k/6k, the default net for 15 epochs, bf16; benchmarks/fp32_levers.py): batch 256 at
-#: rate 0.1 0.9480, 512 at 0.2 0.9512, 1024 at 0.4 0.9423 and at 0.2 (see docs/benchmarks.md):
-#: 512 keeps the accuracy, 1,024 does not. The GPU's seconds were not measured.
+#: (54k/6k, the default net for 15 epochs, bf16 on a 2-core AMD EPYC; benchmarks/fp32_levers.py,
+#: docs/benchmarks.md): batch 256 at rate 0.1 0.9473, 512 at 0.2 0.9512, 1,024 at 0.4 0.9423
+#: and at 0.2 0.9415: 512 keeps the accuracy, 1,024 does not. The GPU's seconds are not
+#: measured yet (no GPU was at hand).
 CPU_MAX_BATCH = 256
 GPU_MAX_BATCH = 512
 
