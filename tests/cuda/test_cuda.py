@@ -132,8 +132,10 @@ def test_timm_and_the_lite0_probe_and_a_pixel_model(tmp_path):
 
     for model, params in (("timm:resnet18", {"epochs": 1, "batch_size": 64}), ("lite0", {}), ("logreg", {}),
                           ("timm:tf_efficientnet_lite0", {"pretrained": True, "epochs": 1, "input_size": 64}),
-                          ("cnn", {"epochs": 2, "class_weight": "balanced", "ema": 0.99})):
-        run = tc.train("digits", model=model, params=params, out=tmp_path / model.replace(":", "-"), audit=False)
+                          ("cnn", {"epochs": 2, "class_weight": "balanced", "ema": 0.99}),
+                          ("cnn", {"epochs": 2, "balanced_sampling": True})):  # its draws moved to the GPU
+        out = tmp_path / f"{model.replace(':', '-')}-{len(list(tmp_path.iterdir()))}"
+        run = tc.train("digits", model=model, params=params, out=out, audit=False)
         assert run.metrics["accuracy"] > 0.5, model
         failed = [w for w in run.metrics.get("warnings") or [] if w.get("kind") == "step_failed"]
         assert not failed, (model, failed)  # a late step (Grad-CAM on a timm net, ...) that failed on the GPU
@@ -217,3 +219,17 @@ def test_the_backbone_embeds_on_the_gpu_as_onnx_runtime_does_on_the_cpu():
     assert gpu.session is None and gpu.rt.is_cuda and not gpu.rt.bf16 and gpu.key.endswith("torch-fp32-cuda-f32")
     cpu = _backbone.Embedder(engine="onnx")  # ONNX Runtime on the CPU (the export extra)
     np.testing.assert_allclose(gpu(images), cpu(images), atol=1e-4)
+
+
+def test_a_multilabel_network_on_the_gpu():
+    """Multi-label targets (floats, one column a class) live on the GPU with the images."""
+    import trueclass as tc
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 40, size=(400, 16, 16, 1), dtype=np.uint8)
+    y = rng.integers(0, 2, size=(400, 2))
+    x[y[:, 0] == 1, 2:6, 2:6] = 255  # a bright square top left: label 0
+    x[y[:, 1] == 1, 10:14, 10:14] = 255  # bottom right: label 1
+    clf = tc.ImageClassifier("cnn", epochs=4, width=8, random_state=0).fit(x[:300], y[:300])  # 2-D y: multi-label
+    assert clf.estimator_.runtime_.is_cuda
+    assert (clf.predict_proba(x[300:]).round() == y[300:]).all(axis=1).mean() > 0.8
