@@ -62,7 +62,7 @@ FACES: dict[str, dict[str, str]] = {
             "label_issue_words warning_sentences"),
     },
     "trueclass.training": {
-        "._batches": "DiskNCHW as_tensor subset_rows",
+        "._batches": "DiskNCHW as_tensor fits_on_device subset_rows",
         "._budget": "LADDER budgeted_params measure parse_duration plan",
         "._checkpoint": "checkpoint_meta save_tensors",
         "._device": "cpu_name resolve_device",

@@ -258,7 +258,7 @@ def test_the_weights_average_is_torchs_ema_and_resumes(tmp_path):
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
     from trueclass.models._nets import build_cnn
-    from trueclass.training._trainer import make_ema
+    from trueclass.training._ema import make_ema
 
     torch.manual_seed(0)
     net = build_cnn(1, 3, (8, 8), width=4)

@@ -22,8 +22,7 @@ def plan_budget(backend: Any, x_all, scale: float, y: np.ndarray, n_val: int, ru
 
     import torch
 
-    from ..training import BN_IMAGES, LADDER, TrainConfig, Trainer, measure, plan, predict_logits
-    from ..training._batches import fits_on_device
+    from ..training import BN_IMAGES, LADDER, TrainConfig, Trainer, fits_on_device, measure, plan, predict_logits
     from ._nets import build_cnn
 
     t0 = time.perf_counter()

@@ -34,12 +34,9 @@ def flops_per_image(trainer: Any, net: Any, xb: Any) -> float:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ._trainer import _normalize, _to_float, prep_input
-
     rt = trainer.rt
     net.eval()
-    x = _normalize(prep_input(_to_float(xb, trainer.scale, rt), trainer.expand_channels, trainer.resize),
-                   trainer.mean, trainer.std, rt)
+    x = trainer.as_input(xb)
     with FlopCounterMode(display=False) as counter, torch.enable_grad(), rt.autocast():
         out = net(x).float().sum()
         if out.requires_grad:

@@ -10,7 +10,6 @@ epoch's checkpoint ends with the same weights as one that was never stopped.
 from __future__ import annotations
 
 import copy
-import functools
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,6 +24,7 @@ from ._augment import Augment, augment_batch
 from ._batches import resident, subset_rows
 from ._checkpoint import load_checkpoint, save_checkpoint
 from ._device import Runtime, machine_load, usable_cores
+from ._ema import make_ema
 
 __all__ = ["TTA_MODES", "TrainConfig", "TrainResult", "Trainer", "TrainingInterrupted", "lr_factor", "predict_logits",
            "shifted", "tta_views"]
@@ -242,50 +242,15 @@ def _add_lookahead(opt, k: int, alpha: float = 0.5) -> None:
     opt.register_step_post_hook(after)
 
 
-def make_ema(net, decay: float):
-    """An exponential moving average of ``net``'s weights and buffers: torch's AveragedModel
-    (its state_dict, so checkpoints keep their layout) with torch's EMA update
-    (get_ema_multi_avg_fn's lerp, so the same weights), less the host work AveragedModel does
-    at every step on a GPU: it copies its step counter, a host tensor, to the GPU for an
-    update that never reads it, and tests the counter twice. Here a Python flag says
-    whether the first copy was made, and the counter is only counted."""
-    return _ema_class()(net, decay)
-
-
-@functools.cache
-def _ema_class():
-    import itertools
-
-    import torch
-    from torch.optim.swa_utils import AveragedModel
-
-    class Ema(AveragedModel):
-        def __init__(self, net, decay: float):
-            super().__init__(net, use_buffers=True)
-            self.decay = float(decay)
-            self.begun = False  # n_averaged > 0, without reading a tensor at every step
-
-        def update_parameters(self, model) -> None:
-            mine = [t.detach() for t in itertools.chain(self.module.parameters(), self.module.buffers())]
-            theirs = [t.detach() for t in itertools.chain(model.parameters(), model.buffers())]
-            with torch.no_grad():
-                if not self.begun:
-                    torch._foreach_copy_(mine, theirs)
-                else:
-                    floats = [i for i, t in enumerate(mine) if t.is_floating_point()]
-                    torch._foreach_lerp_([mine[i] for i in floats], [theirs[i] for i in floats], 1 - self.decay)
-                    for a, b in zip(mine, theirs, strict=True):
-                        if not a.is_floating_point():  # BatchNorm's step count, as torch's EMA does it
-                            a.copy_(a * self.decay + b * (1 - self.decay))
-            self.begun = True
-            self.n_averaged += 1  # a host tensor (AveragedModel keeps it there): counting it waits for nothing
-
-        def load_state_dict(self, state, *args, **kwargs):
-            out = super().load_state_dict(state, *args, **kwargs)
-            self.begun = bool(self.n_averaged > 0)  # one read, on resume
-            return out
-
-    return Ema
+def _interrupted(epoch: int, epochs: int, done: int, checkpoint: str | Path | None) -> TrainingInterrupted:
+    """What a Ctrl-C during ``epoch`` says: where training stopped, and the checkpoint after
+    epoch ``done`` to go on from, when one was written."""
+    stopped = f"Training stopped during epoch {epoch + 1} of {epochs}"
+    if checkpoint is None:
+        return TrainingInterrupted(f"{stopped}; no checkpoint was written.", stopped=stopped)
+    return TrainingInterrupted(
+        f"{stopped}; the checkpoint after epoch {done} is kept in {str(checkpoint)!r}. Go on with "
+        "the same fit(..., checkpoint=..., resume=True).", checkpoint=Path(checkpoint), stopped=stopped)
 
 
 class Trainer:
@@ -302,6 +267,14 @@ class Trainer:
         self.head_prefixes = head_prefixes
 
     # -- pieces ---------------------------------------------------------------------------------
+    def as_input(self, xb) -> Any:
+        """A batch of stored images (uint8 or float) as the network takes it at prediction
+        time: on the runtime's device, scaled, grey expanded or resized for a backbone,
+        normalised, in the runtime's memory format."""
+        rt = self.rt
+        return _normalize(prep_input(_to_float(xb, self.scale, rt), self.expand_channels, self.resize),
+                          self.mean, self.std, rt)
+
     def step(self, net, xb, yb, opt, loss_fn, gen, ema) -> Any:
         """One training step on a batch (augmented here); returns its loss, a tensor on the
         device: reading it as a number would make the host wait for the GPU at every step."""
@@ -456,8 +429,7 @@ class Trainer:
         gen = torch.Generator().manual_seed(seed * 1009 + 7)
         idx = torch.randperm(len(X), generator=gen)[:max_images]
         bs = min(self.cfg.batch_size, len(idx))
-        batches = (_normalize(prep_input(_to_float(X[idx[i : i + bs]], self.scale, rt), self.expand_channels, self.resize),
-                              self.mean, self.std, rt)
+        batches = (self.as_input(X[idx[i : i + bs]])
                    for i in range(0, len(idx), bs) if len(idx) - i >= 2)  # a batch of 1 has no variance
         with torch.no_grad(), rt.autocast():
             update_bn(batches, net)
@@ -516,12 +488,7 @@ class Trainer:
             best, meta = self._load_epoch(checkpoint, net, ema, opt, best)
             history, stale, start_epoch = meta["history"], meta["stale"], meta["epoch"] + 1
             resumed_from = meta["epoch"]
-        # on a GPU the images (and labels) the steps index live there when they fit: a batch is
-        # then cut out where it is used, with no copy from the host and no wait for one
-        X_steps = resident(X, rt) if start_epoch < cfg.epochs else X
-        y_t = torch.as_tensor(y, dtype=torch.float32 if cfg.multilabel else torch.long)
-        if X_steps is not X:
-            y_t = rt.to_device(y_t)
+        X_steps, y_t = self._steps_data(X, y, will_train=start_epoch < cfg.epochs)
         t_start = time.perf_counter()
         loads = [machine_load()]
         images_seen, step_seconds = 0, 0.0
@@ -569,13 +536,7 @@ class Trainer:
                                      {"epoch": epoch, "history": history, "stale": stale})
         except KeyboardInterrupt:
             kept = checkpoint is not None and epoch > start_epoch - 1 and Path(checkpoint).is_file()
-            stopped = f"Training stopped during epoch {epoch + 1} of {cfg.epochs}"
-            if not kept:
-                raise TrainingInterrupted(f"{stopped}; no checkpoint was written.", stopped=stopped) from None
-            raise TrainingInterrupted(
-                f"{stopped}; the checkpoint after epoch {len(history)} is kept in {str(checkpoint)!r}. Go on with "
-                "the same fit(..., checkpoint=..., resume=True).", checkpoint=Path(checkpoint), stopped=stopped,
-            ) from None
+            raise _interrupted(epoch, cfg.epochs, len(history), checkpoint if kept else None) from None
         finally:  # the GPU's copy of the training images goes now, even where a traceback keeps this frame
             del X_steps, y_t, order
         final = ema.module if ema is not None else net
@@ -599,6 +560,16 @@ class Trainer:
             device_use=(self._device_use(final, X, images_seen / step_seconds)
                         if rt.is_cuda and images_seen and step_seconds > 0 else None),
         )
+
+    def _steps_data(self, X, y: np.ndarray, *, will_train: bool) -> tuple[Any, Any]:
+        """The images and labels the training steps index. On a GPU they live there when they
+        fit (training._batches.resident): a batch is then cut out where it is used, with no
+        copy from the host and no wait for one; not moved when no epoch will run."""
+        import torch
+
+        X_steps = resident(X, self.rt) if will_train else X
+        y_t = torch.as_tensor(y, dtype=torch.float32 if self.cfg.multilabel else torch.long)
+        return X_steps, (self.rt.to_device(y_t) if X_steps is not X else y_t)
 
     def _device_use(self, net, X, images_per_second: float) -> dict[str, Any]:
         """The share of the GPU's measured peak the training used (training._speed): words for
