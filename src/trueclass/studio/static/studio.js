@@ -166,7 +166,9 @@ function renderClasses() {
     select.append(opt);
   }
   if (chosen) select.value = chosen;
-  // classes deleted lately, each with the way back (their images wait in the project's trash)
+  // classes deleted lately, each with the way back (their images wait in the project's trash),
+  // above the cards, where the sentence of a delete just made is
+  const deleted = document.createDocumentFragment();
   for (const d of project.deleted_classes || []) {
     const row = document.createElement("p");
     row.className = "hint deleted-class"; row.dataset.id = d.id;
@@ -175,8 +177,9 @@ function renderClasses() {
     back.disabled = training;
     back.addEventListener("click", () => restoreClass(d));
     row.append(back);
-    box.append(row);
+    deleted.append(row);
   }
+  box.prepend(deleted);
 }
 
 async function restoreClass(d) {
