@@ -30,7 +30,18 @@ import numpy as np
 
 
 def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    """The machine the rows ran on: its CPU and, where torch sees one, the GPU the runs use."""
+    from trueclass.training import cpu_name
+
+    gpu = ""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = f", GPU {torch.cuda.get_device_name()}"
+    except ImportError:
+        pass
+    return f"{cpu_name()} ({platform.machine()}), {os.cpu_count()} cores{gpu}, Python {platform.python_version()}"
 
 
 def load():
@@ -165,8 +176,8 @@ def recipe_rows(names: list[str] | None = None) -> None:
     from trueclass.models._torch import CNN_DEFAULTS
 
     print("| command | precision | test accuracy (95% CI) | whole command s | width, epochs | test-time augmentation "
-          "| training images/s |")
-    print("|---|---|---|---|---|---|---|")
+          "| training images/s | share of the GPU's peak |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, extra, precision in RECIPE_ROWS:
         if names and not any(n in name for n in names):
             continue
@@ -186,7 +197,15 @@ def recipe_rows(names: list[str] | None = None) -> None:
             if precision == "auto" else "fp32 (forced)"
         tta = m["params"].get("tta") or (tr.get("budget") or {}).get("tta") or "none"
         print(f"| {name} | {label} | {acc:.4f} ({lo:.3f}-{hi:.3f}) | {wall:.0f} | {width}, {recipe['epochs']} "
-              f"(ran {tr['epochs_run']}) | {tta} | {tr['images_per_second']:,.0f} |", flush=True)
+              f"(ran {tr['epochs_run']}) | {tta} | {tr['images_per_second']:,.0f} | {share(tr.get('device_use'))} |",
+              flush=True)
+
+
+def share(use) -> str:
+    """A GPU run's share of its device's measured peak (metrics.json training.device_use)."""
+    if not use or "share" not in use:
+        return ""
+    return f"{use['share']:.1%} of {use['peak_tflops']:.3g} TFLOP/s ({use['precision']})"
 
 
 def throughput(parts, n_images=16384, epochs=2, repeats=3):
