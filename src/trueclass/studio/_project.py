@@ -387,10 +387,18 @@ class Project:
             e = self._entry(str(rel))
             trash = _free_path(self.state_dir / "trash" / f"images-{time.strftime('%Y%m%d')}" / e["file"])
             trash.parent.mkdir(parents=True, exist_ok=True)
-            self._images.remove(e)
-            self._save()
+            # the file first, then the manifest: a crash in between leaves it in the trash, and the
+            # next start forgets its entry (the remove is done either way)
             if (self.root / e["file"]).exists():
                 shutil.move(str(self.root / e["file"]), str(trash))
+            self._images.remove(e)
+            try:
+                self._save()
+            except BaseException:
+                self._images.append(e)
+                if trash.exists():
+                    shutil.move(str(trash), str(self.root / e["file"]))
+                raise
             return {"removed": e["file"], "class": e["class"], "kept_in": str(trash)}
 
     @staticmethod
