@@ -353,3 +353,44 @@ def test_drawings_after_start_from_digits_are_read_as_drawn_in_the_browser(tmp_p
             assert page.inner_text("#preview-label") == "" and page.locator("#preview-bars .bar").count() == 0
         browser.close()
     assert not errors, errors
+
+
+def test_an_odd_image_is_removed_from_the_results_in_the_browser(tmp_path):
+    """A blank frame the audit calls odd gets a Remove under its thumbnail: the page says
+    so, the project forgets it and the trash keeps its file."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from trueclass.studio._app import add_builtin
+
+    sync_playwright = playwright()
+    from playwright.sync_api import expect
+
+    root = tmp_path / "proj"
+    project = Project(root)
+    add_builtin(project, "digits", 40)
+    for name in ("0", "1", "2", "3", "4", "5", "6", "7"):
+        project.delete_class(name)  # two digits are enough
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(buf, format="PNG")
+    blank = project.add_images("8", [("blank.png", buf.getvalue())])["added"][0]
+    with sync_playwright() as p:
+        browser, _, page, errors = open_page(p, width=1280, height=900)
+        with studio_server(root) as url:
+            page.goto(url)
+            page.click("#advanced summary")
+            page.select_option("#model", "logreg")
+            page.click("#train")
+            page.wait_for_selector("#results:not([hidden])", timeout=240_000)
+            odd = page.locator(f'#odd-images .misread:has(img[alt="{blank}"])')
+            expect(odd).to_contain_text("nearly blank")
+            odd.locator("button").click()
+            expect(page.locator('.message[data-slot="odd"]')).to_have_text(
+                "Removed it; its file is kept in the project's trash. Train again to see the change.")
+            expect(page.locator(f'#odd-images img[alt="{blank}"]')).to_have_count(0)
+        browser.close()
+    assert not errors, errors
+    assert blank not in Project(root).image_files() and not (root / blank).exists()
+    assert len(list((root / ".trueclass" / "trash").glob(f"images-*/{blank}"))) == 1

@@ -68,7 +68,7 @@ function setTraining(on) {
   training = on;
   $("#train").disabled = on;
   for (const b of document.querySelectorAll(".class-card .delete, .class-card .rename, .deleted-class button")) b.disabled = on;
-  for (const b of document.querySelectorAll("#label-issues button")) b.disabled = on || !!stale;  // a stale result's flags stay as shown
+  for (const b of document.querySelectorAll("#label-issues button, #odd-images button")) b.disabled = on || !!stale;  // a stale result's stay as shown
   greyResult();
 }
 
@@ -422,13 +422,22 @@ function showResult(r) {
   $("#audit-text").textContent = r.audit_text || "The audit was not run for this training.";
   const odd = $("#odd-images");
   odd.replaceChildren();
-  for (const w of r.odd_images || []) odd.append(thumb(w.file, `odd: ${w.reasons.join(", ")}`));
+  for (const w of r.odd_images || []) {
+    const t = thumb(w.file, `odd: ${w.reasons.join(", ")}`);
+    // a blank or blurred frame is taken out from here (kept in the trash)
+    const remove = Object.assign(document.createElement("button"), {
+      className: "danger small", textContent: "Remove", title: "Take this image out of the project (kept in .trueclass/trash)" });
+    remove.onclick = () => fixImage("/api/images/remove", { file: w.file }, "Removed it; its file is kept in the project's trash.", "odd");
+    remove.disabled = training || !!stale;
+    t.append(remove);
+    odd.append(t);
+  }
 }
 
 // a label flag put right; the next training's audit looks again
-async function fixImage(path, json, done) {
-  try { await api(path, { method: "POST", json }); say(done + " Train again to see the change.", false, "labels"); await refresh(); }
-  catch (e) { say(e.message, true, "labels"); }
+async function fixImage(path, json, done, slot = "labels") {
+  try { await api(path, { method: "POST", json }); say(done + " Train again to see the change.", false, slot); await refresh(); }
+  catch (e) { say(e.message, true, slot); }
 }
 
 // one of the project's images with a caption under it (misread, label to check, odd)
