@@ -143,13 +143,28 @@ def test_an_image_is_moved_to_another_class_or_removed_and_nothing_is_lost(clien
         assert r.status_code == 400 and words in r.json()["error"], r.json()
     back = client.post("/api/images/move", json={"file": moved["file"], "to": "cat"}, headers=H).json()
     assert back["file"] == first  # its old name is free again
+    session = entries[second]["session"]
     gone = client.post("/api/images/remove", json={"file": second}, headers=H).json()
     assert Path(gone["kept_in"]).is_file() and not (root / second).exists()  # in the trash, not destroyed
     assert [e["file"] for e in manifest(root)["images"]] == [first]
     r = client.post("/api/images/remove", json={"file": second}, headers=H)
     assert r.status_code == 400 and "no longer in this project" in r.json()["error"]
+    # the page's Undo: back under its class, with its capture session; anything else is a sentence
+    assert client.post("/api/images/unremove", json={"kept_in": gone["kept_in"]}, headers=H).json() == {
+        "file": second, "class": "cat"}
+    assert {e["file"]: e["session"] for e in manifest(root)["images"]}[second] == session
+    for bad in (gone["kept_in"], str(root / "trueclass-project.json"), str(root / second), "/etc/passwd", ""):
+        r = client.post("/api/images/unremove", json={"kept_in": bad}, headers=H)
+        assert r.status_code == 400 and r.json()["error"] == "That image is no longer in the trash.", bad
+    gone = client.post("/api/images/remove", json={"file": second}, headers=H).json()
+    client.post("/api/classes/delete", json={"name": "cat"}, headers=H)
+    r = client.post("/api/images/unremove", json={"kept_in": gone["kept_in"]}, headers=H)
+    assert r.status_code == 400 and "There is no class 'cat'" in r.json()["error"] and Path(gone["kept_in"]).is_file()
+    client.post("/api/classes/restore", json={"id": client.get("/api/project").json()["deleted_classes"][0]["id"]},
+                headers=H)
+    client.post("/api/images/unremove", json={"kept_in": gone["kept_in"]}, headers=H)
     assert client.post("/api/images/remove", json={"file": first}).status_code == 403  # the page's token only
-    assert Project(root).image_files() == {first}  # what a restarted studio reads
+    assert Project(root).image_files() == {first, second}  # what a restarted studio reads
 
 
 @pytest.mark.parametrize("name", ["../evil", "a/b", ".hidden", "", "x" * 41, "con\x00trol", "..", "~root"])

@@ -114,6 +114,13 @@ def test_start_from_digits_asks_before_adding_to_a_project_with_classes(client):
     r = client.post("/api/builtin", json={"name": "digits", "per_class": 2, "beside_classes": True}, headers=H)
     assert r.status_code == 200 and "beside the 1 classes" in r.json()["message"]
     assert len(client.get("/api/project").json()["classes"]) == 11
+    r = client.post("/api/builtin", json={"name": "digits", "per_class": 2}, headers=H)  # into 0-9, said so
+    assert r.status_code == 400 and r.json()["error"] == (
+        "This project already has classes ('cat', '0', '1', '2', '3', '4' and 5 more); the digits would go into its "
+        "classes 0, 1, 2, 3, 4, 5, 6, 7, 8, 9. Start the digits in an empty project, or confirm to add them.")
+    r = client.post("/api/builtin", json={"name": "digits", "per_class": 2, "beside_classes": True}, headers=H)
+    assert "(into the classes of those names already here)" in r.json()["message"]
+    assert [c["count"] for c in client.get("/api/project").json()["classes"]][1:] == [4] * 10
 
 
 def two_classes_of_two_bursts(client) -> None:
@@ -142,7 +149,7 @@ def test_after_a_restart_the_result_of_deleted_classes_is_not_shown(client, tmp_
             "astronaut, kitten): train again to preview.")
         stale = c2.get("/api/project").json()["last_result"]  # kept, and says why it is greyed
         assert stale["stale"] == ("This result is of the classes before they changed ('cat' no longer here; 'kitten' "
-                                  "new); train again for a result of the classes as they are.")
+                                  "not trained on); train again for a result of the classes as they are.")
         assert c2.post("/api/classes/rename", json={"old": "kitten", "new": "cat"}, headers=H).status_code == 200
         assert "stale" not in c2.get("/api/project").json()["last_result"]
         for name in ("astronaut", "cat"):

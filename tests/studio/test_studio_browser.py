@@ -161,7 +161,7 @@ def test_from_an_empty_project_to_an_honest_evaluation_in_the_browser(tmp_path):
             msg = page.locator('.class-card[data-name="espresso"] .message')
             expect(msg).to_have_text("Renamed 'coffee' to 'espresso'.")
             expect(page.locator("#previous-note")).to_have_text(
-                "This result is of the classes before they changed ('coffee' no longer here; 'espresso' new); "
+                "This result is of the classes before they changed ('coffee' no longer here; 'espresso' not trained on); "
                 "train again for a result of the classes as they are.")
             assert "previous" in page.get_attribute("#results", "class")
             # a class deleted by mistake comes back, in its place, with its images
@@ -329,11 +329,14 @@ def test_drawings_after_start_from_digits_are_read_as_drawn_in_the_browser(tmp_p
             first = page.locator("#label-issues .misread").first
             expect(first.locator("button").first).to_have_text(f"Move to {flag['suggested']}")
             first.locator("button").first.click()
-            expect(page.locator('.message[data-slot="labels"]')).to_have_text(
-                f"Moved it to '{flag['suggested']}'. Train again to see the change.")
+            said = page.locator('.message[data-slot="labels"]')
+            expect(said).to_have_text(f"Moved it to '{flag['suggested']}'. Train again to see the change. Undo")
             entries = json.loads((tmp_path / "proj" / "trueclass-project.json").read_text())["images"]
             assert [e["class"] for e in entries if e["file"].endswith(flag["id"].split("/", 1)[1])] == [flag["suggested"]]
             expect(page.locator(f'#label-issues img[alt="{flag["id"]}"]')).to_have_count(0)
+            said.locator("button.undo").click()  # a click too many is one click away from undone
+            expect(said).to_have_text(f"Moved it back to '{flag['given']}'.")
+            expect(page.locator(f'#label-issues img[alt="{flag["id"]}"]')).to_have_count(1)
             # a file the server would refuse for its size is named and left out; the rest is added
             big = tmp_path / "huge.png"
             with open(big, "wb") as f:
@@ -387,10 +390,18 @@ def test_an_odd_image_is_removed_from_the_results_in_the_browser(tmp_path):
             odd = page.locator(f'#odd-images .misread:has(img[alt="{blank}"])')
             expect(odd).to_contain_text("nearly blank")
             odd.locator("button").click()
-            expect(page.locator('.message[data-slot="odd"]')).to_have_text(
-                "Removed it; its file is kept in the project's trash. Train again to see the change.")
+            said = page.locator('.message[data-slot="odd"]')
+            expect(said).to_have_text("Removed it; its file is kept in the project's trash. Train again to see the "
+                                      "change. Undo")
             expect(page.locator(f'#odd-images img[alt="{blank}"]')).to_have_count(0)
+            assert blank not in Project(root).image_files() and not (root / blank).exists()
+            assert len(list((root / ".trueclass" / "trash").glob(f"images-*/{blank}"))) == 1
+            said.locator("button.undo").click()
+            expect(said).to_have_text("Put it back.")
+            expect(page.locator(f'#odd-images img[alt="{blank}"]')).to_have_count(1)
+            page.reload()  # the model chosen stays chosen, and Advanced shows it (it went back to auto)
+            expect(page.locator("#model")).to_have_value("logreg")
+            assert page.locator("#advanced").get_attribute("open") is not None
         browser.close()
     assert not errors, errors
-    assert blank not in Project(root).image_files() and not (root / blank).exists()
-    assert len(list((root / ".trueclass" / "trash").glob(f"images-*/{blank}"))) == 1
+    assert blank in Project(root).image_files() and (root / blank).is_file()

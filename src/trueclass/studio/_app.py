@@ -265,6 +265,8 @@ def _project_routes(project: Project, trainer: "Trainer | None" = None) -> list[
         Route("/api/images", add_images, methods=["POST"]),
         Route("/api/images/move", guarded("move an image", project.move_image, "file", "to"), methods=["POST"]),
         Route("/api/images/remove", guarded("remove an image", project.remove_image, "file"), methods=["POST"]),
+        Route("/api/images/unremove", guarded("put an image back", project.unremove_image, "kept_in"),
+              methods=["POST"]),
         Route("/api/builtin", builtin, methods=["POST"]),
         Route("/api/image", image),
     ]
@@ -399,12 +401,15 @@ def add_builtin(project: Project, name: str, per_class: int = DIGITS_PER_CLASS, 
         raise TrueclassError("The studio can start from the built-in 'digits' set.")
     per_class = max(1, min(int(per_class), DIGITS_PER_CLASS))
     have = [c["name"] for c in project.summary()["classes"]]
-    if have and not beside:
-        shown_names = ", ".join(repr(c) for c in have[:6]) + (", ..." if len(have) > 6 else "")
-        raise TrueclassError(f"This project already has classes ({shown_names}); the digits would add ten classes, "
-                             "0 to 9, beside them. Start the digits in an empty project, or confirm to add them "
-                             "beside.")
     ds = tc.load("digits")
+    same = [c for c in have if c in {str(d) for d in ds.classes}]  # digits join the classes of their name
+    where = (f"the digits would go into its class{'es' if len(same) > 1 else ''} {', '.join(same)}"
+             + (" and add the other digits as classes" if len(same) < len(ds.classes) else "")
+             if same else "the digits would add ten classes, 0 to 9, beside them")
+    if have and not beside:
+        shown_names = ", ".join(repr(c) for c in have[:6]) + (f" and {len(have) - 6} more" if len(have) > 6 else "")
+        raise TrueclassError(f"This project already has classes ({shown_names}); {where}. Start the digits in an "
+                             "empty project, or confirm to add them.")
     shown = to_display(ds.images, ds.value_max)
     added = 0
     for k, cls in enumerate(ds.classes):
@@ -418,5 +423,6 @@ def add_builtin(project: Project, name: str, per_class: int = DIGITS_PER_CLASS, 
         added += len(project.add_images(str(cls), files, kind="builtin", each_its_own_session=True)["added"])
     return {"added": added, "classes": [str(c) for c in ds.classes],
             "message": f"Added {added} images of handwritten digits in ten classes, 0 to 9"
-                       + (f", beside the {len(have)} classes already here." if have else ".")}
+                       + ((" (into the classes of those names already here)." if same else
+                           f", beside the {len(have)} classes already here.") if have else ".")}
 

@@ -119,6 +119,11 @@ def _free_path(path: Path, taken: Any = None) -> Path:
     return out
 
 
+def _record_of(trashed: Path) -> Path:
+    """Where a removed image's manifest entry waits beside it in the trash."""
+    return trashed.with_name(trashed.name + ".entry.json")
+
+
 def _deleted(f: Path) -> dict[str, Any]:
     """What a deleted class's file says (Project.delete_class), or a sentence when it is damaged."""
     try:
@@ -387,8 +392,10 @@ class Project:
             e = self._entry(str(rel))
             trash = _free_path(self.state_dir / "trash" / f"images-{time.strftime('%Y%m%d')}" / e["file"])
             trash.parent.mkdir(parents=True, exist_ok=True)
-            # the file first, then the manifest: a crash in between leaves it in the trash, and the
+            # what the manifest said of it, beside it in the trash, for unremove_image; then the file,
+            # then the manifest: a crash in between leaves it in the trash with its record, and the
             # next start forgets its entry (the remove is done either way)
+            atomic_write(_record_of(trash), json.dumps(e).encode())
             if (self.root / e["file"]).exists():
                 shutil.move(str(self.root / e["file"]), str(trash))
             self._images.remove(e)
@@ -400,6 +407,30 @@ class Project:
                     shutil.move(str(trash), str(self.root / e["file"]))
                 raise
             return {"removed": e["file"], "class": e["class"], "kept_in": str(trash)}
+
+    def unremove_image(self, kept_in: str) -> dict[str, Any]:
+        """Put a removed image back (the page's Undo): under its class, with its capture session."""
+        with self._lock:
+            trash = (self.state_dir / "trash").resolve()
+            f = Path(str(kept_in)).resolve()
+            inside = f.is_relative_to(trash) and f.relative_to(trash).parts[0].startswith("images-")
+            if not inside or not f.is_file() or not _record_of(f).is_file():
+                raise TrueclassError("That image is no longer in the trash.")
+            try:
+                e = json.loads(_record_of(f).read_text(encoding="utf-8"))
+                cls, name = str(e["class"]), str(e["file"]).split("/", 1)[1]
+            except (OSError, ValueError, KeyError, TypeError, IndexError):
+                raise TrueclassError("That image's record in the trash is damaged; the file is "
+                                     f"{str(f)!r}.") from None
+            cls = self._find(cls)
+            taken = {x["file"] for x in self._images}
+            dest = _free_path(self.root / cls / name, taken=lambda q: f"{cls}/{q.name}" in taken)
+            e = {**e, "file": dest.relative_to(self.root).as_posix(), "class": cls}
+            os.replace(f, dest)  # the file, then the manifest: a crash in between, and _recover adopts it
+            self._images.append(e)
+            self._save()
+            _record_of(f).unlink(missing_ok=True)
+            return {"file": e["file"], "class": cls}
 
     @staticmethod
     def new_session(kind: str) -> str:

@@ -337,7 +337,7 @@ def current_result(result: dict[str, Any] | None, project: Project) -> dict[str,
             return None
         gone, new = [c for c in was if c not in now], [c for c in now if c not in was]
         change = "; ".join(x for x in (f"{', '.join(map(repr, gone))} no longer here" if gone else "",
-                                       f"{', '.join(map(repr, new))} new" if new else "") if x)
+                                       f"{', '.join(map(repr, new))} not trained on" if new else "") if x)
         out["stale"] = (f"This result is of the classes before they changed ({change}); train again for a result "
                         "of the classes as they are.")
     there = project.image_files()

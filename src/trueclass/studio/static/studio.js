@@ -81,6 +81,8 @@ function greyResult() {
   $("#previous-note").hidden = !why;
 }
 
+const MODEL_KEY = "trueclass-studio-model";  // localStorage: the model chosen last on this page
+
 async function loadModels() {
   const select = $("#model");
   const { models } = await api("/api/models");
@@ -92,8 +94,19 @@ async function loadModels() {
     opt.dataset.about = m.description;
     select.append(opt);
   }
+  // the model chosen last time on this studio's page stays chosen (a reload used to put it
+  // back to auto without a word), and Advanced opens to show it
+  let kept = null;
+  try { kept = localStorage.getItem(MODEL_KEY); } catch (e) { /* storage off: auto */ }
+  if (kept && [...select.options].some((o) => o.value === kept)) {
+    select.value = kept;
+    if (kept !== "auto") $("#advanced").open = true;
+  }
   const about = () => { $("#model-about").textContent = select.selectedOptions[0]?.dataset.about || ""; };
-  select.addEventListener("change", about);
+  select.addEventListener("change", () => {
+    about();
+    try { localStorage.setItem(MODEL_KEY, select.value); } catch (e) { /* storage off */ }
+  });
   about();
 }
 
@@ -436,8 +449,20 @@ function showResult(r) {
 
 // a label flag put right; the next training's audit looks again
 async function fixImage(path, json, done, slot = "labels") {
-  try { await api(path, { method: "POST", json }); say(done + " Train again to see the change.", false, slot); await refresh(); }
-  catch (e) { say(e.message, true, slot); }
+  try {
+    const r = await api(path, { method: "POST", json });
+    say(done + " Train again to see the change. ", false, slot);
+    // one click undoes it: a move goes back, a removed image comes back from the trash
+    const undo = r.to ? { path: "/api/images/move", json: { file: r.file, to: r.from }, done: `Moved it back to '${r.from}'.` }
+                      : { path: "/api/images/unremove", json: { kept_in: r.kept_in }, done: "Put it back." };
+    const b = Object.assign(document.createElement("button"), { type: "button", className: "secondary undo", textContent: "Undo" });
+    b.onclick = async () => {
+      try { await api(undo.path, { method: "POST", json: undo.json }); say(undo.done, false, slot); await refresh(); }
+      catch (e) { say(e.message, true, slot); }
+    };
+    slotOf(slot).append(b);
+    await refresh();
+  } catch (e) { say(e.message, true, slot); }
 }
 
 // one of the project's images with a caption under it (misread, label to check, odd)
@@ -529,8 +554,14 @@ $("#builtin").addEventListener("click", async () => {
   const have = project ? project.classes.map((c) => c.name) : [];
   const json = { name: "digits", per_class: DIGITS_PER_CLASS };
   if (have.length) {
-    if (!confirm(`This project already has ${have.length} class${have.length === 1 ? "" : "es"} (${have.slice(0, 6).join(", ")}). ` +
-                 "Add ten classes of handwritten digits, 0 to 9, beside them?")) {
+    // digits go into the classes of their names (0 to 9) where the project has them: say so
+    const same = have.filter((n) => /^[0-9]$/.test(n));
+    const listed = have.slice(0, 6).join(", ") + (have.length > 6 ? ` and ${have.length - 6} more` : "");
+    const what = same.length
+      ? `Add the handwritten digits into its class${same.length === 1 ? "" : "es"} ${same.join(", ")}` +
+        (same.length < 10 ? " and the other digits as new classes?" : "?")
+      : "Add ten classes of handwritten digits, 0 to 9, beside them?";
+    if (!confirm(`This project already has ${have.length} class${have.length === 1 ? "" : "es"} (${listed}). ${what}`)) {
       say("The digits were not added: start them in an empty project folder.", false, "classes");
       return;
     }
