@@ -232,9 +232,7 @@ class Project:
     def image_file(self, rel: str) -> Path:
         """The file of one image the manifest names; nothing else can be read."""
         with self._lock:
-            if not any(e["file"] == rel for e in self._images):
-                raise TrueclassError("No such image in this project.")
-        return self.root / rel
+            return self.root / self._entry(rel, "No such image in this project.")["file"]
 
     # -- classes -----------------------------------------------------------------------------
     def _find(self, name: str) -> str:
@@ -358,11 +356,13 @@ class Project:
         return back
 
     # -- images --------------------------------------------------------------------------------
-    def _entry(self, rel: str) -> dict[str, Any]:
+    def _entry(self, rel: str, missing: str = "That image is no longer in this project (moved or removed already?)."
+               ) -> dict[str, Any]:
+        """The manifest's entry of the image ``rel``, or the sentence ``missing``."""
         for e in self._images:
             if e["file"] == rel:
                 return e
-        raise TrueclassError("That image is no longer in this project (moved or removed already?).")
+        raise TrueclassError(missing)
 
     def move_image(self, rel: str, to: str) -> dict[str, Any]:
         """File one image under another class (a label the audit doubts, put right). It keeps
