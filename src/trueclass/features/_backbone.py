@@ -182,7 +182,7 @@ class Embedder:
     def key(self) -> str:
         # a GPU's features differ from a CPU's in the last bits: each keeps its own cache entries
         how = ("onnx-fp32" if self.session is not None else
-               f"torch-{'bf16' if self.rt.bf16 else 'fp32'}{'-cuda' if self.rt.is_cuda else ''}")
+               f"torch-{self.rt.precision}{'-cuda' if self.rt.is_cuda else ''}")
         return f"{ARCH}-{PTH_SHA256[:8]}-{self.size}px-{how}-f32"
 
     def batch(self, images: np.ndarray) -> np.ndarray:

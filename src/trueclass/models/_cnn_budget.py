@@ -66,4 +66,4 @@ def plan_budget(backend: Any, x_all, scale: float, y: np.ndarray, n_val: int, ru
     rung = next(r for r in LADDER if r["width"] == chosen["width"])
     return {"seconds": round(seconds, 1), **chosen, "tta": rung.get("tta", False), "measured_seconds": round(time.perf_counter() - t0, 2),
             "training_images_per_second": {str(k): round(v["train"]) for k, v in speeds.items()},
-            "precision": "bf16" if runtime.bf16 else "fp32"}
+            "precision": runtime.precision}

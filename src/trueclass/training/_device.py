@@ -113,6 +113,11 @@ class Runtime:
                 f"{', channels_last' if self.channels_last else ''}, {self.threads} threads")
 
     @property
+    def precision(self) -> str:
+        """"bf16" or "fp32": the arithmetic of this runtime's networks, as runs record it."""
+        return "bf16" if self.bf16 else "fp32"
+
+    @property
     def device_type(self) -> str:
         """"cuda" or "cpu": what torch.autocast takes (it refuses "cuda:1")."""
         return self.device.split(":", 1)[0]

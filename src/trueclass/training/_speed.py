@@ -77,7 +77,7 @@ def device_use(trainer: Any, net: Any, xb: Any, images_per_second: float, *, pro
     per_image = flops_per_image(trainer, net, xb)
     peak = matmul_flops(trainer.rt)
     share = images_per_second * per_image / (peak * max(processes, 1)) if peak > 0 else 0.0
-    return {"device": device_name(trainer.rt.device), "precision": "bf16" if trainer.rt.bf16 else "fp32",
+    return {"device": device_name(trainer.rt.device), "precision": trainer.rt.precision,
             "gflop_per_image": round(per_image / 1e9, 4), "peak_tflops": round(peak / 1e12, 2),
             "share": round(share, 4)}
 
