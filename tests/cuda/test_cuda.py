@@ -146,11 +146,12 @@ def test_same_seed_same_weights_on_the_gpu_and_fp32_is_not_tf32():
     from sklearn.datasets import load_digits
 
     from trueclass.training import pick_runtime
-    from trueclass.training._device import gpu_has_bf16
+    from trueclass.training._device import gpu_precision
 
     rt = pick_runtime("fp32")
-    assert rt.is_cuda and not rt.bf16 and not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
-    assert pick_runtime("auto").bf16 == (torch.cuda.get_device_capability()[0] >= 8) == gpu_has_bf16(rt.device)
+    assert rt.is_cuda and rt.precision == "fp32" and not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+    major = torch.cuda.get_device_capability()[0]
+    assert pick_runtime("auto").precision == gpu_precision(rt.device) == ("bf16" if major >= 8 else "fp16" if major >= 7 else "fp32")
     d = load_digits()
     probs = [tc.ImageClassifier("cnn", epochs=2, random_state=0).fit(d.images[:600], d.target[:600])
              .predict_proba(d.images[600:700]) for _ in range(2)]
@@ -171,6 +172,27 @@ def test_images_on_the_gpu_train_the_same_weights_as_images_copied_a_batch_at_a_
     monkeypatch.setattr(batches, "RESIDENT_SHARE", 0.0)  # never fits: each batch copied from the host
     copied = fit()
     a, b = (m.estimator_.net_.state_dict() for m in (on_gpu, copied))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_fp16_with_loss_scaling_trains_on_the_gpu_and_resumes_to_the_same_weights(tmp_path):
+    """fp16 is the default on a T4 or V100: here asked for on whatever GPU this is."""
+    import trueclass as tc
+
+    parts = tc.split(tc.load("digits"), seed=0, val_size=0.1)
+
+    def stop_in_epoch_2(stage, done, total, **info):
+        if stage.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+
+    kw = dict(epochs=3, random_state=0, patience=0, precision="fp16")
+    whole = tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val)
+    assert whole.estimator_.runtime().precision == "fp16" and whole.score(parts.test) > 0.9
+    ck = tmp_path / "ck.safetensors"
+    with pytest.raises(tc.TrueclassError, match="resume=True"):
+        tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val, checkpoint=ck, on_progress=stop_in_epoch_2)
+    resumed = tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val, checkpoint=ck, resume=True)
+    a, b = (m.estimator_.net_.state_dict() for m in (whole, resumed))
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 

@@ -112,7 +112,7 @@ def test_the_models_own_device_chooses_gloo_or_nccl(monkeypatch):
     assert res.exit_code == 0 and launched == [2], res.output
 
 
-def test_bf16_only_on_gpus_that_compute_it_and_fp32_on_a_gpu_is_not_tf32(monkeypatch):
+def test_bf16_on_gpus_that_compute_it_fp16_on_t4s_and_fp32_on_a_gpu_is_not_tf32(monkeypatch):
     from trueclass.training import pick_runtime
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -124,9 +124,13 @@ def test_bf16_only_on_gpus_that_compute_it_and_fp32_on_a_gpu_is_not_tf32(monkeyp
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # says yes on a T4 too
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: (7, 5))  # a T4, Colab's GPU
     try:
-        assert not pick_runtime("auto").bf16
+        t4 = pick_runtime("auto")
+        assert t4.precision == "fp16" and t4.half is torch.float16 and "loss scaling" in t4.describe()
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: (6, 0))  # a P100: no tensor cores
+        assert pick_runtime("auto").precision == "fp32"
         monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: (9, 0))  # an H100
-        assert pick_runtime("auto").bf16 and not pick_runtime("fp32").bf16
+        assert pick_runtime("auto").precision == "bf16" and pick_runtime("fp32").precision == "fp32"
+        assert pick_runtime("fp16").precision == "fp16"  # asked for, it is had
         assert not cudnn.allow_tf32 and not matmul.allow_tf32
         assert cudnn.deterministic and not cudnn.benchmark
     finally:  # the flags are the process's: put them back for the tests after this one
@@ -233,7 +237,7 @@ def test_training_images_live_on_a_gpu_only_when_they_fit():
     from trueclass.training._device import Runtime
 
     x = torch.zeros((100, 1, 8, 8), dtype=torch.uint8)  # 6,400 bytes
-    cpu = Runtime(device="cpu", bf16=False, channels_last=False, threads=1)
+    cpu = Runtime(device="cpu", precision="fp32", channels_last=False, threads=1)
     assert resident(x, cpu, free_bytes=10**9) is x
 
     class Gpu(Runtime):  # a GPU runtime whose device is torch's meta device: a move is visible
@@ -241,7 +245,7 @@ def test_training_images_live_on_a_gpu_only_when_they_fit():
         def is_cuda(self):
             return True
 
-    gpu = Gpu(device="meta", bf16=False, channels_last=False, threads=1)
+    gpu = Gpu(device="meta", precision="fp32", channels_last=False, threads=1)
     assert resident(x, gpu, free_bytes=x.numel() / RESIDENT_SHARE - 1) is x  # does not fit: left on the host
     moved = resident(x, gpu, free_bytes=x.numel() / RESIDENT_SHARE)
     assert moved.device.type == "meta" and moved.shape == x.shape and moved.dtype == torch.uint8  # moved as stored

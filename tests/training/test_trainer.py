@@ -152,8 +152,9 @@ def test_lr_schedule_and_precision_choice():
     c = [lr_factor(s, 100, "cosine", 0.2) for s in range(100)]
     assert max(c) == pytest.approx(1.0) and c[-1] < 0.01
     assert pick_runtime("fp32").bf16 is False
-    with pytest.raises(tc.TrueclassError, match="precision must be"):
+    with pytest.raises(tc.TrueclassError, match="precision must be 'auto', 'bf16', 'fp16' or 'fp32'"):
         pick_runtime("fp8")
+    assert pick_runtime("FP16").precision == "fp16"  # as a user may spell it
 
 
 def test_trueclass_precision_forces_fp32_for_a_whole_run(monkeypatch):
@@ -303,3 +304,49 @@ def test_a_resumed_fit_keeps_the_batch_it_began_with(parts, tmp_path, monkeypatc
     assert all(torch.equal(a[k], b[k]) for k in a)
     fresh = tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val)
     assert fresh.estimator_.config_.batch_size == 16  # the lever the resumed fit ignored
+
+
+def test_fp16_trains_with_loss_scaling_and_a_resume_ends_with_the_same_weights(parts, tmp_path):
+    """fp16 (the default on GPUs with fp16 tensor cores but no bf16: T4, V100) trains with
+    torch's loss scaler and fused optimiser steps, here on the CPU, which runs the same code.
+    A checkpoint keeps the scale, so a resumed fit ends with the weights of one never stopped."""
+    from trueclass.training import load_checkpoint
+
+    def stop_in_epoch_2(stage, done, total, **info):
+        if stage.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+
+    kw = dict(epochs=3, width=8, random_state=0, patience=0, precision="fp16")
+    whole = tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val)
+    assert whole.estimator_.runtime().precision == "fp16"
+    assert whole.score(parts.test) > 0.85
+    ck = tmp_path / "ck.safetensors"
+    with pytest.raises(tc.TrueclassError, match="resume=True"):
+        tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val, checkpoint=ck, on_progress=stop_in_epoch_2)
+    scale = load_checkpoint(ck)[2]["loss_scale"]
+    assert scale["scale"] > 0 and scale["_growth_tracker"] > 0  # steps since the last overflow
+    resumed = tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val, checkpoint=ck, resume=True)
+    a, b = (m.estimator_.net_.state_dict() for m in (whole, resumed))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_an_fp16_step_whose_gradients_overflow_is_skipped_and_the_scale_halved():
+    from trueclass.models._nets import build_cnn
+
+    rt = pick_runtime("fp16", device="cpu")
+    tr = Trainer(TrainConfig(batch_size=8, lr=0.1), rt, mean=rt.channel_stats([0.0]),
+                 std=rt.channel_stats([1.0]), scale=1.0)
+    torch.manual_seed(0)
+    net = rt.place(build_cnn(1, 3, (8, 8), width=4))
+    opt = tr.optimizer(tr.param_groups(net))
+    assert opt.defaults["fused"] is True  # the scaler's flags stay tensors: no host wait a step
+    xb, yb = torch.rand(8, 1, 8, 8), torch.randint(0, 3, (8,))
+    before = {k: v.clone() for k, v in net.state_dict().items() if v.is_floating_point()}
+    net.train()
+    tr.step(net, xb, yb, opt, lambda logits, y: logits.float().sum() * 1e38, None, None)  # overflows
+    assert tr.scaler.get_scale() == 2.0**15
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in before.items() if "running" not in k)
+    tr.step(net, xb, yb, opt, tr.loss_fn(np.array([0, 1, 2]), 3), None, None)
+    assert not torch.equal(net.state_dict()["head.weight"], before["head.weight"])  # a finite step is taken
+    bf16 = Trainer(TrainConfig(), pick_runtime("bf16", device="cpu"), mean=None, std=None, scale=1.0)
+    assert not bf16.scaler.is_enabled()  # bf16 and fp32 need no scaling

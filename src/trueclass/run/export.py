@@ -451,8 +451,10 @@ def _references(clf: Any) -> list[tuple[str, str]]:
 
     params = getattr(clf.estimator_, "params", None)
     out = [("reference", "fp32")]
-    if params is not None and "precision" in params and pick_runtime(params["precision"]).bf16:
-        out.append(("default", "bf16"))
+    if params is not None and "precision" in params:
+        default = pick_runtime(params["precision"], device=params.get("device")).precision
+        if default != "fp32":
+            out.append(("default", default))
     return out
 
 

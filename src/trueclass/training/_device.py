@@ -1,4 +1,4 @@
-"""Where and how fast torch runs: device, bf16, channels_last, threads."""
+"""Where and how fast torch runs: device, precision (bf16, fp16 or fp32), channels_last, threads."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Runtime", "pick_runtime", "resolve_device", "cpu_has_bf16", "gpu_has_bf16", "cuda_numerics", "free_cores", "usable_cores", "machine_load"]
+__all__ = ["Runtime", "pick_runtime", "resolve_device", "cpu_has_bf16", "gpu_precision", "PRECISIONS", "cuda_numerics", "free_cores", "usable_cores", "machine_load"]
 
 
 def free_cores() -> int:
@@ -72,13 +72,20 @@ def cpu_has_bf16() -> bool:
         return False
 
 
-def gpu_has_bf16(device: str) -> bool:
-    """True when the GPU ``device`` computes bf16 natively: compute capability 8.0 or more
-    (Ampere on). torch.cuda.is_bf16_supported() also says yes where bf16 is emulated (T4,
-    V100, P100: Colab's usual GPUs), where cuDNN has no bf16 convolutions."""
+def gpu_precision(device: str) -> str:
+    """The arithmetic a network trains in on the GPU ``device`` by default: "bf16" where it
+    computes bf16 natively (compute capability 8.0 or more: Ampere on); "fp16" with loss
+    scaling where it has fp16 tensor cores but no bf16 (7.x: T4 and V100, Colab's usual GPUs;
+    torch.cuda.is_bf16_supported() says yes there too, but bf16 is emulated and cuDNN has no
+    bf16 convolutions); "fp32" on older GPUs."""
     import torch
 
-    return torch.cuda.get_device_capability(torch.device(device))[0] >= 8
+    major = torch.cuda.get_device_capability(torch.device(device))[0]
+    return "bf16" if major >= 8 else "fp16" if major >= 7 else "fp32"
+
+
+#: what ``precision=`` takes besides "auto"
+PRECISIONS = ("bf16", "fp16", "fp32")
 
 
 def cuda_numerics() -> None:
@@ -104,18 +111,24 @@ class Runtime:
     a device of its own choosing."""
 
     device: str
-    bf16: bool
+    precision: str  # "bf16", "fp16" or "fp32": the arithmetic of its networks, as runs record it
     channels_last: bool
     threads: int
 
     def describe(self) -> str:
-        return (f"{self.device}, {'bf16 autocast' if self.bf16 else 'fp32'}"
-                f"{', channels_last' if self.channels_last else ''}, {self.threads} threads")
+        arithmetic = {"bf16": "bf16 autocast", "fp16": "fp16 autocast with loss scaling"}.get(self.precision, "fp32")
+        return f"{self.device}, {arithmetic}{', channels_last' if self.channels_last else ''}, {self.threads} threads"
 
     @property
-    def precision(self) -> str:
-        """"bf16" or "fp32": the arithmetic of this runtime's networks, as runs record it."""
-        return "bf16" if self.bf16 else "fp32"
+    def bf16(self) -> bool:
+        return self.precision == "bf16"
+
+    @property
+    def half(self) -> Any:
+        """The torch dtype autocast computes in (bf16 or fp16), None in fp32."""
+        import torch
+
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
 
     @property
     def device_type(self) -> str:
@@ -158,10 +171,18 @@ class Runtime:
             torch.cuda.synchronize(self.device)
 
     def autocast(self) -> Any:
-        """bf16 autocast on this device when the runtime uses bf16, else a no-op context."""
+        """bf16 or fp16 autocast on this device when the runtime uses one, else a no-op context."""
         import torch
 
-        return torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.bf16)
+        return torch.autocast(self.device_type, dtype=self.half or torch.bfloat16, enabled=self.half is not None)
+
+    def grad_scaler(self) -> Any:
+        """torch's loss scaler, on in fp16 (whose gradients underflow without it: its
+        exponent has 5 bits where bf16 and fp32 have 8) and a pass-through otherwise. Steps
+        whose scaled gradients overflow are skipped and the scale halved."""
+        import torch
+
+        return torch.amp.GradScaler(self.device_type, enabled=self.precision == "fp16")
 
 
 def resolve_device(device: str | None = "auto") -> str:
@@ -199,7 +220,8 @@ def resolve_device(device: str | None = "auto") -> str:
 def pick_runtime(precision: str = "auto", channels_last: str | bool = "auto", device: str | None = "auto") -> Runtime:
     """Choose device and precision.
 
-    bf16 autocast where the hardware has it, with channels_last: on this project's
+    bf16 autocast where the hardware has it (fp16 with loss scaling on GPUs with fp16
+    tensor cores but no bf16: gpu_precision), with channels_last: on this project's
     2-core AVX512-BF16 CPU the default cnn for 28x28 images trains at 1,132 images/s in
     fp32, 1,461 with channels_last, 1,778 in bf16 and 2,612 in bf16 with channels_last
     (benchmarks/trainer_speed.py): channels_last won in both precisions, so it is on by
@@ -207,22 +229,24 @@ def pick_runtime(precision: str = "auto", channels_last: str | bool = "auto", de
     """
     import torch
 
-    if precision == "auto":  # TRUECLASS_PRECISION=fp32 forces fp32 for a whole run (or bf16)
+    if precision == "auto":  # TRUECLASS_PRECISION=fp32 forces fp32 for a whole run (or bf16, fp16)
         precision = os.environ.get("TRUECLASS_PRECISION", "auto") or "auto"
-    if precision not in ("auto", "bf16", "fp32"):
+    precision = str(precision).strip().lower()
+    if precision not in ("auto", *PRECISIONS):
         from .._errors import TrueclassError
 
-        raise TrueclassError(f"precision must be 'auto', 'bf16' or 'fp32', not {precision!r}.")
+        raise TrueclassError(f"precision must be 'auto', 'bf16', 'fp16' or 'fp32', not {precision!r}.")
     device = resolve_device(device)
     if device.startswith("cuda"):
-        bf16 = precision == "bf16" or (precision == "auto" and gpu_has_bf16(device))
+        if precision == "auto":
+            precision = gpu_precision(device)
         cuda_numerics()
-    else:
-        bf16 = precision == "bf16" or (precision == "auto" and cpu_has_bf16())
+    elif precision == "auto":  # fp16 on a CPU only when asked: few CPUs compute it natively
+        precision = "bf16" if cpu_has_bf16() else "fp32"
     cl = True if channels_last == "auto" else bool(channels_last)
     # under torchrun the processes of one machine share its cores
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     threads = max(1, free_cores() // local_world)
     if device == "cpu" or local_world > 1:  # GPU processes of one machine share its cores for their CPU work too
         torch.set_num_threads(threads)
-    return Runtime(device=device, bf16=bf16, channels_last=cl, threads=threads)
+    return Runtime(device=device, precision=precision, channels_last=cl, threads=threads)

@@ -7,7 +7,7 @@ backbone does not differentiate is not counted), times the images/s of the train
 layers FlopCounterMode does not count are in their time, so the share is a lower bound),
 against what the same device does on a large matrix multiply in the run's precision. The
 peak is measured, not read from a spec sheet: clocks, power caps, the precision the run
-used (bf16 or fp32 without TF32) and a GPU shared with other work all count, and a device
+used (bf16, fp16, or fp32 without TF32) and a GPU shared with other work all count, and a device
 no table knows gets a figure too. A few tenths of a second on a GPU, so a run on a GPU
 reports it (issue: the default recipe once used about 1% of an H200's bf16 arithmetic).
 """
@@ -47,12 +47,12 @@ def flops_per_image(trainer: Any, net: Any, xb: Any) -> float:
 
 def matmul_flops(rt: Any, side: int | None = None, reps: int = 5) -> float:
     """FLOP/s of a large square matrix multiply on ``rt``'s device in its precision (bf16
-    when the runtime uses it, else fp32): the median of ``reps`` timed products after one
+    or fp16 when the runtime uses one, else fp32): the median of ``reps`` timed products after one
     to warm up."""
     import torch
 
     n = side or MATMUL_SIDE[rt.device_type]
-    dtype = torch.bfloat16 if rt.bf16 else torch.float32
+    dtype = rt.half or torch.float32
     gen = torch.Generator(device=rt.device).manual_seed(0)
     a = torch.randn(n, n, device=rt.device, dtype=dtype, generator=gen)
     b = torch.randn(n, n, device=rt.device, dtype=dtype, generator=gen)

@@ -242,6 +242,23 @@ def _add_lookahead(opt, k: int, alpha: float = 0.5) -> None:
     opt.register_step_post_hook(after)
 
 
+def _state_like_params(opt) -> None:
+    """The optimiser's per-weight tensors (momentum, Adam's moments, Lookahead's slow
+    weights) in the memory layout of their weights again. A checkpoint stores them
+    contiguous; the weights of a channels_last net are not, and torch's fused steps (used
+    with fp16's loss scaling) walk a weight and its state as one flat block: with the layouts
+    apart they paired the wrong numbers, and a resumed fit went elsewhere than one never
+    stopped."""
+    import torch
+
+    for group in opt.param_groups:
+        for p in group["params"]:
+            st = opt.state.get(p, {})
+            for k, v in st.items():
+                if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                    st[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+
+
 def _interrupted(epoch: int, epochs: int, done: int, checkpoint: str | Path | None) -> TrainingInterrupted:
     """What a Ctrl-C during ``epoch`` says: where training stopped, and the checkpoint after
     epoch ``done`` to go on from, when one was written."""
@@ -265,6 +282,7 @@ class Trainer:
         self.mean, self.std, self.scale = mean, std, scale
         self.expand_channels, self.resize = expand_channels, resize
         self.head_prefixes = head_prefixes
+        self.scaler = runtime.grad_scaler()  # loss scaling in fp16, a pass-through otherwise
 
     # -- pieces ---------------------------------------------------------------------------------
     def as_input(self, xb) -> Any:
@@ -285,8 +303,9 @@ class Trainer:
         with rt.autocast():
             loss = loss_fn(net(x), rt.to_device(yb))
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        self.scaler.scale(loss).backward()
+        self.scaler.step(opt)  # in fp16: skipped, and the scale halved, where gradients overflowed
+        self.scaler.update()
         if ema is not None:
             ema.update_parameters(net)
         return loss.detach()
@@ -296,10 +315,13 @@ class Trainer:
         tensors, opt_state, meta = load_checkpoint(checkpoint)
         net.load_state_dict(tensors["model"])
         opt.load_state_dict(opt_state)
+        _state_like_params(opt)
         if ema is not None and "ema" in tensors:
             ema.load_state_dict(tensors["ema"])
         if "best" in tensors:
             best = {"loss": meta["best_loss"], "epoch": meta["best_epoch"], "state": tensors["best"]}
+        if self.scaler.is_enabled() and meta.get("loss_scale"):  # a checkpoint from fp16 goes on at its scale
+            self.scaler.load_state_dict(meta["loss_scale"])
         return best, meta
 
     def _save_epoch(self, checkpoint, net, ema, opt, best: dict[str, Any], meta: dict[str, Any]) -> None:
@@ -313,6 +335,7 @@ class Trainer:
         save_checkpoint(checkpoint, tensors=tensors, optimizer=opt, meta={
             **meta, "best_loss": best["loss"] if best["state"] is not None else None,
             "best_epoch": best["epoch"], "config": self.cfg.to_dict(), **({"note": self.note} if self.note else {}),
+            **({"loss_scale": self.scaler.state_dict()} if self.scaler.is_enabled() else {}),
         })
 
     def _train_mode(self, net) -> None:
@@ -349,11 +372,15 @@ class Trainer:
 
         for g in groups:
             g["lr"] = g["base_lr"]
+        # with loss scaling, torch's fused kernels: the scaler then hands them the scale and
+        # the overflow flag as tensors, where with the others it reads the flag on the host
+        # at every step (a wait for the GPU)
+        fused = {"fused": True} if self.scaler.is_enabled() else {}
         if self.cfg.optimizer == "sgd":
             opt = torch.optim.SGD(groups, lr=self.cfg.lr, momentum=0.9, nesterov=True,
-                                  weight_decay=self.cfg.weight_decay)
+                                  weight_decay=self.cfg.weight_decay, **fused)
         elif self.cfg.optimizer == "adamw":
-            opt = torch.optim.AdamW(groups, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+            opt = torch.optim.AdamW(groups, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, **fused)
         else:
             raise TrueclassError(f"optimizer must be 'sgd' or 'adamw', not {self.cfg.optimizer!r}.")
         if self.cfg.lookahead:
