@@ -336,7 +336,8 @@ def test_train_from_the_page_evaluates_on_unseen_sessions_and_previews(client):
     assert {w["file"] for w in res["review"]} <= set(flagged)
     assert [w["confidence"] for w in res["review"]] == sorted(w["confidence"] for w in res["review"])
     card = client.get(res["card"])
-    assert card.status_code == 200 and "<html" in card.text.lower()
+    assert card.status_code == 200 and "<html" in card.text.lower() and res["card"].endswith("?from=studio")
+    assert '<span class="cli-hint"> Run <code>trueclass train' in card.text  # hidden there (the browser test)
     p = client.post("/api/predict", content=burst("cat", 9, 1)[0], headers=H).json()
     assert p["label"] == "cat" and abs(sum(v for _, v in p["bars"]) - 1) < 1e-6 and not p["none_of_these"]
     p = client.post("/api/predict", content=burst("coffee", 9, 1)[0], headers=H).json()

@@ -131,6 +131,11 @@ def test_from_an_empty_project_to_an_honest_evaluation_in_the_browser(tmp_path):
             card = card_info.value
             card.wait_for_load_state()
             assert "trueclass" in card.content().lower()
+            # no command line in a classroom: the card's hints to it are hidden here, shown elsewhere
+            hint = card.get_by_text("--repeats 5")
+            expect(hint).to_be_hidden()
+            card.goto(card.url.split("?")[0])
+            expect(card.get_by_text("--repeats 5")).to_be_visible()
             card.screenshot(path=str(OUTPUT / "studio-card.png"))
             card.close()
             # preview an uploaded image

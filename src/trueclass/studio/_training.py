@@ -267,7 +267,8 @@ def _read_run(out_dir: str) -> dict[str, Any]:
         "misread_capped": len(wrong) > MISREAD_SHOWN,
         "review": unsure[:MISREAD_SHOWN], "review_capped": len(unsure) > MISREAD_SHOWN,
         "review_text": format_review_plain(m["flagged"], m["n_test"]) if m.get("flagged") else None,
-        "card": f"/runs/{out.name}/card.html", "warnings": page_warnings(m.get("warnings") or [])[:5],
+        "card": f"/runs/{out.name}/card.html?from=studio",  # the card hides its command-line hints
+        "warnings": page_warnings(m.get("warnings") or [])[:5],
         "model_chosen": m.get("model_chosen"), **_verdict_and_audit(m),
     }
 
