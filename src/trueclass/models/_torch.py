@@ -482,7 +482,8 @@ def _recipe_for_data(params: dict[str, Any], n_train: int, *, gpu: bool = False)
     misread 10, 30 epochs 6 and 60 epochs 9; Fashion-MNIST keeps 15.
     """
     by_size = int(np.clip(n_train // 40, 32, CPU_MAX_BATCH))
-    bs = params.get("batch_size") or int(np.clip(n_train // 40, 32, GPU_MAX_BATCH if gpu else CPU_MAX_BATCH))
+    # a GPU's larger cap only where the CPU's is reached (by_size below it: the same)
+    bs = params.get("batch_size") or (int(np.clip(n_train // 40, 32, GPU_MAX_BATCH)) if gpu else by_size)
     lr = params.get("lr")
     if lr is None:
         lr = 0.1 * bs / 256 if params.get("optimizer", "sgd") == "sgd" else 1e-3 * bs / 64

@@ -401,15 +401,17 @@ def add_builtin(project: Project, name: str, per_class: int = DIGITS_PER_CLASS, 
         raise TrueclassError("The studio can start from the built-in 'digits' set.")
     per_class = max(1, min(int(per_class), DIGITS_PER_CLASS))
     have = [c["name"] for c in project.summary()["classes"]]
-    ds = tc.load("digits")
-    same = [c for c in have if c in {str(d) for d in ds.classes}]  # digits join the classes of their name
+    digits = [str(d) for d in range(10)]  # the set's classes, known before it is loaded (or refused)
+    same = [c for c in have if c in digits]  # digits join the classes of their name
     where = (f"the digits would go into its class{'es' if len(same) > 1 else ''} {', '.join(same)}"
-             + (" and add the other digits as classes" if len(same) < len(ds.classes) else "")
+             + (" and add the other digits as classes" if len(same) < len(digits) else "")
              if same else "the digits would add ten classes, 0 to 9, beside them")
     if have and not beside:
         shown_names = ", ".join(repr(c) for c in have[:6]) + (f" and {len(have) - 6} more" if len(have) > 6 else "")
         raise TrueclassError(f"This project already has classes ({shown_names}); {where}. Start the digits in an "
                              "empty project, or confirm to add them.")
+    ds = tc.load("digits")
+    assert [str(c) for c in ds.classes] == digits
     shown = to_display(ds.images, ds.value_max)
     added = 0
     for k, cls in enumerate(ds.classes):
