@@ -208,11 +208,11 @@ def test_ctrl_c_in_python_says_how_to_resume_in_python(tmp_path):
 
 
 def test_lookahead_pulls_the_weights_halfway_back_every_k_steps():
-    from trueclass.training._trainer import _add_lookahead
+    from trueclass.training._optim import add_lookahead
 
     p = torch.nn.Parameter(torch.zeros(3))
     opt = torch.optim.SGD([p], lr=1.0)
-    _add_lookahead(opt, 2)
+    add_lookahead(opt, 2)
     seen = []
     for _ in range(4):
         p.grad = torch.ones(3)  # each plain SGD step moves p by -1
@@ -223,7 +223,7 @@ def test_lookahead_pulls_the_weights_halfway_back_every_k_steps():
     assert opt.state[p]["lookahead_steps"] == 4 and torch.equal(opt.state[p]["lookahead_slow"], p.detach())
     q = torch.nn.Parameter(torch.zeros(3))
     adamw = torch.optim.AdamW([q], lr=0.1)  # fills its state on the first step: the hooks leave it room
-    _add_lookahead(adamw, 2)
+    add_lookahead(adamw, 2)
     for _ in range(2):
         q.grad = torch.ones(3)
         adamw.step()

@@ -485,9 +485,7 @@ def _recipe_for_data(params: dict[str, Any], n_train: int, *, gpu: bool = False)
     misread 10, 30 epochs 6 and 60 epochs 9; Fashion-MNIST keeps 15.
     """
     by_size = int(np.clip(n_train // 40, 32, CPU_MAX_BATCH))
-    # a GPU's larger cap for the recipe's own schedule, the one it was measured with (a set
-    # epochs, as `best`'s 30, keeps the CPU's: 512 scored lower there); it matters only where
-    # the CPU's cap is reached (by_size below it: the same)
+    # a GPU's larger cap only with the recipe's own epochs, as measured (best's 30 keep 256)
     wide = gpu and params.get("epochs") is None
     bs = params.get("batch_size") or (int(np.clip(n_train // 40, 32, GPU_MAX_BATCH)) if wide else by_size)
     lr = params.get("lr")

@@ -25,6 +25,7 @@ from ._batches import resident, subset_rows
 from ._checkpoint import load_checkpoint, save_checkpoint
 from ._device import Runtime, machine_load, usable_cores
 from ._ema import make_ema
+from ._optim import build_optimizer, state_like_params
 
 __all__ = ["TTA_MODES", "TrainConfig", "TrainResult", "Trainer", "TrainingInterrupted", "lr_factor", "predict_logits",
            "shifted", "tta_views"]
@@ -206,59 +207,6 @@ def prep_input(x, expand_channels: int | None, resize: tuple[int, int] | None):
     return x
 
 
-def _add_lookahead(opt, k: int, alpha: float = 0.5) -> None:
-    """Lookahead (Zhang et al., 2019) on an optimiser, as step hooks: every ``k`` steps the
-    slow weights move ``alpha`` of the way to the fast ones, and the fast ones restart there.
-
-    torch has no Lookahead; these hooks are its whole algorithm. The slow weights and the
-    step count live in the optimiser's per-parameter state, so a checkpoint keeps them and a
-    resumed run ends with the same weights. They are put there after the first step: AdamW
-    fills an empty state on its first step and would find it taken."""
-    import torch
-
-    first: dict = {}  # the weights before the first step, until the step has run
-
-    def params():
-        return (p for group in opt.param_groups for p in group["params"] if p.requires_grad)
-
-    def before(opt_, args, kwargs) -> None:
-        for p in params():
-            if "lookahead_slow" not in opt.state.get(p, {}):
-                first[p] = p.detach().clone()
-
-    def after(opt_, args, kwargs) -> None:
-        with torch.no_grad():
-            for p in params():
-                st = opt.state[p]
-                if p in first:
-                    st["lookahead_slow"], st["lookahead_steps"] = first.pop(p), 0  # an int: no device sync
-                st["lookahead_steps"] += 1
-                if st["lookahead_steps"] % k == 0:
-                    slow = st["lookahead_slow"]
-                    slow.add_(p - slow, alpha=alpha)
-                    p.copy_(slow)
-
-    opt.register_step_pre_hook(before)
-    opt.register_step_post_hook(after)
-
-
-def _state_like_params(opt) -> None:
-    """The optimiser's per-weight tensors (momentum, Adam's moments, Lookahead's slow
-    weights) in the memory layout of their weights again. A checkpoint stores them
-    contiguous; the weights of a channels_last net are not, and torch's fused steps (used
-    with fp16's loss scaling) walk a weight and its state as one flat block: with the layouts
-    apart they paired the wrong numbers, and a resumed fit went elsewhere than one never
-    stopped."""
-    import torch
-
-    for group in opt.param_groups:
-        for p in group["params"]:
-            st = opt.state.get(p, {})
-            for k, v in st.items():
-                if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
-                    st[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
-
-
 def _interrupted(epoch: int, epochs: int, done: int, checkpoint: str | Path | None) -> TrainingInterrupted:
     """What a Ctrl-C during ``epoch`` says: where training stopped, and the checkpoint after
     epoch ``done`` to go on from, when one was written."""
@@ -315,7 +263,7 @@ class Trainer:
         tensors, opt_state, meta = load_checkpoint(checkpoint)
         net.load_state_dict(tensors["model"])
         opt.load_state_dict(opt_state)
-        _state_like_params(opt)
+        state_like_params(opt)
         if ema is not None and "ema" in tensors:
             ema.load_state_dict(tensors["ema"])
         if "best" in tensors:
@@ -368,24 +316,9 @@ class Trainer:
         return groups
 
     def optimizer(self, groups):
-        import torch
-
-        for g in groups:
-            g["lr"] = g["base_lr"]
-        # with loss scaling, torch's fused kernels: the scaler then hands them the scale and
-        # the overflow flag as tensors, where with the others it reads the flag on the host
-        # at every step (a wait for the GPU)
-        fused = {"fused": True} if self.scaler.is_enabled() else {}
-        if self.cfg.optimizer == "sgd":
-            opt = torch.optim.SGD(groups, lr=self.cfg.lr, momentum=0.9, nesterov=True,
-                                  weight_decay=self.cfg.weight_decay, **fused)
-        elif self.cfg.optimizer == "adamw":
-            opt = torch.optim.AdamW(groups, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, **fused)
-        else:
-            raise TrueclassError(f"optimizer must be 'sgd' or 'adamw', not {self.cfg.optimizer!r}.")
-        if self.cfg.lookahead:
-            _add_lookahead(opt, int(self.cfg.lookahead))
-        return opt
+        """SGD with Nesterov momentum or AdamW over ``groups``, with Lookahead when asked;
+        fused when fp16's loss scaling is on (training._optim)."""
+        return build_optimizer(groups, self.cfg, fused=self.scaler.is_enabled())
 
     def loss_fn(self, y_train: np.ndarray, n_classes: int):
         import torch.nn.functional as F

@@ -1,0 +1,84 @@
+"""The optimiser of a fit: SGD with Nesterov momentum or AdamW, Lookahead as step hooks,
+and its per-weight state put back in its weights' layout after a checkpoint is loaded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._errors import TrueclassError
+
+__all__ = ["build_optimizer", "add_lookahead", "state_like_params"]
+
+
+def build_optimizer(groups: list[dict[str, Any]], cfg: Any, *, fused: bool = False) -> Any:
+    """The optimiser ``cfg`` (a TrainConfig) names over ``groups`` (each with its
+    ``base_lr``), at its base rates. ``fused``: torch's fused kernels, for fp16's loss
+    scaling: the scaler then hands them the scale and the overflow flag as tensors, where
+    with the others it reads the flag on the host at every step (a wait for the GPU)."""
+    import torch
+
+    for g in groups:
+        g["lr"] = g["base_lr"]
+    extra = {"fused": True} if fused else {}
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay, **extra)
+    elif cfg.optimizer == "adamw":
+        opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, **extra)
+    else:
+        raise TrueclassError(f"optimizer must be 'sgd' or 'adamw', not {cfg.optimizer!r}.")
+    if cfg.lookahead:
+        add_lookahead(opt, int(cfg.lookahead))
+    return opt
+
+
+def add_lookahead(opt, k: int, alpha: float = 0.5) -> None:
+    """Lookahead (Zhang et al., 2019) on an optimiser, as step hooks: every ``k`` steps the
+    slow weights move ``alpha`` of the way to the fast ones, and the fast ones restart there.
+
+    torch has no Lookahead; these hooks are its whole algorithm. The slow weights and the
+    step count live in the optimiser's per-parameter state, so a checkpoint keeps them and a
+    resumed run ends with the same weights. They are put there after the first step: AdamW
+    fills an empty state on its first step and would find it taken."""
+    import torch
+
+    first: dict = {}  # the weights before the first step, until the step has run
+
+    def params():
+        return (p for group in opt.param_groups for p in group["params"] if p.requires_grad)
+
+    def before(opt_, args, kwargs) -> None:
+        for p in params():
+            if "lookahead_slow" not in opt.state.get(p, {}):
+                first[p] = p.detach().clone()
+
+    def after(opt_, args, kwargs) -> None:
+        with torch.no_grad():
+            for p in params():
+                st = opt.state[p]
+                if p in first:
+                    st["lookahead_slow"], st["lookahead_steps"] = first.pop(p), 0  # an int: no device sync
+                st["lookahead_steps"] += 1
+                if st["lookahead_steps"] % k == 0:
+                    slow = st["lookahead_slow"]
+                    slow.add_(p - slow, alpha=alpha)
+                    p.copy_(slow)
+
+    opt.register_step_pre_hook(before)
+    opt.register_step_post_hook(after)
+
+
+def state_like_params(opt) -> None:
+    """The optimiser's per-weight tensors (momentum, Adam's moments, Lookahead's slow
+    weights) in the memory layout of their weights again. A checkpoint stores them
+    contiguous; the weights of a channels_last net are not, and torch's fused steps (used
+    with fp16's loss scaling) walk a weight and its state as one flat block: with the layouts
+    apart they paired the wrong numbers, and a resumed fit went elsewhere than one never
+    stopped."""
+    import torch
+
+    for group in opt.param_groups:
+        for p in group["params"]:
+            st = opt.state.get(p, {})
+            for k, v in st.items():
+                if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                    st[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
