@@ -124,7 +124,9 @@ def test_a_time_budget_is_measured_on_the_gpu():
 
     d = load_digits()
     clf = tc.ImageClassifier("cnn", time_budget="20s", random_state=0).fit(d.images[:1000], d.target[:1000])
-    assert clf.estimator_.budget_ is not None and clf.estimator_.runtime_.is_cuda
+    budget, cfg = clf.estimator_.budget_, clf.estimator_.config_
+    assert budget is not None and clf.estimator_.runtime_.is_cuda
+    assert (budget["batch_size"], budget["lr"]) == (cfg.batch_size, cfg.lr)  # trained at the batch it measured
 
 
 def test_timm_and_the_lite0_probe_and_a_pixel_model(tmp_path):

@@ -88,6 +88,7 @@ def test_fit_builds_the_chosen_width_and_records_it(parts, fixed_speed, tmp_path
     assert (budget["width"], budget["epochs"], budget["fits"], budget["seconds"]) == (16, 20, True, 30)
     assert budget["tta"] == "flip" and clf.estimator_.params["tta"] == "flip"  # as the quick preset, its width
     assert clf.estimator_.net_.body[0].out_channels == 16
+    assert (budget["batch_size"], budget["lr"]) == (clf.estimator_.config_.batch_size, clf.estimator_.config_.lr)
     record = clf.estimator_.training_record()
     assert record["budget"] == budget and record["epochs_run"] <= 20 and record["recipe"]["epochs"] == 20
     # the saved model rebuilds the chosen width
@@ -97,6 +98,20 @@ def test_fit_builds_the_chosen_width_and_records_it(parts, fixed_speed, tmp_path
     # the width and epochs it chose repeat the fit exactly
     twin = tc.ImageClassifier("cnn", width=16, epochs=20, random_state=0).fit(parts.train, val=parts.val)
     np.testing.assert_array_equal(twin.predict_proba(parts.test), clf.predict_proba(parts.test))
+
+
+def test_the_fit_trains_with_the_batch_the_budget_measured():
+    """On a GPU the automatic batch (512) is the recipe's for its own epochs; the budget's
+    epochs are not those, so the fit is given the batch and rate measured, unless set."""
+    from trueclass.training._budget import budgeted_params
+
+    budget = {"width": 24, "epochs": 7, "batch_size": 512, "lr": 0.2, "tta": True}
+    p = budgeted_params({"batch_size": None, "lr": None, "epochs": None, "tta": None}, budget)
+    assert (p["width"], p["epochs"], p["batch_size"], p["lr"], p["tta"]) == (24, 7, 512, 0.2, True)
+    mine = budgeted_params({"batch_size": 128, "lr": 0.05, "tta": None}, budget)
+    assert (mine["batch_size"], mine["lr"]) == (128, 0.05)  # given ones stay
+    old = budgeted_params({"batch_size": None, "lr": None}, {"width": 16, "epochs": 5})  # an older checkpoint's
+    assert old["batch_size"] is None and old["lr"] is None
 
 
 def test_a_resumed_fit_keeps_the_width_its_checkpoint_was_trained_with(parts, fixed_speed, tmp_path):

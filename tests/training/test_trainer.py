@@ -283,16 +283,17 @@ def test_the_weights_average_is_torchs_ema_and_resumes(tmp_path):
 
 
 def test_a_resumed_fit_keeps_the_batch_it_began_with(parts, tmp_path, monkeypatch):
-    """The automatic batch depends on the device (512 at most on a GPU, 256 on a CPU): a
-    checkpoint resumed where the automatic batch would differ goes on with the batch and
-    rate it began with, and ends with the weights of a fit never stopped."""
+    """The automatic batch depends on the device (512 at most on a GPU, 256 on a CPU), and
+    the automatic epochs on the batch: a checkpoint resumed where the automatic batch would
+    differ goes on with the batch, rate and epochs it began with, and ends with the weights
+    of a fit never stopped."""
     import trueclass.models._torch as backend
 
     def stop_in_epoch_2(stage, done, total, **info):
         if stage.startswith("epoch 2/"):
             raise KeyboardInterrupt
 
-    kw = dict(epochs=3, width=8, random_state=0, patience=0)
+    kw = dict(width=8, random_state=0, patience=0)  # the epochs automatic
     whole = tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val)
     ck = tmp_path / "ck.safetensors"
     with pytest.raises(tc.TrueclassError, match="resume=True"):
@@ -301,9 +302,10 @@ def test_a_resumed_fit_keeps_the_batch_it_began_with(parts, tmp_path, monkeypatc
     resumed = tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val, checkpoint=ck, resume=True)
     a, b = (m.estimator_.net_.state_dict() for m in (whole, resumed))
     assert resumed.estimator_.config_.batch_size == whole.estimator_.config_.batch_size == 32
+    assert resumed.estimator_.config_.epochs == whole.estimator_.config_.epochs == 30
     assert all(torch.equal(a[k], b[k]) for k in a)
     fresh = tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val)
-    assert fresh.estimator_.config_.batch_size == 16  # the lever the resumed fit ignored
+    assert (fresh.estimator_.config_.batch_size, fresh.estimator_.config_.epochs) == (16, 15)  # what resuming ignored
 
 
 def test_fp16_trains_with_loss_scaling_and_a_resume_ends_with_the_same_weights(parts, tmp_path):
@@ -350,3 +352,79 @@ def test_an_fp16_step_whose_gradients_overflow_is_skipped_and_the_scale_halved()
     assert not torch.equal(net.state_dict()["head.weight"], before["head.weight"])  # a finite step is taken
     bf16 = Trainer(TrainConfig(), pick_runtime("bf16", device="cpu"), mean=None, std=None, scale=1.0)
     assert not bf16.scaler.is_enabled()  # bf16 and fp32 need no scaling
+
+
+def test_fused_sgd_after_a_skipped_first_step_steps_as_torchs_own_sgd():
+    """torch's fused SGD fills its momentum in the first step's kernel, which a first step
+    that overflows never runs; the momentum starts at zeros, so the next step is what
+    torch's plain SGD (which the scaler does not call on a skipped step) makes of it."""
+    from types import SimpleNamespace
+
+    from trueclass.training._optim import build_optimizer
+
+    def run(fused):
+        w = torch.nn.Parameter(torch.ones(64, 3, 3, 3).contiguous(memory_format=torch.channels_last))
+        cfg = SimpleNamespace(optimizer="sgd", lr=0.1, weight_decay=5e-4, lookahead=0)
+        opt = build_optimizer([{"params": [w], "base_lr": 0.1}], cfg, fused=fused)
+        scaler = torch.amp.GradScaler("cpu")
+        for big in (1e35, 1.0, 2.0):  # the first overflows at any scale
+            opt.zero_grad(set_to_none=True)
+            torch.full((4096,), 1e4)  # freed memory with numbers in it, as a GPU's allocator hands back
+            scaler.scale((w * big).sum()).backward()
+            scaler.step(opt)
+            scaler.update()
+        return w.detach()
+
+    torch.testing.assert_close(run(True), run(False))
+
+
+@pytest.mark.parametrize("before, after", [("fp32", "fp16"), ("fp16", "bf16")])
+def test_a_checkpoint_resumes_in_another_precision(parts, tmp_path, before, after):
+    """A checkpoint written without loss scaling (bf16 on one GPU, a CPU) resumed where fp16
+    is the default (a T4), and the other way round: the optimiser keeps the kernels it was
+    built with (torch's load_state_dict would put the checkpoint's back)."""
+    def stop_in_epoch_2(stage, done, total, **info):
+        if stage.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+
+    kw = dict(epochs=2, width=8, random_state=0, patience=0)
+    ck = tmp_path / "ck.safetensors"
+    with pytest.raises(tc.TrueclassError, match="resume=True"):
+        tc.ImageClassifier("cnn", precision=before, **kw).fit(parts.train, val=parts.val, checkpoint=ck,
+                                                              on_progress=stop_in_epoch_2)
+    resumed = tc.ImageClassifier("cnn", precision=after, **kw).fit(parts.train, val=parts.val, checkpoint=ck,
+                                                                   resume=True)
+    assert resumed.estimator_.training_record()["resumed_from_epoch"] == 1 and resumed.score(parts.test) > 0.5
+
+
+def test_a_ctrl_c_keeps_no_copy_of_the_training_images(monkeypatch):
+    """On a GPU the training images are copied there for the fit (training._batches.resident);
+    a Ctrl-C's exception, kept as a notebook keeps its last error, must not keep that copy
+    alive through the frames of its context."""
+    import gc
+    import weakref
+
+    import trueclass.training._trainer as trainer_mod
+    from trueclass.models._nets import build_cnn
+
+    copies = []
+
+    def resident(x, rt, free_bytes=None):  # a distinct tensor, as a copy on the GPU is
+        c = x.clone()
+        copies.append(weakref.ref(c))
+        return c
+
+    monkeypatch.setattr(trainer_mod, "resident", resident)
+    rt = pick_runtime("fp32", device="cpu")
+    X = torch.randint(0, 255, (256, 1, 8, 8), dtype=torch.uint8)
+    tr = Trainer(TrainConfig(epochs=2, batch_size=32, lr=0.05), rt, mean=rt.channel_stats([0.5]),
+                 std=rt.channel_stats([0.3]), scale=255.0)
+
+    def stop(stage, done, total, **info):
+        if done > 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(tc.TrueclassError, match="Training stopped during epoch 1") as kept:
+        tr.fit(build_cnn(1, 3, (8, 8), width=4), X, np.arange(256) % 3, n_classes=3, on_progress=stop)
+    gc.collect()
+    assert copies and copies[0]() is None and kept.value.__context__ is None

@@ -64,6 +64,7 @@ def plan_budget(backend: Any, x_all, scale: float, y: np.ndarray, n_val: int, ru
                   recipe_epochs=recipe_epochs, fixed_seconds=time.perf_counter() - t0,
                   final_images=min(len(y), BN_IMAGES))
     rung = next(r for r in LADDER if r["width"] == chosen["width"])
-    return {"seconds": round(seconds, 1), **chosen, "tta": rung.get("tta", False), "measured_seconds": round(time.perf_counter() - t0, 2),
+    # the batch and rate measured are the fit's (training._budget.budgeted_params)
+    return {"seconds": round(seconds, 1), **chosen, "batch_size": batch_size, "lr": lr, "tta": rung.get("tta", False), "measured_seconds": round(time.perf_counter() - t0, 2),
             "training_images_per_second": {str(k): round(v["train"]) for k, v in speeds.items()},
             "precision": runtime.precision}

@@ -222,10 +222,11 @@ class TorchBackend:
         pretrained = bool(p.get("pretrained") or p.get("weights"))
         recipe_params = p
         if resume and checkpoint is not None and Path(checkpoint).is_file():
-            # a resumed fit goes on with the batch and rate it began with: the automatic batch depends
-            # on the device, and a checkpoint may have been written on another
+            # a resumed fit goes on with the batch, rate and epochs it began with: the automatic batch
+            # depends on the device (and the epochs on the batch), and a checkpoint may come from another
             began = (checkpoint_meta(checkpoint) or {}).get("config") or {}
-            recipe_params = {**p, **{k: began[k] for k in ("batch_size", "lr") if p.get(k) is None and began.get(k)}}
+            recipe_params = {**p, **{k: began[k] for k in ("batch_size", "lr", "epochs")
+                                     if p.get(k) is None and began.get(k)}}
         batch_size, lr, epochs = _recipe_for_data(recipe_params, len(y), gpu=runtime.is_cuda)
         cfg = TrainConfig(
             **{k: p[k] for k in _TRAIN_KEYS if k in p and k not in ("batch_size", "lr", "epochs")},

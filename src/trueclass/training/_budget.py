@@ -67,11 +67,14 @@ def parse_duration(value: Any) -> float:
 
 
 def budgeted_params(params: dict[str, Any], budget: dict[str, Any]) -> dict[str, Any]:
-    """``params`` with what a time budget chose: its width and epochs, and its rung's
-    test-time augmentation unless some was asked for. The fit trains with them and the
-    run's checks refit with them (run.config.as_budgeted)."""
+    """``params`` with what a time budget chose: its width and epochs, the batch and rate
+    it measured with (unless given: the automatic batch of a GPU depends on the epochs being
+    the recipe's own, which the budget's are not), and its rung's test-time augmentation
+    unless some was asked for. The fit trains with them and the run's checks refit with them
+    (run.config.as_budgeted)."""
     tta = {"tta": budget["tta"]} if budget.get("tta") and not params.get("tta") else {}
-    return {**params, "width": budget["width"], "epochs": budget["epochs"], **tta}
+    measured = {k: budget[k] for k in ("batch_size", "lr") if params.get(k) is None and budget.get(k) is not None}
+    return {**params, "width": budget["width"], "epochs": budget["epochs"], **measured, **tta}
 
 
 def epoch_seconds(speed: dict[str, float], n_train: int, n_eval: int, batch_size: int) -> float:

@@ -7,7 +7,7 @@ from typing import Any
 
 from .._errors import TrueclassError
 
-__all__ = ["build_optimizer", "add_lookahead", "state_like_params"]
+__all__ = ["build_optimizer", "add_lookahead", "load_state", "state_like_params"]
 
 
 def build_optimizer(groups: list[dict[str, Any]], cfg: Any, *, fused: bool = False) -> Any:
@@ -26,6 +26,14 @@ def build_optimizer(groups: list[dict[str, Any]], cfg: Any, *, fused: bool = Fal
         opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, **extra)
     else:
         raise TrueclassError(f"optimizer must be 'sgd' or 'adamw', not {cfg.optimizer!r}.")
+    if fused and cfg.optimizer == "sgd":
+        # torch's fused SGD makes its momentum with empty_like and fills it in the first
+        # step's kernel, which a first step that overflows (skipped) never runs: the memory
+        # left there became momentum. Zeros are what a first step makes of them (dampening
+        # 0: momentum x 0 + gradient), in the weight's layout.
+        for g in groups:
+            for p in g["params"]:
+                opt.state[p]["momentum_buffer"] = torch.zeros_like(p)
     if cfg.lookahead:
         add_lookahead(opt, int(cfg.lookahead))
     return opt
@@ -35,7 +43,9 @@ def add_lookahead(opt, k: int, alpha: float = 0.5) -> None:
     """Lookahead (Zhang et al., 2019) on an optimiser, as step hooks: every ``k`` steps the
     slow weights move ``alpha`` of the way to the fast ones, and the fast ones restart there.
 
-    torch has no Lookahead; these hooks are its whole algorithm. The slow weights and the
+    torch has no Lookahead; these hooks are its whole algorithm. With fp16's fused steps a
+    step the scaler skipped (its gradients overflowed) still counts here: knowing would take
+    a wait for the GPU at every step, and the count stays the same from run to run. The slow weights and the
     step count live in the optimiser's per-parameter state, so a checkpoint keeps them and a
     resumed run ends with the same weights. They are put there after the first step: AdamW
     fills an empty state on its first step and would find it taken."""
@@ -65,6 +75,19 @@ def add_lookahead(opt, k: int, alpha: float = 0.5) -> None:
 
     opt.register_step_pre_hook(before)
     opt.register_step_post_hook(after)
+
+
+def load_state(opt, state: dict[str, Any]) -> None:
+    """A checkpoint's optimiser state into ``opt``, which keeps how it was built: torch's
+    load_state_dict also puts back the saved groups' kernel flags ("fused", "foreach"), and
+    a checkpoint written without loss scaling (bf16 on one GPU, fp32) resumed in fp16 (a T4)
+    then had a scaler handing its scale to an optimiser no longer fused (an assertion in
+    torch's step). The state then takes its weights' layout (state_like_params)."""
+    kept = [{k: g[k] for k in ("fused", "foreach") if k in g} for g in opt.param_groups]
+    opt.load_state_dict(state)
+    for g, flags in zip(opt.param_groups, kept):
+        g.update(flags)
+    state_like_params(opt)
 
 
 def state_like_params(opt) -> None:

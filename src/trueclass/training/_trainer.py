@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -25,7 +26,7 @@ from ._batches import resident, subset_rows
 from ._checkpoint import load_checkpoint, save_checkpoint
 from ._device import Runtime, machine_load, usable_cores
 from ._ema import make_ema
-from ._optim import build_optimizer, state_like_params
+from ._optim import build_optimizer, load_state
 
 __all__ = ["TTA_MODES", "TrainConfig", "TrainResult", "Trainer", "TrainingInterrupted", "lr_factor", "predict_logits",
            "shifted", "tta_views"]
@@ -262,8 +263,7 @@ class Trainer:
         """Weights, EMA and optimiser from the last checkpoint; (best so far, where training stood)."""
         tensors, opt_state, meta = load_checkpoint(checkpoint)
         net.load_state_dict(tensors["model"])
-        opt.load_state_dict(opt_state)
-        state_like_params(opt)
+        load_state(opt, opt_state)
         if ema is not None and "ema" in tensors:
             ema.load_state_dict(tensors["ema"])
         if "best" in tensors:
@@ -454,7 +454,7 @@ class Trainer:
         images_seen, step_seconds = 0, 0.0
         stopped_early = False
         epoch = start_epoch - 1
-        order = None
+        order = stopped = None
         try:
             for epoch in range(start_epoch, cfg.epochs):
                 if cfg.patience and stale >= cfg.patience:
@@ -496,9 +496,17 @@ class Trainer:
                                      {"epoch": epoch, "history": history, "stale": stale})
         except KeyboardInterrupt:
             kept = checkpoint is not None and epoch > start_epoch - 1 and Path(checkpoint).is_file()
-            raise _interrupted(epoch, cfg.epochs, len(history), checkpoint if kept else None) from None
-        finally:  # the GPU's copy of the training images goes now, even where a traceback keeps this frame
+            stopped = _interrupted(epoch, cfg.epochs, len(history), checkpoint if kept else None)
+        except BaseException as exc:
+            # the steps' frames in its traceback hold the GPU's copy of the training images (and
+            # a step's activations): cleared, so a traceback kept (a notebook's last error, an
+            # exception's context) does not keep them; the lines it names stay
+            traceback.clear_frames(exc.__traceback__)
+            raise
+        finally:  # the GPU's copy of the training images goes now
             del X_steps, y_t, order
+        if stopped is not None:  # raised here, not in the handler: with no Ctrl-C as its context to keep frames
+            raise stopped
         final = ema.module if ema is not None else net
         if best["state"] is not None:
             final.load_state_dict(best["state"])
