@@ -43,11 +43,11 @@ def add_lookahead(opt, k: int, alpha: float = 0.5) -> None:
     """Lookahead (Zhang et al., 2019) on an optimiser, as step hooks: every ``k`` steps the
     slow weights move ``alpha`` of the way to the fast ones, and the fast ones restart there.
 
-    torch has no Lookahead; these hooks are its whole algorithm. With fp16's fused steps a
-    step the scaler skipped (its gradients overflowed) still counts here: knowing would take
-    a wait for the GPU at every step, and the count stays the same from run to run. The slow weights and the
+    torch has no Lookahead; these hooks are its whole algorithm. The slow weights and the
     step count live in the optimiser's per-parameter state, so a checkpoint keeps them and a
-    resumed run ends with the same weights. They are put there after the first step: AdamW
+    resumed run ends with the same weights. With fp16's fused steps a step the scaler skipped
+    (its gradients overflowed) still counts: knowing would take a wait for the GPU at every
+    step, and the count is the same from run to run. They are put there after the first step: AdamW
     fills an empty state on its first step and would find it taken."""
     import torch
 
