@@ -45,10 +45,10 @@ def add_lookahead(opt, k: int, alpha: float = 0.5) -> None:
 
     torch has no Lookahead; these hooks are its whole algorithm. The slow weights and the
     step count live in the optimiser's per-parameter state, so a checkpoint keeps them and a
-    resumed run ends with the same weights. With fp16's fused steps a step the scaler skipped
-    (its gradients overflowed) still counts: knowing would take a wait for the GPU at every
-    step, and the count is the same from run to run. They are put there after the first step: AdamW
-    fills an empty state on its first step and would find it taken."""
+    resumed run ends with the same weights. They are put there after the first step: AdamW
+    fills an empty state on its first step and would find it taken. With fp16's fused steps
+    a step the scaler skipped (its gradients overflowed) still counts: knowing would take a
+    wait for the GPU at every step, and the count is the same from run to run."""
     import torch
 
     first: dict = {}  # the weights before the first step, until the step has run
