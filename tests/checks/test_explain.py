@@ -86,6 +86,21 @@ def test_gradcam_for_networks_and_overlays():
     assert [r["predicted"] for r in occ] == [r["predicted"] for r in rows[:2]]
 
 
+def test_gradcam_after_a_prediction_in_the_users_inference_mode(tmp_path):
+    """A loaded network whose first prediction ran inside torch.inference_mode() (a user's
+    own loop) still explains: its device copy (on a GPU, every model's; on a CPU, a loaded
+    one's channels_last layout) is made outside inference mode."""
+    import torch
+
+    parts = tc.split(tc.load("digits"), seed=0)
+    tc.ImageClassifier("cnn", width=8, epochs=1, random_state=0).fit(parts.train).save(tmp_path / "m")
+    clf = tc.load_model(tmp_path / "m")
+    with torch.inference_mode():
+        clf.predict_proba(parts.test.subset(range(4)))
+    rows = explain(clf, parts.test.subset(range(2)))
+    assert {r["method"] for r in rows} == {"gradcam"} and all(np.isfinite(r["map"]).all() for r in rows)
+
+
 def test_bad_requests_are_sentences(planted, tmp_path):
     clf, train, _ = planted
     with pytest.raises(TrueclassError, match="one of auto, occlusion, gradcam"):

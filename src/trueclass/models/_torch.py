@@ -328,22 +328,23 @@ class TorchBackend:
         return pick_runtime(precision or self.params.get("precision", "auto"), device=self.params.get("device"))
 
     def device_net(self, rt):
-        """The trained network on ``rt``'s device and memory format. On the CPU it is the
-        model's own network; elsewhere a copy kept for the next call, so ``net_`` (what is
-        saved and exported) never leaves the CPU."""
+        """The trained network on ``rt``'s device and memory format: on the CPU the model's
+        own, elsewhere a copy kept for the next call (``net_``, saved and exported, stays on
+        the CPU). Made outside a caller's inference mode: Grad-CAM's gradients need it."""
         import copy
 
         import torch
 
-        if rt.device == "cpu":
-            net = self.net_
-            return net.to(memory_format=torch.channels_last) if rt.channels_last else net
-        cache = self.__dict__.setdefault("_device_nets", {})
-        key = (rt.device, rt.channels_last)
-        if key not in cache:
-            cache.clear()  # one device copy at a time
-            cache[key] = rt.place(copy.deepcopy(self.net_))
-        return cache[key]
+        with torch.inference_mode(False):
+            if rt.device == "cpu":
+                net = self.net_
+                return net.to(memory_format=torch.channels_last) if rt.channels_last else net
+            cache = self.__dict__.setdefault("_device_nets", {})
+            key = (rt.device, rt.channels_last)
+            if key not in cache:
+                cache.clear()  # one device copy at a time
+                cache[key] = rt.place(copy.deepcopy(self.net_))
+            return cache[key]
 
     def logits(self, X: dict[str, Any], tta: bool | str | None = None, *, mode: str | None = None):
         """Logits of every image; ``mode`` names the views (training.TTA_MODES) directly,
@@ -465,11 +466,9 @@ class TorchBackend:
 #: steps are up to half the training time there. Chosen on Fashion-MNIST's validation images
 #: (54k/6k, the default net for 15 epochs, bf16 on a 2-core AMD EPYC; benchmarks/fp32_levers.py,
 #: docs/benchmarks.md): batch 256 at rate 0.1 0.9473, 512 at 0.2 0.9512, 1,024 at 0.4 0.9423
-#: and at 0.2 0.9415; with training seed 1, 256 0.9472 and 512 0.9420: 512 keeps the mean
-#: (0.9466 against 0.9473, within a seed's spread) with a wider spread, 1,024 does not keep
-#: it. For `best`'s 30 epochs 512 scored 0.9480 against 0.9510 (one seed), so a set number
-#: of epochs keeps 256 (_recipe_for_data). The GPU's seconds are not measured yet (no GPU
-#: was at hand).
+#: and at 0.2 0.9415; seed 1: 256 0.9472, 512 0.9420. 512 keeps the mean (0.9466 against
+#: 0.9473, within its seeds' spread); 1,024 does not. At `best`'s 30 epochs 512 scored 0.9480
+#: against 0.9510, so a set number of epochs keeps 256. GPU seconds not measured (no GPU).
 CPU_MAX_BATCH = 256
 GPU_MAX_BATCH = 512
 
