@@ -204,3 +204,24 @@ def test_a_network_with_an_added_class_is_a_sentence(tmp_path):
     with pytest.raises(tc.TrueclassError, match=r"model.json says the model takes 24x24 grey images but its network "
                                                 r"was trained on 12x12 grey images"):
         tc.load_model(edited_copy(folder, tmp_path / "d", bigger))
+
+
+def test_a_network_saved_with_its_gpu_named_runs_here_with_tta(tmp_path, monkeypatch):
+    """A model trained with device='cuda:1' (saved so in model.json) loads where there is no
+    such GPU: where it ran is not where it runs, for the estimator as for its network, so
+    the checks that test-time augmentation makes find no GPU to refuse."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delenv("TRUECLASS_DEVICE", raising=False)
+    parts = tc.split(tc.load("digits"), seed=0)
+    folder = tc.ImageClassifier("cnn", epochs=1, width=8, random_state=0).fit(parts.train).save(tmp_path / "cnn")
+
+    def on_gpu_1(meta):
+        meta["params"]["device"] = "cuda:1"
+
+    back = tc.load_model(edited_copy(folder, tmp_path / "g", on_gpu_1))
+    assert back.get_params()["device"] == "auto" and back.estimator_.runtime().device == "cpu"
+    back.set_params(tta=True)
+    back.check_params()  # no "asks for a CUDA GPU" sentence
+    assert back.predict_proba(parts.test.subset(range(3))).shape == (3, 10)

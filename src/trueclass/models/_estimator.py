@@ -323,7 +323,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         """The estimator of a model folder: its parameters, fitted attributes and backend."""
         from ..evaluation import uncalibrated
 
-        model = cls(meta["model"], **meta.get("params", {}))
+        params = dict(meta.get("params", {}))
+        if "device" in params:  # as the network's own (TorchBackend.load): where it trained is not where it runs
+            params["device"] = "auto"
+        model = cls(meta["model"], **params)
         dtype = {"int": np.int64, "float": np.float64, "bool": bool, "str": str}[meta.get("classes_type", "str")]
         model.classes_ = np.asarray(meta["classes"], dtype=dtype)
         model.image_shape_ = (int(meta["image_size"][0]), int(meta["image_size"][1]), int(meta["channels"]))
