@@ -290,3 +290,29 @@ def test_the_share_of_the_device_a_training_run_used(monkeypatch):
                             "device_use": use, "history": [], "best_epoch": 3})
     assert line.startswith("3 epochs on cuda, bf16 autocast, 1,000 images/s (44.7% of the 0.2 TFLOP/s")
     assert device_share({"unmeasured": "RuntimeError: out of memory"}) == "" and device_share(None) == ""
+
+
+def test_a_runs_model_device_is_the_device_of_everything_the_run_builds(monkeypatch):
+    """-p device=cpu (device= in Python) on a GPU machine: the audit's label model, the
+    backbone and the checks resolve "auto" to the CPU too while the run lasts (as --device
+    makes it for a command), and the setting is put back after, even after a failure."""
+    import trueclass.run.pipeline as pipeline
+    from trueclass.run import RunConfig
+    from trueclass.training._device import device_for_run, resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.delenv("TRUECLASS_DEVICE", raising=False)
+    assert resolve_device("auto") == "cuda"
+    seen = []
+    monkeypatch.setattr(pipeline, "_run_training", lambda config, **kw: seen.append(resolve_device("auto")))
+    pipeline.run_training(RunConfig(source="digits", model="cnn", params={"device": "cpu"}))
+    pipeline.run_training(RunConfig(source="digits", model="cnn"))
+    assert seen == ["cpu", "cuda"] and resolve_device("auto") == "cuda"
+    with pytest.raises(RuntimeError), device_for_run("cpu"):
+        raise RuntimeError("a failed run")
+    assert "TRUECLASS_DEVICE" not in os.environ
+    monkeypatch.setenv("TRUECLASS_DEVICE", "cuda:0")
+    with device_for_run("cpu"):
+        assert resolve_device("auto") == "cpu"
+    assert os.environ["TRUECLASS_DEVICE"] == "cuda:0"

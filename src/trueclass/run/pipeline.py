@@ -162,6 +162,19 @@ def resume(run_dir: str | Path, *, on_progress: Progress | None = None) -> Run:
 def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str | Path | None = None,
                  overwrite: bool = False, runs_dir: str | Path = RUNS_DIR, resume_folder: RunFolder | None = None,
                  on_progress: Progress | None = None) -> Run:
+    """The run that ``config`` describes (_run_training), on the device its model's
+    parameters name: the audit's label model, the backbone's embeddings and every check
+    run there too, as with ``--device`` (training.device_for_run)."""
+    from ..training._device import device_for_run
+
+    with device_for_run(config.params.get("device")):
+        return _run_training(config, dataset=dataset, out=out, overwrite=overwrite, runs_dir=runs_dir,
+                             resume_folder=resume_folder, on_progress=on_progress)
+
+
+def _run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str | Path | None = None,
+                  overwrite: bool = False, runs_dir: str | Path = RUNS_DIR, resume_folder: RunFolder | None = None,
+                  on_progress: Progress | None = None) -> Run:
     """The run that ``config`` describes; a run that fails leaves no folder behind (one
     stopped by Ctrl-C keeps its checkpoint, to resume). Once the model is trained, a
     failed check or diagnostic is reported instead (metrics.json's warnings, an

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
-__all__ = ["Runtime", "pick_runtime", "resolve_device", "cpu_has_bf16", "gpu_precision", "PRECISIONS", "cuda_numerics", "free_cores", "usable_cores", "machine_load"]
+__all__ = ["Runtime", "pick_runtime", "resolve_device", "cpu_has_bf16", "gpu_precision", "PRECISIONS", "cuda_numerics", "device_for_run", "free_cores", "usable_cores", "machine_load"]
 
 
 def free_cores() -> int:
@@ -215,6 +216,25 @@ def resolve_device(device: str | None = "auto") -> str:
         raise TrueclassError(f"device={device!r} names GPU {m.group(1)}, but this machine has {count} "
                              f"(cuda:0{'' if count == 1 else f' to cuda:{count - 1}'}).")
     return f"cuda:{local}" if device == "cuda" and local else device  # under torchrun: this process's GPU
+
+
+@contextlib.contextmanager
+def device_for_run(device: str | None) -> Iterator[None]:
+    """Within it, "auto" means ``device`` for every network a run builds or loads (the
+    model's, the audit's label model, the backbone's, the checks'), as ``--device`` makes it
+    for a command ($TRUECLASS_DEVICE); nothing changes for None or "auto". Put back after."""
+    if device in (None, "", "auto"):
+        yield
+        return
+    old = os.environ.get("TRUECLASS_DEVICE")
+    os.environ["TRUECLASS_DEVICE"] = str(device)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TRUECLASS_DEVICE", None)
+        else:
+            os.environ["TRUECLASS_DEVICE"] = old
 
 
 def pick_runtime(precision: str = "auto", channels_last: str | bool = "auto", device: str | None = "auto") -> Runtime:
