@@ -316,3 +316,46 @@ def test_a_runs_model_device_is_the_device_of_everything_the_run_builds(monkeypa
     with device_for_run("cpu"):
         assert resolve_device("auto") == "cpu"
     assert os.environ["TRUECLASS_DEVICE"] == "cuda:0"
+
+
+def test_the_run_records_the_gpu_it_used_or_none(monkeypatch):
+    """metrics.json's environment names the GPU the run's networks use ("auto" as the run
+    resolves it), not GPU 0 whatever the run did."""
+    from trueclass.run.provenance import environment
+    from trueclass.training._device import device_for_run
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: f"GPU {torch.device(d).index or 0}")
+    monkeypatch.delenv("TRUECLASS_DEVICE", raising=False)
+    assert environment()["cuda"] == "GPU 0"
+    with device_for_run("cuda:1"):
+        assert environment()["cuda"] == "GPU 1"
+    with device_for_run("cpu"):
+        assert environment()["cuda"] is None
+
+
+def test_the_backbone_is_built_again_where_auto_points_elsewhere(monkeypatch):
+    import trueclass.features._backbone as backbone
+    from trueclass.training._device import device_for_run
+
+    made = []
+
+    class Fake:
+        key = "fake"
+
+        def __init__(self, size, **kw):
+            made.append(os.environ.get("TRUECLASS_DEVICE"))
+
+        def __call__(self, images, on_progress=None):
+            return np.zeros((len(images), 4), np.float32)
+
+    monkeypatch.setattr(backbone, "Embedder", Fake)
+    monkeypatch.setattr(backbone, "_EMBEDDERS", {})
+    monkeypatch.delenv("TRUECLASS_DEVICE", raising=False)
+    images = np.zeros((2, 8, 8, 1), np.uint8)
+    backbone.embed(images, cache=False)
+    backbone.embed(images, cache=False)
+    with device_for_run("cpu"):
+        backbone.embed(images, cache=False)
+    assert made == [None, "cpu"]

@@ -270,7 +270,9 @@ def embed(images: np.ndarray, *, size: int = DEFAULT_SIZE, engine: str = "auto",
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
         raise TrueclassError("embed() takes uint8 images (N, H, W, C) with 1 or 3 channels, values 0-255.")
-    key = (int(size), engine, precision, str(cache_dir()))
+    # where "auto" points now (a run's device_for_run, --device) chooses another embedder
+    key = (int(size), engine, precision, str(cache_dir()), os.environ.get("TRUECLASS_DEVICE"),
+           os.environ.get("TRUECLASS_PRECISION"))
     if key not in _EMBEDDERS:
         _EMBEDDERS[key] = Embedder(size, engine=engine, precision=precision)
     embedder = _EMBEDDERS[key]

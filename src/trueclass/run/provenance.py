@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from .._errors import TrueclassError
 from ..data import Dataset, Split
 from .folder import safe_name
 
@@ -27,6 +28,18 @@ def source_name(source: Any) -> str:
     return safe_name(Path(text).stem if "/" in text or "." in text else text)
 
 
+def _gpu_name(torch: Any) -> str | None:
+    """The GPU this run's networks use ("auto" as it resolves now: --device, the model's
+    device for the run), or None where they run on the CPU."""
+    from ..training._device import resolve_device
+
+    try:
+        device = resolve_device("auto")
+    except TrueclassError:
+        return None
+    return torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else None
+
+
 def environment() -> dict[str, Any]:
     import sklearn
 
@@ -41,7 +54,7 @@ def environment() -> dict[str, Any]:
     if "torch" in sys.modules:  # only when a network was used: never import torch for this
         torch = sys.modules["torch"]
         env["torch"] = torch.__version__
-        env["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+        env["cuda"] = _gpu_name(torch)
     return env
 
 
