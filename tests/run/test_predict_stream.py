@@ -75,6 +75,19 @@ def test_another_model_starts_the_csv_over(model_and_folder, tmp_path):
     assert c["resumed_with"] == 0 and len(read(out)) == 232
 
 
+@pytest.mark.parametrize("marker", ["", '{"model": ', "[1, 2]"])
+def test_an_unreadable_progress_file_starts_the_csv_over(model_and_folder, tmp_path, marker):
+    """A marker cut off (a crash while it was written; under torchrun another process once
+    read it half-written) or edited is a fresh start, not a traceback."""
+    model, folder = model_and_folder
+    out = tmp_path / "p.csv"
+    out.write_text("file,label,confidence,top_k,flagged,skipped\nx.png,1,0.5,,False,\n")
+    (tmp_path / "p.csv.progress.json").write_text(marker)
+    c = predict_to_csv(model, [folder], out, chunk=100)
+    assert c["resumed_with"] == 0 and len(read(out)) == 232
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv"]
+
+
 def test_the_cli_streams_into_the_csv_and_says_how_it_went(model_and_folder, tmp_path):
     model, folder = model_and_folder
     r = CliRunner().invoke(cli, ["predict", str(model), str(folder), "--csv", str(tmp_path / "o.csv")])

@@ -118,6 +118,18 @@ def _model_for_prediction(model_path: str | Path, top_k: int, tta: bool | str, t
     return clf
 
 
+def _resumable(marker: Path, out: Path, model_id: str | None) -> bool:
+    """True when ``out`` is a stopped prediction of this model to go on from: its marker
+    names the model. A marker that cannot be read (cut off by a crash, edited) means a
+    fresh start, not a traceback."""
+    import json
+
+    try:
+        return marker.is_file() and out.is_file() and json.loads(marker.read_text(encoding="utf-8")).get("model") == model_id
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _predict_chunk(clf: Any, files: Sequence[str], *, top_k: int, threshold: float | None,
                    raw: bool) -> tuple[list[dict[str, Any]], list[Any]]:
     """Decode ``files`` (on every core) and predict them: (rows, the files skipped)."""
@@ -220,7 +232,10 @@ def predict_to_csv(
     sharded = dist.setup() is not None
     me, world = (dist.rank(), dist.world_size()) if sharded else (0, 1)
     parts = sorted(out.parent.glob(out.name + ".part-*.csv")) if out.parent.is_dir() else []
-    resumed = marker.is_file() and out.is_file() and json.loads(marker.read_text()).get("model") == model_id
+    resumed = _resumable(marker, out, model_id)
+    # every process has decided before rank 0 writes: one that read the marker as it was being
+    # written found it empty (a JSON error), or took rank 0's fresh start for a stopped run
+    dist.barrier()
     if me == 0 and not resumed:  # a fresh start: the header, the hidden files, and the marker
         for part in parts:
             part.unlink()
@@ -228,7 +243,9 @@ def predict_to_csv(
         with open(out, "w", newline="", encoding="utf-8") as fh:
             csv.writer(fh).writerow(CSV_COLUMNS)
             csv.writer(fh).writerows([h["path"], "", "", "", "", h["reason"]] for h in hidden)
-        marker.write_text(json.dumps({"model": model_id, "csv": out.name}), encoding="utf-8")
+        tmp = marker.with_name(marker.name + ".tmp")
+        tmp.write_text(json.dumps({"model": model_id, "csv": out.name}), encoding="utf-8")
+        os.replace(tmp, marker)  # whole or not at all, whenever a stop comes
     dist.barrier()
     # every process reads the same rows before any writes: the same files are left to do
     done = {r["file"] for f in ([out] if resumed else []) + (parts if resumed else [])
