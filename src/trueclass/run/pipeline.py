@@ -165,7 +165,7 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
     """The run that ``config`` describes (_run_training), on the device its model's
     parameters name: the audit's label model, the backbone's embeddings and every check
     run there too, as with ``--device`` (training.device_for_run)."""
-    from ..training._device import device_for_run
+    from ..training import device_for_run
 
     with device_for_run(config.params.get("device")):
         return _run_training(config, dataset=dataset, out=out, overwrite=overwrite, runs_dir=runs_dir,

@@ -31,7 +31,7 @@ def source_name(source: Any) -> str:
 def _gpu_name(torch: Any) -> str | None:
     """The GPU this run's networks use ("auto" as it resolves now: --device, the model's
     device for the run), or None where they run on the CPU."""
-    from ..training._device import resolve_device
+    from ..training import resolve_device
 
     try:
         device = resolve_device("auto")

@@ -507,13 +507,7 @@ class Trainer:
             del X_steps, y_t, order
         if stopped is not None:  # raised here, not in the handler: with no Ctrl-C as its context to keep frames
             raise stopped
-        final = ema.module if ema is not None else net
-        if best["state"] is not None:
-            final.load_state_dict(best["state"])
-        if not (cfg.freeze_backbone or cfg.freeze_batchnorm):
-            self._precise_batchnorm(final, X, seed=cfg.seed)
-        if ema is not None:
-            net.load_state_dict(final.state_dict())
+        final = self._final_weights(net, ema, best, X)
         seconds = time.perf_counter() - t_start
         images_per_second = images_seen / seconds if seconds > 0 else 0.0
         return TrainResult(
@@ -528,6 +522,18 @@ class Trainer:
             device_use=(self._device_use(final, X, images_seen / step_seconds)
                         if rt.is_cuda and images_seen and step_seconds > 0 else None),
         )
+
+    def _final_weights(self, net, ema, best: dict[str, Any], X) -> Any:
+        """The weights kept, in ``net``: the best epoch's (of the EMA where there is one), with
+        BatchNorm statistics recomputed for them; returns the module that holds them."""
+        final = ema.module if ema is not None else net
+        if best["state"] is not None:
+            final.load_state_dict(best["state"])
+        if not (self.cfg.freeze_backbone or self.cfg.freeze_batchnorm):
+            self._precise_batchnorm(final, X, seed=self.cfg.seed)
+        if ema is not None:
+            net.load_state_dict(final.state_dict())
+        return final
 
     def _steps_data(self, X, y: np.ndarray, *, will_train: bool) -> tuple[Any, Any]:
         """The images and labels the training steps index. On a GPU they live there when they
