@@ -97,8 +97,10 @@ def test_gradcam_after_a_prediction_in_the_users_inference_mode(tmp_path):
     clf = tc.load_model(tmp_path / "m")
     with torch.inference_mode():
         clf.predict_proba(parts.test.subset(range(4)))
-    rows = explain(clf, parts.test.subset(range(2)))
-    assert {r["method"] for r in rows} == {"gradcam"} and all(np.isfinite(r["map"]).all() for r in rows)
+        loaded_there = tc.load_model(tmp_path / "m")  # its weights made inside it, too
+    for model in (clf, loaded_there):
+        rows = explain(model, parts.test.subset(range(2)))
+        assert {r["method"] for r in rows} == {"gradcam"} and all(np.isfinite(r["map"]).all() for r in rows)
 
 
 def test_bad_requests_are_sentences(planted, tmp_path):

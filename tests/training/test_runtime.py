@@ -311,11 +311,39 @@ def test_a_runs_model_device_is_the_device_of_everything_the_run_builds(monkeypa
     assert seen == ["cpu", "cuda"] and resolve_device("auto") == "cuda"
     with pytest.raises(RuntimeError), device_for_run("cpu"):
         raise RuntimeError("a failed run")
-    assert "TRUECLASS_DEVICE" not in os.environ
+    assert resolve_device("auto") == "cuda" and "TRUECLASS_DEVICE" not in os.environ
     monkeypatch.setenv("TRUECLASS_DEVICE", "cuda:0")
     with device_for_run("cpu"):
         assert resolve_device("auto") == "cpu"
-    assert os.environ["TRUECLASS_DEVICE"] == "cuda:0"
+    assert resolve_device("auto") == "cuda:0"
+
+
+def test_runs_in_two_threads_keep_their_own_devices(monkeypatch):
+    """A run's device is its thread's (a studio or notebook may run one beside another):
+    neither sees the other's, and none is left behind."""
+    import threading
+
+    from trueclass.training._device import device_for_run
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.delenv("TRUECLASS_DEVICE", raising=False)
+    inside, go_on, seen = threading.Event(), threading.Event(), {}
+
+    def run_on_cpu():
+        with device_for_run("cpu"):
+            inside.set()
+            go_on.wait(10)
+            seen["thread"] = resolve_device("auto")
+
+    t = threading.Thread(target=run_on_cpu)
+    t.start()
+    inside.wait(10)
+    with device_for_run("cuda"):
+        seen["main"] = resolve_device("auto")
+    go_on.set()
+    t.join(10)
+    assert seen == {"thread": "cpu", "main": "cuda"} and resolve_device("auto") == "cuda"
 
 
 def test_the_run_records_the_gpu_it_used_or_none(monkeypatch):
@@ -337,7 +365,7 @@ def test_the_run_records_the_gpu_it_used_or_none(monkeypatch):
 
 def test_the_backbone_is_built_again_where_auto_points_elsewhere(monkeypatch):
     import trueclass.features._backbone as backbone
-    from trueclass.training._device import device_for_run
+    from trueclass.training._device import auto_device_setting, device_for_run
 
     made = []
 
@@ -345,7 +373,7 @@ def test_the_backbone_is_built_again_where_auto_points_elsewhere(monkeypatch):
         key = "fake"
 
         def __init__(self, size, **kw):
-            made.append(os.environ.get("TRUECLASS_DEVICE"))
+            made.append(auto_device_setting())
 
         def __call__(self, images, on_progress=None):
             return np.zeros((len(images), 4), np.float32)

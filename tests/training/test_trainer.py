@@ -354,7 +354,7 @@ def test_an_fp16_step_whose_gradients_overflow_is_skipped_and_the_scale_halved()
     assert not bf16.scaler.is_enabled()  # bf16 and fp32 need no scaling
 
 
-def test_fused_sgd_after_a_skipped_first_step_steps_as_torchs_own_sgd():
+def test_fused_sgd_after_a_skipped_first_step_steps_as_torchs_own_sgd(monkeypatch):
     """torch's fused SGD fills its momentum in the first step's kernel, which a first step
     that overflows never runs; the momentum starts at zeros, so the next step is what
     torch's plain SGD (which the scaler does not call on a skipped step) makes of it."""
@@ -369,17 +369,20 @@ def test_fused_sgd_after_a_skipped_first_step_steps_as_torchs_own_sgd():
         scaler = torch.amp.GradScaler("cpu")
         for big in (1e35, 1.0, 2.0):  # the first overflows at any scale
             opt.zero_grad(set_to_none=True)
-            torch.full((4096,), 1e4)  # freed memory with numbers in it, as a GPU's allocator hands back
             scaler.scale((w * big).sum()).backward()
             scaler.step(opt)
             scaler.update()
         return w.detach()
 
+    # memory torch makes without filling holds numbers here, as a GPU's allocator hands back
+    # freed blocks (left to chance, the test passed without the fix 5 times in 12)
+    monkeypatch.setattr(torch, "empty_like", lambda t, **kw: torch.full_like(t, 1e4, **kw))
     torch.testing.assert_close(run(True), run(False))
 
 
-@pytest.mark.parametrize("before, after", [("fp32", "fp16"), ("fp16", "bf16")])
-def test_a_checkpoint_resumes_in_another_precision(parts, tmp_path, before, after):
+@pytest.mark.parametrize("before, after, optimizer", [("fp32", "fp16", "sgd"), ("fp16", "bf16", "sgd"),
+                                                      ("fp32", "fp16", "adamw")])
+def test_a_checkpoint_resumes_in_another_precision(parts, tmp_path, before, after, optimizer):
     """A checkpoint written without loss scaling (bf16 on one GPU, a CPU) resumed where fp16
     is the default (a T4), and the other way round: the optimiser keeps the kernels it was
     built with (torch's load_state_dict would put the checkpoint's back)."""
@@ -387,14 +390,16 @@ def test_a_checkpoint_resumes_in_another_precision(parts, tmp_path, before, afte
         if stage.startswith("epoch 2/"):
             raise KeyboardInterrupt
 
-    kw = dict(epochs=2, width=8, random_state=0, patience=0)
+    kw = dict(epochs=2, width=8, random_state=0, patience=0, optimizer=optimizer)
     ck = tmp_path / "ck.safetensors"
     with pytest.raises(tc.TrueclassError, match="resume=True"):
         tc.ImageClassifier("cnn", precision=before, **kw).fit(parts.train, val=parts.val, checkpoint=ck,
                                                               on_progress=stop_in_epoch_2)
     resumed = tc.ImageClassifier("cnn", precision=after, **kw).fit(parts.train, val=parts.val, checkpoint=ck,
                                                                    resume=True)
-    assert resumed.estimator_.training_record()["resumed_from_epoch"] == 1 and resumed.score(parts.test) > 0.5
+    history = resumed.estimator_.history_
+    assert resumed.estimator_.training_record()["resumed_from_epoch"] == 1 and len(history) == 2
+    assert all(np.isfinite(h["train_loss"]) for h in history) and history[1]["train_loss"] < history[0]["train_loss"]
 
 
 def test_a_ctrl_c_keeps_no_copy_of_the_training_images(monkeypatch):

@@ -271,8 +271,9 @@ def embed(images: np.ndarray, *, size: int = DEFAULT_SIZE, engine: str = "auto",
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
         raise TrueclassError("embed() takes uint8 images (N, H, W, C) with 1 or 3 channels, values 0-255.")
     # where "auto" points now (a run's device_for_run, --device) chooses another embedder
-    key = (int(size), engine, precision, str(cache_dir()), os.environ.get("TRUECLASS_DEVICE"),
-           os.environ.get("TRUECLASS_PRECISION"))
+    from ..training import auto_device_setting
+
+    key = (int(size), engine, precision, str(cache_dir()), auto_device_setting(), os.environ.get("TRUECLASS_PRECISION"))
     if key not in _EMBEDDERS:
         _EMBEDDERS[key] = Embedder(size, engine=engine, precision=precision)
     embedder = _EMBEDDERS[key]

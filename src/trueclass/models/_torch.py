@@ -432,6 +432,7 @@ class TorchBackend:
 
     @classmethod
     def load(cls, folder: Path, meta: dict[str, Any]) -> "TorchBackend":
+        import torch
         from safetensors.torch import load_file
 
         info = meta["weights"]
@@ -445,8 +446,9 @@ class TorchBackend:
                 params[key] = net_info[key]
         backend = cls(net_info["kind"], params, net_info["n_classes"], params.get("random_state"),
                       multilabel=net_info.get("multilabel", False))
-        net = backend._build_net(net_info["in_channels"], tuple(net_info["image_size"]))
-        net.load_state_dict(load_file(str(folder / info["file"])))
+        with torch.inference_mode(False):  # loaded inside a caller's inference mode, Grad-CAM could not use it
+            net = backend._build_net(net_info["in_channels"], tuple(net_info["image_size"]))
+            net.load_state_dict(load_file(str(folder / info["file"])))
         backend.net_ = net
         backend.in_channels_ = net_info["in_channels"]
         backend.image_size_ = tuple(net_info["image_size"])
@@ -461,9 +463,8 @@ class TorchBackend:
 
 
 #: The largest batch the recipe chooses by itself: 256 images on a CPU, GPU_MAX_BATCH on a
-#: GPU, the learning rate scaled with it. A GPU runs a small network's step on 512 images in
-#: about the time of 256 (it waits on kernel launches more than on arithmetic), so half the
-#: steps are up to half the training time there. Chosen on Fashion-MNIST's validation images
+#: GPU, the learning rate scaled with it: a GPU runs a small net's step on 512 images in about
+#: the time of 256 (kernel launches), so half the steps are up to half the time. Chosen on Fashion-MNIST's validation images
 #: (54k/6k, the default net for 15 epochs, bf16 on a 2-core AMD EPYC; benchmarks/fp32_levers.py,
 #: docs/benchmarks.md): batch 256 at rate 0.1 0.9473, 512 at 0.2 0.9512, 1,024 at 0.4 0.9423
 #: and at 0.2 0.9415; seed 1: 256 0.9472, 512 0.9420. 512 keeps the mean (0.9466 against

@@ -232,10 +232,10 @@ def predict_to_csv(
     sharded = dist.setup() is not None
     me, world = (dist.rank(), dist.world_size()) if sharded else (0, 1)
     parts = sorted(out.parent.glob(out.name + ".part-*.csv")) if out.parent.is_dir() else []
-    resumed = _resumable(marker, out, model_id)
-    # every process has decided before rank 0 writes: one that read the marker as it was being
-    # written found it empty (a JSON error), or took rank 0's fresh start for a stopped run
-    dist.barrier()
+    # rank 0 decides for all, before it writes: a process that read the marker as it was being
+    # written found it empty (a JSON error) or took the fresh start for a stopped run, and
+    # processes that decided apart would cut the files into shards that do not fit together
+    resumed = dist.broadcast_flag(_resumable(marker, out, model_id) if me == 0 else False)
     if me == 0 and not resumed:  # a fresh start: the header, the hidden files, and the marker
         for part in parts:
             part.unlink()

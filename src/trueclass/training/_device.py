@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import os
 import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-__all__ = ["Runtime", "pick_runtime", "resolve_device", "cpu_has_bf16", "gpu_precision", "PRECISIONS", "cuda_numerics", "device_for_run", "free_cores", "usable_cores", "machine_load"]
+__all__ = ["Runtime", "pick_runtime", "resolve_device", "cpu_has_bf16", "gpu_precision", "PRECISIONS", "cuda_numerics", "device_for_run", "auto_device_setting", "free_cores", "usable_cores", "machine_load"]
 
 
 def free_cores() -> int:
@@ -195,7 +196,7 @@ def resolve_device(device: str | None = "auto") -> str:
     from .._errors import TrueclassError
 
     if device in (None, "", "auto"):
-        device = os.environ.get("TRUECLASS_DEVICE", "auto") or "auto"
+        device = auto_device_setting() or "auto"
     device = str(device).strip().lower()
     local = int(os.environ.get("LOCAL_RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
     if device == "auto":
@@ -218,23 +219,31 @@ def resolve_device(device: str | None = "auto") -> str:
     return f"cuda:{local}" if device == "cuda" and local else device  # under torchrun: this process's GPU
 
 
+#: The device "auto" means inside device_for_run, in this thread (and the context it runs in)
+#: alone: an environment variable would be every thread's, and two runs in threads would
+#: undo each other's.
+_RUN_DEVICE: contextvars.ContextVar[str | None] = contextvars.ContextVar("trueclass_run_device", default=None)
+
+
+def auto_device_setting() -> str | None:
+    """What "auto" follows here, before torch resolves it: a run's device, else
+    $TRUECLASS_DEVICE; None for neither."""
+    return _RUN_DEVICE.get() or os.environ.get("TRUECLASS_DEVICE") or None
+
+
 @contextlib.contextmanager
 def device_for_run(device: str | None) -> Iterator[None]:
-    """Within it, "auto" means ``device`` for every network a run builds or loads (the
-    model's, the audit's label model, the backbone's, the checks'), as ``--device`` makes it
-    for a command ($TRUECLASS_DEVICE); nothing changes for None or "auto". Put back after."""
+    """Within it, "auto" means ``device`` for every network a run builds or loads in this
+    thread (the model's, the audit's label model, the backbone's, the checks'), as
+    ``--device`` makes it for a command; nothing changes for None or "auto"."""
     if device in (None, "", "auto"):
         yield
         return
-    old = os.environ.get("TRUECLASS_DEVICE")
-    os.environ["TRUECLASS_DEVICE"] = str(device)
+    token = _RUN_DEVICE.set(str(device))
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop("TRUECLASS_DEVICE", None)
-        else:
-            os.environ["TRUECLASS_DEVICE"] = old
+        _RUN_DEVICE.reset(token)
 
 
 def pick_runtime(precision: str = "auto", channels_last: str | bool = "auto", device: str | None = "auto") -> Runtime:

@@ -84,9 +84,9 @@ def load_state(opt, state: dict[str, Any]) -> None:
     then had a scaler handing its scale to an optimiser no longer fused (an assertion in
     torch's step). The state then takes its weights' layout (state_like_params)."""
     kept = [{k: g[k] for k in ("fused", "foreach") if k in g} for g in opt.param_groups]
-    opt.load_state_dict(state)
-    for g, flags in zip(opt.param_groups, kept):
-        g.update(flags)
+    # into the state before it loads: torch places AdamW's step counts by the flags it reads there
+    # (on the GPU for a fused step, which would meet them on the host otherwise)
+    opt.load_state_dict({**state, "param_groups": [{**g, **flags} for g, flags in zip(state["param_groups"], kept)]})
     state_like_params(opt)
 
 
