@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._errors import TrueclassError
+from .._jsonio import write_json
 from ..data import (ARCHIVE_SUFFIXES, IMAGE_SUFFIXES, archive_members, hidden_member, is_hidden, iter_files,
                                     WDS_LABEL_SUFFIXES, parquet_file, read_images_for)
 from .._paths import check_writable_file
@@ -219,7 +220,6 @@ def predict_to_csv(
     from the parts, with any number of processes.
     """
     import csv
-    import json
     import time
 
     from ..training import _distributed as dist
@@ -243,9 +243,7 @@ def predict_to_csv(
         with open(out, "w", newline="", encoding="utf-8") as fh:
             csv.writer(fh).writerow(CSV_COLUMNS)
             csv.writer(fh).writerows([h["path"], "", "", "", "", h["reason"]] for h in hidden)
-        tmp = marker.with_name(marker.name + ".tmp")
-        tmp.write_text(json.dumps({"model": model_id, "csv": out.name}), encoding="utf-8")
-        os.replace(tmp, marker)  # whole or not at all, whenever a stop comes
+        write_json(marker, {"model": model_id, "csv": out.name})  # whole or not at all, whenever a stop comes
     dist.barrier()
     # every process reads the same rows before any writes: the same files are left to do
     done = {r["file"] for f in ([out] if resumed else []) + (parts if resumed else [])
