@@ -240,7 +240,7 @@ def test_the_backbone_embeds_on_the_gpu_as_onnx_runtime_does_on_the_cpu():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (4, 40, 40, 3), dtype=np.uint8)
     gpu = _backbone.Embedder()  # auto: PyTorch on the GPU, fp32
-    assert gpu.session is None and gpu.rt.is_cuda and not gpu.rt.bf16 and gpu.key.endswith("torch-fp32-cuda-f32")
+    assert gpu.session is None and gpu.rt.is_cuda and gpu.rt.precision == "fp32" and gpu.key.endswith("torch-fp32-cuda-f32")
     cpu = _backbone.Embedder(engine="onnx")  # ONNX Runtime on the CPU (the export extra)
     np.testing.assert_allclose(gpu(images), cpu(images), atol=1e-4)
 

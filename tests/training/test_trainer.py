@@ -151,7 +151,7 @@ def test_lr_schedule_and_precision_choice():
     assert f[0] == pytest.approx(0.1) and max(f) == pytest.approx(1.0) and f[-1] < 0.02
     c = [lr_factor(s, 100, "cosine", 0.2) for s in range(100)]
     assert max(c) == pytest.approx(1.0) and c[-1] < 0.01
-    assert pick_runtime("fp32").bf16 is False
+    assert pick_runtime("fp32").precision == "fp32"
     with pytest.raises(tc.TrueclassError, match="precision must be 'auto', 'bf16', 'fp16' or 'fp32'"):
         pick_runtime("fp8")
     assert pick_runtime("FP16").precision == "fp16"  # as a user may spell it
@@ -159,8 +159,8 @@ def test_lr_schedule_and_precision_choice():
 
 def test_trueclass_precision_forces_fp32_for_a_whole_run(monkeypatch):
     monkeypatch.setenv("TRUECLASS_PRECISION", "fp32")
-    assert pick_runtime("auto").bf16 is False
-    assert pick_runtime("bf16").bf16 is True  # a model's own setting stays its own
+    assert pick_runtime("auto").precision == "fp32"
+    assert pick_runtime("bf16").precision == "bf16"  # a model's own setting stays its own
     monkeypatch.setenv("TRUECLASS_PRECISION", "fp8")
     with pytest.raises(tc.TrueclassError, match="precision must be"):
         pick_runtime("auto")

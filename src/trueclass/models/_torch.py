@@ -194,7 +194,7 @@ class TorchBackend:
             on_progress=None, checkpoint=None, resume: bool = False, source: str | None = None):
         import torch
 
-        from ..training import Trainer, checkpoint_meta, default_preset_for, pick_runtime, preset
+        from ..training import Trainer, checkpoint_meta, default_preset_for, preset
 
         p = self.params
         x_all, scale = X["x"], X["scale"]
@@ -205,7 +205,7 @@ class TorchBackend:
         channels, h, w = x_all.shape[1:]
         self.image_size_ = (int(h), int(w))
         self.in_channels_ = int(channels)
-        runtime = pick_runtime(p["precision"], device=p.get("device"))
+        runtime = self.runtime()
         expand, resize = self._input_geometry(int(channels), (int(h), int(w)))
         self.expand_, self.resize_ = expand, resize
         mean, std = self._norm_stats(x_all, scale, expand)

@@ -447,12 +447,10 @@ def parity_check(onnx_path: str | Path, clf: Any, files: list[str], true: list[s
 def _references(clf: Any) -> list[tuple[str, str]]:
     """What the exported file is compared with: the trained model in fp32 ("reference"),
     and as ``trueclass predict`` runs it by default where that is not fp32 ("default")."""
-    from ..training import pick_runtime
-
     params = getattr(clf.estimator_, "params", None)
     out = [("reference", "fp32")]
-    if params is not None and "precision" in params:
-        default = pick_runtime(params["precision"], device=params.get("device")).precision
+    if params is not None and "precision" in params:  # a network: where it runs now, as prediction picks it
+        default = clf.estimator_.runtime().precision
         if default != "fp32":
             out.append(("default", default))
     return out

@@ -122,10 +122,6 @@ class Runtime:
         return f"{self.device}, {arithmetic}{', channels_last' if self.channels_last else ''}, {self.threads} threads"
 
     @property
-    def bf16(self) -> bool:
-        return self.precision == "bf16"
-
-    @property
     def half(self) -> Any:
         """The torch dtype autocast computes in (bf16 or fp16), None in fp32."""
         import torch
