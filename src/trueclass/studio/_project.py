@@ -364,6 +364,12 @@ class Project:
                 return e
         raise TrueclassError(missing)
 
+    def _free_file(self, cls: str, name: str) -> Path:
+        """Where an image called ``name`` can go under ``cls``: a name neither on disk nor in
+        the manifest (``stem-1.ext``, ... when it is taken)."""
+        taken = {x["file"] for x in self._images}
+        return _free_path(self.root / cls / name, taken=lambda p: f"{cls}/{p.name}" in taken)
+
     def move_image(self, rel: str, to: str) -> dict[str, Any]:
         """File one image under another class (a label the audit doubts, put right). It keeps
         its capture session, so it stays on the same side of the split as its session's
@@ -374,9 +380,7 @@ class Project:
                 raise TrueclassError(f"That image is already filed under {to!r}.")
             if not (self.root / e["file"]).is_file():
                 raise TrueclassError("That image's file is gone from the project's folder; reload the page.")
-            taken = {x["file"] for x in self._images}
-            new = _free_path(self.root / to / e["file"].split("/", 1)[1], taken=lambda p: (
-                f"{to}/{p.name}" in taken)).relative_to(self.root).as_posix()
+            new = self._free_file(to, e["file"].split("/", 1)[1]).relative_to(self.root).as_posix()
             (self.root / to).mkdir(exist_ok=True)
             # the file first, then the manifest: a crash in between leaves the image in its new
             # folder, which _recover adopts there (as a capture session of its own), and forgets
@@ -423,8 +427,7 @@ class Project:
                 raise TrueclassError("That image's record in the trash is damaged; the file is "
                                      f"{str(f)!r}.") from None
             cls = self._find(cls)
-            taken = {x["file"] for x in self._images}
-            dest = _free_path(self.root / cls / name, taken=lambda q: f"{cls}/{q.name}" in taken)
+            dest = self._free_file(cls, name)
             e = {**e, "file": dest.relative_to(self.root).as_posix(), "class": cls}
             os.replace(f, dest)  # the file, then the manifest: a crash in between, and _recover adopts it
             self._images.append(e)
