@@ -147,12 +147,12 @@ def cli() -> None:
                    "best trains 30 epochs (about twice the default's time) and predicts with test-time augmentation.")
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Any model hyperparameter, e.g. -p C=1.0.")
 @click.option("--resume", "resume_dir", default=None, metavar="DIR",
-              help="Continue a run that was stopped, from its last checkpoint (SOURCE and options come from DIR).")
+              help="Continue a run that was stopped, from its last checkpoint (SOURCE and options come from DIR; "
+                   "--device moves it to another device).")
 @click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1),
               help="Train a network on N processes of this machine: runs `torchrun --standalone --nproc-per-node N "
                    "-m trueclass train ...` (gloo on CPUs, nccl on GPUs). For several machines, call torchrun "
                    "with its own rendezvous options.")
-@_device_option
 def train(out: str | None, overwrite: bool, resume_dir: str | None, nproc: int, **options: Any) -> None:
     """Train a model on SOURCE, test it on held-out images, and write a run folder.
 
@@ -165,19 +165,19 @@ def train(out: str | None, overwrite: bool, resume_dir: str | None, nproc: int, 
 
     from .report._text import failed_steps, format_train_summary
     from .run import resume, run_training
-    from .run.pipeline import IncompleteRunWarning
+    from .run.pipeline import IncompleteRunWarning, run_device
     from .training._distributed import check_gpus_for, is_main, world_size
 
     if not resume_dir:
         config = _train_config(click.get_current_context().params)  # bad options fail before any work
     if nproc > 1 and world_size() == 1:
         # one GPU a process: fewer GPUs than processes, or one GPU named for all, is a sentence, not a torch error
-        check_gpus_for(nproc, None if resume_dir else config.params.get("device"))
+        check_gpus_for(nproc, options["device"] if resume_dir else run_device(config))
         raise SystemExit(_launch_torchrun(nproc))
     with _Progress(enabled=is_main()) as progress, warnings.catch_warnings():
         warnings.simplefilter("ignore", IncompleteRunWarning)  # the report card says it, and the exit status
         if resume_dir:
-            run = resume(resume_dir, on_progress=progress)
+            run = resume(resume_dir, device=options["device"], on_progress=progress)
         else:
             run = run_training(config, out=out, overwrite=overwrite, on_progress=progress)
     if run is not None:  # under torchrun, rank 0 reports

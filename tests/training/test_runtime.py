@@ -318,6 +318,52 @@ def test_a_runs_model_device_is_the_device_of_everything_the_run_builds(monkeypa
     assert resolve_device("auto") == "cuda:0"
 
 
+def test_a_runs_device_setting_is_the_same_through_both_doors_and_kept_on_resume(tmp_path, monkeypatch):
+    """--device cpu and train(device="cpu") write the same config.json and repeat command;
+    on a GPU machine --resume goes on on the CPU the run was started on (not "auto", the
+    GPU), unless --device moves it."""
+    import json
+
+    from click.testing import CliRunner
+
+    import trueclass as tc
+    import trueclass.run.pipeline as pipeline
+    from trueclass.cli import cli
+    from trueclass.run import RunConfig
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TRUECLASS_DEVICE", raising=False)
+    res = CliRunner().invoke(cli, ["train", "digits", "--model", "logreg", "--device", "cpu", "--no-audit",
+                                   "--out", "cli"])
+    assert res.exit_code == 0, res.output
+    tc.train("digits", model="logreg", device="cpu", audit=False, out="py")
+    by_cli, by_py = (json.loads((tmp_path / d / "config.json").read_text()) for d in ("cli", "py"))
+    assert by_cli["device"] == by_py["device"] == "cpu"
+    assert "--device cpu" in by_cli["command"] and by_cli["command"] == by_py["command"]
+    assert os.environ.get("TRUECLASS_DEVICE") is None  # the run's own setting, not the process's
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+    (stopped / "config.json").write_text(json.dumps(RunConfig(model="cnn", device="cpu").to_dict()))
+    seen = []
+    monkeypatch.setattr(pipeline, "_run_training", lambda config, **kw: seen.append(
+        (resolve_device("auto"), config.device)))
+    CliRunner().invoke(cli, ["train", "--resume", str(stopped)], catch_exceptions=False)
+    CliRunner().invoke(cli, ["train", "--resume", str(stopped), "--device", "cuda"], catch_exceptions=False)
+    assert seen == [("cpu", "cpu"), ("cuda", "cuda")]
+
+
+def test_a_run_device_and_a_model_device_that_differ_are_one_sentence(tmp_path, monkeypatch):
+    import trueclass as tc
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TrueclassError, match=r"device='cpu' and the model's params device='cuda' name different"):
+        tc.train("digits", model="cnn", device="cpu", params={"device": "cuda"})
+    assert not (tmp_path / "runs").exists()
+
+
 def test_runs_in_two_threads_keep_their_own_devices(monkeypatch):
     """A run's device is its thread's (a studio or notebook may run one beside another):
     neither sees the other's, and none is left behind."""

@@ -117,6 +117,9 @@ RUN_FIELDS: tuple[RunField, ...] = (
     RunField("log", None, "Also log the run to experiment trackers: tensorboard, mlflow, or both as "
              "tensorboard,mlflow (each needs its extra: pip install 'trueclass[tensorboard]').", "--log",
              metavar="TRACKERS"),
+    RunField("device", None, "Where the run's networks run (the model, the audit's label model, the backbone, "
+             "the checks): cpu, cuda or cuda:K. Default: a CUDA GPU when torch sees one, else the CPU "
+             "($TRUECLASS_DEVICE sets it too).", "--device", metavar="cpu|cuda|cuda:K"),
     # -- network hyperparameters with flags of their own (None: the model's default) ------------
     RunField("time_budget", None, "Wall time for the whole run, e.g. 2m or 90s: the cnn's width and epochs are "
              "chosen from a quick measure of this machine's speed so that the run ends within it "

@@ -102,8 +102,9 @@ def train(source: str | Path | Dataset = "digits", *, out: str | Path | None = N
     to one side of the split, leaked test images of a source that comes split are left
     out of the headline, likely label errors are listed), ``allow_leakage``, ``stress``
     (perturbations and images of no class), ``shuffle_check`` (the same recipe on
-    shuffled labels must score near chance) and ``unknown_class`` (a "none of these"
-    class). The test part is used for nothing but the score. ``preset`` names a network
+    shuffled labels must score near chance), ``unknown_class`` (a "none of these"
+    class) and ``device`` (cpu, cuda or cuda:K: where the model, the audit's label model,
+    the backbone and the checks run; default a GPU when torch sees one). The test part is used for nothing but the score. ``preset`` names a network
     recipe, as ``trueclass train --preset`` does: ``"quick"`` or ``"best"`` (its values
     under any given in ``params``).
     """
@@ -138,11 +139,13 @@ def train(source: str | Path | Dataset = "digits", *, out: str | Path | None = N
                         on_progress=on_progress)
 
 
-def resume(run_dir: str | Path, *, on_progress: Progress | None = None) -> Run:
+def resume(run_dir: str | Path, *, device: str | None = None, on_progress: Progress | None = None) -> Run:
     """Go on with a run that was stopped (Ctrl-C, kill -9, a crash) from its last checkpoint.
 
-    The run's config.json gives the source, split and recipe; training restarts after
-    the last finished epoch and ends with the same weights as an uninterrupted run.
+    The run's config.json gives the source, split, recipe and device; training restarts
+    after the last finished epoch and ends with the same weights as an uninterrupted run.
+    ``device`` moves it to another device (cpu, cuda, cuda:K), where the recorded one is
+    not on this machine.
     """
     import json
 
@@ -155,7 +158,22 @@ def resume(run_dir: str | Path, *, on_progress: Progress | None = None) -> Run:
     if (path / "metrics.json").is_file() and not (path / CHECKPOINT).is_file():
         raise TrueclassError(f"The run in {str(path)!r} already finished; there is nothing to resume.")
     config = RunConfig.from_dict(json.loads(cfg_file.read_text(encoding="utf-8")))
+    if device not in (None, "", "auto"):  # resumed elsewhere: on this machine's device, not the recorded one
+        own = {"device": device} if config.params.get("device") not in (None, "", "auto") else {}
+        config = replace(config, device=str(device), params={**config.params, **own})
     return run_training(config, resume_folder=RunFolder(path), on_progress=on_progress)
+
+
+def run_device(config: RunConfig) -> str | None:
+    """The device of ``config``'s run: its ``device`` setting, else its network's own
+    ``params['device']`` (None: "auto", a GPU when torch sees one); a sentence where the
+    two name different devices."""
+    own = config.params.get("device")
+    own = None if own in (None, "", "auto") else str(own)
+    if config.device is not None and own is not None and own != config.device:
+        raise TrueclassError(f"device={config.device!r} and the model's params device={own!r} name different "
+                             "devices; give one of them.")
+    return config.device or own
 
 
 # -- the pipeline ---------------------------------------------------------------------------------
@@ -165,9 +183,11 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
     """The run that ``config`` describes (_run_training), on the device its model's
     parameters name: the audit's label model, the backbone's embeddings and every check
     run there too, as with ``--device`` (training.device_for_run)."""
-    from ..training import device_for_run
+    from ..training import device_for_run, resolve_device
 
-    with device_for_run(config.params.get("device")):
+    device = run_device(config)
+    resolve_device(device)  # a GPU asked for where there is none: one sentence, before any work
+    with device_for_run(device):
         return _run_training(config, dataset=dataset, out=out, overwrite=overwrite, runs_dir=runs_dir,
                              resume_folder=resume_folder, on_progress=on_progress)
 
@@ -186,7 +206,7 @@ def _run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str
     runs the checks and writes the run folder, and the other processes return None.
     Models that are not networks train in rank 0 alone."""
     started = time.monotonic()  # a time budget counts the whole run
-    dist.setup(config.params.get("device"))  # the model's own device decides gloo or nccl
+    dist.setup(run_device(config))  # the run's device decides gloo or nccl
     choice = model_for_params(config.params) if config.model == AUTO else None  # parameters name their model
     chosen_by = "by its parameters"
     if choice is not None:
