@@ -165,14 +165,15 @@ def train(out: str | None, overwrite: bool, resume_dir: str | None, nproc: int, 
 
     from .report._text import failed_steps, format_train_summary
     from .run import resume, run_training
-    from .run.pipeline import IncompleteRunWarning, run_device
+    from .run.pipeline import IncompleteRunWarning, resumed_config, run_device
     from .training._distributed import check_gpus_for, is_main, world_size
 
-    if not resume_dir:
-        config = _train_config(click.get_current_context().params)  # bad options fail before any work
+    # bad options, or a folder that is no run to resume, fail before any work
+    config = resumed_config(resume_dir, options["device"]) if resume_dir else _train_config(
+        click.get_current_context().params)
     if nproc > 1 and world_size() == 1:
         # one GPU a process: fewer GPUs than processes, or one GPU named for all, is a sentence, not a torch error
-        check_gpus_for(nproc, options["device"] if resume_dir else run_device(config))
+        check_gpus_for(nproc, run_device(config))
         raise SystemExit(_launch_torchrun(nproc))
     with _Progress(enabled=is_main()) as progress, warnings.catch_warnings():
         warnings.simplefilter("ignore", IncompleteRunWarning)  # the report card says it, and the exit status

@@ -353,6 +353,14 @@ def test_a_runs_device_setting_is_the_same_through_both_doors_and_kept_on_resume
     CliRunner().invoke(cli, ["train", "--resume", str(stopped)], catch_exceptions=False)
     CliRunner().invoke(cli, ["train", "--resume", str(stopped), "--device", "cuda"], catch_exceptions=False)
     assert seen == [("cpu", "cpu"), ("cuda", "cuda")]
+    # two processes on the CPU the run began on, where the machine has one GPU: launched, not refused
+    import trueclass.cli as cli_mod
+
+    monkeypatch.setattr(cli_mod, "_launch_torchrun", lambda n: seen.append(("launched", n)) or 0)
+    res = CliRunner().invoke(cli, ["train", "--resume", str(stopped), "--nproc", "2"])
+    assert res.exit_code == 0 and seen[-1] == ("launched", 2), res.output
+    res = CliRunner().invoke(cli, ["train", "--resume", str(stopped), "--nproc", "2", "--device", "cuda"])
+    assert res.exit_code == 1 and "one GPU each, but it has 1 GPU" in res.output and len(seen) == 3
 
 
 def test_a_run_device_and_a_model_device_that_differ_are_one_sentence(tmp_path, monkeypatch):

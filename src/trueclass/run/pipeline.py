@@ -147,6 +147,13 @@ def resume(run_dir: str | Path, *, device: str | None = None, on_progress: Progr
     ``device`` moves it to another device (cpu, cuda, cuda:K), where the recorded one is
     not on this machine.
     """
+    config = resumed_config(run_dir, device)
+    return run_training(config, resume_folder=RunFolder(Path(run_dir).expanduser()), on_progress=on_progress)
+
+
+def resumed_config(run_dir: str | Path, device: str | None = None) -> RunConfig:
+    """The configuration a resume of ``run_dir`` goes on with (its config.json, moved to
+    ``device`` where one is given); a sentence for a folder that is no run, or a finished one."""
     import json
 
     from .folder import CHECKPOINT
@@ -161,7 +168,7 @@ def resume(run_dir: str | Path, *, device: str | None = None, on_progress: Progr
     if device not in (None, "", "auto"):  # resumed elsewhere: on this machine's device, not the recorded one
         own = {"device": device} if config.params.get("device") not in (None, "", "auto") else {}
         config = replace(config, device=str(device), params={**config.params, **own})
-    return run_training(config, resume_folder=RunFolder(path), on_progress=on_progress)
+    return config
 
 
 def run_device(config: RunConfig) -> str | None:
