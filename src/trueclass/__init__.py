@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 import importlib
 
-from ._errors import TrueclassError, install_notebook_handler
+from ._errors import TrainingInterrupted, TrueclassError, install_notebook_handler
 
 __all__ = [
     "Dataset",
@@ -26,6 +26,7 @@ __all__ = [
     "Run",
     "RunConfig",
     "Split",
+    "TrainingInterrupted",
     "TrueclassError",
     "__version__",
     "download_fashion_mnist",

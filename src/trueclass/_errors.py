@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["TrueclassError", "NotFittedError", "install_notebook_handler"]
+from typing import Any
+
+__all__ = ["TrueclassError", "NotFittedError", "TrainingInterrupted", "install_notebook_handler"]
 
 
 class TrueclassError(ValueError):
@@ -13,6 +15,16 @@ class TrueclassError(ValueError):
     :func:`install_notebook_handler`). It subclasses ``ValueError`` so code that already
     catches bad values keeps working.
     """
+
+
+class TrainingInterrupted(TrueclassError):
+    """Ctrl-C during a fit, or a run stopped once its model was trained: what was kept
+    (``checkpoint``, or None when none was written) and how to go on; ``stopped`` says where
+    training stood. The command line prints it and exits 130, as for any Ctrl-C."""
+
+    def __init__(self, message: str, *, checkpoint: Any = None, stopped: str = ""):
+        super().__init__(message)
+        self.checkpoint, self.stopped = checkpoint, stopped
 
 
 def install_notebook_handler() -> bool:

@@ -6,13 +6,12 @@ Heavy imports happen inside the commands so ``trueclass --help`` answers at once
 from __future__ import annotations
 
 import re
-
 import sys
 from typing import Any
 
 import click
 
-from ._errors import TrueclassError
+from ._errors import TrainingInterrupted, TrueclassError
 from .run.fields import cli_options
 
 __all__ = ["main", "cli", "EXIT_INCOMPLETE"]
@@ -27,16 +26,17 @@ run_options = cli_options()
 
 
 class _Group(click.Group):
-    """Turns a TrueclassError into one line on stderr and exit status 1, no traceback."""
+    """A TrueclassError is one line on stderr and exit status 1, a Ctrl-C what it kept and 130; no traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (TrainingInterrupted, KeyboardInterrupt) as exc:  # the user's own Ctrl-C: what was kept, 130
+            kept = isinstance(exc, TrainingInterrupted)
+            click.echo(f"\n{_as_cli(str(exc)) if kept else 'Interrupted; nothing further was written.'}", err=True)
+            ctx.exit(130)
         except TrueclassError as exc:
             raise click.ClickException(_as_cli(str(exc))) from None
-        except KeyboardInterrupt:
-            click.echo("\nInterrupted; nothing further was written.", err=True)
-            ctx.exit(130)
 
 
 def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:

@@ -95,9 +95,9 @@ def test_ctrl_c_keeps_the_checkpoint_and_says_how_to_resume(tmp_path):
     _wait_for_checkpoint(run_dir, proc)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 1, (signal.getsignal(signal.SIGINT), err[-800:])
+    assert proc.returncode == 130, (signal.getsignal(signal.SIGINT), err[-800:])  # as any Ctrl-C'd command
     assert "Training stopped during epoch" in err and f"trueclass train --resume {run_dir}" in err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "Error:" not in err  # the user's own stop, not a mistake
     assert (run_dir / "checkpoint.safetensors").exists() and (run_dir / "config.json").exists()
 
 
@@ -205,6 +205,38 @@ def test_ctrl_c_in_python_says_how_to_resume_in_python(tmp_path):
     with pytest.raises(tc.TrueclassError, match=r"kept in .*ck\.safetensors.*checkpoint=\.\.\., resume=True"):
         tc.ImageClassifier("cnn", epochs=3, width=8).fit(parts.train, val=parts.val, on_progress=stop_in_epoch_2,
                                                          checkpoint=tmp_path / "ck.safetensors")
+
+
+def test_ctrl_c_after_training_keeps_the_model_and_says_how_to_finish_the_run(tmp_path, monkeypatch):
+    """Stopped once the model is written (the checks, the card): the folder is kept and the
+    sentence says how to finish it, in Python and on the command line (exit 130, no
+    "Error:"); before, it said "nothing further was written" and left a folder that blocked
+    the same command."""
+    from click.testing import CliRunner
+
+    from trueclass.cli import cli
+
+    def stop_at_the_checks(stage, done=0, total=0, **info):
+        if stage.startswith("explaining"):
+            raise KeyboardInterrupt
+
+    run_dir = tmp_path / "r"
+    with pytest.raises(tc.TrueclassError) as err:
+        tc.train("digits", model="logreg", out=run_dir, on_progress=stop_at_the_checks)
+    msg = str(err.value)
+    assert msg.startswith("Stopped after training") and f"tc.resume({str(run_dir)!r})" in msg, msg
+    assert (run_dir / "model" / "model.json").is_file() and not (run_dir / "metrics.json").exists()
+    assert tc.resume(run_dir).metrics["accuracy"] > 0.9 and (run_dir / "card.html").is_file()
+
+    import trueclass.run as run_mod
+
+    def interrupted(*a, **k):
+        raise tc.TrainingInterrupted(f"Stopped after training; Finish the run with: tc.resume({str(run_dir)!r})")
+
+    monkeypatch.setattr(run_mod, "run_training", interrupted)
+    res = CliRunner().invoke(cli, ["train", "digits", "--model", "logreg", "--out", str(tmp_path / "c")])
+    assert res.exit_code == 130 and "Error:" not in res.output, res.output
+    assert f"Finish the run with: trueclass train --resume {run_dir}" in res.output
 
 
 def test_lookahead_pulls_the_weights_halfway_back_every_k_steps():

@@ -254,6 +254,7 @@ def _run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str
         dist.broadcast_flag(False)  # the other processes stop instead of waiting for this one
         raise
     dist.broadcast_flag(True)
+    interrupted = None
     try:
         chosen = None if choice is None else {"model": choice[0], "why": choice[1], "by": chosen_by}
         folder.write_json("config.json", config_json(config, ds, chosen=chosen))  # first, so a killed run can resume
@@ -261,11 +262,11 @@ def _run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str
                         chosen=chosen, started=started, spent=spent)
     except KeyboardInterrupt:
         saved = folder.checkpoint.is_file() or (folder.path / "model" / "model.json").is_file()
-        if resume_folder is None and not saved:
-            # nothing to go on from (a pixel model's fit, the steps before it): no half-made
-            # folder is left to block the same command run again
-            shutil.rmtree(folder.path, ignore_errors=True)
-        raise
+        if not saved:  # nothing to go on from (a pixel model's fit, the steps before it)
+            if resume_folder is None:  # no half-made folder is left to block the same command run again
+                shutil.rmtree(folder.path, ignore_errors=True)
+            raise
+        interrupted = _stopped_outside_epochs(folder)
     except TrainingInterrupted as exc:
         if exc.checkpoint is None and resume_folder is None:
             shutil.rmtree(folder.path, ignore_errors=True)
@@ -277,8 +278,23 @@ def _run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str
         if resume_folder is None and not folder.checkpoint.is_file():
             shutil.rmtree(folder.path, ignore_errors=True)  # nothing half-made is left behind
         raise
+    if interrupted is not None:  # raised here, not in the handler: no Ctrl-C traceback as its context
+        raise interrupted
     warn_if_incomplete(run)  # outside the try: a warning turned into an error keeps the run
     return run
+
+
+def _stopped_outside_epochs(folder: RunFolder) -> TrainingInterrupted:
+    """What a Ctrl-C outside the epochs (calibration, evaluation, the checks) says of a
+    folder that keeps a trained model or a checkpoint: it is kept, and how to finish it."""
+    checkpoint = folder.checkpoint if folder.checkpoint.is_file() else None
+    if (folder.path / "model" / "model.json").is_file():
+        stopped = "Stopped after training, before the run's checks and card were written"
+        kept = "the trained model is kept"
+    else:
+        stopped, kept = "Stopped before the run's model was written", "the checkpoint after the last epoch is kept"
+    return TrainingInterrupted(f"{stopped}; {kept} in {str(folder.path)!r}. Finish the run with: "
+                               f"tc.resume({str(folder.path)!r})", checkpoint=checkpoint, stopped=stopped)
 
 
 def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, parts: Split, *, resume: bool,

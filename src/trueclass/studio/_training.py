@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .._errors import TrueclassError
+from .._errors import TrainingInterrupted, TrueclassError
 from ._project import Project
 
 __all__ = ["Trainer", "TrainingStopped", "stop_training", "studio_models", "check_model_choice", "check_settings", "train_project",
@@ -81,12 +81,13 @@ class Trainer:
         try:
             result = train_project(self.project, settings, self._progress)
             self.state = {"status": "done", "result": result, "seconds": round(time.time() - self.state["started"], 1)}
-        except TrueclassError as e:  # a network stopped by stop() says where it stood
-            self.state = {"status": "failed", "message": str(e)}
-        except KeyboardInterrupt:  # stop(): the studio is stopping, or the page's Stop button
+        except (KeyboardInterrupt, TrainingInterrupted):  # stop(): the studio is stopping, or the page's Stop
+            # button (a network's fit says where it stood and how to resume it in Python: not the page's words)
             self.state = {"status": "failed", "message": (
                 "Stopped before the training finished. Train again when ready."
                 if self.stopped_by_page else "The studio stopped before the training finished.")}
+        except TrueclassError as e:
+            self.state = {"status": "failed", "message": str(e)}
         except Exception as e:  # noqa: BLE001 - the page shows a sentence, the console the detail
             import traceback
 

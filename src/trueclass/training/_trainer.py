@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .._errors import TrueclassError
+from .._errors import TrainingInterrupted, TrueclassError
 from . import _distributed as dist
 from ._augment import Augment, augment_batch
 from ._batches import resident, subset_rows
@@ -33,15 +33,6 @@ __all__ = ["TTA_MODES", "TrainConfig", "TrainResult", "Trainer", "TrainingInterr
 
 
 BN_IMAGES = 4096  # training images for the final BatchNorm statistics
-
-
-class TrainingInterrupted(TrueclassError):
-    """Ctrl-C during training: the last epoch's checkpoint is kept (``checkpoint``, or
-    None when none was written); ``stopped`` says where training stood."""
-
-    def __init__(self, message: str, *, checkpoint: Path | None = None, stopped: str = ""):
-        super().__init__(message)
-        self.checkpoint, self.stopped = checkpoint, stopped
 
 
 @dataclass
