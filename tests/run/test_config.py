@@ -20,7 +20,7 @@ EVERY_OPTION = RunConfig(
                                           "tta": "flip", "ema": 0.5, "freeze": True, "weights_file": None},
     test_size=0.3, val_size=0.15, seed=7, stratify=False, image_size="48x32", color_mode="RGB",
     data_dir="/data/sets", repeats=3, audit=False, allow_leakage=True, stress=True, shuffle_check=True,
-    unknown_class=True, slice_by="camera", log=["mlflow", "tensorboard"], device="cuda:1",
+    unknown_class=True, slice_by="camera", log=["mlflow", "tensorboard"], device="cuda:1", precision="fp16",
 )
 
 

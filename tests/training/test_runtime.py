@@ -363,11 +363,47 @@ def test_a_runs_device_setting_is_the_same_through_both_doors_and_kept_on_resume
     assert res.exit_code == 1 and "one GPU each, but it has 1 GPU" in res.output and len(seen) == 3
 
 
+def test_the_precision_a_run_was_started_with_is_kept_by_resume_and_the_repeat_command(tmp_path, monkeypatch):
+    """TRUECLASS_PRECISION=fp32 (or --precision, precision= in Python) is the run's: config.json
+    and its command keep it, so --resume goes on in fp32 where the environment variable is
+    gone (it went on in bf16, and ended with other weights than a run never stopped); the
+    network's own params precision still wins over the variable."""
+    import json
+
+    from click.testing import CliRunner
+
+    import trueclass.run.pipeline as pipeline
+    from trueclass.cli import cli
+    from trueclass.run import RunConfig
+    from trueclass.training._device import pick_runtime
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TRUECLASS_PRECISION", "FP32")
+    res = CliRunner().invoke(cli, ["train", "digits", "--model", "logreg", "--no-audit", "--out", "env"])
+    assert res.exit_code == 0, res.output
+    monkeypatch.delenv("TRUECLASS_PRECISION")
+    res = CliRunner().invoke(cli, ["train", "digits", "--model", "logreg", "--no-audit", "--precision", "fp32",
+                                   "--out", "flag"])
+    assert res.exit_code == 0, res.output
+    by_env, by_flag = (json.loads((tmp_path / d / "config.json").read_text()) for d in ("env", "flag"))
+    assert by_env["precision"] == by_flag["precision"] == "fp32" and "--precision fp32" in by_env["command"]
+
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+    (stopped / "config.json").write_text(json.dumps(by_env))
+    seen = []
+    monkeypatch.setattr(pipeline, "_run_training", lambda config, **kw: seen.append(pick_runtime().precision))
+    pipeline.resume(stopped)
+    monkeypatch.setenv("TRUECLASS_PRECISION", "bf16")
+    pipeline.run_training(RunConfig(model="cnn", params={"precision": "fp16"}))  # the model's own wins
+    assert seen == ["fp32", "fp16"]
+
+
 def test_a_run_device_and_a_model_device_that_differ_are_one_sentence(tmp_path, monkeypatch):
     import trueclass as tc
 
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(TrueclassError, match=r"device='cpu' and the model's params device='cuda' name different"):
+    with pytest.raises(TrueclassError, match=r"device='cpu' and the model's params device='cuda' differ; give one"):
         tc.train("digits", model="cnn", device="cpu", params={"device": "cuda"})
     assert not (tmp_path / "runs").exists()
 

@@ -144,7 +144,7 @@ class Embedder:
 
     def __init__(self, size: int = DEFAULT_SIZE, *, engine: str = "auto", precision: str = "auto",
                  batch_size: int = 64):
-        from ..training import pick_runtime
+        from ..training import auto_precision_setting, pick_runtime
 
         if engine not in ("auto", "onnx", "torch"):
             raise TrueclassError(f"engine must be 'auto', 'onnx' or 'torch', not {engine!r}.")
@@ -174,7 +174,7 @@ class Embedder:
                         raise
                     self.session = None
         if self.session is None:
-            if engine == "auto" and precision == "auto" and not os.environ.get("TRUECLASS_PRECISION"):
+            if engine == "auto" and precision == "auto" and not auto_precision_setting():
                 self.rt = pick_runtime("fp32")  # standing in for ONNX Runtime's fp32: the same features
             self.net = self.rt.place(build_backbone())
 
@@ -271,9 +271,9 @@ def embed(images: np.ndarray, *, size: int = DEFAULT_SIZE, engine: str = "auto",
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
         raise TrueclassError("embed() takes uint8 images (N, H, W, C) with 1 or 3 channels, values 0-255.")
     # where "auto" points now (a run's device_for_run, --device) chooses another embedder
-    from ..training import auto_device_setting
+    from ..training import auto_device_setting, auto_precision_setting
 
-    key = (int(size), engine, precision, str(cache_dir()), auto_device_setting(), os.environ.get("TRUECLASS_PRECISION"))
+    key = (int(size), engine, precision, str(cache_dir()), auto_device_setting(), auto_precision_setting())
     if key not in _EMBEDDERS:
         _EMBEDDERS[key] = Embedder(size, engine=engine, precision=precision)
     embedder = _EMBEDDERS[key]

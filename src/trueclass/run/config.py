@@ -39,6 +39,9 @@ class _RunConfigMethods:
         object.__setattr__(self, "source", str(self.source))
         object.__setattr__(self, "params", dict(self.params or {}))
         object.__setattr__(self, "image_size", _size_text(self.image_size))
+        for name in ("device", "precision"):  # "CPU", " fp32" as a user may type them
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, str(getattr(self, name)).strip().lower())
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", str(self.data_dir))
         from .trackers import parse_trackers

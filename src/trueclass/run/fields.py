@@ -45,7 +45,7 @@ class RunField:
 
     def check(self, value: Any) -> None:
         """A sentence for a value outside the field's choices or below its minimum."""
-        if self.choices and value not in self.choices:
+        if self.choices and value not in self.choices and value != self.default:
             allowed = ", ".join(repr(c) for c in self.choices[:-1]) + f" or {self.choices[-1]!r}"
             raise TrueclassError(f"{self.name} must be {allowed}, not {value!r}.")
         if self.minimum is not None and (isinstance(value, bool) or not isinstance(value, int) or value < self.minimum):
@@ -120,6 +120,9 @@ RUN_FIELDS: tuple[RunField, ...] = (
     RunField("device", None, "Where the run's networks run (the model, the audit's label model, the backbone, "
              "the checks): cpu, cuda or cuda:K. Default: a CUDA GPU when torch sees one, else the CPU "
              "($TRUECLASS_DEVICE sets it too).", "--device", metavar="cpu|cuda|cuda:K"),
+    RunField("precision", None, "Arithmetic of the run's networks: bf16 or fp16 autocast, or fp32. Default: bf16 where "
+             "the hardware has it (fp16 with loss scaling on a T4 or V100), else fp32 ($TRUECLASS_PRECISION sets it "
+             "too).", "--precision", choices=("auto", "bf16", "fp16", "fp32")),
     # -- network hyperparameters with flags of their own (None: the model's default) ------------
     RunField("time_budget", None, "Wall time for the whole run, e.g. 2m or 90s: the cnn's width and epochs are "
              "chosen from a quick measure of this machine's speed so that the run ends within it "

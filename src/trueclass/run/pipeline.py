@@ -175,12 +175,16 @@ def run_device(config: RunConfig) -> str | None:
     """The device of ``config``'s run: its ``device`` setting, else its network's own
     ``params['device']`` (None: "auto", a GPU when torch sees one); a sentence where the
     two name different devices."""
-    own = config.params.get("device")
-    own = None if own in (None, "", "auto") else str(own)
-    if config.device is not None and own is not None and own != config.device:
-        raise TrueclassError(f"device={config.device!r} and the model's params device={own!r} name different "
-                             "devices; give one of them.")
-    return config.device or own
+    return _run_setting(config, "device")
+
+
+def _run_setting(config: RunConfig, name: str) -> str | None:
+    """``config``'s run setting ``name`` (device, precision), else its network's own
+    parameter of that name; None for "auto"."""
+    run, own = (None if v in (None, "", "auto") else str(v) for v in (getattr(config, name), config.params.get(name)))
+    if run is not None and own is not None and own != run:
+        raise TrueclassError(f"{name}={run!r} and the model's params {name}={own!r} differ; give one of them.")
+    return run or own
 
 
 # -- the pipeline ---------------------------------------------------------------------------------
@@ -190,11 +194,15 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
     """The run that ``config`` describes (_run_training), on the device its model's
     parameters name: the audit's label model, the backbone's embeddings and every check
     run there too, as with ``--device`` (training.device_for_run)."""
-    from ..training import device_for_run, resolve_device
+    from ..training import auto_device_setting, auto_precision_setting, device_for_run, resolve_device
 
+    if resume_folder is None:  # $TRUECLASS_DEVICE and $TRUECLASS_PRECISION are the run's: kept for --resume
+        for name, setting in (("device", auto_device_setting()), ("precision", auto_precision_setting())):
+            if setting and _run_setting(config, name) is None:
+                config = replace(config, **{name: setting})
     device = run_device(config)
     resolve_device(device)  # a GPU asked for where there is none: one sentence, before any work
-    with device_for_run(device):
+    with device_for_run(device, _run_setting(config, "precision")):
         return _run_training(config, dataset=dataset, out=out, overwrite=overwrite, runs_dir=runs_dir,
                              resume_folder=resume_folder, on_progress=on_progress)
 

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-__all__ = ["Runtime", "pick_runtime", "resolve_device", "cpu_has_bf16", "gpu_precision", "PRECISIONS", "cuda_numerics", "device_for_run", "auto_device_setting", "free_cores", "usable_cores", "machine_load"]
+__all__ = ["Runtime", "pick_runtime", "resolve_device", "cpu_has_bf16", "gpu_precision", "PRECISIONS", "cuda_numerics", "device_for_run", "auto_device_setting", "auto_precision_setting", "free_cores", "usable_cores", "machine_load"]
 
 
 def free_cores() -> int:
@@ -221,25 +221,35 @@ def resolve_device(device: str | None = "auto") -> str:
 _RUN_DEVICE: contextvars.ContextVar[str | None] = contextvars.ContextVar("trueclass_run_device", default=None)
 
 
+_RUN_PRECISION: contextvars.ContextVar[str | None] = contextvars.ContextVar("trueclass_run_precision", default=None)
+
+
 def auto_device_setting() -> str | None:
     """What "auto" follows here, before torch resolves it: a run's device, else
     $TRUECLASS_DEVICE; None for neither."""
     return _RUN_DEVICE.get() or os.environ.get("TRUECLASS_DEVICE") or None
 
 
+def auto_precision_setting() -> str | None:
+    """What precision "auto" follows here: a run's precision, else $TRUECLASS_PRECISION;
+    None for neither (the hardware's choice)."""
+    named = str(_RUN_PRECISION.get() or os.environ.get("TRUECLASS_PRECISION") or "").strip().lower()
+    return None if named in ("", "auto") else named
+
+
 @contextlib.contextmanager
-def device_for_run(device: str | None) -> Iterator[None]:
-    """Within it, "auto" means ``device`` for every network a run builds or loads in this
-    thread (the model's, the audit's label model, the backbone's, the checks'), as
-    ``--device`` makes it for a command; nothing changes for None or "auto"."""
-    if device in (None, "", "auto"):
-        yield
-        return
-    token = _RUN_DEVICE.set(str(device))
+def device_for_run(device: str | None, precision: str | None = None) -> Iterator[None]:
+    """Within it, "auto" means ``device`` (and ``precision``) for every network a run builds
+    or loads in this thread (the model's, the audit's label model, the backbone's, the
+    checks'), as ``--device`` and $TRUECLASS_PRECISION make them for a command; nothing
+    changes for None or "auto"."""
+    tokens = [(var, var.set(str(value))) for var, value in ((_RUN_DEVICE, device), (_RUN_PRECISION, precision))
+              if value not in (None, "", "auto")]
     try:
         yield
     finally:
-        _RUN_DEVICE.reset(token)
+        for var, token in reversed(tokens):
+            var.reset(token)
 
 
 def pick_runtime(precision: str = "auto", channels_last: str | bool = "auto", device: str | None = "auto") -> Runtime:
@@ -254,8 +264,8 @@ def pick_runtime(precision: str = "auto", channels_last: str | bool = "auto", de
     """
     import torch
 
-    if precision == "auto":  # TRUECLASS_PRECISION=fp32 forces fp32 for a whole run (or bf16, fp16)
-        precision = os.environ.get("TRUECLASS_PRECISION", "auto") or "auto"
+    if precision == "auto":  # a run's precision, or TRUECLASS_PRECISION=fp32 (bf16, fp16) for a whole command
+        precision = auto_precision_setting() or "auto"
     precision = str(precision).strip().lower()
     if precision not in ("auto", *PRECISIONS):
         from .._errors import TrueclassError
