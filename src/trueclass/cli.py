@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from ._errors import TrainingInterrupted, TrueclassError
-from .run.fields import cli_options
+from .run.fields import cli_options, refuse_beside_resume
 
 __all__ = ["main", "cli", "EXIT_INCOMPLETE"]
 
@@ -147,8 +147,7 @@ def cli() -> None:
                    "best trains 30 epochs (about twice the default's time) and predicts with test-time augmentation.")
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Any model hyperparameter, e.g. -p C=1.0.")
 @click.option("--resume", "resume_dir", default=None, metavar="DIR",
-              help="Continue a run that was stopped, from its last checkpoint (SOURCE and options come from DIR; "
-                   "--device moves it to another device).")
+              help="Go on with a stopped run from its last checkpoint (its settings come from DIR; --device moves it).")
 @click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1),
               help="Train a network on N processes of this machine: runs `torchrun --standalone --nproc-per-node N "
                    "-m trueclass train ...` (gloo on CPUs, nccl on GPUs). For several machines, call torchrun "
@@ -168,9 +167,10 @@ def train(out: str | None, overwrite: bool, resume_dir: str | None, nproc: int, 
     from .run.pipeline import IncompleteRunWarning, resumed_config, run_device
     from .training._distributed import check_gpus_for, is_main, world_size
 
-    # bad options, or a folder that is no run to resume, fail before any work
-    config = resumed_config(resume_dir, options["device"]) if resume_dir else _train_config(
-        click.get_current_context().params)
+    ctx = click.get_current_context()  # bad options, or a folder that is no run to resume: before any work
+    if resume_dir:
+        refuse_beside_resume(ctx)  # DIR's config.json holds the settings: none is dropped in silence
+    config = resumed_config(resume_dir, options["device"]) if resume_dir else _train_config(ctx.params)
     if nproc > 1 and world_size() == 1:
         # one GPU a process: fewer GPUs than processes, or one GPU named for all, is a sentence, not a torch error
         check_gpus_for(nproc, run_device(config))

@@ -61,6 +61,20 @@ def test_fashion_mnist_prefers_data_dir(tmp_path):
     assert str(d) in ds.provenance["files"]["train-images-idx3-ubyte.gz"]
 
 
+def test_a_data_dir_that_is_no_folder_is_one_sentence_before_any_work(tmp_path, monkeypatch):
+    # it was passed over in silence: Fashion-MNIST came from Debian's folder and trained for minutes
+    from click.testing import CliRunner
+
+    from trueclass.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(tc.TrueclassError, match=r"The data folder '.*nope' is not a folder on this machine"):
+        tc.load("fashion-mnist", data_dir=tmp_path / "nope")
+    res = CliRunner().invoke(cli, ["train", "fashion-mnist", "--data-dir", str(tmp_path / "nope"), "--out", "run"])
+    assert res.exit_code == 1 and "with --data-dir FOLDER" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "run").exists() and not (tmp_path / "runs").exists()
+
+
 def test_idx_pair_and_broken_idx(tmp_path):
     rng = np.random.default_rng(1)
     imgs = rng.integers(0, 255, (12, 6, 6), dtype=np.uint8)

@@ -353,6 +353,11 @@ def test_a_runs_device_setting_is_the_same_through_both_doors_and_kept_on_resume
     CliRunner().invoke(cli, ["train", "--resume", str(stopped)], catch_exceptions=False)
     CliRunner().invoke(cli, ["train", "--resume", str(stopped), "--device", "cuda"], catch_exceptions=False)
     assert seen == [("cpu", "cpu"), ("cuda", "cuda")]
+    # any other setting beside --resume would be dropped in silence: refused, before any work
+    res = CliRunner().invoke(cli, ["train", "digits", "--resume", str(stopped), "--model", "logreg", "--seed", "5",
+                                   "--epochs", "3"])
+    assert res.exit_code == 1 and len(seen) == 2, res.output
+    assert "leave out SOURCE, --model, --seed, --epochs (only --device and --nproc go with it)" in res.output
     # two processes on the CPU the run began on, where the machine has one GPU: launched, not refused
     import trueclass.cli as cli_mod
 

@@ -96,6 +96,10 @@ def load(
         return _resize_arrays(from_arrays(*source, value_max=value_max), size, color_mode)
     text = str(source)
     if isinstance(source, str) and text.lower() in BUILTIN_DATASETS:
+        if data_dir is not None and not Path(data_dir).expanduser().is_dir():  # not passed over in silence
+            raise TrueclassError(f"The data folder {str(data_dir)!r} is not a folder on this machine; give the folder "
+                                 "that holds the data set's files with data_dir=FOLDER, or leave it out to look in "
+                                 "the usual places.")
         ds = load_builtin(text.lower(), data_dir=data_dir)
         return _resize_arrays(ds, size, color_mode)
     if text.startswith("idx:"):

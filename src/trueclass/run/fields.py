@@ -19,7 +19,7 @@ from typing import Any, Callable
 from .._errors import TrueclassError
 
 __all__ = ["RunField", "RUN_FIELDS", "DEFAULT_MODEL_NAME", "run_fields", "param_fields", "cli_options", "settings_from_options",
-           "argv_for"]
+           "argv_for", "refuse_beside_resume"]
 
 
 @dataclass(frozen=True)
@@ -176,6 +176,19 @@ def cli_options() -> Callable[[Callable], Callable]:
         return func
 
     return decorate
+
+
+def refuse_beside_resume(ctx: Any, allowed: tuple[str, ...] = ("resume_dir", "nproc", "device")) -> None:
+    """``trueclass train --resume DIR`` goes on with DIR's config.json: a sentence for any
+    other option (or SOURCE) given beside it, which would otherwise be dropped in silence."""
+    from click.core import ParameterSource
+
+    given = [p for p in ctx.command.params if p.name not in allowed and p.name in ctx.params
+             and ctx.get_parameter_source(p.name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)]
+    if given:
+        names = ", ".join(p.opts[0] if p.opts[0].startswith("-") else p.name.upper() for p in given)
+        raise TrueclassError(f"--resume DIR goes on with the settings in DIR's config.json; leave out {names} "
+                             "(only --device and --nproc go with it). To train anew, leave out --resume.")
 
 
 def settings_from_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
