@@ -36,6 +36,17 @@ def test_the_training_line_counts_epochs_and_says_when_the_time_budget_could_not
     assert line.startswith("12 epochs on cpu") and "width 24, 12 epochs; " in line and "too short" not in line
 
 
+def test_a_resumed_run_says_its_seconds_are_the_resumed_parts_and_no_speed_when_no_epoch_was_left():
+    from trueclass.report._text import format_train_summary
+
+    training = {"epochs_run": 30, "runtime": "cpu, fp32", "images_per_second": 0.0, "best_epoch": 30,
+                "resumed_from_epoch": 30, "history": [{"val_loss": 0.1}]}
+    lines = format_train_summary({"model": "cnn", "n_train": 1437, "n_test": 360, "train_seconds": 1.6,
+                                  "training": training})
+    assert lines[0].startswith("Trained cnn on 1,437 images in 1.6 s after resuming from epoch 30; tested on 360")
+    assert lines[1] == "30 epochs on cpu, fp32; best validation loss at epoch 30; resumed after epoch 30"
+
+
 def test_an_evaluation_names_the_exported_model_and_reads_sizes_in_whole_pixels():
     from trueclass.report._text import format_evaluate_summary
 

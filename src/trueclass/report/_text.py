@@ -191,8 +191,9 @@ def format_training(training: dict[str, Any], metrics: dict[str, Any] | None = N
     default review threshold."""
     if "epochs_run" not in training:
         return ""
-    text = (f"{_count(training['epochs_run'], 'epoch')} on {training['runtime']}, "
-            f"{training['images_per_second']:,.0f} images/s{device_share(training.get('device_use'))}; ")
+    speed = training.get("images_per_second") or 0  # none after a resume with no epoch left to train
+    text = (f"{_count(training['epochs_run'], 'epoch')} on {training['runtime']}"
+            + (f", {speed:,.0f} images/s{device_share(training.get('device_use'))}; " if speed else "; "))
     busy = busy_machine(training.get("machine_load"), training.get("cores"))
     if busy:
         text += busy + "; "
@@ -401,7 +402,9 @@ def format_train_summary(m: dict[str, Any]) -> list[str]:
     """What a training run did, line by line, from its metrics.json: data, training,
     verdict, leaks, audit, baseline, sanity, stress and stability."""
     n_val = m.get("n_val") or 0
+    resumed = (m.get("training") or {}).get("resumed_from_epoch")  # the seconds are the resumed part's
     lines = [f"Trained {m['model']} on {m['n_train']:,} images in {m['train_seconds']:.1f} s"
+             + (f" after resuming from epoch {resumed}" if resumed else "")
              + (f" ({n_val:,} more kept aside to choose when to stop and to calibrate)" if n_val else "")
              + f"; tested on {m['n_test']:,} held-out images"
              f"{' (whole capture sessions the model never saw)' if (m.get('split') or {}).get('by_capture_session') else ''}."]
