@@ -26,7 +26,7 @@ def test_handler_in_ipython_prints_one_line(monkeypatch, capsys):
     fake.get_ipython = lambda: Shell()
     monkeypatch.setitem(sys.modules, "IPython", fake)
     assert install_notebook_handler() is True
-    assert registered["types"] == (tc.TrueclassError,)
+    assert registered["types"] == (tc.TrueclassError, tc.TrainingInterrupted)  # a Ctrl-C says what it kept
     err = tc.TrueclassError("Class 'c' has no usable images; add images to it or remove it.")
     registered["handler"](None, type(err), err, None)
     out = capsys.readouterr().err

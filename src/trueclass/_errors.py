@@ -17,10 +17,12 @@ class TrueclassError(ValueError):
     """
 
 
-class TrainingInterrupted(TrueclassError):
+class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C during a fit, or a run stopped once its model was trained: what was kept
     (``checkpoint``, or None when none was written) and how to go on; ``stopped`` says where
-    training stood. The command line prints it and exits 130, as for any Ctrl-C."""
+    training stood. A KeyboardInterrupt, so no ``except Exception`` (a check that may fail
+    without costing the run) takes it for a failure and goes on; the command line prints it
+    and exits 130, a notebook shows it in one line."""
 
     def __init__(self, message: str, *, checkpoint: Any = None, stopped: str = ""):
         super().__init__(message)
@@ -49,7 +51,7 @@ def install_notebook_handler() -> bool:
         print(f"{etype.__name__}: {value}", file=sys.stderr)
         return None
 
-    shell.set_custom_exc((TrueclassError,), _handler)
+    shell.set_custom_exc((TrueclassError, TrainingInterrupted), _handler)
     import warnings
 
     # libraries under trueclass (the hub client, cleanlab) import tqdm.auto, which warns in a

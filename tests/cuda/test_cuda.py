@@ -191,7 +191,7 @@ def test_fp16_with_loss_scaling_trains_on_the_gpu_and_resumes_to_the_same_weight
     whole = tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val)
     assert whole.estimator_.runtime().precision == "fp16" and whole.score(parts.test) > 0.9
     ck = tmp_path / "ck.safetensors"
-    with pytest.raises(tc.TrueclassError, match="resume=True"):
+    with pytest.raises(tc.TrainingInterrupted, match="resume=True"):
         tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val, checkpoint=ck, on_progress=stop_in_epoch_2)
     resumed = tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val, checkpoint=ck, resume=True)
     a, b = (m.estimator_.net_.state_dict() for m in (whole, resumed))

@@ -194,6 +194,43 @@ def test_ctrl_c_in_a_check_is_not_taken_for_a_failed_step(digits, tmp_path, monk
     assert (tmp_path / "run" / "model" / "model.json").is_file()  # the trained model is kept
 
 
+def test_ctrl_c_in_a_checks_own_network_fit_stops_the_run_and_keeps_the_model(digits, tmp_path, monkeypatch):
+    """The shuffled-label check trains a network: a Ctrl-C in its epochs (a TrainingInterrupted,
+    with no checkpoint of its own) stopped that check as a failed step and the run went on;
+    it now stops the run, keeps the trained model and says how to finish it, and the resume
+    finishes it (the metrics.json written before the card does not make it 'finished')."""
+    import trueclass.training._trainer as trainer
+
+    real_fit = trainer.Trainer.fit
+    fits = []
+
+    def second_fit_stopped(self, *a, **k):
+        fits.append(1)
+        if len(fits) == 2:  # the check's own fit, after the model's
+            raise trainer._interrupted(0, 3, 0, None)
+        return real_fit(self, *a, **k)
+
+    monkeypatch.setattr(trainer.Trainer, "fit", second_fit_stopped)
+    out = tmp_path / "run"
+    with pytest.raises(tc.TrainingInterrupted, match=r"^Stopped after training.*Finish the run with: tc\.resume"):
+        tc.train(digits, model="cnn", params={"epochs": 1, "width": 8}, shuffle_check=True, audit=False, out=out)
+    assert len(fits) == 2 and (out / "model" / "model.json").is_file() and not (out / "metrics.json").exists()
+    monkeypatch.undo()
+    run = tc.resume(out)
+    assert (out / "card.html").is_file() and not run.metrics.get("warnings")
+
+
+def test_ctrl_c_while_the_card_is_written_leaves_a_run_that_resumes(digits, tmp_path, monkeypatch):
+    def stop_at_the_card(stage, done=0, total=0, **info):
+        if stage.startswith("writing the evidence card"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(tc.TrainingInterrupted, match="Finish the run with"):
+        tc.train(digits, **BASE, out=tmp_path / "run", on_progress=stop_at_the_card)
+    tc.resume(tmp_path / "run")  # was refused: "already finished; there is nothing to resume"
+    assert (tmp_path / "run" / "card.html").is_file()
+
+
 def test_ctrl_c_before_anything_is_saved_leaves_no_half_made_folder(digits, tmp_path, monkeypatch):
     # a pixel model stopped in its fit left config.json, split.csv and an empty model/, and the
     # same command run again was refused: "already exists and is not empty"

@@ -195,14 +195,14 @@ def test_ctrl_c_in_python_says_how_to_resume_in_python(tmp_path):
         if stage.startswith("epoch 2/"):
             raise KeyboardInterrupt
 
-    with pytest.raises(tc.TrueclassError) as err:
+    with pytest.raises(tc.TrainingInterrupted) as err:
         tc.train("digits", model="cnn", params={"epochs": 3, "width": 8}, out=tmp_path / "r", on_progress=stop_in_epoch_2)
     msg = str(err.value)
     assert "Training stopped during epoch 2 of 3" in msg and f"tc.resume({str(tmp_path / 'r')!r})" in msg
     assert "trueclass train" not in msg and (tmp_path / "r" / "checkpoint.safetensors").exists()
     assert tc.resume(tmp_path / "r").metrics["training"]["resumed_from_epoch"] == 1
     parts = tc.split(tc.load("digits"))
-    with pytest.raises(tc.TrueclassError, match=r"kept in .*ck\.safetensors.*checkpoint=\.\.\., resume=True"):
+    with pytest.raises(tc.TrainingInterrupted, match=r"kept in .*ck\.safetensors.*checkpoint=\.\.\., resume=True"):
         tc.ImageClassifier("cnn", epochs=3, width=8).fit(parts.train, val=parts.val, on_progress=stop_in_epoch_2,
                                                          checkpoint=tmp_path / "ck.safetensors")
 
@@ -221,7 +221,7 @@ def test_ctrl_c_after_training_keeps_the_model_and_says_how_to_finish_the_run(tm
             raise KeyboardInterrupt
 
     run_dir = tmp_path / "r"
-    with pytest.raises(tc.TrueclassError) as err:
+    with pytest.raises(tc.TrainingInterrupted) as err:
         tc.train("digits", model="logreg", out=run_dir, on_progress=stop_at_the_checks)
     msg = str(err.value)
     assert msg.startswith("Stopped after training") and f"tc.resume({str(run_dir)!r})" in msg, msg
@@ -271,7 +271,7 @@ def test_lookahead_resumes_from_a_checkpoint_to_the_same_weights(parts, tmp_path
     whole = tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val)
     plain = tc.ImageClassifier("cnn", **{**kw, "lookahead": 0}).fit(parts.train, val=parts.val)
     ck = tmp_path / "ck.safetensors"
-    with pytest.raises(tc.TrueclassError, match="resume=True"):
+    with pytest.raises(tc.TrainingInterrupted, match="resume=True"):
         tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val, checkpoint=ck, on_progress=stop_in_epoch_2)
     resumed = tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val, checkpoint=ck, resume=True)
     a, b, c = (m.estimator_.net_.state_dict() for m in (whole, resumed, plain))
@@ -328,7 +328,7 @@ def test_a_resumed_fit_keeps_the_batch_it_began_with(parts, tmp_path, monkeypatc
     kw = dict(width=8, random_state=0, patience=0)  # the epochs automatic
     whole = tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val)
     ck = tmp_path / "ck.safetensors"
-    with pytest.raises(tc.TrueclassError, match="resume=True"):
+    with pytest.raises(tc.TrainingInterrupted, match="resume=True"):
         tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val, checkpoint=ck, on_progress=stop_in_epoch_2)
     monkeypatch.setattr(backend, "CPU_MAX_BATCH", 16)  # where the automatic batch is another
     resumed = tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val, checkpoint=ck, resume=True)
@@ -355,7 +355,7 @@ def test_fp16_trains_with_loss_scaling_and_a_resume_ends_with_the_same_weights(p
     assert whole.estimator_.runtime().precision == "fp16"
     assert whole.score(parts.test) > 0.85
     ck = tmp_path / "ck.safetensors"
-    with pytest.raises(tc.TrueclassError, match="resume=True"):
+    with pytest.raises(tc.TrainingInterrupted, match="resume=True"):
         tc.ImageClassifier("cnn", **kw).fit(parts.train, val=parts.val, checkpoint=ck, on_progress=stop_in_epoch_2)
     scale = load_checkpoint(ck)[2]["loss_scale"]
     assert scale["scale"] > 0 and scale["_growth_tracker"] > 0  # steps since the last overflow
@@ -424,7 +424,7 @@ def test_a_checkpoint_resumes_in_another_precision(parts, tmp_path, before, afte
 
     kw = dict(epochs=2, width=8, random_state=0, patience=0, optimizer=optimizer)
     ck = tmp_path / "ck.safetensors"
-    with pytest.raises(tc.TrueclassError, match="resume=True"):
+    with pytest.raises(tc.TrainingInterrupted, match="resume=True"):
         tc.ImageClassifier("cnn", precision=before, **kw).fit(parts.train, val=parts.val, checkpoint=ck,
                                                               on_progress=stop_in_epoch_2)
     resumed = tc.ImageClassifier("cnn", precision=after, **kw).fit(parts.train, val=parts.val, checkpoint=ck,
@@ -461,7 +461,7 @@ def test_a_ctrl_c_keeps_no_copy_of_the_training_images(monkeypatch):
         if done > 2:
             raise KeyboardInterrupt
 
-    with pytest.raises(tc.TrueclassError, match="Training stopped during epoch 1") as kept:
+    with pytest.raises(tc.TrainingInterrupted, match="Training stopped during epoch 1") as kept:
         tr.fit(build_cnn(1, 3, (8, 8), width=4), X, np.arange(256) % 3, n_classes=3, on_progress=stop)
     gc.collect()
     assert copies and copies[0]() is None and kept.value.__context__ is None

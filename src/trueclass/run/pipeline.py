@@ -181,7 +181,8 @@ def run_device(config: RunConfig) -> str | None:
 def _run_setting(config: RunConfig, name: str) -> str | None:
     """``config``'s run setting ``name`` (device, precision), else its network's own
     parameter of that name; None for "auto"."""
-    run, own = (None if v in (None, "", "auto") else str(v) for v in (getattr(config, name), config.params.get(name)))
+    run, own = (None if str(v).strip().lower() in ("none", "", "auto") else str(v).strip().lower()
+                for v in (getattr(config, name), config.params.get(name)))
     if run is not None and own is not None and own != run:
         raise TrueclassError(f"{name}={run!r} and the model's params {name}={own!r} differ; give one of them.")
     return run or own
@@ -200,9 +201,9 @@ def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str 
         for name, setting in (("device", auto_device_setting()), ("precision", auto_precision_setting())):
             if setting and _run_setting(config, name) is None:
                 config = replace(config, **{name: setting})
-    device = run_device(config)
-    resolve_device(device)  # a GPU asked for where there is none: one sentence, before any work
-    with device_for_run(device, _run_setting(config, "precision")):
+    # the run's own settings ("auto": the hardware's choice), whatever the environment says by now (a resume)
+    with device_for_run(run_device(config) or "auto", _run_setting(config, "precision") or "auto"):
+        resolve_device("auto")  # a GPU asked for where there is none: one sentence, before any work
         return _run_training(config, dataset=dataset, out=out, overwrite=overwrite, runs_dir=runs_dir,
                              resume_folder=resume_folder, on_progress=on_progress)
 
@@ -268,20 +269,12 @@ def _run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str
         folder.write_json("config.json", config_json(config, ds, chosen=chosen))  # first, so a killed run can resume
         run = _train_in(folder, config, ds, dups, parts, resume=resume_folder is not None, on_progress=on_progress,
                         chosen=chosen, started=started, spent=spent)
-    except KeyboardInterrupt:
-        saved = folder.checkpoint.is_file() or (folder.path / "model" / "model.json").is_file()
-        if not saved:  # nothing to go on from (a pixel model's fit, the steps before it)
-            if resume_folder is None:  # no half-made folder is left to block the same command run again
+    except KeyboardInterrupt as exc:  # Ctrl-C (a network's fit says where it stood: a TrainingInterrupted)
+        if not (folder.checkpoint.is_file() or (folder.path / "model" / "model.json").is_file()):
+            if resume_folder is None:  # nothing to go on from: no half-made folder blocks the same command again
                 shutil.rmtree(folder.path, ignore_errors=True)
             raise
-        interrupted = _stopped_outside_epochs(folder)
-    except TrainingInterrupted as exc:
-        if exc.checkpoint is None and resume_folder is None:
-            shutil.rmtree(folder.path, ignore_errors=True)
-            raise
-        raise TrainingInterrupted(f"{exc.stopped}; the checkpoint after the last finished epoch is kept. "
-                                  f"Resume with: tc.resume({str(folder.path)!r})", checkpoint=exc.checkpoint,
-                                  stopped=exc.stopped) from None
+        interrupted = _interrupted_run(folder, exc)
     except BaseException:
         if resume_folder is None and not folder.checkpoint.is_file():
             shutil.rmtree(folder.path, ignore_errors=True)  # nothing half-made is left behind
@@ -292,17 +285,20 @@ def _run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str
     return run
 
 
-def _stopped_outside_epochs(folder: RunFolder) -> TrainingInterrupted:
-    """What a Ctrl-C outside the epochs (calibration, evaluation, the checks) says of a
-    folder that keeps a trained model or a checkpoint: it is kept, and how to finish it."""
-    checkpoint = folder.checkpoint if folder.checkpoint.is_file() else None
-    if (folder.path / "model" / "model.json").is_file():
-        stopped = "Stopped after training, before the run's checks and card were written"
-        kept = "the trained model is kept"
-    else:
-        stopped, kept = "Stopped before the run's model was written", "the checkpoint after the last epoch is kept"
-    return TrainingInterrupted(f"{stopped}; {kept} in {str(folder.path)!r}. Finish the run with: "
-                               f"tc.resume({str(folder.path)!r})", checkpoint=checkpoint, stopped=stopped)
+def _interrupted_run(folder: RunFolder, exc: KeyboardInterrupt) -> TrainingInterrupted:
+    """What a Ctrl-C says of a run folder that keeps a trained model or a checkpoint: where
+    it stopped, what is kept and how to finish it (the resume it can have: a metrics.json
+    written before the card is removed, else the folder would count as finished)."""
+    at = str(folder.path)
+    if (folder.path / "model" / "model.json").is_file():  # in the checks, or a check's own network fit
+        (folder.path / "metrics.json").unlink(missing_ok=True)
+        stopped, kept = "Stopped after training, before the run's checks and card were written", "the trained model"
+    elif isinstance(exc, TrainingInterrupted) and exc.stopped:  # in the epochs
+        stopped, kept = exc.stopped, "the checkpoint after the last finished epoch"
+    else:  # calibration, the review threshold, the evaluation
+        stopped, kept = "Stopped before the run's model was written", "the checkpoint after the last epoch"
+    return TrainingInterrupted(f"{stopped}; {kept} is kept in {at!r}. Finish the run with: tc.resume({at!r})",
+                               checkpoint=folder.checkpoint if folder.checkpoint.is_file() else None, stopped=stopped)
 
 
 def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, parts: Split, *, resume: bool,

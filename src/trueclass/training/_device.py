@@ -224,27 +224,34 @@ _RUN_DEVICE: contextvars.ContextVar[str | None] = contextvars.ContextVar("truecl
 _RUN_PRECISION: contextvars.ContextVar[str | None] = contextvars.ContextVar("trueclass_run_precision", default=None)
 
 
+def _setting(var: contextvars.ContextVar[str | None], env: str) -> str | None:
+    """A run's setting where one is in force (its "auto": the hardware's choice, whatever
+    the environment says), else the environment variable's; None for "auto"."""
+    named = str(var.get() or os.environ.get(env) or "").strip().lower()
+    return None if named in ("", "auto") else named
+
+
 def auto_device_setting() -> str | None:
     """What "auto" follows here, before torch resolves it: a run's device, else
     $TRUECLASS_DEVICE; None for neither."""
-    return _RUN_DEVICE.get() or os.environ.get("TRUECLASS_DEVICE") or None
+    return _setting(_RUN_DEVICE, "TRUECLASS_DEVICE")
 
 
 def auto_precision_setting() -> str | None:
     """What precision "auto" follows here: a run's precision, else $TRUECLASS_PRECISION;
     None for neither (the hardware's choice)."""
-    named = str(_RUN_PRECISION.get() or os.environ.get("TRUECLASS_PRECISION") or "").strip().lower()
-    return None if named in ("", "auto") else named
+    return _setting(_RUN_PRECISION, "TRUECLASS_PRECISION")
 
 
 @contextlib.contextmanager
 def device_for_run(device: str | None, precision: str | None = None) -> Iterator[None]:
     """Within it, "auto" means ``device`` (and ``precision``) for every network a run builds
     or loads in this thread (the model's, the audit's label model, the backbone's, the
-    checks'), as ``--device`` and $TRUECLASS_PRECISION make them for a command; nothing
-    changes for None or "auto"."""
+    checks'), as ``--device`` and $TRUECLASS_PRECISION make them for a command. A value of
+    "auto" is the hardware's choice, the environment variables' no longer; None changes
+    nothing."""
     tokens = [(var, var.set(str(value))) for var, value in ((_RUN_DEVICE, device), (_RUN_PRECISION, precision))
-              if value not in (None, "", "auto")]
+              if value not in (None, "")]
     try:
         yield
     finally:
