@@ -147,7 +147,8 @@ def cli() -> None:
                    "best trains 30 epochs (about twice the default's time) and predicts with test-time augmentation.")
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Any model hyperparameter, e.g. -p C=1.0.")
 @click.option("--resume", "resume_dir", default=None, metavar="DIR",
-              help="Go on with a stopped run from its last checkpoint (its settings come from DIR; --device moves it).")
+              help="Go on with a stopped run from its last checkpoint (its settings come from DIR; --device, "
+                   "--precision and --data-dir move it).")
 @click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1),
               help="Train a network on N processes of this machine: runs `torchrun --standalone --nproc-per-node N "
                    "-m trueclass train ...` (gloo on CPUs, nccl on GPUs). For several machines, call torchrun "
@@ -164,13 +165,14 @@ def train(out: str | None, overwrite: bool, resume_dir: str | None, nproc: int, 
 
     from .report._text import failed_steps, format_train_summary
     from .run import resume, run_training
-    from .run.pipeline import IncompleteRunWarning, resumed_config, run_device
+    from .run.pipeline import RESUME_MOVES, IncompleteRunWarning, resumed_config, run_device
     from .training._distributed import check_gpus_for, is_main, world_size
 
     ctx = click.get_current_context()  # bad options, or a folder that is no run to resume: before any work
     if resume_dir:
-        refuse_beside_resume(ctx)  # DIR's config.json holds the settings: none is dropped in silence
-    config = resumed_config(resume_dir, options["device"]) if resume_dir else _train_config(ctx.params)
+        refuse_beside_resume(ctx, allowed=("nproc", *RESUME_MOVES))  # none is dropped in silence
+    moves = {name: options[name] for name in RESUME_MOVES}  # what --resume DIR may change: where it runs
+    config = resumed_config(resume_dir, **moves) if resume_dir else _train_config(ctx.params)
     if nproc > 1 and world_size() == 1:
         # one GPU a process: fewer GPUs than processes, or one GPU named for all, is a sentence, not a torch error
         check_gpus_for(nproc, run_device(config))
@@ -178,7 +180,7 @@ def train(out: str | None, overwrite: bool, resume_dir: str | None, nproc: int, 
     with _Progress(enabled=is_main()) as progress, warnings.catch_warnings():
         warnings.simplefilter("ignore", IncompleteRunWarning)  # the report card says it, and the exit status
         if resume_dir:
-            run = resume(resume_dir, device=options["device"], on_progress=progress)
+            run = resume(resume_dir, **moves, on_progress=progress)
         else:
             run = run_training(config, out=out, overwrite=overwrite, on_progress=progress)
     if run is not None:  # under torchrun, rank 0 reports
@@ -189,21 +191,9 @@ def train(out: str | None, overwrite: bool, resume_dir: str | None, nproc: int, 
 
 def _launch_torchrun(nproc: int) -> int:
     """``trueclass train|predict ... --nproc N`` as torchrun on this machine; its exit status."""
-    import subprocess
+    from .training._distributed import relaunch
 
-    args = sys.argv[1:]
-    if "train" not in args and "predict" not in args:
-        raise TrueclassError("--nproc works from the command line (`trueclass train ... --nproc N`); from Python, "
-                             "launch `torchrun --nproc-per-node N -m trueclass train ...` instead.")
-    kept, skip = [], False
-    for a in args:  # torchrun's own parser would take --nproc for --nproc-per-node
-        if skip or a == "--nproc" or a.startswith("--nproc="):
-            skip = a == "--nproc"
-            continue
-        kept.append(a)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m",
-           "trueclass", *kept]
-    return subprocess.call(cmd)
+    return relaunch(nproc, sys.argv[1:])
 
 
 def _train_config(options: dict[str, Any]) -> Any:

@@ -352,12 +352,16 @@ def test_a_runs_device_setting_is_the_same_through_both_doors_and_kept_on_resume
         (resolve_device("auto"), config.device)))
     CliRunner().invoke(cli, ["train", "--resume", str(stopped)], catch_exceptions=False)
     CliRunner().invoke(cli, ["train", "--resume", str(stopped), "--device", "cuda"], catch_exceptions=False)
+    CliRunner().invoke(cli, ["train", "--resume", str(stopped), "--device", "cpu", "--precision", "fp16"],
+                       catch_exceptions=False)  # a run begun in fp16 on a T4, moved to a CPU in another precision
+    assert seen.pop() == ("cpu", "cpu") and pipeline.resumed_config(stopped, precision="fp16").precision == "fp16"
     assert seen == [("cpu", "cpu"), ("cuda", "cuda")]
     # any other setting beside --resume would be dropped in silence: refused, before any work
     res = CliRunner().invoke(cli, ["train", "digits", "--resume", str(stopped), "--model", "logreg", "--seed", "5",
                                    "--epochs", "3"])
     assert res.exit_code == 1 and len(seen) == 2, res.output
-    assert "leave out SOURCE, --model, --seed, --epochs (only --device and --nproc go with it)" in res.output
+    assert ("leave out SOURCE, --model, --seed, --epochs (only --nproc, --device, --precision, --data-dir go with "
+            "it)") in res.output
     # two processes on the CPU the run began on, where the machine has one GPU: launched, not refused
     import trueclass.cli as cli_mod
 
@@ -482,3 +486,29 @@ def test_the_backbone_is_built_again_where_auto_points_elsewhere(monkeypatch):
     with device_for_run("cpu"):
         backbone.embed(images, cache=False)
     assert made == [None, "cpu"]
+
+
+def test_a_ctrl_c_during_nproc_waits_for_torchrun_to_stop_its_processes(monkeypatch):
+    """The processes had the Ctrl-C too and say what they kept; the launching command
+    waits for them (it killed torchrun at once, through subprocess.call) and exits 130."""
+    import subprocess
+
+    calls = []
+
+    class Torchrun:
+        def __init__(self, cmd):
+            calls.append(cmd)
+
+        def wait(self, timeout=None):
+            calls.append(timeout)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+            return 1
+
+        def kill(self):
+            calls.append("killed")
+
+    monkeypatch.setattr(subprocess, "Popen", Torchrun)
+    assert dist.relaunch(2, ["train", "digits", "--nproc", "2", "--model", "cnn"]) == 130
+    assert "--nproc" not in calls[0] and calls[0][-3:] == ["digits", "--model", "cnn"]
+    assert calls[1:] == [None, dist.TIMEOUT_SECONDS / 10]  # waited again, and nothing was killed

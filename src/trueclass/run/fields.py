@@ -178,17 +178,19 @@ def cli_options() -> Callable[[Callable], Callable]:
     return decorate
 
 
-def refuse_beside_resume(ctx: Any, allowed: tuple[str, ...] = ("resume_dir", "nproc", "device")) -> None:
+def refuse_beside_resume(ctx: Any, allowed: tuple[str, ...]) -> None:
     """``trueclass train --resume DIR`` goes on with DIR's config.json: a sentence for any
-    other option (or SOURCE) given beside it, which would otherwise be dropped in silence."""
+    option (or SOURCE) but ``allowed`` given beside it, which would otherwise be dropped in
+    silence."""
     from click.core import ParameterSource
 
-    given = [p for p in ctx.command.params if p.name not in allowed and p.name in ctx.params
-             and ctx.get_parameter_source(p.name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)]
+    flag = {p.name: p.opts[0] if p.opts[0].startswith("-") else str(p.name).upper() for p in ctx.command.params}
+    given = [name for name in flag if name not in (*allowed, "resume_dir") and name in ctx.params
+             and ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)]
     if given:
-        names = ", ".join(p.opts[0] if p.opts[0].startswith("-") else p.name.upper() for p in given)
-        raise TrueclassError(f"--resume DIR goes on with the settings in DIR's config.json; leave out {names} "
-                             "(only --device and --nproc go with it). To train anew, leave out --resume.")
+        raise TrueclassError(f"--resume DIR goes on with the settings in DIR's config.json; leave out "
+                             f"{', '.join(flag[n] for n in given)} (only {', '.join(flag[n] for n in allowed)} go "
+                             "with it). To train anew, leave out --resume.")
 
 
 def settings_from_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

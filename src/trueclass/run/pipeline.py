@@ -139,21 +139,27 @@ def train(source: str | Path | Dataset = "digits", *, out: str | Path | None = N
                         on_progress=on_progress)
 
 
-def resume(run_dir: str | Path, *, device: str | None = None, on_progress: Progress | None = None) -> Run:
+#: What a resume may change of a run: where it runs and where its data set's files are.
+RESUME_MOVES = ("device", "precision", "data_dir")
+
+
+def resume(run_dir: str | Path, *, device: str | None = None, precision: str | None = None,
+           data_dir: str | Path | None = None, on_progress: Progress | None = None) -> Run:
     """Go on with a run that was stopped (Ctrl-C, kill -9, a crash) from its last checkpoint.
 
-    The run's config.json gives the source, split, recipe and device; training restarts
-    after the last finished epoch and ends with the same weights as an uninterrupted run.
-    ``device`` moves it to another device (cpu, cuda, cuda:K), where the recorded one is
-    not on this machine.
+    The run's config.json gives the source, split, recipe, device and precision; training
+    restarts after the last finished epoch and ends with the same weights as an
+    uninterrupted run. ``device`` (cpu, cuda, cuda:K), ``precision`` and ``data_dir`` move it
+    where the recorded ones are not on this machine (another precision gives other weights).
     """
-    config = resumed_config(run_dir, device)
+    config = resumed_config(run_dir, device=device, precision=precision, data_dir=data_dir)
     return run_training(config, resume_folder=RunFolder(Path(run_dir).expanduser()), on_progress=on_progress)
 
 
-def resumed_config(run_dir: str | Path, device: str | None = None) -> RunConfig:
-    """The configuration a resume of ``run_dir`` goes on with (its config.json, moved to
-    ``device`` where one is given); a sentence for a folder that is no run, or a finished one."""
+def resumed_config(run_dir: str | Path, **moves: Any) -> RunConfig:
+    """The configuration a resume of ``run_dir`` goes on with: its config.json, with the
+    RESUME_MOVES given in ``moves`` (a network's own parameter of that name too); a
+    sentence for a folder that is no run, or a finished one."""
     import json
 
     from .folder import CHECKPOINT
@@ -165,9 +171,12 @@ def resumed_config(run_dir: str | Path, device: str | None = None) -> RunConfig:
     if (path / "metrics.json").is_file() and not (path / CHECKPOINT).is_file():
         raise TrueclassError(f"The run in {str(path)!r} already finished; there is nothing to resume.")
     config = RunConfig.from_dict(json.loads(cfg_file.read_text(encoding="utf-8")))
-    if device not in (None, "", "auto"):  # resumed elsewhere: on this machine's device, not the recorded one
-        own = {"device": device} if config.params.get("device") not in (None, "", "auto") else {}
-        config = replace(config, device=str(device), params={**config.params, **own})
+    for name, value in moves.items():  # resumed elsewhere: this machine's, not the recorded ones
+        if name not in RESUME_MOVES:
+            raise TypeError(f"resumed_config() got an unexpected keyword argument {name!r}")
+        if value not in (None, "", "auto"):
+            own = {name: str(value)} if config.params.get(name) not in (None, "", "auto") else {}
+            config = replace(config, **{name: str(value)}, params={**config.params, **own})
     return config
 
 

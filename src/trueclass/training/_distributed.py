@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["rank", "world_size", "is_main", "active", "setup", "teardown", "shard", "all_sum", "all_concat", "barrier",
-           "broadcast_flag", "data_parallel", "machine_first", "backend_for", "check_gpus_for", "TIMEOUT_SECONDS"]
+           "broadcast_flag", "data_parallel", "machine_first", "backend_for", "check_gpus_for", "relaunch", "TIMEOUT_SECONDS"]
 
 #: A collective that waits longer than this fails instead of hanging the run.
 TIMEOUT_SECONDS = 600
@@ -124,6 +124,35 @@ def check_gpus_for(nproc: int, device: str | None = "auto") -> None:
             f"nproc={nproc} asks for {nproc} processes on this machine, one GPU each, but it has {count} GPU"
             f"{'' if count == 1 else 's'}; ask for at most {count}, or run the processes on the CPU with "
             "device='cpu'.")
+
+
+def relaunch(nproc: int, args: list[str]) -> int:
+    """The command ``trueclass ARGS`` (train or predict, with ``--nproc N``) run again as
+    torchrun with ``nproc`` processes on this machine; its exit status (130 after a Ctrl-C)."""
+    import subprocess
+    import sys
+
+    from .._errors import TrueclassError
+
+    if "train" not in args and "predict" not in args:
+        raise TrueclassError("--nproc works from the command line (`trueclass train ... --nproc N`); from Python, "
+                             "launch `torchrun --nproc-per-node N -m trueclass train ...` instead.")
+    kept, skip = [], False
+    for a in args:  # torchrun's own parser would take --nproc for --nproc-per-node
+        if skip or a == "--nproc" or a.startswith("--nproc="):
+            skip = a == "--nproc"
+            continue
+        kept.append(a)
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                             f"--nproc-per-node={nproc}", "-m", "trueclass", *kept])
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # torchrun and its processes had the Ctrl-C too: they say what they kept
+        try:
+            proc.wait(timeout=TIMEOUT_SECONDS / 10)
+        except (KeyboardInterrupt, subprocess.TimeoutExpired):
+            proc.kill()
+        return 130
 
 
 def shard(n: int) -> np.ndarray:
