@@ -338,6 +338,12 @@ def test_train_from_the_page_evaluates_on_unseen_sessions_and_previews(client):
     card = client.get(res["card"])
     assert card.status_code == 200 and "<html" in card.text.lower() and res["card"].endswith("?from=studio")
     assert '<span class="cli-hint"> Run <code>trueclass train' in card.text  # hidden there (the browser test)
+    import re
+
+    shown = re.sub(r"<script.*?</script>|<style.*?</style>|<span class=\"cli-hint\">.*?</span>", "", card.text,
+                   flags=re.S)  # what a student sees of the card: no command line, no Python (a limitation had it)
+    words = re.sub(r"<[^>]+>", " ", shown)
+    assert not re.findall(r".{0,80}(?:--[a-z]|trueclass (?!evidence)[a-z]|tc\.[a-z]|repeats=).{0,80}", words, flags=re.S)
     p = client.post("/api/predict", content=burst("cat", 9, 1)[0], headers=H).json()
     assert p["label"] == "cat" and abs(sum(v for _, v in p["bars"]) - 1) < 1e-6 and not p["none_of_these"]
     p = client.post("/api/predict", content=burst("coffee", 9, 1)[0], headers=H).json()

@@ -284,7 +284,9 @@ def model_card(m: dict[str, Any]) -> dict[str, Any]:
         lim.append(f"Over {st['repeats']} splits with different seeds, test accuracy ranged from "
                    f"{format_percent(st['min'])} to {format_percent(st['max'])} (sd {100 * st['sd']:.2f} points).")
     else:
-        lim.append("Only one split was scored; repeats=K (--repeats K) shows how much the number moves with another split.")
+        # the hint to the command line is the Stability section's (a card opened from the studio hides it)
+        lim.append("Only one split was scored: how much the number moves with another split is not measured "
+                   "(see Stability).")
     for wng in failed_steps(m):
         lim.append(f"This evaluation is incomplete: {wng['step'].replace('_', ' ')} failed, so its evidence is "
                    "missing.")
