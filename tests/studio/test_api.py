@@ -437,6 +437,10 @@ def test_advanced_settings_the_model_cannot_take_get_a_sentence_before_training(
 
 def test_one_class_with_images_gets_the_pages_words_not_the_command_lines(client):
     # it said "Put each class's images in its own subfolder": there are no folders on the page
+    r = client.post("/api/train", json={}, headers=H)  # an empty project: refused before a training starts
+    assert r.status_code == 400 and r.json()["error"] == (
+        "There is nothing to train on yet: add two classes and give each images (or press Start from digits).")
+    assert client.get("/api/project").json()["training"]["status"] == "idle"
     fill(client, classes=("cats",), sessions=2, frames=3, photos=("cat",))
     r = client.post("/api/train", json={}, headers=H)
     assert r.status_code == 400 and r.json()["error"] == (

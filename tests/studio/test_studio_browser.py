@@ -160,6 +160,17 @@ def test_from_an_empty_project_to_an_honest_evaluation_in_the_browser(tmp_path):
             assert "previous" not in (page.get_attribute("#results", "class") or "")
             assert page.inner_text("#accuracy-detail").endswith(")."), page.inner_text("#accuracy-detail")
             assert "model logreg" in page.inner_text("#accuracy-detail")
+            # Stop during a third training: the last result stays on screen (Preview still uses its model)
+            page.select_option("#model", "cnn")
+            page.fill("#epochs", "200")
+            page.click("#train")
+            expect(page.locator("#stage")).to_contain_text("epoch", timeout=120_000)
+            page.click("#stop-training")
+            expect(page.locator('.message[data-slot="train"]')).to_have_text(
+                "Stopped before the training finished. Train again when ready.", timeout=60_000)
+            expect(page.locator("#results")).to_be_visible()
+            assert "model logreg" in page.inner_text("#accuracy-detail")
+            page.fill("#epochs", "")
             # a rename's sentence lands on the renamed class's card; the result stays, greyed, and says why
             page.once("dialog", lambda d: d.accept("espresso"))
             page.click('.class-card[data-name="coffee"] .rename')

@@ -355,7 +355,8 @@ function poll() {
     if (state.status === "done") stale = (state.result && state.result.stale) || "";
     setTraining(false);
     $("#progress-box").hidden = true;
-    if (state.status === "failed") { say(state.message, true, "train"); $("#results").hidden = true; }
+    // a stopped or failed training leaves the last result on screen: its model is still the one Preview uses
+    if (state.status === "failed") say(state.message, true, "train");
     // the whole wait: training, its checks and the comparison on a random split (the card times the run alone)
     if (state.status === "done") { say(`Done in ${state.seconds} s.`, false, "train"); if (state.result) showResult(state.result); }
   }, 400);
