@@ -299,8 +299,12 @@ def test_drawings_after_start_from_digits_are_read_as_drawn_in_the_browser(tmp_p
         browser, _, page, errors = open_page(p, width=1280, height=900)
         with studio_server(tmp_path / "proj") as url:
             page.goto(url)
+            page.click("#train")  # nothing to train on: a sentence, gone once the project has images
+            train_note = page.locator('.message[data-slot="train"]')
+            expect(train_note).to_contain_text("There is nothing to train on yet")
             page.click("#builtin")
             page.wait_for_selector('.class-card[data-name="7"]', timeout=60_000)
+            expect(train_note).to_have_text("")
             page.click("#advanced summary")
             page.select_option("#model", "logreg")
             page.click("#train")

@@ -53,6 +53,8 @@ function imageUrl(file) { return "/api/image?file=" + encodeURIComponent(file); 
 // -- classes ------------------------------------------------------------------------------
 async function refresh() {
   project = await api("/api/project");
+  // a refusal or failure under Train was about the project before this change: it goes
+  if (slotOf("train").classList.contains("error")) say("", false, "train");
   $("#project-root").textContent = project.root;
   setTraining(!!(project.training && project.training.status === "running"));
   renderClasses();
