@@ -171,6 +171,11 @@ def test_models_finds_words_and_points_to_timm():
     assert res.exit_code == 1 and "timm:resnet18" in res.output
     res = CliRunner().invoke(cli, ["train", "digits", "--model", "svn"])
     assert res.exit_code == 1 and "Did you mean 'svm'?" in res.output and "timm:<name>" in res.output
+    # a timm family is timm's (it was "Did you mean 'forest'?"), scikit-learn's class names are ours
+    for typed, meant in (("resnet", "timm:resnet18"), ("LogisticRegression", "logreg"), ("SVC", "svm"),
+                         ("KNeighborsClassifier", "knn"), ("RandomForestClassifier", "forest")):
+        res = CliRunner().invoke(cli, ["train", "digits", "--model", typed])
+        assert res.exit_code == 1 and f"Did you mean '{meant}'?" in res.output, (typed, res.output)
 
 
 def test_parameter_values_are_checked_before_anything_runs(tmp_path):

@@ -90,6 +90,23 @@ def _all_names() -> list[str]:
     return _ordered() + [listed for _, listed in PREFIXES.values()]
 
 
+#: scikit-learn's names for our pixel models, as a student of the lesson writes them
+_SKLEARN_NAMES = {"logisticregression": "logreg", "logistic": "logreg", "svc": "svm", "kneighbors": "knn",
+                  "randomforest": "forest"}
+
+
+def _timm_family(name: str) -> list[str]:
+    """timm's architectures named ``name`` or starting with it, shortest first ("resnet":
+    resnet18, ...); none where timm is missing or the name is one of ours."""
+    if not name or name in MODELS or not name.replace("_", "").isalnum():
+        return []
+    try:
+        import timm
+    except ImportError:
+        return []
+    return sorted(timm.list_models(name) or timm.list_models(f"{name}*"), key=lambda n: (len(n), n))[:1]
+
+
 def get_spec(name: str) -> ModelSpec:
     if isinstance(name, str):
         for prefix, (factory, _) in PREFIXES.items():
@@ -98,7 +115,9 @@ def get_spec(name: str) -> ModelSpec:
     try:
         return MODELS[name]
     except (KeyError, TypeError):
-        close = difflib.get_close_matches(str(name), list(MODELS) + list(PREFIXES), n=1, cutoff=0.5)
+        sklearn = _SKLEARN_NAMES.get(str(name).lower().replace("_", "").replace("classifier", ""))
+        close = [sklearn] if sklearn else [f"timm:{n}" for n in _timm_family(str(name))] or difflib.get_close_matches(
+            str(name), list(MODELS) + list(PREFIXES), n=1, cutoff=0.5)  # "resnet" is timm's, not near "forest"
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise TrueclassError(
             f"There is no model named {name!r}.{hint} Choose one of: {', '.join(_all_names())} "
