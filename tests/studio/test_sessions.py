@@ -177,3 +177,11 @@ def test_a_class_tested_on_a_share_far_from_the_one_asked_is_named():
     w = [x for x in ws if x["kind"] == "class_test_share"]
     assert len(w) == 1 and w[0]["classes"] == ["seven"]
     assert w[0]["message"].startswith("Tested on a share far from the 20% asked: 'seven' on 15 of its 30 images.")
+    # every class far from it, as the whole is: one warning, not the same said twice
+    ds, sessions = _uploads({"zero": [4, 4], "one": [4, 4]})
+    parts = tc.split(ds, test_size=0.2, val_size=0.0, sessions=sessions, seed=0)
+    counts = {p: {c: int(np.sum(getattr(parts, p).labels == k)) for k, c in enumerate(ds.classes)}
+              for p in ("train", "test")}
+    ws = [x for x in data_warnings(counts, None, parts.params) if x["kind"] in ("test_share", "class_test_share")]
+    assert len(ws) == 1 and ws[0]["message"].startswith("The test part holds 50% of the images, not the 20% asked")
+    assert ws[0]["message"].endswith(" Per class: 'zero' 4 of 8, 'one' 4 of 8.")

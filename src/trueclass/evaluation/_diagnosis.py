@@ -206,8 +206,11 @@ def data_warnings(counts_by_split: dict[str, dict[str, int]], per_class: dict[st
     test = counts_by_split.get("test") or {}
     if sp.get("by_capture_session") and asked:  # a class of few, large sessions: its own share, far from the one asked
         total = {c: sum((counts_by_split.get(p) or {}).get(c, 0) for p in ("train", "val", "test")) for c in test}
-        far = [c for c in test if total[c] and test[c] and not asked / 1.5 <= test[c] / total[c] <= asked * 1.5]
-        if far:
+        tested = [c for c in test if total[c] and test[c]]
+        far = [c for c in tested if not asked / 1.5 <= test[c] / total[c] <= asked * 1.5]
+        if far and far == tested and warnings and warnings[-1]["kind"] == "test_share":  # as the whole: said once
+            warnings[-1]["message"] += " Per class: " + ", ".join(f"'{c}' {test[c]} of {total[c]}" for c in far) + "."
+        elif far:
             said = ", ".join(f"'{c}' on {test[c]} of its {total[c]}" for c in far)
             warnings.append({"kind": "class_test_share", "classes": far, "asked": asked,
                              "message": f"Tested on a share far from the {asked:.0%} asked: {said} images. Whole "
