@@ -311,6 +311,12 @@ def test_drawings_after_start_from_digits_are_read_as_drawn_in_the_browser(tmp_p
             page.wait_for_selector("#results:not([hidden])", timeout=240_000)
             # 150 a digit: a fifth of each class tested, 30 test images a digit (30 gave 6, and often no mistake)
             assert "of 300 test images" in page.inner_text("#accuracy-detail")
+            # Preview right under Train's last line, however long the class list beside them (Train's box
+            # stretched to the list's height and pushed Preview out of sight)
+            content_end, preview_top = page.evaluate("""[Math.max(...[...document.querySelectorAll('#train-section > *')]
+                .filter((e) => !e.hidden).map((e) => e.getBoundingClientRect().bottom)),
+                document.querySelector('#preview-section').getBoundingClientRect().top]""")
+            assert preview_top - content_end < 60, (content_end, preview_top)
             # the page settles first (the last poll's refresh, the thumbnails): in one full-suite
             # run of four a drawn 7 was read "not sure (maybe 2)"; a layout that moved under the
             # strokes is the suspect, not proven
