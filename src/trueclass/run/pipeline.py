@@ -103,8 +103,10 @@ def train(source: str | Path | Dataset = "digits", *, out: str | Path | None = N
     out of the headline, likely label errors are listed), ``allow_leakage``, ``stress``
     (perturbations and images of no class), ``shuffle_check`` (the same recipe on
     shuffled labels must score near chance), ``unknown_class`` (a "none of these"
-    class) and ``device`` (cpu, cuda or cuda:K: where the model, the audit's label model,
-    the backbone and the checks run; default a GPU when torch sees one). The test part is used for nothing but the score. ``preset`` names a network
+    class), ``device`` (cpu, cuda or cuda:K: where the model, the audit's label model,
+    the backbone and the checks run; default a GPU when torch sees one) and ``precision``
+    (bf16, fp16 or fp32 for all of them; default the hardware's). The test part is used
+    for nothing but the score. ``preset`` names a network
     recipe, as ``trueclass train --preset`` does: ``"quick"`` or ``"best"`` (its values
     under any given in ``params``).
     """
@@ -201,9 +203,10 @@ def _run_setting(config: RunConfig, name: str) -> str | None:
 def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str | Path | None = None,
                  overwrite: bool = False, runs_dir: str | Path = RUNS_DIR, resume_folder: RunFolder | None = None,
                  on_progress: Progress | None = None) -> Run:
-    """The run that ``config`` describes (_run_training), on the device its model's
-    parameters name: the audit's label model, the backbone's embeddings and every check
-    run there too, as with ``--device`` (training.device_for_run)."""
+    """The run that ``config`` describes (_run_training), on its device and in its
+    precision (its own settings, else its model's parameters, else for a new run
+    $TRUECLASS_DEVICE and $TRUECLASS_PRECISION, which config.json then keeps): the audit's
+    label model, the backbone's embeddings and every check follow them (device_for_run)."""
     from ..training import auto_device_setting, auto_precision_setting, device_for_run, resolve_device
 
     if resume_folder is None:  # $TRUECLASS_DEVICE and $TRUECLASS_PRECISION are the run's: kept for --resume
