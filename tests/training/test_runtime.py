@@ -396,6 +396,13 @@ def test_the_precision_a_run_was_started_with_is_kept_by_resume_and_the_repeat_c
     assert res.exit_code == 0, res.output
     by_env, by_flag = (json.loads((tmp_path / d / "config.json").read_text()) for d in ("env", "flag"))
     assert by_env["precision"] == by_flag["precision"] == "fp32" and "--precision fp32" in by_env["command"]
+    # a network's model.json keeps the run's precision: evaluate and predict compute as the run did
+    import trueclass as tc
+
+    monkeypatch.setenv("TRUECLASS_PRECISION", "fp32")
+    tc.train("digits", model="cnn", params={"epochs": 1, "width": 4}, audit=False, out="net")
+    monkeypatch.delenv("TRUECLASS_PRECISION")
+    assert tc.load_model("net").estimator_.runtime().precision == "fp32"
 
     stopped = tmp_path / "stopped"
     stopped.mkdir()

@@ -93,6 +93,10 @@ def make_classifier(config: RunConfig, seed: int) -> Any:
     spec = get_spec(config.model)
     if spec.accepts_random_state or not spec.is_network:
         params.setdefault("random_state", seed)
+    if config.precision is not None and "precision" in spec.defaults:
+        # the run's arithmetic is its network's, and model.json keeps it: evaluate, predict and the
+        # export's parity check compute as the run did, whatever $TRUECLASS_PRECISION says then
+        params.setdefault("precision", config.precision)
     return ImageClassifier(config.model, **params)
 
 
