@@ -5,6 +5,7 @@ Heavy imports happen inside the commands so ``trueclass --help`` answers at once
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from typing import Any
@@ -33,7 +34,8 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (TrainingInterrupted, KeyboardInterrupt) as exc:  # the user's own Ctrl-C: what was kept, 130
             kept = isinstance(exc, TrainingInterrupted)
-            click.echo(f"\n{_as_cli(str(exc)) if kept else 'Interrupted; nothing further was written.'}", err=True)
+            if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 says it for all the processes
+                click.echo(f"\n{_as_cli(str(exc)) if kept else 'Interrupted; nothing further was written.'}", err=True)
             ctx.exit(130)
         except TrueclassError as exc:
             raise click.ClickException(_as_cli(str(exc))) from None

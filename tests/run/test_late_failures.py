@@ -231,6 +231,18 @@ def test_ctrl_c_while_the_card_is_written_leaves_a_run_that_resumes(digits, tmp_
     assert (tmp_path / "run" / "card.html").is_file()
 
 
+def test_ctrl_c_while_logging_to_the_trackers_keeps_the_finished_run(digits, tmp_path, monkeypatch):
+    # it removed metrics.json from a run whose card was written, and told to resume it
+    calls = plant(monkeypatch, "trueclass.run.pipeline", "log_run", KeyboardInterrupt)
+    out = tmp_path / "run"
+    with pytest.raises(tc.TrainingInterrupted, match=r"^Stopped while logging the run to its trackers; the run "
+                                                      r"itself is complete"):
+        tc.train(digits, **BASE, log="tensorboard", out=out)
+    assert calls and (out / "metrics.json").is_file() and (out / "card.html").is_file()
+    with pytest.raises(tc.TrueclassError, match="already finished"):
+        tc.resume(out)
+
+
 def test_ctrl_c_before_anything_is_saved_leaves_no_half_made_folder(digits, tmp_path, monkeypatch):
     # a pixel model stopped in its fit left config.json, split.csv and an empty model/, and the
     # same command run again was refused: "already exists and is not empty"

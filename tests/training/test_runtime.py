@@ -355,6 +355,7 @@ def test_a_runs_device_setting_is_the_same_through_both_doors_and_kept_on_resume
     CliRunner().invoke(cli, ["train", "--resume", str(stopped), "--device", "cpu", "--precision", "fp16"],
                        catch_exceptions=False)  # a run begun in fp16 on a T4, moved to a CPU in another precision
     assert seen.pop() == ("cpu", "cpu") and pipeline.resumed_config(stopped, precision="fp16").precision == "fp16"
+    assert pipeline.resumed_config(stopped, device="auto").device is None  # back to this machine's choice
     assert seen == [("cpu", "cpu"), ("cuda", "cuda")]
     # any other setting beside --resume would be dropped in silence: refused, before any work
     res = CliRunner().invoke(cli, ["train", "digits", "--resume", str(stopped), "--model", "logreg", "--seed", "5",

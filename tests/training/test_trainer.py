@@ -237,6 +237,9 @@ def test_ctrl_c_after_training_keeps_the_model_and_says_how_to_finish_the_run(tm
     res = CliRunner().invoke(cli, ["train", "digits", "--model", "logreg", "--out", str(tmp_path / "c")])
     assert res.exit_code == 130 and "Error:" not in res.output, res.output
     assert f"Finish the run with: trueclass train --resume {run_dir}" in res.output
+    monkeypatch.setenv("RANK", "1")  # under torchrun, rank 0 alone says it (each process said it, differently)
+    res = CliRunner().invoke(cli, ["train", "digits", "--model", "logreg", "--out", str(tmp_path / "c")])
+    assert res.exit_code == 130 and res.output.strip() == "", res.output
 
 
 def test_lookahead_pulls_the_weights_halfway_back_every_k_steps():

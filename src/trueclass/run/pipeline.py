@@ -176,9 +176,10 @@ def resumed_config(run_dir: str | Path, **moves: Any) -> RunConfig:
     for name, value in moves.items():  # resumed elsewhere: this machine's, not the recorded ones
         if name not in RESUME_MOVES:
             raise TypeError(f"resumed_config() got an unexpected keyword argument {name!r}")
-        if value not in (None, "", "auto"):
+        if value not in (None, ""):  # "auto": back to this machine's choice
             own = {name: str(value)} if config.params.get(name) not in (None, "", "auto") else {}
-            config = replace(config, **{name: str(value)}, params={**config.params, **own})
+            moved = None if str(value).strip().lower() == "auto" and name != "data_dir" else str(value)
+            config = replace(config, **{name: moved}, params={**config.params, **own})
     return config
 
 
@@ -301,7 +302,14 @@ def _interrupted_run(folder: RunFolder, exc: KeyboardInterrupt) -> TrainingInter
     """What a Ctrl-C says of a run folder that keeps a trained model or a checkpoint: where
     it stopped, what is kept and how to finish it (the resume it can have: a metrics.json
     written before the card is removed, else the folder would count as finished)."""
+    from ..report import CARD_HTML
+
     at = str(folder.path)
+    if (folder.path / "metrics.json").is_file() and (folder.path / CARD_HTML).is_file():  # the trackers' turn
+        folder.checkpoint.unlink(missing_ok=True)  # the run is complete: nothing to resume
+        stopped = "Stopped while logging the run to its trackers"
+        return TrainingInterrupted(f"{stopped}; the run itself is complete in {at!r} (its card and metrics.json), "
+                                   "but the trackers may lack part of it.", stopped=stopped)
     if (folder.path / "model" / "model.json").is_file():  # in the checks, or a check's own network fit
         (folder.path / "metrics.json").unlink(missing_ok=True)
         stopped, kept = "Stopped after training, before the run's checks and card were written", "the trained model"

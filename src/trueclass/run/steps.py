@@ -96,7 +96,8 @@ def make_classifier(config: RunConfig, seed: int) -> Any:
     if config.precision is not None and "precision" in spec.defaults:
         # the run's arithmetic is its network's, and model.json keeps it: evaluate, predict and the
         # export's parity check compute as the run did, whatever $TRUECLASS_PRECISION says then
-        params.setdefault("precision", config.precision)
+        if params.get("precision") in (None, "", "auto"):
+            params["precision"] = config.precision
     return ImageClassifier(config.model, **params)
 
 

@@ -210,8 +210,11 @@ def train_project(project: Project, settings: dict[str, Any], on_progress: Any =
 
         if on_progress:
             on_progress("scoring a random split, for comparison (the same training again)", 0, 0)
-        naive = tc.train(str(project.root), model=result["model"], params=params, out=out / "random-split",
-                         allow_leakage=True, audit=False, on_progress=compared if on_progress else None)
+        try:
+            naive = tc.train(str(project.root), model=result["model"], params=params, out=out / "random-split",
+                             allow_leakage=True, audit=False, on_progress=compared if on_progress else None)
+        except KeyboardInterrupt:  # Stop during the comparison: the run is done, and Preview already uses its model
+            return result
         result["random_split"] = random_split_comparison(result, naive.metrics)
     return result
 
