@@ -55,6 +55,23 @@ def test_a_drawing_becomes_a_uci_digit():
     assert ds.value_max == 16
 
 
+def test_a_stop_during_the_random_split_comparison_ends_with_the_finished_run(client):
+    # the run was written (Preview had switched to its model) while the page went on showing the one before
+    from trueclass.studio._training import TrainingStopped
+
+    client.post("/api/builtin", json={"name": "digits", "per_class": 30}, headers=H)
+    stages = []
+
+    def stop_at_the_comparison(stage, done=0, total=0, **info):
+        stages.append(stage)
+        if stage.startswith("scoring a random split, for comparison: "):  # inside its training
+            raise TrainingStopped
+
+    result = train_project(Project(client.root), {"model": "logreg"}, stop_at_the_comparison)
+    assert result["accuracy"] > 0.8 and "random_split" not in result
+    assert any(s.startswith("scoring a random split, for comparison: ") for s in stages)
+
+
 def test_drawings_after_start_from_digits_are_read_as_drawn(client):
     r = client.post("/api/builtin", json={"name": "digits", "per_class": 30}, headers=H)
     assert r.status_code == 200 and r.json()["added"] == 300

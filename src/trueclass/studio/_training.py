@@ -208,9 +208,9 @@ def train_project(project: Project, settings: dict[str, Any], on_progress: Any =
             # the same recipe again: its epochs show, under their own heading
             on_progress(f"scoring a random split, for comparison: {stage}", done, total, **info)
 
-        if on_progress:
-            on_progress("scoring a random split, for comparison (the same training again)", 0, 0)
         try:
+            if on_progress:
+                on_progress("scoring a random split, for comparison (the same training again)", 0, 0)
             naive = tc.train(str(project.root), model=result["model"], params=params, out=out / "random-split",
                              allow_leakage=True, audit=False, on_progress=compared if on_progress else None)
         except KeyboardInterrupt:  # Stop during the comparison: the run is done, and Preview already uses its model
