@@ -60,7 +60,7 @@ def test_the_shards_cover_every_image_once_without_padding(monkeypatch):
 
 
 GROUP_FREED = """
-import os, torch
+import os, sys, torch
 from trueclass.training import _distributed as dist
 
 
@@ -75,7 +75,10 @@ net = fit()
 dist.all_concat(torch.ones((dist.rank() + 1, 2)).numpy())
 dist.teardown()
 names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
-print("gloo threads left:", sum("gloo" in n for n in names), flush=True)
+# one write of the whole line: with PYTHONUNBUFFERED=1 (set on this project's machines) print()
+# writes its pieces one by one, and the two processes' pieces interleaved
+sys.stdout.write(f"gloo threads left: {sum('gloo' in n for n in names)}" + chr(10))
+sys.stdout.flush()
 """
 
 
