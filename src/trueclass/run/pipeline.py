@@ -26,7 +26,7 @@ from ..diagnostics.stability import headline
 from ..data import Dataset, Split
 from ..evaluation import Evaluation, evaluate
 from ..models import AUTO, choose_model, get_spec, model_for_params
-from ..training import TrainingInterrupted, _distributed as dist
+from ..training import TrainingInterrupted, _distributed as dist, named_setting
 from .config import DEFAULT_MODEL_NAME, RunConfig, as_budgeted, budget_for_fit
 from .folder import RUNS_DIR, RunFolder
 from .provenance import counts_by_split, dataset_info, environment, model_record, source_name
@@ -177,7 +177,7 @@ def resumed_config(run_dir: str | Path, **moves: Any) -> RunConfig:
         if name not in RESUME_MOVES:
             raise TypeError(f"resumed_config() got an unexpected keyword argument {name!r}")
         if value not in (None, ""):  # "auto": back to this machine's choice
-            own = {name: str(value)} if config.params.get(name) not in (None, "", "auto") else {}
+            own = {name: str(value)} if named_setting(config.params.get(name)) is not None else {}
             moved = None if str(value).strip().lower() == "auto" and name != "data_dir" else str(value)
             config = replace(config, **{name: moved}, params={**config.params, **own})
     return config
@@ -193,8 +193,7 @@ def run_device(config: RunConfig) -> str | None:
 def _run_setting(config: RunConfig, name: str) -> str | None:
     """``config``'s run setting ``name`` (device, precision), else its network's own
     parameter of that name; None for "auto"."""
-    run, own = (None if str(v).strip().lower() in ("none", "", "auto") else str(v).strip().lower()
-                for v in (getattr(config, name), config.params.get(name)))
+    run, own = named_setting(getattr(config, name)), named_setting(config.params.get(name))
     if run is not None and own is not None and own != run:
         raise TrueclassError(f"{name}={run!r} and the model's params {name}={own!r} differ; give one of them.")
     return run or own

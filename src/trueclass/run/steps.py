@@ -20,7 +20,7 @@ from ..diagnostics.stability import headline
 from ..data import Dataset, Split, load, split
 from ..evaluation import evaluate
 from ..models import FINETUNE, get_spec
-from ..training import _distributed as dist
+from ..training import _distributed as dist, named_setting
 from .config import RunConfig
 from .folder import RunFolder
 from .metrics import one_line_error
@@ -96,7 +96,7 @@ def make_classifier(config: RunConfig, seed: int) -> Any:
     if config.precision is not None and "precision" in spec.defaults:
         # the run's arithmetic is its network's, and model.json keeps it: evaluate, predict and the
         # export's parity check compute as the run did, whatever $TRUECLASS_PRECISION says then
-        if params.get("precision") in (None, "", "auto"):
+        if named_setting(params.get("precision")) is None:
             params["precision"] = config.precision
     return ImageClassifier(config.model, **params)
 

@@ -3,7 +3,7 @@
 from .._face import face, face_names
 from ._augment import PRESETS, Augment, augment_batch, default_preset_for, preset
 from ._checkpoint import load_checkpoint, save_checkpoint
-from ._device import Runtime, auto_device_setting, auto_precision_setting, cpu_has_bf16, device_for_run, pick_runtime, resolve_device
+from ._device import Runtime, auto_device_setting, auto_precision_setting, cpu_has_bf16, device_for_run, named_setting, pick_runtime, resolve_device
 from ._trainer import (TTA_MODES, TrainConfig, Trainer, TrainingInterrupted, TrainResult, lr_factor, predict_logits,
                        shifted, tta_views)
 
@@ -21,6 +21,7 @@ __all__ = [
     "auto_precision_setting",
     "cpu_has_bf16",
     "device_for_run",
+    "named_setting",
     "default_preset_for",
     "load_checkpoint",
     "lr_factor",

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-__all__ = ["Runtime", "pick_runtime", "resolve_device", "cpu_has_bf16", "gpu_precision", "PRECISIONS", "cuda_numerics", "device_for_run", "auto_device_setting", "auto_precision_setting", "free_cores", "usable_cores", "machine_load"]
+__all__ = ["Runtime", "pick_runtime", "resolve_device", "cpu_has_bf16", "gpu_precision", "PRECISIONS", "cuda_numerics", "device_for_run", "auto_device_setting", "auto_precision_setting", "named_setting", "free_cores", "usable_cores", "machine_load"]
 
 
 def free_cores() -> int:
@@ -191,9 +191,7 @@ def resolve_device(device: str | None = "auto") -> str:
 
     from .._errors import TrueclassError
 
-    if device in (None, "", "auto"):
-        device = auto_device_setting() or "auto"
-    device = str(device).strip().lower()
+    device = named_setting(device) or auto_device_setting() or "auto"
     local = int(os.environ.get("LOCAL_RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
     if device == "auto":
         if not torch.cuda.is_available():
@@ -224,11 +222,17 @@ _RUN_DEVICE: contextvars.ContextVar[str | None] = contextvars.ContextVar("truecl
 _RUN_PRECISION: contextvars.ContextVar[str | None] = contextvars.ContextVar("trueclass_run_precision", default=None)
 
 
+def named_setting(value: Any) -> str | None:
+    """A device or precision as given ("CPU", " fp32", None), lowercased; None where it
+    leaves the choice to the machine (None, "" or "auto")."""
+    named = str(value or "").strip().lower()
+    return None if named in ("", "auto") else named
+
+
 def _setting(var: contextvars.ContextVar[str | None], env: str) -> str | None:
     """A run's setting where one is in force (its "auto": the hardware's choice, whatever
     the environment says), else the environment variable's; None for "auto"."""
-    named = str(var.get() or os.environ.get(env) or "").strip().lower()
-    return None if named in ("", "auto") else named
+    return named_setting(var.get() or os.environ.get(env))
 
 
 def auto_device_setting() -> str | None:

@@ -105,7 +105,7 @@ def check_gpus_for(nproc: int, device: str | None = "auto") -> None:
     each need a GPU of their own and the machine has fewer (torch would fail in one of
     them with "invalid device ordinal"), or when ``device`` names one GPU for all of them
     (nccl refuses two processes on one GPU). Nothing to check on the CPU."""
-    from ._device import auto_device_setting, resolve_device
+    from ._device import auto_device_setting, named_setting, resolve_device
 
     if nproc <= 1 or not resolve_device(device).startswith("cuda"):
         return
@@ -113,7 +113,7 @@ def check_gpus_for(nproc: int, device: str | None = "auto") -> None:
 
     from .._errors import TrueclassError
 
-    named = str(device if device not in (None, "", "auto") else auto_device_setting() or "").strip().lower()
+    named = named_setting(device) or auto_device_setting() or ""
     if ":" in named:  # the user's own words; "auto" under torchrun is this process's GPU, fine
         raise TrueclassError(f"device={named!r} would put all {nproc} processes on GPU {named.split(':')[1]}; "
                              f"with nproc={nproc} use device='cuda' (one GPU a process) or device='cpu'.")
