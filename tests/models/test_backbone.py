@@ -72,8 +72,9 @@ def test_lite0_learns_photos_from_few_images_and_saves_no_pickle(tmp_path):
     run = tc.train(root, out=tmp_path / "run", audit=False)  # no model named: chosen from the data
     assert run.metrics["n_train"] == 32 and run.evaluation.n_test == 80
     cfg = json.loads((run.path / "config.json").read_text())
-    assert cfg["model"] == "lite0" and "photographs (96x96" in cfg["resolved"]["model_chosen"]["why"]
-    assert run.metrics["model_chosen"]["model"] == "lite0" and "--model lite0" in cfg["command"]
+    # the model asked for is recorded ("auto"): the choice, made again, decides the split too
+    assert cfg["model"] == "auto" and "photographs (96x96" in cfg["resolved"]["model_chosen"]["why"]
+    assert run.metrics["model_chosen"]["model"] == "lite0" and "--model auto" in cfg["command"]
     from trueclass.report._text import format_train_summary
 
     assert any(line.startswith("Model lite0, chosen from the data: photographs") for line in
@@ -158,7 +159,7 @@ def test_auto_tries_fine_tuning_only_where_the_probe_is_weak_on_validation(tmp_p
     assert run.metrics["n_val"] >= 20  # set aside for the choice; the test images decide nothing
     val = chosen["validation"]
     cfg = json.loads((run.path / "config.json").read_text())
-    assert cfg["model"] == run.metrics["model"] == chosen["model"]
+    assert cfg["model"] == "auto" and cfg["resolved"]["model_chosen"]["model"] == run.metrics["model"] == chosen["model"]
     if not probe_is_weak:
         assert list(val) == ["lite0"] and val["lite0"] >= 0.95 and chosen["model"] == "lite0"
     else:
@@ -167,6 +168,32 @@ def test_auto_tries_fine_tuning_only_where_the_probe_is_weak_on_validation(tmp_p
         assert chosen["model"] == best and "fine-tuning the whole backbone" in chosen["why"]
         meta = json.loads((run.path / "model" / "model.json").read_text())
         assert meta["model"] == best
+
+
+def test_a_fine_tuning_stopped_by_ctrl_c_resumes_to_the_run_it_would_have_been(tmp_path, monkeypatch):
+    # regression: config.json said model "lite0", so the resume (and the card's repeat
+    # command) split without the images set aside for the choice and trained the probe alone
+    from trueclass.models import _choice
+
+    monkeypatch.setitem(_choice.FINETUNE, "below", 1.01)  # the probe is "weak": fine-tuning is tried
+    monkeypatch.setitem(_choice.FINETUNE, "params", {"pretrained": True, "input_size": 48, "epochs": 2})
+    root = build(tmp_path / "photos", per_class=50, size=48)
+    whole = tc.train(root, out=tmp_path / "whole", audit=False)
+    assert set(whole.metrics["model_chosen"]["validation"]) == {"lite0", "timm:tf_efficientnet_lite0"}
+
+    def stop_in_the_second_epoch(stage, done=0, total=0, **info):
+        if stage.startswith("epoch 2/2"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(tc.TrainingInterrupted, match="epoch 2 of 2"):
+        tc.train(root, out=tmp_path / "stopped", audit=False, on_progress=stop_in_the_second_epoch)
+    heard = []
+    resumed = tc.resume(tmp_path / "stopped", on_progress=lambda stage, *a, **k: heard.append(stage))
+    epochs = [s.split(" ")[1] for s in heard if s.startswith("epoch ")]
+    assert epochs and set(epochs) == {"2/2"}  # the fine-tuning went on from its checkpoint
+    for key in ("model", "n_train", "n_val", "model_chosen", "accuracy"):
+        assert resumed.metrics[key] == whole.metrics[key], key
+    assert (tmp_path / "stopped" / "split.csv").read_text() == (tmp_path / "whole" / "split.csv").read_text()
 
 
 def test_train_views_are_mirrored_and_corner_crops_of_every_image():

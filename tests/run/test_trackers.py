@@ -129,3 +129,13 @@ def test_a_failing_tracker_keeps_the_run_and_says_so(tmp_path, monkeypatch):
     assert m["warnings"][0]["step"] == "trackers" and m["accuracy"] > 0.9
     assert (tmp_path / "run" / "model" / "model.json").is_file()
     assert "trackers failed" in (tmp_path / "run" / "card.html").read_text()
+
+
+def test_a_model_chosen_by_auto_is_logged_beside_the_setting():
+    from trueclass.run.trackers import params_of
+
+    config = {"source": "photos", "model": "auto", "params": {}, "seed": 0, "command": "trueclass train photos",
+              "resolved": {"model_chosen": {"model": "lite0", "why": "photographs", "by": "from the data"}}}
+    params = params_of(config)
+    assert params["model"] == "auto" and params["model_chosen"] == "lite0" and params["seed"] == "0"
+    assert "resolved" not in params and "command" not in params

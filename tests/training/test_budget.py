@@ -169,7 +169,8 @@ def test_the_run_gives_the_fit_what_is_left_of_the_budget():
 def test_a_budgeted_run_records_its_choice(fixed_speed, tmp_path):
     fixed_speed["train"] = {32: 20.0, 24: 40.0, 16: 1e6}
     run = tc.train("digits", params={"time_budget": "1m"}, out=tmp_path / "r", seed=0)
-    assert run.config["model"] == "cnn"  # a time budget names the cnn
+    assert run.metrics["model"] == run.config["resolved"]["model_chosen"]["model"] == "cnn"  # a budget names the cnn
+    assert run.config["model"] == "auto"  # as asked: the same choice is made again on resume
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())
     assert cfg["params"]["time_budget"] == "1m"
     used = cfg["resolved"]["budget_used"]

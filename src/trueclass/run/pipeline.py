@@ -235,6 +235,7 @@ def _run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str
     Models that are not networks train in rank 0 alone."""
     started = time.monotonic()  # a time budget counts the whole run
     dist.setup(run_device(config))  # the run's device decides gloo or nccl
+    asked = config  # what config.json records: a model chosen by "auto" is chosen again on resume and repeat
     choice = model_for_params(config.params) if config.model == AUTO else None  # parameters name their model
     chosen_by = "by its parameters"
     if choice is not None:
@@ -278,9 +279,10 @@ def _run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str
     interrupted = None
     try:
         chosen = None if choice is None else {"model": choice[0], "why": choice[1], "by": chosen_by}
-        folder.write_json("config.json", config_json(config, ds, chosen=chosen))  # first, so a killed run can resume
+        # first, so a killed run can resume
+        folder.write_json("config.json", config_json(config, ds, chosen=chosen, asked=asked))
         run = _train_in(folder, config, ds, dups, parts, resume=resume_folder is not None, on_progress=on_progress,
-                        chosen=chosen, started=started, spent=spent)
+                        chosen=chosen, started=started, spent=spent, asked=asked)
     except KeyboardInterrupt as exc:  # Ctrl-C (a network's fit says where it stood: a TrainingInterrupted)
         if not (folder.checkpoint.is_file() or (folder.path / "model" / "model.json").is_file()):
             if resume_folder is None:  # nothing to go on from: no half-made folder blocks the same command again
@@ -322,7 +324,7 @@ def _interrupted_run(folder: RunFolder, exc: KeyboardInterrupt) -> TrainingInter
 
 def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, parts: Split, *, resume: bool,
               on_progress: Progress | None, chosen: dict[str, str] | None = None, started: float = 0.0,
-              spent: dict[str, float] | None = None) -> Run:
+              spent: dict[str, float] | None = None, asked: RunConfig | None = None) -> Run:
     """Fit, score and evaluate (required: a failure removes the folder), write the model,
     then the checks and diagnostics, each through :func:`_optional`: a failure there is
     reported in metrics.json's warnings and costs nothing else."""
@@ -334,10 +336,11 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
     with timed(spent, "training"):  # the fit with its calibration and review threshold (held-out folds)
         clf = fit_step(budget_for_fit(config, started), parts, config.seed, folder=folder, resume=resume,
                        on_progress=on_progress, fingerprints=fingerprints)
-    refits = as_budgeted(config, clf)  # the checks' refits repeat the recipe the budget chose
     if chosen is not None and config.model == "lite0" and not config.params:
         with timed(spent, "fine-tuning"):
-            config, clf, chosen = finetune_step(config, parts, clf, chosen, folder, on_progress, fingerprints)
+            config, clf, chosen = finetune_step(config, parts, clf, chosen, folder, on_progress, fingerprints,
+                                                resume=resume)
+    refits = as_budgeted(config, clf)  # the checks' refits repeat the recipe the budget (or fine-tuning) chose
     with timed(spent, "evaluation"):
         scored = score_step(ds, parts, dups, fingerprints, config)
         if on_progress is not None:
@@ -350,7 +353,7 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
                       test_probs=test_probs)
         training = clf.estimator_.training_record()
         leakage = leakage_section(scored, ev, clf, parts, dups, config, train_labels)
-    cfg = config_json(config, ds, clf, chosen=chosen)
+    cfg = config_json(config, ds, clf, chosen=chosen, asked=asked)
     # the trained model is on disk before any check runs
     with timed(spent, "writing the model"):
         folder.write_json("config.json", cfg)
@@ -480,10 +483,14 @@ def sharded_test_probs(clf: Any, scored: Scored) -> np.ndarray | None:
     return dist.all_concat(local)
 
 
-def config_json(config: RunConfig, ds: Dataset, clf: Any = None, *, chosen: dict[str, str] | None = None) -> dict[str, Any]:
+def config_json(config: RunConfig, ds: Dataset, clf: Any = None, *, chosen: dict[str, str] | None = None,
+                asked: RunConfig | None = None) -> dict[str, Any]:
     """config.json: the configuration, the command that repeats it, and what the run
     resolved (the model when none was named, and why; image size and colour mode; for
-    networks augmentation, recipe, runtime)."""
+    networks augmentation, recipe, runtime). A model chosen by "auto" is recorded as
+    ``asked`` ("auto" and its parameters): the choice, made again from the same data,
+    also decides the split (the probe's fine-tuning sets more images aside), so only
+    "auto" repeats and resumes the same run; ``resolved.model_chosen`` names the choice."""
     resolved: dict[str, Any] = {"model_chosen": chosen} if chosen else {}
     resolved |= {"image_size": list(ds.image_size), "color_mode": ds.color_mode}
     if clf is not None:
@@ -496,5 +503,6 @@ def config_json(config: RunConfig, ds: Dataset, clf: Any = None, *, chosen: dict
             **({"global_batch": recipe["batch_size"], "per_process_batch": -(-recipe["batch_size"] // dist.world_size()),
                 "lr": recipe.get("lr")} if recipe.get("batch_size") else {}),
         }
-    return {**config.to_dict(), "command": config.command(), "trueclass_version": __version__,
+    recorded = config if asked is None else replace(config, model=asked.model, params=asked.params)
+    return {**recorded.to_dict(), "command": recorded.command(), "trueclass_version": __version__,
             "resolved": resolved}

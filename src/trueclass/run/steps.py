@@ -181,11 +181,13 @@ def fit_step(config: RunConfig, parts: Split, seed: int, *, folder: RunFolder | 
 
 
 def finetune_step(config: RunConfig, parts: Split, clf: Any, chosen: dict[str, Any], folder: RunFolder,
-                  on_progress: Progress | None, fingerprints: Any) -> tuple[RunConfig, Any, dict[str, Any]]:
+                  on_progress: Progress | None, fingerprints: Any, *,
+                  resume: bool = False) -> tuple[RunConfig, Any, dict[str, Any]]:
     """With the probe chosen by "auto": fine-tune the backbone too where the probe is weak
     on the validation images and the training part is small (models._choice.FINETUNE),
     and keep whichever is more accurate there. (The fine-tuning also stops early on those
-    images, which flatters it a little; the test images decide nothing here.)"""
+    images, which flatters it a little; the test images decide nothing here.) With ``resume``
+    the fine-tuning goes on from the run's checkpoint (the probe keeps none)."""
     val = parts.val
     if val is None or len(val) < FINETUNE["min_val"] or parts.n_train > FINETUNE["max_images"] or val.multilabel:
         return config, clf, chosen
@@ -201,7 +203,7 @@ def finetune_step(config: RunConfig, parts: Split, clf: Any, chosen: dict[str, A
         on_progress(f"the probe reached {probe_acc:.0%} on {len(val)} validation images: fine-tuning the backbone "
                     "too", 0, 0)
     tuned_config = replace(config, model=FINETUNE["model"], params=dict(FINETUNE["params"]))
-    tuned = fit_step(tuned_config, parts, config.seed, folder=folder, on_progress=on_progress,
+    tuned = fit_step(tuned_config, parts, config.seed, folder=folder, resume=resume, on_progress=on_progress,
                      fingerprints=fingerprints)
     tuned_acc = accuracy(tuned)
     chosen["validation"][FINETUNE["model"]] = round(tuned_acc, 4)

@@ -105,6 +105,9 @@ def params_of(config: dict[str, Any]) -> dict[str, str]:
     flat = {k: v for k, v in config.items() if k not in ("params", "resolved", "command", "environment")
             and not isinstance(v, (dict, list))}
     flat.update({f"param.{k}": v for k, v in (config.get("params") or {}).items()})
+    chosen = (config.get("resolved") or {}).get("model_chosen")
+    if chosen:  # model "auto": the model it chose
+        flat["model_chosen"] = chosen["model"]
     return {k: json.dumps(v) if not isinstance(v, str) else v for k, v in flat.items()}
 
 
