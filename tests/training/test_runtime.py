@@ -513,10 +513,33 @@ def test_a_ctrl_c_during_nproc_waits_for_torchrun_to_stop_its_processes(monkeypa
                 raise KeyboardInterrupt
             return 1
 
-        def kill(self):
-            calls.append("killed")
+        pid = -1
 
     monkeypatch.setattr(subprocess, "Popen", Torchrun)
+    monkeypatch.setattr(dist, "kill_with_children", lambda pid: calls.append("killed"))
     assert dist.relaunch(2, ["train", "digits", "--nproc", "2", "--model", "cnn"]) == 130
     assert "--nproc" not in calls[0] and calls[0][-3:] == ["digits", "--model", "cnn"]
     assert calls[1:] == [None, dist.TIMEOUT_SECONDS / 10]  # waited again, and nothing was killed
+
+
+def test_torchrun_killed_after_a_second_ctrl_c_takes_its_workers_with_it():
+    # regression: only torchrun was killed; its workers, in sessions of their own, ran on
+    import subprocess
+    import sys
+
+    import psutil
+
+    launcher = ("import subprocess, sys, time\n"
+                "w = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'], start_new_session=True)\n"
+                "print(w.pid, flush=True)\n"
+                "time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", launcher], stdout=subprocess.PIPE, text=True)
+    worker = int(proc.stdout.readline())
+    assert psutil.Process(worker).ppid() == proc.pid
+    dist.kill_with_children(proc.pid)
+    proc.wait(timeout=10)
+
+    def gone(pid):
+        return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+    assert gone(proc.pid) and gone(worker), "the worker outlived its launcher"

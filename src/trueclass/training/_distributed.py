@@ -151,8 +151,27 @@ def relaunch(nproc: int, args: list[str]) -> int:
         try:
             proc.wait(timeout=TIMEOUT_SECONDS / 10)
         except (KeyboardInterrupt, subprocess.TimeoutExpired):
-            proc.kill()
+            kill_with_children(proc.pid)
         return 130
+
+
+def kill_with_children(pid: int) -> None:
+    """Kill process ``pid`` and every process it started. torchrun starts its workers in
+    sessions of their own, so killing torchrun alone would leave them running (holding
+    the cores, or a GPU's memory) where no Ctrl-C of the terminal reaches them."""
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        family = [*parent.children(recursive=True), parent]  # named before any is killed: then orphans
+    except psutil.NoSuchProcess:
+        return
+    for p in family:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(family, timeout=10)
 
 
 def shard(n: int) -> np.ndarray:
