@@ -543,3 +543,86 @@ def test_torchrun_killed_after_a_second_ctrl_c_takes_its_workers_with_it():
         return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
     assert gone(proc.pid) and gone(worker), "the worker outlived its launcher"
+
+
+SWITCHES = (("cuda.matmul", "allow_tf32"), ("cudnn", "allow_tf32"), ("cudnn", "deterministic"), ("cudnn", "benchmark"))
+
+
+def _switches():
+    import functools
+
+    return [getattr(functools.reduce(getattr, p.split("."), torch.backends), n) for p, n in SWITCHES]
+
+
+def _set_switches(values):
+    import functools
+
+    for (p, n), v in zip(SWITCHES, values):
+        setattr(functools.reduce(getattr, p.split("."), torch.backends), n, v)
+
+
+def test_a_gpu_runs_numeric_switches_are_put_back_for_the_notebooks_own_torch_code(monkeypatch):
+    """A GPU run turns TF32 and cuDNN's autotuning off for the whole process (torch's
+    switches); they stayed off after tc.train or fit returned, for the user's own code."""
+    import trueclass as tc
+    import trueclass.training as training
+    from trueclass.training import _device
+
+    real = _device.pick_runtime
+
+    def as_on_a_gpu(*a, **k):  # the switches a CUDA runtime sets; the tensors stay on the CPU
+        _device.cuda_numerics()
+        return real(*a, **k)
+
+    monkeypatch.setattr(_device, "pick_runtime", as_on_a_gpu)
+    monkeypatch.setattr(training, "pick_runtime", as_on_a_gpu)
+    before = _switches()
+    users = [True, True, False, True]  # a notebook's own choice: TF32 on, autotuning on
+    _set_switches(users)
+    try:
+        during = []
+        ds = tc.load("digits")
+        clf = tc.ImageClassifier("cnn", epochs=1, width=8).fit(
+            ds, on_progress=lambda stage, *a, **k: during.append(_switches()) if stage.startswith("epoch") else None)
+        assert during and all(s == [False, False, True, False] for s in during)  # fp32 is fp32, same seed same weights
+        assert _switches() == users
+        clf.predict(ds.images[:4])
+        assert _switches() == users
+    finally:
+        _set_switches(before)
+
+
+def test_the_switches_are_put_back_only_when_the_last_call_ends_in_any_thread():
+    # the studio's preview predicts while a training runs: its end must not undo the training's switches
+    import threading
+
+    from trueclass._numerics import cuda_numerics, keeps_torch_numerics
+
+    before = _switches()
+    _set_switches([True, True, False, True])
+    started, release = threading.Event(), threading.Event()
+
+    @keeps_torch_numerics
+    def training():
+        cuda_numerics()
+        started.set()
+        release.wait(10)
+        return _switches()
+
+    @keeps_torch_numerics
+    def preview():
+        cuda_numerics()
+
+    try:
+        worker = threading.Thread(target=lambda: seen.append(training()))
+        seen = []
+        worker.start()
+        started.wait(10)
+        preview()
+        assert _switches() == [False, False, True, False]  # the training still runs: kept
+        release.set()
+        worker.join(10)
+        assert seen == [[False, False, True, False]] and _switches() == [True, True, False, True]
+    finally:
+        release.set()
+        _set_switches(before)

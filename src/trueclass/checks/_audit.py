@@ -23,6 +23,7 @@ from ..data import (NEAR_CORRELATION, NEAR_MIN_SIDE, copy_views, describe_near_p
                    featureless, groups_from_pairs, near_pairs, near_rule_text, phash_bits, pixel_hashes,
                    to_display)
 from ._labels import LABEL_FOLDS, LABEL_MODEL_TEXT, find_label_issues, label_model_accuracy
+from .._numerics import keeps_torch_numerics
 
 __all__ = ["Audit", "Duplicates", "audit", "find_duplicates", "find_label_issues", "image_outliers",
            "class_balance", "NEAR_CORRELATION"]
@@ -360,6 +361,7 @@ def _label_section(ds: Any, parts: np.ndarray | None, label_part: str | None, se
 
 
 # -- the whole audit -----------------------------------------------------------------------------------
+@keeps_torch_numerics
 def audit(
     ds: Any,
     *,

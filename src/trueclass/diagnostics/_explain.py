@@ -35,6 +35,7 @@ import numpy as np
 
 from .._errors import TrueclassError
 from .._extras import require
+from .._numerics import keeps_torch_numerics
 
 __all__ = ["explain", "saliency", "overlay", "border_mask", "border_shares", "content_shares", "shortcut_check", "explain_images",
            "METHODS", "FLAG_LIFT"]
@@ -236,6 +237,7 @@ def _sample(labels: np.ndarray, n_classes: int, per_class: int, rng: np.random.G
     return np.sort(np.concatenate(idx)) if idx else np.zeros(0, np.int64)
 
 
+@keeps_torch_numerics
 def shortcut_check(model: Any, train: Any, test: Any, *, per_class: int | None = None, seed: int = 0,
                    method: str = "auto", on_progress: Any = None) -> dict[str, Any]:
     """Where each class's saliency falls (border ring against the centre) on training and
@@ -340,6 +342,7 @@ def explain_images(model: Any, images: np.ndarray, *, value_max: int = 255,
             for p, pr, m, s, d in zip(pred, probs, maps, shares, disp)]
 
 
+@keeps_torch_numerics
 def explain(model: Any, images: Any, *, method: str = "auto") -> list[dict[str, Any]]:
     """Where ``model`` (a fitted ImageClassifier, or the path of a run or model folder)
     looked on ``images``: a Dataset, an array (N, H, W[, C]) in the model's units, or

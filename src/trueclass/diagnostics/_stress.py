@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .._errors import TrueclassError
+from .._numerics import keeps_torch_numerics
 
 __all__ = ["PERTURBATIONS", "perturb", "stress_test", "ood_check", "unknown_images", "with_unknown_class",
            "UNKNOWN_CLASS"]
@@ -104,6 +105,7 @@ def _augment_uses(model: Any) -> set[str]:
     return {name for name, on in (("hflip", aug.hflip), ("vflip", aug.vflip), ("rotation", aug.rotate)) if on}
 
 
+@keeps_torch_numerics
 def stress_test(model: Any, test: Any, *, perturbations: dict[str, list[float]] | None = None,
                 max_images: int | None = None, seed: int = 0, on_progress: Progress | None = None
                 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:

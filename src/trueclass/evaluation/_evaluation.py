@@ -15,6 +15,7 @@ import numpy as np
 from .._errors import TrueclassError
 from . import _metrics as m
 from ._render import render_html, render_text
+from .._numerics import keeps_torch_numerics
 
 __all__ = ["Evaluation", "evaluate", "evaluate_predictions", "prediction_rows"]
 
@@ -264,6 +265,7 @@ def evaluate_predictions(
     )
 
 
+@keeps_torch_numerics
 def evaluate(
     model: Any,
     dataset: Any,

@@ -12,6 +12,7 @@ from .._errors import NotFittedError, TrueclassError
 from ..data import Dataset, infer_value_max, labels_problem
 from ._inputs import as_images, check_type, checked_array, checked_labels, need_two_classes, type_of
 from ._registry import get_spec
+from .._numerics import keeps_torch_numerics
 
 __all__ = ["ImageClassifier", "NotFittedError", "DEFAULT_MODEL"]
 
@@ -176,6 +177,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         return get_spec(self.model).prepare(images, self.value_max_)
 
     # -- the estimator API ----------------------------------------------------------------
+    @keeps_torch_numerics
     def fit(self, X: Any, y: Any = None, *, val: Any = None, on_progress: Any = None,
             checkpoint: Any = None, resume: bool = False, fingerprints: Any = None,
             held_out: bool | None = None) -> "ImageClassifier":
@@ -292,6 +294,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 "Python, or --val-size in trueclass train, fits a temperature on images it never trained on, never "
                 "the test images")
 
+    @keeps_torch_numerics
     def calibrate(self, X: Any, y: Any = None) -> "ImageClassifier":
         """Fit the temperature that makes the model's confidence honest, on held-out
         images ``X`` (a Dataset, or images with labels ``y``): validation images the
@@ -394,6 +397,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         return list(self.estimator_.history_)
 
+    @keeps_torch_numerics
     def predict_proba(self, X: Any, *, raw: bool = False) -> np.ndarray:
         """Probabilities (N, n_classes), columns in the order of ``classes_``: calibrated
         by the temperature fitted on validation images (``calibration_``), or with

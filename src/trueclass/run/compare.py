@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from .._errors import TrueclassError
 from ..evaluation import compare_answers, names_for
+from .._numerics import keeps_torch_numerics
 
 __all__ = ["Comparison", "compare"]
 
@@ -94,6 +95,7 @@ def _render(c: Comparison, *, standalone: bool) -> str:
     return render_template("comparison.html.j2", c=c, standalone=standalone)
 
 
+@keeps_torch_numerics
 def compare(*items: Any, names: Sequence[str] | None = None, out: str | Path | None = None,
             seed: int = 0) -> Comparison:
     """Compare models scored on the same test images: run folders, Runs or Evaluations.

@@ -39,6 +39,7 @@ import numpy as np
 from .._errors import TrueclassError
 from .._extras import require
 from .._jsonio import write_json
+from .._numerics import keeps_torch_numerics
 
 __all__ = ["Export", "export", "parity_check", "int8_check", "restored_on_failure", "EXPORT_DIR", "FORMATS",
            "CALIBRATION_IMAGES", "INT8_TARGETS"]
@@ -90,6 +91,7 @@ class Export:
     __str__ = summary
 
 
+@keeps_torch_numerics
 def export(run: Any, format: str = "onnx", *, int8: bool = False,  # noqa: A002
            on_progress: Progress | None = None) -> Export:
     """Export the model of ``run`` (a run folder or a :class:`Run`) to ``RUN/export/model.onnx``

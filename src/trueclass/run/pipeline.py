@@ -38,6 +38,7 @@ from .steps import (OPTIONAL_STEPS, TRAIN_ACCURACY_SAMPLE, IncompleteRunWarning,
                     score_step, shuffle_step, split_step, stress_step, timed)
 from .trackers import TENSORBOARD_DIR, check_trackers, log_run
 from .why import EXPLAIN_DIR, explain_misread, slices_section
+from .._numerics import keeps_torch_numerics
 
 __all__ = ["Run", "train", "run_training", "resume", "assemble_metrics", "IncompleteRunWarning", "OPTIONAL_STEPS",
            "TRAIN_ACCURACY_SAMPLE"]
@@ -200,6 +201,7 @@ def _run_setting(config: RunConfig, name: str) -> str | None:
 
 
 # -- the pipeline ---------------------------------------------------------------------------------
+@keeps_torch_numerics
 def run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str | Path | None = None,
                  overwrite: bool = False, runs_dir: str | Path = RUNS_DIR, resume_folder: RunFolder | None = None,
                  on_progress: Progress | None = None) -> Run:

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from .._numerics import cuda_numerics
+
 __all__ = ["Runtime", "pick_runtime", "resolve_device", "cpu_has_bf16", "gpu_precision", "PRECISIONS", "cuda_numerics", "device_for_run", "auto_device_setting", "auto_precision_setting", "named_setting", "free_cores", "usable_cores", "machine_load"]
 
 
@@ -90,17 +92,6 @@ def gpu_precision(device: str) -> str:
 PRECISIONS = ("bf16", "fp16", "fp32")
 
 
-def cuda_numerics() -> None:
-    """fp32 on a GPU is fp32 (not TF32, which cuDNN uses for convolutions by default: the
-    fp32 reference of the export's parity check, Grad-CAM's full precision and
-    TRUECLASS_PRECISION=fp32 mean it), and cuDNN picks the same algorithms every time, so
-    the same seed gives the same weights on one machine, as on a CPU."""
-    import torch
-
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
 
 
 @dataclass(frozen=True)
