@@ -108,6 +108,61 @@ def test_resume_of_a_finished_or_missing_run(tmp_path):
         resume(tmp_path)
 
 
+def _digit_folder(root, classes, per_class=40):
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    for c in classes:
+        (root / f"d{c}").mkdir(parents=True, exist_ok=True)
+        for i, img in enumerate(d.images[d.target == c][:per_class]):
+            Image.fromarray((img * 15).astype(np.uint8)).save(root / f"d{c}" / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize("change", ["a class added", "an image replaced"])
+def test_a_resume_of_a_folder_whose_images_changed_is_one_sentence_and_keeps_the_run(tmp_path, change):
+    # regression: a class added since the Ctrl-C gave torch's "size mismatch" traceback; images
+    # changed within the classes went on silently with another split and other images
+    from PIL import Image
+
+    root = _digit_folder(tmp_path / "photos", [0, 1])
+
+    def stop_in_epoch_2(stage, done=0, total=0, **info):
+        if stage.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    with pytest.raises(tc.TrainingInterrupted):
+        tc.train(root, model="cnn", params={"epochs": 3, "width": 8}, audit=False, out=out, on_progress=stop_in_epoch_2)
+    if change == "a class added":
+        _digit_folder(root, [2])
+        said = r"\(80 images in 2 classes then, 120 in 3 now; new: d2\)"
+    else:
+        Image.fromarray(np.full((8, 8), 200, np.uint8)).save(root / "d0" / "3.png")
+        said = r"\(80 images in 2 classes then, as many now, but not the same\)"
+    kept = sorted(p.name for p in out.iterdir())
+    with pytest.raises(tc.TrueclassError, match=rf"^The images of .* are not the ones the run in .* began with {said}: "
+                                                r"a resume would go on with other images\."):
+        tc.resume(out)
+    assert sorted(p.name for p in out.iterdir()) == kept == ["checkpoint.safetensors", "config.json"]
+
+
+def test_a_checkpoint_of_another_network_is_a_sentence_not_torchs_traceback(parts, tmp_path):
+    # a run folder from before config.json recorded its images, or a checkpoint given by hand
+    ck = tmp_path / "ck.safetensors"
+
+    def stop(stage, done=0, total=0, **info):
+        if stage.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(tc.TrainingInterrupted):
+        tc.ImageClassifier("cnn", epochs=2, width=8).fit(parts.train, val=parts.val, on_progress=stop, checkpoint=ck)
+    with pytest.raises(tc.TrueclassError, match=r"holds another network than this fit builds \(size mismatch for "
+                                                r".*\); it cannot go on from there\. Train anew\."):
+        tc.ImageClassifier("cnn", epochs=2, width=16).fit(parts.train, val=parts.val, checkpoint=ck, resume=True)
+
+
 def test_early_stopping(parts):
     # validation labels shuffled: the better the net learns, the worse its validation loss
     from dataclasses import replace

@@ -253,6 +253,8 @@ def _run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str
     spent: dict[str, float] = {}  # metrics.json's seconds: what each part of the run cost
     with timed(spent, "load"):
         ds = load_step(config, dataset, on_progress)
+    if resume_folder is not None:
+        _check_same_images(resume_folder, ds)
     if config.slice_by:
         from ..data import check_slice_by
 
@@ -299,6 +301,25 @@ def _run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str
         raise interrupted
     warn_if_incomplete(run)  # outside the try: a warning turned into an error keeps the run
     return run
+
+
+def _check_same_images(folder: RunFolder, ds: Dataset) -> None:
+    """A sentence, before any work, where the source no longer holds the images and labels
+    the run in ``folder`` began with (config.json's ``resolved.data``): a resume would split
+    other images and go on training on them, or fail on a class more or less."""
+    import json
+
+    began = json.loads((folder.path / "config.json").read_text(encoding="utf-8")).get("resolved", {}).get("data")
+    if not began or began.get("hash") == ds.hash:
+        return
+    n, k = began["n_images"], len(began["classes"])
+    then = f"{n:,} image{'s' * (n != 1)} in {k} class{'es' * (k != 1)} then"
+    now = f"{len(ds):,} in {len(ds.classes)} now" if (n, k) != (len(ds), len(ds.classes)) else "as many now, but not the same"
+    added, gone = sorted(set(ds.classes) - set(began["classes"])), sorted(set(began["classes"]) - set(ds.classes))
+    moved = "; ".join(x for x in (f"new: {', '.join(added)}" if added else "", f"gone: {', '.join(gone)}" if gone else "") if x)
+    raise TrueclassError(f"The images of {ds.provenance.get('source')!r} are not the ones the run in {str(folder.path)!r} "
+                         f"began with ({then}, {now}{'; ' + moved if moved else ''}): a resume would go on with other "
+                         "images. Start a new run, or resume once the images are as they were.")
 
 
 def _interrupted_run(folder: RunFolder, exc: KeyboardInterrupt) -> TrainingInterrupted:
@@ -494,7 +515,8 @@ def config_json(config: RunConfig, ds: Dataset, clf: Any = None, *, chosen: dict
     also decides the split (the probe's fine-tuning sets more images aside), so only
     "auto" repeats and resumes the same run; ``resolved.model_chosen`` names the choice."""
     resolved: dict[str, Any] = {"model_chosen": chosen} if chosen else {}
-    resolved |= {"image_size": list(ds.image_size), "color_mode": ds.color_mode}
+    resolved |= {"image_size": list(ds.image_size), "color_mode": ds.color_mode,
+                 "data": {"hash": ds.hash, "n_images": len(ds), "classes": list(ds.classes)}}  # what a resume checks
     if clf is not None:
         resolved |= clf.estimator_.resolved()
     if dist.world_size() > 1:

@@ -253,7 +253,12 @@ class Trainer:
     def _load_epoch(self, checkpoint, net, ema, opt, best: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Weights, EMA and optimiser from the last checkpoint; (best so far, where training stood)."""
         tensors, opt_state, meta = load_checkpoint(checkpoint)
-        net.load_state_dict(tensors["model"])
+        try:
+            net.load_state_dict(tensors["model"])
+        except RuntimeError as exc:  # another width, or another number of classes (the images changed)
+            why = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+            raise TrueclassError(f"The checkpoint {str(checkpoint)!r} holds another network than this fit builds "
+                                 f"({why}); it cannot go on from there. Train anew.") from None
         load_state(opt, opt_state)
         if ema is not None and "ema" in tensors:
             ema.load_state_dict(tensors["ema"])
