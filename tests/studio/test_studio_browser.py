@@ -164,12 +164,21 @@ def test_from_an_empty_project_to_an_honest_evaluation_in_the_browser(tmp_path):
             page.select_option("#model", "cnn")
             page.fill("#epochs", "200")
             page.click("#train")
-            expect(page.locator("#stage")).to_contain_text("epoch", timeout=120_000)
+            after_epoch_1 = re.compile(r"epoch ([2-9]|\d\d+)/200")  # a checkpoint is kept from there on
+            stopped = re.compile(r"^Training stopped during epoch \d+ of 200\. What it had done is kept: Go on from "
+                                 r"there, or Train anew\.$")
+            expect(page.locator("#stage")).to_contain_text(after_epoch_1, timeout=120_000)
             page.click("#stop-training")
-            expect(page.locator('.message[data-slot="train"]')).to_have_text(
-                "Stopped before the training finished. Train again when ready.", timeout=60_000)
+            expect(page.locator('.message[data-slot="train"]')).to_have_text(stopped, timeout=60_000)
             expect(page.locator("#results")).to_be_visible()
             assert "model logreg" in page.inner_text("#accuracy-detail")
+            # it goes on from its last epoch, and can be stopped again
+            page.click("#resume-training")
+            expect(page.locator("#resume-training")).to_be_hidden()
+            expect(page.locator("#stage")).to_contain_text(after_epoch_1, timeout=120_000)
+            page.click("#stop-training")
+            expect(page.locator('.message[data-slot="train"]')).to_have_text(stopped, timeout=60_000)
+            expect(page.locator("#resume-training")).to_be_visible()
             page.fill("#epochs", "")
             # a rename's sentence lands on the renamed class's card; the result stays, greyed, and says why
             page.once("dialog", lambda d: d.accept("espresso"))

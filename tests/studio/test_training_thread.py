@@ -84,7 +84,7 @@ def test_nothing_forks_from_the_training_thread(client, model):
 def test_a_stopping_studio_stops_the_training_at_its_next_report(tmp_path, monkeypatch):
     reports = []
 
-    def slow_training(project, settings, on_progress):
+    def slow_training(project, settings, on_progress, **_):
         for k in range(10_000):
             on_progress("epoch", k, 10_000)
             reports.append(k)
@@ -106,7 +106,7 @@ def test_a_stopping_studio_stops_the_training_at_its_next_report(tmp_path, monke
 def test_a_training_that_does_not_stop_in_time_ends_with_the_process(tmp_path, monkeypatch):
     release = threading.Event()
 
-    def silent_training(project, settings, on_progress):  # a long fit that reports nothing
+    def silent_training(project, settings, on_progress, **_):  # a long fit that reports nothing
         release.wait(30)
         return {}
 
@@ -213,3 +213,59 @@ def test_one_ctrl_c_stops_the_studio_mid_training_and_leaves_no_process(tmp_path
         if proc.poll() is None:
             proc.kill()
             proc.wait(20)
+
+
+def test_a_training_stopped_on_the_page_goes_on_to_the_result_it_would_have_had(client, monkeypatch):
+    # a Stop used to leave its folder (checkpoint and config) where the page could not reach it
+    digits_project(client, per_class=8)
+    trainer = client.app.state.trainer
+    r = client.post("/api/train/resume", json={}, headers=H)
+    assert r.status_code == 400 and r.json()["error"] == "There is no stopped training to go on with; press Train."
+    report = trainer._progress
+
+    def stop_in_epoch_2(stage, done=0, total=0, **info):
+        if stage.startswith("epoch 2/"):
+            trainer.request_stop()
+        report(stage, done, total, **info)
+
+    monkeypatch.setattr(trainer, "_progress", stop_in_epoch_2)
+    assert client.post("/api/train", json={"model": "cnn", "epochs": 3}, headers=H).status_code == 200
+    st = wait_for_training(client)
+    assert st["status"] == "failed" and st["resumable"] is True
+    assert re.fullmatch(r"Training stopped during epoch [23] of 3\. What it had done is kept: Go on from there, or "
+                        r"Train anew\.", st["message"]), st["message"]
+    runs = client.root / ".trueclass" / "runs"
+    (stopped,) = runs.iterdir()
+    monkeypatch.setattr(trainer, "_progress", report)
+    assert client.post("/api/train/resume", json={}, headers=H).status_code == 200
+    resumed = wait_for_training(client)
+    assert resumed["status"] == "done" and resumed["result"]["run"] == stopped.name
+    assert json.loads((stopped / "metrics.json").read_text())["training"]["resumed_from_epoch"] >= 1
+    assert client.post("/api/train", json={"model": "cnn", "epochs": 3}, headers=H).status_code == 200
+    whole = wait_for_training(client)  # the same training, never stopped
+    for key in ("accuracy", "n_wrong", "n_test"):
+        assert resumed["result"][key] == whole["result"][key], key
+    assert (stopped / "predictions.csv").read_text() == (runs / whole["result"]["run"] / "predictions.csv").read_text()
+
+
+def test_a_new_training_discards_the_stopped_one(client, monkeypatch):
+    digits_project(client, per_class=8)
+    trainer = client.app.state.trainer
+    report = trainer._progress
+
+    def stop_in_epoch_2(stage, done=0, total=0, **info):
+        if stage.startswith("epoch 2/"):
+            trainer.request_stop()
+        report(stage, done, total, **info)
+
+    monkeypatch.setattr(trainer, "_progress", stop_in_epoch_2)
+    client.post("/api/train", json={"model": "cnn", "epochs": 3}, headers=H)
+    assert wait_for_training(client)["resumable"] is True
+    (stopped,) = (client.root / ".trueclass" / "runs").iterdir()
+    monkeypatch.setattr(trainer, "_progress", report)
+    client.post("/api/train", json={"model": "knn"}, headers=H)
+    done = wait_for_training(client)
+    assert done["status"] == "done" and not stopped.exists()  # nothing on the page could go on with it
+    assert [p.name for p in (client.root / ".trueclass" / "runs").iterdir()] == [done["result"]["run"]]
+    r = client.post("/api/train/resume", json={}, headers=H)
+    assert r.status_code == 400

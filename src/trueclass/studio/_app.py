@@ -337,6 +337,10 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
     async def stop_training_now(request: Request) -> Response:
         return JSONResponse(trainer.request_stop())
 
+    async def resume_training(request: Request) -> Response:
+        check_project(project)
+        return JSONResponse(trainer.resume())
+
     async def models(request: Request) -> Response:
         return JSONResponse({"models": studio_models()})
 
@@ -370,6 +374,7 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
         Route("/api/models", models),
         Route("/api/train", start_training, methods=["POST"]),
         Route("/api/train/stop", stop_training_now, methods=["POST"]),
+        Route("/api/train/resume", resume_training, methods=["POST"]),
         Route("/api/predict", predict, methods=["POST"]),
         Route("/api/export", export),
         Route("/runs/{run}/{path:path}", run_file),

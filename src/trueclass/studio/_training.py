@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -40,17 +41,39 @@ class Trainer:
         self.thread: threading.Thread | None = None
         self.stopping = threading.Event()
         self.stopped_by_page = False
+        self.stopped: tuple[Path, dict[str, Any]] | None = None  # a run the page's Stop left to go on with
 
     def start(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """A new training; the one a Stop left to go on with is discarded (nothing else can go
+        on with it from the page)."""
         with self.lock:
-            if self.state.get("status") == "running":
-                raise TrueclassError("A training is already running; wait for it to finish.")
-            self.stopping.clear()
-            self.stopped_by_page = False
-            self.state = {"status": "running", "stage": "starting", "done": 0, "total": 0, "started": time.time()}
-            self.thread = threading.Thread(target=self._run, args=(settings,), daemon=True)
-            self.thread.start()
-            return dict(self.state)
+            self._check_idle()
+            out = _new_run_dir(self.project)  # named first: never the stopped one's name again
+            if self.stopped is not None:
+                shutil.rmtree(self.stopped[0], ignore_errors=True)
+                self.stopped = None
+            return self._begin(out, settings, resume=False)
+
+    def resume(self) -> dict[str, Any]:
+        """Go on with the training the page's Stop left, from its last finished epoch (or
+        its checks, once the model was trained): it ends as it would have without the Stop."""
+        with self.lock:
+            self._check_idle()
+            if self.stopped is None or not self.stopped[0].is_dir():
+                raise TrueclassError("There is no stopped training to go on with; press Train.")
+            return self._begin(*self.stopped, resume=True)
+
+    def _check_idle(self) -> None:
+        if self.state.get("status") == "running":
+            raise TrueclassError("A training is already running; wait for it to finish.")
+
+    def _begin(self, out: Path, settings: dict[str, Any], *, resume: bool) -> dict[str, Any]:
+        self.stopping.clear()
+        self.stopped_by_page = False
+        self.state = {"status": "running", "stage": "starting", "done": 0, "total": 0, "started": time.time()}
+        self.thread = threading.Thread(target=self._run, args=(out, settings, resume), daemon=True)
+        self.thread.start()
+        return dict(self.state)
 
     def _progress(self, stage: str, done: int = 0, total: int = 0, **_: Any) -> None:
         if self.stopping.is_set():
@@ -77,15 +100,23 @@ class Trainer:
             thread.join(timeout)
         return thread is None or not thread.is_alive()
 
-    def _run(self, settings: dict[str, Any]) -> None:
+    def _run(self, out: Path, settings: dict[str, Any], resume: bool) -> None:
         try:
-            result = train_project(self.project, settings, self._progress)
+            result = train_project(self.project, settings, self._progress, out=out, resume=resume)
+            self.stopped = None
             self.state = {"status": "done", "result": result, "seconds": round(time.time() - self.state["started"], 1)}
-        except (KeyboardInterrupt, TrainingInterrupted):  # stop(): the studio is stopping, or the page's Stop
-            # button (a network's fit says where it stood and how to resume it in Python: not the page's words)
-            self.state = {"status": "failed", "message": (
-                "Stopped before the training finished. Train again when ready."
-                if self.stopped_by_page else "The studio stopped before the training finished.")}
+        except (KeyboardInterrupt, TrainingInterrupted) as exc:  # stop(): the studio is stopping, or the page's
+            # Stop button (a network's fit says where it stood and how to resume it in Python: not the page's words)
+            kept = (out / "checkpoint.safetensors").is_file() or (out / "model" / "model.json").is_file()
+            self.stopped = (out, settings) if kept and self.stopped_by_page else None
+            if self.stopped is None:
+                self.state = {"status": "failed", "message": (
+                    "Stopped before the training finished. Train again when ready."
+                    if self.stopped_by_page else "The studio stopped before the training finished.")}
+            else:  # "Training stopped during epoch 3 of 15", "Stopped after training, before ..."
+                where = getattr(exc, "stopped", None) or "Stopped before the training finished"
+                self.state = {"status": "failed", "resumable": True, "message": (
+                    f"{where}. What it had done is kept: Go on from there, or Train anew.")}
         except TrueclassError as e:
             self.state = {"status": "failed", "message": str(e)}
         except Exception as e:  # noqa: BLE001 - the page shows a sentence, the console the detail
@@ -193,15 +224,20 @@ def check_project(project: Project) -> None:
                              f"class (for example 'not {named[0]}') and give it images.")
 
 
-def train_project(project: Project, settings: dict[str, Any], on_progress: Any = None) -> dict[str, Any]:
+def train_project(project: Project, settings: dict[str, Any], on_progress: Any = None, *, out: Path | None = None,
+                  resume: bool = False) -> dict[str, Any]:
     """Train on the project as an ordinary run (whole capture sessions held out for the
     test), and, where sessions exist, score the same recipe on a random split of the same
-    images to show what near-identical frames on both sides would claim."""
+    images to show what near-identical frames on both sides would claim. ``resume``: go on
+    with the stopped run in ``out`` (a sentence where the images changed since)."""
     import trueclass as tc
 
     model, params = check_settings(settings)
-    out = _new_run_dir(project)
-    tc.train(str(project.root), model=model, params=params, out=out, on_progress=on_progress)
+    out = _new_run_dir(project) if out is None else out
+    if resume:
+        tc.resume(out, on_progress=on_progress)
+    else:
+        tc.train(str(project.root), model=model, params=params, out=out, on_progress=on_progress)
     result = run_result(out)
     if result["split"].get("by_capture_session"):
         def compared(stage: str, done: int, total: int, **info: Any) -> None:

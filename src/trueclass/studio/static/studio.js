@@ -57,6 +57,7 @@ async function refresh() {
   if (slotOf("train").classList.contains("error")) say("", false, "train");
   $("#project-root").textContent = project.root;
   setTraining(!!(project.training && project.training.status === "running"));
+  showGoOn(!!(project.training && project.training.resumable));
   renderClasses();
   const t = project.training || {};
   // a result of classes that have changed since is greyed, and says so (the server says which)
@@ -66,9 +67,14 @@ async function refresh() {
   greyResult();
 }
 
+// a training the page's Stop left can go on from its last finished epoch (the server keeps it
+// until the next Train)
+function showGoOn(on) { $("#resume-training").hidden = !on; }
+
 function setTraining(on) {
   training = on;
   $("#train").disabled = on;
+  if (on) showGoOn(false);
   for (const b of document.querySelectorAll(".class-card .delete, .class-card .rename, .deleted-class button")) b.disabled = on;
   for (const b of document.querySelectorAll("#label-issues button, #odd-images button")) b.disabled = on || !!stale;  // a stale result's stay as shown
   greyResult();
@@ -334,10 +340,21 @@ async function train() {
   if ($("#epochs").value) settings.epochs = Number($("#epochs").value);
   try {
     await api("/api/train", { method: "POST", json: settings });
-    setTraining(true);
-    $("#progress-box").hidden = false;
-    say("Training...", false, "train");
-    poll();
+    started("Training...");
+  } catch (e) { say(e.message, true, "train"); }
+}
+
+function started(words) {
+  setTraining(true);
+  $("#progress-box").hidden = false;
+  say(words, false, "train");
+  poll();
+}
+
+async function goOn() {
+  try {
+    await api("/api/train/resume", { method: "POST", json: {} });
+    started("Going on with the stopped training...");
   } catch (e) { say(e.message, true, "train"); }
 }
 
@@ -359,6 +376,7 @@ function poll() {
     $("#progress-box").hidden = true;
     // a stopped or failed training leaves the last result on screen: its model is still the one Preview uses
     if (state.status === "failed") say(state.message, true, "train");
+    showGoOn(state.status === "failed" && !!state.resumable);
     // the whole wait: training, its checks and the comparison on a random split (the card times the run alone)
     if (state.status === "done") { say(`Done in ${state.seconds} s.`, false, "train"); if (state.result) showResult(state.result); }
   }, 400);
@@ -576,6 +594,7 @@ $("#builtin").addEventListener("click", async () => {
 });
 $("#start-camera").addEventListener("click", () => startCamera().catch((e) => say(e.message, true, "camera")));
 $("#train").addEventListener("click", train);
+$("#resume-training").addEventListener("click", goOn);
 $("#preview-camera").addEventListener("click", toggleLivePreview);
 $("#preview-file").addEventListener("change", (e) => { if (e.target.files[0]) preview(e.target.files[0]); e.target.value = ""; });
 setupDrawing();
