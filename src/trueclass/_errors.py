@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["TrueclassError", "NotFittedError", "TrainingInterrupted", "install_notebook_handler"]
+__all__ = ["TrueclassError", "NotFittedError", "ImagesChanged", "TrainingInterrupted", "install_notebook_handler"]
 
 
 class TrueclassError(ValueError):
@@ -15,6 +15,15 @@ class TrueclassError(ValueError):
     :func:`install_notebook_handler`). It subclasses ``ValueError`` so code that already
     catches bad values keeps working.
     """
+
+
+class ImagesChanged(TrueclassError):
+    """A resume whose source no longer holds the images the run began with; ``changes``
+    says how they differ ("80 images in 2 classes then, 120 in 3 now; new: d2")."""
+
+    def __init__(self, message: str, *, changes: str = ""):
+        super().__init__(message)
+        self.changes = changes
 
 
 class TrainingInterrupted(KeyboardInterrupt):

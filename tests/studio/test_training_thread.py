@@ -269,3 +269,25 @@ def test_a_new_training_discards_the_stopped_one(client, monkeypatch):
     assert [p.name for p in (client.root / ".trueclass" / "runs").iterdir()] == [done["result"]["run"]]
     r = client.post("/api/train/resume", json={}, headers=H)
     assert r.status_code == 400
+
+
+def test_go_on_after_the_images_changed_says_so_in_the_pages_words(client, monkeypatch):
+    digits_project(client, per_class=8)
+    trainer = client.app.state.trainer
+    report = trainer._progress
+
+    def stop_in_epoch_2(stage, done=0, total=0, **info):
+        if stage.startswith("epoch 2/"):
+            trainer.request_stop()
+        report(stage, done, total, **info)
+
+    monkeypatch.setattr(trainer, "_progress", stop_in_epoch_2)
+    client.post("/api/train", json={"model": "cnn", "epochs": 3}, headers=H)
+    assert wait_for_training(client)["resumable"] is True
+    monkeypatch.setattr(trainer, "_progress", report)
+    one = next(p for p in sorted((client.root / "0").iterdir()) if p.suffix == ".png")
+    one.unlink()  # an image deleted since the Stop
+    assert client.post("/api/train/resume", json={}, headers=H).status_code == 200
+    st = wait_for_training(client)
+    assert st == {"status": "failed", "message": "The images changed since this training stopped (80 images in 10 "
+                  "classes then, 79 in 10 now), so it cannot go on; press Train to train on them as they are."}

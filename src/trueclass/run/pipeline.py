@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .. import __version__
-from .._errors import TrueclassError
+from .._errors import ImagesChanged, TrueclassError
 from ..diagnostics.stability import headline
 from ..data import Dataset, Split
 from ..evaluation import Evaluation, evaluate
@@ -317,9 +317,10 @@ def _check_same_images(folder: RunFolder, ds: Dataset) -> None:
     now = f"{len(ds):,} in {len(ds.classes)} now" if (n, k) != (len(ds), len(ds.classes)) else "as many now, but not the same"
     added, gone = sorted(set(ds.classes) - set(began["classes"])), sorted(set(began["classes"]) - set(ds.classes))
     moved = "; ".join(x for x in (f"new: {', '.join(added)}" if added else "", f"gone: {', '.join(gone)}" if gone else "") if x)
-    raise TrueclassError(f"The images of {ds.provenance.get('source')!r} are not the ones the run in {str(folder.path)!r} "
-                         f"began with ({then}, {now}{'; ' + moved if moved else ''}): a resume would go on with other "
-                         "images. Start a new run, or resume once the images are as they were.")
+    changes = f"{then}, {now}{'; ' + moved if moved else ''}"
+    raise ImagesChanged(f"The images of {ds.provenance.get('source')!r} are not the ones the run in {str(folder.path)!r} "
+                        f"began with ({changes}): a resume would go on with other images. Start a new run, or resume "
+                        "once the images are as they were.", changes=changes)
 
 
 def _interrupted_run(folder: RunFolder, exc: KeyboardInterrupt) -> TrainingInterrupted:

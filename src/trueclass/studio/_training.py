@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .._errors import TrainingInterrupted, TrueclassError
+from .._errors import ImagesChanged, TrainingInterrupted, TrueclassError
 from ._project import Project
 
 __all__ = ["Trainer", "TrainingStopped", "stop_training", "studio_models", "check_model_choice", "check_settings", "train_project",
@@ -235,7 +235,11 @@ def train_project(project: Project, settings: dict[str, Any], on_progress: Any =
     model, params = check_settings(settings)
     out = _new_run_dir(project) if out is None else out
     if resume:
-        tc.resume(out, on_progress=on_progress)
+        try:
+            tc.resume(out, on_progress=on_progress)
+        except ImagesChanged as exc:  # in the page's words: no folders, no command line
+            raise TrueclassError(f"The images changed since this training stopped ({exc.changes}), so it cannot go "
+                                 "on; press Train to train on them as they are.") from None
     else:
         tc.train(str(project.root), model=model, params=params, out=out, on_progress=on_progress)
     result = run_result(out)
