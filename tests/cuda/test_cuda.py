@@ -160,6 +160,25 @@ def test_same_seed_same_weights_on_the_gpu_and_fp32_is_not_tf32():
     np.testing.assert_array_equal(probs[0], probs[1])  # cuDNN's deterministic algorithms
 
 
+def test_a_notebooks_own_torch_switches_come_back_after_a_gpu_fit():
+    import trueclass as tc
+    from sklearn.datasets import load_digits
+
+    switches = lambda: (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,  # noqa: E731
+                        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    before = switches()
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.deterministic = False
+    try:
+        d = load_digits()
+        clf = tc.ImageClassifier("cnn", epochs=1, random_state=0).fit(d.images[:300], d.target[:300])
+        assert clf.estimator_.training_record()["runtime"].startswith("cuda")
+        assert switches() == (True, True, False, True)  # the user's, as they were before the fit
+    finally:
+        (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.deterministic,
+         torch.backends.cudnn.benchmark) = before
+
+
 def test_images_on_the_gpu_train_the_same_weights_as_images_copied_a_batch_at_a_time(monkeypatch):
     import trueclass as tc
     import trueclass.training._batches as batches
