@@ -8,6 +8,10 @@ whole set, which every run pays. One run each. Prints Markdown.
 
     python benchmarks/fp32_levers.py [--rows quick,w16,w24] [--tta]
 
+``--save DIR`` keeps each row's validation logits (as trained, and with each ``--tta`` mode)
+in DIR/ROW.npz; ``--ensemble A+B[,C+D]`` then scores, from those files alone, the average of
+the rows' softmax probabilities: two nets of half the epochs against one of all of them.
+
 ``--tta`` adds the validation accuracy with each test-time augmentation (training.TTA_MODES:
 the mirrored image, 1-pixel shifts, both) of the same trained net, and the seconds of
 predicting the 6,000 validation images without and with each (median of 3). The cost does
@@ -85,7 +89,11 @@ def main() -> None:
     ap.add_argument("--tta", action="store_true", help="also score each test-time augmentation")
     ap.add_argument("--tta-grid", action="store_true",
                     help="also score mirrors with every shift of a 3x3 and a 5x5 grid (18 and 50 views)")
+    ap.add_argument("--save", default=None, help="keep each row's validation logits in DIR/ROW.npz")
+    ap.add_argument("--ensemble", default=None, help="score averages of saved rows: A+B[,C+D]")
     args = ap.parse_args()
+    if args.ensemble:
+        return ensembles(args.save or ".", args.ensemble)
     ds = tc.load("fashion-mnist")
     train = ds.subset([i for i, p in enumerate(ds.predefined_split) if p == "train"])
     parts = tc.split(tc.load((train.images, [train.classes[k] for k in train.labels]), value_max=255),
@@ -115,9 +123,18 @@ def main() -> None:
         ips = clf.estimator_.training_record()["images_per_second"]
         feats, y = clf._features(parts.test), clf.label_indices(parts.test)
         cells = f"{acc:.4f}" + (f" ({timed_logits(clf.estimator_, feats, None)[1]:.2f} s)" if modes else "") + " | "
+        kept = {"y": y, "none": timed_logits(clf.estimator_, feats, None, repeats=1)[0]}
         for m in modes:
             z, seconds = timed_logits(clf.estimator_, feats, m)
+            kept[m] = z
             cells += f"{(z.argmax(1) == y).mean():.4f} ({seconds:.2f} s) | "
+        if args.save:
+            import os
+
+            import numpy as np
+
+            os.makedirs(args.save, exist_ok=True)
+            np.savez(os.path.join(args.save, f"{name}.npz"), **kept)
         if args.tta_grid:
             for r in (1, 2):
                 t = time.perf_counter()
@@ -141,6 +158,29 @@ def grid_logits(backend, feats, r: int):
     views = shifted(torch.as_tensor(np.asarray(feats["x"])), grid)
     total = sum(backend.logits({**feats, "x": v.contiguous().numpy()}, tta=False, mode="hflip") for v in views)
     return total / len(views)
+
+
+def ensembles(folder: str, spec: str) -> None:
+    """Each ``A+B`` of ``spec``: the validation accuracy of the mean softmax probabilities of
+    the saved rows, as trained and with each test-time augmentation all of them kept."""
+    import os
+
+    import numpy as np
+
+    def softmax(z):
+        e = np.exp(z - z.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    print("| Rows averaged | Test-time augmentation | Each alone | Average of their probabilities |")
+    print("|---|---|---|---|")
+    for combo in spec.split(","):
+        saved = [np.load(os.path.join(folder, f"{n}.npz")) for n in combo.split("+")]
+        y = saved[0]["y"]
+        assert all(np.array_equal(s["y"], y) for s in saved), "rows of other validation images"
+        for mode in [m for m in saved[0].files if m != "y" and all(m in s.files for s in saved)]:
+            alone = ", ".join(f"{(s[mode].argmax(1) == y).mean():.4f}" for s in saved)
+            mean = np.mean([softmax(s[mode].astype(np.float64)) for s in saved], axis=0)
+            print(f"| {combo} | {mode} | {alone} | {(mean.argmax(1) == y).mean():.4f} |")
 
 
 def timed_logits(backend, feats, mode, repeats: int = 3):
