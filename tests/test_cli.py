@@ -63,6 +63,23 @@ def test_evaluate_on_another_set(trained, tmp_path):
     assert m["evaluated_on"].startswith("every image of the source, less 79 images that the model was trained")
 
 
+def test_evaluate_in_python_of_a_loaded_run_gives_the_commands_numbers(trained, tmp_path):
+    # regression: tc.load_model kept no fingerprints and no review threshold: Python scored all
+    # 100 images at the threshold 0.5 where the command scored 21 at the run's own
+    out, _ = trained
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    np.savez(tmp_path / "other.npz", X=d.images[:100].astype(np.uint8), y=d.target[:100], value_max=16)
+    res = CliRunner().invoke(cli, ["evaluate", str(out), str(tmp_path / "other.npz"), "-o", str(tmp_path / "e")])
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    ev = tc.evaluate(tc.load_model(out), str(tmp_path / "other.npz"))
+    assert ev.n_test == m["n_test"] == 21 and ev.extra["n_left_out_as_seen"] == 79
+    assert ev.flagged["threshold"] == m["flagged"]["threshold"] != 0.5 and ev.flagged["n"] == m["flagged"]["n"]
+    assert ev.threshold_source == m["flagged"]["chosen_on"] and ev.accuracy == m["accuracy"]
+
+
 def test_predict_images_and_folder(trained, tmp_path):
     out, _ = trained
     from sklearn.datasets import load_digits

@@ -30,6 +30,21 @@ def test_round_trip_gives_identical_predictions(name, parts, tmp_path):
     assert back.get_params() == clf.get_params()
 
 
+def test_a_loaded_model_is_evaluated_as_the_fitted_one_and_never_on_its_training_images(parts, tmp_path):
+    # regression: tc.load_model restored neither the fingerprints nor the review threshold, so
+    # evaluate scored the training images as "never seen", at the default threshold 0.5
+    clf = tc.ImageClassifier("logreg", random_state=1).fit(parts.train)
+    clf.save(tmp_path / "m")
+    back = tc.load_model(tmp_path / "m")
+    for model in (clf, back):
+        with pytest.raises(tc.TrueclassError, match=r"^All 1,437 images were used to train this model"):
+            tc.evaluate(model, parts.train)
+    fresh, loaded = tc.evaluate(clf, parts.test), tc.evaluate(back, parts.test)
+    assert loaded.flagged["threshold"] == fresh.flagged["threshold"] > 0.5
+    assert loaded.flagged["n"] == fresh.flagged["n"] and loaded.accuracy == fresh.accuracy
+    assert loaded.threshold_source.startswith("5-fold cross-validation on 1,437 training images")
+
+
 def test_saving_unfitted_model_is_a_sentence(tmp_path):
     with pytest.raises(tc.NotFittedError, match="not fitted yet"):
         tc.ImageClassifier("knn").save(tmp_path / "m")

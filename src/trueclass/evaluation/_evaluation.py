@@ -318,13 +318,30 @@ def evaluate(
     unseen = _unseen(model, dataset, pair) if test_probs is None else None
     if unseen is not None:
         dataset = unseen.test
+    saved = None
+    if threshold is None and (val is None or not len(val)) and held_out is None and getattr(model, "held_out_", None) is None:
+        saved = _saved_review(model)  # a loaded model keeps the threshold it chose when it was trained
+        threshold = None if saved is None else saved[0]
     ev = _evaluate(model, dataset, val=val, threshold=threshold, train_labels=train_labels,
                    target_accuracy=target_accuracy, held_out=held_out, test_probs=test_probs)
-    if unseen is not None and isinstance(ev, Evaluation):
+    if isinstance(ev, Evaluation):
         from dataclasses import replace
 
-        ev = replace(ev, extra={**ev.extra, "evaluated_on": unseen.note, "n_left_out_as_seen": unseen.n_left_out})
+        if unseen is not None:
+            ev = replace(ev, extra={**ev.extra, "evaluated_on": unseen.note, "n_left_out_as_seen": unseen.n_left_out})
+        if saved is not None:
+            ev = replace(ev, threshold_source=saved[1], flagged={**ev.flagged, "target_accuracy": saved[2]})
     return ev
+
+
+def _saved_review(model: Any) -> tuple[float, str, float | None] | None:
+    """The review threshold a saved model chose when it was trained (model.json's
+    ``threshold``), what chose it and the accuracy it aimed at; None for a model without
+    one (fitted here, or saved without held-out images)."""
+    meta = getattr(model, "metadata_", None) or {}
+    if meta.get("threshold") is None or getattr(model, "multilabel_", False):
+        return None
+    return float(meta["threshold"]), str(meta.get("threshold_chosen_on") or "training run"), meta.get("review_target")
 
 
 def _unseen(model: Any, dataset: Any, pair: bool) -> Any:

@@ -24,15 +24,19 @@ __all__ = [
 def load_model(path: Any) -> Any:
     """Load a model saved with ``save`` (a model or run folder), or a file exported to
     ONNX (``trueclass export``); never runs code stored in the file."""
-    from ._io import is_onnx, read_saved
+    from ._io import is_onnx, load_fingerprints, read_saved
 
     if is_onnx(path):
         from ._onnx import load_onnx
 
-        return load_onnx(path)
-    from ._estimator import ImageClassifier
+        model = load_onnx(path)
+    else:
+        from ._estimator import ImageClassifier
 
-    return ImageClassifier._from_saved(*read_saved(path))
+        model = ImageClassifier._from_saved(*read_saved(path))
+    # the images it trained on, so that evaluate never scores them (as trueclass evaluate does)
+    model.fingerprints_ = load_fingerprints(path)
+    return model
 
 
 __getattr__ = face(__name__)

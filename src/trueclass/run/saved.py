@@ -70,8 +70,7 @@ def evaluate_run(
 
         check_slice_by(ds, slice_by)
     scored = unseen_images(model_path, ds)
-    threshold = meta.get("threshold")
-    ev = evaluate(clf, scored.test) if ds.multilabel else evaluate(clf, scored.test, threshold=threshold)
+    ev = evaluate(clf, scored.test)  # with the review threshold the model chose when it was trained
     folder = RunFolder.create(out, f"eval-{source_name(source)}-{meta['model']}", overwrite=overwrite,
                               runs_dir=runs_dir)
     name = ds.provenance.get("source") if isinstance(source, Dataset) else str(source)
@@ -98,9 +97,6 @@ def evaluate_run(
         "environment": environment(),
     }
     numbers = ev.to_dict()
-    if threshold is not None and "flagged" in numbers:
-        numbers["flagged"] = {**numbers["flagged"], "chosen_on": meta.get("threshold_chosen_on", "training run"),
-                              "target_accuracy": meta.get("review_target")}
     try:
         # the score is written whatever a check after it does: a failed one is reported
         failed: list[dict[str, str]] = []
