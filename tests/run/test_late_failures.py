@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 import trueclass as tc
+from trueclass.report._text import failed_steps
 from trueclass.cli import EXIT_INCOMPLETE, cli
 from trueclass.run import stress_run
 from trueclass.run.pipeline import OPTIONAL_STEPS, IncompleteRunWarning
@@ -212,12 +213,19 @@ def test_ctrl_c_in_a_checks_own_network_fit_stops_the_run_and_keeps_the_model(di
 
     monkeypatch.setattr(trainer.Trainer, "fit", second_fit_stopped)
     out = tmp_path / "run"
-    with pytest.raises(tc.TrainingInterrupted, match=r"^Stopped after training.*Finish the run with: tc\.resume"):
+    with pytest.raises(tc.TrainingInterrupted, match=r"^Stopped after training.*Finish the run with: tc\.resume\("
+                                                      r".*, dataset=\.\.\.\) with the same Dataset"):
         tc.train(digits, model="cnn", params={"epochs": 1, "width": 8}, shuffle_check=True, audit=False, out=out)
     assert len(fits) == 2 and (out / "model" / "model.json").is_file() and not (out / "metrics.json").exists()
     monkeypatch.undo()
-    run = tc.resume(out)
-    assert (out / "card.html").is_file() and not run.metrics.get("warnings")
+    # regression: without its Dataset the resume loaded all 1,797 digits by the source's name and
+    # went on with them, where the run began on 300
+    with pytest.raises(tc.TrueclassError, match=r"began on a Dataset given in Python \(300 images in 10 classes\), "
+                                                r"which its source's name 'digits' does not load again: go on with "
+                                                r"tc\.resume\(.*, dataset=\.\.\.\) with the same Dataset\.$"):
+        tc.resume(out)
+    run = tc.resume(out, dataset=digits)
+    assert (out / "card.html").is_file() and not failed_steps(run.metrics) and run.metrics["n_train"] == 240
 
 
 def test_ctrl_c_while_the_card_is_written_leaves_a_run_that_resumes(digits, tmp_path, monkeypatch):
@@ -227,7 +235,7 @@ def test_ctrl_c_while_the_card_is_written_leaves_a_run_that_resumes(digits, tmp_
 
     with pytest.raises(tc.TrainingInterrupted, match="Finish the run with"):
         tc.train(digits, **BASE, out=tmp_path / "run", on_progress=stop_at_the_card)
-    tc.resume(tmp_path / "run")  # was refused: "already finished; there is nothing to resume"
+    tc.resume(tmp_path / "run", dataset=digits)  # was refused: "already finished; there is nothing to resume"
     assert (tmp_path / "run" / "card.html").is_file()
 
 

@@ -146,17 +146,22 @@ def train(source: str | Path | Dataset = "digits", *, out: str | Path | None = N
 RESUME_MOVES = ("device", "precision", "data_dir")
 
 
-def resume(run_dir: str | Path, *, device: str | None = None, precision: str | None = None,
-           data_dir: str | Path | None = None, on_progress: Progress | None = None) -> Run:
+def resume(run_dir: str | Path, *, dataset: Dataset | None = None, device: str | None = None,
+           precision: str | None = None, data_dir: str | Path | None = None,
+           on_progress: Progress | None = None) -> Run:
     """Go on with a run that was stopped (Ctrl-C, kill -9, a crash) from its last checkpoint.
 
     The run's config.json gives the source, split, recipe, device and precision; training
     restarts after the last finished epoch and ends with the same weights as an
-    uninterrupted run. ``device`` (cpu, cuda, cuda:K), ``precision`` and ``data_dir`` move it
-    where the recorded ones are not on this machine (another precision gives other weights).
+    uninterrupted run. ``dataset``: the Dataset a run trained on in Python (``tc.train(ds)``),
+    which its source's name does not load again. ``device`` (cpu, cuda, cuda:K),
+    ``precision`` and ``data_dir`` move it where the recorded ones are not on this machine
+    (another precision gives other weights). The images must be the ones the run began
+    with (a sentence otherwise).
     """
     config = resumed_config(run_dir, device=device, precision=precision, data_dir=data_dir)
-    return run_training(config, resume_folder=RunFolder(Path(run_dir).expanduser()), on_progress=on_progress)
+    return run_training(config, dataset=dataset, resume_folder=RunFolder(Path(run_dir).expanduser()),
+                        on_progress=on_progress)
 
 
 def resumed_config(run_dir: str | Path, **moves: Any) -> RunConfig:
@@ -254,7 +259,7 @@ def _run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str
     with timed(spent, "load"):
         ds = load_step(config, dataset, on_progress)
     if resume_folder is not None:
-        _check_same_images(resume_folder, ds)
+        _check_same_images(resume_folder, ds, given=dataset is not None)
     if config.slice_by:
         from ..data import check_slice_by
 
@@ -280,13 +285,13 @@ def _run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str
         dist.broadcast_flag(False)  # the other processes stop instead of waiting for this one
         raise
     dist.broadcast_flag(True)
-    interrupted = None
+    interrupted, in_python = None, dataset is not None
     try:
         chosen = None if choice is None else {"model": choice[0], "why": choice[1], "by": chosen_by}
         # first, so a killed run can resume
-        folder.write_json("config.json", config_json(config, ds, chosen=chosen, asked=asked))
+        folder.write_json("config.json", config_json(config, ds, chosen=chosen, asked=asked, in_python=in_python))
         run = _train_in(folder, config, ds, dups, parts, resume=resume_folder is not None, on_progress=on_progress,
-                        chosen=chosen, started=started, spent=spent, asked=asked)
+                        chosen=chosen, started=started, spent=spent, asked=asked, in_python=in_python)
     except KeyboardInterrupt as exc:  # Ctrl-C (a network's fit says where it stood: a TrainingInterrupted)
         if not (folder.checkpoint.is_file() or (folder.path / "model" / "model.json").is_file()):
             if resume_folder is None:  # nothing to go on from: no half-made folder blocks the same command again
@@ -303,15 +308,20 @@ def _run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str
     return run
 
 
-def _check_same_images(folder: RunFolder, ds: Dataset) -> None:
+def _check_same_images(folder: RunFolder, ds: Dataset, *, given: bool) -> None:
     """A sentence, before any work, where the source no longer holds the images and labels
     the run in ``folder`` began with (config.json's ``resolved.data``): a resume would split
     other images and go on training on them, or fail on a class more or less."""
     import json
 
-    began = json.loads((folder.path / "config.json").read_text(encoding="utf-8")).get("resolved", {}).get("data")
+    began = _began_with(folder)
     if not began or began.get("hash") == ds.hash:
         return
+    if began.get("in_python") and not given:
+        n, k = began["n_images"], len(began["classes"])
+        raise ImagesChanged(f"The run in {str(folder.path)!r} began on a Dataset given in Python ({n:,} images in {k} "
+                            f"classes), which its source's name {ds.provenance.get('source')!r} does not load again: "
+                            f"go on with {_resume_call(folder)}.", changes=f"{n:,} images then, {len(ds):,} now")
     n, k = began["n_images"], len(began["classes"])
     then = f"{n:,} image{'s' * (n != 1)} in {k} class{'es' * (k != 1)} then"
     now = f"{len(ds):,} in {len(ds.classes)} now" if (n, k) != (len(ds), len(ds.classes)) else "as many now, but not the same"
@@ -321,6 +331,24 @@ def _check_same_images(folder: RunFolder, ds: Dataset) -> None:
     raise ImagesChanged(f"The images of {ds.provenance.get('source')!r} are not the ones the run in {str(folder.path)!r} "
                         f"began with ({changes}): a resume would go on with other images. Start a new run, or resume "
                         "once the images are as they were.", changes=changes)
+
+
+def _began_with(folder: RunFolder) -> dict[str, Any] | None:
+    """config.json's record of the images a run began with (``resolved.data``), if any."""
+    import json
+
+    try:
+        return json.loads((folder.path / "config.json").read_text(encoding="utf-8")).get("resolved", {}).get("data")
+    except (OSError, ValueError):
+        return None
+
+
+def _resume_call(folder: RunFolder) -> str:
+    """The Python call that goes on with the run in ``folder``: with its Dataset where it
+    was given one in Python."""
+    at = str(folder.path)
+    return f"tc.resume({at!r}, dataset=...) with the same Dataset" if (_began_with(folder) or {}).get("in_python") \
+        else f"tc.resume({at!r})"
 
 
 def _interrupted_run(folder: RunFolder, exc: KeyboardInterrupt) -> TrainingInterrupted:
@@ -342,13 +370,13 @@ def _interrupted_run(folder: RunFolder, exc: KeyboardInterrupt) -> TrainingInter
         stopped, kept = exc.stopped, "the checkpoint after the last finished epoch"
     else:  # calibration, the review threshold, the evaluation
         stopped, kept = "Stopped before the run's model was written", "the checkpoint after the last epoch"
-    return TrainingInterrupted(f"{stopped}; {kept} is kept in {at!r}. Finish the run with: tc.resume({at!r})",
+    return TrainingInterrupted(f"{stopped}; {kept} is kept in {at!r}. Finish the run with: {_resume_call(folder)}",
                                checkpoint=folder.checkpoint if folder.checkpoint.is_file() else None, stopped=stopped)
 
 
 def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, parts: Split, *, resume: bool,
               on_progress: Progress | None, chosen: dict[str, str] | None = None, started: float = 0.0,
-              spent: dict[str, float] | None = None, asked: RunConfig | None = None) -> Run:
+              spent: dict[str, float] | None = None, asked: RunConfig | None = None, in_python: bool = False) -> Run:
     """Fit, score and evaluate (required: a failure removes the folder), write the model,
     then the checks and diagnostics, each through :func:`_optional`: a failure there is
     reported in metrics.json's warnings and costs nothing else."""
@@ -377,7 +405,7 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
                       test_probs=test_probs)
         training = clf.estimator_.training_record()
         leakage = leakage_section(scored, ev, clf, parts, dups, config, train_labels)
-    cfg = config_json(config, ds, clf, chosen=chosen, asked=asked)
+    cfg = config_json(config, ds, clf, chosen=chosen, asked=asked, in_python=in_python)
     # the trained model is on disk before any check runs
     with timed(spent, "writing the model"):
         folder.write_json("config.json", cfg)
@@ -508,7 +536,7 @@ def sharded_test_probs(clf: Any, scored: Scored) -> np.ndarray | None:
 
 
 def config_json(config: RunConfig, ds: Dataset, clf: Any = None, *, chosen: dict[str, str] | None = None,
-                asked: RunConfig | None = None) -> dict[str, Any]:
+                asked: RunConfig | None = None, in_python: bool = False) -> dict[str, Any]:
     """config.json: the configuration, the command that repeats it, and what the run
     resolved (the model when none was named, and why; image size and colour mode; for
     networks augmentation, recipe, runtime). A model chosen by "auto" is recorded as
@@ -517,7 +545,9 @@ def config_json(config: RunConfig, ds: Dataset, clf: Any = None, *, chosen: dict
     "auto" repeats and resumes the same run; ``resolved.model_chosen`` names the choice."""
     resolved: dict[str, Any] = {"model_chosen": chosen} if chosen else {}
     resolved |= {"image_size": list(ds.image_size), "color_mode": ds.color_mode,
-                 "data": {"hash": ds.hash, "n_images": len(ds), "classes": list(ds.classes)}}  # what a resume checks
+                 # what a resume checks (a Dataset given in Python is given again: its source's name may not load it)
+                 "data": {"hash": ds.hash, "n_images": len(ds), "classes": list(ds.classes),
+                          **({"in_python": True} if in_python else {})}}
     if clf is not None:
         resolved |= clf.estimator_.resolved()
     if dist.world_size() > 1:
