@@ -281,6 +281,14 @@ def test_ctrl_c_after_training_keeps_the_model_and_says_how_to_finish_the_run(tm
     msg = str(err.value)
     assert msg.startswith("Stopped after training") and f"tc.resume({str(run_dir)!r})" in msg, msg
     assert (run_dir / "model" / "model.json").is_file() and not (run_dir / "metrics.json").exists()
+    # the same call or command again points to the resume (it said: --overwrite, which loses the model)
+    kept = sorted(p.name for p in run_dir.iterdir())
+    with pytest.raises(tc.TrueclassError, match=rf"holds a stopped run: go on with tc\.resume\({str(run_dir)!r}\), or "
+                                                r"choose another folder \(overwrite=True replaces it"):
+        tc.train("digits", model="logreg", out=run_dir)
+    res = CliRunner().invoke(cli, ["train", "digits", "--model", "logreg", "--out", str(run_dir)])
+    assert res.exit_code == 1 and f"go on with trueclass train --resume {run_dir}, or" in res.output, res.output
+    assert "(--overwrite replaces it" in res.output and sorted(p.name for p in run_dir.iterdir()) == kept
     assert tc.resume(run_dir).metrics["accuracy"] > 0.9 and (run_dir / "card.html").is_file()
 
     import trueclass.run as run_mod

@@ -134,6 +134,12 @@ class RunFolder:
         if path.exists() and not path.is_dir():
             raise TrueclassError(f"{str(path)!r} is a file; choose a folder name for the run.")
         if path.is_dir() and any(path.iterdir()):
+            stopped = (path / "config.json").is_file() and ((path / CHECKPOINT).is_file() or (
+                (path / "model" / "model.json").is_file() and not (path / "metrics.json").is_file()))
+            if stopped and not overwrite:  # the same command again, after a Ctrl-C: the way on is a resume
+                raise TrueclassError(
+                    f"The run folder {str(path)!r} holds a stopped run: go on with tc.resume({str(path)!r}), or "
+                    "choose another folder (overwrite=True replaces it, with what it had done).")
             if not overwrite:
                 raise TrueclassError(
                     f"The run folder {str(path)!r} already exists and is not empty; choose another folder, "
