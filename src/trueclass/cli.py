@@ -387,7 +387,7 @@ def audit(source: str, out: str | None, strict: bool, no_label_issues: bool, ima
         ds = load(source, image_size=image_size, color_mode=color_mode, data_dir=data_dir, on_progress=progress)
         result = run_audit(ds, label_issues=not no_label_issues, seed=seed, label_models=label_models or None,
                            on_progress=progress)
-    click.echo(result.summary())
+    click.echo(result.summary(lists="written" if out else "not written"))
     if out:
         written = result.write(out)
         click.echo(f"Audit written to {', '.join(str(f) for f in written)}")

@@ -319,3 +319,23 @@ def test_the_index_search_for_copies_finds_what_the_exact_search_finds(monkeypat
     s2, i2 = _neighbours.nearest(base, base[:50], 5, exact=False)
     assert (i1[:, 0] == np.arange(50)).all() and (i2[:, 0] == np.arange(50)).all()
     assert np.isclose(s1[:, 0], 1, atol=1e-5).all() and (np.diff(s1, axis=1) <= 1e-6).all()
+
+
+def test_the_audits_summary_says_where_its_whole_lists_are_and_how_many_it_left_out(make_folder, tmp_path):
+    # regression: without --out it pointed to audit.json and label_issues.csv, which were never
+    # written, and it listed 5 of 7 skipped files without a word about the other 2
+    from click.testing import CliRunner
+
+    from trueclass.cli import cli
+
+    root = make_folder({"bars": 10, "cols": 10})
+    for k in range(7):
+        (root / "bars" / f"broken_{k}.png").write_bytes(b"not a png")
+    res = CliRunner().invoke(cli, ["audit", str(root), "--no-label-issues"])
+    assert res.exit_code == 0, res.output
+    assert "Skipped        7 files that were not read as images (all of them: --out DIR writes them to " \
+           "audit.json):" in res.output
+    assert "  ... and 2 more" in res.output and not (root / "audit.json").exists()
+    res = CliRunner().invoke(cli, ["audit", str(root), "--no-label-issues", "--out", str(tmp_path / "a")])
+    assert "(all of them: audit.json):" in res.output and (tmp_path / "a" / "audit.json").is_file()
+    assert "(all of them: audit.report['skipped_files']):" in tc.audit(tc.load(root), label_issues=False).summary()

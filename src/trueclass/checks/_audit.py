@@ -139,10 +139,12 @@ class Audit:
     def n_conflicts(self) -> int:
         return self.report["n_conflicts"]
 
-    def summary(self) -> str:
+    def summary(self, lists: str = "python") -> str:
+        """The audit in plain text; ``lists``: where its whole lists are said to be
+        ("python": this object; "written" or "not written": the command's files)."""
         from ..report import format_audit
 
-        return format_audit(self.report)
+        return format_audit(self.report, lists=lists)
 
     def __repr__(self) -> str:
         r = self.report

@@ -318,13 +318,25 @@ def warning_sentences(warnings: Sequence[dict[str, Any]]) -> list[str]:
     return out
 
 
-def format_audit(a: dict[str, Any], limit: int = 5) -> str:
-    """The audit in plain text: duplicates, leaks, conflicts, balance, outliers, label issues."""
+#: Where the audit's whole lists are, by where it was asked for: (the skipped files, the
+#: ranking of every image). Python's Audit holds them; the command writes them with --out.
+AUDIT_LISTS = {"python": ("audit.report['skipped_files']", "audit.label_ranking"),
+               "written": ("audit.json", "label_issues.csv"),
+               "not written": ("--out DIR writes them to audit.json", "--out DIR writes label_issues.csv")}
+
+
+def format_audit(a: dict[str, Any], limit: int = 5, lists: str = "python") -> str:
+    """The audit in plain text: duplicates, leaks, conflicts, balance, outliers, label
+    issues; ``lists`` says where the whole lists are (AUDIT_LISTS)."""
+    skipped_in, ranked_in = AUDIT_LISTS[lists]
     lines = [f"Audit of {a['n_images']:,} images"]
     if a.get("n_skipped_files"):
-        lines.append(f"Skipped        {_count(a['n_skipped_files'], 'file')} that could not be read as images "
-                     "(listed in audit.json):")
+        n = a["n_skipped_files"]
+        lines.append(f"Skipped        {_count(n, 'file')} that {'was' if n == 1 else 'were'} not read as images "
+                     f"(all of them: {skipped_in}):")
         lines += [f"  {k['path']}: {k['reason']}" for k in a["skipped_files"][:limit]]
+        if n > limit:
+            lines.append(f"  ... and {n - limit} more")
     lines.append(f"Duplicates     {a['n_duplicate_groups']:,} groups ({a['n_exact_pairs']:,} exact pairs, "
                  f"{a['n_near_pairs']:,} near)")
     if a["n_leaks"]:
@@ -358,7 +370,7 @@ def format_audit(a: dict[str, Any], limit: int = 5) -> str:
         lines.append(f"  {it['id']}: labelled '{it['given']}', looks like '{it['suggested']}' "
                      f"(p {it['p_given']:.2f} vs {it['p_suggested']:.2f})")
     if a.get("n_label_issues"):
-        lines.append("  (every image, ranked: label_issues.csv)")
+        lines.append(f"  (every image, ranked: {ranked_in})")
     return "\n".join(lines)
 
 
