@@ -73,6 +73,14 @@ def test_a_threshold_near_one_is_not_rounded_up_to_one():
     assert "For review     3 images below confidence 0.9987;" in card
 
 
+def test_the_cards_sureness_below_one_never_reads_100_percent():
+    # regression: the card said "the images it is less than 100% sure of" for a threshold of 0.9957
+    from trueclass.report._text import format_sureness
+
+    assert [format_sureness(x) for x in (0.5, 0.836, 0.9949, 0.9957, 0.99996, 1.0)] == [
+        "50%", "84%", "99%", "99.6%", "99.996%", "100%"]
+
+
 def test_the_studio_says_the_review_in_plain_words_with_its_intervals():
     from trueclass.report import format_review_plain
 

@@ -18,7 +18,7 @@ import numpy as np
 from .. import __version__
 from .._errors import TrueclassError
 from .._jsonio import json_default, write_json
-from ._text import (failed_steps, format_confidence, format_percent, format_report_card, format_seconds, format_training,
+from ._text import (failed_steps, format_confidence, format_percent, format_sureness, format_report_card, format_seconds, format_training,
                     model_card, warning_sentences)
 
 __all__ = ["render_card", "render_summary_html", "build_card", "save_arrays", "select_thumbnails",
@@ -351,7 +351,7 @@ def render_card(m: dict[str, Any], data: dict[str, Any], thumbs: list[str], plot
     blob = json.dumps(payload, default=json_default, separators=(",", ":")).replace("</", "<\\/")
     return _env().get_template("card.html.j2").render(
         m=m, d=data, plots=plots, thumbs=thumbs, items=data.get("items", []), run_dir=str(run_dir or ""),
-        payload=Markup(blob), version=__version__, pct=format_percent, conf=format_confidence, x=extra or {},
+        payload=Markup(blob), version=__version__, pct=format_percent, conf=format_confidence, sure=format_sureness, x=extra or {},
     )
 
 

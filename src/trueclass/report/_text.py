@@ -13,6 +13,17 @@ def format_percent(x: float | None, digits: int = 1) -> str:
     return "n/a" if x is None else f"{100 * x:.{digits}f}%"
 
 
+def format_sureness(x: float) -> str:
+    """A confidence threshold as a percent: whole percents, or as many decimals as keep one
+    below 1 from reading 100% ("less than 100% sure" of a threshold of 0.9957 says nothing)."""
+    if x >= 1 or round(100 * x) < 100:
+        return f"{100 * x:.0f}%"
+    digits = 1
+    while round(100 * x, digits) >= 100 and digits < 6:
+        digits += 1
+    return f"{100 * x:.{digits}f}%"
+
+
 def format_confidence(x: float) -> str:
     """A confidence threshold: two decimals, or as many more as keep one below 1 from
     reading 1 (a threshold of 0.9987 is not 'confidence 1.00')."""
