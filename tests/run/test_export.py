@@ -103,6 +103,12 @@ def test_predict_and_evaluate_take_the_exported_file(cnn_export, tmp_path):
 
     ev2 = evaluate_run(alone, "digits", out=tmp_path / "ev2")
     assert ev2.metrics["n_test"] == 1797 and "keeps no fingerprints" in ev2.metrics["evaluated_on"]
+    from trueclass.report._text import format_report_card
+
+    # regression: its headline and card said "test images the model never saw"
+    assert "on 1,797 test images (the model keeps no fingerprints, so images it trained on may be among them)" \
+        in format_report_card(ev2.metrics)
+    assert "never saw" not in (tmp_path / "ev2" / "card.html").read_text().split("tested on")[1].split("</p>")[0]
     clf = tc.load_model(alone)
     assert repr(clf) == "ExportedClassifier(exported from 'cnn', classes=10)"
     with pytest.raises(tc.TrueclassError, match="cannot be trained"):

@@ -35,6 +35,14 @@ def format_confidence(x: float) -> str:
     return f"{x:.{digits}f}"
 
 
+def _unseen_words(metrics: dict[str, Any]) -> str:
+    """What the headline may say of its test images: "never saw", unless the model kept no
+    fingerprints of its training images (an exported file alone), so no copy was left out."""
+    if "keeps no fingerprints" in str(metrics.get("evaluated_on") or ""):
+        return "(the model keeps no fingerprints, so images it trained on may be among them)"
+    return "the model never saw"
+
+
 def failed_steps(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """The warnings of metrics.json that say a step after training failed (the run is
     incomplete): ``{"kind": "step_failed", "step", "error", "message"}``."""
@@ -52,7 +60,7 @@ def format_report_card(metrics: dict[str, Any], run_dir: str | None = None) -> s
     n = metrics["n_test"]
     lines = [
         f"Accuracy       {format_percent(metrics['accuracy'])} (95% CI {format_percent(lo)} to "
-        f"{format_percent(hi)}) on {n:,} test images the model never saw",
+        f"{format_percent(hi)}) on {n:,} test images {_unseen_words(metrics)}",
         f"Wrong          {metrics['n_wrong']:,} of {n:,}",
     ]
     st = metrics.get("stability")
@@ -240,7 +248,7 @@ def _format_multilabel_card(m: dict[str, Any], run_dir: str | None) -> str:
     n = m["n_test"]
     lines = [
         f"All labels right {format_percent(m['subset_accuracy'])} of images (95% CI {format_percent(lo)} to "
-        f"{format_percent(hi)}) on {n:,} test images the model never saw",
+        f"{format_percent(hi)}) on {n:,} test images {_unseen_words(m)}",
         f"Wrong          {m['n_wrong']:,} of {n:,} images have at least one wrong label; "
         f"{format_percent(m['hamming_loss'], 2)} of all labels are wrong",
         f"F1             micro {m['micro_f1']:.3f}, macro {m['macro_f1']:.3f}"
