@@ -96,3 +96,13 @@ def test_the_studio_says_the_review_in_plain_words_with_its_intervals():
     assert one.endswith("0.85 is a default: there were too few images to choose the threshold on.")
     assert format_review_plain({"threshold": 0.99, "n": 0}, 12) == (
         "None: the model was at least 0.99 sure of every test image.")
+
+
+def test_the_validation_images_are_said_to_be_for_what_they_were_used():
+    # regression: a probe's were "kept aside to choose when to stop", though it has no epochs
+    from trueclass.report._text import _val_uses
+
+    assert _val_uses({"training": {"epochs_run": 15}}) == "when to stop, the temperature and the review threshold"
+    assert _val_uses({"training": None}) == "the temperature and the review threshold"
+    assert _val_uses({"model_chosen": {"validation": {"lite0": 1.0, "timm:tf_efficientnet_lite0": 1.0}}}) == (
+        "the temperature, the review threshold and the choice between the probe and fine-tuning")

@@ -431,6 +431,16 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+def _val_uses(m: dict[str, Any]) -> str:
+    """What a run's validation images were for: when a network stops, the temperature, the
+    review threshold, and the choice between the probe and its fine-tuning."""
+    uses = ["when to stop"] if (m.get("training") or {}).get("epochs_run") else []
+    uses += ["the temperature", "the review threshold"]
+    if len((m.get("model_chosen") or {}).get("validation") or {}) > 1:
+        uses.append("the choice between the probe and fine-tuning")
+    return ", ".join(uses[:-1]) + " and " + uses[-1]
+
+
 def format_train_summary(m: dict[str, Any]) -> list[str]:
     """What a training run did, line by line, from its metrics.json: data, training,
     verdict, leaks, audit, baseline, sanity, stress and stability."""
@@ -438,7 +448,7 @@ def format_train_summary(m: dict[str, Any]) -> list[str]:
     resumed = (m.get("training") or {}).get("resumed_from_epoch")  # the seconds are the resumed part's
     lines = [f"Trained {m['model']} on {m['n_train']:,} images in {m['train_seconds']:.1f} s"
              + (f" after resuming from epoch {resumed}" if resumed else "")
-             + (f" ({n_val:,} more kept aside to choose when to stop and to calibrate)" if n_val else "")
+             + (f" ({n_val:,} more kept aside for {_val_uses(m)})" if n_val else "")
              + f"; tested on {m['n_test']:,} held-out images"
              f"{' (whole capture sessions the model never saw)' if (m.get('split') or {}).get('by_capture_session') else ''}."]
     if m.get("model_chosen"):
