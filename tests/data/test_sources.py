@@ -261,3 +261,18 @@ def test_dataset_show_and_subset():
     sub = ds.subset([3, 1])
     assert sub.ids.tolist() == ["digits/3", "digits/1"]
     assert sub.provenance["parent_hash"] == ds.hash
+
+
+def test_sizes_are_written_width_x_height_everywhere(tmp_path):
+    # regression: --image-size, the console and predict wrote 88x157 (width x height) where the
+    # card, the Dataset and its intended use wrote 157x88 for the same images
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (40, 10, 20, 1), dtype=np.uint8)  # 10 high, 20 wide
+    images[::2, :, :10] = 255  # class a: the left half white
+    ds = tc.load((images, ["a", "b"] * 20))
+    assert "20x10 L" in repr(ds) and "images of 20x10 L" in ds.summary()
+    assert tc.load((images, ["a", "b"] * 20), image_size="20x10").image_size == (10, 20)  # as written
+    assert tc.load((images, ["a", "b"] * 20), image_size=(10, 20)).image_size == (10, 20)  # numpy's (height, width)
+    run = tc.train(ds, model="knn", audit=False, out=tmp_path / "run")
+    card = (run.path / "card.html").read_text()
+    assert "images of 20x10 pixels (width x height)" in card and "Sorting 20x10 grey images" in card

@@ -231,7 +231,7 @@ class Dataset:
         h, w = self.image_size
         counts = self.counts()
         lines = [
-            f"{len(self)} images of {h}x{w} {self.color_mode} in {self.n_classes} classes "
+            f"{len(self)} images of {w}x{h} {self.color_mode} in {self.n_classes} classes "
             f"from {self.provenance.get('source')}",
             "per class: " + ", ".join(f"{k}={v}" for k, v in counts.items()),
         ]
@@ -242,7 +242,7 @@ class Dataset:
     def __repr__(self) -> str:
         h, w = self.image_size
         return (
-            f"Dataset({len(self)} images, {h}x{w} {self.color_mode}, {self.n_classes} classes, "
+            f"Dataset({len(self)} images, {w}x{h} {self.color_mode}, {self.n_classes} classes, "
             f"source={self.provenance.get('source')!r}, skipped={len(self.skipped)})"
         )
 

@@ -66,7 +66,8 @@ def load(
         ``KEY.json``), or a folder of Parquet files or of tar shards. Shards named
         ``train-*``/``test-*``/``validation-*`` (or inside folders of those names) keep
         their split.
-    image_size : every image is resized to this: one number (32) or "WIDTHxHEIGHT".
+    image_size : every image is resized to this: one number (32), "WIDTHxHEIGHT" as image
+        editors write it (and trueclass prints it), or a (height, width) pair as numpy's shape.
         Default: the most common size in the set (longer side capped at 256 for photos).
     color_mode : "auto" (the most common of grey and colour in the set), "L" or "RGB".
     data_dir : where to look first for a built-in data set's files.

@@ -271,7 +271,7 @@ def model_card(m: dict[str, Any]) -> dict[str, Any]:
     h, w = (ds.get("image_size") or [None, None])[:2]
     classes = m.get("classes") or list((m.get("per_label") or {}).keys())
     intended = (
-        f"Sorting {h}x{w} {'grey' if ds.get('color_mode') == 'L' else 'colour'} images like those of "
+        f"Sorting {w}x{h} {'grey' if ds.get('color_mode') == 'L' else 'colour'} images like those of "
         f"'{ds.get('source')}' into {len(classes)} {'labels' if m.get('multilabel') else 'classes'} "
         f"({', '.join(map(str, classes[:12]))}{', ...' if len(classes) > 12 else ''}). It was tested only on "
         "held-out images from the same source; images of another kind (other cameras, drawings, other sizes or "
