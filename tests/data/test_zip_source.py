@@ -132,3 +132,20 @@ def test_bad_archives_get_a_sentence(tmp_path):
     r = CliRunner().invoke(cli, ["train", str(fake), "--out", str(tmp_path / "run")])
     assert r.exit_code == 1 and "cannot be read as a zip archive" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "run").exists()
+
+
+def test_a_folder_with_a_subfolder_in_a_class_and_its_zip_give_one_order_hash_and_split(make_folder, tmp_path):
+    # regression: the folder listed cat/IMG_* before cat/2023 trip/*, its zip the other way
+    # round: another hash, another seeded split of the same images
+    root = make_folder({"bars": 6, "cols": 6})
+    trip = root / "bars" / "2023 trip"
+    trip.mkdir()
+    for f in sorted((root / "bars").glob("bars_00[0-2].png")):
+        f.rename(trip / f.name)
+    folder = tc.load(root)
+    zipped = tc.load(_zip_of(root, tmp_path / "photos.zip"))
+    assert [i.split("bars/")[-1] for i in folder.ids[:4]] == [i.split("bars/")[-1] for i in zipped.ids[:4]] == [
+        "2023 trip/bars_000.png", "2023 trip/bars_001.png", "2023 trip/bars_002.png", "bars_003.png"]
+    assert folder.hash == zipped.hash
+    a, b = tc.split(folder, seed=3), tc.split(zipped, seed=3)
+    np.testing.assert_array_equal(a.indices["test"], b.indices["test"])

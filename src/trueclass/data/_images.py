@@ -255,19 +255,26 @@ def _map(fn, items: Sequence[str], on_progress: Callable[[int, int], None] | Non
 
 
 def iter_files(root: Path, own: list[tuple[Path, str]] | None = None) -> Iterable[Path]:
-    """Every file under ``root`` in a stable (sorted) order, hidden ones included. Given
-    a list ``own``, the folders trueclass wrote (see :func:`trueclass_folder`) are not
-    walked; each is appended to ``own`` as (folder, what it is)."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        if own is not None:
-            for name in list(dirnames):
-                kind = None if name.startswith(".") else trueclass_folder(Path(dirpath) / name)
-                if kind is not None:
-                    dirnames.remove(name)
-                    own.append((Path(dirpath) / name, kind))
-        for name in sorted(filenames):
-            yield Path(dirpath) / name
+    """Every file under ``root`` in the order of their paths' parts, name by name (a
+    subfolder's files where its name sorts, as an archive of the folder lists them, so a
+    folder and its .zip give one order, one hash and one split), hidden ones included.
+    Links to folders are not followed. Given a list ``own``, the folders trueclass wrote
+    (see :func:`trueclass_folder`) are not walked; each is appended to ``own`` as
+    (folder, what it is)."""
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError:  # unreadable: as os.walk, nothing from it
+        return
+    for entry in entries:
+        path = Path(root) / entry.name
+        if entry.is_dir(follow_symlinks=False):
+            kind = None if own is None or entry.name.startswith(".") else trueclass_folder(path)
+            if kind is not None:
+                own.append((path, kind))
+            else:
+                yield from iter_files(path, own)
+        elif not entry.is_dir():  # a file, or a link to one (a link to a folder is not followed)
+            yield path
 
 
 #: What trueclass writes, recognised by the files each folder holds: a run (config.json
