@@ -47,6 +47,39 @@ def test_three_images_behind_the_baseline_is_no_clear_difference():
     assert v["verdict"] != "below its baseline" and v["baseline"]["test"] == "Wilson intervals (not paired)"
 
 
+def test_a_test_and_an_interval_that_disagree_at_the_edge_are_said_to(tmp_path):
+    # regression: "no clear difference ... 95% interval -36.0 to -2.0; it is not called below its
+    # baseline": the interval left out zero, the sentence did not say why that was overruled
+    from trueclass.evaluation._compare import paired_test
+
+    n = 50  # both right on 17; the baseline alone on 15, the model alone on 6: 64% against 46%
+    base, model = np.zeros(n, bool), np.zeros(n, bool)
+    base[:17] = model[:17] = True
+    base[17:32] = True
+    model[32:38] = True
+    paired = paired_test(base, model)
+    assert paired["judgement"] == "no clear difference" and 0.05 < paired["mcnemar_midp"] < 0.06
+    assert paired["difference_ci"][1] < 0
+    v = training_verdict(model.mean(), (0.33, 0.60), 1.0, train_n=200, baseline_accuracy=base.mean(),
+                         baseline_paired=paired)
+    assert v["baseline"]["judgement"] == "no clear difference"
+    reason = next(r for r in v["reasons"] if "quick baseline" in r)
+    assert ("95% interval -36.0 to -2.0; the interval leaves out zero while the test does not reach 0.05: a "
+            "borderline case, not called)") in reason, reason
+    assert "it is not called below its baseline" not in reason
+    # the other way round: the test calls it, the interval reaches zero
+    from trueclass.evaluation._diagnosis import baseline_judgement
+
+    base, model = np.zeros(100, bool), np.zeros(100, bool)
+    base[:45] = model[:45] = True
+    base[45:59] = True  # the baseline alone on 14, the model alone on 5
+    model[59:64] = True
+    paired = paired_test(base, model)
+    assert paired["mcnemar_midp"] < 0.05 and paired["difference_ci"][1] == 0.0
+    j = baseline_judgement(model.mean(), (0.4, 0.6), base.mean(), "the quick baseline", paired=paired)
+    assert j["judgement"] == "below" and j["message"].endswith("; the interval still holds zero: a borderline call)")
+
+
 def test_a_model_clearly_below_its_baseline_is_called_so():
     from trueclass.evaluation._compare import paired_test
 

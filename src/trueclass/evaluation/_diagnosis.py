@@ -82,6 +82,13 @@ def baseline_judgement(test_accuracy: float, test_ci: Sequence[float], baseline_
         judgement, evidence = "no clear difference", "no test: the baseline's answers per image were not given"
         out["test"] = None
     out["judgement"] = judgement
+    if paired is not None:  # the interval and the test can disagree at the edge: said, not hidden
+        lo, hi = paired["difference_ci"]
+        if judgement == "no clear difference" and (lo > 0 or hi < 0):
+            evidence += ("; the interval leaves out zero while the test does not reach 0.05: a borderline case, "
+                         "not called")
+        elif judgement != "no clear difference" and lo <= 0 <= hi:
+            evidence += "; the interval still holds zero: a borderline call"
     if judgement == "below":
         out["message"] = (f"test accuracy {test_accuracy:.1%} is below the {baseline_accuracy:.1%} of {baseline_name} "
                           f"on the same test images, more than chance explains ({evidence})")
@@ -91,7 +98,7 @@ def baseline_judgement(test_accuracy: float, test_ci: Sequence[float], baseline_
     else:
         out["message"] = (f"no clear difference from {baseline_name}: {test_accuracy:.1%} against "
                           f"{baseline_accuracy:.1%} on the same test images ({evidence})"
-                          + ("; it is not called below its baseline" if lower else ""))
+                          + ("; it is not called below its baseline" if lower and "not called" not in evidence else ""))
     return out
 
 
