@@ -37,7 +37,7 @@ FACES: dict[str, dict[str, str]] = {
         "._stress": "robustness",
     },
     "trueclass.evaluation": {
-        "._calibration": "calibrated fit_calibration uncalibrated",
+        "._calibration": "MIN_TEMPERATURE_IMAGES calibrated fit_calibration uncalibrated",
         "._compare": "compare_answers names_for paired_test",
         "._diagnosis": "FEW_TEST_IMAGES STRONG_IMBALANCE data_warnings stability_summary training_verdict",
         "._evaluation": "prediction_rows",

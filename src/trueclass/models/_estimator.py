@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import time
 from typing import Any
 
@@ -289,10 +291,18 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         elif getattr(self, "held_out_", None) is not None:
             self.calibration_ = fit_calibration(*self.held_out_)
         else:
-            self.calibration_ = uncalibrated(
-                "it was fitted without validation images, so it answers its raw scores; calibrate(X_val, y_val) in "
-                "Python, or --val-size in trueclass train, fits a temperature on images it never trained on, never "
-                "the test images")
+            from ..evaluation import MIN_TEMPERATURE_IMAGES
+
+            n = int(self.class_counts_.sum()) if getattr(self, "class_counts_", None) is not None else 0
+            least = MIN_TEMPERATURE_IMAGES
+            share = math.ceil(100 * least / max(n, 1)) / 100  # of a training part of n images
+            how = (f"calibrate(X_val, y_val) in Python ({least} images or more), or --val-size {share:g} or more in "
+                   "trueclass train, fits a temperature on images it never trained on, never the test images"
+                   if share <= 0.5 else
+                   f"calibrate(X_val, y_val) in Python with {least} or more images it never trained on (never the "
+                   f"test images) fits a temperature; --val-size would leave too few of these {n:,} to train on")
+            self.calibration_ = uncalibrated(f"it was fitted without validation images, so it answers its raw "
+                                             f"scores; {how}")
 
     @keeps_torch_numerics
     def calibrate(self, X: Any, y: Any = None) -> "ImageClassifier":
