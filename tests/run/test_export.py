@@ -143,6 +143,9 @@ def test_the_documented_deployment_code_reads_files_as_trueclass_does(cnn_export
     files.append(tmp_path / "palette.png")
     Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8), "L").save(tmp_path / "grey.png")
     files.append(tmp_path / "grey.png")
+    # regression: 16-bit PNGs were clipped to white by Pillow's convert (a walk-through's photos flipped)
+    Image.fromarray(rng.integers(0, 65536, (12, 10), dtype=np.uint16)).save(tmp_path / "deep.png")
+    files.append(tmp_path / "deep.png")
     for f in files:
         scope: dict = {}
         exec(compile(src.replace("runs/digits-cnn/export/model.onnx", str(ex.path))  # noqa: S102 - our docs

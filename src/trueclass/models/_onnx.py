@@ -51,15 +51,19 @@ _BATCH = 256
 def read_for_onnx(path: str | Path, width: int, height: int, mode: str) -> np.ndarray:
     """One image file as the exported model takes it: (height, width, channels) uint8.
 
-    This is the deployment code the README shows, and the parity check runs it; it reads
+    This is the deployment code docs/export.md shows, and the parity check runs it; it reads
     a file the way trueclass does (JPEG draft decoding, EXIF orientation, transparency on
-    white, bilinear resize), except 16-bit images, which trueclass scales to 8 bits and
-    Pillow's ``convert`` clips."""
+    white, 16-bit and float images scaled to 8 bits, bilinear resize), written without
+    trueclass as docs/export.md shows it (a test holds the two to the same pixels)."""
     from PIL import Image, ImageOps
 
     with Image.open(path) as im:
         im.draft(mode, (width, height))  # JPEG: decode at a reduced scale first (a no-op for other formats)
         im = ImageOps.exif_transpose(im)
+        if im.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):  # 16-bit or float: scaled, not clipped
+            a = np.asarray(im, dtype=np.float64)
+            top = 1.0 if im.mode == "F" and a.max(initial=0) <= 1 else 255.0 if a.max(initial=0) <= 255 else 65535.0
+            im = Image.fromarray(np.clip(np.rint(a * (255.0 / top)), 0, 255).astype(np.uint8))
         if im.mode == "P":
             im = im.convert("RGBA" if "transparency" in im.info else "RGB")
         if im.mode in ("RGBA", "LA", "La", "RGBa", "PA"):  # transparent parts on white

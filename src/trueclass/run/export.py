@@ -2,7 +2,7 @@
 
 The parity check runs the exported file as a deployment would, on the run's own
 held-out test images: each image file decoded by :func:`~trueclass.models._onnx.read_for_onnx`
-(the README's deployment snippet) and run by ONNX Runtime; against it, the trained model
+(docs/export.md's deployment snippet) and run by ONNX Runtime; against it, the trained model
 as ``trueclass predict`` runs it on the same files, in fp32 (and, where this machine
 picks bf16, as it runs by default too). It reports the top-1 agreement with its 95%
 interval, every image whose answer flips, the largest and mean absolute difference in
