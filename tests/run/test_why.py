@@ -88,6 +88,12 @@ def test_evaluate_on_another_distribution(tmp_path):
     run = tc.train("digits", model="logreg", out=tmp_path / "r", seed=0)
     held = json.loads((run.path / "model" / "model.json").read_text())["held_out"]
     assert held["n"] == run.evaluation.n_test and held["right"] == run.evaluation.n_test - run.evaluation.n_wrong
+    # its own source again: its own test images, not a comparison of them with themselves (+0.0 points)
+    res = CliRunner().invoke(cli, ["evaluate", str(run.path), "digits", "--out", str(tmp_path / "same")])
+    assert res.exit_code == 0, res.output
+    assert (f"These are the run's own {run.evaluation.n_test} test images of digits, so the numbers are the run's"
+            in res.output) and "Against its own test images" not in res.output
+    assert 'id="shift-same"' in (tmp_path / "same" / "card.html").read_text()
     ds = tc.load("digits")
     dim = np.clip(ds.images.astype(np.float64) * 0.45 + np.random.default_rng(0).normal(0, 1.5, ds.images.shape),
                   0, 16).round().astype(np.uint8)

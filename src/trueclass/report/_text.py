@@ -522,7 +522,10 @@ def format_evaluate_summary(m: dict[str, Any]) -> list[str]:
     name = f"{m['exported_from']} (its exported {m['model'].upper()} file)" if m.get("exported_from") else m["model"]
     lines = [f"Evaluated {name} on {m['n_test']:,} images: {m['evaluated_on']}."]
     sh = m.get("shift")
-    if sh and sh.get("own"):
+    if sh and sh.get("same_images"):
+        lines.append(f"These are the run's own {sh['own']['n']:,} test images of {sh['own']['source']}, so the numbers "
+                     "are the run's; evaluate other images to see how the model does on them.")
+    elif sh and sh.get("own"):
         d = sh["difference"]
         verdict = ("clearly worse here" if d["clear_drop"] else "clearly better here" if d["clear_gain"]
                    else "no clear difference")

@@ -111,8 +111,11 @@ def shift_section(meta: dict[str, Any], ev: Any, test: Dataset) -> dict[str, Any
 
     if test.multilabel or not hasattr(ev, "n_wrong"):
         return None
-    return shift_report(meta.get("held_out"), int(ev.n_test - ev.n_wrong), int(ev.n_test), meta.get("input_stats"),
-                        image_properties(test))
+    own, right, n = meta.get("held_out"), int(ev.n_test - ev.n_wrong), int(ev.n_test)
+    out = shift_report(own, right, n, meta.get("input_stats"), image_properties(test))
+    if own and own.get("source") == str(test.provenance.get("source")) and (own.get("right"), own.get("n")) == (right, n):
+        out["same_images"] = True  # the run's own test images again: nothing to compare them with
+    return out
 
 
 def explain_run(model_path: str | Path, images: Sequence[str | Path], *, out: str | Path | None = None,
