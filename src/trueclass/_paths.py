@@ -9,7 +9,20 @@ from pathlib import Path
 
 from ._errors import TrueclassError
 
-__all__ = ["check_writable", "check_writable_file"]
+__all__ = ["check_writable", "check_writable_file", "as_umask_allows"]
+
+#: The process's umask, read once at import (reading it means setting it, which no thread
+#: should see half-done): what a plain open() or mkdir() would have given a file.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def as_umask_allows(path: Path) -> Path:
+    """``path`` (a file, or a folder) with the permissions a plain open() or mkdir() would
+    have given it: temporary files and folders (tempfile, safetensors) are made private
+    (0600, 0700), and a run's checkpoint or export/ renamed from them stayed so."""
+    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~_UMASK)
+    return path
 
 
 def check_writable(path: Path, *, removes: bool = False, default: bool = False, what: str = "run folder",

@@ -42,6 +42,13 @@ def test_the_digits_cnn_exports_with_full_agreement_on_its_held_out_images(cnn_e
     saved = json.loads((run.path / "export" / "parity.json").read_text())
     assert saved["reference"] == ref and saved["export"]["sha256"] == ex.info["sha256"]
     assert not list(run.path.glob(".export-*"))  # the working folder is gone
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    # regression: export/ kept the private 0700 of the temporary folder it was renamed from
+    assert stat.S_IMODE((run.path / "export").stat().st_mode) == 0o777 & ~mask
 
 
 def test_the_card_and_metrics_show_the_parity_check(cnn_export):

@@ -531,3 +531,19 @@ def test_a_ctrl_c_keeps_no_copy_of_the_training_images(monkeypatch):
         tr.fit(build_cnn(1, 3, (8, 8), width=4), X, np.arange(256) % 3, n_classes=3, on_progress=stop)
     gc.collect()
     assert copies and copies[0]() is None and kept.value.__context__ is None
+
+
+def test_a_checkpoint_gets_the_permissions_of_any_file_the_user_writes(tmp_path):
+    # regression: safetensors writes 0600, so a stopped run's checkpoint was private beside 0644 files
+    import os
+    import stat
+
+    from trueclass.training import save_checkpoint
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    net = torch.nn.Linear(2, 2)
+    ck = save_checkpoint(tmp_path / "ck.safetensors", tensors={"model": net.state_dict()},
+                         optimizer=torch.optim.SGD(net.parameters(), lr=0.1), meta={})
+    (tmp_path / "plain.txt").write_text("x")
+    assert stat.S_IMODE(ck.stat().st_mode) == stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode) == 0o666 & ~mask

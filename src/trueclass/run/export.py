@@ -40,6 +40,7 @@ from .._errors import TrueclassError
 from .._extras import require
 from .._jsonio import write_json
 from .._numerics import keeps_torch_numerics
+from .._paths import as_umask_allows
 
 __all__ = ["Export", "export", "parity_check", "int8_check", "restored_on_failure", "EXPORT_DIR", "FORMATS",
            "CALIBRATION_IMAGES", "INT8_TARGETS"]
@@ -117,7 +118,7 @@ def export(run: Any, format: str = "onnx", *, int8: bool = False,  # noqa: A002
         on_progress("loading the held-out test images", 0, 0)
     ds = dataset if dataset is not None else _reload(run_dir, on_progress)
     final = run_dir / EXPORT_DIR
-    work = Path(tempfile.mkdtemp(prefix=".export-", dir=run_dir))
+    work = as_umask_allows(Path(tempfile.mkdtemp(prefix=".export-", dir=run_dir)))  # becomes export/
     try:
         files, images_from = _test_files(ds, ids, work / "images")
         if on_progress is not None:

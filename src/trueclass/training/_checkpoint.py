@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import TrueclassError
+from .._paths import as_umask_allows
 
 __all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_meta", "save_tensors", "CHECKPOINT_NAME"]
 
@@ -41,7 +42,7 @@ def save_tensors(path: str | Path, tensors: dict[str, Any], metadata: dict[str, 
     flat = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     tmp = path.with_name(path.name + ".tmp")
     save_file(flat, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    os.replace(as_umask_allows(tmp), path)
     return path
 
 
