@@ -276,3 +276,28 @@ def test_sizes_are_written_width_x_height_everywhere(tmp_path):
     run = tc.train(ds, model="knn", audit=False, out=tmp_path / "run")
     card = (run.path / "card.html").read_text()
     assert "images of 20x10 pixels (width x height)" in card and "Sorting 20x10 grey images" in card
+
+
+def test_a_file_that_will_not_decode_does_not_choose_the_sets_size(tmp_path):
+    # regression: a truncated file's header voted for the size every image was resized to; removing
+    # that file, which was skipped anyway, changed the model's input size
+    import shutil
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "photos"
+    for cls, sizes in {"a": [16, 16, 24], "b": [20, 20, 28]}.items():
+        (root / cls).mkdir(parents=True)
+        for k, side in enumerate(sizes):
+            Image.fromarray(rng.integers(0, 256, (side, side), dtype=np.uint8)).save(root / cls / f"{k}.png")
+    clean = tmp_path / "clean"
+    shutil.copytree(root, clean)
+    for k in range(3):  # three truncated 40x40 JPEGs: their headers read, their pixels do not
+        Image.fromarray(rng.integers(0, 256, (40, 40), dtype=np.uint8)).save(root / "a" / f"cut{k}.jpg")
+        data = (root / "a" / f"cut{k}.jpg").read_bytes()
+        (root / "a" / f"cut{k}.jpg").write_bytes(data[: len(data) // 3])
+    tidy = tc.load(clean)
+    for cache in (False, True):  # decoded in memory, and into the disk cache (then read back from it)
+        for _ in range(1 + cache):
+            messy = tc.load(root, cache=cache)
+            assert len(messy.skipped) == 3 and messy.image_size == tidy.image_size != (40, 40)
+            np.testing.assert_array_equal(messy.images, tidy.images)

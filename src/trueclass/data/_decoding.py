@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -46,10 +46,29 @@ class Decoding:
     max_pixels: int = DEFAULT_MAX_PIXELS
     on_progress: Progress | None = None
     cache: bool | str = False
+    #: entries whose header reads but whose pixels do not (a truncated file): they do not
+    #: vote for the set's size and colour mode, found by a first decoding
+    unreadable: frozenset[int] = frozenset()
 
 
 #: Files decoded at a time: the decoded pixels in memory at once are one chunk's.
 DECODE_CHUNK = 1024
+
+
+def _chosen(how: Decoding, probes: list[Any], notes: dict[str, object]) -> tuple[tuple[int, int], bool]:
+    """The size (the most common, a photo's longer side capped) and whether grey (the
+    majority), from the voting files' ``probes``, where ``how`` leaves them to the set."""
+    size = how.size
+    if size is None:
+        size = most_common([pr.size for pr in probes])
+        if max(size) > DEFAULT_MAX_SIDE:
+            scale = DEFAULT_MAX_SIDE / max(size)
+            notes["resized_from"] = list(size)
+            size = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
+    if how.color_mode == "auto":
+        n_grey = sum(pr.grey for pr in probes)
+        return size, n_grey > len(probes) - n_grey
+    return size, how.color_mode == "L"
 
 
 def _decode_entries(
@@ -79,18 +98,7 @@ def _decode_entries(
     if not good:
         skipped.extend(Skipped(entries[i][0], reason) for i, reason in bad)
         return np.zeros((0, 1, 1, 1), np.uint8), [], notes
-    size = how.size
-    if size is None:
-        size = most_common([pr.size for _, pr in good])
-        if max(size) > DEFAULT_MAX_SIDE:
-            scale = DEFAULT_MAX_SIDE / max(size)
-            notes["resized_from"] = list(size)
-            size = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
-    if how.color_mode == "auto":
-        n_grey = sum(pr.grey for _, pr in good)
-        grey = n_grey > len(good) - n_grey
-    else:
-        grey = how.color_mode == "L"
+    size, grey = _chosen(how, [pr for i, pr in good if i not in how.unreadable] or [pr for _, pr in good], notes)
     shape = (len(good), size[0], size[1], 1 if grey else 3)
     need = int(np.prod(shape))
     free_memory = available_memory()
@@ -133,6 +141,14 @@ def _decode_entries(
                 content_grey[i] = grey_content
             if report is not None:
                 report(start + len(chunk), len(good))
+        failed = frozenset(i for i, _ in bad) & frozenset(i for i, _ in good)  # headers read, pixels did not
+        voters = [pr for i, pr in good if i not in failed]
+        if failed - how.unreadable and voters and _chosen(how, voters, {}) != (size, grey):
+            # a file that will not decode voted for the size or colour mode: chosen again without it,
+            # so that removing a skipped file never changes the images (decoded once more: rare)
+            if store is not None:
+                store.abandon()
+            return _decode_entries(entries, skipped, replace(how, unreadable=how.unreadable | failed))
         # per image, in image order: what the file was before resizing and conversion (the
         # audit looks for unusual sizes and colour modes, and hashes the files' bytes); grey
         # by content, so grey pictures saved as RGB are grey
