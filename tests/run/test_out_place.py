@@ -287,3 +287,11 @@ def test_a_place_that_refuses_a_real_write_is_refused_like_a_read_only_one(tmp_p
     monkeypatch.undo()
     folder_mod.check_writable(tmp_path / "y")  # a real folder passes, and the probe leaves nothing
     assert list(tmp_path.iterdir()) == []
+
+
+def test_file_names_made_from_labels_keep_their_letters_and_never_climb():
+    # regression: the misread images of class "café crème" were saved as "caf-cr-me"
+    from trueclass.run.folder import safe_name
+
+    assert safe_name("café crème") == "café-crème" and safe_name("日本") == "日本"
+    assert [safe_name(t) for t in ("..", ".", "../x", ".hidden", "a/b")] == ["x", "x", "x", "hidden", "a-b"]

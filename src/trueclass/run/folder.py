@@ -31,7 +31,9 @@ Progress = Callable[..., None]
 
 
 def safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+    """``text`` as a file name: letters (any script: "café crème" stays readable) and digits
+    kept, every run of anything else one "-"; never "." or ".." or a hidden name."""
+    return re.sub(r"[^\w.-]+", "-", text).strip("-.") or "x"
 
 
 def source_folder(source: Any) -> Path | None:
