@@ -339,3 +339,26 @@ def test_the_audits_summary_says_where_its_whole_lists_are_and_how_many_it_left_
     res = CliRunner().invoke(cli, ["audit", str(root), "--no-label-issues", "--out", str(tmp_path / "a")])
     assert "(all of them: audit.json):" in res.output and (tmp_path / "a" / "audit.json").is_file()
     assert "(all of them: audit.report['skipped_files']):" in tc.audit(tc.load(root), label_issues=False).summary()
+
+
+def test_a_folder_of_many_sizes_has_no_unusual_size_but_one_odd_image_does(tmp_path):
+    # regression: a folder of portrait and landscape photos of many sizes got 58% of its images
+    # flagged for their size or aspect ratio, which buried the few odd ones
+    from PIL import Image
+
+    from trueclass.checks import image_outliers
+
+    rng = np.random.default_rng(0)
+
+    def folder(name, sizes):
+        for cls in ("a", "b"):
+            (tmp_path / name / cls).mkdir(parents=True)
+            for k, (w, h) in enumerate(sizes):
+                Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(tmp_path / name / cls / f"{k}.png")
+        return tc.load(tmp_path / name)
+
+    mixed = folder("mixed", [(40, 70), (70, 40), (50, 90), (90, 50), (30, 60), (120, 80)] * 3)
+    assert not [o for o in image_outliers(mixed) if {"unusual size", "unusual aspect ratio"} & set(o["reasons"])]
+    one = folder("one", [(64, 64)] * 19 + [(200, 60)])
+    odd = [o for o in image_outliers(one) if "unusual aspect ratio" in o["reasons"]]
+    assert len(odd) == 2 and all(o["id"].endswith("19.png") for o in odd)  # the one wide image of each class

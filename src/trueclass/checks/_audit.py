@@ -40,6 +40,10 @@ CLASS_Z = 3.0
 CLASS_MIN_IMAGES = 10
 #: Images whose pixel standard deviation is below this (0-255 scale) are nearly blank.
 BLANK_STD = 3.0
+#: An original size or aspect ratio is "unusual" only where at most this share of the
+#: images has it: a folder of portrait and landscape photos of many sizes had 58% of its
+#: images flagged, which buried the few that were odd (grey among colour).
+UNUSUAL_SHARE = 0.1
 #: Images kept per list in audit.json (counts always cover every image).
 LIST_LIMIT = 1000
 AUDIT_JSON = "audit.json"
@@ -315,8 +319,10 @@ def image_outliers(ds: Any) -> list[dict[str, Any]]:
         sizes = np.asarray(sizes, dtype=np.float64)
         area, aspect = sizes[:, 0] * sizes[:, 1], sizes[:, 1] / np.maximum(sizes[:, 0], 1)
         ma, masp = np.median(area), np.median(aspect)
-        add((area < ma / 4) | (area > ma * 4), "unusual size")
-        add((aspect > masp * 1.5) | (aspect < masp / 1.5), "unusual aspect ratio")
+        for mask, text in (((area < ma / 4) | (area > ma * 4), "unusual size"),
+                           ((aspect > masp * 1.5) | (aspect < masp / 1.5), "unusual aspect ratio")):
+            if mask.mean() <= UNUSUAL_SHARE:  # else the sizes simply vary: nothing is unusual
+                add(mask, text)
     greys = ds.provenance.get("image_original_grey")
     if greys is not None and len(greys) == len(ds):
         greys = np.asarray(greys, dtype=bool)
