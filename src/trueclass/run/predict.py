@@ -62,12 +62,13 @@ def _size_unlike_training(files: Sequence[str], meta: dict[str, Any]) -> list[st
 
     src = meta.get("source") or {}
     th, tw = src.get("resized_from") or src.get("image_size") or meta["image_size"]
+    theirs = (f"the training images were mostly {tw}x{th} before resizing" if src.get("resized_from") else
+              f"the model reads {tw}x{th} images, the training images' most common size")
     out: list[str | None] = []
     for pr in probe(list(files)):
         h, w = pr.size if pr.ok else (th, tw)
         factor = (h * w) / max(1, th * tw)
-        out.append(None if 1 / SIZE_FACTOR <= factor <= SIZE_FACTOR else
-                   f"it was {w}x{h} before resizing; the training images were {tw}x{th}")
+        out.append(None if 1 / SIZE_FACTOR <= factor <= SIZE_FACTOR else f"it was {w}x{h} before resizing; {theirs}")
     return out
 
 
