@@ -327,3 +327,30 @@ def test_a_failed_check_in_evaluate_keeps_the_evaluation(references, digits, tmp
     res = CliRunner().invoke(cli, ["evaluate", str(model), str(source), "--out", str(tmp_path / "ev2")])
     assert res.exit_code == EXIT_INCOMPLETE, res.output
     assert "The run is incomplete: explanations failed" in res.output and "Traceback" not in res.output
+
+
+def test_a_run_begun_on_arrays_says_to_resume_it_with_its_dataset(tmp_path):
+    # regression: the resume failed in the loader ("No such file or folder: 'arrays'"), and the
+    # same call again pointed to tc.resume(dir) without the Dataset
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    ds = tc.load((d.images[:300], d.target[:300]))
+
+    def stop_in_epoch_2(stage, done=0, total=0, **info):
+        if stage.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    with pytest.raises(tc.TrainingInterrupted, match=r"Finish the run with: tc\.resume\(.*, dataset=\.\.\.\) with "
+                                                      r"the same Dataset"):
+        tc.train(ds, model="cnn", params={"epochs": 2, "width": 8}, audit=False, out=out, on_progress=stop_in_epoch_2)
+    said = r"go on with tc\.resume\('.*run', dataset=\.\.\.\) with the same Dataset"
+    with pytest.raises(tc.TrueclassError, match=r"began on a Dataset given in Python \(300 images in 10 classes\), "
+                                                r"which its source's name 'arrays' does not load again: " + said):
+        tc.resume(out)
+    with pytest.raises(tc.TrueclassError, match=r"holds a stopped run: " + said):
+        tc.train(ds, model="cnn", params={"epochs": 2, "width": 8}, audit=False, out=out)
+    res = CliRunner().invoke(cli, ["train", "--resume", str(out)])
+    assert res.exit_code == 1 and "began on a Dataset given in Python" in res.output, res.output
+    assert tc.resume(out, dataset=ds).metrics["training"]["resumed_from_epoch"] == 1

@@ -379,7 +379,7 @@ def build_card(run_dir: str | Path) -> Path:
     thumbs = [] if arrays is None else [_thumb_png(t) for t in arrays["thumbs"]]
     extra = {}
     if m.get("audit"):
-        from ._text import format_label_issues, label_issue_words
+        from ._audit_text import format_label_issues, label_issue_words
 
         extra["audit_view"] = _audit_view(m["audit"], path)
         extra["label_words"] = label_issue_words(m["audit"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from ._audit_text import _count, format_audit, format_audit_counts
+
 __all__ = ["format_report_card", "failed_steps", "format_skipped", "format_percent", "format_progress",
            "format_training", "model_card", "format_audit", "format_train_summary", "format_evaluate_summary",
            "format_stress", "format_stress_line", "format_review", "format_baseline_line"]
@@ -337,100 +339,6 @@ def warning_sentences(warnings: Sequence[dict[str, Any]]) -> list[str]:
     return out
 
 
-#: Where the audit's whole lists are, by where it was asked for: (the skipped files, the
-#: ranking of every image). Python's Audit holds them; the command writes them with --out.
-AUDIT_LISTS = {"python": ("audit.report['skipped_files']", "audit.label_ranking"),
-               "written": ("audit.json", "label_issues.csv"),
-               "not written": ("--out DIR writes them to audit.json", "--out DIR writes label_issues.csv")}
-
-
-def format_audit(a: dict[str, Any], limit: int = 5, lists: str = "python") -> str:
-    """The audit in plain text: duplicates, leaks, conflicts, balance, outliers, label
-    issues; ``lists`` says where the whole lists are (AUDIT_LISTS)."""
-    skipped_in, ranked_in = AUDIT_LISTS[lists]
-    lines = [f"Audit of {a['n_images']:,} images"]
-    if a.get("n_skipped_files"):
-        n = a["n_skipped_files"]
-        lines.append(f"Skipped        {_count(n, 'file')} that {'was' if n == 1 else 'were'} not read as images "
-                     f"(all of them: {skipped_in}):")
-        lines += [f"  {k['path']}: {k['reason']}" for k in a["skipped_files"][:limit]]
-        if n > limit:
-            lines.append(f"  ... and {n - limit} more")
-    lines.append(f"Duplicates     {a['n_duplicate_groups']:,} groups ({a['n_exact_pairs']:,} exact pairs, "
-                 f"{a['n_near_pairs']:,} near)")
-    if a["n_leaks"]:
-        lines.append(f"LEAKS          {a['n_leaked_test_images']:,} test images have a copy in the training data:")
-        for lk in a["leaks"][:limit]:
-            lines.append(f"  {lk['test_id']} (test) = {lk['train_id']} ({lk['other_part']}), {lk['kind']}")
-    else:
-        lines.append("Leaks          none between the test images and the others")
-    if a["n_conflicts"]:
-        lines.append(f"CONFLICTS      {a['n_conflicts']:,} duplicate groups carry different labels:")
-        for g in a["conflicts"][:limit]:
-            lines.append("  " + ", ".join(f"{i} ({lab})" for i, lab in zip(g["ids"], g["labels"])))
-    else:
-        lines.append("Conflicts      no duplicates with different labels")
-    b = a["imbalance"]
-    if b["largest"] == b["smallest"] or b["ratio"] == 1:
-        lines.append("Balance        every class has as many images as the others")
-    else:
-        lines.append(f"Balance        largest '{b['largest']}' / smallest '{b['smallest']}' = {b['ratio']:.1f}x"
-                     + (" (strong)" if b["strong"] else ""))
-    lines += [f"  {t}" for t in b.get("advice", [])]
-    if a["n_outliers"]:
-        from collections import Counter
-
-        kinds = Counter(r for o in a["outliers"] for r in o["reasons"])
-        lines.append(f"Outliers       {a['n_outliers']:,} images: " + ", ".join(f"{k} {v}" for k, v in kinds.most_common()))
-    else:
-        lines.append("Outliers       none")
-    lines.append(f"Label issues   {format_label_issues(a)}")
-    for it in a["label_issues"][:limit]:
-        lines.append(f"  {it['id']}: labelled '{it['given']}', looks like '{it['suggested']}' "
-                     f"(p {it['p_given']:.2f} vs {it['p_suggested']:.2f})")
-    if a.get("n_label_issues"):
-        lines.append(f"  (every image, ranked: {ranked_in})")
-    return "\n".join(lines)
-
-
-def label_issue_words(a: dict[str, Any]) -> str:
-    """"N likely label errors" or "N images ranked for review": what the audit calls its
-    label flags, by the self-check's measured precision."""
-    n = a["n_label_issues"]
-    if a.get("label_issues_wording") == "likely":
-        return f"{n:,} likely label error{'s' if n != 1 else ''}"
-    return f"{n:,} image{'s' if n != 1 else ''} ranked for review as possible label errors"
-
-
-def format_label_issues(a: dict[str, Any]) -> str:
-    """One sentence on the label check of an audit report: how many flags, what they are
-    called (by the self-check's precision) and what the self-check measured."""
-    if a.get("label_issues_skipped"):
-        return f"none flagged: {a['label_issues_skipped']}"
-    n, lm, sc = a["n_label_issues"], a.get("label_model") or {}, a.get("label_self_check")
-    by = (f"checked by {lm['model']}, {lm['accuracy']:.1%} right out of fold"
-          + (f", {lm['seconds']:.0f} s" if lm.get("seconds") is not None else "")) if lm.get("model") else ""
-    if sc:
-        prec = ("flagged nothing else" if sc["precision"] is None else
-                f"of the images it newly flagged there, {sc['precision'] * 10:.0f} in 10 were planted flips "
-                f"(95% CI {sc['precision_ci'][0]:.2f}-{sc['precision_ci'][1]:.2f})")
-        where = "a copy" if sc.get("copies", 1) == 1 else f"{sc['copies']} copies"
-        check = (f"on {sc['planted']:,} flips planted in {where} of these labels the check found "
-                 f"{sc['found']:,} ({sc['recall']:.0%}), and {prec}")
-    else:
-        check = "too few images to measure how precise the flags are"
-    if not n:
-        return f"none flagged ({'; '.join(x for x in (by, check) if x)})"
-    head = label_issue_words(a) + (" to check first" if a.get("label_issues_wording") == "likely" else "")
-    if sc and a.get("label_issues_wording") != "likely":
-        check += ": too few to call them likely errors"
-    return f"{head} ({check}; {by})" if by else f"{head} ({check})"
-
-
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def _val_uses(m: dict[str, Any]) -> str:
     """What a run's validation images were for: when a network stops, the temperature, the
     review threshold, and the choice between the probe and its fine-tuning."""
@@ -490,12 +398,6 @@ def format_verdict(diagnosis: dict[str, Any]) -> str:
     """The training verdict in one line, with its first reason."""
     return (f"Training verdict: {diagnosis['verdict']}"
             + (f" ({diagnosis['reasons'][0]})" if diagnosis.get("reasons") else ""))
-
-
-def format_audit_counts(au: dict[str, Any]) -> str:
-    """What the audit found, counted: duplicate groups, conflicts, label flags, odd images."""
-    return (f"{_count(au['n_duplicate_groups'], 'duplicate group')}, {au['n_conflicts']} with conflicting labels, "
-            f"{label_issue_words(au)}, {_count(au['n_outliers'], 'odd image')}")
 
 
 def format_baseline_line(base: dict[str, Any], m: dict[str, Any]) -> str:

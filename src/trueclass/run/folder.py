@@ -7,6 +7,7 @@ Layout (DESIGN.md): model/, metrics.json, predictions.csv, split.csv, errors/, c
 from __future__ import annotations
 
 import csv
+import json
 import re
 import shutil
 from dataclasses import dataclass
@@ -136,11 +137,10 @@ class RunFolder:
         if path.exists() and not path.is_dir():
             raise TrueclassError(f"{str(path)!r} is a file; choose a folder name for the run.")
         if path.is_dir() and any(path.iterdir()):
-            stopped = (path / "config.json").is_file() and ((path / CHECKPOINT).is_file() or (
-                (path / "model" / "model.json").is_file() and not (path / "metrics.json").is_file()))
-            if stopped and not overwrite:  # the same command again, after a Ctrl-C: the way on is a resume
+            stopped = RunFolder(path)
+            if not overwrite and stopped.holds_stopped_run():  # the same command again, after a Ctrl-C: a resume
                 raise TrueclassError(
-                    f"The run folder {str(path)!r} holds a stopped run: go on with tc.resume({str(path)!r}), or "
+                    f"The run folder {str(path)!r} holds a stopped run: go on with {stopped.resume_call()}, or "
                     "choose another folder (overwrite=True replaces it, with what it had done).")
             if not overwrite:
                 raise TrueclassError(
@@ -157,6 +157,29 @@ class RunFolder:
     @property
     def checkpoint(self) -> Path:
         return self.path / CHECKPOINT
+
+    # -- a stopped run ---------------------------------------------------------------------
+    def holds_stopped_run(self) -> bool:
+        """Whether this folder holds a run that was stopped (Ctrl-C, a crash) and can be
+        resumed: its config.json with a checkpoint, or a trained model without metrics.json."""
+        p = self.path
+        return (p / "config.json").is_file() and (self.checkpoint.is_file() or (
+            (p / "model" / "model.json").is_file() and not (p / "metrics.json").is_file()))
+
+    def began_with(self) -> dict[str, Any] | None:
+        """config.json's record of the images the run began with (``resolved.data``: their
+        hash, count and classes, and ``in_python`` for a Dataset given in Python), if any."""
+        try:
+            return json.loads((self.path / "config.json").read_text(encoding="utf-8")).get("resolved", {}).get("data")
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    def resume_call(self) -> str:
+        """The Python call that goes on with this run: with its Dataset where it was given
+        one in Python (the command line's words for the other: cli._as_cli)."""
+        at = str(self.path)
+        return (f"tc.resume({at!r}, dataset=...) with the same Dataset" if (self.began_with() or {}).get("in_python")
+                else f"tc.resume({at!r})")
 
     # -- writers -----------------------------------------------------------------------------
     def write_json(self, name: str, data: Any) -> None:

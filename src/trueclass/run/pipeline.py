@@ -178,7 +178,10 @@ def resumed_config(run_dir: str | Path, **moves: Any) -> RunConfig:
         raise TrueclassError(f"{str(path)!r} is not a run folder (it has no config.json); nothing to resume.")
     if (path / "metrics.json").is_file() and not (path / CHECKPOINT).is_file():
         raise TrueclassError(f"The run in {str(path)!r} already finished; there is nothing to resume.")
-    config = RunConfig.from_dict(json.loads(cfg_file.read_text(encoding="utf-8")))
+    recorded = json.loads(cfg_file.read_text(encoding="utf-8"))
+    config = RunConfig.from_dict(recorded)
+    if ((recorded.get("resolved") or {}).get("model_chosen") or {}).get("by") == "from the data" and config.model != AUTO:
+        config = replace(config, model=AUTO, params={})  # a run folder from before "auto" was recorded as asked
     for name, value in moves.items():  # resumed elsewhere: this machine's, not the recorded ones
         if name not in RESUME_MOVES:
             raise TypeError(f"resumed_config() got an unexpected keyword argument {name!r}")
@@ -256,10 +259,12 @@ def _run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str
     if config.log:
         check_trackers(config.log)  # a tracker that is not installed: one sentence, before any work
     spent: dict[str, float] = {}  # metrics.json's seconds: what each part of the run cost
+    if resume_folder is not None:
+        _check_given(resume_folder, config, given=dataset is not None)
     with timed(spent, "load"):
         ds = load_step(config, dataset, on_progress)
     if resume_folder is not None:
-        _check_same_images(resume_folder, ds, given=dataset is not None)
+        _check_same_images(resume_folder, ds)
     if config.slice_by:
         from ..data import check_slice_by
 
@@ -308,20 +313,25 @@ def _run_training(config: RunConfig, *, dataset: Dataset | None = None, out: str
     return run
 
 
-def _check_same_images(folder: RunFolder, ds: Dataset, *, given: bool) -> None:
-    """A sentence, before any work, where the source no longer holds the images and labels
-    the run in ``folder`` began with (config.json's ``resolved.data``): a resume would split
-    other images and go on training on them, or fail on a class more or less."""
-    import json
-
-    began = _began_with(folder)
-    if not began or began.get("hash") == ds.hash:
-        return
+def _check_given(folder: RunFolder, config: RunConfig, given: bool) -> None:
+    """A sentence, before any loading, where the run in ``folder`` began on a Dataset given
+    in Python and none is given now: its source's name ("arrays", or a built-in set a subset
+    was cut from) does not load those images again."""
+    began = folder.began_with() or {}
     if began.get("in_python") and not given:
         n, k = began["n_images"], len(began["classes"])
         raise ImagesChanged(f"The run in {str(folder.path)!r} began on a Dataset given in Python ({n:,} images in {k} "
-                            f"classes), which its source's name {ds.provenance.get('source')!r} does not load again: "
-                            f"go on with {_resume_call(folder)}.", changes=f"{n:,} images then, {len(ds):,} now")
+                            f"classes), which its source's name {config.source!r} does not load again: go on with "
+                            f"{folder.resume_call()}.", changes=f"{n:,} images then, given in Python")
+
+
+def _check_same_images(folder: RunFolder, ds: Dataset) -> None:
+    """A sentence, before any work, where the source no longer holds the images and labels
+    the run in ``folder`` began with (config.json's ``resolved.data``): a resume would split
+    other images and go on training on them, or fail on a class more or less."""
+    began = folder.began_with()
+    if not began or began.get("hash") == ds.hash:
+        return
     n, k = began["n_images"], len(began["classes"])
     then = f"{n:,} image{'s' * (n != 1)} in {k} class{'es' * (k != 1)} then"
     now = f"{len(ds):,} in {len(ds.classes)} now" if (n, k) != (len(ds), len(ds.classes)) else "as many now, but not the same"
@@ -331,24 +341,6 @@ def _check_same_images(folder: RunFolder, ds: Dataset, *, given: bool) -> None:
     raise ImagesChanged(f"The images of {ds.provenance.get('source')!r} are not the ones the run in {str(folder.path)!r} "
                         f"began with ({changes}): a resume would go on with other images. Start a new run, or resume "
                         "once the images are as they were.", changes=changes)
-
-
-def _began_with(folder: RunFolder) -> dict[str, Any] | None:
-    """config.json's record of the images a run began with (``resolved.data``), if any."""
-    import json
-
-    try:
-        return json.loads((folder.path / "config.json").read_text(encoding="utf-8")).get("resolved", {}).get("data")
-    except (OSError, ValueError):
-        return None
-
-
-def _resume_call(folder: RunFolder) -> str:
-    """The Python call that goes on with the run in ``folder``: with its Dataset where it
-    was given one in Python."""
-    at = str(folder.path)
-    return f"tc.resume({at!r}, dataset=...) with the same Dataset" if (_began_with(folder) or {}).get("in_python") \
-        else f"tc.resume({at!r})"
 
 
 def _interrupted_run(folder: RunFolder, exc: KeyboardInterrupt) -> TrainingInterrupted:
@@ -370,7 +362,7 @@ def _interrupted_run(folder: RunFolder, exc: KeyboardInterrupt) -> TrainingInter
         stopped, kept = exc.stopped, "the checkpoint after the last finished epoch"
     else:  # calibration, the review threshold, the evaluation
         stopped, kept = "Stopped before the run's model was written", "the checkpoint after the last epoch"
-    return TrainingInterrupted(f"{stopped}; {kept} is kept in {at!r}. Finish the run with: {_resume_call(folder)}",
+    return TrainingInterrupted(f"{stopped}; {kept} is kept in {at!r}. Finish the run with: {folder.resume_call()}",
                                checkpoint=folder.checkpoint if folder.checkpoint.is_file() else None, stopped=stopped)
 
 
