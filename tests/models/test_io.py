@@ -43,6 +43,27 @@ def test_a_loaded_model_is_evaluated_as_the_fitted_one_and_never_on_its_training
     assert loaded.flagged["threshold"] == fresh.flagged["threshold"] > 0.5
     assert loaded.flagged["n"] == fresh.flagged["n"] and loaded.accuracy == fresh.accuracy
     assert loaded.threshold_source.startswith("5-fold cross-validation on 1,437 training images")
+    # calibrated again, it no longer claims the threshold chosen under its old temperature
+    back.calibrate(parts.test)
+    assert tc.evaluate(back, parts.test).threshold_source.startswith("default")
+
+
+def test_a_model_folder_copied_without_its_fingerprints_still_predicts(parts, tmp_path):
+    # regression: load_model read the fingerprints at once, so predict failed without them
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from trueclass.cli import cli
+
+    tc.ImageClassifier("logreg", random_state=1).fit(parts.train).save(tmp_path / "m")
+    (tmp_path / "m" / "fingerprints.npz").unlink()
+    back = tc.load_model(tmp_path / "m")
+    assert back.predict(parts.test.images[:3]).shape == (3,)
+    Image.fromarray((parts.test.images[0, ..., 0] * 15).astype(np.uint8)).save(tmp_path / "x.png")
+    res = CliRunner().invoke(cli, ["predict", str(tmp_path / "m"), str(tmp_path / "x.png")])
+    assert res.exit_code == 0, res.output
+    with pytest.raises(tc.TrueclassError, match="fingerprints file .* is missing"):  # evaluate needs them
+        tc.evaluate(back, parts.test)
 
 
 def test_saving_unfitted_model_is_a_sentence(tmp_path):

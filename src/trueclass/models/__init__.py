@@ -24,7 +24,7 @@ __all__ = [
 def load_model(path: Any) -> Any:
     """Load a model saved with ``save`` (a model or run folder), or a file exported to
     ONNX (``trueclass export``); never runs code stored in the file."""
-    from ._io import is_onnx, load_fingerprints, read_saved
+    from ._io import is_onnx, read_saved
 
     if is_onnx(path):
         from ._onnx import load_onnx
@@ -34,8 +34,9 @@ def load_model(path: Any) -> Any:
         from ._estimator import ImageClassifier
 
         model = ImageClassifier._from_saved(*read_saved(path))
-    # the images it trained on, so that evaluate never scores them (as trueclass evaluate does)
-    model.fingerprints_ = load_fingerprints(path)
+    # the images it trained on, so that evaluate never scores them (as trueclass evaluate does):
+    # read from the folder where first asked for (ImageClassifier.__getattr__)
+    model._fingerprints_from = path
     return model
 
 

@@ -67,7 +67,14 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     def __getattr__(self, name: str) -> Any:
         # a model hyperparameter read as an attribute (clf.C, clf.n_neighbors); fitted
-        # attributes (ending in "_") and private names are never answered from here
+        # attributes (ending in "_") and private names are never answered from here, but
+        # a loaded model's fingerprints, read from its folder when first asked for (by
+        # evaluate: predicting never needs them, nor a folder copied without them)
+        if name == "fingerprints_" and "_fingerprints_from" in self.__dict__:
+            from ._io import load_fingerprints
+
+            self.fingerprints_ = load_fingerprints(self.__dict__.pop("_fingerprints_from"))
+            return self.fingerprints_
         params = self.__dict__.get("_params")
         if params is None or name.startswith("_") or name.endswith("_"):
             raise AttributeError(name)
@@ -213,6 +220,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             )
         if not multilabel:
             need_two_classes(classes[y_idx])
+        self.__dict__.pop("_fingerprints_from", None)  # a loaded model's, fitted again: its own now
         for attr in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, attr)  # a second fit starts from nothing
         self.image_shape_ = tuple(int(v) for v in images.shape[1:])
@@ -329,6 +337,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             raise TrueclassError("calibrate(dataset) takes its labels from the dataset; do not pass y as well.")
         self.calibration_ = fit_calibration(self.label_indices(X, "validation"), self.predict_proba(X, raw=True),
                                             f"{len(X):,} validation images")
+        if (getattr(self, "metadata_", None) or {}).get("threshold") is not None:
+            # a loaded model's review threshold was chosen under its old temperature: no longer its own
+            self.metadata_ = {**self.metadata_, "threshold": None}
         return self
 
     @classmethod
