@@ -626,3 +626,25 @@ def test_the_switches_are_put_back_only_when_the_last_call_ends_in_any_thread():
     finally:
         release.set()
         _set_switches(before)
+
+
+def test_a_kept_gpu_runtime_sets_the_switches_again_for_each_forward_pass(recwarn):
+    # review: the backbone's embedder is built once and kept; the second call's embeddings ran
+    # with the switches the first call had put back (TF32 on, autotuning)
+    from trueclass._numerics import keeps_torch_numerics
+    from trueclass.training._device import Runtime
+
+    kept = Runtime(device="cuda", precision="fp32", channels_last=False, threads=1)  # built by an earlier call
+    before = _switches()
+    users = [True, True, False, True]
+    _set_switches(users)
+
+    @keeps_torch_numerics
+    def later_call():
+        with kept.autocast():
+            return _switches()
+
+    try:
+        assert later_call() == [False, False, True, False] and _switches() == users
+    finally:
+        _set_switches(before)

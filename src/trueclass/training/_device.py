@@ -160,9 +160,14 @@ class Runtime:
             torch.cuda.synchronize(self.device)
 
     def autocast(self) -> Any:
-        """bf16 or fp16 autocast on this device when the runtime uses one, else a no-op context."""
+        """bf16 or fp16 autocast on this device when the runtime uses one, else a no-op context.
+        On a GPU it sets cuda_numerics again: every forward pass runs under it, and a runtime
+        kept from an earlier call (a fitted model's, the backbone's cached embedder) would
+        otherwise run with the switches that call put back when it returned."""
         import torch
 
+        if self.is_cuda:
+            cuda_numerics()
         return torch.autocast(self.device_type, dtype=self.half or torch.bfloat16, enabled=self.half is not None)
 
     def grad_scaler(self) -> Any:
