@@ -362,3 +362,7 @@ def test_a_folder_of_many_sizes_has_no_unusual_size_but_one_odd_image_does(tmp_p
     one = folder("one", [(64, 64)] * 19 + [(200, 60)])
     odd = [o for o in image_outliers(one) if "unusual aspect ratio" in o["reasons"]]
     assert len(odd) == 2 and all(o["id"].endswith("19.png") for o in odd)  # the one wide image of each class
+    # a fifth of them icons: still unusual (a share rule would have dropped them)
+    icons = folder("icons", [(64, 64)] * 16 + [(8, 8)] * 4)
+    small = [o for o in image_outliers(icons) if "unusual size" in o["reasons"]]
+    assert len(small) == 8 and all(int(o["id"].rsplit("/", 1)[1].split(".")[0]) >= 16 for o in small)

@@ -40,10 +40,23 @@ CLASS_Z = 3.0
 CLASS_MIN_IMAGES = 10
 #: Images whose pixel standard deviation is below this (0-255 scale) are nearly blank.
 BLANK_STD = 3.0
-#: An original size or aspect ratio is "unusual" only where at most this share of the
-#: images has it: a folder of portrait and landscape photos of many sizes had 58% of its
-#: images flagged, which buried the few that were odd (grey among colour).
-UNUSUAL_SHARE = 0.1
+#: An original area a quarter or four times the median, an aspect ratio 1.5 times or two
+#: thirds of it, is unusual, unless the sizes (aspects) of the set vary that much anyway:
+#: where half of them lie at least half that factor from the median (the median absolute
+#: deviation of the logs), none is. A folder of portrait and landscape photos of many
+#: sizes had 58% of its images flagged, which buried the few that were odd; 8x8 icons among
+#: 64x64 photos stay flagged, however many.
+UNUSUAL_AREA, UNUSUAL_ASPECT = 4.0, 1.5
+
+
+def _unusual(values: np.ndarray, factor: float) -> np.ndarray:
+    """Per value, whether it is ``factor`` or more from the median (either way), where the
+    values do not spread that far by nature (see UNUSUAL_AREA)."""
+    logs = np.log(np.maximum(values, 1e-9))
+    off = np.abs(logs - np.median(logs))
+    if np.median(off) > np.log(factor) / 2:
+        return np.zeros(len(values), dtype=bool)
+    return off > np.log(factor) * (1 - 1e-9)
 #: Images kept per list in audit.json (counts always cover every image).
 LIST_LIMIT = 1000
 AUDIT_JSON = "audit.json"
@@ -318,11 +331,8 @@ def image_outliers(ds: Any) -> list[dict[str, Any]]:
     if sizes is not None and len(sizes) == len(ds):
         sizes = np.asarray(sizes, dtype=np.float64)
         area, aspect = sizes[:, 0] * sizes[:, 1], sizes[:, 1] / np.maximum(sizes[:, 0], 1)
-        ma, masp = np.median(area), np.median(aspect)
-        for mask, text in (((area < ma / 4) | (area > ma * 4), "unusual size"),
-                           ((aspect > masp * 1.5) | (aspect < masp / 1.5), "unusual aspect ratio")):
-            if mask.mean() <= UNUSUAL_SHARE:  # else the sizes simply vary: nothing is unusual
-                add(mask, text)
+        add(_unusual(area, UNUSUAL_AREA), "unusual size")
+        add(_unusual(aspect, UNUSUAL_ASPECT), "unusual aspect ratio")
     greys = ds.provenance.get("image_original_grey")
     if greys is not None and len(greys) == len(ds):
         greys = np.asarray(greys, dtype=bool)
