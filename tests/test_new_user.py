@@ -217,8 +217,21 @@ def test_an_image_of_another_size_before_resizing_goes_to_review(tmp_path):
     rows, _ = predict_files(run.path, [tmp_path / "small.png", tmp_path / "big.png"], threshold=0.0)
     by = {r["file"].rsplit("/", 1)[-1]: r for r in rows}
     assert by["small.png"]["unlike_training"] is None
-    assert by["big.png"]["unlike_training"] == ("it was 256x256 before resizing; the model reads 8x8 images, the training images' most common size")
+    assert by["big.png"]["unlike_training"] == "it was 256x256 before resizing; the training images were mostly 8x8 " \
+                                               "before resizing"
     assert by["big.png"]["flagged"]
+
+
+def test_a_model_trained_at_a_smaller_size_does_not_flag_its_own_kind_of_file(make_folder, tmp_path):
+    # review: with --image-size 8 on 64x64 files, a 64x64 file was flagged "unlike training",
+    # compared with the 8x8 the model reads
+    from trueclass.run import predict_files
+
+    root = make_folder({"bars": 10, "cols": 10}, size=64)
+    run = tc.train(root, model="knn", image_size=8, audit=False, out=tmp_path / "run")
+    one = next((root / "bars").iterdir())
+    rows, _ = predict_files(run.path, [one], threshold=0.0)
+    assert rows[0]["unlike_training"] is None, rows[0]
 
 
 def test_the_readme_says_how_to_install_into_a_notebook(tmp_path, monkeypatch):

@@ -60,10 +60,13 @@ def _size_unlike_training(files: Sequence[str], meta: dict[str, Any]) -> list[st
     """Per file, a reason when its size before resizing is far from the training images'."""
     from ..data import probe
 
-    src = meta.get("source") or {}
-    th, tw = src.get("resized_from") or src.get("image_size") or meta["image_size"]
-    theirs = (f"the training images were mostly {tw}x{th} before resizing" if src.get("resized_from") else
-              f"the model reads {tw}x{th} images, the training images' most common size")
+    src, stats = meta.get("source") or {}, meta.get("input_stats") or {}
+    if stats.get("height") and stats.get("width"):  # the training files' own sizes, on average
+        th, tw = round(stats["height"][0]), round(stats["width"][0])
+        theirs = f"the training images were {tw}x{th} on average before resizing"
+    else:  # a model saved before those were kept
+        th, tw = src.get("resized_from") or src.get("image_size") or meta["image_size"]
+        theirs = f"the training images were mostly {tw}x{th} before resizing"
     out: list[str | None] = []
     for pr in probe(list(files)):
         h, w = pr.size if pr.ok else (th, tw)
