@@ -11,10 +11,23 @@ from ._errors import TrueclassError
 
 __all__ = ["check_writable", "check_writable_file", "as_umask_allows"]
 
-#: The process's umask, read once at import (reading it means setting it, which no thread
-#: should see half-done): what a plain open() or mkdir() would have given a file.
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+def _read_umask() -> int:
+    """The process's umask: from /proc where Linux tells it, else by setting it and back
+    (once, at import: no other thread should see it half-done)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: What a plain open() or mkdir() would take away from a file's permissions.
+_UMASK = _read_umask()
 
 
 def as_umask_allows(path: Path) -> Path:

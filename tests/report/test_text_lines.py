@@ -106,3 +106,4 @@ def test_the_validation_images_are_said_to_be_for_what_they_were_used():
     assert _val_uses({"training": None}) == "the temperature and the review threshold"
     assert _val_uses({"model_chosen": {"validation": {"lite0": 1.0, "timm:tf_efficientnet_lite0": 1.0}}}) == (
         "the temperature, the review threshold and the choice between the probe and fine-tuning")
+    assert _val_uses({"multilabel": True, "training": {"epochs_run": 5}}) == "when to stop and the threshold of each label"

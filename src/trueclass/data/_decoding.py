@@ -145,7 +145,9 @@ def _decode_entries(
         voters = [pr for i, pr in good if i not in failed]
         if failed - how.unreadable and voters and _chosen(how, voters, {}) != (size, grey):
             # a file that will not decode voted for the size or colour mode: chosen again without it,
-            # so that removing a skipped file never changes the images (decoded once more: rare)
+            # so that removing a skipped file never changes the images (decoded once more: rare);
+            # the first decoding is let go first (its memory, and the cache entry's open memmap)
+            images = None
             if store is not None:
                 store.abandon()
             return _decode_entries(entries, skipped, replace(how, unreadable=how.unreadable | failed))

@@ -14,9 +14,9 @@ def _count(n: int, word: str) -> str:
 
 #: Where the audit's whole lists are, by where it was asked for: (the skipped files, the
 #: ranking of every image). Python's Audit holds them; the command writes them with --out.
-AUDIT_LISTS = {"python": ("audit.report['skipped_files']", "audit.label_ranking"),
-               "written": ("audit.json", "label_issues.csv"),
-               "not written": ("--out DIR writes them to audit.json", "--out DIR writes label_issues.csv")}
+AUDIT_LISTS = {"python": ("listed in audit.report['skipped_files']", "audit.label_ranking"),
+               "written": ("listed in audit.json", "label_issues.csv"),
+               "not written": ("--out DIR lists them in audit.json", "--out DIR writes label_issues.csv")}
 
 
 def format_audit(a: dict[str, Any], limit: int = 5, lists: str = "python") -> str:
@@ -27,7 +27,7 @@ def format_audit(a: dict[str, Any], limit: int = 5, lists: str = "python") -> st
     if a.get("n_skipped_files"):
         n = a["n_skipped_files"]
         lines.append(f"Skipped        {_count(n, 'file')} that {'was' if n == 1 else 'were'} not read as images "
-                     f"(all of them: {skipped_in}):")
+                     f"({skipped_in}):")
         lines += [f"  {k['path']}: {k['reason']}" for k in a["skipped_files"][:limit]]
         if n > limit:
             lines.append(f"  ... and {n - limit} more")

@@ -343,7 +343,7 @@ def _val_uses(m: dict[str, Any]) -> str:
     """What a run's validation images were for: when a network stops, the temperature, the
     review threshold, and the choice between the probe and its fine-tuning."""
     uses = ["when to stop"] if (m.get("training") or {}).get("epochs_run") else []
-    uses += ["the temperature", "the review threshold"]
+    uses += ["the threshold of each label"] if m.get("multilabel") else ["the temperature", "the review threshold"]
     if len((m.get("model_chosen") or {}).get("validation") or {}) > 1:
         uses.append("the choice between the probe and fine-tuning")
     return ", ".join(uses[:-1]) + " and " + uses[-1]
