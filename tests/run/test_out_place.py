@@ -295,3 +295,5 @@ def test_file_names_made_from_labels_keep_their_letters_and_never_climb():
 
     assert safe_name("café crème") == "café-crème" and safe_name("日本") == "日本"
     assert [safe_name(t) for t in ("..", ".", "../x", ".hidden", "a/b")] == ["x", "x", "x", "hidden", "a-b"]
+    assert safe_name("cafe\u0301") == "café"  # the accent as its own character (macOS file names): one letter
+    assert len(safe_name("猫" * 200).encode()) <= 255

@@ -31,10 +31,15 @@ HISTORY_KEYS = ["epoch", "train_loss", "train_eval_loss", "train_accuracy", "val
 Progress = Callable[..., None]
 
 
-def safe_name(text: str) -> str:
-    """``text`` as a file name: letters (any script: "café crème" stays readable) and digits
-    kept, every run of anything else one "-"; never "." or ".." or a hidden name."""
-    return re.sub(r"[^\w.-]+", "-", text).strip("-.") or "x"
+def safe_name(text: str, most: int = 80) -> str:
+    """``text`` as a file name: letters (any script: "café crème" stays readable, however its
+    accents were encoded) and digits kept, every run of anything else one "-", at most
+    ``most`` characters (a file name holds 255 bytes, a letter up to 4); never "." or ".." or
+    a hidden name."""
+    import unicodedata
+
+    name = re.sub(r"[^\w.-]+", "-", unicodedata.normalize("NFC", text)).strip("-.")[:most].rstrip("-.")
+    return name or "x"
 
 
 def source_folder(source: Any) -> Path | None:
