@@ -258,3 +258,15 @@ def test_an_unknown_augment_for_the_probe_is_one_sentence_before_any_work(tmp_pa
                                    str(tmp_path / "run")])
     assert res.exit_code == 1 and "lite0's augment must be one of" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_folder_from_before_auto_was_recorded_as_asked_resumes_as_auto(tmp_path):
+    # such a folder says model "lite0" (or the fine-tuned network) with the choice beside it
+    from trueclass.run.pipeline import resumed_config
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps({
+        "source": "photos", "model": "timm:tf_efficientnet_lite0", "params": {"pretrained": True, "epochs": 10},
+        "resolved": {"model_chosen": {"model": "timm:tf_efficientnet_lite0", "by": "from the data"}}}))
+    config = resumed_config(tmp_path / "run")
+    assert config.model == "auto" and config.params == {}
