@@ -215,12 +215,11 @@ def test_one_ctrl_c_stops_the_studio_mid_training_and_leaves_no_process(tmp_path
             proc.wait(20)
 
 
-def test_a_training_stopped_on_the_page_goes_on_to_the_result_it_would_have_had(client, monkeypatch):
-    # a Stop used to leave its folder (checkpoint and config) where the page could not reach it
+def stopped_on_the_page(client, monkeypatch) -> tuple[dict, Path]:
+    """A cnn on 8 digits a class, 3 epochs, stopped by the page's Stop in its second epoch:
+    (the training's state, its run folder); later trainings report as usual."""
     digits_project(client, per_class=8)
     trainer = client.app.state.trainer
-    r = client.post("/api/train/resume", json={}, headers=H)
-    assert r.status_code == 400 and r.json()["error"] == "There is no stopped training to go on with; press Train."
     report = trainer._progress
 
     def stop_in_epoch_2(stage, done=0, total=0, **info):
@@ -231,12 +230,17 @@ def test_a_training_stopped_on_the_page_goes_on_to_the_result_it_would_have_had(
     monkeypatch.setattr(trainer, "_progress", stop_in_epoch_2)
     assert client.post("/api/train", json={"model": "cnn", "epochs": 3}, headers=H).status_code == 200
     st = wait_for_training(client)
+    monkeypatch.setattr(trainer, "_progress", report)
+    (stopped,) = (client.root / ".trueclass" / "runs").iterdir()
+    return st, stopped
+
+
+def test_a_training_stopped_on_the_page_goes_on_to_the_result_it_would_have_had(client, monkeypatch):
+    # a Stop used to leave its folder (checkpoint and config) where the page could not reach it
+    st, stopped = stopped_on_the_page(client, monkeypatch)
     assert st["status"] == "failed" and st["resumable"] is True
     assert re.fullmatch(r"Training stopped during epoch [23] of 3\. What it had done is kept: Go on from there, or "
                         r"Train anew\.", st["message"]), st["message"]
-    runs = client.root / ".trueclass" / "runs"
-    (stopped,) = runs.iterdir()
-    monkeypatch.setattr(trainer, "_progress", report)
     assert client.post("/api/train/resume", json={}, headers=H).status_code == 200
     resumed = wait_for_training(client)
     assert resumed["status"] == "done" and resumed["result"]["run"] == stopped.name
@@ -245,46 +249,26 @@ def test_a_training_stopped_on_the_page_goes_on_to_the_result_it_would_have_had(
     whole = wait_for_training(client)  # the same training, never stopped
     for key in ("accuracy", "n_wrong", "n_test"):
         assert resumed["result"][key] == whole["result"][key], key
-    assert (stopped / "predictions.csv").read_text() == (runs / whole["result"]["run"] / "predictions.csv").read_text()
+    assert (stopped / "predictions.csv").read_text() == (stopped.parent / whole["result"]["run"] /
+                                                         "predictions.csv").read_text()
+    r = client.post("/api/train/resume", json={}, headers=H)  # finished: nothing is left to go on with
+    assert r.status_code == 400 and r.json()["error"] == "There is no stopped training to go on with; press Train."
 
 
 def test_a_new_training_discards_the_stopped_one(client, monkeypatch):
-    digits_project(client, per_class=8)
-    trainer = client.app.state.trainer
-    report = trainer._progress
-
-    def stop_in_epoch_2(stage, done=0, total=0, **info):
-        if stage.startswith("epoch 2/"):
-            trainer.request_stop()
-        report(stage, done, total, **info)
-
-    monkeypatch.setattr(trainer, "_progress", stop_in_epoch_2)
-    client.post("/api/train", json={"model": "cnn", "epochs": 3}, headers=H)
-    assert wait_for_training(client)["resumable"] is True
-    (stopped,) = (client.root / ".trueclass" / "runs").iterdir()
-    monkeypatch.setattr(trainer, "_progress", report)
+    st, stopped = stopped_on_the_page(client, monkeypatch)
+    assert st["resumable"] is True
     client.post("/api/train", json={"model": "knn"}, headers=H)
     done = wait_for_training(client)
     assert done["status"] == "done" and not stopped.exists()  # nothing on the page could go on with it
-    assert [p.name for p in (client.root / ".trueclass" / "runs").iterdir()] == [done["result"]["run"]]
+    assert [p.name for p in stopped.parent.iterdir()] == [done["result"]["run"]]
     r = client.post("/api/train/resume", json={}, headers=H)
     assert r.status_code == 400
 
 
 def test_go_on_after_the_images_changed_says_so_in_the_pages_words(client, monkeypatch):
-    digits_project(client, per_class=8)
-    trainer = client.app.state.trainer
-    report = trainer._progress
-
-    def stop_in_epoch_2(stage, done=0, total=0, **info):
-        if stage.startswith("epoch 2/"):
-            trainer.request_stop()
-        report(stage, done, total, **info)
-
-    monkeypatch.setattr(trainer, "_progress", stop_in_epoch_2)
-    client.post("/api/train", json={"model": "cnn", "epochs": 3}, headers=H)
-    assert wait_for_training(client)["resumable"] is True
-    monkeypatch.setattr(trainer, "_progress", report)
+    st, _ = stopped_on_the_page(client, monkeypatch)
+    assert st["resumable"] is True
     one = next(p for p in sorted((client.root / "0").iterdir()) if p.suffix == ".png")
     one.unlink()  # an image deleted since the Stop
     assert client.post("/api/train/resume", json={}, headers=H).status_code == 200
