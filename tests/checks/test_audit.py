@@ -365,3 +365,31 @@ def test_a_folder_of_many_sizes_has_no_unusual_size_but_one_odd_image_does(tmp_p
     icons = folder("icons", [(64, 64)] * 16 + [(8, 8)] * 4)
     small = [o for o in image_outliers(icons) if "unusual size" in o["reasons"]]
     assert len(small) == 8 and all(int(o["id"].rsplit("/", 1)[1].split(".")[0]) >= 16 for o in small)
+
+
+def test_photos_that_share_only_a_plain_border_are_not_copies_and_a_bordered_copy_is():
+    # a walk-through's RGBA crops laid on white, each with a transparent strip along one edge,
+    # paired on the border's edge (0.95: a cat's fur with a rocket's sky, a false label conflict);
+    # plain margins are now cut before the windows are compared. Here: no pair across classes
+    # among bordered crops, and a copy letterboxed beside a white strip is found (it was not)
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from photo_sets import crops
+
+    names = ("astronaut", "cat", "coffee", "rocket")
+    images = np.stack([np.asarray(c) for n in names for c in crops(n, 12, size=96, seed=4)])
+    labels = [n for n in names for _ in range(12)]
+    bordered = images.copy()
+    bordered[:, :, :20] = 255  # every image with a plain white strip down its left side
+    framed = np.asarray(Image.fromarray(images[5]).resize((76, 96), Image.Resampling.BILINEAR))
+    copy = np.full_like(images[5], 255)
+    copy[:, 20:] = framed  # image 5, squeezed right of a white strip: a copy, letterboxed
+    ds = tc.load((np.concatenate([bordered, copy[None]]), labels + [labels[5]]), value_max=255)
+    pairs = [(p["i"], p["j"]) for p in find_duplicates(ds).pairs]
+    assert all(ds.labels[i] == ds.labels[j] for i, j in pairs), [p for p in pairs if ds.labels[p[0]] != ds.labels[p[1]]]
+    ds2 = tc.load((np.concatenate([images, copy[None]]), labels + [labels[5]]), value_max=255)
+    assert (5, len(images)) in [(p["i"], p["j"]) for p in find_duplicates(ds2).pairs]

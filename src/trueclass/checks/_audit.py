@@ -441,8 +441,9 @@ def audit(
         "n_skipped_files": len(skipped),
         "skipped_files": skipped[:LIST_LIMIT],
         "near_duplicate_rule": (near_rule_text()
-                                + (f"; shifted, cropped and rescaled copies: a grid of windows of each photograph, "
-                                   f"aligned at 24x24 and correlating >= {WINDOW_CORRELATION}" if dups.windows else
+                                + (f"; shifted, cropped and rescaled copies: a grid of windows of each photograph "
+                                   f"(its plain margins cut away), aligned at 24x24 and correlating >= "
+                                   f"{WINDOW_CORRELATION}" if dups.windows else
                                    "; shifted and cropped copies looked for only among up to "
                                    f"{WINDOW_MAX_IMAGES:,} colour photographs of at least {WINDOW_MIN_SIDE} pixels")
                                 if near and min(ds.images.shape[1:3]) >= NEAR_MIN_SIDE else

@@ -58,14 +58,43 @@ def _boxes(spec) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)
 
 
+#: A row or column of an image edge whose grey levels span at most this (0-255) is a plain
+#: margin: a transparent border laid on white, a letterbox bar.
+FLAT_SPAN = 2.0
+
+
+def _without_margins(g):
+    """Grey images (n, 1, H, W) with their plain margins cut away and what is left stretched
+    back to H x W: two different photos with one white border correlated 0.95 on the
+    border's edge alone (a false copy, and a false label conflict between them)."""
+    import torch
+
+    h, w = g.shape[-2:]
+    flat_rows = (g.amax(dim=3) - g.amin(dim=3))[:, 0] <= FLAT_SPAN  # (n, H)
+    flat_cols = (g.amax(dim=2) - g.amin(dim=2))[:, 0] <= FLAT_SPAN  # (n, W)
+
+    def run(flat):  # leading plain lines, per image
+        return torch.cumprod(flat.to(torch.int32), dim=1).sum(dim=1)
+
+    top, bottom = run(flat_rows), run(flat_rows.flip(1))
+    left, right = run(flat_cols), run(flat_cols.flip(1))
+    for i in torch.nonzero((top + bottom + left + right) > 0).flatten().tolist():
+        y0, y1, x0, x1 = int(top[i]), h - int(bottom[i]), int(left[i]), w - int(right[i])
+        if y1 - y0 >= h // 2 and x1 - x0 >= w // 2:  # else mostly plain: left as it is
+            g[i : i + 1] = torch.nn.functional.interpolate(g[i : i + 1, :, y0:y1, x0:x1], size=(h, w),
+                                                           mode="bilinear", align_corners=False)
+    return g
+
+
 def _grey(images: np.ndarray):
-    """Grey float images at most WORK_SIDE a side, a chunk at a time (images on disk are
-    never read whole)."""
+    """Grey float images at most WORK_SIDE a side without their plain margins, a chunk at a
+    time (images on disk are never read whole)."""
     import torch
 
     out = []
     for s in range(0, len(images), 1024):
         g = torch.from_numpy(np.asarray(images[s : s + 1024], dtype=np.float32).mean(axis=3))[:, None]
+        g = _without_margins(g)
         if max(g.shape[-2:]) > WORK_SIDE:
             g = torch.nn.functional.interpolate(g, size=(WORK_SIDE, WORK_SIDE), mode="area")
         out.append(g)
