@@ -350,8 +350,10 @@ def _unseen(model: Any, dataset: Any, pair: bool) -> Any:
     out. None when the model keeps no fingerprints or the images were chosen already."""
     from ..run.scoring import UNSEEN_RULE, copies_for_saved_model, scored_images
 
+    if UNSEEN_RULE in dataset.provenance or len(dataset) == 0:  # before the fingerprints: a loaded model reads them
+        return None
     fingerprints = getattr(model, "fingerprints_", None)
-    if fingerprints is None or UNSEEN_RULE in dataset.provenance or len(dataset) == 0:
+    if fingerprints is None:
         return None
     candidates = np.arange(len(dataset))
     is_copy = copies_for_saved_model(fingerprints, dataset, candidates)
