@@ -107,7 +107,9 @@ class Trainer:
             self.state = {"status": "done", "result": result, "seconds": round(time.time() - self.state["started"], 1)}
         except (KeyboardInterrupt, TrainingInterrupted) as exc:  # stop(): the studio is stopping, or the page's
             # Stop button (a network's fit says where it stood and how to resume it in Python: not the page's words)
-            kept = (out / "checkpoint.safetensors").is_file() or (out / "model" / "model.json").is_file()
+            from ..run import RunFolder
+
+            kept = RunFolder(out).holds_stopped_run()  # the rule the command's own refusal and resume follow
             self.stopped = (out, settings) if kept and self.stopped_by_page else None
             if self.stopped is None:
                 self.state = {"status": "failed", "message": (
