@@ -11,6 +11,7 @@ from ._errors import TrueclassError
 
 __all__ = ["check_writable", "check_writable_file", "as_umask_allows"]
 
+
 def _read_umask() -> int:
     """The process's umask: from /proc where Linux tells it, else by setting it and back
     (once, at import: no other thread should see it half-done)."""

@@ -47,6 +47,12 @@ BLANK_STD = 3.0
 #: sizes had 58% of its images flagged, which buried the few that were odd; 8x8 icons among
 #: 64x64 photos stay flagged, however many.
 UNUSUAL_AREA, UNUSUAL_ASPECT = 4.0, 1.5
+#: Images kept per list in audit.json (counts always cover every image).
+LIST_LIMIT = 1000
+AUDIT_JSON = "audit.json"
+#: Every image the label check looked at, most likely mislabelled first.
+LABEL_RANKING_CSV = "label_issues.csv"
+LABEL_RANKING_COLUMNS = ("rank", "id", "given", "suggested", "score", "p_given", "p_suggested", "flagged")
 
 
 def _unusual(values: np.ndarray, factor: float) -> np.ndarray:
@@ -57,12 +63,6 @@ def _unusual(values: np.ndarray, factor: float) -> np.ndarray:
     if np.median(off) > np.log(factor) / 2:
         return np.zeros(len(values), dtype=bool)
     return off > np.log(factor) * (1 - 1e-9)
-#: Images kept per list in audit.json (counts always cover every image).
-LIST_LIMIT = 1000
-AUDIT_JSON = "audit.json"
-#: Every image the label check looked at, most likely mislabelled first.
-LABEL_RANKING_CSV = "label_issues.csv"
-LABEL_RANKING_COLUMNS = ("rank", "id", "given", "suggested", "score", "p_given", "p_suggested", "flagged")
 
 
 def audit_folder(folder: str | Path) -> Path:
