@@ -161,3 +161,22 @@ def test_show_image_of_no_single_image_is_one_sentence(bad, sentence):
     with pytest.raises(tc.TrueclassError) as info:
         tc.show_image(bad)
     assert str(info.value) == sentence
+
+
+def test_a_file_name_given_to_a_saved_model_names_its_folder(tmp_path):
+    """A model saved (or loaded) already has a folder: the sentence runs `trueclass predict`
+    on it rather than asking for a save, and a model fitted again is asked to save again."""
+    X, y = load_digits(return_X_y=True)
+    clf = tc.ImageClassifier("logreg").fit(X[:200], y[:200])
+    folder = tmp_path / "my model"
+    clf.save(folder)
+    quoted = f"'{folder}'"
+    for model in (clf, tc.load_model(folder)):
+        with pytest.raises(tc.TrueclassError) as err:
+            model.predict("cat.png")
+        assert str(err.value) == (
+            f"'cat.png' is a file name, not an image: run `trueclass predict {quoted} cat.png` (in Python: "
+            f"trueclass.run.predict_files({str(folder)!r}, ['cat.png'])), or load the picture into an array first.")
+    clf.fit(X[:100], y[:100])
+    with pytest.raises(tc.TrueclassError, match="save the model with clf.save"):
+        clf.predict("cat.png")

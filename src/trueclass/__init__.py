@@ -16,12 +16,13 @@ __version__ = "0.1.0"
 
 import importlib
 
-from ._errors import TrainingInterrupted, TrueclassError, install_notebook_handler
+from ._errors import ImagesChanged, TrainingInterrupted, TrueclassError, install_notebook_handler
 
 __all__ = [
     "Dataset",
     "Evaluation",
     "ImageClassifier",
+    "ImagesChanged",
     "NotFittedError",
     "Run",
     "RunConfig",

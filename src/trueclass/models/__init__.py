@@ -34,6 +34,7 @@ def load_model(path: Any) -> Any:
         from ._estimator import ImageClassifier
 
         model = ImageClassifier._from_saved(*read_saved(path))
+        model._folder = path  # named where a file name is given in place of images
     # the images it trained on, so that evaluate never scores them (as trueclass evaluate does):
     # read from the folder where first asked for (ImageClassifier.__getattr__)
     model._fingerprints_from = path

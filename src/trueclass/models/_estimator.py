@@ -161,7 +161,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(X, Dataset):
             images = self._raw_images(X)
         else:
-            arr = checked_array(X, allow_1d=False)
+            arr = checked_array(X, allow_1d=False, folder=self.__dict__.get("_folder"))
             if arr.ndim == 2 and arr.shape == (h, w) and arr.shape[1] != h * w * c:
                 arr = arr[None]  # one image given on its own
             elif arr.ndim == 3 and arr.shape == (h, w, c) and c in (1, 3) and arr.shape[0] != h:
@@ -219,7 +219,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             )
         if not multilabel:
             need_two_classes(classes[y_idx])
-        self.__dict__.pop("_fingerprints_from", None)  # a loaded model's, fitted again: its own now
+        for attr in ("_fingerprints_from", "_folder"):  # a loaded or saved model, fitted again: its own now
+            self.__dict__.pop(attr, None)
         for attr in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, attr)  # a second fit starts from nothing
         self.image_shape_ = tuple(int(v) for v in images.shape[1:])
@@ -467,7 +468,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             extra.setdefault("threshold", threshold)
             extra.setdefault("threshold_chosen_on", chosen_on)
             extra.setdefault("review_target", target)
-        return save_model(self, path, **extra)
+        saved = save_model(self, path, **extra)
+        self._folder = saved  # named where a file name is given in place of images
+        return saved
 
 
 def held_out_predictions(model: ImageClassifier, images: np.ndarray, y_idx: np.ndarray, classes: np.ndarray,

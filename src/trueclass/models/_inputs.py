@@ -35,10 +35,11 @@ def check_type(model: str, key: str, value: Any, kind: Any) -> None:
         raise TrueclassError(f"{key} of model {model!r} must be {want}; got {value!r}.")
 
 
-def checked_array(X: Any, *, allow_1d: bool = False, task: str = "predict") -> np.ndarray:
+def checked_array(X: Any, *, allow_1d: bool = False, task: str = "predict", folder: Any = None) -> np.ndarray:
     """``X`` as a numeric array, with scikit-learn's own checks (and their sentences) for
     sparse, complex, non-numeric, NaN/inf and zero-feature input; the lesson's mistakes
-    (one image, a file name, no images) get a sentence in the lesson's words."""
+    (one image, a file name, no images) get a sentence in the lesson's words (``folder``:
+    where the model was saved or loaded from, which the file-name sentence names)."""
     import os
 
     import scipy.sparse as sp
@@ -47,13 +48,13 @@ def checked_array(X: Any, *, allow_1d: bool = False, task: str = "predict") -> n
     if sp.issparse(X):
         raise TrueclassError("Sparse data was passed, but images are dense arrays; pass X.toarray() instead.")
     if isinstance(X, (str, bytes, os.PathLike)):
-        raise TrueclassError(_file_names_sentence([X], task))
+        raise TrueclassError(_file_names_sentence([X], task, folder))
     try:
         arr = np.asarray(X)
     except ValueError:
         arr = np.empty(0, dtype=object)
     if arr.dtype.kind in "US" and arr.size:
-        raise TrueclassError(_file_names_sentence(list(arr.ravel()), task))
+        raise TrueclassError(_file_names_sentence(list(arr.ravel()), task, folder))
     if arr.ndim == 0:
         raise TrueclassError(f"X must be a list of images (like X_test), not the single value {X}.")
     if arr.ndim == 1 and not allow_1d and arr.size and arr.dtype != object:
@@ -74,17 +75,23 @@ def checked_array(X: Any, *, allow_1d: bool = False, task: str = "predict") -> n
         raise TrueclassError(str(exc)) from None
 
 
-def _file_names_sentence(names: list[Any], task: str) -> str:
-    """File names given where images belong (``clf.predict("cat.png")``)."""
+def _file_names_sentence(names: list[Any], task: str, folder: Any = None) -> str:
+    """File names given where images belong (``clf.predict("cat.png")``); ``folder``: the
+    model's own folder, when it has one, in place of asking for a save."""
+    import shlex
+
     shown = ", ".join(repr(str(n)) for n in names[:3]) + (" ..." if len(names) > 3 else "")
     what = "is a file name, not an image" if len(names) == 1 else "are file names, not images"
     if task != "predict":
         return (f"{shown} {what}: put the pictures "
                 "in one folder per class and train on tc.load('my_folder'), or pass the images as arrays.")
     first = str(names[0])
-    return (f"{shown} {what}: save the model with "
-            f"clf.save('my-model') and run `trueclass predict my-model {first}` (in Python: "
-            f"trueclass.run.predict_files('my-model', [{first!r}])), or load the picture into an array first.")
+    if folder is None:
+        how, folder = "save the model with clf.save('my-model') and run", "my-model"
+    else:
+        how, folder = "run", str(folder)
+    return (f"{shown} {what}: {how} `trueclass predict {shlex.quote(folder)} {shlex.quote(first)}` (in Python: "
+            f"trueclass.run.predict_files({folder!r}, [{first!r}])), or load the picture into an array first.")
 
 
 def checked_labels(y: Any, n: int) -> np.ndarray:

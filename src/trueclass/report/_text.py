@@ -15,26 +15,31 @@ def format_percent(x: float | None, digits: int = 1) -> str:
     return "n/a" if x is None else f"{100 * x:.{digits}f}%"
 
 
+def _short_of_one(x: float, scale: int, usual: int, first: int) -> str:
+    """``scale * x`` written with ``usual`` decimals or, where that would read as ``scale``
+    for a value below 1, with ``first`` or as many more as keep it below (up to 8 decimals
+    of the fraction): the test is on the text the reader sees."""
+    def text(digits: int) -> str:
+        return f"{scale * x:.{digits}f}"
+
+    if x >= 1 or float(text(usual)) < scale:
+        return text(usual)
+    digits, last = first, 8 - (len(str(scale)) - 1)
+    while float(text(digits)) >= scale and digits < last:
+        digits += 1
+    return text(digits)
+
+
 def format_sureness(x: float) -> str:
     """A confidence threshold as a percent: whole percents, or as many decimals as keep one
     below 1 from reading 100% ("less than 100% sure" of a threshold of 0.9957 says nothing)."""
-    if x >= 1 or round(100 * x) < 100:
-        return f"{100 * x:.0f}%"
-    digits = 1
-    while round(100 * x, digits) >= 100 and digits < 6:
-        digits += 1
-    return f"{100 * x:.{digits}f}%"
+    return _short_of_one(x, 100, 0, 1) + "%"
 
 
 def format_confidence(x: float) -> str:
     """A confidence threshold: two decimals, or as many more as keep one below 1 from
     reading 1 (a threshold of 0.9987 is not 'confidence 1.00')."""
-    if x >= 1 or round(x, 2) < 1:
-        return f"{x:.2f}"
-    digits = 4
-    while round(x, digits) >= 1 and digits < 8:
-        digits += 1
-    return f"{x:.{digits}f}"
+    return _short_of_one(x, 1, 2, 4)
 
 
 def _unseen_words(metrics: dict[str, Any]) -> str:
