@@ -3,6 +3,7 @@ does on another distribution (evaluate MODEL OTHER), in runs, the CLI and the ca
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -13,6 +14,7 @@ from PIL import Image
 import trueclass as tc
 from trueclass import TrueclassError
 from trueclass.cli import cli
+from trueclass.run.why import shift_section
 
 
 def _digit_png(path, img8: np.ndarray, *, noisy: bool, rng) -> None:
@@ -94,7 +96,22 @@ def test_evaluate_on_another_distribution(tmp_path):
     assert (f"These are the run's own {run.evaluation.n_test} test images of digits, so the numbers are the run's"
             in res.output) and "Against its own test images" not in res.output
     assert 'id="shift-same"' in (tmp_path / "same" / "card.html").read_text()
+    # known by the images themselves, not by the source's name and the counts: the same test
+    # images in another order and another file are the run's own; the same name and counts
+    # with one image changed are not
     ds = tc.load("digits")
+    scored = [int(r["id"].split("/")[1]) for r in csv.DictReader(open(run.path / "predictions.csv"))]
+    shuffled = np.random.default_rng(1).permutation(scored)
+    np.savez(tmp_path / "own.npz", X=ds.images[shuffled], y=ds.labels[shuffled])
+    res = CliRunner().invoke(cli, ["evaluate", str(run.path), str(tmp_path / "own.npz"), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert "These are the run's own" in res.output and "Against its own test images" not in res.output
+    meta = {"held_out": held}
+    ev_like = type("Ev", (), {"n_test": held["n"], "n_wrong": held["n"] - held["right"]})()
+    own = ds.subset(np.asarray(scored))
+    assert shift_section(meta, ev_like, own)["same_images"] is True
+    own.images[0] = 16 - own.images[0]
+    assert shift_section(meta, ev_like, own)["same_images"] is False
     dim = np.clip(ds.images.astype(np.float64) * 0.45 + np.random.default_rng(0).normal(0, 1.5, ds.images.shape),
                   0, 16).round().astype(np.uint8)
     np.savez(tmp_path / "dim.npz", X=dim, y=ds.labels)

@@ -402,7 +402,7 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
     with timed(spent, "writing the model"):
         folder.write_json("config.json", cfg)
         folder.write_split(parts)
-        folder.write_model(clf, **model_record(ev, ds, parts, fingerprints))
+        folder.write_model(clf, **model_record(ev, ds, parts, fingerprints, scored.test))
         if training is not None:
             folder.write_history(training["history"])
 

@@ -96,8 +96,24 @@ def image_properties(ds: Dataset, idx: np.ndarray | None = None) -> dict[str, li
                        None if sizes is None else np.asarray(sizes)[idx])
 
 
-def model_record(ev: Any, ds: Dataset, parts: Split, fingerprints: Any) -> dict[str, Any]:
-    """What model.json keeps of the run beside the model itself."""
+def images_digest(ds: Dataset) -> str:
+    """One digest of a set of labelled images, whatever their order: the run's held-out test
+    images are known again by it (``trueclass evaluate`` on the run's own source)."""
+    import hashlib
+
+    from ..data import to_display
+
+    rows = []
+    for start in range(0, len(ds), 4096):  # in chunks: a photo set's display copy at once is large
+        display = to_display(ds.images[start:start + 4096], ds.value_max)
+        rows += [hashlib.sha1(np.ascontiguousarray(x).tobytes() + b"|" + "|".join(ds.label_names(start + i)).encode())
+                 .digest() for i, x in enumerate(display)]
+    return hashlib.sha1(b"".join(sorted(rows))).hexdigest()
+
+
+def model_record(ev: Any, ds: Dataset, parts: Split, fingerprints: Any, test: Dataset) -> dict[str, Any]:
+    """What model.json keeps of the run beside the model itself (``test``: the images ``ev``
+    scored)."""
     return {
         "threshold": None if ds.multilabel else ev.flagged["threshold"],
         "threshold_chosen_on": getattr(ev, "threshold_source", "per-label thresholds on validation data"),
@@ -108,5 +124,6 @@ def model_record(ev: Any, ds: Dataset, parts: Split, fingerprints: Any) -> dict[
         "input_stats": image_properties(ds, parts.indices["train"][:20000]),
         # the score beside which another set's score is set (trueclass evaluate MODEL OTHER)
         "held_out": None if ds.multilabel else {"right": int(ev.n_test - ev.n_wrong), "n": int(ev.n_test),
-                                                "source": str(ds.provenance.get("source"))},
+                                                "source": str(ds.provenance.get("source")),
+                                                "images": images_digest(test)},
     }

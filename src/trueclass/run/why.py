@@ -107,14 +107,17 @@ def shift_section(meta: dict[str, Any], ev: Any, test: Dataset) -> dict[str, Any
     """The score on these images beside the model's own held-out score, and the image
     properties of both sets (evaluation._groups.shift_report)."""
     from ..evaluation import shift_report
-    from .provenance import image_properties
+    from .provenance import image_properties, images_digest
 
     if test.multilabel or not hasattr(ev, "n_wrong"):
         return None
     own, right, n = meta.get("held_out"), int(ev.n_test - ev.n_wrong), int(ev.n_test)
     out = shift_report(own, right, n, meta.get("input_stats"), image_properties(test))
-    if own and own.get("source") == str(test.provenance.get("source")) and (own.get("right"), own.get("n")) == (right, n):
-        out["same_images"] = True  # the run's own test images again: nothing to compare them with
+    if own and own.get("images"):  # the run's own test images again: nothing to compare them with
+        out["same_images"] = own["images"] == images_digest(test)
+    elif own:  # a model folder written before the digest: the same source, and the same counts
+        out["same_images"] = own.get("source") == str(test.provenance.get("source")) and \
+            (own.get("right"), own.get("n")) == (right, n)
     return out
 
 
