@@ -199,6 +199,13 @@ def test_from_an_empty_project_to_an_honest_evaluation_in_the_browser(tmp_path):
             assert page.inner_text('.class-card[data-name="cat"] .count') == cat_count
             assert page.locator(".class-card").first.get_attribute("data-name") == "cat"
             assert page.locator(".deleted-class").count() == 0
+        # started again, the studio offers the stopped training's Go on, with its sentence
+        with studio_server(root) as url3:
+            page.goto(url3)
+            expect(page.locator("#resume-training")).to_be_visible()
+            expect(page.locator('.message[data-slot="train"]')).to_have_text(
+                "The last training stopped before it finished. What it had done is kept: Go on from there, or "
+                "Train anew.")
         browser.close()
     assert not errors, errors
     assert not missing, missing

@@ -22,7 +22,7 @@ import pytest
 from trueclass.studio import Project
 from trueclass.studio import _training
 
-from .conftest import H, wait_for_training
+from .conftest import H, make_client, wait_for_training
 
 
 #: Every fork from a thread other than the main thread, with where it came from. The hang
@@ -253,6 +253,25 @@ def test_a_training_stopped_on_the_page_goes_on_to_the_result_it_would_have_had(
                                                          "predictions.csv").read_text()
     r = client.post("/api/train/resume", json={}, headers=H)  # finished: nothing is left to go on with
     assert r.status_code == 400 and r.json()["error"] == "There is no stopped training to go on with; press Train."
+
+
+def test_a_studio_started_again_offers_to_go_on_with_the_stopped_training(client, monkeypatch):
+    # the stopped run was remembered by the studio process alone: started again on the same
+    # project, its page offered Train only, and the folder lay there for nothing
+    st, stopped = stopped_on_the_page(client, monkeypatch)
+    assert st["resumable"] is True
+    c2, app2 = make_client(client.root)
+    with c2:
+        again = c2.get("/api/project").json()["training"]
+        assert again == {"status": "failed", "resumable": True, "message": "The last training stopped before it "
+                         "finished. What it had done is kept: Go on from there, or Train anew."}
+        assert app2.state.trainer.stopped == (stopped, {"model": "cnn", "epochs": 3})
+        assert c2.post("/api/train/resume", json={}, headers=H).status_code == 200
+        done = wait_for_training(c2)
+        assert done["status"] == "done" and done["result"]["run"] == stopped.name
+    c3, _ = make_client(client.root)
+    with c3:  # finished: a third start has nothing to go on with
+        assert c3.get("/api/project").json()["training"] == {"status": "idle"}
 
 
 def test_a_new_training_discards_the_stopped_one(client, monkeypatch):

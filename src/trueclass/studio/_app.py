@@ -22,7 +22,8 @@ import numpy as np
 
 from .._errors import TrueclassError
 from ._project import MAX_FILE_BYTES, Project, check_image
-from ._training import MAX_EPOCHS, Trainer, check_project, check_settings, current_result, run_result, studio_models
+from ._training import (MAX_EPOCHS, RUN_NAME, Trainer, check_project, check_settings, current_result, run_result,
+                        studio_models, studio_runs)
 
 __all__ = ["create_app", "MAX_REQUEST_BYTES", "TOKEN_HEADER"]
 
@@ -41,7 +42,8 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 DIGITS_PER_CLASS = 150
 #: Class names read as "none of these" in the preview.
 NONE_NAMES = ("none", "none of these", "nothing", "other", "background", "unknown")
-_RUN_NAME = re.compile(r"^[0-9]{8}-[0-9]{6}(-[0-9]+)?$")
+
+
 class Predictor:
     """The latest run's model, loaded once, for preview predictions."""
 
@@ -53,8 +55,7 @@ class Predictor:
     def latest(self) -> Path | None:
         # a run is finished when its card is written, the last of its files (a run in progress
         # already has a model folder, possibly half-written)
-        runs = sorted(p for p in self.project.runs_dir.glob("*") if _RUN_NAME.match(p.name)
-                      and (p / "card.html").is_file()) if self.project.runs_dir.is_dir() else []
+        runs = [p for p in studio_runs(self.project) if (p / "card.html").is_file()]
         return runs[-1] if runs else None
 
     def model(self) -> tuple[str, Any]:
@@ -352,7 +353,7 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
         run, rest = request.path_params["run"], request.path_params["path"]
         base = project.runs_dir.resolve()
         target = (base / run / rest).resolve()
-        if not _RUN_NAME.match(run) or base not in target.parents or not target.is_file():
+        if not RUN_NAME.match(run) or base not in target.parents or not target.is_file():
             return _error("No such file.", 404)
         return FileResponse(target)
 

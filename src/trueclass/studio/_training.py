@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import re
 import shutil
 import threading
 import time
@@ -23,6 +24,8 @@ __all__ = ["Trainer", "TrainingStopped", "stop_training", "studio_models", "chec
 #: report and stop there (a network reports every 10 batches; a long scikit-learn fit may
 #: not report for minutes, and is then abandoned with the process).
 STOP_WAIT_S = 5.0
+#: the names of the studio's run folders (_new_run_dir): the time it began
+RUN_NAME = re.compile(r"^[0-9]{8}-[0-9]{6}(-[0-9]+)?$")
 
 
 class TrainingStopped(KeyboardInterrupt):
@@ -41,7 +44,12 @@ class Trainer:
         self.thread: threading.Thread | None = None
         self.stopping = threading.Event()
         self.stopped_by_page = False
-        self.stopped: tuple[Path, dict[str, Any]] | None = None  # a run the page's Stop left to go on with
+        # a run the page's Stop left to go on with, or the studio's closing: found again on disk
+        self.stopped: tuple[Path, dict[str, Any]] | None = left_stopped(project)
+        if self.stopped is not None:
+            self.state = {"status": "failed", "resumable": True, "message": (
+                "The last training stopped before it finished. What it had done is kept: Go on from there, or "
+                "Train anew.")}
 
     def start(self, settings: dict[str, Any]) -> dict[str, Any]:
         """A new training; the one a Stop left to go on with is discarded (nothing else can go
@@ -154,6 +162,31 @@ def stop_training(trainer: Trainer, echo: Any = print, *, exit_process: bool = F
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     os._exit(130)  # the exit status of Ctrl-C
+
+
+def studio_runs(project: Project) -> list[Path]:
+    """The studio's run folders, oldest first (finished or not)."""
+    runs = project.runs_dir
+    return sorted(p for p in runs.glob("*") if RUN_NAME.match(p.name)) if runs.is_dir() else []
+
+
+def left_stopped(project: Project) -> tuple[Path, dict[str, Any]] | None:
+    """The newest run folder, with the page's settings it began with, where it holds a run
+    stopped before it finished (by the page's Stop, or the studio closing while it ran) that
+    can go on: a studio started again offers its Go on as the one that stopped it did."""
+    from ..run import RunFolder
+
+    runs = studio_runs(project)
+    if not runs or not RunFolder(runs[-1]).holds_stopped_run():
+        return None
+    try:
+        cfg = json.loads((runs[-1] / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    settings = {"model": cfg.get("model") or "auto"}
+    if (cfg.get("params") or {}).get("epochs"):
+        settings["epochs"] = cfg["params"]["epochs"]
+    return runs[-1], settings
 
 
 def _new_run_dir(project: Project) -> Path:

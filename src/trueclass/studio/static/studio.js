@@ -57,9 +57,11 @@ async function refresh() {
   if (slotOf("train").classList.contains("error")) say("", false, "train");
   $("#project-root").textContent = project.root;
   setTraining(!!(project.training && project.training.status === "running"));
-  showGoOn(!!(project.training && project.training.resumable));
-  renderClasses();
   const t = project.training || {};
+  // a stopped training to go on with (also one a studio closed earlier left): said with its button
+  showGoOn(!!t.resumable);
+  if (t.status === "failed" && t.resumable) say(t.message, true, "train");
+  renderClasses();
   // a result of classes that have changed since is greyed, and says so (the server says which)
   const r = (t.status === "done" ? t.result : null) || project.last_result;
   stale = r && r.stale ? r.stale : "";
