@@ -522,6 +522,35 @@ def test_a_ctrl_c_during_nproc_waits_for_torchrun_to_stop_its_processes(monkeypa
     assert calls[1:] == [None, dist.TIMEOUT_SECONDS / 10]  # waited again, and nothing was killed
 
 
+def test_a_third_ctrl_c_does_not_stop_the_killing_half_way(monkeypatch):
+    # a Ctrl-C while torchrun and its workers were being killed raised out of the kill: a
+    # traceback, and the processes not yet killed ran on
+    import signal
+    import subprocess
+
+    class Torchrun:
+        pid = -1
+
+        def __init__(self, cmd):
+            self.waits = 0
+
+        def wait(self, timeout=None):
+            self.waits += 1
+            raise KeyboardInterrupt  # the first Ctrl-C, then the second during the wait for it
+
+    killed = []
+
+    def kill(pid):
+        os.kill(os.getpid(), signal.SIGINT)  # the third, half-way through
+        killed.append(pid)
+
+    monkeypatch.setattr(subprocess, "Popen", Torchrun)
+    monkeypatch.setattr(dist, "kill_with_children", kill)
+    before = signal.getsignal(signal.SIGINT)
+    assert dist.relaunch(2, ["train", "digits", "--nproc", "2"]) == 130
+    assert killed == [-1] and signal.getsignal(signal.SIGINT) is before
+
+
 def test_torchrun_killed_after_a_second_ctrl_c_takes_its_workers_with_it():
     # regression: only torchrun was killed; its workers, in sessions of their own, ran on
     import subprocess

@@ -151,8 +151,25 @@ def relaunch(nproc: int, args: list[str]) -> int:
         try:
             proc.wait(timeout=TIMEOUT_SECONDS / 10)
         except (KeyboardInterrupt, subprocess.TimeoutExpired):
-            kill_with_children(proc.pid)
+            with _deaf_to_ctrl_c():  # a third Ctrl-C must not stop the killing half-way: orphans
+                kill_with_children(proc.pid)
         return 130
+
+
+@contextlib.contextmanager
+def _deaf_to_ctrl_c():
+    """SIGINT ignored inside (in the main thread, where Python handles signals)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def kill_with_children(pid: int) -> None:
