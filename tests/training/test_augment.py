@@ -40,6 +40,22 @@ def test_none_is_identity_and_same_seed_same_batch():
     assert a.shape == x.shape and a.min() >= 0 and a.max() <= 1
 
 
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_each_process_augments_its_rows_of_the_batch_as_one_process_would(name):
+    # under torchrun each process drew from the same seed for its own rows alone: every
+    # process gave its first image the flip and shift of the batch's first image
+    x = torch.rand(12, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    aug = PRESETS[name] if name != "none" else Augment("all", hflip=True, shift=2, rotate=10, brightness=0.2,
+                                                        contrast=0.2, erase=0.5)
+    whole = augment_batch(x, aug, torch.Generator().manual_seed(5))
+    shares = [augment_batch(x[lo:hi], aug, torch.Generator().manual_seed(5), (lo, len(x)))
+              for lo, hi in ((0, 6), (6, 12))]
+    assert torch.allclose(torch.cat(shares), whole, atol=1e-6)
+    if not torch.equal(whole, x):
+        own = augment_batch(x[6:], aug, torch.Generator().manual_seed(5))  # drawn for its rows alone
+        assert not torch.allclose(own, whole[6:], atol=1e-6)
+
+
 def test_flips_are_drawn_per_image():
     x = batch()
     out = augment_batch(x, Augment("flip", hflip=True), torch.Generator().manual_seed(0))

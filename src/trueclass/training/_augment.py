@@ -80,23 +80,30 @@ def default_preset_for(source: str | None) -> Augment:
     return PRESETS[_BUILTIN.get(str(source), "safe")]
 
 
-def augment_batch(x, aug: Augment, generator):
-    """Augment a float batch (N, C, H, W) with values in [0, 1]. Returns a new tensor."""
+def augment_batch(x, aug: Augment, generator, part: tuple[int, int] | None = None):
+    """Augment a float batch (N, C, H, W) with values in [0, 1]. Returns a new tensor.
+
+    ``part=(first, total)``: ``x`` is rows ``first`` to ``first + N`` of a batch of ``total`` (one
+    process's share under torchrun): the random numbers are drawn for the whole batch and
+    this share's taken, so every process augments its rows as one process would have, and
+    no two alike (each drawing for its own rows from the same seed gave every process the
+    flips and shifts of the first)."""
     import torch
     import torch.nn.functional as F
 
     n = x.shape[0]
     dev = x.device
+    first, total = part if part is not None else (0, n)
 
     def rand(*shape):  # drawn where the generator lives (on a GPU: no copy, no wait for the host)
-        return torch.rand(*shape, generator=generator, device=generator.device).to(dev)
+        return torch.rand(total, *shape[1:], generator=generator, device=generator.device)[first:first + n].to(dev)
 
     if aug.hflip:
         x = torch.where((rand(n) < 0.5)[:, None, None, None], x.flip(3), x)
     if aug.vflip:
         x = torch.where((rand(n) < 0.5)[:, None, None, None], x.flip(2), x)
     if aug.shift:
-        x = _shift_whole_pixels(x, int(aug.shift), aug.fill, generator)
+        x = _shift_whole_pixels(x, int(aug.shift), aug.fill, generator, (first, total))
     if aug.geometric:
         angle = (rand(n) * 2 - 1) * math.radians(aug.rotate)
         lo, hi = aug.scale
@@ -130,7 +137,7 @@ def augment_batch(x, aug: Augment, generator):
 
 
 
-def _shift_whole_pixels(x, r: int, fill: str, generator):
+def _shift_whole_pixels(x, r: int, fill: str, generator, part: tuple[int, int] | None = None):
     """Shift each image by its own whole-pixel offset in [-r, r] along each axis.
 
     A random crop of the batch padded by ``r``, done with two gathers for the whole batch:
@@ -145,8 +152,10 @@ def _shift_whole_pixels(x, r: int, fill: str, generator):
     if r <= 0:
         return x
     xp = F.pad(x, (r, r, r, r), mode="reflect" if fill == "reflection" else "constant")
-    dy = torch.randint(0, 2 * r + 1, (n,), generator=generator, device=generator.device).to(x.device)
-    dx = torch.randint(0, 2 * r + 1, (n,), generator=generator, device=generator.device).to(x.device)
+    first, total = part if part is not None else (0, n)  # as augment_batch's
+    dy = torch.randint(0, 2 * r + 1, (total,), generator=generator, device=generator.device)[first:first + n]
+    dx = torch.randint(0, 2 * r + 1, (total,), generator=generator, device=generator.device)[first:first + n]
+    dy, dx = dy.to(x.device), dx.to(x.device)
     rows = (torch.arange(h, device=x.device)[None, :] + dy[:, None])[:, None, :, None].expand(n, c, h, w + 2 * r)
     xp = xp.gather(2, rows)
     cols = (torch.arange(w, device=x.device)[None, :] + dx[:, None])[:, None, None, :].expand(n, c, h, w)

@@ -233,12 +233,13 @@ class Trainer:
         return _normalize(prep_input(_to_float(xb, self.scale, rt), self.expand_channels, self.resize),
                           self.mean, self.std, rt)
 
-    def step(self, net, xb, yb, opt, loss_fn, gen, ema) -> Any:
-        """One training step on a batch (augmented here); returns its loss, a tensor on the
+    def step(self, net, xb, yb, opt, loss_fn, gen, ema, part: tuple[int, int] | None = None) -> Any:
+        """One training step on a batch (augmented here; ``part``: this process's rows of
+        the batch under torchrun, see augment_batch); returns its loss, a tensor on the
         device: reading it as a number would make the host wait for the GPU at every step."""
         rt = self.rt
         x = prep_input(_to_float(xb, self.scale, rt), self.expand_channels, self.resize)
-        x = augment_batch(x, self.cfg.augment, gen)
+        x = augment_batch(x, self.cfg.augment, gen, part)
         x = _normalize(x, self.mean, self.std, rt)
         with rt.autocast():
             loss = loss_fn(net(x), rt.to_device(yb))
@@ -410,7 +411,8 @@ class Trainer:
                 g["lr"] = g["base_lr"] * f
             batch = order[b * bs : (b + 1) * bs]
             idx = batch[lo:hi] if sharded else batch
-            running += self.step(step_net, X[idx], y_t[idx], opt, loss_fn, gen, ema)
+            running += self.step(step_net, X[idx], y_t[idx], opt, loss_fn, gen, ema,
+                                 (lo, len(batch)) if sharded else None)
             if on_progress is not None and (b % 10 == 0 or b == steps_per_epoch - 1):  # the one wait: every 10 steps
                 loss_so_far = float(running) / (b + 1)
                 el = time.perf_counter() - t_epoch
