@@ -621,6 +621,36 @@ def test_a_gpu_runs_numeric_switches_are_put_back_for_the_notebooks_own_torch_co
         _set_switches(before)
 
 
+def test_the_backbones_own_doors_put_the_switches_back(monkeypatch):
+    # review: trueclass.features.embed and Embedder set them on a GPU and left them set
+    import numpy as np
+
+    from trueclass import features, training
+    from trueclass.training import _device
+
+    real = _device.pick_runtime
+
+    def as_on_a_gpu(*a, **k):
+        _device.cuda_numerics()
+        return real(*a, **k)
+
+    monkeypatch.setattr(training, "pick_runtime", as_on_a_gpu)
+    before = _switches()
+    users = [True, True, False, True]
+    _set_switches(users)
+    try:
+        images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+        assert features.embed(images, size=32, engine="torch", cache=False).shape == (2, 1280)
+        assert _switches() == users
+        embedder = features.Embedder(32, engine="torch")
+        assert _switches() == users
+        embedder(images)
+        embedder.batch(images)
+        assert _switches() == users
+    finally:
+        _set_switches(before)
+
+
 def test_the_switches_are_put_back_only_when_the_last_call_ends_in_any_thread():
     # the studio's preview predicts while a training runs: its end must not undo the training's switches
     import threading

@@ -29,6 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .._errors import TrueclassError
+from .._numerics import keeps_torch_numerics
 from ..data import cache_dir
 
 __all__ = ["ARCH", "EMBED_DIM", "DEFAULT_SIZE", "cache_dir", "weights_file", "build_backbone", "Embedder",
@@ -142,6 +143,8 @@ class Embedder:
     On a GPU, ``auto`` runs PyTorch there (ONNX Runtime's session here is the CPU's).
     """
 
+    # each public door puts back torch's numeric switches a GPU runtime sets (_numerics)
+    @keeps_torch_numerics
     def __init__(self, size: int = DEFAULT_SIZE, *, engine: str = "auto", precision: str = "auto",
                  batch_size: int = 64):
         from ..training import auto_precision_setting, pick_runtime
@@ -185,6 +188,7 @@ class Embedder:
                f"torch-{self.rt.precision}{'-cuda' if self.rt.is_cuda else ''}")
         return f"{ARCH}-{PTH_SHA256[:8]}-{self.size}px-{how}-f32"
 
+    @keeps_torch_numerics
     def batch(self, images: np.ndarray) -> np.ndarray:
         """Features of one batch of uint8 images (N, H, W, C), float32."""
         import torch
@@ -206,6 +210,7 @@ class Embedder:
             out = self.net(x).float()
         return out.cpu().numpy().astype(np.float32)
 
+    @keeps_torch_numerics
     def __call__(self, images: np.ndarray, on_progress: Callable[..., None] | None = None) -> np.ndarray:
         out = np.empty((len(images), EMBED_DIM), dtype=np.float32)
         for i in range(0, len(images), self.batch_size):
@@ -263,6 +268,7 @@ class EmbeddingCache:
 _EMBEDDERS: dict[tuple[Any, ...], Embedder] = {}
 
 
+@keeps_torch_numerics
 def embed(images: np.ndarray, *, size: int = DEFAULT_SIZE, engine: str = "auto", precision: str = "auto",
           cache: bool = True, on_progress: Callable[..., None] | None = None) -> np.ndarray:
     """Backbone embeddings (N, 1280) float32 of uint8 images (N, H, W, C) in 0-255, from
