@@ -340,7 +340,9 @@ class TorchBackend:
                 net = self.net_
                 return net.to(memory_format=torch.channels_last) if rt.channels_last else net
             cache = self.__dict__.setdefault("_device_nets", {})
-            key = (rt.device, rt.channels_last)
+            # "cuda" is whichever GPU is current when the tensors are made: a notebook's
+            # torch.cuda.set_device(1) between calls would leave a kept copy on the other one
+            key = (f"cuda:{torch.cuda.current_device()}" if rt.device == "cuda" else rt.device, rt.channels_last)
             if key not in cache:
                 cache.clear()  # one device copy at a time
                 cache[key] = rt.place(copy.deepcopy(self.net_))
