@@ -19,10 +19,17 @@ from typing import Any
 import numpy as np
 
 __all__ = ["rank", "world_size", "is_main", "active", "setup", "teardown", "shard", "all_sum", "all_concat", "barrier",
-           "broadcast_flag", "data_parallel", "machine_first", "backend_for", "check_gpus_for", "relaunch", "TIMEOUT_SECONDS"]
+           "broadcast_flag", "data_parallel", "machine_first", "backend_for", "check_gpus_for", "relaunch",
+           "TIMEOUT_SECONDS", "STOP_SECONDS"]
 
-#: A collective that waits longer than this fails instead of hanging the run.
-TIMEOUT_SECONDS = 600
+#: A collective that waits longer than this fails instead of hanging the run. Long: the
+#: other processes of a machine wait at a barrier while its first one decodes the whole
+#: folder into the disk cache (machine_first), which on a large folder takes more than the
+#: 10 minutes this was (nccl's watchdog then aborted every process). A process that fails
+#: does not leave the others waiting it out: torchrun stops them.
+TIMEOUT_SECONDS = 2 * 3600
+#: How long a Ctrl-C of `--nproc` waits for torchrun to stop its processes before killing them.
+STOP_SECONDS = 60
 #: The process group's backend once joined ("gloo", "nccl"), for config.json.
 BACKEND: str | None = None
 
@@ -149,7 +156,7 @@ def relaunch(nproc: int, args: list[str]) -> int:
         return proc.wait()
     except KeyboardInterrupt:  # torchrun and its processes had the Ctrl-C too: they say what they kept
         try:
-            proc.wait(timeout=TIMEOUT_SECONDS / 10)
+            proc.wait(timeout=STOP_SECONDS)
         except (KeyboardInterrupt, subprocess.TimeoutExpired):
             with _deaf_to_ctrl_c():  # a third Ctrl-C must not stop the killing half-way: orphans
                 kill_with_children(proc.pid)
