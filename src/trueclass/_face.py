@@ -20,7 +20,7 @@ FACES: dict[str, dict[str, str]] = {
         "._archives": ("ARCHIVE_NOISE ARCHIVE_SUFFIXES CONTAINER_SUFFIXES archive_members hidden_member open_source parquet_file "
             "read_bytes split_member"),
         "._builtin": "BUILTIN_DATASETS cache_dir load_builtin",
-        "._dataset": "PER_IMAGE_KEYS to_display",
+        "._dataset": "NUMBER_LABELS PER_IMAGE_KEYS to_display",
         "._copyrule": ("COPY_SIDE NEAR_CORRELATION NEAR_MIN_SIDE PHASH_CANDIDATE_DISTANCE SHIFT_CORRELATION SHIFT_PX "
             "copy_views describe_near_pair featureless near_pairs near_rule_text"),
         "._hashing": "PHASH_BITS close_pairs file_hashes groups_from_pairs phash_bits pixel_hashes",

@@ -23,6 +23,9 @@ __all__ = ["Dataset", "content_hash", "Skipped", "SPLIT_FOLDERS"]
 #: the file's own (height, width), whether it was grey, its path, its capture session (a
 #: studio project), and a manifest's other columns (N, K text; their names under
 #: ``image_column_names``).
+#: In a Dataset's provenance: its labels were given as numbers (the lesson's y, the digits),
+#: so a model trained on it answers numbers (its classes_), as one fitted on the arrays does.
+NUMBER_LABELS = "number_labels"
 PER_IMAGE_KEYS = ("image_original_size", "image_original_grey", "image_files", "capture_sessions", "image_columns")
 
 

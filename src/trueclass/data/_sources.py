@@ -19,7 +19,7 @@ import numpy as np
 
 from .._errors import TrueclassError
 from ._builtin import BUILTIN_DATASETS, load_builtin
-from ._dataset import PER_IMAGE_KEYS, SPLIT_FOLDERS, Dataset, Skipped, _build, _check_classes
+from ._dataset import NUMBER_LABELS, PER_IMAGE_KEYS, SPLIT_FOLDERS, Dataset, Skipped, _build, _check_classes
 from ._decoding import DEFAULT_MAX_SIDE, MEMORY_LIMIT_BYTES, Decoding, Progress, _decode_classes, _decode_entries
 from ._decoding import read_images
 from ._decoding import available_memory, check_fits_in_memory, read_images_for
@@ -289,6 +289,8 @@ def from_arrays(X: Any, y: Any, *, value_max: int | None = None, source: str = "
     elif int(images.max(initial=0)) > value_max:
         raise TrueclassError(f"The images have pixel values up to {int(images.max())}, above value_max={value_max}.")
     idx, names = _labels_to_indices(y, None if classes is None else list(classes))
+    if y.dtype.kind in "iu" and classes is None:
+        prov[NUMBER_LABELS] = True  # a model trained on them answers numbers, as y was given
     ds = Dataset(images=images, labels=idx, classes=names, ids=np.arange(len(X)).astype(str),
                  value_max=int(value_max), provenance=prov)
     return _check_classes(ds, source)

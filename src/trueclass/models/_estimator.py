@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from .._errors import NotFittedError, TrueclassError
-from ..data import Dataset, infer_value_max, labels_problem
+from ..data import NUMBER_LABELS, Dataset, infer_value_max, labels_problem
 from ._inputs import as_images, check_type, checked_array, checked_labels, need_two_classes, type_of
 from ._registry import get_spec
 from .._numerics import keeps_torch_numerics
@@ -133,6 +133,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             if y is not None:
                 raise TrueclassError("fit(dataset) takes its labels from the dataset; do not pass y as well.")
             classes = np.asarray(X.classes)
+            if X.provenance.get(NUMBER_LABELS) and not X.multilabel:  # answered as numbers, as they were given
+                classes = np.asarray([int(c) for c in classes])
             info = {"source": X.provenance.get("source"), "hash": X.hash, "n_images": len(X),
                     "part": X.provenance.get("part")}
             return X.images, X.labels, classes, X.value_max, info
