@@ -266,3 +266,12 @@ def test_tab_completion_shows_the_api_not_the_packages_own_imports():
     names = dir(tc)
     assert {"train", "load", "ImageClassifier", "evaluate", "TrueclassError"} <= set(names)
     assert not {"annotations", "importlib", "install_notebook_handler"} & set(names)
+    # the subpackages too, reachable without importing them first (a message names
+    # trueclass.run.predict_files after `import trueclass as tc`: AttributeError)
+    assert {"run", "evaluation", "data"} <= set(names)
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "import trueclass; print(trueclass.run.predict_files.__name__)"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "predict_files", out.stderr

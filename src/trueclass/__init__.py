@@ -94,7 +94,15 @@ _LAZY = {
 }
 
 
+#: The subpackages, imported on first access too: ``trueclass.run.predict_files(...)``, as a
+#: message may say it, works after ``import trueclass`` alone.
+_SUBPACKAGES = ("checks", "data", "diagnostics", "evaluation", "features", "models", "report", "run", "studio",
+                "training")
+
+
 def __getattr__(name: str):
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"trueclass.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'trueclass' has no attribute {name!r}")
@@ -108,7 +116,7 @@ def __getattr__(name: str):
 def __dir__() -> list[str]:
     # the public names and the modules (tab completion), not what this file imports for itself
     own = {"annotations", "importlib", "install_notebook_handler"}
-    return sorted((set(globals()) - own) | set(__all__))
+    return sorted((set(globals()) - own) | set(__all__) | set(_SUBPACKAGES))
 
 
 install_notebook_handler()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ._errors import TrueclassError
 
-__all__ = ["check_writable", "check_writable_file", "as_umask_allows"]
+__all__ = ["check_writable", "check_writable_file", "check_run_writable", "as_umask_allows"]
 
 
 def _read_umask() -> int:
@@ -66,6 +66,16 @@ def check_writable(path: Path, *, removes: bool = False, default: bool = False, 
             where = f"the current folder {str(Path.cwd())!r}" if here else repr(str(p))
             raise TrueclassError(f"trueclass cannot write {what}{shown!r}: {where} is read-only "
                                  f"(or not yours to write); {to_do}.")
+
+
+def check_run_writable(run_dir: Path, what: str, verb: str) -> None:
+    """A sentence when the existing run folder ``run_dir`` cannot take the ``what`` a
+    command adds to it (an export, a rebuilt card): a run read-only where it was shared
+    or mounted; ``verb`` says what to do with a copy."""
+    if run_dir.is_dir() and not (os.access(run_dir, os.W_OK | os.X_OK) and _can_create_in(run_dir)):
+        raise TrueclassError(f"The run folder {str(run_dir)!r} is read-only (or not yours to write), so trueclass "
+                             f"cannot write its {what} there; copy the folder somewhere you can write and {verb} the "
+                             "copy.")
 
 
 def _can_create_in(folder: Path) -> bool:

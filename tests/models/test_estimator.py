@@ -64,15 +64,28 @@ def test_fit_on_dataset_predicts_class_names():
     ds = tc.load("digits")
     parts = tc.split(ds, seed=0)
     clf = tc.ImageClassifier("knn").fit(parts.train)
-    assert clf.classes_.tolist() == list(ds.classes)
+    # the digits' labels are numbers (the lesson's y): the model answers numbers
+    assert clf.classes_.tolist() == [int(c) for c in ds.classes] == list(range(10))
     pred = clf.predict(parts.test)
-    assert pred.dtype.kind == "U"
+    assert pred.dtype.kind == "i"
     assert clf.score(parts.test) > 0.95
     # the same images as arrays in three layouts give the same answers
     flat = parts.test.images.reshape(len(parts.test), -1)
     np.testing.assert_array_equal(clf.predict(flat), pred)
     np.testing.assert_array_equal(clf.predict(parts.test.images[..., 0]), pred)
     np.testing.assert_array_equal(clf.predict(parts.test.images[3, ..., 0]), pred[3:4])  # one image on its own
+    np.testing.assert_array_equal(clf.predict(parts.test.images[3]), pred[3:4])  # with its channel axis
+
+
+def test_one_colour_image_on_its_own_is_predicted_as_one():
+    # a photo as np.asarray(Image.open(...)) gives (H, W, 3): it was read as H images of W x 3
+    # ("trained on 16x16 images; these are 3x16")
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (40, 16, 16, 3)).astype(np.uint8)
+    labels = np.where(images.mean(axis=(1, 2, 3)) > 127, "light", "dark")
+    clf = tc.ImageClassifier("knn", n_neighbors=3).fit(images, labels)
+    np.testing.assert_array_equal(clf.predict(images[7]), clf.predict(images[7:8]))
+    assert clf.predict_proba(images[7]).shape == (1, 2)
 
 
 def test_beginner_mistakes_get_sentences(digits_xy):

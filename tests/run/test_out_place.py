@@ -297,3 +297,28 @@ def test_file_names_made_from_labels_keep_their_letters_and_never_climb():
     assert [safe_name(t) for t in ("..", ".", "../x", ".hidden", "a/b")] == ["x", "x", "x", "hidden", "a-b"]
     assert safe_name("cafe\u0301") == "café"  # the accent as its own character (macOS file names): one letter
     assert len(safe_name("猫" * 200).encode()) <= 255
+
+
+def test_export_and_card_refuse_a_read_only_run_folder_in_a_sentence(knn_run, tmp_path, monkeypatch):
+    # both ended in an OSError traceback on a run folder shared or mounted read-only
+    run = tmp_path / "run"
+    shutil.copytree(knn_run.path, run)
+    before = listing(run)
+    read_only(monkeypatch, run)
+    for args, what in ((["export", str(run)], "export"), (["card", str(run)], "card")):
+        text = refused(CliRunner().invoke(cli, args))
+        assert (f"The run folder '{run}' is read-only (or not yours to write), so trueclass cannot write its {what} "
+                in text), text
+        assert "copy the folder somewhere you can write" in text
+    with pytest.raises(tc.TrueclassError, match="cannot write its export"):
+        tc.export(run)
+    with pytest.raises(tc.TrueclassError, match="cannot write its card"):
+        tc.build_card(run)
+    assert listing(run) == before
+    monkeypatch.undo()
+    python = f"'{sys.executable}' -m trueclass.cli"
+    res = _read_only_mount(run, f"{python} card '{run}'; echo rc=$?; {python} export '{run}'; echo rc=$?")
+    if res is not None:  # a read-only disk, for real (root, unshare)
+        assert res.stdout.count("rc=1") == 2 and "Traceback" not in res.stderr, res.stdout + res.stderr
+        assert res.stderr.count("is read-only (or not yours to write)") == 2, res.stderr
+    assert listing(run) == before

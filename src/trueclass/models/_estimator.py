@@ -166,8 +166,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             arr = checked_array(X, allow_1d=False, folder=self.__dict__.get("_folder"))
             if arr.ndim == 2 and arr.shape == (h, w) and arr.shape[1] != h * w * c:
                 arr = arr[None]  # one image given on its own
-            elif arr.ndim == 3 and arr.shape == (h, w, c) and c in (1, 3) and arr.shape[0] != h:
-                arr = arr[None]
+            elif arr.ndim == 3 and arr.shape == (h, w, c) and c in (1, 3):
+                arr = arr[None]  # one image given on its own (a PIL image, np.asarray of a photo)
             images = as_images(arr, expected=(h, w, c))
         if images.shape[1:3] != (h, w):
             raise TrueclassError(

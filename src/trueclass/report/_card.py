@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import __version__
 from .._errors import TrueclassError
+from .._paths import check_run_writable
 from .._jsonio import json_default, write_json
 from ._text import (failed_steps, format_confidence, format_percent, format_sureness, format_report_card, format_seconds, format_training,
                     model_card, warning_sentences)
@@ -372,6 +373,7 @@ def build_card(run_dir: str | Path) -> Path:
     if not mfile.is_file():
         raise TrueclassError(f"{str(path)!r} is not a finished run folder (it has no metrics.json); "
                              "train or evaluate first.")
+    check_run_writable(path, "card (card.html, card.json)", "rebuild the card of")
     m = json.loads(mfile.read_text(encoding="utf-8"))
     afile = path / EVAL_ARRAYS
     arrays = _load_arrays(afile) if afile.is_file() else None

@@ -40,7 +40,7 @@ from .._errors import TrueclassError
 from .._extras import require
 from .._jsonio import write_json
 from .._numerics import keeps_torch_numerics
-from .._paths import as_umask_allows
+from .._paths import as_umask_allows, check_run_writable
 
 __all__ = ["Export", "export", "parity_check", "int8_check", "restored_on_failure", "EXPORT_DIR", "FORMATS",
            "CALIBRATION_IMAGES", "INT8_TARGETS"]
@@ -106,6 +106,7 @@ def export(run: Any, format: str = "onnx", *, int8: bool = False,  # noqa: A002
         raise TrueclassError(f"format must be one of {', '.join(map(repr, FORMATS))}; got {format!r}.")
     require("export", "Exporting a model to ONNX")
     run_dir, dataset = _run_of(run)
+    check_run_writable(run_dir, "export (export/, and its section of metrics.json and the card)", "export")
     clf = load_model(run_dir)
     if getattr(clf, "multilabel_", False):
         raise TrueclassError("A multi-label model cannot be exported yet: its per-label thresholds have no place in "
