@@ -21,6 +21,7 @@ import trueclass as tc
 from trueclass.report._text import failed_steps
 from trueclass.cli import EXIT_INCOMPLETE, cli
 from trueclass.run import stress_run
+from trueclass.run.config import source_path
 from trueclass.run.pipeline import OPTIONAL_STEPS, IncompleteRunWarning
 
 #: 300 of the digits (60 test images): a knn run on them takes a few seconds, most of it the card.
@@ -354,3 +355,30 @@ def test_a_run_begun_on_arrays_says_to_resume_it_with_its_dataset(tmp_path):
     res = CliRunner().invoke(cli, ["train", "--resume", str(out)])
     assert res.exit_code == 1 and "began on a Dataset given in Python" in res.output, res.output
     assert tc.resume(out, dataset=ds).metrics["training"]["resumed_from_epoch"] == 1
+
+
+def test_a_run_of_a_relative_folder_resumes_and_exports_from_another_folder(make_folder, tmp_path, monkeypatch):
+    # config.json kept 'photos' as typed: `trueclass train --resume RUN` and `trueclass export
+    # RUN` from any other folder said "No such file or folder: 'photos'"
+    make_folder({"bars": 12, "cols": 12}, root=tmp_path / "here" / "photos")
+    monkeypatch.chdir(tmp_path / "here")
+
+    def stop_at_the_card(stage, done=0, total=0, **info):
+        if stage.startswith("writing the evidence card"):
+            raise KeyboardInterrupt
+
+    out = tmp_path / "runs" / "r"
+    with pytest.raises(tc.TrainingInterrupted):
+        tc.train("photos", **BASE, out=out, on_progress=stop_at_the_card)
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["source"] == "photos" and cfg["resolved"]["source_path"] == str(tmp_path / "here" / "photos")
+    monkeypatch.chdir(tmp_path)  # elsewhere: 'photos' is no folder here
+    res = CliRunner().invoke(cli, ["train", "--resume", str(out)])
+    assert res.exit_code == 0, res.output
+    assert (out / "card.html").is_file()
+    pytest.importorskip("onnxruntime")
+    res = CliRunner().invoke(cli, ["export", str(out)])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "export" / "parity.json").read_text())["n_images"] > 0
+    # a built-in data set's name is no path, and a folder given absolute stays as given
+    assert source_path("digits") is None and source_path(tmp_path / "here" / "photos") == str(tmp_path / "here" / "photos")

@@ -12,11 +12,12 @@ import json
 import shlex
 import time
 from dataclasses import asdict, field, fields, make_dataclass, replace
+from pathlib import Path
 from typing import Any, Mapping
 
 from .fields import DEFAULT_MODEL_NAME, argv_for, run_fields
 
-__all__ = ["RunConfig", "DEFAULT_MODEL_NAME", "AFTER_TRAINING", "budget_for_fit", "as_budgeted"]
+__all__ = ["RunConfig", "DEFAULT_MODEL_NAME", "AFTER_TRAINING", "budget_for_fit", "as_budgeted", "source_path"]
 
 
 def _size_text(size: Any) -> str | None:
@@ -56,9 +57,17 @@ class _RunConfigMethods:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "RunConfig":
-        """The configuration in ``data`` (config.json); other keys are ignored."""
+        """The configuration in ``data`` (config.json); other keys are ignored. A source
+        given as a relative path is the absolute one config.json also keeps
+        (``resolved.source_path``) where the relative one does not lead to it from here:
+        a resume or an export started in another folder than the training."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        given = {k: v for k, v in data.items() if k in names}
+        where = (data.get("resolved") or {}).get("source_path")
+        if where and isinstance(given.get("source"), str) and not Path(given["source"]).expanduser().exists() \
+                and Path(where).exists():
+            given["source"] = where
+        return cls(**given)
 
     # -- the command line --------------------------------------------------------------------
     def to_argv(self) -> list[str]:
@@ -71,6 +80,17 @@ class _RunConfigMethods:
     def command(self) -> str:
         """The shell command that repeats this run."""
         return shlex.join(["trueclass", "train", *self.to_argv()])
+
+
+def source_path(source: Any) -> str | None:
+    """The absolute path of a source given as a path on this machine (a folder or a file),
+    or None (a built-in data set's name, a Dataset, a path that is not there)."""
+    from ..data import BUILTIN_DATASETS
+
+    if not isinstance(source, (str, Path)) or str(source) in BUILTIN_DATASETS:
+        return None
+    path = Path(source).expanduser()
+    return str(path.resolve()) if path.exists() else None
 
 
 def _dataclass_fields() -> list[tuple[str, str, Any]]:

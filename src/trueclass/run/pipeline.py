@@ -27,7 +27,7 @@ from ..data import Dataset, Split
 from ..evaluation import Evaluation, evaluate
 from ..models import AUTO, choose_model, get_spec, model_for_params
 from ..training import TrainingInterrupted, _distributed as dist, named_setting
-from .config import DEFAULT_MODEL_NAME, RunConfig, as_budgeted, budget_for_fit
+from .config import DEFAULT_MODEL_NAME, RunConfig, as_budgeted, budget_for_fit, source_path
 from .folder import RUNS_DIR, RunFolder
 from .provenance import counts_by_split, dataset_info, environment, model_record, source_name
 from .metrics import assemble_metrics
@@ -540,6 +540,8 @@ def config_json(config: RunConfig, ds: Dataset, clf: Any = None, *, chosen: dict
                  # what a resume checks (a Dataset given in Python is given again: its source's name may not load it)
                  "data": {"hash": ds.hash, "n_images": len(ds), "classes": list(ds.classes),
                           **({"in_python": True} if in_python else {})}}
+    if not in_python and source_path(config.source):  # found again from another folder (RunConfig.from_dict)
+        resolved["source_path"] = source_path(config.source)
     if clf is not None:
         resolved |= clf.estimator_.resolved()
     if dist.world_size() > 1:
