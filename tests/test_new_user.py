@@ -123,6 +123,12 @@ def test_a_baseline_is_named_as_one_and_a_model_below_it_is_not_fine(tmp_path):
     assert m["diagnosis"]["verdict"] == "below its baseline"
     text = "\n".join(format_train_summary(m))
     assert "WARNING: this model scores BELOW its baseline. Baseline, not this model: a quick LogisticRegression" in text
+    # why, for logreg: the baseline is logreg on pixels scaled to 0-1, the penalty of C = 1/16**2 on the digits
+    assert ("The baseline is logistic regression too (C=1), on pixels scaled to 0-1: on these 0-16 pixels that is "
+            "the penalty of -p C=0.0039; try it, or the default model\n") in text
+    # Python says it as the command line does: print(run) is what `trueclass train` prints
+    assert str(run) == run.summary() and run.summary().startswith(text + "\n")
+    assert f"Evidence card  {run.path / 'card.html'}" in run.summary()
     html = (run.path / "card.html").read_text()
     assert 'id="below-baseline"' in html and "Baseline, not this model" in html
 

@@ -165,7 +165,7 @@ def train(out: str | None, overwrite: bool, resume_dir: str | None, nproc: int, 
     """
     import warnings
 
-    from .report._text import failed_steps, format_train_summary
+    from .report._text import failed_steps
     from .run import resume, run_training
     from .run.pipeline import RESUME_MOVES, IncompleteRunWarning, resumed_config, run_device
     from .training._distributed import check_gpus_for, is_main, world_size
@@ -186,7 +186,7 @@ def train(out: str | None, overwrite: bool, resume_dir: str | None, nproc: int, 
         else:
             run = run_training(config, out=out, overwrite=overwrite, on_progress=progress)
     if run is not None:  # under torchrun, rank 0 reports
-        _print_run(run, format_train_summary(run.metrics))
+        _print_run(run)
         if failed_steps(run.metrics):
             click.get_current_context().exit(EXIT_INCOMPLETE)
 
@@ -219,20 +219,10 @@ def config_from_argv(argv: list[str]) -> Any:
         return _train_config(ctx.params)
 
 
-def _print_run(run: Any, lines: list[str]) -> None:
-    """What a run did, the files it skipped, the report card and where the evidence is."""
-    from .report._text import format_report_card, format_skipped
-
-    m = run.metrics
-    for line in lines:
-        click.echo(line)
-    skipped = format_skipped(m["dataset"]["skipped"])
-    if skipped:
-        click.echo(skipped)
-    click.echo("")
-    click.echo(format_report_card(m, str(run.path)))
-    if (run.path / "card.html").is_file():  # a card that failed to build is named among the failed steps
-        click.echo(f"Evidence card  {run.path / 'card.html'}")
+def _print_run(run: Any) -> None:
+    """What a run did, the files it skipped, the report card and where the evidence is:
+    ``Run.summary()``, the same text in Python."""
+    click.echo(run.summary())
 
 
 @cli.command("evaluate")
@@ -254,7 +244,7 @@ def evaluate_cmd(model_path: str, source: str, out: str | None, overwrite: bool,
     properties side by side."""
     import warnings
 
-    from .report._text import failed_steps, format_evaluate_summary
+    from .report._text import failed_steps
     from .run import evaluate_run
     from .run.steps import IncompleteRunWarning
 
@@ -262,7 +252,7 @@ def evaluate_cmd(model_path: str, source: str, out: str | None, overwrite: bool,
         warnings.simplefilter("ignore", IncompleteRunWarning)  # the report card says it, and the exit status
         run = evaluate_run(model_path, source, out=out, overwrite=overwrite, data_dir=data_dir, tta=_tta(tta),
                            slice_by=slice_by, on_progress=progress)
-    _print_run(run, format_evaluate_summary(run.metrics))
+    _print_run(run)
     if failed_steps(run.metrics):
         click.get_current_context().exit(EXIT_INCOMPLETE)
 

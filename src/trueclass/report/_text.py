@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Sequence
 
 from ._audit_text import _count, format_audit, format_audit_counts
 
-__all__ = ["format_report_card", "failed_steps", "format_skipped", "format_percent", "format_progress",
+__all__ = ["format_report_card", "format_run_summary", "failed_steps", "format_skipped", "format_percent", "format_progress",
            "format_training", "model_card", "format_audit", "format_train_summary", "format_evaluate_summary",
            "format_stress", "format_stress_line", "format_review", "format_baseline_line"]
 
@@ -405,6 +406,17 @@ def format_verdict(diagnosis: dict[str, Any]) -> str:
             + (f" ({diagnosis['reasons'][0]})" if diagnosis.get("reasons") else ""))
 
 
+def _logreg_hint(m: dict[str, Any]) -> str:
+    """Why logreg can lose to the baseline, which is logreg too: the baseline's pixels are
+    scaled to 0-1, and scaling the features by 1/W weighs the L2 penalty as C / W**2 does
+    on the raw 0-W pixels logreg sees (the lesson's features). Said with that C."""
+    white = (m.get("dataset") or {}).get("value_max")
+    if m.get("model") != "logreg" or not white:
+        return ""
+    return (f". The baseline is logistic regression too (C=1), on pixels scaled to 0-1: on these 0-{white} pixels "
+            f"that is the penalty of -p C={1 / white ** 2:.2g}; try it, or the default model")
+
+
 def format_baseline_line(base: dict[str, Any], m: dict[str, Any]) -> str:
     """The quick baseline in a line, and whether the model is really below it: only when
     the paired test on the same test images says so (``base["paired"]``: a = the
@@ -418,10 +430,24 @@ def format_baseline_line(base: dict[str, Any], m: dict[str, Any]) -> str:
     evidence = (f"{c} test image{'s' if c != 1 else ''} read right only by the baseline, {b} only by this model; "
                 f"McNemar mid-p = {p:.2g}")
     if paired["judgement"] == "a better":
-        return f"WARNING: this model scores BELOW its baseline. {text}; more than chance explains ({evidence})"
+        return (f"WARNING: this model scores BELOW its baseline. {text}; more than chance explains ({evidence})"
+                + _logreg_hint(m))
     if paired["judgement"] == "b better":
         return f"{text}; this model is clearly better ({evidence})"
     return f"{text}; no clear difference from this model ({evidence})"
+
+
+def format_run_summary(m: dict[str, Any], run_dir: str, *, card: bool = True) -> str:
+    """All a command says of a run (``trueclass train`` or ``evaluate``), and ``Run.summary()``
+    in Python: what it did, the files it skipped, the report card and where its evidence
+    card is (``card``: it was written)."""
+    lines = format_evaluate_summary(m) if "evaluated_on" in m else format_train_summary(m)
+    skipped = format_skipped((m.get("dataset") or {}).get("skipped") or [])
+    lines += [skipped] if skipped else []
+    lines += ["", format_report_card(m, run_dir)]
+    if card:  # a card that failed to build is named among the failed steps
+        lines.append(f"Evidence card  {os.path.join(run_dir, 'card.html')}")
+    return "\n".join(lines)
 
 
 def format_evaluate_summary(m: dict[str, Any]) -> list[str]:

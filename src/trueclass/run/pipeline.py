@@ -61,9 +61,15 @@ class Run:
     config: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
-        from ..report import format_report_card
+        """What ``trueclass train`` (or ``evaluate``) prints of this run: what it did, with
+        its warnings (a model below its baseline, leaks, the verdict), the files it skipped,
+        the report card and where the evidence card is."""
+        from ..report._text import format_run_summary
 
-        return format_report_card(self.metrics, str(self.path))
+        return format_run_summary(self.metrics, str(self.path), card=self.card_path.is_file())
+
+    def __str__(self) -> str:  # print(run) in a script: what the command line prints
+        return self.summary()
 
     @property
     def card_path(self) -> Path:

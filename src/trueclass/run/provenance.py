@@ -67,6 +67,7 @@ def dataset_info(ds: Dataset) -> dict[str, Any]:
         "n_images": len(ds),
         "image_size": [h, w],
         "color_mode": ds.color_mode,
+        "value_max": int(ds.value_max),  # white: 16 for the digits, 255 for 8-bit images
         "counts": ds.counts(),
         "n_skipped": len(skipped),
         "skipped": skipped,
