@@ -76,7 +76,9 @@ def test_the_cache_inside_the_source_is_skipped(make_folder, tmp_path, monkeypat
 
 
 def test_a_source_that_is_a_run_folder_or_holds_only_runs_is_a_sentence(a_run, tmp_path):
-    with pytest.raises(tc.TrueclassError, match="is a trueclass run folder, not a folder of images"):
+    with pytest.raises(tc.TrueclassError, match=r"is a trueclass run folder, not a folder of images; give a folder "
+                                                r"of class subfolders \(the images to train on, or to test a model "
+                                                r"on\)\.$"):  # not "the model should learn from": evaluate's too
         tc.load(a_run)
     runs = tmp_path / "only-runs"
     shutil.copytree(a_run, runs / "runs" / "a")

@@ -22,11 +22,16 @@ def test_round_trip_gives_identical_predictions(name, parts, tmp_path):
     clf = tc.ImageClassifier(name, **params).fit(parts.train)
     clf.save(tmp_path / "m")
     meta = json.loads((tmp_path / "m" / "model.json").read_text())
-    assert meta["classes"] == list(parts.train.classes)
+    # the digits' labels are numbers, and come back as numbers
+    assert meta["classes"] == [int(c) for c in parts.train.classes] and meta["classes_type"] == "int"
     assert meta["image_size"] == [8, 8] and meta["value_max"] == 16 and meta["color_mode"] == "L"
     assert meta["training"]["hash"] == parts.train.hash
     back = tc.load_model(tmp_path / "m")
     np.testing.assert_array_equal(back.predict_proba(parts.test), clf.predict_proba(parts.test))
+    np.testing.assert_array_equal(back.predict(parts.test), clf.predict(parts.test))
+    # model.json itself named in place of its folder
+    np.testing.assert_array_equal(tc.load_model(tmp_path / "m" / "model.json").predict(parts.test),
+                                  clf.predict(parts.test))
     assert back.get_params() == clf.get_params()
 
 
@@ -104,6 +109,8 @@ def test_untrusted_types_are_refused_even_with_a_matching_checksum(parts, tmp_pa
 def test_missing_and_damaged_model_folders(tmp_path):
     with pytest.raises(tc.TrueclassError, match="No such model folder"):
         tc.load_model(tmp_path / "nothing")
+    with pytest.raises(tc.TrueclassError, match="No such model folder"):
+        tc.load_model(tmp_path / "nothing" / "model.json")
     (tmp_path / "empty").mkdir()
     with pytest.raises(tc.TrueclassError, match="has no model.json"):
         tc.load_model(tmp_path / "empty")
@@ -197,7 +204,7 @@ def test_an_added_class_is_a_sentence(logreg_folder, tmp_path):
 
     with pytest.raises(tc.TrueclassError, match="model.json names the class 'a' twice"):
         tc.load_model(edited_copy(logreg_folder, tmp_path / "d", twice))
-    assert tc.load_model(logreg_folder).classes_.tolist() == [str(i) for i in range(10)]  # the original loads
+    assert tc.load_model(logreg_folder).classes_.tolist() == list(range(10))  # the original loads
 
 
 def test_a_network_with_an_added_class_is_a_sentence(tmp_path):

@@ -197,7 +197,7 @@ def test_class_weight_balanced_helps_the_rare_class(parts):
     plain = tc.ImageClassifier("cnn", epochs=4, width=8, random_state=0).fit(small, val=parts.val)
     weighted = tc.ImageClassifier("cnn", epochs=4, width=8, random_state=0, class_weight="balanced").fit(small, val=parts.val)
     test0 = parts.test.subset(np.flatnonzero(parts.test.labels == 0))
-    recall_plain, recall_weighted = ((m.predict(test0) == "0").mean() for m in (plain, weighted))
+    recall_plain, recall_weighted = ((m.predict(test0) == 0).mean() for m in (plain, weighted))
     assert recall_weighted > recall_plain, (recall_weighted, recall_plain)
 
 

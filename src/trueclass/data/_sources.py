@@ -326,8 +326,8 @@ def _load_folder(root: Path, how: Decoding) -> Dataset:
             return _load_csv(root / name, how)
     own_kind = trueclass_folder(root)
     if own_kind is not None:
-        raise TrueclassError(f"{str(root)!r} is {own_kind}, not a folder of images; give the folder of class "
-                             "subfolders the model should learn from.")
+        raise TrueclassError(f"{str(root)!r} is {own_kind}, not a folder of images; give a folder of class "
+                             "subfolders (the images to train on, or to test a model on).")
     from ._shards import load_shards, shard_files
 
     shards = shard_files(root)

@@ -30,6 +30,14 @@ HELD_OUT_SAMPLE = 2000
 HELD_OUT_FOLDS = 5
 
 
+def _is_number(name: str) -> bool:
+    """A class name that is a whole number written as str() writes it ("7", "-1"; not "07")."""
+    try:
+        return str(int(name)) == name
+    except ValueError:
+        return False
+
+
 class ImageClassifier(ClassifierMixin, BaseEstimator):
     """An image classifier that behaves like any scikit-learn estimator.
 
@@ -133,8 +141,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             if y is not None:
                 raise TrueclassError("fit(dataset) takes its labels from the dataset; do not pass y as well.")
             classes = np.asarray(X.classes)
-            if X.provenance.get(NUMBER_LABELS) and not X.multilabel:  # answered as numbers, as they were given
-                classes = np.asarray([int(c) for c in classes])
+            if X.provenance.get(NUMBER_LABELS) and not X.multilabel and all(_is_number(c) for c in classes):
+                classes = np.asarray([int(c) for c in classes])  # answered as numbers, as they were given
             info = {"source": X.provenance.get("source"), "hash": X.hash, "n_images": len(X),
                     "part": X.provenance.get("part")}
             return X.images, X.labels, classes, X.value_max, info

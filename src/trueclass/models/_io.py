@@ -89,6 +89,8 @@ def save_model(model: Any, path: str | Path, **extra: Any) -> Path:
 def resolve_model_dir(path: str | Path) -> Path:
     """A model folder, or a run folder holding ``model/``."""
     p = Path(path).expanduser()
+    if p.name == "model.json" and p.is_file():  # the file named in place of its folder
+        p = p.parent
     if (p / "model.json").is_file():
         return p
     if (p / "model" / "model.json").is_file():

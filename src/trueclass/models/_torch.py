@@ -329,8 +329,8 @@ class TorchBackend:
 
     def device_net(self, rt):
         """The trained network on ``rt``'s device and memory format: on the CPU the model's
-        own, elsewhere a copy kept for the next call (``net_``, saved and exported, stays on
-        the CPU). Made outside a caller's inference mode: Grad-CAM's gradients need it."""
+        own, elsewhere a copy kept for the next call on the GPU current then (``net_``, saved
+        and exported, stays on the CPU). Made outside inference mode: Grad-CAM needs it."""
         import copy
 
         import torch
@@ -340,8 +340,6 @@ class TorchBackend:
                 net = self.net_
                 return net.to(memory_format=torch.channels_last) if rt.channels_last else net
             cache = self.__dict__.setdefault("_device_nets", {})
-            # "cuda" is whichever GPU is current when the tensors are made: a notebook's
-            # torch.cuda.set_device(1) between calls would leave a kept copy on the other one
             key = (f"cuda:{torch.cuda.current_device()}" if rt.device == "cuda" else rt.device, rt.channels_last)
             if key not in cache:
                 cache.clear()  # one device copy at a time
