@@ -64,7 +64,7 @@ class Run:
         """What ``trueclass train`` (or ``evaluate``) prints of this run: what it did, with
         its warnings (a model below its baseline, leaks, the verdict), the files it skipped,
         the report card and where the evidence card is."""
-        from ..report._text import format_run_summary
+        from ..report import format_run_summary
 
         return format_run_summary(self.metrics, str(self.path), card=self.card_path.is_file())
 
