@@ -116,7 +116,7 @@ def test_the_demo_is_the_lesson_in_the_cli_with_misread_images_to_discuss(tmp_pa
     assert f"Wrong          {m['n_wrong']} of {m['n_test']}" in out.stdout
     # the README quotes this output: every line as printed, seconds aside (its Time line was missing)
     readme = (ROOT / "README.md").read_text()
-    quoted = re.search(r"It prints:\n\n```\n(.*?)```", readme, re.S).group(1).splitlines()
+    quoted = re.search(r"It prints\b[^`]*?:\n\n```\n(.*?)```", readme, re.S).group(1).splitlines()
     printed = out.stdout.splitlines()
 
     def shape(line: str) -> str:
