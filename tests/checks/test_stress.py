@@ -75,6 +75,15 @@ def test_stress_command_adds_a_section_to_the_run(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "breaks first" in out.stdout and "Label-changing for this data" in out.stdout
     data = json.loads((run.path / "stress.json").read_text())
+    # each curve with its interval at the strongest severity, and the class that breaks first
+    # with how many of its images (a drop of 100 points on one image is one image)
+    low, high = data["accuracy_ci"]["blur"][list(data["accuracy"]["blur"])[-1]]
+    assert f"(95% CI {low:.0%} to {high:.0%})" in next(ln for ln in out.stdout.splitlines() if ln.strip()
+                                                        .startswith("blur"))
+    name, bf = next(iter(data["breaks_first"].items()))
+    assert 1 <= bf["n"] <= data["n_images"]
+    assert (f"breaks first: {bf['class']} ({100 * bf['drop']:+.0f} points on its {bf['n']} "
+            f"image{'s' * (bf['n'] != 1)})") in out.stdout
     assert data["n_images"] == 200 and "less 1,437 images that the model was trained or validated on" in data["evaluated_on"]
     assert set(data) >= {"accuracy", "per_class", "label_changing", "ood", "shortcuts"}
     assert "Shortcuts (occlusion):" in out.stdout

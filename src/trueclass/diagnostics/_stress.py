@@ -181,7 +181,9 @@ def stress_test(model: Any, test: Any, *, perturbations: dict[str, list[float]] 
         if drops:
             worst = min(drops, key=drops.get)
             if drops[worst] < 0:  # a class that never loses accuracy does not break
-                breaks_first[name] = {"class": worst, "drop": drops[worst]}
+                # with how many of its images: a drop of 100 points on one image is one image
+                breaks_first[name] = {"class": worst, "drop": drops[worst],
+                                      "n": int(np.sum(y == classes.index(worst)))}
     data = {
         "n_images": int(len(y)),
         "images_from": "every test image" if len(idx) == len(test) else f"{len(idx):,} test images drawn at random",

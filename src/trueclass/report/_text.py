@@ -515,14 +515,23 @@ def format_stress_line(rob: dict[str, Any]) -> str:
 
 
 def format_stress(data: dict[str, Any]) -> str:
-    """stress.json as text: the accuracy curve of each perturbation, the class that
-    breaks first, label-changing perturbations, and images of no class."""
+    """stress.json as text: the accuracy curve of each perturbation with the 95% interval
+    at its strongest, the class that breaks first (and on how many images), label-changing
+    perturbations, and images of no class."""
     lines = [f"Stress tests on {data['n_images']:,} test images ({data['evaluated_on']}); "
              f"clean accuracy {data['clean_accuracy']:.1%}"]
     for name, accs in data["accuracy"].items():
         curve = "  ".join(f"{sev}: {a:.1%}" for sev, a in accs.items())
+        strongest = list(accs)[-1]
+        low, high = (data.get("accuracy_ci") or {}).get(name, {}).get(strongest, (None, None))
+        ci = f" (95% CI {low:.0%} to {high:.0%})" if low is not None else ""
         bf = data["breaks_first"].get(name)
-        lines.append(f"  {name:<12} {curve}" + (f"   breaks first: {bf['class']}" if bf else ""))
+        if bf and bf.get("n"):
+            bf_text = (f"   breaks first: {bf['class']} ({100 * bf['drop']:+.0f} points on its {bf['n']} "
+                       f"image{'s' * (bf['n'] != 1)})")
+        else:
+            bf_text = f"   breaks first: {bf['class']}" if bf else ""
+        lines.append(f"  {name:<12} {curve}{ci}{bf_text}")
     if data["label_changing"]:
         lines.append(f"Label-changing for this data: {', '.join(data['label_changing'])}")
     if data.get("shortcuts_skipped"):
