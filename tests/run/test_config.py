@@ -78,7 +78,8 @@ def test_config_json_command_repeats_a_run_with_colour_mode_and_data_dir(make_fo
     assert "--color-mode" in argv and "--data-dir" in argv and argv[:2] == ["trueclass", "train"]
     assert config_from_argv(argv[2:]) == RunConfig.from_dict(cfg)
     assert cfg["resolved"] == {"image_size": [12, 12], "color_mode": "L", "data": {
-        "hash": run.dataset.hash, "n_images": 16, "classes": ["bars", "cols"]}}  # what a resume checks
+        "hash": run.dataset.hash, "n_images": 16, "classes": ["bars", "cols"]},  # what a resume checks
+        "source_path": str(root.resolve())}  # and where it finds the images from another folder
 
 
 def test_a_bad_setting_is_a_sentence():
