@@ -58,7 +58,7 @@ FACES: dict[str, dict[str, str]] = {
         "._plots": "figure",
         "._export_text": "format_int8 format_parity int8_verdict",
         "._plain": "format_label_issues_plain format_review_plain",
-        "._audit_text": "format_audit format_audit_counts format_label_issues label_issue_words",
+        "._audit_text": "colour_sentences format_audit format_audit_counts format_label_issues label_issue_words",
         "._text": "failed_steps format_run_summary format_seconds format_verdict warning_sentences",
     },
     "trueclass.training": {

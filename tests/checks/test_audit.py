@@ -393,3 +393,34 @@ def test_photos_that_share_only_a_plain_border_are_not_copies_and_a_bordered_cop
     assert all(ds.labels[i] == ds.labels[j] for i, j in pairs), [p for p in pairs if ds.labels[p[0]] != ds.labels[p[1]]]
     ds2 = tc.load((np.concatenate([images, copy[None]]), labels + [labels[5]]), value_max=255)
     assert (5, len(images)) in [(p["i"], p["j"]) for p in find_duplicates(ds2).pairs]
+
+
+def test_a_class_told_apart_by_colour_is_said_once_as_a_shortcut(make_folder, tmp_path):
+    # every image of a grey class was listed as an odd image ("grey among mostly colour
+    # images"), one by one, and nothing said that colour alone tells the class apart
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from trueclass.cli import cli
+
+    root = make_folder({"bars": 10, "cols": 10}, color=True, size=24)
+    make_folder({"squares": 10}, root=root, size=24, seed=1)  # saved in grey
+    Image.open(root / "bars" / "bars_000.png").convert("L").save(root / "bars" / "grey_one.png")
+    ds = tc.load(root)
+    report = audit(ds, label_issues=False).report
+    assert report["colour_by_class"] == [{"class": "squares", "n": 10, "grey": 1.0, "others_grey": 1 / 21}]
+    odd = {o["id"]: o["reasons"] for o in report["outliers"]}
+    # the class is said once, not image by image
+    assert not any("squares" in i and any("among mostly" in r for r in rs) for i, rs in odd.items())
+    (one,) = [r for i, r in odd.items() if i.endswith("grey_one.png")]  # a grey image in a colour class still is
+    assert "grey among mostly colour images" in one
+    text = audit(ds, label_issues=False).summary()
+    assert ("COLOUR         every one of the 10 images of 'squares' is grey, against 5% of the other classes' images: "
+            "a model can tell 'squares' by colour alone") in text
+    res = CliRunner().invoke(cli, ["train", str(root), "--model", "knn", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    assert "colour alone tells 'squares' apart" in res.output
+    assert 'class="warn colour-shortcut">Colour: every one of' in (tmp_path / "r" / "card.html").read_text()
+    # a class whose images are colour like the others' is no finding
+    plain = make_folder({"bars": 10, "cols": 10}, color=True, size=24, root=tmp_path / "plain")
+    assert audit(tc.load(plain), label_issues=False).report["colour_by_class"] == []

@@ -25,7 +25,7 @@ from ..data import (NEAR_CORRELATION, NEAR_MIN_SIDE, copy_views, describe_near_p
 from ._labels import LABEL_FOLDS, LABEL_MODEL_TEXT, find_label_issues, label_model_accuracy
 from .._numerics import keeps_torch_numerics
 
-__all__ = ["Audit", "Duplicates", "audit", "find_duplicates", "find_label_issues", "image_outliers",
+__all__ = ["Audit", "Duplicates", "audit", "colour_by_class", "find_duplicates", "find_label_issues", "image_outliers",
            "class_balance", "NEAR_CORRELATION"]
 
 #: Robust z-score (median / MAD) beyond which an image property is an outlier.
@@ -337,13 +337,43 @@ def image_outliers(ds: Any) -> list[dict[str, Any]]:
     if greys is not None and len(greys) == len(ds):
         greys = np.asarray(greys, dtype=bool)
         majority_grey = greys.sum() * 2 > len(greys)
-        add(greys != majority_grey, f"{'colour' if majority_grey else 'grey'} among mostly "
-                                    f"{'grey' if majority_grey else 'colour'} images")
+        # a class told apart by colour is said once, as a class (colour_by_class), not image by image
+        by_class = {ds.classes.index(f["class"]) for f in colour_by_class(ds)}
+        mine = np.isin(ds.labels, list(by_class)) if by_class and not ds.multilabel else np.zeros(len(ds), bool)
+        add((greys != majority_grey) & ~mine, f"{'colour' if majority_grey else 'grey'} among mostly "
+                                              f"{'grey' if majority_grey else 'colour'} images")
     out = []
     for i in sorted(reasons):
         out.append({"index": i, "id": str(ds.ids[i]), "label": _label_text(ds, i), "reasons": reasons[i],
                     "brightness": round(float(bright[i]), 1), "contrast": round(float(contrast[i]), 1),
                     "sharpness": round(float(sharp[i]), 3)})
+    return out
+
+
+#: A class told apart by colour mode: at least this many images, all grey (or all colour),
+#: against at most (at least) COLOUR_OTHERS of the other classes' images.
+COLOUR_MIN_IMAGES = 5
+COLOUR_OTHERS = 0.1
+
+
+def colour_by_class(ds: Any) -> list[dict[str, Any]]:
+    """The classes whose files are all grey where the others' are (nearly) all colour, or
+    the other way round: a model can tell them by colour alone, a shortcut that the test
+    score shares when the test images come from the same files. From each file's own
+    colour mode before loading (``image_original_grey``); [] where that is not known."""
+    greys = ds.provenance.get("image_original_grey")
+    if greys is None or len(greys) != len(ds) or ds.multilabel or len(ds.classes) < 2:
+        return []
+    greys = np.asarray(greys, dtype=bool)
+    out = []
+    for k, name in enumerate(ds.classes):
+        mine = ds.labels == k
+        n, others = int(mine.sum()), greys[~mine]
+        if n < COLOUR_MIN_IMAGES or not len(others):
+            continue
+        share, rest = float(greys[mine].mean()), float(others.mean())
+        if (share == 1.0 and rest <= COLOUR_OTHERS) or (share == 0.0 and rest >= 1 - COLOUR_OTHERS):
+            out.append({"class": str(name), "n": n, "grey": share, "others_grey": rest})
     return out
 
 
@@ -460,6 +490,7 @@ def audit(
         "n_leaks": len(leaks),
         "n_leaked_test_images": len({lk["test_id"] for lk in leaks}),
         "imbalance": balance,
+        "colour_by_class": colour_by_class(ds),
         "outliers": outliers[:LIST_LIMIT],
         "n_outliers": len(outliers),
         **labels,

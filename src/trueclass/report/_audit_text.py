@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["AUDIT_LISTS", "format_audit", "format_audit_counts", "format_label_issues", "label_issue_words"]
+__all__ = ["AUDIT_LISTS", "colour_sentences", "format_audit", "format_audit_counts", "format_label_issues",
+           "label_issue_words"]
 
 
 def _count(n: int, word: str) -> str:
@@ -52,6 +53,7 @@ def format_audit(a: dict[str, Any], limit: int = 5, lists: str = "python") -> st
         lines.append(f"Balance        largest '{b['largest']}' / smallest '{b['smallest']}' = {b['ratio']:.1f}x"
                      + (" (strong)" if b["strong"] else ""))
     lines += [f"  {t}" for t in b.get("advice", [])]
+    lines += [f"COLOUR         {t}" for t in colour_sentences(a)]
     if a["n_outliers"]:
         from collections import Counter
 
@@ -103,6 +105,22 @@ def format_label_issues(a: dict[str, Any]) -> str:
 
 
 def format_audit_counts(au: dict[str, Any]) -> str:
-    """What the audit found, counted: duplicate groups, conflicts, label flags, odd images."""
+    """What the audit found, counted: duplicate groups, conflicts, label flags, odd images,
+    and a class told apart by colour alone."""
+    apart = [c["class"] for c in au.get("colour_by_class") or []]
     return (f"{_count(au['n_duplicate_groups'], 'duplicate group')}, {au['n_conflicts']} with conflicting labels, "
-            f"{label_issue_words(au)}, {_count(au['n_outliers'], 'odd image')}")
+            f"{label_issue_words(au)}, {_count(au['n_outliers'], 'odd image')}"
+            + (f"; colour alone tells {', '.join(map(repr, apart))} apart" if apart else ""))
+
+
+def colour_sentences(au: dict[str, Any]) -> list[str]:
+    """A sentence for each class the audit found told apart by colour alone."""
+    out = []
+    for c in au.get("colour_by_class") or []:
+        mode, other = ("grey", "colour") if c["grey"] == 1.0 else ("colour", "grey")
+        rest = c["others_grey"] if mode == "grey" else 1 - c["others_grey"]
+        out.append(f"every one of the {c['n']:,} images of '{c['class']}' is {mode}, against {rest:.0%} of the other "
+                   f"classes' images: a model can tell '{c['class']}' by colour alone, and the test images share "
+                   f"the shortcut; give the class {other} images too, or train every class in grey (--color-mode L; "
+                   "color_mode='L' in Python)")
+    return out

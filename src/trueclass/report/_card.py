@@ -381,9 +381,10 @@ def build_card(run_dir: str | Path) -> Path:
     thumbs = [] if arrays is None else [_thumb_png(t) for t in arrays["thumbs"]]
     extra = {}
     if m.get("audit"):
-        from ._audit_text import format_label_issues, label_issue_words
+        from ._audit_text import colour_sentences, format_label_issues, label_issue_words
 
         extra["audit_view"] = _audit_view(m["audit"], path)
+        extra["colour_sentences"] = colour_sentences(m["audit"])
         extra["label_words"] = label_issue_words(m["audit"])
         extra["label_sentence"] = format_label_issues(m["audit"])
     if m.get("robustness"):
