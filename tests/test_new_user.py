@@ -281,3 +281,36 @@ def test_tab_completion_shows_the_api_not_the_packages_own_imports():
     out = subprocess.run([sys.executable, "-c", "import trueclass; print(trueclass.run.predict_files.__name__)"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "predict_files", out.stderr
+
+
+def test_tc_train_shows_progress_as_the_command_does(monkeypatch, tmp_path, capsys):
+    # tc.train ran silent for as long as it took (24 s for the README's own call)
+    import trueclass._progress as progress_mod
+
+    made = []
+
+    class Recorder:
+        def __init__(self, enabled=True):
+            self.stages = []
+            made.append(self)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return None
+
+        def __call__(self, stage, done, total, **info):
+            self.stages.append(stage)
+
+    monkeypatch.setattr(progress_mod, "ProgressBar", Recorder)
+    tc.train("digits", model="knn", audit=False, out=tmp_path / "a")
+    assert len(made) == 1 and "training knn on 1,437 images" in made[0].stages, made[0].stages
+    tc.train("digits", model="knn", audit=False, out=tmp_path / "b", progress=False)
+    seen = []
+    tc.train("digits", model="knn", audit=False, out=tmp_path / "c", on_progress=lambda s, *a, **k: seen.append(s))
+    assert len(made) == 1 and seen  # progress=False: none; on_progress given: the caller's own
+    monkeypatch.undo()
+    capsys.readouterr()
+    tc.train("digits", model="knn", audit=False, out=tmp_path / "d")  # the real bar, where stderr is no terminal
+    assert len(capsys.readouterr().err) < 5  # draws nothing there

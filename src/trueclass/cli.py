@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from ._errors import TrainingInterrupted, TrueclassError
+from ._progress import ProgressBar
 from .run.fields import cli_options, refuse_beside_resume
 
 __all__ = ["main", "cli", "EXIT_INCOMPLETE"]
@@ -70,38 +71,6 @@ def _as_cli(message: str) -> str:
     message = re.sub(r"\bdevice=(['\"])(.*?)\1", r"--device \2", message)
     message = re.sub(r"\bnproc=(\d+)", r"--nproc \1", message)
     return re.sub(r"tc\.resume\((['\"])(.*?)\1\)", r"trueclass train --resume \2", message)
-
-
-class _Progress:
-    """Shows on_progress(stage, done, total) calls as a rich progress bar on stderr."""
-
-    def __init__(self, enabled: bool = True) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.console = Console(stderr=True)
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=self.console, transient=True, disable=not enabled,  # under torchrun, rank 0 shows it
-        )
-        self.tasks: dict[str, Any] = {}
-
-    def __enter__(self) -> "_Progress":
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.progress.stop()
-
-    def __call__(self, stage: str, done: int, total: int, **info: Any) -> None:
-        if stage not in self.tasks:
-            self.tasks[stage] = self.progress.add_task(stage, total=total or None)
-        label = stage
-        if info:
-            from .report._text import format_progress
-
-            label = f"{stage} {format_progress(info)}"
-        self.progress.update(self.tasks[stage], completed=done, total=total or None, description=label)
 
 
 def _use_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -179,7 +148,7 @@ def train(out: str | None, overwrite: bool, resume_dir: str | None, nproc: int, 
         # one GPU a process: fewer GPUs than processes, or one GPU named for all, is a sentence, not a torch error
         check_gpus_for(nproc, run_device(config))
         raise SystemExit(_launch_torchrun(nproc))
-    with _Progress(enabled=is_main()) as progress, warnings.catch_warnings():
+    with ProgressBar(enabled=is_main()) as progress, warnings.catch_warnings():
         warnings.simplefilter("ignore", IncompleteRunWarning)  # the report card says it, and the exit status
         if resume_dir:
             run = resume(resume_dir, **moves, on_progress=progress)
@@ -248,7 +217,7 @@ def evaluate_cmd(model_path: str, source: str, out: str | None, overwrite: bool,
     from .run import evaluate_run
     from .run.steps import IncompleteRunWarning
 
-    with _Progress() as progress, warnings.catch_warnings():
+    with ProgressBar() as progress, warnings.catch_warnings():
         warnings.simplefilter("ignore", IncompleteRunWarning)  # the report card says it, and the exit status
         run = evaluate_run(model_path, source, out=out, overwrite=overwrite, data_dir=data_dir, tta=_tta(tta),
                            slice_by=slice_by, on_progress=progress)
@@ -327,7 +296,7 @@ def _predict_to_csv(model_path: str, inputs: tuple[str, ...], top_k: int, thresh
 
     from .training._distributed import is_main
 
-    with _Progress(enabled=is_main()) as progress:  # under torchrun, rank 0 reports
+    with ProgressBar(enabled=is_main()) as progress:  # under torchrun, rank 0 reports
         c = predict_to_csv(model_path, inputs, csv_path, top_k=top_k, threshold=threshold, tta=_tta(tta), raw=raw,
                            on_progress=progress, on_rows=_echo_rows if is_main() else None)
     if not is_main():
@@ -373,7 +342,7 @@ def audit(source: str, out: str | None, strict: bool, no_label_issues: bool, ima
 
     if out:
         audit_folder(out)  # a file given as --out is refused before the audit runs
-    with _Progress() as progress:
+    with ProgressBar() as progress:
         ds = load(source, image_size=image_size, color_mode=color_mode, data_dir=data_dir, on_progress=progress)
         result = run_audit(ds, label_issues=not no_label_issues, seed=seed, label_models=label_models or None,
                            on_progress=progress)
@@ -403,7 +372,7 @@ def stress(model_path: str, source: str, out: str | None, max_images: int | None
     from .report._text import format_stress
     from .run import stress_run
 
-    with _Progress() as progress:
+    with ProgressBar() as progress:
         path, data = stress_run(model_path, source, out=out, data_dir=data_dir, max_images=max_images, seed=seed,
                                 on_progress=progress)
     click.echo(format_stress(data))
@@ -550,7 +519,7 @@ def export_cmd(run_dir: str, fmt: str, int8: bool) -> None:
     calibrated probabilities out) and check it on the run's held-out test images."""
     from .run.export import export
 
-    with _Progress() as progress:
+    with ProgressBar() as progress:
         result = export(run_dir, fmt, int8=int8, on_progress=progress)
     click.echo(result.summary())
 

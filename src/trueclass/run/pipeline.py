@@ -14,9 +14,10 @@ import logging
 import shutil
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -96,7 +97,7 @@ class Run:
 # -- the front door ---------------------------------------------------------------------------
 def train(source: str | Path | Dataset = "digits", *, out: str | Path | None = None, overwrite: bool = False,
           runs_dir: str | Path = RUNS_DIR, on_progress: Progress | None = None, preset: str | None = None,
-          **settings: Any) -> Run:
+          progress: bool = True, **settings: Any) -> Run:
     """Load ``source``, split it, train a model, evaluate it on the held-out test part,
     and write the run folder. Returns the :class:`Run`.
 
@@ -115,7 +116,8 @@ def train(source: str | Path | Dataset = "digits", *, out: str | Path | None = N
     (bf16, fp16 or fp32 for all of them; default the hardware's). The test part is used
     for nothing but the score. ``preset`` names a network
     recipe, as ``trueclass train --preset`` does: ``"quick"`` or ``"best"`` (its values
-    under any given in ``params``).
+    under any given in ``params``). Without ``on_progress``, a progress bar shows on
+    stderr in a terminal or a notebook (``progress=False``: none), as the command's does.
     """
     if preset is not None:
         from .config import with_preset
@@ -144,8 +146,22 @@ def train(source: str | Path | Dataset = "digits", *, out: str | Path | None = N
                              f"{', '.join(f.name for f in fields(RunConfig) if f.name != 'source')}, and "
                              f"{', '.join(own[:-1])} and {own[-1]}.")
     config = RunConfig(source=name, **settings)
-    return run_training(config, dataset=dataset, out=out, overwrite=overwrite, runs_dir=runs_dir,
-                        on_progress=on_progress)
+    with _progress_for(on_progress, progress) as shown:
+        return run_training(config, dataset=dataset, out=out, overwrite=overwrite, runs_dir=runs_dir,
+                            on_progress=shown)
+
+
+@contextmanager
+def _progress_for(on_progress: Progress | None, progress: bool) -> Iterator[Progress | None]:
+    """``on_progress`` where given, else the command line's progress bar (``progress``;
+    under torchrun, in the first process only)."""
+    if on_progress is not None or not progress or not dist.is_main():
+        yield on_progress
+        return
+    from .._progress import ProgressBar
+
+    with ProgressBar() as bar:
+        yield bar
 
 
 #: What a resume may change of a run: where it runs and where its data set's files are.
@@ -154,7 +170,7 @@ RESUME_MOVES = ("device", "precision", "data_dir")
 
 def resume(run_dir: str | Path, *, dataset: Dataset | None = None, device: str | None = None,
            precision: str | None = None, data_dir: str | Path | None = None,
-           on_progress: Progress | None = None) -> Run:
+           on_progress: Progress | None = None, progress: bool = True) -> Run:
     """Go on with a run that was stopped (Ctrl-C, kill -9, a crash) from its last checkpoint.
 
     The run's config.json gives the source, split, recipe, device and precision; training
@@ -163,11 +179,12 @@ def resume(run_dir: str | Path, *, dataset: Dataset | None = None, device: str |
     which its source's name does not load again. ``device`` (cpu, cuda, cuda:K),
     ``precision`` and ``data_dir`` move it where the recorded ones are not on this machine
     (another precision gives other weights). The images must be the ones the run began
-    with (a sentence otherwise).
+    with (a sentence otherwise). A progress bar shows as in :func:`train`.
     """
     config = resumed_config(run_dir, device=device, precision=precision, data_dir=data_dir)
-    return run_training(config, dataset=dataset, resume_folder=RunFolder(Path(run_dir).expanduser()),
-                        on_progress=on_progress)
+    with _progress_for(on_progress, progress) as shown:
+        return run_training(config, dataset=dataset, resume_folder=RunFolder(Path(run_dir).expanduser()),
+                            on_progress=shown)
 
 
 def resumed_config(run_dir: str | Path, **moves: Any) -> RunConfig:
