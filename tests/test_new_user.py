@@ -125,7 +125,7 @@ def test_a_baseline_is_named_as_one_and_a_model_below_it_is_not_fine(tmp_path):
     assert "WARNING: this model scores BELOW its baseline. Baseline, not this model: a quick LogisticRegression" in text
     # why, for logreg: the baseline is logreg on pixels scaled to 0-1, the penalty of C = 1/16**2 on the digits
     assert ("The baseline is logistic regression too (C=1), on pixels scaled to 0-1: on these 0-16 pixels that is "
-            "the penalty of -p C=0.0039; try it, or the default model\n") in text
+            "the penalty of -p C=0.0039 (params={'C': 0.0039} in Python); try it, or the default model\n") in text
     # Python says it as the command line does: print(run) is what `trueclass train` prints
     assert str(run) == run.summary() and run.summary().startswith(text + "\n")
     assert f"Evidence card  {run.path / 'card.html'}" in run.summary()
@@ -310,6 +310,13 @@ def test_tc_train_shows_progress_as_the_command_does(monkeypatch, tmp_path, caps
     seen = []
     tc.train("digits", model="knn", audit=False, out=tmp_path / "c", on_progress=lambda s, *a, **k: seen.append(s))
     assert len(made) == 1 and seen  # progress=False: none; on_progress given: the caller's own
+    import threading  # from another thread (a server's): none, as rich's live display takes the process's output
+
+    worker = threading.Thread(target=tc.train, args=("digits",), kwargs={"model": "knn", "audit": False,
+                                                                       "out": tmp_path / "t"})
+    worker.start()
+    worker.join(120)
+    assert (tmp_path / "t" / "metrics.json").is_file() and len(made) == 1
     monkeypatch.undo()
     capsys.readouterr()
     tc.train("digits", model="knn", audit=False, out=tmp_path / "d")  # the real bar, where stderr is no terminal

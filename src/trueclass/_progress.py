@@ -5,6 +5,7 @@ stderr is neither (a log file, a test), it draws nothing."""
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 __all__ = ["ProgressBar"]
@@ -18,9 +19,11 @@ class ProgressBar:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.console = Console(stderr=True)
+        # in a notebook rich draws with ipywidgets; without it, it warns at every refresh instead
+        widgets = not self.console.is_jupyter or importlib.util.find_spec("ipywidgets") is not None
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=self.console, transient=True, disable=not enabled,  # under torchrun, rank 0 shows it
+            console=self.console, transient=True, disable=not (enabled and widgets),  # under torchrun, rank 0's
         )
         self.tasks: dict[str, Any] = {}
 

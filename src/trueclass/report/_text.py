@@ -416,8 +416,9 @@ def _logreg_hint(m: dict[str, Any]) -> str:
     white = (m.get("dataset") or {}).get("value_max")
     if m.get("model") != "logreg" or not white:
         return ""
+    c = f"{1 / white ** 2:.2g}"
     return (f". The baseline is logistic regression too (C=1), on pixels scaled to 0-1: on these 0-{white} pixels "
-            f"that is the penalty of -p C={1 / white ** 2:.2g}; try it, or the default model")
+            f"that is the penalty of -p C={c} (params={{'C': {c}}} in Python); try it, or the default model")
 
 
 def format_baseline_line(base: dict[str, Any], m: dict[str, Any]) -> str:

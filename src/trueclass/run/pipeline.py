@@ -154,8 +154,12 @@ def train(source: str | Path | Dataset = "digits", *, out: str | Path | None = N
 @contextmanager
 def _progress_for(on_progress: Progress | None, progress: bool) -> Iterator[Progress | None]:
     """``on_progress`` where given, else the command line's progress bar (``progress``;
-    under torchrun, in the first process only)."""
-    if on_progress is not None or not progress or not dist.is_main():
+    under torchrun, in the first process only; from the main thread only: rich's live
+    display takes over the whole process's stdout and stderr while it runs)."""
+    import threading
+
+    if on_progress is not None or not progress or not dist.is_main() or \
+            threading.current_thread() is not threading.main_thread():
         yield on_progress
         return
     from .._progress import ProgressBar
