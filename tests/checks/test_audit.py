@@ -421,6 +421,8 @@ def test_a_class_told_apart_by_colour_is_said_once_as_a_shortcut(make_folder, tm
     assert res.exit_code == 0, res.output
     assert "colour alone tells 'squares' apart" in res.output
     assert 'class="warn colour-shortcut">Colour: every one of' in (tmp_path / "r" / "card.html").read_text()
+    # loaded in grey, no model sees the colour: no finding
+    assert audit(tc.load(root, color_mode="L"), label_issues=False).report["colour_by_class"] == []
     # a class whose images are colour like the others' is no finding
     plain = make_folder({"bars": 10, "cols": 10}, color=True, size=24, root=tmp_path / "plain")
     assert audit(tc.load(plain), label_issues=False).report["colour_by_class"] == []

@@ -362,8 +362,8 @@ def colour_by_class(ds: Any) -> list[dict[str, Any]]:
     score shares when the test images come from the same files. From each file's own
     colour mode before loading (``image_original_grey``); [] where that is not known."""
     greys = ds.provenance.get("image_original_grey")
-    if greys is None or len(greys) != len(ds) or ds.multilabel or len(ds.classes) < 2:
-        return []
+    if greys is None or len(greys) != len(ds) or ds.multilabel or len(ds.classes) < 2 or ds.channels == 1:
+        return []  # loaded in grey (color_mode "L"): the model sees no colour to lean on
     greys = np.asarray(greys, dtype=bool)
     out = []
     for k, name in enumerate(ds.classes):
