@@ -372,7 +372,8 @@ def test_a_run_of_a_relative_folder_resumes_and_exports_from_another_folder(make
         tc.train("photos", **BASE, out=out, on_progress=stop_at_the_card)
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["source"] == "photos" and cfg["resolved"]["source_path"] == str(tmp_path / "here" / "photos")
-    monkeypatch.chdir(tmp_path)  # elsewhere: 'photos' is no folder here
+    monkeypatch.chdir(tmp_path)  # elsewhere, where 'photos' is another folder: the one trained on is read
+    make_folder({"other": 4, "kinds": 4}, root=tmp_path / "photos", seed=3)
     res = CliRunner().invoke(cli, ["train", "--resume", str(out)])
     assert res.exit_code == 0, res.output
     assert (out / "card.html").is_file()

@@ -58,14 +58,13 @@ class _RunConfigMethods:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "RunConfig":
         """The configuration in ``data`` (config.json); other keys are ignored. A source
-        given as a relative path is the absolute one config.json also keeps
-        (``resolved.source_path``) where the relative one does not lead to it from here:
-        a resume or an export started in another folder than the training."""
+        given as a path is the absolute one config.json also keeps (``resolved.source_path``)
+        where that is still there: a resume or an export started in another folder than the
+        training reads the images it trained on, not a folder of the same name there."""
         names = {f.name for f in fields(cls)}
         given = {k: v for k, v in data.items() if k in names}
         where = (data.get("resolved") or {}).get("source_path")
-        if where and isinstance(given.get("source"), str) and not Path(given["source"]).expanduser().exists() \
-                and Path(where).exists():
+        if where and isinstance(given.get("source"), str) and Path(where).exists():
             given["source"] = where
         return cls(**given)
 
