@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -53,6 +54,10 @@ def test_a_model_trained_on_the_digits_answers_numbers_as_the_lessons_y_is(tmp_p
         assert clf.score(X_test, y_test) == accuracy and list(clf.classes_) == list(range(10))
     # the run's own files keep the class names as text, as for any folder of images
     assert run.metrics["classes"][:2] == ["0", "1"] and run.metrics["n_wrong"] == wrong
+    # scored on images of a class it never saw: evaluate's sentence (it was int('other'): ValueError)
+    other = tc.load((X_test[:20], np.where(y_test[:20] == 1, "other", y_test[:20].astype(str))))
+    with pytest.raises(tc.TrueclassError, match="include classes the model was never trained on \\('other'\\)"):
+        run.model.score(other)
     # labels given as words stay words; numbers given as numbers stay numbers
     words = tc.ImageClassifier("logreg").fit(tc.load((X[:200], np.where(y[:200] % 2, "odd", "even"))))
     assert set(words.predict(X[:20])) <= {"odd", "even"}

@@ -458,10 +458,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if getattr(self, "multilabel_", False):
             y_true = self.label_indices(X) if isinstance(X, Dataset) else np.asarray(y)
             return float(np.mean((self.predict(X) == y_true).all(axis=1)))  # subset accuracy
-        if isinstance(X, Dataset):
-            y = np.asarray(X.classes)[X.labels]
-            if not np.issubdtype(self.classes_.dtype, np.str_):
-                y = y.astype(self.classes_.dtype)
+        if isinstance(X, Dataset):  # matched by name, with evaluate's sentence for a class it never saw
+            y = self.classes_[self.label_indices(X)]
         elif np.asarray(X).ndim != 1 and labels_problem(y):  # one image given alone: predict's sentence says it
             raise TrueclassError(labels_problem(y))
         return super().score(X, y, sample_weight=sample_weight)
