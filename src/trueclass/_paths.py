@@ -74,8 +74,8 @@ def check_run_writable(run_dir: Path, what: str, verb: str) -> None:
     or mounted; ``verb`` says what to do with a copy."""
     if run_dir.is_dir() and not (os.access(run_dir, os.W_OK | os.X_OK) and _can_create_in(run_dir)):
         raise TrueclassError(f"The run folder {str(run_dir)!r} is read-only (or not yours to write), so trueclass "
-                             f"cannot write its {what} there; copy the folder somewhere you can write and {verb} the "
-                             "copy.")
+                             f"cannot write its {what} there; copy the folder somewhere you can write, make the copy "
+                             f"yours to write (cp -r, then chmod -R u+w) and {verb} the copy.")
 
 
 def _can_create_in(folder: Path) -> bool:

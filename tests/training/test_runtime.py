@@ -634,7 +634,15 @@ def test_the_backbones_own_doors_put_the_switches_back(monkeypatch):
         _device.cuda_numerics()
         return real(*a, **k)
 
+    real_autocast = _device.Runtime.autocast
+
+    def autocast_as_on_a_gpu(self):  # a CUDA runtime's forward pass sets them again (Runtime.autocast)
+        _device.cuda_numerics()
+        return real_autocast(self)
+
     monkeypatch.setattr(training, "pick_runtime", as_on_a_gpu)
+    monkeypatch.setattr(_device.Runtime, "autocast", autocast_as_on_a_gpu)
+    monkeypatch.setattr(features._backbone, "_EMBEDDERS", {})  # embed builds its own here, not an earlier test's
     before = _switches()
     users = [True, True, False, True]
     _set_switches(users)

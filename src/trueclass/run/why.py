@@ -114,7 +114,7 @@ def shift_section(meta: dict[str, Any], ev: Any, test: Dataset) -> dict[str, Any
     own, right, n = meta.get("held_out"), int(ev.n_test - ev.n_wrong), int(ev.n_test)
     out = shift_report(own, right, n, meta.get("input_stats"), image_properties(test))
     if own and own.get("images"):  # the run's own test images again: nothing to compare them with
-        out["same_images"] = own["images"] == images_digest(test)
+        out["same_images"] = own.get("n") == n and own["images"] == images_digest(test)  # counts first: cheap
     elif own:  # a model folder written before the digest: the same source, and the same counts
         out["same_images"] = own.get("source") == str(test.provenance.get("source")) and \
             (own.get("right"), own.get("n")) == (right, n)

@@ -167,7 +167,11 @@ def stop_training(trainer: Trainer, echo: Any = print, *, exit_process: bool = F
 def studio_runs(project: Project) -> list[Path]:
     """The studio's run folders, oldest first (finished or not)."""
     runs = project.runs_dir
-    return sorted(p for p in runs.glob("*") if RUN_NAME.match(p.name)) if runs.is_dir() else []
+    if not runs.is_dir():
+        return []
+    # by time, then by the -K of runs begun in the same second (-10 after -9)
+    return sorted((p for p in runs.glob("*") if RUN_NAME.match(p.name)),
+                  key=lambda p: (p.name[:15], int(p.name[16:] or 0)))
 
 
 def left_stopped(project: Project) -> tuple[Path, dict[str, Any]] | None:
