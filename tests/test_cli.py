@@ -90,16 +90,19 @@ def test_predict_images_and_folder(trained, tmp_path):
     for i in range(4):
         Image.fromarray((d.images[i] * 255 / 16).astype(np.uint8)).resize((32, 32)).save(folder / f"d{i}.png")
     (folder / "notes.txt").write_text("x")
+    # a frame saved without an extension is an image, as training reads it (by content): it
+    # was skipped as "not an image file name", where `trueclass train` trained on it
+    Image.fromarray((d.images[4] * 255 / 16).astype(np.uint8)).resize((32, 32)).save(folder / "frame5", format="PNG")
     res = CliRunner().invoke(cli, ["predict", str(out), str(folder), "--top-k", "2", "--csv", str(tmp_path / "p.csv")])
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(open(tmp_path / "p.csv")))
-    assert len(rows) == 5  # four images, and the note that was skipped, with its reason
-    assert [r["skipped"] for r in rows if r["label"] == ""] == ["not an image file name"]
-    assert "4 images predicted" in res.output and "listed in" in res.output
+    assert len(rows) == 6  # five images, and the note that was skipped, with the reason training gives
+    assert [r["skipped"] for r in rows if r["label"] == ""] == ["not an image (or an unknown format)"]
+    assert "5 images predicted" in res.output and "listed in" in res.output
     assert all(len(r["top_k"].split("|")) == 2 for r in rows if not r["skipped"])
     by_file = {r["file"].split("/")[-1]: r["label"] for r in rows}
     assert sum(by_file[f"d{i}.png"] == str(d.target[i]) for i in range(4)) >= 3
-    assert "notes.txt: not an image file name" in res.output
+    assert "notes.txt: not an image (or an unknown format)" in res.output
 
 
 def test_predict_with_no_readable_image(trained, tmp_path):

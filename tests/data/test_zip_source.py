@@ -108,7 +108,7 @@ def test_train_evaluate_and_predict_take_a_zip(zipped, tmp_path):
     reasons = {row["file"].rsplit("/", 1)[1]: row["skipped"] for row in rows if row["skipped"]}
     assert len(rows) == 30 + len(reasons)  # every member: predicted, or listed with why not
     assert reasons == {"._bars_000.png": "hidden file or folder", ".DS_Store": "hidden file or folder",
-                       "readme.txt": "not an image file name", "broken.png": "not an image (or an unknown format)",
+                       "readme.txt": "not an image (or an unknown format)", "broken.png": "not an image (or an unknown format)",
                        "empty.png": "empty file (0 bytes)"}
     # the same answers from Python, for the same member
     model = tc.load_model(out)

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._errors import TrueclassError
 from .._jsonio import write_json
-from ..data import (ARCHIVE_SUFFIXES, IMAGE_SUFFIXES, archive_members, hidden_member, is_hidden, iter_files,
+from ..data import (ARCHIVE_SUFFIXES, archive_members, hidden_member, is_hidden, iter_files,
                                     WDS_LABEL_SUFFIXES, parquet_file, read_images_for)
 from .._paths import check_writable_file
 
@@ -20,7 +20,9 @@ __all__ = ["collect_images", "predict_arrays", "predict_files", "predict_to_csv"
 def collect_images(inputs: Sequence[str | Path]) -> tuple[list[str], list[dict[str, str]]]:
     """Image files named directly or found in folders, zip and tar archives (WebDataset
     shards too) and Parquet files (hidden ones skipped, and listed); an archive's members
-    are named ``ARCHIVE.zip/member``, a Parquet file's rows ``FILE.parquet/ROW``."""
+    are named ``ARCHIVE.zip/member``, a Parquet file's rows ``FILE.parquet/ROW``. A file
+    is an image by its content, as training reads it (a frame saved without an extension
+    is one; a text file is listed with the reader's reason), not by its name."""
     files: list[str] = []
     skipped: list[dict[str, str]] = []
     for item in inputs:
@@ -29,19 +31,15 @@ def collect_images(inputs: Sequence[str | Path]) -> tuple[list[str], list[dict[s
             for f in iter_files(p):
                 if is_hidden(f, p):
                     skipped.append({"path": str(f), "reason": "hidden file or folder"})
-                elif f.suffix.lower() in IMAGE_SUFFIXES:
-                    files.append(str(f))
                 else:
-                    skipped.append({"path": str(f), "reason": "not an image file name"})
+                    files.append(str(f))
         elif p.is_file() and p.suffix.lower() in ARCHIVE_SUFFIXES:
             for m in sorted(archive_members(p)):
                 f = f"{p}/{m}"
                 if hidden_member(m):
                     skipped.append({"path": f, "reason": "hidden file or folder"})
-                elif Path(m).suffix.lower() in IMAGE_SUFFIXES:
+                elif Path(m).suffix.lower() not in WDS_LABEL_SUFFIXES:  # not a WebDataset sample's label
                     files.append(f)
-                elif Path(m).suffix.lower() not in WDS_LABEL_SUFFIXES:  # a WebDataset sample's label
-                    skipped.append({"path": f, "reason": "not an image file name"})
         elif p.is_file() and p.suffix.lower() == ".parquet":
             files += [f"{p}/{row}" for row in range(parquet_file(p).metadata.num_rows)]
         elif p.is_file():
