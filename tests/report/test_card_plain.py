@@ -158,8 +158,11 @@ def test_the_plain_words_top_holds_the_numbers_of_metrics_json(lesson_run):
                     if r["correct"] == "False")
     top = m["most_confused"][0]
     assert top["count"] == max(pairs.values()) == pairs[top["true"], top["pred"]]
-    if top["count"] == 2 and sorted(pairs.values())[-2] == 1:  # 8 read as 5 twice, with 10 wrong
-        assert f"Most often it read {top['true']} as {top['pred']} (2 times); every other mix-up happened once." in text
+    if top["count"] >= 2:  # with 10 wrong: "Most often it read 8 as 5 (2 times); every other mix-up happened once."
+        assert f"Most often it read {top['true']} as {top['pred']} ({top['count']} times)" in text
+    else:  # with 9 (one BLAS thread on an AMD EPYC) every mix-up may be a pair of its own
+        assert (f"No mix-up happened more than once: each of its {m['n_wrong']} mistakes is a different pair of "
+                "classes") in text
     # the misread image: card.json names it, the page shows it with the model's confidence
     example = data["items"][data["plain_example"]]
     assert not example["correct"]
