@@ -102,14 +102,13 @@ def images_digest(ds: Dataset) -> str:
     images are known again by it (``trueclass evaluate`` on the run's own source)."""
     import hashlib
 
-    from ..data import to_display
+    from ..data import pixel_hashes, to_display
 
     rows = []
     for start in range(0, len(ds), 4096):  # in chunks: a photo set's display copy at once is large
-        display = to_display(ds.images[start:start + 4096], ds.value_max)
-        rows += [hashlib.sha1(np.ascontiguousarray(x).tobytes() + b"|" + "|".join(ds.label_names(start + i)).encode())
-                 .digest() for i, x in enumerate(display)]
-    return hashlib.sha1(b"".join(sorted(rows))).hexdigest()
+        pixels = pixel_hashes(to_display(ds.images[start:start + 4096], ds.value_max))
+        rows += [f"{h}|{'|'.join(ds.label_names(start + i))}" for i, h in enumerate(pixels)]
+    return hashlib.sha1("\n".join(sorted(rows)).encode()).hexdigest()
 
 
 def model_record(ev: Any, ds: Dataset, parts: Split, fingerprints: Any, test: Dataset) -> dict[str, Any]:
