@@ -289,10 +289,11 @@ def _class_z(v: np.ndarray, ds: Any) -> np.ndarray:
     return z
 
 
-def image_outliers(ds: Any) -> list[dict[str, Any]]:
+def image_outliers(ds: Any, colour: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Images unlike the rest and unusual for their own class too: very dark or bright,
     low contrast, blurry; nearly blank; of an unusual size or aspect ratio, or of another
-    colour mode than most."""
+    colour mode than most, outside the classes told apart by colour (``colour``: the
+    audit's :func:`colour_by_class`, found here when not given)."""
     from scipy.ndimage import convolve
 
     from ..data import to_display
@@ -338,7 +339,7 @@ def image_outliers(ds: Any) -> list[dict[str, Any]]:
         greys = np.asarray(greys, dtype=bool)
         majority_grey = greys.sum() * 2 > len(greys)
         # a class told apart by colour is said once, as a class (colour_by_class), not image by image
-        by_class = {ds.classes.index(f["class"]) for f in colour_by_class(ds)}
+        by_class = {ds.classes.index(f["class"]) for f in (colour_by_class(ds) if colour is None else colour)}
         mine = np.isin(ds.labels, list(by_class)) if by_class and not ds.multilabel else np.zeros(len(ds), bool)
         add((greys != majority_grey) & ~mine, f"{'colour' if majority_grey else 'grey'} among mostly "
                                               f"{'grey' if majority_grey else 'colour'} images")
@@ -459,7 +460,8 @@ def audit(
                           "train_index": int(o), "same_label": labels_of[t] == labels_of[o]})
     if on_progress:
         on_progress("audit: image properties", 0, 0)
-    outliers = image_outliers(ds)
+    colour = colour_by_class(ds)
+    outliers = image_outliers(ds, colour)
     labels, ranking = (_label_section(ds, parts, label_part, seed, label_models, on_progress) if label_issues else (
         {"label_issues": [], "n_label_issues": 0, "label_issues_checked_on": None, "label_model": None,
          "label_issues_skipped": "turned off", "label_model_out_of_fold_accuracy": None, "label_self_check": None,
@@ -490,7 +492,7 @@ def audit(
         "n_leaks": len(leaks),
         "n_leaked_test_images": len({lk["test_id"] for lk in leaks}),
         "imbalance": balance,
-        "colour_by_class": colour_by_class(ds),
+        "colour_by_class": colour,
         "outliers": outliers[:LIST_LIMIT],
         "n_outliers": len(outliers),
         **labels,
