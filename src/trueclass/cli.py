@@ -155,7 +155,7 @@ def train(out: str | None, overwrite: bool, resume_dir: str | None, nproc: int, 
         else:
             run = run_training(config, out=out, overwrite=overwrite, on_progress=progress)
     if run is not None:  # under torchrun, rank 0 reports
-        _print_run(run)
+        click.echo(run.summary())  # what it did, skipped files, the report card: print(run) in Python too
         if failed_steps(run.metrics):
             click.get_current_context().exit(EXIT_INCOMPLETE)
 
@@ -188,12 +188,6 @@ def config_from_argv(argv: list[str]) -> Any:
         return _train_config(ctx.params)
 
 
-def _print_run(run: Any) -> None:
-    """What a run did, the files it skipped, the report card and where the evidence is:
-    ``Run.summary()``, the same text in Python."""
-    click.echo(run.summary())
-
-
 @cli.command("evaluate")
 @click.argument("model_path", metavar="MODEL")
 @click.argument("source")
@@ -221,7 +215,7 @@ def evaluate_cmd(model_path: str, source: str, out: str | None, overwrite: bool,
         warnings.simplefilter("ignore", IncompleteRunWarning)  # the report card says it, and the exit status
         run = evaluate_run(model_path, source, out=out, overwrite=overwrite, data_dir=data_dir, tta=_tta(tta),
                            slice_by=slice_by, on_progress=progress)
-    _print_run(run)
+    click.echo(run.summary())
     if failed_steps(run.metrics):
         click.get_current_context().exit(EXIT_INCOMPLETE)
 

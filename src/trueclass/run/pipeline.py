@@ -567,8 +567,9 @@ def config_json(config: RunConfig, ds: Dataset, clf: Any = None, *, chosen: dict
                  # what a resume checks (a Dataset given in Python is given again: its source's name may not load it)
                  "data": {"hash": ds.hash, "n_images": len(ds), "classes": list(ds.classes),
                           **({"in_python": True} if in_python else {})}}
-    if not in_python and source_path(config.source):  # found again from another folder (RunConfig.from_dict)
-        resolved["source_path"] = source_path(config.source)
+    where = None if in_python else source_path(config.source)
+    if where:  # found again from another folder (RunConfig.from_dict)
+        resolved["source_path"] = where
     if clf is not None:
         resolved |= clf.estimator_.resolved()
     if dist.world_size() > 1:
