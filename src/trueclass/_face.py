@@ -23,7 +23,7 @@ FACES: dict[str, dict[str, str]] = {
         "._dataset": "NUMBER_LABELS PER_IMAGE_KEYS to_display",
         "._copyrule": ("COPY_SIDE NEAR_CORRELATION NEAR_MIN_SIDE PHASH_CANDIDATE_DISTANCE SHIFT_CORRELATION SHIFT_PX "
             "copy_views describe_near_pair featureless near_pairs near_rule_text"),
-        "._hashing": "PHASH_BITS close_pairs file_hashes groups_from_pairs phash_bits pixel_hashes",
+        "._hashing": "PHASH_BITS close_pairs file_hashes groups_from_pairs phash_bits pixel_digests pixel_hashes",
         "._neighbours": "EXACT_MAX nearest",
         "._images": "DEFAULT_MAX_PIXELS IMAGE_SUFFIXES is_hidden iter_files n_workers probe",
         "._rows": "CHUNK_ROWS ImageRows is_on_disk",

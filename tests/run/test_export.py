@@ -120,6 +120,10 @@ def test_predict_and_evaluate_take_the_exported_file(cnn_export, tmp_path):
     assert repr(clf) == "ExportedClassifier(exported from 'cnn', classes=10)"
     with pytest.raises(tc.TrueclassError, match="cannot be trained"):
         clf.fit(test)
+    # a file name in place of images: the sentence names this file, not a save it cannot do
+    with pytest.raises(tc.TrueclassError) as caught:
+        clf.predict(files[0])
+    assert f"trueclass predict {alone}" in str(caught.value) and "clf.save" not in str(caught.value)
 
 
 def test_the_documented_deployment_code_reads_files_as_trueclass_does(cnn_export, tmp_path):

@@ -15,14 +15,23 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["pixel_hashes", "file_hashes", "phash_bits", "close_pairs", "groups_from_pairs", "PHASH_BITS"]
+__all__ = ["pixel_digests", "pixel_hashes", "file_hashes", "phash_bits", "close_pairs", "groups_from_pairs", "PHASH_BITS"]
 
 PHASH_BITS = 64
 
 
+def pixel_digests(images: np.ndarray) -> np.ndarray:
+    """(N, 20) uint8: the SHA-1 of each decoded image's pixels, equal for identical pictures
+    whatever the file (the audit's exact copies, a model's fingerprints, a run's image digest)."""
+    out = np.empty((len(images), 20), dtype=np.uint8)
+    for i, x in enumerate(images):
+        out[i] = np.frombuffer(hashlib.sha1(np.ascontiguousarray(x).tobytes()).digest(), np.uint8)
+    return out
+
+
 def pixel_hashes(images: np.ndarray) -> list[str]:
-    """SHA-1 of each decoded image's pixels: equal for identical pictures whatever the file."""
-    return [hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest() for x in images]
+    """pixel_digests as hex strings."""
+    return [d.tobytes().hex() for d in pixel_digests(images)]
 
 
 def file_hashes(paths: Sequence[str | Path]) -> list[str | None]:

@@ -34,10 +34,10 @@ def load_model(path: Any) -> Any:
         from ._estimator import ImageClassifier
 
         model = ImageClassifier._from_saved(*read_saved(path))
-        model._folder = path  # named where a file name is given in place of images
-    # the images it trained on, so that evaluate never scores them (as trueclass evaluate does):
-    # read from the folder where first asked for (ImageClassifier.__getattr__)
-    model._fingerprints_from = path
+    # named where a file name is given in place of images; and where the fingerprints of
+    # the images it trained on are read when first asked for (ImageClassifier.__getattr__),
+    # so that evaluate never scores them (as trueclass evaluate does)
+    model._saved_at = path
     return model
 
 

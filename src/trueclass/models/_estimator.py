@@ -75,12 +75,12 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     def __getattr__(self, name: str) -> Any:
         # a model hyperparameter read as an attribute (clf.C, clf.n_neighbors); fitted
         # attributes (ending in "_") and private names are never answered from here, but
-        # a loaded model's fingerprints, read from its folder when first asked for (by
-        # evaluate: predicting never needs them, nor a folder copied without them)
-        if name == "fingerprints_" and "_fingerprints_from" in self.__dict__:
+        # a loaded model's fingerprints, read from where it was saved when first asked for
+        # (by evaluate: predicting never needs them, nor a folder copied without them)
+        if name == "fingerprints_" and self.__dict__.get("_saved_at") is not None:
             from ._io import load_fingerprints
 
-            self.fingerprints_ = load_fingerprints(self.__dict__.pop("_fingerprints_from"))
+            self.fingerprints_ = load_fingerprints(self._saved_at)
             return self.fingerprints_
         params = self.__dict__.get("_params")
         if params is None or name.startswith("_") or name.endswith("_"):
@@ -171,7 +171,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(X, Dataset):
             images = self._raw_images(X)
         else:
-            arr = checked_array(X, allow_1d=False, folder=self.__dict__.get("_folder"))
+            arr = checked_array(X, allow_1d=False, folder=self.__dict__.get("_saved_at"))
             if arr.ndim == 2 and arr.shape == (h, w) and arr.shape[1] != h * w * c:
                 arr = arr[None]  # one image given on its own
             elif arr.ndim == 3 and arr.shape == (h, w, c) and c in (1, 3):
@@ -229,8 +229,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             )
         if not multilabel:
             need_two_classes(classes[y_idx])
-        for attr in ("_fingerprints_from", "_folder"):  # a loaded or saved model, fitted again: its own now
-            self.__dict__.pop(attr, None)
+        self.__dict__.pop("_saved_at", None)  # a loaded or saved model, fitted again: its own now
         for attr in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, attr)  # a second fit starts from nothing
         self.image_shape_ = tuple(int(v) for v in images.shape[1:])
@@ -477,7 +476,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             extra.setdefault("threshold_chosen_on", chosen_on)
             extra.setdefault("review_target", target)
         saved = save_model(self, path, **extra)
-        self._folder = saved  # named where a file name is given in place of images
+        self._saved_at = saved  # named where a file name is given in place of images
         return saved
 
 

@@ -15,14 +15,13 @@ before the copy views kept 16x16 thumbnails; they are compared at 16x16.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .._errors import TrueclassError
-from ..data import NEAR_MIN_SIDE, PHASH_BITS, copy_views, near_pairs, phash_bits
+from ..data import NEAR_MIN_SIDE, PHASH_BITS, copy_views, near_pairs, phash_bits, pixel_digests
 from ..data import CHUNK_ROWS
 
 __all__ = ["Fingerprints", "FINGERPRINTS_FILE", "input_stats", "unlike_training"]
@@ -112,8 +111,7 @@ class Fingerprints:
                                       views=part(views, s), side=side)
                                for s in range(0, len(display), CHUNK_ROWS)])
         display = np.asarray(display)
-        pixel = np.array([np.frombuffer(hashlib.sha1(np.ascontiguousarray(x).tobytes()).digest(), np.uint8)
-                          for x in display], dtype=np.uint8).reshape(len(display), 20)
+        pixel = pixel_digests(display)
         if min(display.shape[1:3]) < NEAR_MIN_SIDE:
             bits = np.zeros((len(display), 0), dtype=bool)
         else:
