@@ -72,6 +72,29 @@ def test_a_stop_during_the_random_split_comparison_ends_with_the_finished_run(cl
     assert any(s.startswith("scoring a random split, for comparison: ") for s in stages)
 
 
+def test_the_random_split_comparison_scores_the_runs_own_images(client):
+    # regression: it read the project again, so a class begun while the run trained failed the
+    # finished run ("Class 'extra' has no images yet"), and images added meanwhile joined the
+    # comparison's "same images"
+    import json
+
+    client.post("/api/builtin", json={"name": "digits", "per_class": 30}, headers=H)
+    project = Project(client.root)
+
+    def meanwhile(stage, done=0, total=0, **info):  # another student, while the run trains
+        if stage == "scoring a random split, for comparison (the same training again)":
+            buf = io.BytesIO()
+            Image.fromarray(np.full((8, 8), 200, np.uint8)).save(buf, format="PNG")
+            project.add_images("3", [("late.png", buf.getvalue())])
+            project.add_class("extra")
+
+    result = train_project(project, {"model": "logreg"}, meanwhile)
+    run = client.root / ".trueclass" / "runs" / result["run"]
+    ours, theirs = (json.loads((d / "metrics.json").read_text())["dataset"] for d in (run, run / "random-split"))
+    assert theirs["hash"] == ours["hash"] and theirs["n_images"] == ours["n_images"] == 300
+    assert result["random_split"]["n_train"] + result["random_split"]["n_test"] <= 300
+
+
 def test_drawings_after_start_from_digits_are_read_as_drawn(client):
     r = client.post("/api/builtin", json={"name": "digits", "per_class": 30}, headers=H)
     assert r.status_code == 200 and r.json()["added"] == 300

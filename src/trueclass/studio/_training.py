@@ -275,12 +275,13 @@ def train_project(project: Project, settings: dict[str, Any], on_progress: Any =
     out = _new_run_dir(project) if out is None else out
     if resume:
         try:
-            tc.resume(out, on_progress=on_progress, progress=False)  # the page shows it
+            run = tc.resume(out, on_progress=on_progress, progress=False)  # the page shows it
         except ImagesChanged as exc:  # in the page's words: no folders, no command line
             raise TrueclassError(f"The images changed since this training stopped ({exc.changes}), so it cannot go "
                                  "on; press Train to train on them as they are.") from None
     else:
-        tc.train(str(project.root), model=model, params=params, out=out, on_progress=on_progress, progress=False)
+        run = tc.train(str(project.root), model=model, params=params, out=out, on_progress=on_progress,
+                       progress=False)
     result = run_result(out)
     if result["split"].get("by_capture_session"):
         def compared(stage: str, done: int, total: int, **info: Any) -> None:
@@ -290,7 +291,9 @@ def train_project(project: Project, settings: dict[str, Any], on_progress: Any =
         try:
             if on_progress:
                 on_progress("scoring a random split, for comparison (the same training again)", 0, 0)
-            naive = tc.train(str(project.root), model=result["model"], params=params, out=out / "random-split",
+            # the run's own images, as it read them: not the project as it is now (images added,
+            # or a class begun, while the run trained are no part of it)
+            naive = tc.train(run.dataset, model=result["model"], params=params, out=out / "random-split",
                              allow_leakage=True, audit=False, on_progress=compared if on_progress else None,
                              progress=False)
         except KeyboardInterrupt:  # Stop during the comparison: the run is done, and Preview already uses its model
