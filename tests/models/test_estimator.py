@@ -148,3 +148,33 @@ def test_held_out_predictions_follow_the_sets_class_order_when_it_is_not_sorted(
     assert np.mean(probs.argmax(1) == y) > 0.9  # scrambled columns would score about 0.1
     assert 0.5 < clf.calibration_["temperature"] < 5
     assert [str(c) for c in clf.classes_] == list(names)
+
+
+@pytest.mark.parametrize("model, params, said", [
+    ("logreg", {"C": -1}, "The 'C' parameter of LogisticRegression must be a float in the range (0.0, inf]. Got -1"),
+    ("knn", {"n_neighbors": 0}, "The 'n_neighbors' parameter of KNeighborsClassifier must be an int in the range [1"),
+    ("svm", {"C": 0.0}, "The 'C' parameter of SVC must be a float in the range (0.0, inf]"),
+    ("forest", {"n_estimators": 0}, "The 'n_estimators' parameter of RandomForestClassifier must be an int"),
+    ("logreg", {"random_state": -1}, "random_state must be a whole number of 0 to 4,294,967,295 (or None); got -1."),
+])
+def test_a_value_out_of_range_is_one_sentence_before_any_data_loads(model, params, said, tmp_path):
+    # regression: scikit-learn's InvalidParameterError (numpy's ValueError for the seed)
+    # came as a traceback from fit, after the audit had run
+    with pytest.raises(tc.TrueclassError) as caught:
+        tc.ImageClassifier(model, **params).check_params()
+    assert said in str(caught.value)
+    from click.testing import CliRunner
+
+    from trueclass.cli import cli
+
+    if "random_state" in params:
+        res = CliRunner().invoke(cli, ["train", "digits", "--seed", "-1", "--out", str(tmp_path / "r")])
+        assert res.exit_code == 2 and "-1 is not in the range 0<=x<=4294967295" in res.output
+        with pytest.raises(tc.TrueclassError, match="seed must be a whole number of 0 to 4,294,967,295; got -1"):
+            tc.train("digits", seed=-1, out=tmp_path / "r", progress=False)
+    else:
+        key, value = next(iter(params.items()))
+        res = CliRunner().invoke(cli, ["train", "digits", "--model", model, "-p", f"{key}={value}",
+                                       "--out", str(tmp_path / "r")])
+        assert res.exit_code == 1 and said in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "r").exists()

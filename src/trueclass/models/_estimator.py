@@ -390,6 +390,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             )
         for key, value in params.items():
             check_type(self.model, key, value, spec.types.get(key, type_of(spec.defaults.get(key))))
+        seed = params.get("random_state")
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and not 0 <= seed < 2**32:
+            raise TrueclassError(f"random_state must be a whole number of 0 to 4,294,967,295 (or None); got {seed}.")
         if spec.check is not None:
             spec.check(params)
         return spec, params

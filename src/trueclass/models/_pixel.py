@@ -75,6 +75,25 @@ def _forest(params: dict[str, Any], y: np.ndarray, random_state: int | None, **_
     return PixelBackend(RandomForestClassifier(**params, random_state=random_state))
 
 
+def _by_sklearn(estimator: str) -> Any:
+    """A spec's ``check``: scikit-learn's own rules for its hyperparameters (C > 0,
+    n_neighbors >= 1, ...), applied when the model is named, before any image loads, and said
+    in scikit-learn's words ("The 'C' parameter of LogisticRegression must be a float in
+    the range (0.0, inf]. Got -1 instead.")."""
+    def check(params: dict[str, Any]) -> None:
+        import importlib
+
+        from sklearn.utils._param_validation import InvalidParameterError
+
+        module, name = estimator.rsplit(".", 1)
+        try:  # _validate_params: what fit() calls first, without the data
+            getattr(importlib.import_module(module), name)(**{k: v for k, v in params.items()
+                                                            if k != "random_state"})._validate_params()
+        except InvalidParameterError as exc:
+            raise TrueclassError(str(exc)) from None
+    return check
+
+
 register_model(ModelSpec(
     name="logreg",
     description="logistic regression on raw pixels, the lesson's LogisticRegression(max_iter=10000)",
@@ -83,6 +102,7 @@ register_model(ModelSpec(
     prepare=flatten,
     backend=PixelBackend,
     defaults={"C": 1.0, "max_iter": 10000},
+    check=_by_sklearn("sklearn.linear_model.LogisticRegression"),
 ))
 register_model(ModelSpec(
     name="knn",
@@ -92,6 +112,7 @@ register_model(ModelSpec(
     prepare=flatten,
     backend=PixelBackend,
     defaults={"n_neighbors": 5, "weights": "uniform"},
+    check=_by_sklearn("sklearn.neighbors.KNeighborsClassifier"),
 ))
 register_model(ModelSpec(
     name="svm",
@@ -103,6 +124,7 @@ register_model(ModelSpec(
     defaults={"C": 10.0, "gamma": "scale", "kernel": "rbf"},
     types={"gamma": (str, float)},
     accepts_random_state=True,
+    check=_by_sklearn("sklearn.svm.SVC"),
 ))
 register_model(ModelSpec(
     name="forest",
@@ -116,4 +138,5 @@ register_model(ModelSpec(
     defaults={"n_estimators": 300, "max_features": "sqrt", "n_jobs": -1},
     types={"max_features": (str, int, float), "n_jobs": (int,)},
     accepts_random_state=True,
+    check=_by_sklearn("sklearn.ensemble.RandomForestClassifier"),
 ))

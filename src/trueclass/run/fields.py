@@ -31,6 +31,7 @@ class RunField:
     type: type = str  # the value's type
     choices: tuple[str, ...] | None = None
     minimum: int | None = None
+    maximum: int | None = None
     aliases: tuple[str, ...] = ()  # other flags for the same setting ("-m", "--random-state")
     switch: bool = False  # a flag without a value: giving it sets ``not default`` (or True for a param)
     of: str = "run"  # "run": a RunConfig field; "param": a model hyperparameter with a flag of its own
@@ -48,8 +49,10 @@ class RunField:
         if self.choices and value not in self.choices and value != self.default:
             allowed = ", ".join(repr(c) for c in self.choices[:-1]) + f" or {self.choices[-1]!r}"
             raise TrueclassError(f"{self.name} must be {allowed}, not {value!r}.")
-        if self.minimum is not None and (isinstance(value, bool) or not isinstance(value, int) or value < self.minimum):
-            raise TrueclassError(f"{self.name} must be a whole number of {self.minimum} or more; got {value!r}.")
+        if self.minimum is not None and (isinstance(value, bool) or not isinstance(value, int) or value < self.minimum
+                                         or (self.maximum is not None and value > self.maximum)):
+            within = "or more" if self.maximum is None else f"to {self.maximum:,}"
+            raise TrueclassError(f"{self.name} must be a whole number of {self.minimum} {within}; got {value!r}.")
 
     def to_value(self, given: Any) -> Any:
         """The setting for what click parsed (None: not given, for a param)."""
@@ -90,7 +93,7 @@ RUN_FIELDS: tuple[RunField, ...] = (
     RunField("val_size", None, "Fraction of the training part held out for validation (early stopping, review "
              "threshold). Default: 0.1 for neural networks, 0 for pixel models.", "--val-size", float),
     RunField("seed", 0, "Seed for the split and the model (--random-state is scikit-learn's name for it).",
-             "--seed", int, aliases=("--random-state",)),
+             "--seed", int, minimum=0, maximum=2**32 - 1, aliases=("--random-state",)),  # numpy's seeds
     RunField("stratify", True, "Split at random instead of keeping class proportions.", "--no-stratify",
              switch=True),
     RunField("image_size", None, "Resize every image: 32 or WIDTHxHEIGHT. Default: the most common size.",
@@ -170,7 +173,7 @@ def cli_options() -> Callable[[Callable], Callable]:
             else:
                 shown = f.of == "run" and f.default is not None
                 kind = (click.Choice(list(f.choices)) if f.choices else
-                        click.IntRange(min=f.minimum) if f.minimum is not None else f.type)
+                        click.IntRange(min=f.minimum, max=f.maximum) if f.minimum is not None else f.type)
                 func = click.option(*decls, type=kind, default=f.default if f.of == "run" else None,
                                     show_default=shown, metavar=f.metavar, help=f.help)(func)
         return func
