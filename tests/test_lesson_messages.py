@@ -57,6 +57,11 @@ CASES = {
                       "There are no images in X (it is empty), so there is nothing to train on."),
     "load one image": (lambda X_tr, X_te, y_tr, y_te, clf: tc.load(X_te[0]), LOAD_ARRAY),
     "load images without labels": (lambda X_tr, X_te, y_tr, y_te, clf: tc.load(X_te), LOAD_ARRAY),
+    "load images in a tuple of one": (lambda X_tr, X_te, y_tr, y_te, clf: tc.load((X_te,)),
+                                      "tc.load takes a pair (X, y) of images and their labels; got a tuple of 1 item."),
+    "plot the counts of a list": (lambda X_tr, X_te, y_tr, y_te, clf: tc.plot_class_counts(list(y_tr)),
+                                  "plot_class_counts takes a Dataset (tc.load(...)), a Split, a Run or a "
+                                  "counts_by_split dict; got list."),
     "fit mixed labels": (lambda X_tr, X_te, y_tr, y_te, clf: tc.ImageClassifier("logreg").fit(X_tr, _mixed(y_tr)),
                          lambda y_tr, y_te: MIXED.format(y_tr[1])),
     "fit mixed label list": (lambda X_tr, X_te, y_tr, y_te, clf:

@@ -66,6 +66,11 @@ def test_the_python_door_scores_as_trueclass_evaluate_does(lesson, clf, tmp_path
     assert m["flagged"]["n"] == py.flagged["n"]
     assert m["flagged"]["chosen_on"].startswith("5-fold cross-validation on 1,437 training images")
     np.testing.assert_array_equal(cli.evaluation.probs, py.probs)
+    # the saved folder given by its path, as the command line takes it (regression: "not fitted yet")
+    by_path = tc.evaluate(str(tmp_path / "model"), (X, y))
+    assert (by_path.n_test, by_path.n_wrong, by_path.extra["n_left_out_as_seen"]) == (py.n_test, py.n_wrong, 40)
+    with pytest.raises(tc.TrueclassError, match=r"calibrate got no images \(None\).*val_size=0.1"):
+        tc.load_model(tmp_path / "model").calibrate(tc.split(tc.load("digits"), seed=1).val)
 
 
 def test_fit_owns_the_temperature_and_review_threshold_of_trueclass_train(lesson, clf, tmp_path):

@@ -181,6 +181,13 @@ def test_plots_are_public_and_take_an_axes(run):
     assert tc.plot_reliability(run.evaluation, ax=axes[0]) is axes[0]
     assert tc.plot_coverage(run.evaluation, ax=axes[1]) is axes[1]
     assert tc.plot_class_counts(run.metrics["dataset"]["counts_by_split"], ax=axes[2]) is axes[2]
+    bars = lambda ax: sorted(round(p.get_width()) for p in ax.patches)  # noqa: E731
+    drawn = bars(axes[2])
+    for same in (run, run.split):  # the natural inputs draw the same bars (regression: a Dataset was refused
+        axes[2].clear()            # with an AttributeError)
+        assert bars(tc.plot_class_counts(same, ax=axes[2])) == drawn
+    axes[2].clear()
+    assert sum(bars(tc.plot_class_counts(run.dataset, ax=axes[2]))) == len(run.dataset)
     assert axes[0].get_title() == f"Reliability, calibrated (ECE {run.metrics['calibration']['ece']:.3f})"
     plt.close(fig)
 

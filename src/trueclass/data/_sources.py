@@ -95,6 +95,9 @@ def load(
         )
     if isinstance(source, tuple) and len(source) == 2:  # (X, y) arrays, as train_test_split gives them
         return _resize_arrays(from_arrays(*source, value_max=value_max), size, color_mode)
+    if isinstance(source, tuple):
+        raise TrueclassError(f"tc.load takes a pair (X, y) of images and their labels; got a tuple of {len(source)} "
+                             "item" + ("" if len(source) == 1 else "s") + ".")
     text = str(source)
     if isinstance(source, str) and text.lower() in BUILTIN_DATASETS:
         if data_dir is not None and not Path(data_dir).expanduser().is_dir():  # not passed over in silence

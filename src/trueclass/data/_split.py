@@ -47,6 +47,14 @@ class Split:
     def n_test(self) -> int:
         return len(self.test)
 
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Images per class in each part (metrics.json's ``dataset.counts_by_split``)."""
+        out = {"train": self.train.counts()}
+        if self.val is not None and len(self.val):
+            out["val"] = self.val.counts()
+        out["test"] = self.test.counts()
+        return out
+
     def to_csv(self, path: str | Path) -> Path:
         """Write ``split.csv``: one row per image of the source, in source order."""
         path = Path(path)

@@ -277,7 +277,8 @@ def evaluate(
     held_out: tuple[np.ndarray, np.ndarray, str] | None = None,
     test_probs: np.ndarray | None = None,
 ) -> Evaluation:
-    """Evaluate a fitted model on a held-out Dataset.
+    """Evaluate a fitted model (or a saved one: its folder, its run folder or its exported
+    file) on a held-out Dataset.
 
     ``val`` (a Dataset the model did not train on) is used only to choose the review
     threshold; the majority baseline is the majority class of the training images
@@ -298,6 +299,10 @@ def evaluate(
     """
     from ..data import Dataset
 
+    if isinstance(model, (str, Path)):  # a saved model (or its run) as `trueclass evaluate RUN` takes it
+        from ..models import load_model
+
+        model = load_model(model)
     if not hasattr(model, "classes_"):
         from .._errors import NotFittedError
 

@@ -336,6 +336,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if getattr(self, "multilabel_", False):
             raise TrueclassError("A multi-label model has a threshold per label instead of a temperature; "
                                  "it is not calibrated.")
+        if X is None:  # tc.split(ds).val: a split without val_size has no validation part
+            raise TrueclassError("calibrate got no images (None): give it held-out validation images, such as "
+                                 "tc.split(ds, val_size=0.1).val, or (X_val, y_val).")
         if not isinstance(X, Dataset):
             if y is None:
                 raise TrueclassError("calibrate(X, y) needs the labels y of the held-out images X (or pass a Dataset).")

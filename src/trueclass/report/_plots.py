@@ -10,6 +10,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .._errors import TrueclassError
+
 __all__ = ["plot_confusion_matrix", "plot_misread", "plot_reliability", "plot_coverage", "plot_class_counts",
            "plot_history", "plot_stability", "plot_stress", "captioned_image", "figure", "show_image"]
 
@@ -172,12 +174,14 @@ def plot_coverage(ev: Any, ax: Any = None, *, target: float | None = None):
     return ax
 
 
-def plot_class_counts(counts_by_split: dict[str, dict[str, int]], ax: Any = None):
-    """Images per class in each split as grouped horizontal bars. Returns the Axes."""
-    splits = [s for s in ("train", "val", "test") if counts_by_split.get(s)]
+def plot_class_counts(data: Any, ax: Any = None):
+    """Images per class as horizontal bars, grouped by split: of a Dataset (all its
+    images), a Split, a Run, or a ``counts_by_split`` dict (metrics.json's). Returns the Axes."""
+    counts_by_split = _counts_by_split(data)
+    splits = [s for s in ("all", "train", "val", "test") if counts_by_split.get(s)]
     classes = list(counts_by_split[splits[0]]) if splits else []
     ax = _new_ax(ax, (5.5, max(2.2, 0.32 * len(classes) * max(1, len(splits)) ** 0.5 + 1)))
-    colours = {"train": "#3b75af", "val": "#9ecae1", "test": "#e8871e"}
+    colours = {"all": "#3b75af", "train": "#3b75af", "val": "#9ecae1", "test": "#e8871e"}
     h = 0.8 / max(1, len(splits))
     y = np.arange(len(classes))
     for i, s in enumerate(splits):
@@ -188,6 +192,22 @@ def plot_class_counts(counts_by_split: dict[str, dict[str, int]], ax: Any = None
     ax.legend(fontsize=7, frameon=False)
     ax.set_title("Images per class and split")
     return ax
+
+
+def _counts_by_split(data: Any) -> dict[str, dict[str, int]]:
+    from ..data import Dataset, Split
+
+    if isinstance(data, Dataset):
+        return {"all": data.counts()}
+    if isinstance(data, Split):
+        return data.counts()
+    metrics = getattr(data, "metrics", None)  # a Run
+    if isinstance(metrics, dict):
+        return metrics["dataset"]["counts_by_split"]
+    if isinstance(data, dict):
+        return data
+    raise TrueclassError("plot_class_counts takes a Dataset (tc.load(...)), a Split, a Run or a counts_by_split "
+                         f"dict; got {type(data).__name__}.")
 
 
 def plot_history(history: Sequence[dict[str, Any]], ax: Any = None, *, metric: str = "loss"):
@@ -267,8 +287,6 @@ def show_image(image: Any, ax: Any = None, title: str | None = None, *, cmap: st
     colour images their own colours. ``value_max`` fixes white (16 for the digits);
     without it the image's own range is used.
     """
-    from .._errors import TrueclassError
-
     if isinstance(image, (str, bytes)):
         raise TrueclassError(f"show_image takes the pixels of one image, such as X_test[0], not the text {image!r}.")
     arr = np.asarray(image)

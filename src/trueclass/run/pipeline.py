@@ -30,7 +30,7 @@ from ..models import AUTO, choose_model, get_spec, model_for_params
 from ..training import TrainingInterrupted, _distributed as dist, named_setting
 from .config import DEFAULT_MODEL_NAME, RunConfig, as_budgeted, budget_for_fit, source_path
 from .folder import RUNS_DIR, RunFolder
-from .provenance import counts_by_split, dataset_info, environment, model_record, source_name
+from .provenance import dataset_info, environment, model_record, source_name
 from .metrics import assemble_metrics
 from .scoring import Scored
 from .steps import (OPTIONAL_STEPS, TRAIN_ACCURACY_SAMPLE, IncompleteRunWarning, audit_step, diagnose,
@@ -465,7 +465,7 @@ def _train_in(folder: RunFolder, config: RunConfig, ds: Dataset, dups: Any, part
         "seed": config.seed,
         "train_seconds": clf.train_seconds_,
         "split": parts.params,
-        "dataset": dataset_info(ds) | {"counts_by_split": counts_by_split(parts)},
+        "dataset": dataset_info(ds) | {"counts_by_split": parts.counts()},
         "environment": environment(),
         **({"allow_leakage": True} if config.allow_leakage else {}),
     }

@@ -15,7 +15,7 @@ from .._errors import TrueclassError
 from ..data import Dataset, Split
 from .folder import safe_name
 
-__all__ = ["environment", "dataset_info", "counts_by_split", "source_name", "image_properties", "model_record"]
+__all__ = ["environment", "dataset_info", "source_name", "image_properties", "model_record"]
 
 
 def source_name(source: Any) -> str:
@@ -73,15 +73,6 @@ def dataset_info(ds: Dataset) -> dict[str, Any]:
         "skipped": skipped,
         **({"resized_from": ds.provenance["resized_from"]} if "resized_from" in ds.provenance else {}),
     }
-
-
-def counts_by_split(parts: Split) -> dict[str, dict[str, int]]:
-    """Images per class in each part of the split."""
-    out = {"train": parts.train.counts()}
-    if parts.val is not None and len(parts.val):
-        out["val"] = parts.val.counts()
-    out["test"] = parts.test.counts()
-    return out
 
 
 def image_properties(ds: Dataset, idx: np.ndarray | None = None) -> dict[str, list[float]]:
