@@ -106,10 +106,10 @@ def test_no_class_breaks_or_is_weakest_when_every_class_is_perfect():
     y = np.repeat([0, 1], 20)
     X[y == 1, 4:12, 4:12] = 1.0  # a square or nothing: every perturbation but the strongest keeps it
     clf = tc.ImageClassifier("knn", n_neighbors=1).fit(X, y)
-    from trueclass.diagnostics._stress import stress_test
+    from trueclass.diagnostics import perturbation_curves
 
     ds = tc.load((np.round(X * 255).astype(np.uint8), y))
-    data, _ = stress_test(clf, ds, perturbations={"hflip": [1.0]}, seed=0)
+    data, _ = perturbation_curves(clf, ds, perturbations={"hflip": [1.0]}, seed=0)
     assert list(data["accuracy"]["hflip"].values()) == [1.0] and "hflip" not in data["breaks_first"]
 
 

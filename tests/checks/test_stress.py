@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import trueclass as tc
-from trueclass.diagnostics import PERTURBATIONS, ood_check, perturb, stress_test
+from trueclass.diagnostics import PERTURBATIONS, ood_check, perturb, perturbation_curves, stress_test
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def test_perturbations_keep_shape_and_range():
 
 
 def test_stress_curves_flags_and_examples(digits_run):
-    data, examples = stress_test(digits_run.model, digits_run.split.test, seed=0)
+    data, examples = perturbation_curves(digits_run.model, digits_run.split.test, seed=0)
     assert set(data["accuracy"]) == set(PERTURBATIONS)
     assert data["clean_accuracy"] == digits_run.evaluation.accuracy  # the same test images, unperturbed
     for name, sevs in PERTURBATIONS.items():
@@ -55,7 +55,7 @@ def test_stress_curves_flags_and_examples(digits_run):
 def test_symmetric_shapes_are_not_label_changing_under_flips(make_folder, tmp_path):
     root = make_folder({"bars": 40, "cols": 40, "squares": 40}, size=16)
     run = tc.train(root, model="logreg", out=tmp_path / "run", audit=False)
-    data, _ = stress_test(run.model, run.split.test)
+    data, _ = perturbation_curves(run.model, run.split.test)
     assert "hflip" not in data["label_changing"] and "vflip" not in data["label_changing"]
 
 
@@ -95,6 +95,39 @@ def test_stress_command_adds_a_section_to_the_run(tmp_path):
     assert 'id="robustness"' in html and 'data-perturbation="occlusion"' in html
     assert 'id="shortcut-table"' in html and 'data-metric="covered_border_covered"' in html
     assert all((run.path / ex["file"]).is_file() for ex in data["examples"])
+
+
+def test_train_stress_and_the_stress_command_give_the_same_numbers(tmp_path):
+    # regression: the same model, images and seed gave other occlusion, noise and rotation
+    # figures (the images came in split order in one, source order in the other), and a
+    # clean accuracy off the headline (the digits rounded through 0-255)
+    from click.testing import CliRunner
+
+    from trueclass.cli import cli
+
+    runner = CliRunner()
+    res = runner.invoke(cli, ["train", "digits", "--model", "forest", "-p", "n_estimators=40", "--seed", "5",
+                              "--no-audit", "--stress", "--out", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["stress", str(tmp_path / "run"), "digits", "--seed", "5", "--out", str(tmp_path / "s")])
+    assert res.exit_code == 0, res.output
+    a, b = (json.loads((d / "stress.json").read_text()) for d in (tmp_path / "run", tmp_path / "s"))
+    assert a["n_images"] == b["n_images"] == 360
+    assert a["clean_accuracy"] == b["clean_accuracy"] == json.loads((tmp_path / "run" / "metrics.json")
+                                                                     .read_text())["accuracy"]
+    for key in ("accuracy", "accuracy_ci", "per_class", "breaks_first", "class_changes", "ood"):
+        assert a[key] == b[key], key
+    # the shortcut check of a saved model has no training images; its test images are the same
+    assert a["shortcuts"]["parts"]["test"] == b["shortcuts"]["parts"]["test"]
+    assert a["shortcuts"]["covered"] == b["shortcuts"]["covered"]
+    # and Python's door: the saved model on the same source (regression: it stressed all 1,797
+    # digits, the training images among them, and left out the images of no class)
+    py, _ = tc.stress_test(str(tmp_path / "run"), "digits", seed=5)
+    assert py["evaluated_on"] == b["evaluated_on"] and "less 1,437 images" in py["evaluated_on"]
+    for key in ("n_images", "clean_accuracy", "accuracy", "accuracy_ci", "per_class", "ood", "shortcuts"):
+        assert py[key] == b[key], key
+    with pytest.raises(tc.TrueclassError, match="All 1,437 images were used to train this model"):
+        tc.stress_test(tc.load_model(tmp_path / "run"), tc.split(tc.load("digits"), seed=5).train)
 
 
 def test_stress_command_needs_somewhere_to_write(digits_run):
@@ -157,6 +190,6 @@ def test_stress_knows_which_flips_and_rotations_the_model_trained_with(digits_ru
     assert _augment_uses(net) == {"rotation"}
     net.save(tmp_path / "m")
     assert _augment_uses(tc.load_model(tmp_path / "m")) == {"rotation"}  # and a loaded model remembers
-    data, _ = stress_test(net, parts.test, perturbations={"rotation": [20], "hflip": [1]})
+    data, _ = perturbation_curves(net, parts.test, perturbations={"rotation": [20], "hflip": [1]})
     assert data["augmentations_used_in_training"] == ["rotation"]
     assert data["class_changes"]["rotation"]["used_in_training"] and not data["class_changes"]["hflip"]["used_in_training"]

@@ -5,9 +5,9 @@ it never costs the trained model."""
 
 from .._face import face, face_names
 from ._explain import explain, saliency, shortcut_check
-from ._stress import PERTURBATIONS, ood_check, perturb, stress_test, unknown_images, with_unknown_class
+from ._stress import PERTURBATIONS, ood_check, perturb, perturbation_curves, stress_test, unknown_images, with_unknown_class
 
-__all__ = ["PERTURBATIONS", "explain", "ood_check", "perturb", "saliency", "shortcut_check", "stress_test",
+__all__ = ["PERTURBATIONS", "explain", "ood_check", "perturb", "perturbation_curves", "saliency", "shortcut_check", "stress_test",
            "unknown_images", "with_unknown_class"]
 
 

@@ -253,7 +253,6 @@ def shortcut_check(model: Any, train: Any, test: Any, *, per_class: int | None =
     method = resolve_method(model, method)
     per_class = PER_CLASS if per_class is None else per_class
     classes = [str(c) for c in model.classes_]
-    rng = np.random.default_rng(seed)
     h, w = test.images.shape[1:3]
     ring = border_mask(h, w)
     probs = _probs_fn(model)
@@ -264,7 +263,9 @@ def shortcut_check(model: Any, train: Any, test: Any, *, per_class: int | None =
         if on_progress is not None:
             on_progress(f"shortcut check: saliency of {name} images", step, 2)
         y = model.label_indices(ds, name)
-        pick = _sample(y, len(classes), per_class, rng)
+        # a generator of each part's own: the test images drawn are the same with or without
+        # training images before them (trueclass stress has none, train --stress has them)
+        pick = _sample(y, len(classes), per_class, np.random.default_rng([seed, step]))
         disp = _display_float(ds.images[pick], ds.value_max)
         maps, _ = saliency(model, disp, y[pick], value_max=255, method=method)
         shares = border_shares(maps)

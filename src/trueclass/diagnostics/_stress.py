@@ -16,7 +16,7 @@ import numpy as np
 from .._errors import TrueclassError
 from .._numerics import keeps_torch_numerics
 
-__all__ = ["PERTURBATIONS", "perturb", "stress_test", "ood_check", "unknown_images", "with_unknown_class",
+__all__ = ["PERTURBATIONS", "perturb", "perturbation_curves", "stress_test", "ood_check", "unknown_images", "with_unknown_class",
            "UNKNOWN_CLASS"]
 
 #: Severities per perturbation. occlusion: side of a square patch as a share of the image
@@ -106,10 +106,11 @@ def _augment_uses(model: Any) -> set[str]:
 
 
 @keeps_torch_numerics
-def stress_test(model: Any, test: Any, *, perturbations: dict[str, list[float]] | None = None,
-                max_images: int | None = None, seed: int = 0, on_progress: Progress | None = None
-                ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Run every perturbation on ``test`` (a Dataset in the model's classes).
+def perturbation_curves(model: Any, test: Any, *, perturbations: dict[str, list[float]] | None = None,
+                        max_images: int | None = None, seed: int = 0, on_progress: Progress | None = None
+                        ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run every perturbation on ``test`` (a Dataset in the model's classes), whatever
+    images it holds (:func:`stress_test` first leaves out those the model trained on).
 
     Returns (stress.json data, examples) where each example holds the perturbed image
     (uint8) of a test image that flipped from right to wrong at the strongest severity.
@@ -132,7 +133,9 @@ def stress_test(model: Any, test: Any, *, perturbations: dict[str, list[float]] 
     def predict(x: np.ndarray) -> np.ndarray:
         return model.predict_proba(x * to_model)
 
-    clean_probs = predict(disp)
+    # the clean images as they are (their 0-255 display rounds the digits' 0-16, which moved
+    # the clean accuracy off the run's own on the same images)
+    clean_probs = model.predict_proba(sub.images)
     clean_pred = clean_probs.argmax(1)
     clean_right = clean_pred == y
     clean_acc = float(clean_right.mean())
@@ -292,17 +295,44 @@ def _auroc(negatives: np.ndarray, positives: np.ndarray) -> float:
 SHORTCUTS_SKIPPED = "the shortcut check needs saliency maps: the optional 'explain' extra, pip install 'trueclass[explain]'"
 
 
+def stress_test(model: Any, data: Any, *, seed: int = 0, max_images: int | None = None,
+                threshold: float | None = None, perturbations: dict[str, list[float]] | None = None,
+                on_progress: Progress | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """What ``trueclass stress MODEL SOURCE`` computes, in Python, with the same numbers: the
+    model (or a saved one's path) under perturbations, on images of no class and covered at
+    the border, on the images of ``data`` it never saw (a Dataset, a source or a pair
+    (X_test, y_test), chosen as ``tc.evaluate`` chooses them). ``threshold``: the review
+    threshold the images of no class are judged against (default: the model's own).
+    Returns (the stress.json data, the examples that flipped)."""
+    from ..evaluation import unseen_part
+
+    model, test, unseen = unseen_part(model, data, call="stress_test")
+    if threshold is None:
+        threshold = getattr(model, "review_threshold_", None)
+        threshold = (getattr(model, "metadata_", None) or {}).get("threshold") if threshold is None else threshold
+    out, examples = robustness(model, test, threshold=threshold, seed=seed, max_images=max_images,
+                               perturbations=perturbations, on_progress=on_progress)
+    if unseen is not None:
+        out["evaluated_on"] = unseen.note
+    return out, examples
+
+
 def robustness(model: Any, test: Any, *, threshold: float | None, seed: int = 0, train: Any = None,
-               max_images: int | None = None, on_progress: Progress | None = None
-               ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+               max_images: int | None = None, perturbations: dict[str, list[float]] | None = None,
+               on_progress: Progress | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The stress section of a run (``trueclass train --stress`` and ``trueclass stress``):
-    the perturbations (:func:`stress_test`), images of no class (:func:`ood_check`, against
+    the perturbations (:func:`perturbation_curves`), images of no class (:func:`ood_check`, against
     the ``train`` images when given) and the shortcut check, which needs the 'explain'
     extra and is noted as not checked without it. (data, examples)."""
     from .._extras import has_extra
     from . import _explain
 
-    data, examples = stress_test(model, test, max_images=max_images, seed=seed, on_progress=on_progress)
+    # the images in one order whatever the door (a run's test part comes in split order, a
+    # saved model's unseen images in source order): occlusions, noise and the images of no
+    # class are drawn image by image, so the same images and seed give the same numbers
+    test = test.subset(np.argsort(np.asarray(test.ids).astype(str), kind="stable"))
+    data, examples = perturbation_curves(model, test, perturbations=perturbations, max_images=max_images, seed=seed,
+                                         on_progress=on_progress)
     data["ood"] = ood_check(model, test, threshold=threshold, seed=seed, reference=train)
     if has_extra("explain"):
         data["shortcuts"] = _explain.shortcut_check(model, train, test, seed=seed, on_progress=on_progress)

@@ -1,7 +1,7 @@
 """Pure metric functions and the Evaluation they fill."""
 
 from .._face import face, face_names
-from ._evaluation import Evaluation, evaluate, evaluate_predictions
+from ._evaluation import Evaluation, evaluate, evaluate_predictions, unseen_part
 from ._multilabel import MultiLabelEvaluation, choose_label_thresholds, evaluate_multilabel
 from ._metrics import (
     baselines,
@@ -26,6 +26,7 @@ __all__ = [
     "confusion",
     "evaluate",
     "evaluate_predictions",
+    "unseen_part",
     "flag_summary",
     "misread",
     "most_confused",

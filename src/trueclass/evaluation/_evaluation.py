@@ -297,32 +297,8 @@ def evaluate(
     what the model answers. ``test_probs`` are the model's raw probabilities of
     ``dataset`` when they were computed elsewhere (in shards, under torchrun).
     """
-    from ..data import Dataset
-
-    if isinstance(model, (str, Path)):  # a saved model (or its run) as `trueclass evaluate RUN` takes it
-        from ..models import load_model
-
-        model = load_model(model)
-    if not hasattr(model, "classes_"):
-        from .._errors import NotFittedError
-
-        raise NotFittedError("This model is not fitted yet: call fit(...) first, then evaluate it.")
-    pair = isinstance(dataset, tuple) and len(dataset) == 2
-    if isinstance(dataset, (str, Path)):  # a source, read as `trueclass evaluate` reads it
-        from ..run.scoring import candidate_images, load_for
-
-        dataset = load_for(model, dataset)
-        dataset = dataset.subset(candidate_images(dataset)[0])  # its own test part when it comes split
-    if pair:  # (X_test, y_test), as the lesson has them
-        from ..data import from_arrays
-
-        dataset = from_arrays(*dataset, value_max=getattr(model, "value_max_", None), source="arrays")
-    if not isinstance(dataset, Dataset):
-        raise TrueclassError("evaluate(model, data) takes a trueclass Dataset, a source (a folder, a file or a "
-                             "built-in name, read at the model's size) or a pair (X_test, y_test).")
-    unseen = _unseen(model, dataset, pair) if test_probs is None else None
-    if unseen is not None:
-        dataset = unseen.test
+    # with test_probs the images were chosen where their probabilities were computed
+    model, dataset, unseen = unseen_part(model, dataset, choose=test_probs is None)
     saved = None
     if threshold is None and (val is None or not len(val)) and held_out is None and getattr(model, "held_out_", None) is None:
         saved = _saved_review(model)  # a loaded model keeps the threshold it chose when it was trained
@@ -349,7 +325,42 @@ def _saved_review(model: Any) -> tuple[float, str, float | None] | None:
     return float(meta["threshold"]), str(meta.get("threshold_chosen_on") or "training run"), meta.get("review_target")
 
 
-def _unseen(model: Any, dataset: Any, pair: bool) -> Any:
+
+def unseen_part(model: Any, dataset: Any, *, choose: bool = True, call: str = "evaluate") -> tuple[Any, Any, Any]:
+    """What ``tc.evaluate`` and ``tc.stress_test`` were given, as (fitted model, Dataset of
+    images it never saw, the Scored images or None): the model may be a saved one's path,
+    the images a Dataset, a source (read at the model's size, its own test part when it
+    comes split) or a pair (X_test, y_test); images the model was trained or validated on
+    are left out by the rule of ``trueclass evaluate`` (unless ``choose`` is False)."""
+    from ..data import Dataset
+
+    if isinstance(model, (str, Path)):  # a saved model (or its run) as `trueclass evaluate RUN` takes it
+        from ..models import load_model
+
+        model = load_model(model)
+    if not hasattr(model, "classes_"):
+        from .._errors import NotFittedError
+
+        raise NotFittedError(f"This model is not fitted yet: call fit(...) first, then {call}(model, ...).")
+    pair = isinstance(dataset, tuple) and len(dataset) == 2
+    what = "the images given"
+    if isinstance(dataset, (str, Path)):  # a source, read as `trueclass evaluate` reads it
+        from ..run.scoring import candidate_images, load_for
+
+        dataset = load_for(model, dataset)
+        part, what = candidate_images(dataset)
+        dataset = dataset.subset(part)  # its own test part when it comes split
+    if pair:  # (X_test, y_test), as the lesson has them
+        from ..data import from_arrays
+
+        dataset = from_arrays(*dataset, value_max=getattr(model, "value_max_", None), source="arrays")
+    if not isinstance(dataset, Dataset):
+        raise TrueclassError(f"{call}(model, data) takes a trueclass Dataset, a source (a folder, a file or a "
+                             "built-in name, read at the model's size) or a pair (X_test, y_test).")
+    unseen = _unseen(model, dataset, pair, what) if choose else None
+    return model, (dataset if unseen is None else unseen.test), unseen
+
+def _unseen(model: Any, dataset: Any, pair: bool, what: str) -> Any:
     """The one rule of ``trueclass evaluate`` (run.scoring) for images that have not been
     through it: those the model was trained or validated on (its fingerprints) are left
     out. None when the model keeps no fingerprints or the images were chosen already."""
@@ -368,7 +379,7 @@ def _unseen(model: Any, dataset: Any, pair: bool) -> Any:
         head = ("The one image was used to train this model, so it cannot tell" if n == 1 else
                 f"All {n:,} images were used to train this model, so they cannot tell")
         raise TrueclassError(f"{head} how it does on new images; evaluate it on {where} (the images it never saw).")
-    return scored_images(dataset, candidates, is_copy, what="the images given")
+    return scored_images(dataset, candidates, is_copy, what=what)
 
 
 def _evaluate(model: Any, dataset: Any, *, val: Any, threshold: float | None, train_labels: np.ndarray | None,
