@@ -147,3 +147,23 @@ def test_shape_mismatch_is_a_sentence():
 
     with pytest.raises(TrueclassError, match="probs must have shape"):
         evaluate_predictions([0, 1], np.ones((2, 3)) / 3, ["a", "b"])
+
+
+def test_a_threshold_reaches_the_target_only_on_enough_images():
+    from trueclass.evaluation._metrics import min_accepted
+
+    assert (min_accepted(0.99), min_accepted(0.95), min_accepted(0.9), min_accepted(1.0)) == (100, 20, 10, 1)
+    # regression: the surest of 24 held-out images right "reached" 99%, and the review sent
+    # every other image to a person
+    conf = np.linspace(0.99, 0.5, 24)
+    y = np.array([0] + [0, 1] * 11 + [1])
+    p = np.c_[conf, 1 - conf]
+    ev = evaluate_predictions(y, p, ["a", "b"], val_true=y, val_probs=p,
+                              calibration={"temperature": None, "reason": "test"})
+    f = ev.flagged
+    assert f["target_reached"] is False and f["target_min_images"] == 100
+    assert f["held_out_fraction_flagged"] <= 0.5  # the fallback keeps at least half
+    from trueclass.report._text import format_report_card
+
+    assert "not reached at any confidence on 100 images or more" in ev.to_dict()["flagged"]["chosen_on"]
+    assert "the 99% review target was not reached at any confidence on validation" in format_report_card(ev.to_dict())

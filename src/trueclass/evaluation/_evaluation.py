@@ -164,12 +164,14 @@ def _review_threshold(threshold: float | None, vt: np.ndarray | None, vp: np.nda
     # did the held-out images reach the target above this threshold? If not, the
     # threshold is choose_threshold's fallback, and the card must say so
     on_val = m.flag_summary(vt, vp, thr)
-    reached = on_val["accuracy_accepted"] is not None and on_val["accuracy_accepted"] >= target_accuracy
-    review = {"target_reached": bool(reached), "chosen_on_images": val_name,
+    need = m.min_accepted(target_accuracy)
+    reached = (on_val["accuracy_accepted"] is not None and on_val["accuracy_accepted"] >= target_accuracy
+               and len(vt) - on_val["n"] >= need)
+    review = {"target_reached": bool(reached), "chosen_on_images": val_name, "target_min_images": need,
               "held_out_accuracy_accepted": on_val["accuracy_accepted"], "held_out_fraction_flagged": on_val["fraction"]}
     source = (f"{val_name} (lowest confidence reaching {target_accuracy:.0%} accuracy)" if reached else
-              f"{val_name} ({target_accuracy:.0%} accuracy not reached at any confidence; the threshold with the "
-              "best accuracy that still keeps at least half of the images)")
+              f"{val_name} ({target_accuracy:.0%} accuracy not reached at any confidence on {need} images or more; "
+              "the threshold with the best accuracy that still keeps at least half of the images)")
     return thr, source, float(target_accuracy), review
 
 

@@ -157,10 +157,21 @@ def baselines(y_true: np.ndarray, n_classes: int, train_labels: np.ndarray | Non
     }
 
 
+def min_accepted(target_accuracy: float) -> int:
+    """The fewest accepted images on which a review threshold may be said to reach
+    ``target_accuracy``: 1/(1 - target), 100 for 99%. On fewer, all of them right says
+    nothing of the target (one image right of one reached "99%", and sent all the others
+    to a person)."""
+    if target_accuracy >= 1:
+        return 1
+    return max(1, math.ceil(round(1 / (1 - target_accuracy), 6)))
+
+
 def choose_threshold(
     y_true: np.ndarray, probs: np.ndarray, target_accuracy: float = DEFAULT_TARGET_ACCURACY
 ) -> float:
-    """The lowest confidence threshold whose accepted images reach ``target_accuracy``.
+    """The lowest confidence threshold whose accepted images reach ``target_accuracy``,
+    on at least :func:`min_accepted` of them.
 
     Meant for validation data, never the test set. When every validation image may be
     accepted, the lowest validation confidence: below it there is no evidence for the
@@ -176,7 +187,7 @@ def choose_threshold(
     acc_prefix = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
     # only cut between distinct confidences: the prefix ends where the next value is lower
     ends = np.flatnonzero(np.r_[conf_sorted[1:] < conf_sorted[:-1], True])
-    ok = ends[acc_prefix[ends] >= target_accuracy]
+    ok = ends[(acc_prefix[ends] >= target_accuracy) & (ends + 1 >= min_accepted(target_accuracy))]
     if len(ok):
         return float(conf_sorted[ok.max()])
     half = ends[ends + 1 >= math.ceil(len(order) / 2)]
