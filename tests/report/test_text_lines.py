@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from trueclass.report import format_report_card
 
 
@@ -107,3 +109,19 @@ def test_the_validation_images_are_said_to_be_for_what_they_were_used():
     assert _val_uses({"model_chosen": {"validation": {"lite0": 1.0, "timm:tf_efficientnet_lite0": 1.0}}}) == (
         "the temperature, the review threshold and the choice between the probe and fine-tuning")
     assert _val_uses({"multilabel": True, "training": {"epochs_run": 5}}) == "when to stop and the threshold of each label"
+
+
+def test_the_images_of_no_class_line_does_not_name_one_threshold_twice():
+    # regression (knn, whose votes tie): "answered with confidence >= 0.77: 67%; a threshold of
+    # 0.77 would send 95% of them to a human", the two a float step apart
+    from trueclass.report._text import format_stress
+
+    t = 0.7723476757022946
+    data = {"n_images": 60, "evaluated_on": "the images given", "clean_accuracy": 0.9, "accuracy": {},
+            "breaks_first": {}, "label_changing": [], "shortcuts": None,
+            "ood": {"threshold": t, "confidently_answered": 0.67, "threshold_for_95_percent": float(np.nextafter(t, 1)),
+                    "real_test_images_flagged_at_that_threshold": 0.4}}
+    line = format_stress(data).splitlines()[-1]
+    assert "confidence >= 0.77: 67%; a threshold of just above 0.77 would send 95%" in line
+    data["ood"]["threshold_for_95_percent"] = 0.91
+    assert "a threshold of 0.91 would send" in format_stress(data)

@@ -552,8 +552,11 @@ def format_stress(data: dict[str, Any]) -> str:
                      + f"; accuracy as is {cov['as is']['accuracy']:.1%}, border covered "
                        f"{cov['border covered']['accuracy']:.1%}, centre covered {cov['centre covered']['accuracy']:.1%}")
     ood = data["ood"]
-    lines.append(f"Images of no class answered with confidence >= {format_confidence(ood['threshold'])}: "
-                 f"{ood['confidently_answered']:.0%}; a threshold of {format_confidence(ood['threshold_for_95_percent'])} would send "
+    at, for_95 = format_confidence(ood["threshold"]), format_confidence(ood["threshold_for_95_percent"])
+    if for_95 == at and ood["threshold_for_95_percent"] > ood["threshold"]:  # images tied at the threshold (knn's votes)
+        for_95 = f"just above {at}"
+    lines.append(f"Images of no class answered with confidence >= {at}: "
+                 f"{ood['confidently_answered']:.0%}; a threshold of {for_95} would send "
                  f"95% of them to a human (and {ood['real_test_images_flagged_at_that_threshold']:.0%} of real test "
                  "images)")
     return "\n".join(lines)
