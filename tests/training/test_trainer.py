@@ -101,6 +101,25 @@ def test_ctrl_c_keeps_the_checkpoint_and_says_how_to_resume(tmp_path):
     assert (run_dir / "checkpoint.safetensors").exists() and (run_dir / "config.json").exists()
 
 
+def test_sigterm_stops_a_run_as_ctrl_c_does_and_leaves_no_half_made_folder(tmp_path):
+    # regression: `timeout`/`kill` during the audit left a folder with config.json alone, which
+    # the next run refused as "not empty" without a word of what had happened
+    run_dir = tmp_path / "r"
+    proc = subprocess.Popen([sys.executable, "-m", "trueclass.cli", "train", "digits", "--model", "logreg",
+                             "--out", str(run_dir)], cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not (run_dir / "config.json").exists():  # begun: the audit comes next (seconds)
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() - t0 < 120
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-800:]
+    assert "Interrupted; nothing further was written." in err and "Traceback" not in err
+    assert not run_dir.exists()
+
+
 def test_resume_of_a_finished_or_missing_run(tmp_path):
     with pytest.raises(tc.TrueclassError, match="not a run folder"):
         from trueclass.run import resume
