@@ -144,3 +144,18 @@ def test_a_source_given_to_tc_evaluate_is_read_as_trueclass_evaluate_reads_it(ma
     np.testing.assert_array_equal(cli.evaluation.probs, py.probs)
     with pytest.raises(tc.TrueclassError, match=r"takes a trueclass Dataset, a source \(a folder"):
         tc.evaluate(run.model, 42)
+
+
+def test_evaluate_says_again_how_the_review_threshold_did_where_it_was_chosen(tmp_path):
+    # regression: trueclass evaluate (and tc.evaluate of a loaded model) used the run's threshold
+    # but dropped whether it had reached its target, so a "not reached" run lost its warning
+    from trueclass.run.saved import evaluate_run
+
+    run = tc.train("digits", model="knn", audit=False, out=tmp_path / "run", progress=False)
+    keys = ("target_reached", "chosen_on_images", "target_min_images", "held_out_accuracy_accepted")
+    want = {k: run.metrics["flagged"][k] for k in keys}
+    assert want["target_reached"] is not None
+    ev = evaluate_run(run.path, "digits", out=tmp_path / "ev")
+    assert {k: ev.metrics["flagged"][k] for k in keys} == want
+    py = tc.evaluate(str(run.path), "digits")
+    assert {k: py.flagged[k] for k in keys} == want

@@ -89,15 +89,18 @@ def test_the_studio_says_the_review_in_plain_words_with_its_intervals():
     flagged = {"threshold": 0.847, "n": 33, "accuracy_flagged": 0.848, "accuracy_flagged_ci": [0.691, 0.933],
                "accuracy_accepted": 0.988, "accuracy_accepted_ci": [0.969, 0.995], "chosen_on": "validation"}
     assert format_review_plain(flagged, 360) == (
-        "33 of the 360 test images were read with confidence below 0.85: cases like these go to a person. The model "
+        "33 of the 360 test images were read with confidence below 84.7%: cases like these go to a person. The model "
         "was right on 85% (95% interval 69% to 93%) of them, and right on 99% (95% interval 97% to 100%) of the others.")
     one = format_review_plain({**flagged, "n": 1, "accuracy_flagged": 0.0, "chosen_on": "default (no validation images)"}, 12)
     assert one.startswith("1 of the 12 test images was read") and "cases like this go" in one
     assert "The model was wrong on that one, and right on 99%" in one  # not "0% (95% interval 0% to 79%)" of one image
     assert "was right on 2 of those 3, and" in format_review_plain({**flagged, "n": 3, "accuracy_flagged": 2 / 3}, 60)
-    assert one.endswith("0.85 is a default: there were too few images to choose the threshold on.")
+    assert one.endswith("84.7% is a default: there were too few images to choose the threshold on.")
     assert format_review_plain({"threshold": 0.99, "n": 0}, 12) == (
-        "None: the model was at least 0.99 sure of every test image.")
+        "None: the model was at least 99.0% sure of every test image.")
+    # rounded up: no image below it is captioned with as much (the page floors its captions to a tenth)
+    assert "below 99.5%" in format_review_plain({**flagged, "threshold": 0.99421}, 60)
+    assert "at least 99.4% sure" in format_review_plain({"threshold": 0.99421, "n": 0}, 60)
 
 
 def test_the_validation_images_are_said_to_be_for_what_they_were_used():

@@ -198,6 +198,20 @@ def test_bad_uploads_get_their_message_and_the_good_files_are_kept(client, png_b
     assert sorted(p.name for p in (client.root / "cat").iterdir()) == sorted(Path(f).name for f in r["added"])
 
 
+def test_the_same_file_uploaded_again_is_said_and_not_added_twice(client):
+    # regression: a student's 24 files uploaded a second time were "Added 24 images", and only
+    # the audit's duplicate groups showed it
+    client.post("/api/classes", json={"name": "cat"}, headers=H)
+    client.post("/api/classes", json={"name": "dog"}, headers=H)
+    frames = burst("cat", 0, 3)
+    first = upload(client, "cat", frames).json()
+    again = upload(client, "cat", frames + burst("cat", 1, 1)).json()
+    assert len(again["added"]) == 1 and [a["as"] for a in again["already"]] == first["added"]
+    elsewhere = upload(client, "dog", frames[:1]).json()  # in another class: named, so a clash is seen
+    assert elsewhere["added"] == [] and elsewhere["already"] == [{"file": "f0.jpg", "as": first["added"][0]}]
+    assert len(manifest(client.root)["images"]) == 4
+
+
 def test_too_large_uploads_are_refused(client, monkeypatch):
     from trueclass.studio import _app, _project
 
@@ -446,6 +460,14 @@ def test_one_class_with_images_gets_the_pages_words_not_the_command_lines(client
     assert r.status_code == 400 and r.json()["error"] == (
         "Only 'cats' has images, and a model learns to tell classes apart: add a second class (for example "
         "'not cats') and give it images.")
+    assert not list((client.root / ".trueclass").glob("runs/*"))
+    # classes without images are named all at once (regression: one per press of Train)
+    fill(client, classes=("dogs",), sessions=2, frames=3, photos=("coffee",))
+    for name in ("café", "spaced out"):
+        client.post("/api/classes", json={"name": name}, headers=H)
+    r = client.post("/api/train", json={}, headers=H)
+    assert r.status_code == 400 and r.json()["error"] == (
+        "'café', 'spaced out' have no images yet: give them images, or delete them, then train.")
     assert not list((client.root / ".trueclass").glob("runs/*"))
 
 

@@ -158,9 +158,11 @@ def test_start_from_digits_asks_before_adding_to_a_project_with_classes(client):
     assert r.status_code == 400 and r.json()["error"] == (
         "This project already has classes ('cat', '0', '1', '2', '3', '4' and 5 more); the digits would go into its "
         "classes 0, 1, 2, 3, 4, 5, 6, 7, 8, 9. Start the digits in an empty project, or confirm to add them.")
-    r = client.post("/api/builtin", json={"name": "digits", "per_class": 2, "beside_classes": True}, headers=H)
+    r = client.post("/api/builtin", json={"name": "digits", "per_class": 3, "beside_classes": True}, headers=H)
     assert "(into the classes of those names already here)" in r.json()["message"]
-    assert [c["count"] for c in client.get("/api/project").json()["classes"]][1:] == [4] * 10
+    # the two of each digit already here are not added again, and the page says so
+    assert r.json()["message"].endswith("20 of them were in the project already, and were not added again.")
+    assert [c["count"] for c in client.get("/api/project").json()["classes"]][1:] == [3] * 10
 
 
 def two_classes_of_two_bursts(client) -> None:

@@ -447,3 +447,57 @@ def test_an_odd_image_is_removed_from_the_results_in_the_browser(tmp_path):
         browser.close()
     assert not errors, errors
     assert blank in Project(root).image_files() and (root / blank).is_file()
+
+
+def test_a_classroom_upload_and_a_second_tab_in_the_browser(tmp_path, monkeypatch):
+    """Found by a walk-through with a class's worth of images: more files at once than one
+    request may carry were refused whole; the same files again were added again without a
+    word; a second tab that pressed Train while the first tab's training ran stayed with Train
+    disabled and no end until reloaded."""
+    from trueclass.studio import _app
+
+    monkeypatch.setattr(_app, "MAX_FILES_PER_REQUEST", 5)  # the page reads it: 12 files go in 3 parts
+    sync_playwright = playwright()
+    from playwright.sync_api import expect
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    paths = []
+    for s in range(2):
+        for i, b in enumerate(burst("cat", s, 6)):
+            (frames / f"s{s}-{i}.jpg").write_bytes(b)
+            paths.append(str(frames / f"s{s}-{i}.jpg"))
+    with sync_playwright() as p:
+        browser, context, page, errors = open_page(p, width=1280, height=900)
+        with studio_server(tmp_path / "proj") as url:
+            page.goto(url)
+            page.fill("#new-class", "cat")
+            page.click("#add-class")
+            card_input = '.class-card[data-name="cat"] input[type=file]'
+            page.set_input_files(card_input, paths)
+            note = page.locator('.message[data-slot="class:cat"]')
+            expect(note).to_have_text("Added 12 images to 'cat'.", timeout=30_000)
+            expect(count_of(page, "cat")).to_have_text(re.compile("^12 images"))
+            page.set_input_files(card_input, paths[:2])  # a second student's copy of the same files
+            expect(note).to_contain_text("Added 0 images to 'cat'. 2 images were in the project already and not "
+                                         "added again (s0-0.jpg is cat/")
+            expect(count_of(page, "cat")).to_have_text(re.compile("^12 images"))
+            page.on("dialog", lambda d: d.accept())  # yes, the digits beside 'cat'
+            page.click("#builtin")  # and the digits beside it, for a training of seconds
+            page.wait_for_selector('.class-card[data-name="7"]', timeout=60_000)
+            page.click("#advanced summary")
+            page.select_option("#model", "logreg")
+            other = context.new_page()
+            other.on("pageerror", lambda e: errors.append(str(e)))
+            other.goto(url)
+            other.wait_for_selector('.class-card[data-name="7"]')
+            page.click("#train")
+            other.click("#train")  # refused while the first one runs: this tab follows it to the end
+            expect(other.locator('.message[data-slot="train"]')).to_contain_text("already running")
+            expect(other.locator("#progress-box")).to_be_visible()
+            for tab in (page, other):
+                tab.wait_for_selector("#results:not([hidden])", timeout=240_000)
+                expect(tab.locator("#train")).to_be_enabled(timeout=240_000)
+            assert other.inner_text("#accuracy") == page.inner_text("#accuracy")
+        browser.close()
+    assert not errors, errors

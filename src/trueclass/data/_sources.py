@@ -466,10 +466,11 @@ def _load_project(root: Path, how: Decoding) -> Dataset:
     skipped: list[Skipped] = []
     images, kept, notes = _decode_entries(entries, skipped, how)
     have = Counter(e[1] for e in kept)
-    for name in names:
-        if have[name] == 0:
-            raise TrueclassError(f"Class {name!r} of the project {str(root)!r} has no images yet; add some or "
-                                 "delete the class.")
+    empty = [name for name in names if have[name] == 0]  # every one at once, not one per try
+    if empty:
+        one = len(empty) == 1
+        raise TrueclassError(f"Class{'' if one else 'es'} {', '.join(map(repr, empty))} of the project {str(root)!r} "
+                             f"ha{'s' if one else 've'} no images yet; add some or delete the class{'' if one else 'es'}.")
     notes[PER_IMAGE_KEYS[3]] = np.asarray([session_of[e[0]] for e in kept], dtype=str)
     ds = _build(images, kept, names, skipped, str(root), root, notes)
     return _check_classes(ds, repr(str(root)))

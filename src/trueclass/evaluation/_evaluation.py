@@ -313,18 +313,21 @@ def evaluate(
         if unseen is not None:
             ev = replace(ev, extra={**ev.extra, "evaluated_on": unseen.note, "n_left_out_as_seen": unseen.n_left_out})
         if saved is not None:
-            ev = replace(ev, threshold_source=saved[1], flagged={**ev.flagged, "target_accuracy": saved[2]})
+            ev = replace(ev, threshold_source=saved[1],
+                         flagged={**ev.flagged, **saved[3], "target_accuracy": saved[2]})
     return ev
 
 
-def _saved_review(model: Any) -> tuple[float, str, float | None] | None:
+def _saved_review(model: Any) -> tuple[float, str, float | None, dict[str, Any]] | None:
     """The review threshold a saved model chose when it was trained (model.json's
-    ``threshold``), what chose it and the accuracy it aimed at; None for a model without
-    one (fitted here, or saved without held-out images)."""
+    ``threshold``), what chose it, the accuracy it aimed at and how it did on the held-out
+    images it was chosen on (whether it reached the target: the card says so again); None
+    for a model without one (fitted here, or saved without held-out images)."""
     meta = getattr(model, "metadata_", None) or {}
     if meta.get("threshold") is None or getattr(model, "multilabel_", False):
         return None
-    return float(meta["threshold"]), str(meta.get("threshold_chosen_on") or "training run"), meta.get("review_target")
+    return (float(meta["threshold"]), str(meta.get("threshold_chosen_on") or "training run"), meta.get("review_target"),
+            dict(meta.get("review") or {}))
 
 
 

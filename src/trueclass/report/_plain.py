@@ -3,18 +3,26 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from ._text import _count, format_confidence, format_percent
+from ._text import _count, format_percent
+
+
+def _tenths(x: float, *, up: bool) -> str:
+    return f"{(math.ceil if up else math.floor)(round(1000 * x, 6)) / 10:.1f}%"
 
 
 def format_review_plain(flagged: dict[str, Any], n_test: int) -> str:
     """The review lines of ``format_review`` in a classroom's words, for the studio page:
     how many test images the model was unsure of, and how often it was right on those and
     on the rest (with their 95% intervals)."""
-    conf = format_confidence(flagged["threshold"])
+    # a percent to a tenth, as the page captions the images under it, rounded so that no caption
+    # reads as much as the threshold it is below (0.9942 said "below 0.99" above an image
+    # captioned "99% sure"): up for "below", down for "at least" (the page floors its captions)
     if not flagged["n"]:
-        return f"None: the model was at least {conf} sure of every test image."
+        return f"None: the model was at least {_tenths(flagged['threshold'], up=False)} sure of every test image."
+    conf = _tenths(flagged["threshold"], up=True)
 
     def right(key: str) -> str:
         ci = flagged.get(f"{key}_ci")

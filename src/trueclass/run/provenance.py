@@ -109,6 +109,10 @@ def model_record(ev: Any, ds: Dataset, parts: Split, fingerprints: Any, test: Da
         "threshold": None if ds.multilabel else ev.flagged["threshold"],
         "threshold_chosen_on": getattr(ev, "threshold_source", "per-label thresholds on validation data"),
         "review_target": None if ds.multilabel else ev.flagged.get("target_accuracy"),
+        # how the threshold did on the held-out images it was chosen on: evaluate says it again
+        "review": None if ds.multilabel else {k: ev.flagged[k] for k in (
+            "target_reached", "chosen_on_images", "target_min_images", "held_out_accuracy_accepted",
+            "held_out_fraction_flagged") if k in ev.flagged},
         "split": parts.params,
         "source": dataset_info(ds) | {"skipped": []},
         "fingerprints": fingerprints,

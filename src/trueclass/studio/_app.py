@@ -308,7 +308,9 @@ def create_app(project: Project, *, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
     async def index(request: Request) -> Response:
         html = (STATIC / "index.html").read_text(encoding="utf-8").replace("{{TOKEN}}", token).replace(
             "{{MAX_FILE_BYTES}}", str(MAX_FILE_BYTES)).replace(  # the page refuses a file the server would, before sending
-            "{{MAX_EPOCHS}}", str(MAX_EPOCHS)).replace("{{DIGITS_PER_CLASS}}", str(DIGITS_PER_CLASS))
+            "{{MAX_EPOCHS}}", str(MAX_EPOCHS)).replace("{{DIGITS_PER_CLASS}}", str(DIGITS_PER_CLASS)).replace(
+            "{{MAX_FILES_PER_REQUEST}}", str(MAX_FILES_PER_REQUEST)).replace(  # the page sends a large upload in parts
+            "{{MAX_REQUEST_BYTES}}", str(MAX_REQUEST_BYTES))
         return HTMLResponse(html, headers={
             "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: "
                                        "mediastream:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
@@ -419,7 +421,7 @@ def add_builtin(project: Project, name: str, per_class: int = DIGITS_PER_CLASS, 
     ds = tc.load("digits")
     assert [str(c) for c in ds.classes] == digits
     shown = to_display(ds.images, ds.value_max)
-    added = 0
+    added = already = 0
     for k, cls in enumerate(ds.classes):
         if not any(c["name"] == str(cls) for c in project.summary()["classes"]):
             project.add_class(str(cls))
@@ -428,9 +430,12 @@ def add_builtin(project: Project, name: str, per_class: int = DIGITS_PER_CLASS, 
             buf = io.BytesIO()
             Image.fromarray(shown[i][..., 0]).save(buf, format="PNG")
             files.append((f"digit-{i}.png", buf.getvalue()))
-        added += len(project.add_images(str(cls), files, kind="builtin", each_its_own_session=True)["added"])
+        got = project.add_images(str(cls), files, kind="builtin", each_its_own_session=True)
+        added, already = added + len(got["added"]), already + len(got["already"])
     return {"added": added, "classes": [str(c) for c in ds.classes],
             "message": f"Added {added} images of handwritten digits in ten classes, 0 to 9"
                        + ((" (into the classes of those names already here)." if same else
-                           f", beside the {len(have)} classes already here.") if have else ".")}
+                           f", beside the {len(have)} classes already here.") if have else ".")
+                       + (f" {already} of them were in the project already, and were not added again."
+                          if already else "")}
 

@@ -15,6 +15,7 @@ restart or a crash loses nothing. ``trueclass train PROJECT`` reads the manifest
 from __future__ import annotations
 
 import collections
+import hashlib
 import io
 import json
 import os
@@ -143,6 +144,7 @@ class Project:
     def __init__(self, root: str | Path, *, create: bool = True):
         self.root = Path(root).expanduser().resolve()
         self._lock = threading.RLock()
+        self._digest_cache: dict[tuple[str, int, int], str] = {}  # _file_digests
         if (self.root / PROJECT_FILE).is_file():
             m = read_project_manifest(self.root)
             self._classes: list[str] = m["classes"]
@@ -449,9 +451,10 @@ class Project:
         session = session or self.new_session(kind)
         if not re.match(r"^[\w\-]{1,80}$", session):
             raise TrueclassError("A capture session is named by letters, digits, - and _.")
-        added, refused = [], []
+        added, refused, already = [], [], []
         with self._lock:
             name = self._find(name)
+            known = self._file_digests()
             total = sum(int(e.get("bytes", 0)) for e in self._images)
             in_session = collections.Counter(e["session"] for e in self._images)  # numbers each file of a session
             for original, data in files:
@@ -466,12 +469,34 @@ class Project:
                 except ImageRefused as e:
                     refused.append({"file": str(original)[:80], "reason": str(e)})
                     continue
+                digest = hashlib.sha1(data).hexdigest()
+                if digest in known:  # the same file uploaded twice (by two students, or twice by one)
+                    already.append({"file": str(original)[:80], "as": known[digest]})
+                    continue
                 rel = f"{name}/{session}-{in_session[session]:04d}{ext}"
                 atomic_write(self.root / rel, data)  # the image first, then the manifest names it
                 self._images.append({"file": rel, "class": name, "session": session, "bytes": len(data)})
                 in_session[session] += 1
                 total += len(data)
                 added.append(rel)
+                known[digest] = rel
             if added:
                 self._save()
-        return {"class": name, "session": session, "added": added, "refused": refused}
+        return {"class": name, "session": session, "added": added, "refused": refused, "already": already}
+
+    def _file_digests(self) -> dict[str, str]:
+        """SHA-1 of each image file's bytes -> its path in the project; each file read once
+        while its size and time stay the same (a class of students' uploads is read once)."""
+        out: dict[str, str] = {}
+        cache = self._digest_cache
+        for e in self._images:
+            path = self.root / e["file"]
+            try:
+                st = path.stat()
+                key = (e["file"], st.st_size, st.st_mtime_ns)
+                if key not in cache:
+                    cache[key] = hashlib.sha1(path.read_bytes()).hexdigest()
+            except OSError:
+                continue
+            out.setdefault(cache[key], e["file"])
+        return out

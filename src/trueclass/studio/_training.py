@@ -254,13 +254,19 @@ def check_settings(settings: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 def check_project(project: Project) -> None:
     """A sentence in the page's words (no folders, no command line) when the project cannot
     be trained on yet: no images at all, or only one class has images."""
-    named = [c["name"] for c in project.summary()["classes"] if c["count"]]
+    classes = project.summary()["classes"]
+    named = [c["name"] for c in classes if c["count"]]
     if not named:
         raise TrueclassError("There is nothing to train on yet: add two classes and give each images (or press "
                              "Start from digits).")
     if len(named) == 1:
         raise TrueclassError(f"Only '{named[0]}' has images, and a model learns to tell classes apart: add a second "
                              f"class (for example 'not {named[0]}') and give it images.")
+    empty = [c["name"] for c in classes if not c["count"]]  # every one at once
+    if empty:
+        one = len(empty) == 1
+        raise TrueclassError(f"{', '.join(map(repr, empty))} ha{'s' if one else 've'} no images yet: give "
+                             f"{'it' if one else 'them'} images, or delete {'it' if one else 'them'}, then train.")
 
 
 def train_project(project: Project, settings: dict[str, Any], on_progress: Any = None, *, out: Path | None = None,

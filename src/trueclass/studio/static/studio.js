@@ -6,6 +6,9 @@ const TOKEN = document.querySelector('meta[name="trueclass-token"]').content;
 const MAX_FILE_BYTES = Number(document.querySelector('meta[name="trueclass-max-file-bytes"]').content);
 // how many digits a class "Start from digits" adds (studio._app.DIGITS_PER_CLASS says why)
 const DIGITS_PER_CLASS = Number(document.querySelector('meta[name="trueclass-digits-per-class"]').content);
+// what one request may carry: a larger upload is sent in parts (a class's 519 photos at once were refused whole)
+const MAX_FILES = Number(document.querySelector('meta[name="trueclass-max-files"]').content);
+const MAX_REQUEST_BYTES = Number(document.querySelector('meta[name="trueclass-max-request-bytes"]').content);
 const $ = (sel) => document.querySelector(sel);
 let project = null;
 let cameraStream = null;
@@ -56,11 +59,15 @@ async function refresh() {
   // a refusal or failure under Train was about the project before this change: it goes
   if (slotOf("train").classList.contains("error")) say("", false, "train");
   $("#project-root").textContent = project.root;
-  setTraining(!!(project.training && project.training.status === "running"));
+  const running = !!(project.training && project.training.status === "running");
+  setTraining(running);
+  // a training started elsewhere (another tab, a student's page) is followed here too: its
+  // progress, then its result (this page was left with Train disabled and no end)
+  if (running) { $("#progress-box").hidden = false; poll(); }
   const t = project.training || {};
   // a stopped training to go on with (also one a studio closed earlier left): said with its button
   showGoOn(!!t.resumable);
-  if (t.status === "failed" && t.resumable) say(t.message, true, "train");
+  if (t.status === "failed" && t.resumable) say(t.message, false, "train");  // kept work, not a mistake
   renderClasses();
   // a result of classes that have changed since is greyed, and says so (the server says which)
   const r = (t.status === "done" ? t.result : null) || project.last_result;
@@ -239,24 +246,46 @@ async function uploadFiles(name, files, kind, slot = `class:${name}`) {
   if (!files || !files.length) return;
   // a file the server would refuse for its size is named here and not sent: one such file
   // made the whole request too large, and nothing of the upload was kept
-  const mb = (n) => `${Math.round(n / 1024 ** 2)} MB`;
+  const mb = (n) => `${(n / 1024 ** 2).toFixed(1)} MB`;
   const big = [...files].filter((f) => f.size > MAX_FILE_BYTES);
   const refusedHere = big.map((f) => `${f.name || "an image"} is ${mb(f.size)}; an image may be at most ${mb(MAX_FILE_BYTES)}.`);
   const sent = [...files].filter((f) => f.size <= MAX_FILE_BYTES);
   if (!sent.length) { say("Refused: " + refusedHere.join(" "), true, slot); return; }
-  const form = new FormData();
-  form.append("class", name);
-  form.append("kind", kind);
-  for (const f of sent) form.append("files", f, f.name || "image.png");
-  say(`Adding ${sent.length} image${sent.length === 1 ? "" : "s"} to '${name}'...`, false, slot);
+  // in parts the server takes (files and bytes per request), one after another
+  const parts = [];
+  let part = [], bytes = 0;
+  for (const f of sent) {
+    if (part.length && (part.length >= MAX_FILES || bytes + f.size > MAX_REQUEST_BYTES / 2)) { parts.push(part); part = []; bytes = 0; }
+    part.push(f); bytes += f.size;
+  }
+  parts.push(part);
+  const many = (n) => `${n} image${n === 1 ? "" : "s"}`;
+  let added = 0, done = 0;
+  const refused = refusedHere.slice();
+  const same = [];
   try {
-    const r = await api("/api/images", { method: "POST", body: form });
-    const refused = refusedHere.concat(r.refused.map((x) => x.reason));
-    let text = `Added ${r.added.length} image${r.added.length === 1 ? "" : "s"} to '${name}'.`;
-    if (refused.length) text += " Refused: " + refused.join(" ");
-    say(text, r.added.length === 0, slot);  // red only where nothing was added
+    for (const p of parts) {
+      say(`Adding ${many(sent.length)} to '${name}'...` + (parts.length > 1 ? ` (${done} sent)` : ""), false, slot);
+      const form = new FormData();
+      form.append("class", name);
+      form.append("kind", kind);
+      for (const f of p) form.append("files", f, f.name || "image.png");
+      const r = await api("/api/images", { method: "POST", body: form });
+      added += r.added.length; done += p.length;
+      refused.push(...r.refused.map((x) => x.reason));
+      same.push(...(r.already || []));
+    }
+  } catch (e) {
+    say((added ? `Added ${many(added)} to '${name}' before this: ` : "") + e.message, true, slot);
     await refresh();
-  } catch (e) { say(e.message, true, slot); }
+    return;
+  }
+  let text = `Added ${many(added)} to '${name}'.`;
+  // the same file again (two students, or one twice): named with where it already is, a clash of classes shows
+  if (same.length) text += ` ${many(same.length)} ${same.length === 1 ? "was" : "were"} in the project already and not added again (${same.slice(0, 3).map((x) => `${x.file} is ${x.as}`).join(", ")}${same.length > 3 ? ", ..." : ""}).`;
+  if (refused.length) text += " Refused: " + refused.join(" ");
+  say(text, added === 0, slot);  // red only where nothing was added
+  await refresh();
 }
 
 // -- webcam -------------------------------------------------------------------------------
@@ -343,7 +372,10 @@ async function train() {
   try {
     await api("/api/train", { method: "POST", json: settings });
     started("Training...");
-  } catch (e) { say(e.message, true, "train"); }
+  } catch (e) {
+    await refresh().catch(() => {});  // one already running (another tab's): follow it
+    say(e.message, true, "train");
+  }
 }
 
 function started(words) {
@@ -377,7 +409,7 @@ function poll() {
     setTraining(false);
     $("#progress-box").hidden = true;
     // a stopped or failed training leaves the last result on screen: its model is still the one Preview uses
-    if (state.status === "failed") say(state.message, true, "train");
+    if (state.status === "failed") say(state.message, !state.resumable, "train");  // a Stop's kept work is no error
     showGoOn(state.status === "failed" && !!state.resumable);
     // the whole wait: training, its checks and the comparison on a random split (the card times the run alone)
     if (state.status === "done") { say(`Done in ${state.seconds} s.`, false, "train"); if (state.result) showResult(state.result); }
@@ -387,7 +419,8 @@ function poll() {
 // accuracies to a tenth of a percent, as the card and the command line give them (99% beside
 // "1 wrong of 69" read as a mistake); a confidence in whole percents, said as one
 const pct = (x) => `${(100 * x).toFixed(1)}%`;
-const sure = (x) => `${(100 * x).toFixed(0)}% sure`;
+// floored to a tenth, as the review's threshold is rounded up: no image below it reads as sure as it
+const sure = (x) => `${(Math.floor(Math.round(1e6 * x) / 1000) / 10).toFixed(1)}% sure`;
 
 function showResult(r) {
   $("#results").hidden = false;
@@ -428,14 +461,14 @@ function showResult(r) {
     m.append(Object.assign(document.createElement("p"), {
       className: "hint", textContent: `The ${r.misread.length} the model was surest of, of ${r.n_wrong}; the evidence card shows every one.` }));
   }
-  for (const w of r.misread) m.append(thumb(w.file, `a ${w.true}, read as ${w.pred} (${sure(w.confidence)})`));
+  for (const w of r.misread) m.append(thumb(w.file, `${w.true}, read as ${w.pred} (${sure(w.confidence)})`));
   // the test images below the review threshold, least sure first: the cases to hand to a person
   $("#review-text").textContent = r.review_text || "";
   const rv = $("#review");
   rv.replaceChildren();
   if (r.review_capped) rv.append(Object.assign(document.createElement("p"), {
     className: "hint", textContent: `The ${r.review.length} it was least sure of; predictions.csv in the run marks every one.` }));
-  for (const w of r.review || []) rv.append(thumb(w.file, `a ${w.true}, read as ${w.pred} (${sure(w.confidence)})`));
+  for (const w of r.review || []) rv.append(thumb(w.file, `${w.true}, read as ${w.pred} (${sure(w.confidence)})`));
   // training images whose label the audit doubts, most likely wrong first
   const lt = $("#label-issues-text");
   lt.textContent = r.label_issues_plain || "Not run for this training.";
@@ -601,5 +634,4 @@ $("#preview-camera").addEventListener("click", toggleLivePreview);
 $("#preview-file").addEventListener("change", (e) => { if (e.target.files[0]) preview(e.target.files[0]); e.target.value = ""; });
 setupDrawing();
 loadModels().catch((e) => say(e.message, true, "train"));
-refresh().then(() => { if (project.training && project.training.status === "running") { setTraining(true); $("#progress-box").hidden = false; poll(); } })
-  .catch((e) => say(e.message, true));
+refresh().catch((e) => say(e.message, true));  // a training already running is followed from there
