@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import trueclass as tc
-from trueclass.diagnostics import PERTURBATIONS, ood_check, perturb, perturbation_curves, stress_test
+from trueclass.diagnostics import PERTURBATIONS, ood_check, perturb, perturbation_curves
 
 
 @pytest.fixture(scope="module")
@@ -193,3 +193,16 @@ def test_stress_knows_which_flips_and_rotations_the_model_trained_with(digits_ru
     data, _ = perturbation_curves(net, parts.test, perturbations={"rotation": [20], "hflip": [1]})
     assert data["augmentations_used_in_training"] == ["rotation"]
     assert data["class_changes"]["rotation"]["used_in_training"] and not data["class_changes"]["hflip"]["used_in_training"]
+
+
+def test_the_shortcut_check_covers_a_seeded_draw_of_a_large_test_set(digits_run, monkeypatch):
+    # regression: past MASK_IMAGES test images (a Fashion-MNIST run's 10,000) the draw named a
+    # generator that was no longer there: a NameError, caught as a failed step
+    pytest.importorskip("captum")
+    from trueclass.diagnostics import _explain
+
+    monkeypatch.setattr(_explain, "MASK_IMAGES", 100)
+    test = digits_run.split.test
+    a = _explain.shortcut_check(digits_run.model, None, test, per_class=3, seed=4)
+    b = _explain.shortcut_check(digits_run.model, None, test, per_class=3, seed=4)
+    assert a["covered"]["n_images"] == 100 and a["covered"] == b["covered"]

@@ -302,7 +302,8 @@ def shortcut_check(model: Any, train: Any, test: Any, *, per_class: int | None =
         parts[name] = {"n_images": int(len(pick)), "per_class": per, "flagged": flagged}
     # the test images with their border, or their centre, covered
     n = len(test)
-    idx = np.sort(rng.choice(n, MASK_IMAGES, replace=False)) if n > MASK_IMAGES else np.arange(n)
+    idx = (np.sort(np.random.default_rng([seed, 2]).choice(n, MASK_IMAGES, replace=False)) if n > MASK_IMAGES
+           else np.arange(n))
     disp = _display_float(test.images[idx], test.value_max)
     y = model.label_indices(test.subset(idx) if len(idx) != n else test)
     masked = {}
