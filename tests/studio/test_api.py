@@ -482,3 +482,13 @@ def test_the_random_split_comparison_says_why_only_as_far_as_measured():
     why = random_split_comparison(ours, {**theirs, "leakage": {"n_leaked_test_images": 12}})["why"]
     assert "12 of its test images have a near copy among its training images" in why
     assert "why" not in random_split_comparison({"accuracy": 0.995, "n_train": 300}, theirs)
+
+
+def test_a_file_just_over_the_size_limit_is_told_from_the_limit():
+    # regression: a file of 21,000,000 bytes was "20 MB; an image may be at most 20 MB"
+    from trueclass.studio._project import MAX_FILE_BYTES, ImageRefused, check_image
+
+    with pytest.raises(ImageRefused, match=r"^'big.png' is 20.03 MB; an image may be at most 20.00 MB\.$"):
+        check_image(b"\0" * 21_000_000, "'big.png'")
+    with pytest.raises(ImageRefused, match=r" is 21 MB; an image may be at most 20 MB\.$"):
+        check_image(b"\0" * (MAX_FILE_BYTES + 1024**2), "'big.png'")

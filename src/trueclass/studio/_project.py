@@ -76,6 +76,16 @@ def atomic_write(path: Path, data: bytes) -> None:
             tmp.unlink()
 
 
+def megabytes(size: int, limit: int) -> tuple[str, str]:
+    """A file's size and a limit in MB, with as many decimals as tell them apart (a file of
+    21,000,000 bytes was "20 MB; an image may be at most 20 MB"); the page does the same."""
+    for digits in range(4):
+        a, b = f"{size / 1024**2:.{digits}f}", f"{limit / 1024**2:.{digits}f}"
+        if a != b:
+            return a, b
+    return a, b
+
+
 def check_image(data: bytes, name: str = "the file", *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, tuple[int, int]]:
     """(extension, (width, height)) of an image file's bytes; ImageRefused with a sentence
     for anything else: too large, not an image, cut off, a decompression bomb."""
@@ -84,8 +94,8 @@ def check_image(data: bytes, name: str = "the file", *, max_pixels: int = DEFAUL
     from PIL import Image
 
     if len(data) > MAX_FILE_BYTES:
-        raise ImageRefused(f"{name} is {len(data) / 1024**2:.0f} MB; an image may be at most "
-                           f"{MAX_FILE_BYTES // 1024**2} MB.")
+        size, most = megabytes(len(data), MAX_FILE_BYTES)
+        raise ImageRefused(f"{name} is {size} MB; an image may be at most {most} MB.")
     if not data:
         raise ImageRefused(f"{name} is empty.")
     try:

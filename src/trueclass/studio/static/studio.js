@@ -246,9 +246,14 @@ async function uploadFiles(name, files, kind, slot = `class:${name}`) {
   if (!files || !files.length) return;
   // a file the server would refuse for its size is named here and not sent: one such file
   // made the whole request too large, and nothing of the upload was kept
-  const mb = (n) => `${(n / 1024 ** 2).toFixed(1)} MB`;
+  // in MB with as many decimals as tell the size from the limit (studio._project.megabytes)
+  const mb = (n) => {
+    let a, b;
+    for (let d = 0; d < 4; d++) { a = (n / 1024 ** 2).toFixed(d); b = (MAX_FILE_BYTES / 1024 ** 2).toFixed(d); if (a !== b) break; }
+    return `is ${a} MB; an image may be at most ${b} MB`;
+  };
   const big = [...files].filter((f) => f.size > MAX_FILE_BYTES);
-  const refusedHere = big.map((f) => `${f.name || "an image"} is ${mb(f.size)}; an image may be at most ${mb(MAX_FILE_BYTES)}.`);
+  const refusedHere = big.map((f) => `${f.name || "an image"} ${mb(f.size)}.`);
   const sent = [...files].filter((f) => f.size <= MAX_FILE_BYTES);
   if (!sent.length) { say("Refused: " + refusedHere.join(" "), true, slot); return; }
   // in parts the server takes (files and bytes per request), one after another
