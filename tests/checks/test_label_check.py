@@ -45,7 +45,9 @@ def test_planted_flips_are_found_and_the_summary_reads_the_measured_precision():
     assert report["label_issues_wording"] == "likely"
     text = result.summary()
     assert f"{len(got)} likely label errors to check first (on {sc['planted']} flips planted in" in text
-    assert f"{sc['precision'] * 10:.0f} in 10 were planted flips" in text
+    # counts and a percent (regression: "10 in 10 were planted flips (95% CI 0.85-0.99)" for 44 of 46)
+    assert (f"of the {sc['found'] + sc['other_flags']:,} images it newly flagged there, {sc['found']:,} were planted "
+            f"flips ({sc['precision']:.0%}, 95% CI {sc['precision_ci'][0]:.0%} to {sc['precision_ci'][1]:.0%})") in text
 
 
 def test_a_clean_set_reads_nothing_or_ranked_for_review():

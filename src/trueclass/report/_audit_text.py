@@ -89,8 +89,11 @@ def format_label_issues(a: dict[str, Any]) -> str:
           + (f", {lm['seconds']:.0f} s" if lm.get("seconds") is not None else "")) if lm.get("model") else ""
     if sc:
         prec = ("flagged nothing else" if sc["precision"] is None else
-                f"of the images it newly flagged there, {sc['precision'] * 10:.0f} in 10 were planted flips "
-                f"(95% CI {sc['precision_ci'][0]:.2f}-{sc['precision_ci'][1]:.2f})")
+                f"of the {sc['found'] + sc['other_flags']:,} images it newly flagged there, {sc['found']:,} were planted "
+                f"flips ({sc['precision']:.0%}, 95% CI {sc['precision_ci'][0]:.0%} to {sc['precision_ci'][1]:.0%})"
+                if "other_flags" in sc else  # an audit.json written before the counts were kept
+                f"of the images it newly flagged there, {sc['precision']:.0%} were planted flips "
+                f"(95% CI {sc['precision_ci'][0]:.0%} to {sc['precision_ci'][1]:.0%})")
         where = "a copy" if sc.get("copies", 1) == 1 else f"{sc['copies']} copies"
         check = (f"on {sc['planted']:,} flips planted in {where} of these labels the check found "
                  f"{sc['found']:,} ({sc['recall']:.0%}), and {prec}")
