@@ -144,8 +144,10 @@ def format_review(flagged: dict[str, Any], accuracy: float | None) -> list[str]:
     held-out images it was chosen on, and that the rest are read no better than all."""
     pad = " " * 15
     rest = flagged.get("accuracy_accepted")
+    ci = flagged.get("accuracy_accepted_ci")
     lines = [f"For review     {flagged['n']:,} image{'s' if flagged['n'] != 1 else ''} below confidence "
              f"{format_confidence(flagged['threshold'])}; accuracy on the rest {format_percent(rest)}"
+             + (f" (95% CI {format_percent(ci[0])} to {format_percent(ci[1])})" if ci and rest is not None else "")
              + (f", against {format_percent(accuracy)} on all test images" if rest is not None and accuracy is not None
                 and rest < accuracy else "")]
     chosen = str(flagged.get("chosen_on") or "")
