@@ -128,3 +128,14 @@ def test_the_images_of_no_class_line_does_not_name_one_threshold_twice():
     assert "confidence >= 0.77: 67%; a threshold of just above 0.77 would send 95%" in line
     data["ood"]["threshold_for_95_percent"] = 0.91
     assert "a threshold of 0.91 would send" in format_stress(data)
+
+
+def test_a_temperature_that_did_not_help_on_the_test_images_is_said_so():
+    # regression: a knn's "calibrated (temperature 3.37): test ECE 0.013 raw, 0.026 as answered"
+    from trueclass.report._text import format_report_card
+
+    m = _metrics(calibration={"ece": 0.026, "temperature": {"value": 3.37, "ece_before": 0.013}})
+    assert ("calibrated (temperature 3.37): test ECE 0.013 raw, 0.026 as answered (the temperature did not help on "
+            "these test images)") in format_report_card(m)
+    m["calibration"]["ece"] = 0.010
+    assert "did not help" not in format_report_card(m)

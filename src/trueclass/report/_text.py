@@ -100,7 +100,9 @@ def format_report_card(metrics: dict[str, Any], run_dir: str | None = None) -> s
     if cal.get("ece") is not None:
         t = cal.get("temperature") or {}
         lines.append(f"Confidence     calibrated (temperature {t['value']:.2f}): test ECE {t['ece_before']:.3f} raw, "
-                     f"{cal['ece']:.3f} as answered" if t.get("value") else
+                     f"{cal['ece']:.3f} as answered"
+                     + (" (the temperature did not help on these test images)" if cal["ece"] > t["ece_before"] else "")
+                     if t.get("value") else
                      f"Confidence     uncalibrated, test ECE {cal['ece']:.3f}: "
                      f"{t.get('reason') or 'no temperature was fitted'}")
     flagged = metrics.get("flagged")
