@@ -168,7 +168,11 @@ def test_the_plain_words_top_holds_the_numbers_of_metrics_json(lesson_run):
     assert not example["correct"]
     assert example["confidence"] == max(it["confidence"] for it in data["items"] if not it["correct"])
     assert float(v["example_confidence"]) == example["confidence"]
-    assert f"was {100 * example['confidence']:.1f}% sure" in text
+    from trueclass.report._text import format_sureness
+
+    # the gallery and "where the model looked" caption it alike (regression: 99.8% here, 100% there)
+    assert f"was {format_sureness(example['confidence'])} sure" in text
+    assert f"· {format_sureness(example['confidence'])}" in html
     assert [img["data-id"] for img in card.plain_images] == [example["id"]]
 
 
