@@ -404,7 +404,8 @@ def explain(model_path: str, inputs: tuple[str, ...], method: str, out: str | No
             raise TrueclassError(f"The run {model_path!r} has no explained mistakes (it misread no test image, or it "
                                  "was made before trueclass explained them); name image files to explain.")
         rows = [{**r, "file": str(p / r["file"])} for r in section["images"]]
-        click.echo(f"The run's {len(rows)} most confident mistakes ({section['method']}):")
+        click.echo(f"The run's {len(rows)} most confident mistakes ({section['method']}):" if len(rows) != 1 else
+                   f"The run's one mistake ({section['method']}):")
     else:
         rows = explain_run(model_path, inputs, out=out, method=method)
     for r in rows:

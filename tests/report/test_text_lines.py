@@ -139,3 +139,21 @@ def test_a_temperature_that_did_not_help_on_the_test_images_is_said_so():
             "these test images)") in format_report_card(m)
     m["calibration"]["ece"] = 0.010
     assert "did not help" not in format_report_card(m)
+
+
+def test_one_of_a_thing_is_said_in_the_singular():
+    # regression: "LEAKS: 1 test images have a copy", "Outliers 1 images", "its 1 most confident mistakes"
+    from trueclass.report._audit_text import format_audit
+
+    from trueclass.report._text import format_train_summary, format_why
+
+    m = _metrics(model="knn", n_train=40, train_seconds=0.1, leakage={"n_leaked_test_images": 1, "with_leaks": {"accuracy": 0.9}},
+                 explanations={"images": ["a"], "method": "occlusion"})
+    assert "LEAKS: 1 test image has a copy among the training images" in "\n".join(format_train_summary(m))
+    assert "Explained: where the model looked on its one mistake (occlusion)" in "\n".join(format_why(m))
+    text = format_audit({"n_images": 10, "n_outliers": 1, "outliers": [{"id": "a", "reasons": ["very bright"]}],
+                         "n_leaks": 1, "n_leaked_test_images": 1, "leaks": [], "n_duplicate_groups": 1,
+                         "n_exact_pairs": 1, "n_near_pairs": 0, "n_conflicts": 0,
+                         "imbalance": {"largest": "a", "smallest": "a", "ratio": 1.0}, "n_label_issues": 0,
+                         "label_issues": [], "label_issues_skipped": "too few images"})
+    assert "Outliers       1 image: very bright 1" in text and "1 test image has a copy" in text

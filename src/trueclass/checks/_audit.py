@@ -262,7 +262,7 @@ def class_balance(ds: Any, parts: np.ndarray | None = None) -> dict[str, Any]:
         out["few_test_images"] = few
         if few:
             advice.append(f"{len(few)} class{'es' if len(few) != 1 else ''} ({', '.join(few[:5])}"
-                          f"{', ...' if len(few) > 5 else ''}) have fewer than {FEW_TEST_IMAGES} test images: "
+                          f"{', ...' if len(few) > 5 else ''}) {'have' if len(few) != 1 else 'has'} fewer than {FEW_TEST_IMAGES} test images: "
                           "their scores are too uncertain to compare.")
     out["advice"] = advice
     return out

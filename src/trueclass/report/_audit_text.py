@@ -35,7 +35,8 @@ def format_audit(a: dict[str, Any], limit: int = 5, lists: str = "python") -> st
     lines.append(f"Duplicates     {a['n_duplicate_groups']:,} groups ({a['n_exact_pairs']:,} exact pairs, "
                  f"{a['n_near_pairs']:,} near)")
     if a["n_leaks"]:
-        lines.append(f"LEAKS          {a['n_leaked_test_images']:,} test images have a copy in the training data:")
+        n = a["n_leaked_test_images"]
+        lines.append(f"LEAKS          {n:,} test image{'s have' if n != 1 else ' has'} a copy in the training data:")
         for lk in a["leaks"][:limit]:
             lines.append(f"  {lk['test_id']} (test) = {lk['train_id']} ({lk['other_part']}), {lk['kind']}")
     else:
@@ -58,7 +59,7 @@ def format_audit(a: dict[str, Any], limit: int = 5, lists: str = "python") -> st
         from collections import Counter
 
         kinds = Counter(r for o in a["outliers"] for r in o["reasons"])
-        lines.append(f"Outliers       {a['n_outliers']:,} images: " + ", ".join(f"{k} {v}" for k, v in kinds.most_common()))
+        lines.append(f"Outliers       {_count(a['n_outliers'], 'image')}: " + ", ".join(f"{k} {v}" for k, v in kinds.most_common()))
     else:
         lines.append("Outliers       none")
     lines.append(f"Label issues   {format_label_issues(a)}")

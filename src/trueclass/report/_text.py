@@ -37,6 +37,11 @@ def format_sureness(x: float) -> str:
     return _short_of_one(x, 100, 0, 1) + "%"
 
 
+def _leaked(lk: dict[str, Any]) -> str:
+    n = lk["n_leaked_test_images"]
+    return f"{n:,} test image{'s have' if n != 1 else ' has'}"
+
+
 def format_confidence(x: float) -> str:
     """A confidence threshold: two decimals, or as many more as keep one below 1 from
     reading 1 (a threshold of 0.9987 is not 'confidence 1.00')."""
@@ -384,10 +389,10 @@ def format_train_summary(m: dict[str, Any]) -> list[str]:
         lines.append(format_verdict(m["diagnosis"]))
     lk = m.get("leakage")
     if lk and lk.get("with_leaks"):
-        lines.append(f"LEAKS: {lk['n_leaked_test_images']} test images have a copy among the training images; the "
+        lines.append(f"LEAKS: {_leaked(lk)} a copy among the training images; the "
                      f"numbers below leave them out (with them: {lk['with_leaks']['accuracy']:.2%}).")
     elif lk and lk["n_leaked_test_images"] and m.get("allow_leakage"):
-        lines.append(f"LEAKS: {lk['n_leaked_test_images']} test images have a copy among the training images "
+        lines.append(f"LEAKS: {_leaked(lk)} a copy among the training images "
                      "(leakage allowed: they are counted).")
     elif lk and lk.get("images_moved"):
         lines.append(f"Leak gate: {lk['images_moved']} duplicate images moved so each group sits on one side.")
@@ -505,7 +510,8 @@ def format_why(m: dict[str, Any]) -> list[str]:
             lines.append(f"By {sl['column']}: {len(sl['groups'])} group(s); no gap computed: {sl['why_no_gap']}")
     xp = m.get("explanations")
     if xp and xp.get("images"):
-        lines.append(f"Explained: where the model looked on its {len(xp['images'])} most confident mistakes "
+        n = len(xp["images"])
+        lines.append(f"Explained: where the model looked on {f'its {n} most confident mistakes' if n != 1 else 'its one mistake'} "
                      f"({xp['method']}), in explain/ and on the card")
     elif xp and xp.get("skipped"):
         lines.append(f"Explained: not done; {xp['skipped']}")
