@@ -32,7 +32,10 @@ def test_rising_validation_loss_is_over_fitting_and_still_climbing_accuracy_unde
     v = training_verdict(0.9, (0.89, 0.91), 0.91, hist([0.5, 0.3, 0.35, 0.4, 0.45]))
     assert v["verdict"] == "over-fitting" and "rose from 0.300" in v["reasons"][0]
     v = training_verdict(0.9, (0.89, 0.91), 0.91, hist([0.5, 0.4, 0.35, 0.3, 0.28], [0.8, 0.84, 0.86, 0.88, 0.9]))
-    assert v["verdict"] == "under-fitting" and "still rising" in v["reasons"][0]
+    assert v["verdict"] == "still learning" and "still rising" in v["reasons"][0]
+    # the same curve with the training images themselves not learnt is under-fitting
+    v = training_verdict(0.8, (0.78, 0.82), 0.81, hist([0.5, 0.4, 0.35, 0.3, 0.28], [0.7, 0.74, 0.76, 0.78, 0.8]))
+    assert v["verdict"] == "under-fitting"
     # the same curve, stopped early by the trainer, is not called unfinished
     v = training_verdict(0.9, (0.89, 0.91), 0.91, hist([0.5, 0.4, 0.35, 0.3, 0.28], [0.8, 0.84, 0.86, 0.88, 0.9]),
                          stopped_early=True)

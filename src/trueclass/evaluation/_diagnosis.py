@@ -117,16 +117,18 @@ def training_verdict(
     baseline_paired: dict[str, Any] | None = None,
     baseline_ci: Sequence[float] | None = None,
 ) -> dict[str, Any]:
-    """'over-fitting', 'under-fitting', 'fine' or 'below its baseline', with the numbers
+    """'over-fitting', 'under-fitting', 'still learning', 'fine' or 'below its baseline', with the numbers
     and reasons behind it. A verdict is as strong as its evidence:
 
     Over-fitting: training accuracy (on ``train_n`` images) beats test accuracy by
     clearly more than ``OVERFIT_GAP`` (the lower end of the gap's 95% interval, see
     :func:`gap_interval`, is above it), or the validation loss ended more than 10% above
     its minimum; a gap within its noise is "no clear sign of over-fitting". Under-fitting:
-    training accuracy below 90% with no such gap, or a validation accuracy still climbing
-    by more than half a point over the last epochs of a run that was not stopped early, or
-    a validation loss still falling at the last epoch. Below its baseline: a simpler model
+    training accuracy below 90% with no such gap. Still learning: the training images are
+    learnt (90% or more, or not measured) but a validation accuracy was still climbing by more
+    than half a point over the last epochs of a run that was not stopped early, or a
+    validation loss still falling at the last epoch: more epochs may help (a digits net at
+    99.7% on its test images was called under-fitting for it). Below its baseline: a simpler model
     on the same test images (``baseline_accuracy``) is better by more than chance explains
     (see :func:`baseline_judgement`: the paired McNemar test of ``baseline_paired``),
     whatever else holds; lower by less is "no clear difference".
@@ -191,7 +193,8 @@ def training_verdict(
     if over:
         out["verdict"], out["reasons"] = "over-fitting", over + base_note
     elif under:
-        out["verdict"], out["reasons"] = "under-fitting", under + base_note
+        learnt = train_accuracy is None or train_accuracy >= UNDERFIT_TRAIN_ACCURACY
+        out["verdict"], out["reasons"] = "still learning" if learnt else "under-fitting", under + base_note
     else:
         out["verdict"], out["reasons"] = "fine", fine + base_note
     return out

@@ -319,7 +319,7 @@ def model_card(m: dict[str, Any]) -> dict[str, Any]:
             lim.append(f"Its confidence is off by {cal['ece']:.3f} on average (expected calibration error on the test "
                        f"images, {how}): do not read a confidence as a probability.")
     diag = m.get("diagnosis") or {}
-    if diag.get("verdict") in ("over-fitting", "under-fitting"):
+    if diag.get("verdict") in ("over-fitting", "under-fitting", "still learning"):
         lim.append(f"Training shows {diag['verdict']}: " + "; ".join(diag.get("reasons", [])) + ".")
     st = m.get("stability")
     if st and st.get("repeats", 0) > 1:
