@@ -138,7 +138,7 @@ def test_a_model_still_improving_at_its_last_epoch_is_not_fine():
 
     hist = [{"val_loss": v, "val_accuracy": a} for v, a in ((1.0, 0.6), (0.8, 0.7), (0.7, 0.72))]
     v = training_verdict(0.72, (0.7, 0.74), None, hist, best_epoch=3)
-    assert v["verdict"] == "under-fitting" and any("still falling at the last epoch" in r for r in v["reasons"])
+    assert v["verdict"] == "still learning" and any("still falling at the last epoch" in r for r in v["reasons"])
     flat = hist[:2] + [{"val_loss": 0.799, "val_accuracy": 0.7}]
     assert training_verdict(0.72, (0.7, 0.74), None, flat, best_epoch=3)["verdict"] == "fine"
     assert training_verdict(0.93, (0.91, 0.95), 0.95, flat, best_epoch=3)["verdict"] == "fine"
