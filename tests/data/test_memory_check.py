@@ -31,6 +31,21 @@ def no_decoding(monkeypatch):
     monkeypatch.setattr(decoding, "decode", refuse)
 
 
+def test_the_free_memory_and_the_cpu_are_read_without_leaving_files_open():
+    # regression: ResourceWarning "unclosed file" for /proc/cpuinfo and the cgroup's memory files
+    import gc
+    import warnings
+
+    from trueclass.training._device import cpu_has_bf16
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always", ResourceWarning)
+        decoding.available_memory()
+        cpu_has_bf16.__wrapped__()
+        gc.collect()
+    assert not [w for w in seen if issubclass(w.category, ResourceWarning)]
+
+
 def test_the_free_memory_is_read():
     free = decoding.available_memory()
     assert free is None or 0 < free < 2**50

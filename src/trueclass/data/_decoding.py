@@ -190,8 +190,8 @@ def available_memory() -> int | None:
                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
         try:
-            limit = open(limit_file, encoding="ascii").read().strip()
-            used = int(open(used_file, encoding="ascii").read().strip())
+            limit = Path(limit_file).read_text(encoding="ascii").strip()  # closed at once (no ResourceWarning)
+            used = int(Path(used_file).read_text(encoding="ascii").strip())
         except (OSError, ValueError):
             continue
         if limit.isdigit() and int(limit) < 2**60:  # "max", or v1's "no limit" (a huge number)

@@ -8,6 +8,7 @@ import functools
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
 
 from .._numerics import cuda_numerics
@@ -64,7 +65,7 @@ def cpu_name() -> str:
 def cpu_has_bf16() -> bool:
     """True when the CPU computes bf16 natively (AVX512-BF16 or AMX) and oneDNN uses it."""
     try:
-        flags = open("/proc/cpuinfo", encoding="ascii", errors="ignore").read()
+        flags = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="ignore")  # closed at once
     except OSError:
         flags = ""
     native = "avx512_bf16" in flags or "amx_bf16" in flags
