@@ -264,13 +264,18 @@ def predict(model_path: str, inputs: tuple[str, ...], top_k: int, threshold: flo
         if skipped:
             click.echo(format_skipped(skipped, listed_in=None), err=True)
         raise TrueclassError("None of the given files could be read as an image." if skipped
-                             else "No image files were found there.")
+                             else _no_images_in(inputs))
     _echo_rows(rows)
     n_flag = sum(r["flagged"] for r in rows)
     noun = "image" if len(rows) == 1 else "images"
     click.echo(f"{len(rows)} {noun} predicted, {n_flag} flagged for review.", err=True)
     if skipped:
         click.echo(format_skipped(skipped, listed_in=None), err=True)
+
+
+def _no_images_in(inputs: tuple[str, ...]) -> str:
+    named = ", ".join(repr(str(i)) for i in inputs[:3]) + (f" and {len(inputs) - 3} more" if len(inputs) > 3 else "")
+    return f"No image files were found in {named}."
 
 
 def _echo_rows(rows: list[dict[str, Any]]) -> None:
@@ -300,7 +305,7 @@ def _predict_to_csv(model_path: str, inputs: tuple[str, ...], top_k: int, thresh
         if skipped:
             click.echo(format_skipped(skipped, listed_in=None), err=True)
         raise TrueclassError("None of the given files could be read as an image." if skipped
-                             else "No image files were found there.")
+                             else _no_images_in(inputs))
     noun = "image" if c["predicted"] == 1 else "images"
     went_on = f" (went on after the {c['resumed_with']:,} rows a stopped run wrote)" if c["resumed_with"] else ""
     click.echo(f"{c['predicted']:,} {noun} predicted, {c['flagged']:,} flagged for review{went_on}; rows in "

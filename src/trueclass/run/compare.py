@@ -36,7 +36,7 @@ def _answers(item: Any) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
     preds = path / "predictions.csv"
     if not preds.is_file():
         raise TrueclassError(f"{str(path)!r} is not a run folder with predictions.csv; give run folders (as "
-                             "`trueclass train` writes them), Run or Evaluation objects.")
+                             "`trueclass train` writes them) or, in Python, Run or Evaluation objects.")
     with open(preds, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     if rows and "pred" not in rows[0]:
