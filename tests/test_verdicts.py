@@ -203,7 +203,7 @@ def test_the_review_line_says_when_its_target_was_out_of_reach():
     assert f["accuracy_accepted"] < ev.accuracy  # the case the line must not hide
     text = format_report_card(ev.to_dict())
     assert "accuracy on the rest 60.0% (95% CI 23.1% to 88.2%), against 80.0% on all test images" in text
-    assert "the 99% review target was not reached at any confidence on validation" in text
+    assert "the 99% review target cannot be shown on validation (10 images; it takes 100)" in text
     assert "the review does not help" in text
     assert "not reached" in ev.to_dict()["flagged"]["chosen_on"]
 

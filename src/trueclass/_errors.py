@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["TrueclassError", "NotFittedError", "ImagesChanged", "TrainingInterrupted", "install_notebook_handler"]
+__all__ = ["TrueclassError", "NotFittedError", "ImagesChanged", "TrainingInterrupted", "Terminated",
+           "install_notebook_handler"]
 
 
 class TrueclassError(ValueError):
@@ -24,6 +25,16 @@ class ImagesChanged(TrueclassError):
     def __init__(self, message: str, *, changes: str = ""):
         super().__init__(message)
         self.changes = changes
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a job scheduler's stop), raised as Ctrl-C is once the
+    command line installs its handler: the run stops at once and cleans up after itself (a
+    half-made run folder is removed, a network keeps its last finished epoch), where
+    Python's default ends the process mid-write. ``seen``: a SIGTERM arrived in this
+    process (a TrainingInterrupted raised from it exits 143 too)."""
+
+    seen = False
 
 
 class TrainingInterrupted(KeyboardInterrupt):

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ._errors import TrainingInterrupted, TrueclassError
+from ._errors import Terminated, TrainingInterrupted, TrueclassError
 from ._progress import ProgressBar
 from .run.fields import cli_options, refuse_beside_resume
 
@@ -37,7 +37,7 @@ class _Group(click.Group):
             kept = isinstance(exc, TrainingInterrupted)
             if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 says it for all the processes
                 click.echo(f"\n{_as_cli(str(exc)) if kept else 'Interrupted; nothing further was written.'}", err=True)
-            ctx.exit(143 if _Terminated in (type(exc), type(exc.__context__)) else 130)  # SIGTERM's own status
+            ctx.exit(143 if Terminated.seen else 130)  # SIGTERM's own status
         except TrueclassError as exc:
             raise click.ClickException(_as_cli(str(exc))) from None
 
@@ -543,14 +543,9 @@ def studio(project_dir: str, host: str, port: int, no_browser: bool) -> None:
         click.get_current_context().exit(130)
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM (``kill``, ``timeout``, a job scheduler's stop) taken as Ctrl-C is: the run
-    stops at once and cleans up after itself (a half-made run folder is removed, a network
-    keeps its last finished epoch), where Python's default would end the process mid-write."""
-
-
 def _on_sigterm(signum: int, frame: Any) -> None:  # noqa: ARG001 - signal handler signature
-    raise _Terminated()
+    Terminated.seen = True
+    raise Terminated()
 
 
 def main(argv: list[str] | None = None) -> None:

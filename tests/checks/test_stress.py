@@ -122,7 +122,7 @@ def test_train_stress_and_the_stress_command_give_the_same_numbers(tmp_path):
     assert a["shortcuts"]["covered"] == b["shortcuts"]["covered"]
     # and Python's door: the saved model on the same source (regression: it stressed all 1,797
     # digits, the training images among them, and left out the images of no class)
-    py, _ = tc.stress_test(str(tmp_path / "run"), "digits", seed=5)
+    py, _ = tc.stress_test(tc.load_model(tmp_path / "run"), "digits", seed=5)
     assert py["evaluated_on"] == b["evaluated_on"] and "less 1,437 images" in py["evaluated_on"]
     for key in ("n_images", "clean_accuracy", "accuracy", "accuracy_ci", "per_class", "ood", "shortcuts"):
         assert py[key] == b[key], key

@@ -161,9 +161,17 @@ def test_a_threshold_reaches_the_target_only_on_enough_images():
     ev = evaluate_predictions(y, p, ["a", "b"], val_true=y, val_probs=p,
                               calibration={"temperature": None, "reason": "test"})
     f = ev.flagged
-    assert f["target_reached"] is False and f["target_min_images"] == 100
+    assert f["target_reached"] is False and f["target_min_images"] == 100 and f["held_out_images"] == 24
     assert f["held_out_fraction_flagged"] <= 0.5  # the fallback keeps at least half
+    from trueclass.report import format_review_plain
     from trueclass.report._text import format_report_card
 
     assert "not reached at any confidence on 100 images or more" in ev.to_dict()["flagged"]["chosen_on"]
-    assert "the 99% review target was not reached at any confidence on validation" in format_report_card(ev.to_dict())
+    assert ("the 99% review target cannot be shown on validation (24 images; it takes 100): the threshold only sets"
+            in format_report_card(ev.to_dict()))
+    assert "There were too few images (24) to aim for an accuracy on (it takes 100)" in format_review_plain(f, 24)
+    # held-out images all right but too few: the cut that keeps the most of the best (regression:
+    # the highest, which set half of the test images aside)
+    right = np.c_[conf, 1 - conf][:, ::1]
+    y_right = np.zeros(24, dtype=int)
+    assert choose_threshold(y_right, right) == conf.min()

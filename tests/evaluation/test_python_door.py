@@ -66,9 +66,11 @@ def test_the_python_door_scores_as_trueclass_evaluate_does(lesson, clf, tmp_path
     assert m["flagged"]["n"] == py.flagged["n"]
     assert m["flagged"]["chosen_on"].startswith("5-fold cross-validation on 1,437 training images")
     np.testing.assert_array_equal(cli.evaluation.probs, py.probs)
-    # the saved folder given by its path, as the command line takes it (regression: "not fitted yet")
-    by_path = tc.evaluate(str(tmp_path / "model"), (X, y))
-    assert (by_path.n_test, by_path.n_wrong, by_path.extra["n_left_out_as_seen"]) == (py.n_test, py.n_wrong, 40)
+    # the saved folder given by its path, as the command line takes it: how to load it (regression:
+    # "This model is not fitted yet: call fit(...) first")
+    with pytest.raises(tc.TrueclassError, match=r"takes a model, not its folder: load it first, "
+                                                r"evaluate\(tc.load_model\('.*model'\), ...\)"):
+        tc.evaluate(str(tmp_path / "model"), (X, y))
     with pytest.raises(tc.TrueclassError, match=r"calibrate got no images \(None\).*val_size=0.1"):
         tc.load_model(tmp_path / "model").calibrate(tc.split(tc.load("digits"), seed=1).val)
 
@@ -157,5 +159,5 @@ def test_evaluate_says_again_how_the_review_threshold_did_where_it_was_chosen(tm
     assert want["target_reached"] is not None
     ev = evaluate_run(run.path, "digits", out=tmp_path / "ev")
     assert {k: ev.metrics["flagged"][k] for k in keys} == want
-    py = tc.evaluate(str(run.path), "digits")
+    py = tc.evaluate(tc.load_model(run.path), "digits")
     assert {k: py.flagged[k] for k in keys} == want

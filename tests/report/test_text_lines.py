@@ -157,3 +157,12 @@ def test_one_of_a_thing_is_said_in_the_singular():
                          "imbalance": {"largest": "a", "smallest": "a", "ratio": 1.0}, "n_label_issues": 0,
                          "label_issues": [], "label_issues_skipped": "too few images"})
     assert "Outliers       1 image: very bright 1" in text and "1 test image has a copy" in text
+
+
+def test_a_target_missed_on_enough_images_says_how_close_it_came():
+    flagged = {"threshold": 0.7, "n": 30, "accuracy_accepted": 0.95, "target_reached": False, "target_accuracy": 0.99,
+               "chosen_on_images": "validation", "target_min_images": 100, "held_out_images": 150,
+               "held_out_accuracy_accepted": 0.95}
+    card = format_report_card(_metrics(flagged=flagged))
+    assert ("the 99% review target was not reached at any confidence on validation (at best 95.0%, keeping at least "
+            "half of them): the threshold only sets") in card

@@ -212,6 +212,21 @@ def test_the_same_file_uploaded_again_is_said_and_not_added_twice(client):
     assert len(manifest(client.root)["images"]) == 4
 
 
+def test_the_parts_of_one_upload_are_one_capture_session(client):
+    # the page sends a large upload in parts: each later part names the first part's session
+    client.post("/api/classes", json={"name": "cat"}, headers=H)
+    client.post("/api/classes", json={"name": "dog"}, headers=H)
+    first = upload(client, "cat", burst("cat", 0, 2), kind="upload").json()
+    more = client.post("/api/images", data={"class": "cat", "kind": "upload", "session": first["session"]},
+                       files=[("files", ("x.jpg", b, "image/jpeg")) for b in burst("cat", 1, 2)], headers=H).json()
+    assert more["session"] == first["session"] and len(more["added"]) == 2
+    assert {e["session"] for e in manifest(client.root)["images"]} == {first["session"]}
+    r = client.post("/api/images", data={"class": "dog", "kind": "upload", "session": first["session"]},
+                    files=[("files", ("y.jpg", burst("coffee", 0, 1)[0], "image/jpeg"))], headers=H)
+    assert r.status_code == 400 and r.json()["error"] == (
+        "The first part of this upload is not in 'dog'; upload the files again.")
+
+
 def test_too_large_uploads_are_refused(client, monkeypatch):
     from trueclass.studio import _app, _project
 

@@ -120,6 +120,19 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_and_leaves_no_half_made_folder(tmp_p
     assert not run_dir.exists()
 
 
+@pytest.mark.slow
+def test_sigterm_during_an_epoch_keeps_the_checkpoint_and_exits_143(tmp_path):
+    # SIGTERM mid-fit ends as a Ctrl-C does (what was kept, how to resume) with SIGTERM's status
+    run_dir = tmp_path / "r"
+    proc = _start(["--epochs", "30", "--out", str(run_dir)], tmp_path)
+    _wait_for_checkpoint(run_dir, proc)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-800:]
+    assert "Training stopped during epoch" in err and f"trueclass train --resume {run_dir}" in err
+    assert (run_dir / "checkpoint.safetensors").exists()
+
+
 def test_resume_of_a_finished_or_missing_run(tmp_path):
     with pytest.raises(tc.TrueclassError, match="not a run folder"):
         from trueclass.run import resume

@@ -299,7 +299,7 @@ def stress_test(model: Any, data: Any, *, seed: int = 0, max_images: int | None 
                 threshold: float | None = None, perturbations: dict[str, list[float]] | None = None,
                 on_progress: Progress | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """What ``trueclass stress MODEL SOURCE`` computes, in Python, with the same numbers: the
-    model (or a saved one's path) under perturbations, on images of no class and covered at
+    model (a saved one: ``tc.load_model(folder)``) under perturbations, on images of no class and covered at
     the border, on the images of ``data`` it never saw (a Dataset, a source or a pair
     (X_test, y_test), chosen as ``tc.evaluate`` chooses them). ``threshold``: the review
     threshold the images of no class are judged against (default: the model's own).

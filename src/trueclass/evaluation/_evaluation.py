@@ -168,6 +168,7 @@ def _review_threshold(threshold: float | None, vt: np.ndarray | None, vp: np.nda
     reached = (on_val["accuracy_accepted"] is not None and on_val["accuracy_accepted"] >= target_accuracy
                and len(vt) - on_val["n"] >= need)
     review = {"target_reached": bool(reached), "chosen_on_images": val_name, "target_min_images": need,
+              "held_out_images": int(len(vt)),
               "held_out_accuracy_accepted": on_val["accuracy_accepted"], "held_out_fraction_flagged": on_val["fraction"]}
     source = (f"{val_name} (lowest confidence reaching {target_accuracy:.0%} accuracy)" if reached else
               f"{val_name} ({target_accuracy:.0%} accuracy not reached at any confidence on {need} images or more; "
@@ -279,8 +280,7 @@ def evaluate(
     held_out: tuple[np.ndarray, np.ndarray, str] | None = None,
     test_probs: np.ndarray | None = None,
 ) -> Evaluation:
-    """Evaluate a fitted model (or a saved one: its folder, its run folder or its exported
-    file) on a held-out Dataset.
+    """Evaluate a fitted model (a saved one: ``tc.load_model(folder)``) on a held-out Dataset.
 
     ``val`` (a Dataset the model did not train on) is used only to choose the review
     threshold; the majority baseline is the majority class of the training images
@@ -333,16 +333,14 @@ def _saved_review(model: Any) -> tuple[float, str, float | None, dict[str, Any]]
 
 def unseen_part(model: Any, dataset: Any, *, choose: bool = True, call: str = "evaluate") -> tuple[Any, Any, Any]:
     """What ``tc.evaluate`` and ``tc.stress_test`` were given, as (fitted model, Dataset of
-    images it never saw, the Scored images or None): the model may be a saved one's path,
-    the images a Dataset, a source (read at the model's size, its own test part when it
+    images it never saw, the Scored images or None): the images may be a Dataset, a source (read at the model's size, its own test part when it
     comes split) or a pair (X_test, y_test); images the model was trained or validated on
     are left out by the rule of ``trueclass evaluate`` (unless ``choose`` is False)."""
     from ..data import Dataset
 
-    if isinstance(model, (str, Path)):  # a saved model (or its run) as `trueclass evaluate RUN` takes it
-        from ..models import load_model
-
-        model = load_model(model)
+    if isinstance(model, (str, Path)):  # the command line's RUN, in Python (regression: "not fitted yet")
+        raise TrueclassError(f"{call}(model, data) takes a model, not its folder: load it first, "
+                             f"{call}(tc.load_model({str(model)!r}), ...).")
     if not hasattr(model, "classes_"):
         from .._errors import NotFittedError
 

@@ -43,7 +43,10 @@ def format_review_plain(flagged: dict[str, Any], n_test: int) -> str:
     if str(flagged.get("chosen_on") or "").startswith("default"):
         out += f" {conf} is a default: there were too few images to choose the threshold on."
     elif flagged.get("target_reached") is False:
-        out += " No threshold reached the accuracy aimed for, so it only sets the least sure images aside."
+        held, need = flagged.get("held_out_images"), flagged.get("target_min_images")
+        out += (f" There were too few images ({held}) to aim for an accuracy on (it takes {need}), so it only sets the "
+                "least sure images aside." if held is not None and need and held < need else
+                " No threshold reached the accuracy aimed for, so it only sets the least sure images aside.")
     return out
 
 

@@ -165,11 +165,11 @@ def format_review(flagged: dict[str, Any], accuracy: float | None) -> list[str]:
     elif flagged.get("target_reached") is False:
         best = flagged.get("held_out_accuracy_accepted")
         where = flagged.get("chosen_on_images") or "the validation images"
-        need = flagged.get("target_min_images")
-        lines.append(f"{pad}the {format_percent(target, 0)} review target was not reached at any confidence on {where}"
-                     + (f" with {need:,} or more of them above it (too few to show it)" if need and best is not None
-                        and best >= target else
-                        f" (at best {format_percent(best)}, keeping at least half of them)" if best is not None else "")
+        need, held = flagged.get("target_min_images"), flagged.get("held_out_images")
+        lines.append((f"{pad}the {format_percent(target, 0)} review target cannot be shown on {where} ({held:,} "
+                      f"images; it takes {need:,})" if need and held is not None and held < need else
+                      f"{pad}the {format_percent(target, 0)} review target was not reached at any confidence on {where}"
+                      + (f" (at best {format_percent(best)}, keeping at least half of them)" if best is not None else ""))
                      + ": the threshold only sets the least sure images aside and promises no accuracy")
     if rest is not None and accuracy is not None and rest < accuracy:
         lines.append(f"{pad}on these test images the review does not help: the images it sets aside are read no worse "

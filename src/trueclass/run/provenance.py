@@ -111,7 +111,7 @@ def model_record(ev: Any, ds: Dataset, parts: Split, fingerprints: Any, test: Da
         "review_target": None if ds.multilabel else ev.flagged.get("target_accuracy"),
         # how the threshold did on the held-out images it was chosen on: evaluate says it again
         "review": None if ds.multilabel else {k: ev.flagged[k] for k in (
-            "target_reached", "chosen_on_images", "target_min_images", "held_out_accuracy_accepted",
+            "target_reached", "chosen_on_images", "target_min_images", "held_out_images", "held_out_accuracy_accepted",
             "held_out_fraction_flagged") if k in ev.flagged},
         "split": parts.params,
         "source": dataset_info(ds) | {"skipped": []},

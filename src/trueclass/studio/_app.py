@@ -232,6 +232,8 @@ def _project_routes(project: Project, trainer: "Trainer | None" = None) -> list[
         async with request.form(max_files=MAX_FILES_PER_REQUEST, max_fields=20) as form:
             name = str(form.get("class") or "")
             kind = str(form.get("kind") or "upload")
+            # a later part of one upload (the page sends a large one in parts): the first part's session
+            session = str(form.get("session") or "") or None
             files = []
             for f in form.getlist("files"):
                 if isinstance(f, UploadFile):
@@ -240,7 +242,9 @@ def _project_routes(project: Project, trainer: "Trainer | None" = None) -> list[
             raise TrueclassError("No files came with the request.")
         if kind == "drawing":
             files = drawings_in_project_form(project, files)
-        return JSONResponse(project.add_images(name, files, kind=kind))
+        if session is not None and not project.has_session(name, session):
+            raise TrueclassError(f"The first part of this upload is not in '{name}'; upload the files again.")
+        return JSONResponse(project.add_images(name, files, kind=kind, session=session))
 
     async def builtin(request: Request) -> Response:
         d = await _body_json(request)

@@ -494,6 +494,12 @@ class Project:
                 self._save()
         return {"class": name, "session": session, "added": added, "refused": refused, "already": already}
 
+    def has_session(self, name: str, session: str) -> bool:
+        """Whether capture session ``session`` holds images of class ``name`` (the later parts
+        of one upload join its first part's session: one upload, one session)."""
+        with self._lock:
+            return any(e["session"] == session and e["class"] == name for e in self._images)
+
     def _file_digests(self) -> dict[str, str]:
         """SHA-1 of each image file's bytes -> its path in the project; each file read once
         while its size and time stay the same (a class of students' uploads is read once)."""

@@ -139,7 +139,7 @@ def relaunch(nproc: int, args: list[str]) -> int:
     import subprocess
     import sys
 
-    from .._errors import TrueclassError
+    from .._errors import Terminated, TrueclassError
 
     if "train" not in args and "predict" not in args:
         raise TrueclassError("--nproc works from the command line (`trueclass train ... --nproc N`); from Python, "
@@ -154,13 +154,15 @@ def relaunch(nproc: int, args: list[str]) -> int:
                              f"--nproc-per-node={nproc}", "-m", "trueclass", *kept])
     try:
         return proc.wait()
-    except KeyboardInterrupt:  # torchrun and its processes had the Ctrl-C too: they say what they kept
+    except KeyboardInterrupt as exc:  # torchrun and its processes had the Ctrl-C too: they say what they kept
+        if isinstance(exc, Terminated):  # a SIGTERM came to this process alone: torchrun stops its own on one
+            proc.terminate()
         try:
             proc.wait(timeout=STOP_SECONDS)
         except (KeyboardInterrupt, subprocess.TimeoutExpired):
             with _deaf_to_ctrl_c():  # a third Ctrl-C must not stop the killing half-way: orphans
                 kill_with_children(proc.pid)
-        return 130
+        return 143 if Terminated.seen else 130
 
 
 @contextlib.contextmanager

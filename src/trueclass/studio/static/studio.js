@@ -265,7 +265,7 @@ async function uploadFiles(name, files, kind, slot = `class:${name}`) {
   }
   parts.push(part);
   const many = (n) => `${n} image${n === 1 ? "" : "s"}`;
-  let added = 0, done = 0;
+  let added = 0, done = 0, session = null;
   const refused = refusedHere.slice();
   const same = [];
   try {
@@ -274,15 +274,19 @@ async function uploadFiles(name, files, kind, slot = `class:${name}`) {
       const form = new FormData();
       form.append("class", name);
       form.append("kind", kind);
+      // one upload is one capture session, however many parts carry it (the split keeps a session on one side)
+      if (session && added) form.append("session", session);
       for (const f of p) form.append("files", f, f.name || "image.png");
       const r = await api("/api/images", { method: "POST", body: form });
+      if (r.added.length) session = r.session;
       added += r.added.length; done += p.length;
       refused.push(...r.refused.map((x) => x.reason));
       same.push(...(r.already || []));
     }
   } catch (e) {
-    say((added ? `Added ${many(added)} to '${name}' before this: ` : "") + e.message, true, slot);
-    await refresh();
+    say((added ? `Added ${many(added)} to '${name}'; ${many(sent.length - done)} not sent: ` : "") + e.message
+        + (refused.length ? " Refused: " + refused.join(" ") : ""), true, slot);
+    await refresh().catch(() => {});
     return;
   }
   let text = `Added ${many(added)} to '${name}'.`;
@@ -290,7 +294,7 @@ async function uploadFiles(name, files, kind, slot = `class:${name}`) {
   if (same.length) text += ` ${many(same.length)} ${same.length === 1 ? "was" : "were"} in the project already and not added again (${same.slice(0, 3).map((x) => `${x.file} is ${x.as}`).join(", ")}${same.length > 3 ? ", ..." : ""}).`;
   if (refused.length) text += " Refused: " + refused.join(" ");
   say(text, added === 0, slot);  // red only where nothing was added
-  await refresh();
+  await refresh().catch((e) => say(e.message, true, slot));
 }
 
 // -- webcam -------------------------------------------------------------------------------
