@@ -368,7 +368,7 @@ def stress(model_path: str, source: str, out: str | None, max_images: int | None
            data_dir: str | None) -> None:
     """Test a saved MODEL on SOURCE's test images under occlusion, lighting, noise, blur,
     rotation, translation, scale and flips, and on images that belong to no class."""
-    from .report._text import format_stress
+    from .report._stress_text import format_stress
     from .run import stress_run
 
     with ProgressBar() as progress:

@@ -117,7 +117,7 @@ def test_the_validation_images_are_said_to_be_for_what_they_were_used():
 def test_the_images_of_no_class_line_does_not_name_one_threshold_twice():
     # regression (knn, whose votes tie): "answered with confidence >= 0.77: 67%; a threshold of
     # 0.77 would send 95% of them to a human", the two a float step apart
-    from trueclass.report._text import format_stress
+    from trueclass.report._stress_text import format_stress
 
     t = 0.7723476757022946
     data = {"n_images": 60, "evaluated_on": "the images given", "clean_accuracy": 0.9, "accuracy": {},
