@@ -224,8 +224,8 @@ def test_predict_an_empty_folder_is_one_sentence(trained, tmp_path):
     assert "0 images predicted" not in res.output
     # a file of the run in place of the run: named as a file, with the run folder to give
     res = CliRunner().invoke(cli, ["predict", str(out / "metrics.json"), str(tmp_path / "empty")])
-    assert res.exit_code == 1 and f"{str(out / 'metrics.json')!r} is a file, not a trueclass model: give its run " \
-        f"folder ({str(out)!r})" in res.output
+    assert res.exit_code == 1 and f"{str(out / 'metrics.json')!r} is a file, not a trueclass model: give the folder " \
+        f"that holds model.json, or the run folder around it ({str(out)!r}, if it is one)" in res.output
     res = CliRunner().invoke(cli, ["compare", str(out), str(tmp_path / "empty")])
     assert res.exit_code == 1 and "or, in Python, Run or Evaluation objects" in res.output
 

@@ -131,3 +131,17 @@ def test_the_train_options_are_the_tables():
     assert {f.flag for f in RUN_FIELDS} <= flags
     run_names = {f.name for f in fields(RunConfig)} - {"source", "params"}
     assert run_names == {f.name for f in RUN_FIELDS if f.of == "run"}
+
+
+def test_a_seed_from_numpy_is_a_seed_and_a_negative_one_a_sentence():
+    # regression of the seed's range check: np.int64(3) (for seed in np.arange(5)) was refused
+    import numpy as np
+
+    import trueclass as tc
+    from trueclass.run.fields import RUN_FIELDS
+
+    seed = next(f for f in RUN_FIELDS if f.name == "seed")
+    seed.check(np.int64(3))
+    for bad in (-1, 2**32, True, 1.5):
+        with pytest.raises(tc.TrueclassError, match="seed must be a whole number of 0 to 4,294,967,295"):
+            seed.check(bad)

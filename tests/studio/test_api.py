@@ -507,3 +507,5 @@ def test_a_file_just_over_the_size_limit_is_told_from_the_limit():
         check_image(b"\0" * 21_000_000, "'big.png'")
     with pytest.raises(ImageRefused, match=r" is 21 MB; an image may be at most 20 MB\.$"):
         check_image(b"\0" * (MAX_FILE_BYTES + 1024**2), "'big.png'")
+    with pytest.raises(ImageRefused, match=r" is 20,971,620 bytes; an image may be at most 20,971,520 bytes\.$"):
+        check_image(b"\0" * (MAX_FILE_BYTES + 100), "'big.png'")

@@ -161,7 +161,7 @@ def test_start_from_digits_asks_before_adding_to_a_project_with_classes(client):
     r = client.post("/api/builtin", json={"name": "digits", "per_class": 3, "beside_classes": True}, headers=H)
     assert "(into the classes of those names already here)" in r.json()["message"]
     # the two of each digit already here are not added again, and the page says so
-    assert r.json()["message"].endswith("20 of them were in the project already, and were not added again.")
+    assert r.json()["message"].endswith("20 more were in the project already and were not added again.")
     assert [c["count"] for c in client.get("/api/project").json()["classes"]][1:] == [3] * 10
 
 

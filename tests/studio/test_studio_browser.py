@@ -454,9 +454,18 @@ def test_a_classroom_upload_and_a_second_tab_in_the_browser(tmp_path, monkeypatc
     request may carry were refused whole; the same files again were added again without a
     word; a second tab that pressed Train while the first tab's training ran stayed with Train
     disabled and no end until reloaded."""
-    from trueclass.studio import _app
+    from trueclass.studio import _app, _training
 
     monkeypatch.setattr(_app, "MAX_FILES_PER_REQUEST", 5)  # the page reads it: 12 files go in 3 parts
+    # the first tab's training waits until the second tab has pressed Train (however fast it would be)
+    go = threading.Event()
+    real_train = _training.train_project
+
+    def held_train(*args, **kwargs):
+        assert go.wait(120)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(_training, "train_project", held_train)
     sync_playwright = playwright()
     from playwright.sync_api import expect
 
@@ -493,9 +502,11 @@ def test_a_classroom_upload_and_a_second_tab_in_the_browser(tmp_path, monkeypatc
             other.goto(url)
             other.wait_for_selector('.class-card[data-name="7"]')
             page.click("#train")
+            expect(page.locator("#progress-box")).to_be_visible()
             other.click("#train")  # refused while the first one runs: this tab follows it to the end
             expect(other.locator('.message[data-slot="train"]')).to_contain_text("already running")
             expect(other.locator("#progress-box")).to_be_visible()
+            go.set()
             for tab in (page, other):
                 tab.wait_for_selector("#results:not([hidden])", timeout=240_000)
                 expect(tab.locator("#train")).to_be_enabled(timeout=240_000)

@@ -115,7 +115,6 @@ def perturbation_curves(model: Any, test: Any, *, perturbations: dict[str, list[
     Returns (stress.json data, examples) where each example holds the perturbed image
     (uint8) of a test image that flipped from right to wrong at the strongest severity.
     """
-    from ..data import to_display
     from ..evaluation import wilson_interval
 
     if test.multilabel:
@@ -126,7 +125,8 @@ def perturbation_curves(model: Any, test: Any, *, perturbations: dict[str, list[
         idx = np.sort(np.random.default_rng(seed).choice(len(test), max_images, replace=False))
     sub = test.subset(idx)
     y = model.label_indices(sub)
-    disp = to_display(sub.images, sub.value_max).astype(np.float32)
+    # the 0-255 view the perturbations work in, unrounded: the clean images come back exact
+    disp = sub.images.astype(np.float32) * np.float32(255.0 / sub.value_max)
     to_model = sub.value_max / 255.0
     classes = [str(c) for c in model.classes_]
 

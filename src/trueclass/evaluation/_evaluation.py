@@ -360,10 +360,10 @@ def unseen_part(model: Any, dataset: Any, *, choose: bool = True, call: str = "e
     if not isinstance(dataset, Dataset):
         raise TrueclassError(f"{call}(model, data) takes a trueclass Dataset, a source (a folder, a file or a "
                              "built-in name, read at the model's size) or a pair (X_test, y_test).")
-    unseen = _unseen(model, dataset, pair, what) if choose else None
+    unseen = _unseen(model, dataset, pair, what, call) if choose else None
     return model, (dataset if unseen is None else unseen.test), unseen
 
-def _unseen(model: Any, dataset: Any, pair: bool, what: str) -> Any:
+def _unseen(model: Any, dataset: Any, pair: bool, what: str, call: str = "evaluate") -> Any:
     """The one rule of ``trueclass evaluate`` (run.scoring) for images that have not been
     through it: those the model was trained or validated on (its fingerprints) are left
     out. None when the model keeps no fingerprints or the images were chosen already."""
@@ -381,7 +381,8 @@ def _unseen(model: Any, dataset: Any, pair: bool, what: str) -> Any:
         where = "X_test, y_test" if pair else "the test part"
         head = ("The one image was used to train this model, so it cannot tell" if n == 1 else
                 f"All {n:,} images were used to train this model, so they cannot tell")
-        raise TrueclassError(f"{head} how it does on new images; evaluate it on {where} (the images it never saw).")
+        verb = "evaluate" if call == "evaluate" else "test"
+        raise TrueclassError(f"{head} how it does on new images; {verb} it on {where} (the images it never saw).")
     return scored_images(dataset, candidates, is_copy, what=what)
 
 

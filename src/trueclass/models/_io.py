@@ -98,8 +98,8 @@ def resolve_model_dir(path: str | Path) -> Path:
     if not p.exists():
         raise TrueclassError(f"No such model folder: {str(path)!r}.")
     if p.is_file():  # a file of a run (metrics.json, card.html) in place of the run
-        raise TrueclassError(f"{str(path)!r} is a file, not a trueclass model: give its run folder "
-                             f"({str(p.parent)!r}) or that run's model/ folder.")
+        raise TrueclassError(f"{str(path)!r} is a file, not a trueclass model: give the folder that holds "
+                             f"model.json, or the run folder around it ({str(p.parent)!r}, if it is one).")
     raise TrueclassError(
         f"{str(path)!r} is not a trueclass model: it has no model.json. Give a run folder or its model/ folder."
     )

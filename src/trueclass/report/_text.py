@@ -320,7 +320,8 @@ def model_card(m: dict[str, Any]) -> dict[str, Any]:
                        f"images, {how}): do not read a confidence as a probability.")
     diag = m.get("diagnosis") or {}
     if diag.get("verdict") in ("over-fitting", "under-fitting", "still learning"):
-        lim.append(f"Training shows {diag['verdict']}: " + "; ".join(diag.get("reasons", [])) + ".")
+        shows = "The model was still learning" if diag["verdict"] == "still learning" else f"Training shows {diag['verdict']}"
+        lim.append(f"{shows}: " + "; ".join(diag.get("reasons", [])) + ".")
     st = m.get("stability")
     if st and st.get("repeats", 0) > 1:
         lim.append(f"Over {st['repeats']} splits with different seeds, test accuracy ranged from "
@@ -389,11 +390,12 @@ def format_train_summary(m: dict[str, Any]) -> list[str]:
         lines.append(format_verdict(m["diagnosis"]))
     lk = m.get("leakage")
     if lk and lk.get("with_leaks"):
+        them = "them" if lk["n_leaked_test_images"] != 1 else "it"
         lines.append(f"LEAKS: {_leaked(lk)} a copy among the training images; the "
-                     f"numbers below leave them out (with them: {lk['with_leaks']['accuracy']:.2%}).")
+                     f"numbers below leave {them} out (with {them}: {lk['with_leaks']['accuracy']:.2%}).")
     elif lk and lk["n_leaked_test_images"] and m.get("allow_leakage"):
         lines.append(f"LEAKS: {_leaked(lk)} a copy among the training images "
-                     "(leakage allowed: they are counted).")
+                     f"(leakage allowed: {'they are' if lk['n_leaked_test_images'] != 1 else 'it is'} counted).")
     elif lk and lk.get("images_moved"):
         lines.append(f"Leak gate: {lk['images_moved']} duplicate images moved so each group sits on one side.")
     au = m.get("audit")

@@ -13,6 +13,7 @@ model's own").
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -49,7 +50,8 @@ class RunField:
         if self.choices and value not in self.choices and value != self.default:
             allowed = ", ".join(repr(c) for c in self.choices[:-1]) + f" or {self.choices[-1]!r}"
             raise TrueclassError(f"{self.name} must be {allowed}, not {value!r}.")
-        if self.minimum is not None and (isinstance(value, bool) or not isinstance(value, int) or value < self.minimum
+        if self.minimum is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+                                         or value < self.minimum
                                          or (self.maximum is not None and value > self.maximum)):
             within = "or more" if self.maximum is None else f"to {self.maximum:,}"
             raise TrueclassError(f"{self.name} must be a whole number of {self.minimum} {within}; got {value!r}.")

@@ -440,6 +440,6 @@ def add_builtin(project: Project, name: str, per_class: int = DIGITS_PER_CLASS, 
             "message": f"Added {added} images of handwritten digits in ten classes, 0 to 9"
                        + ((" (into the classes of those names already here)." if same else
                            f", beside the {len(have)} classes already here.") if have else ".")
-                       + (f" {already} of them were in the project already, and were not added again."
-                          if already else "")}
+                       + (f" {already} more {'were' if already != 1 else 'was'} in the project already and "
+                          f"{'were' if already != 1 else 'was'} not added again." if already else "")}
 

@@ -80,10 +80,10 @@ def megabytes(size: int, limit: int) -> tuple[str, str]:
     """A file's size and a limit in MB, with as many decimals as tell them apart (a file of
     21,000,000 bytes was "20 MB; an image may be at most 20 MB"); the page does the same."""
     for digits in range(4):
-        a, b = f"{size / 1024**2:.{digits}f}", f"{limit / 1024**2:.{digits}f}"
+        a, b = f"{size / 1024**2:.{digits}f} MB", f"{limit / 1024**2:.{digits}f} MB"
         if a != b:
             return a, b
-    return a, b
+    return f"{size:,} bytes", f"{limit:,} bytes"  # within a few hundred bytes of it
 
 
 def check_image(data: bytes, name: str = "the file", *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, tuple[int, int]]:
@@ -95,7 +95,7 @@ def check_image(data: bytes, name: str = "the file", *, max_pixels: int = DEFAUL
 
     if len(data) > MAX_FILE_BYTES:
         size, most = megabytes(len(data), MAX_FILE_BYTES)
-        raise ImageRefused(f"{name} is {size} MB; an image may be at most {most} MB.")
+        raise ImageRefused(f"{name} is {size}; an image may be at most {most}.")
     if not data:
         raise ImageRefused(f"{name} is empty.")
     try:

@@ -321,7 +321,7 @@ def random_split_comparison(result: dict[str, Any], m: dict[str, Any]) -> dict[s
              f"(trained on {result['n_train']})")
     copies = ((m.get("leakage") or {}).get("n_leaked_test_images")) or 0
     if copies:
-        out["why"] = (f"{claim}: {copies} of its test images have a near copy among its training images (frames of "
+        out["why"] = (f"{claim}: {copies} of its test images {'have' if copies != 1 else 'has'} a near copy among its training images (frames of "
                       "one burst on both sides), and an image is easy to recognise when its near-identical neighbour "
                       "was trained on. The number above tests on whole capture sessions the model never saw.")
     else:

@@ -248,9 +248,11 @@ async function uploadFiles(name, files, kind, slot = `class:${name}`) {
   // made the whole request too large, and nothing of the upload was kept
   // in MB with as many decimals as tell the size from the limit (studio._project.megabytes)
   const mb = (n) => {
-    let a, b;
-    for (let d = 0; d < 4; d++) { a = (n / 1024 ** 2).toFixed(d); b = (MAX_FILE_BYTES / 1024 ** 2).toFixed(d); if (a !== b) break; }
-    return `is ${a} MB; an image may be at most ${b} MB`;
+    for (let d = 0; d < 4; d++) {
+      const a = (n / 1024 ** 2).toFixed(d), b = (MAX_FILE_BYTES / 1024 ** 2).toFixed(d);
+      if (a !== b) return `is ${a} MB; an image may be at most ${b} MB`;
+    }
+    return `is ${n.toLocaleString("en")} bytes; an image may be at most ${MAX_FILE_BYTES.toLocaleString("en")} bytes`;
   };
   const big = [...files].filter((f) => f.size > MAX_FILE_BYTES);
   const refusedHere = big.map((f) => `${f.name || "an image"} ${mb(f.size)}.`);
