@@ -472,10 +472,11 @@ def test_a_classroom_upload_and_a_second_tab_in_the_browser(tmp_path, monkeypatc
     frames = tmp_path / "frames"
     frames.mkdir()
     paths = []
-    for s in range(2):
+    for s in range(3):
         for i, b in enumerate(burst("cat", s, 6)):
             (frames / f"s{s}-{i}.jpg").write_bytes(b)
             paths.append(str(frames / f"s{s}-{i}.jpg"))
+    paths, later = paths[:12], paths[12:]
     with sync_playwright() as p:
         browser, context, page, errors = open_page(p, width=1280, height=900)
         with studio_server(tmp_path / "proj") as url:
@@ -492,6 +493,8 @@ def test_a_classroom_upload_and_a_second_tab_in_the_browser(tmp_path, monkeypatc
             expect(note).to_contain_text("Added 0 images to 'cat'. 2 images were in the project already and not "
                                          "added again (s0-0.jpg is cat/")
             expect(count_of(page, "cat")).to_have_text(re.compile("^12 images"))
+            page.set_input_files(card_input, later)  # another student's burst: a second session (5 + 1 files)
+            expect(count_of(page, "cat")).to_have_text(re.compile("^18 images, 2 sessions"))
             page.on("dialog", lambda d: d.accept())  # yes, the digits beside 'cat'
             page.click("#builtin")  # and the digits beside it, for a training of seconds
             page.wait_for_selector('.class-card[data-name="7"]', timeout=60_000)

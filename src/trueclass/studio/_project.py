@@ -462,9 +462,9 @@ class Project:
         if not re.match(r"^[\w\-]{1,80}$", session):
             raise TrueclassError("A capture session is named by letters, digits, - and _.")
         added, refused, already = [], [], []
+        known = self._file_digests()  # outside the lock: the first call reads every file
         with self._lock:
             name = self._find(name)
-            known = self._file_digests()
             total = sum(int(e.get("bytes", 0)) for e in self._images)
             in_session = collections.Counter(e["session"] for e in self._images)  # numbers each file of a session
             for original, data in files:
@@ -505,7 +505,9 @@ class Project:
         while its size and time stay the same (a class of students' uploads is read once)."""
         out: dict[str, str] = {}
         cache = self._digest_cache
-        for e in self._images:
+        with self._lock:
+            entries = list(self._images)
+        for e in entries:
             path = self.root / e["file"]
             try:
                 st = path.stat()
