@@ -268,3 +268,21 @@ def test_a_network_saved_with_its_gpu_named_runs_here_with_tta(tmp_path, monkeyp
     back.set_params(tta=True)
     back.check_params()  # no "asks for a CUDA GPU" sentence
     assert back.predict_proba(parts.test.subset(range(3))).shape == (3, 10)
+
+
+@pytest.mark.parametrize("model", ["logreg", "knn", "svm", "forest"])
+def test_the_same_seed_writes_the_same_weights_file(model, tmp_path):
+    # regression: skops named arrays by id() and dated entries now, so two identical fits wrote two
+    # files and two weights.sha256
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    params = {"n_estimators": 20} if model == "forest" else {}
+    for k in range(2):
+        tc.ImageClassifier(model, random_state=3, **params).fit(X[:300], y[:300]).save(tmp_path / f"m{k}")
+    a, b = ((tmp_path / f"m{k}" / "weights.skops").read_bytes() for k in range(2))
+    assert a == b
+    assert len({json.loads((tmp_path / f"m{k}" / "model.json").read_text())["weights"]["sha256"] for k in range(2)}) == 1
+    fitted = tc.ImageClassifier(model, random_state=3, **params).fit(X[:300], y[:300])
+    np.testing.assert_array_equal(tc.load_model(tmp_path / "m0").predict_proba(X[300:400]),
+                                  fitted.predict_proba(X[300:400]))

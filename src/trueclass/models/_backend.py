@@ -136,7 +136,7 @@ class PixelBackend:
 
         weights = folder / WEIGHTS_SKOPS
         tmp = weights.with_name(weights.name + ".tmp")
-        sio.dump(self.estimator, tmp)
+        tmp.write_bytes(canonical_skops(sio.dumps(self.estimator)))
         os.replace(tmp, weights)
         return {"file": WEIGHTS_SKOPS, "format": "skops"}
 
@@ -158,3 +158,34 @@ class PixelBackend:
         backend = cls(sio.load(weights, trusted=list(untrusted)))
         backend.classes_ = backend.estimator.classes_
         return backend
+
+
+def canonical_skops(data: bytes) -> bytes:
+    """skops' archive, the same bytes for the same model: skops names objects and array
+    files by ``id()`` and dates each entry now, so two runs with the same seed wrote two
+    files (and two ``weights.sha256`` in model.json). The ids are renumbered in the order
+    they first appear in schema.json (one number per object, so shared references stay
+    shared), the arrays renamed to match, and every entry dated 1980-01-01."""
+    import io
+    import re
+    import zipfile
+
+    src = zipfile.ZipFile(io.BytesIO(data))
+    schema = src.read("schema.json").decode("utf-8")
+    number: dict[str, str] = {}
+    for m in re.finditer(r'"__id__": (\d+)|"(\d+)\.npy"', schema):
+        number.setdefault(m.group(1) or m.group(2), str(len(number)))
+    schema = re.sub(r'("__id__": )(\d+)', lambda m: m.group(1) + number[m.group(2)], schema)
+    schema = re.sub(r'"(\d+)\.npy"', lambda m: f'"{number[m.group(1)]}.npy"', schema)
+    entries = []
+    for info in src.infolist():
+        body = schema.encode("utf-8") if info.filename == "schema.json" else src.read(info.filename)
+        name = info.filename if info.filename == "schema.json" else f"{number[info.filename[:-4]]}.npy"
+        entries.append((name, body, info.compress_type))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name, body, how in sorted(entries, key=lambda e: (e[0] == "schema.json", len(e[0]), e[0])):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = how
+            z.writestr(info, body)
+    return out.getvalue()
