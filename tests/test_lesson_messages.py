@@ -124,6 +124,9 @@ def test_report_prints_the_per_class_numbers_of_metrics_json(run_dir):
         assert (float(p), float(rec), float(f1), int(support)) == (
             round(r["precision"], 3), round(r["recall"], 3), round(r["f1"], 3), r["support"])
     assert res.output.splitlines()[0].split()[:5] == ["class", "precision", "recall", "f1-score", "support"]
+    # the recall's interval in the columns' own units (regression: 0.977 beside "87.9% to 99.6%")
+    low, high = per_class["0"]["recall_ci"]
+    assert next(ln for ln in res.output.splitlines() if ln.startswith("0 ")).endswith(f"{low:.3f} to {high:.3f}")
 
 
 def test_report_of_a_folder_without_metrics_is_one_sentence(tmp_path):

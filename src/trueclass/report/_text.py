@@ -550,7 +550,7 @@ def format_per_class(metrics: dict[str, Any], run_dir: str | None = None) -> str
     lines = [f"{kind:<{width}}  precision  recall  f1-score  support  recall 95% CI"]
     for name, r in rows.items():
         ci = r.get("recall_ci")
-        ci_text = f"{format_percent(ci[0])} to {format_percent(ci[1])}" if ci and r["support"] else "-"
+        ci_text = f"{ci[0]:.3f} to {ci[1]:.3f}" if ci and r["support"] else "-"  # in the columns' own units
         lines.append(f"{name!s:<{width}}  {r['precision']:9.3f}  {r['recall']:6.3f}  {r['f1']:8.3f}  "
                      f"{int(r['support']):7d}  {ci_text}")
     lines.append("")
