@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import TrueclassError
-from ..data import DEFAULT_MAX_PIXELS, PROJECT_FILE, read_project_manifest
+from ..data import DEFAULT_MAX_PIXELS, PROJECT_FILE, file_hashes, read_project_manifest
 
 __all__ = ["Project", "ImageRefused", "MAX_FILE_BYTES", "MAX_PROJECT_BYTES", "check_class_name"]
 
@@ -501,20 +501,24 @@ class Project:
             return any(e["session"] == session and e["class"] == name for e in self._images)
 
     def _file_digests(self) -> dict[str, str]:
-        """SHA-1 of each image file's bytes -> its path in the project; each file read once
-        while its size and time stay the same (a class of students' uploads is read once)."""
-        out: dict[str, str] = {}
-        cache = self._digest_cache
+        """SHA-1 of each image file's bytes (data.file_hashes, the audit's) -> its path in the
+        project; each file read once while its size and time stay the same (a class of
+        students' uploads is read once)."""
         with self._lock:
-            entries = list(self._images)
-        for e in entries:
-            path = self.root / e["file"]
+            files = [e["file"] for e in self._images]
+        keys = {}
+        for rel in files:
             try:
-                st = path.stat()
-                key = (e["file"], st.st_size, st.st_mtime_ns)
-                if key not in cache:
-                    cache[key] = hashlib.sha1(path.read_bytes()).hexdigest()
+                st = (self.root / rel).stat()
             except OSError:
                 continue
-            out.setdefault(cache[key], e["file"])
+            keys[rel] = (rel, st.st_size, st.st_mtime_ns)
+        new = [k for k in keys.values() if k not in self._digest_cache]
+        for key, digest in zip(new, file_hashes([self.root / k[0] for k in new])):
+            if digest is not None:
+                self._digest_cache[key] = digest
+        out: dict[str, str] = {}
+        for rel, key in keys.items():
+            if key in self._digest_cache:
+                out.setdefault(self._digest_cache[key], rel)
         return out
