@@ -330,12 +330,12 @@ def _saved_review(model: Any) -> tuple[float, str, float | None, dict[str, Any]]
             dict(meta.get("review") or {}))
 
 
-
 def unseen_part(model: Any, dataset: Any, *, choose: bool = True, call: str = "evaluate") -> tuple[Any, Any, Any]:
     """What ``tc.evaluate`` and ``tc.stress_test`` were given, as (fitted model, Dataset of
-    images it never saw, the Scored images or None): the images may be a Dataset, a source (read at the model's size, its own test part when it
-    comes split) or a pair (X_test, y_test); images the model was trained or validated on
-    are left out by the rule of ``trueclass evaluate`` (unless ``choose`` is False)."""
+    images it never saw, the Scored images or None): the images may be a Dataset, a source
+    (read at the model's size, its own test part when it comes split) or a pair (X_test,
+    y_test); images the model was trained or validated on are left out by the rule of
+    ``trueclass evaluate`` (unless ``choose`` is False)."""
     from ..data import Dataset
 
     if isinstance(model, (str, Path)):  # the command line's RUN, in Python (regression: "not fitted yet")
@@ -362,6 +362,7 @@ def unseen_part(model: Any, dataset: Any, *, choose: bool = True, call: str = "e
                              "built-in name, read at the model's size) or a pair (X_test, y_test).")
     unseen = _unseen(model, dataset, pair, what, call) if choose else None
     return model, (dataset if unseen is None else unseen.test), unseen
+
 
 def _unseen(model: Any, dataset: Any, pair: bool, what: str, call: str = "evaluate") -> Any:
     """The one rule of ``trueclass evaluate`` (run.scoring) for images that have not been
